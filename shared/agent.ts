@@ -1,0 +1,130 @@
+/**
+ * The only module that talks to the Azure Pipelines agent (through azure-pipelines-task-lib):
+ * typed, validated inputs; output variables; secrets; the Summary tab; the build number; the
+ * task result. Everything else in shared/ is plain functions on plain data.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import * as tl from 'azure-pipelines-task-lib/task';
+import { describeFailure, isUserError, UserError } from './errors';
+import type { Log } from './log';
+
+interface TaskInputDef {
+  name: string;
+  type: string;
+  defaultValue?: string;
+  options?: Record<string, string>;
+}
+
+let inputDefs: Map<string, TaskInputDef> | undefined;
+
+/** task.json sits beside the bundle; its defaults apply when the agent did not pass an input. */
+function inputDef(name: string): TaskInputDef | undefined {
+  if (!inputDefs) {
+    inputDefs = new Map();
+    try {
+      const json = JSON.parse(readFileSync(join(__dirname, 'task.json'), 'utf8')) as { inputs?: TaskInputDef[] };
+      for (const def of json.inputs ?? []) inputDefs.set(def.name, def);
+    } catch {
+      // Running from source in a unit test: no task.json, no defaults.
+    }
+  }
+  return inputDefs.get(name);
+}
+
+/** Expands `$(Variable.Name)` the way the agent expands input defaults. */
+function expandMacros(value: string): string {
+  return value.replace(/\$\(([\w.]+)\)/g, (whole, name: string) => tl.getVariable(name) ?? whole);
+}
+
+export function variable(name: string): string | undefined {
+  const value = tl.getVariable(name);
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** A string input, trimmed; the task.json default when empty; undefined when still empty. */
+export function input(name: string): string | undefined {
+  const raw = tl.getInput(name, false);
+  const value = raw && raw.trim() ? raw.trim() : inputDef(name)?.defaultValue;
+  return value ? expandMacros(value) : undefined;
+}
+
+export function requiredInput(name: string, fix: string): string {
+  const value = input(name);
+  if (!value) throw new UserError('is required but empty.', { input: name, fix });
+  return value;
+}
+
+export function boolInput(name: string): boolean {
+  const value = (input(name) ?? 'false').toLowerCase();
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new UserError(`'${value}' is not a boolean.`, { input: name, fix: 'use true or false.' });
+}
+
+/** One of the values task.json lists for a pickList input. */
+export function choiceInput<T extends string>(name: string, allowed: readonly T[]): T {
+  const value = input(name) ?? '';
+  const match = allowed.find((a) => a.toLowerCase() === value.toLowerCase());
+  if (!match) throw new UserError(`'${value}' is not one of ${allowed.join(', ')}.`, { input: name, fix: `set it to one of: ${allowed.join(', ')}.` });
+  return match;
+}
+
+/** Non-empty lines (or comma-separated items) of an input. */
+export function listInput(name: string): string[] {
+  return (input(name) ?? '').split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
+}
+
+/** A path input resolved against `base` (default Build.SourcesDirectory, else the current folder). */
+export function pathInput(name: string, base?: string): string | undefined {
+  const value = input(name);
+  if (!value) return undefined;
+  return isAbsolute(value) ? value : resolve(base ?? variable('Build.SourcesDirectory') ?? process.cwd(), value);
+}
+
+export function setOutput(name: string, value: string | number | boolean): void {
+  tl.setVariable(name, String(value), false, true);
+}
+
+export function setSecret(value: string): void {
+  if (value) tl.setSecret(value);
+}
+
+/** The job's own token (System.AccessToken), registered as a secret; undefined outside an agent. */
+export function jobToken(): string | undefined {
+  const token = tl.getEndpointAuthorizationParameter('SystemVssConnection', 'AccessToken', true) || undefined;
+  if (token) setSecret(token);
+  return token;
+}
+
+export function updateBuildNumber(value: string): void {
+  tl.updateBuildNumber(value);
+}
+
+/** Shows Markdown on the run's Summary tab. */
+export function uploadSummary(taskName: string, markdown: string): void {
+  const dir = join(variable('Agent.TempDirectory') ?? tmpdir(), 'relevo');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${taskName}-${process.pid}-${Date.now()}.md`);
+  writeFileSync(file, markdown);
+  tl.uploadSummary(file);
+}
+
+export const agentLog: Log = {
+  info: (message) => console.log(message),
+  warn: (message) => tl.warning(message),
+};
+
+/** Runs a task body and turns its outcome into the task result the agent reads. */
+export async function runTask(body: () => Promise<void | 'SucceededWithIssues'>): Promise<void> {
+  tl.setResourcePath(join(__dirname, 'task.json'), true);
+  try {
+    const outcome = await body();
+    if (outcome === 'SucceededWithIssues') tl.setResult(tl.TaskResult.SucceededWithIssues, 'Done, with warnings (see above).');
+    else tl.setResult(tl.TaskResult.Succeeded, 'Done.');
+  } catch (err) {
+    if (!isUserError(err)) console.error(err);
+    tl.setResult(tl.TaskResult.Failed, describeFailure(err));
+  }
+}

@@ -1,0 +1,277 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { UserError } from '../errors';
+
+export const ZERO_SHA = '0000000000000000000000000000000000000000';
+
+export interface TagRef {
+  name: string;
+  /** The commit the tag points at (peeled for annotated tags). */
+  commit: string;
+}
+
+export interface GitOptions {
+  /** Bearer token for HTTPS remotes (System.AccessToken); sent per command, never stored. */
+  token?: string;
+  /** Author and committer for commits and annotated tags when the repo has none configured. */
+  identity?: { name: string; email: string };
+}
+
+/**
+ * One wrapper over git for the whole core. Every command runs with a fixed locale and no
+ * terminal prompt. Commands that talk to a remote get the token as an `http.extraheader`
+ * passed through GIT_CONFIG_* environment variables: it lives for that one process only,
+ * never in a URL, argv, or `.git/config`.
+ */
+export class Git {
+  private readonly git: SimpleGit;
+  private readonly baseEnv: NodeJS.ProcessEnv;
+  private readonly authEnv: NodeJS.ProcessEnv;
+
+  constructor(readonly dir: string, private readonly options: GitOptions = {}) {
+    this.baseEnv = { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0' };
+    this.authEnv = options.token
+      ? {
+          ...this.baseEnv,
+          // An empty value first resets any extraheader inherited from the checkout step.
+          GIT_CONFIG_COUNT: '2',
+          GIT_CONFIG_KEY_0: 'http.extraheader',
+          GIT_CONFIG_VALUE_0: '',
+          GIT_CONFIG_KEY_1: 'http.extraheader',
+          GIT_CONFIG_VALUE_1: `AUTHORIZATION: bearer ${options.token}`,
+        }
+      : this.baseEnv;
+    this.git = simpleGit({ baseDir: dir, maxConcurrentProcesses: 4, trimmed: false });
+  }
+
+  /** Runs git with the given arguments and returns stdout. */
+  async run(args: string[], opts: { auth?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+    const env = { ...(opts.auth ? this.authEnv : this.baseEnv), ...opts.env };
+    try {
+      return await this.git.env(env).raw(args);
+    } catch (err) {
+      throw new GitCommandError(args, this.redact(err instanceof Error ? err.message : String(err)));
+    }
+  }
+
+  /** Like run, but resolves to false instead of throwing when git exits non-zero. */
+  async succeeds(args: string[]): Promise<boolean> {
+    try {
+      await this.run(args);
+      return true;
+    } catch (err) {
+      if (err instanceof GitCommandError) return false;
+      throw err;
+    }
+  }
+
+  private redact(text: string): string {
+    return this.options.token ? text.split(this.options.token).join('***') : text;
+  }
+
+  /**
+   * Streams stdout of one git command as records split on `separator`, so that a long log is
+   * parsed as it arrives instead of being held whole. Resolves when git exits.
+   */
+  streamRecords(args: string[], separator: string, onRecord: (record: string) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('git', args, { cwd: this.dir, env: this.baseEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      let pending = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk: string) => {
+        pending += chunk;
+        let at = pending.indexOf(separator);
+        if (at < 0) return;
+        let start = 0;
+        while (at >= 0) {
+          onRecord(pending.slice(start, at));
+          start = at + separator.length;
+          at = pending.indexOf(separator, start);
+        }
+        pending = pending.slice(start);
+      });
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (code !== 0) return reject(new GitCommandError(args, this.redact(stderr)));
+        if (pending.trim()) onRecord(pending);
+        resolve();
+      });
+    });
+  }
+
+  async isRepository(): Promise<boolean> {
+    return (await this.run(['rev-parse', '--is-inside-work-tree']).catch(() => '')).trim() === 'true';
+  }
+
+  async head(): Promise<string> {
+    return (await this.run(['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
+  }
+
+  /** The branch HEAD is on, or undefined when detached (as agents check out). */
+  async currentBranch(): Promise<string | undefined> {
+    const out = await this.run(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '');
+    return out.trim() || undefined;
+  }
+
+  async isShallow(): Promise<boolean> {
+    return (await this.run(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
+  }
+
+  async remotes(): Promise<string[]> {
+    return (await this.run(['remote'])).split('\n').map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** Local tags matching a ref pattern, with the commit each peels to. */
+  async localTags(pattern: string): Promise<TagRef[]> {
+    const out = await this.run(['for-each-ref', '--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)', pattern]);
+    return out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [name, object, peeled] = line.split('\0');
+        return { name, commit: peeled || object };
+      });
+  }
+
+  /** Remote tags matching a ref pattern, peeled, without fetching any object. */
+  async remoteTags(remote: string, pattern: string): Promise<TagRef[]> {
+    const out = await this.run(['ls-remote', '--tags', remote, pattern], { auth: true });
+    const byName = new Map<string, string>();
+    for (const line of out.split('\n').filter(Boolean)) {
+      const [sha, ref] = line.split('\t');
+      const peeled = ref.endsWith('^{}');
+      const name = ref.replace(/^refs\/tags\//, '').replace(/\^\{\}$/, '');
+      if (peeled || !byName.has(name)) byName.set(name, sha);
+    }
+    return [...byName].map(([name, commit]) => ({ name, commit }));
+  }
+
+  /** Which of the given objects exist locally (one process for all of them). */
+  async present(shas: string[]): Promise<Set<string>> {
+    if (!shas.length) return new Set();
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn('git', ['cat-file', '--batch-check=%(objectname) %(objecttype)'], { cwd: this.dir, env: this.baseEnv });
+      let text = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => (text += d));
+      child.on('error', reject);
+      child.on('close', () => resolve(text));
+      child.stdin.end(shas.join('\n') + '\n');
+    });
+    return new Set(out.split('\n').filter((l) => l.endsWith(' commit')).map((l) => l.split(' ')[0]));
+  }
+
+  isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    return this.succeeds(['merge-base', '--is-ancestor', ancestor, descendant]);
+  }
+
+  /** Fetches `depth` more commits behind the current shallow boundary. */
+  async deepen(remote: string, depth: number): Promise<void> {
+    await this.run(['fetch', '--no-tags', '--quiet', `--deepen=${depth}`, remote], { auth: true });
+  }
+
+  async unshallow(remote: string): Promise<void> {
+    await this.run(['fetch', '--no-tags', '--quiet', '--unshallow', remote], { auth: true });
+  }
+
+  async configValue(key: string): Promise<string | undefined> {
+    const out = await this.run(['config', '--get', key]).catch(() => '');
+    return out.trim() || undefined;
+  }
+
+  /** Environment that supplies an author when the repository has none configured. */
+  async identityEnv(): Promise<NodeJS.ProcessEnv> {
+    const id = this.options.identity;
+    if (!id || (await this.configValue('user.email'))) return {};
+    return { GIT_AUTHOR_NAME: id.name, GIT_AUTHOR_EMAIL: id.email, GIT_COMMITTER_NAME: id.name, GIT_COMMITTER_EMAIL: id.email };
+  }
+
+  async commitFiles(files: string[], message: string): Promise<string> {
+    await this.run(['add', '--', ...files]);
+    await this.run(['commit', '--quiet', '--no-verify', '-m', message, '--', ...files], { env: await this.identityEnv() });
+    return this.head();
+  }
+
+  async createAnnotatedTag(name: string, commit: string, message: string): Promise<void> {
+    await this.run(['tag', '-a', name, commit, '-m', message], { env: await this.identityEnv() });
+  }
+
+  async deleteLocalTag(name: string): Promise<void> {
+    await this.run(['tag', '-d', name]);
+  }
+
+  /** Moves HEAD back (keeping the work tree) and unstages: undoes a local commit. */
+  async resetSoft(commit: string): Promise<void> {
+    await this.run(['reset', '--quiet', '--soft', commit]);
+    await this.run(['reset', '--quiet', commit, '--']);
+  }
+
+  /**
+   * Pushes refs so that either all land or none do. Uses `--atomic` where the server
+   * advertises it; otherwise pushes ref by ref in the given order and, if one fails, puts
+   * back the refs already pushed (with a lease, so nobody else's push is overwritten).
+   */
+  async pushAll(remote: string, updates: RefUpdate[]): Promise<void> {
+    if (!updates.length) return;
+    const specs = updates.map((u) => `${u.source}:${u.ref}`);
+    try {
+      await this.run(['push', '--atomic', '--porcelain', remote, ...specs], { auth: true });
+      return;
+    } catch (err) {
+      if (!(err instanceof GitCommandError) || !/does not support --atomic/i.test(err.stderr)) throw err;
+    }
+    const done: RefUpdate[] = [];
+    try {
+      for (const u of updates) {
+        await this.run(['push', '--porcelain', remote, `${u.source}:${u.ref}`], { auth: true });
+        done.push(u);
+      }
+    } catch (err) {
+      for (const u of done.reverse()) {
+        const lease = `--force-with-lease=${u.ref}:${u.pushed}`;
+        const target = u.previous === ZERO_SHA ? `:${u.ref}` : `+${u.previous}:${u.ref}`;
+        await this.run(['push', '--porcelain', lease, remote, target], { auth: true }).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+}
+
+export interface RefUpdate {
+  /** What to push: a commit sha or a local ref name. */
+  source: string;
+  /** The full remote ref, e.g. refs/heads/main or refs/tags/v1.0.0. */
+  ref: string;
+  /** The object id the remote ref will have after the push (the lease for rollback). */
+  pushed: string;
+  /** The remote ref's value before the push; ZERO_SHA when it did not exist. */
+  previous: string;
+}
+
+export class GitCommandError extends Error {
+  constructor(readonly args: string[], readonly stderr: string) {
+    super(`git ${args[0]} failed: ${stderr.trim()}`);
+    this.name = 'GitCommandError';
+  }
+}
+
+/** Turns "not a git repository" into an error that names the input to fix. */
+export async function openRepository(dir: string, options: GitOptions, inputName: string): Promise<Git> {
+  if (!existsSync(dir)) {
+    throw new UserError(`the folder '${dir}' does not exist.`, {
+      input: inputName,
+      fix: 'point it at the checked-out repository (default $(Build.SourcesDirectory)).',
+    });
+  }
+  const git = new Git(dir, options);
+  if (!(await git.isRepository())) {
+    throw new UserError(`'${dir}' is not inside a git repository.`, {
+      input: inputName,
+      fix: "point it at the checked-out repository (default $(Build.SourcesDirectory)) and make sure the job has a 'checkout' step.",
+    });
+  }
+  return git;
+}

@@ -1,0 +1,7 @@
+/** Where the core reports progress: the agent adapter prints it, tests collect it. */
+export interface Log {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export const silentLog: Log = { info: () => undefined, warn: () => undefined };

@@ -1,0 +1,33 @@
+import { SemVer, parse as parseSemver, rcompare } from 'semver';
+import type { BumpLevel } from './conventional';
+
+export { SemVer, rcompare };
+
+/** Strict SemVer 2.0 parse (no leading `v`, no loose forms); undefined when not a version. */
+export function parseVersion(text: string): SemVer | undefined {
+  return parseSemver(text.trim(), { loose: false }) ?? undefined;
+}
+
+/**
+ * The level actually applied: while the major is 0 a breaking change bumps the minor
+ * (SemVer §4: anything may change in 0.y.z, so teams keep 1.0.0 for the first stable API).
+ */
+export function effectiveLevel(base: SemVer, level: BumpLevel): BumpLevel {
+  return level === 'major' && base.major === 0 ? 'minor' : level;
+}
+
+/** The next release version (no pre-release part). */
+export function nextRelease(base: SemVer, level: BumpLevel): string {
+  if (level === 'none') return base.version;
+  const next = new SemVer(`${base.major}.${base.minor}.${base.patch}`);
+  return next.inc(level).version;
+}
+
+/** The level that separates two release versions, for reporting. */
+export function levelBetween(from: SemVer | undefined, to: SemVer): BumpLevel {
+  if (!from) return 'none';
+  if (to.major !== from.major) return 'major';
+  if (to.minor !== from.minor) return 'minor';
+  if (to.patch !== from.patch) return 'patch';
+  return 'none';
+}
