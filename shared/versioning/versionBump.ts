@@ -378,7 +378,7 @@ async function refUpdates(git: Git, plan: VersionPlan, result: ApplyResult, targ
   }
   if (result.tagged) {
     const tagRef = `refs/tags/${result.tagged}`;
-    const tagObject = (await git.run(['rev-parse', tagRef])).trim();
+    const tagObject = (await git.query(['rev-parse', tagRef])).trim();
     updates.push({ source: tagRef, ref: tagRef, pushed: tagObject, previous: ZERO_SHA });
   }
   return updates;
