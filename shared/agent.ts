@@ -91,11 +91,22 @@ export function setSecret(value: string): void {
   if (value) tl.setSecret(value);
 }
 
-/** The job's own token (System.AccessToken), registered as a secret; undefined outside an agent. */
+/**
+ * A service connection's authorization parameters, each registered as a secret. Read through
+ * getEndpointAuthorization, which logs only whether the endpoint exists:
+ * getEndpointAuthorizationParameter writes the value itself to the debug log.
+ */
+export function endpointCredentials(id: string): Record<string, string> {
+  const auth = tl.getEndpointAuthorization(id, true);
+  const parameters = auth?.parameters ?? {};
+  for (const value of Object.values(parameters)) setSecret(value);
+  return parameters;
+}
+
+/** The job's own token (System.AccessToken); undefined outside an agent. */
 export function jobToken(): string | undefined {
-  const token = tl.getEndpointAuthorizationParameter('SystemVssConnection', 'AccessToken', true) || undefined;
-  if (token) setSecret(token);
-  return token;
+  const parameters = endpointCredentials('SystemVssConnection');
+  return parameters.AccessToken || parameters.accessToken || undefined;
 }
 
 export function updateBuildNumber(value: string): void {

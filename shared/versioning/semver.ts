@@ -5,7 +5,10 @@ export { SemVer, rcompare };
 
 /** Strict SemVer 2.0 parse (no leading `v`, no loose forms); undefined when not a version. */
 export function parseVersion(text: string): SemVer | undefined {
-  return parseSemver(text.trim(), { loose: false }) ?? undefined;
+  const trimmed = text.trim();
+  // semver.parse forgives a leading `v` or `=`; a version field or tag payload must not have one.
+  if (!/^\d/.test(trimmed)) return undefined;
+  return parseSemver(trimmed, { loose: false }) ?? undefined;
 }
 
 /**

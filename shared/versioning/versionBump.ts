@@ -390,6 +390,12 @@ async function rollback(git: Git, plan: VersionPlan, result: ApplyResult, writes
   for (const w of writes) if (result.filesWritten.includes(w.path)) writeFileSync(w.path, w.before);
 }
 
+/** The lines of git's push output that say why: the server's messages and the refused refs. */
+function pushReason(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => /^(remote:|!|error:)/.test(l) && !/^remote:\s*$/.test(l));
+  return (lines.length ? lines : [stderr.trim()]).join('; ').replace(/\s+/g, ' ');
+}
+
 function explainPushError(err: unknown, opts: VersionBumpOptions): unknown {
   if (!(err instanceof GitCommandError)) return err;
   const text = err.stderr;
@@ -400,14 +406,20 @@ function explainPushError(err: unknown, opts: VersionBumpOptions): unknown {
       fix: "grant the build service 'Bypass policies when pushing' on this branch, or turn commitVersionFiles off and keep versions in tags only.",
     });
   }
-  if (/\b40[13]\b|Authentication failed|could not read Username|permission|TF401027|TF401019/i.test(text)) {
-    return new UserError(`the remote refused the push: ${text.trim()} ${nothing}`, {
+  if (/\b40[13]\b|Authentication failed|could not read Username|TF401027|TF401019/i.test(text)) {
+    return new UserError(`the remote refused the credentials: ${pushReason(text)}. ${nothing}`, {
       input: 'pushTag',
       fix: "give the build service identity 'Contribute' and 'Create tag' on the repository (Project settings → Repositories → Security).",
     });
   }
   if (/non-fast-forward|fetch first|stale info|already exists/i.test(text)) {
-    return new UserError(`the remote changed while this run was working: ${text.trim()} ${nothing}`, { input: 'pushTag', fix: 're-run the pipeline.' });
+    return new UserError(`the remote changed while this run was working: ${pushReason(text)}. ${nothing}`, { input: 'pushTag', fix: 're-run the pipeline.' });
   }
-  return new UserError(`git ${err.args[0]} failed: ${text.trim()} ${nothing}`, { input: 'pushTag', fix: 'see the git message above.' });
+  if (err.args[0] === 'push') {
+    return new UserError(`the remote rejected the push: ${pushReason(text)}. ${nothing}`, {
+      input: 'pushTag',
+      fix: 'check the branch and tag permissions or server hooks named above, or turn pushTag off.',
+    });
+  }
+  return err;
 }

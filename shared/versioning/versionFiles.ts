@@ -113,7 +113,7 @@ function locate(spec: VersionFileSpec, content: string): Located {
   }
   if (name === 'setup.cfg') {
     const range = sectionRange(content, /^[ \t]*\[metadata\][ \t]*$/m);
-    const span = range && findIn(content, /^[ \t]*version[ \t]*[=:][ \t]*(?<v>[^\s#;]+)[ \t]*$/m, range[0], range[1]);
+    const span = range && findIn(content, /^[ \t]*version[ \t]*[=:][ \t]*(?<v>[^\s#;](?:[^#;\n]*[^\s#;])?)[ \t]*$/m, range[0], range[1]);
     if (!span) fail(spec.entry, 'no version in [metadata].', "add 'version = 0.1.0' under [metadata].");
     if (/^(attr|file):/.test(content.slice(span[0], span[1]))) {
       fail(spec.entry, "the version is read from another file ('attr:' or 'file:').", 'list the file that holds the version instead.');

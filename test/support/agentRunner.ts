@@ -1,0 +1,120 @@
+/**
+ * Runs a built task exactly as the Azure Pipelines agent does: `node dist/tasks/<folder>/index.js`
+ * with inputs as INPUT_<NAME>, variables as upper-cased env vars, endpoints as ENDPOINT_* vars;
+ * then reads back every `##vso[...]` line it printed.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { commandFromString } from 'azure-pipelines-task-lib/taskcommand';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const DIST_TASKS = join(ROOT, 'dist', 'tasks');
+
+export interface RunOptions {
+  inputs?: Record<string, string | boolean | number>;
+  /** Pipeline variables by their dotted names, e.g. { 'Build.SourceBranch': 'refs/heads/main' }. */
+  variables?: Record<string, string>;
+  /** The job token, delivered as the agent does (SystemVssConnection endpoint). */
+  accessToken?: string;
+  /** Extra raw environment. */
+  env?: Record<string, string>;
+  /** Folder holding <folder>/index.js; default dist/tasks. */
+  tasksDir?: string;
+  cwd?: string;
+}
+
+export interface VsoCommand {
+  command: string;
+  properties: Record<string, string>;
+  message: string;
+}
+
+export interface TaskRun {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  commands: VsoCommand[];
+  result?: string;
+  resultMessage?: string;
+  outputs: Record<string, string>;
+  errors: string[];
+  warnings: string[];
+  summaries: string[];
+  buildNumber?: string;
+  secrets: string[];
+}
+
+/** Upper-cased, `.` and space to `_`: how the agent names inputs and variables in the env. */
+export function envName(name: string): string {
+  return name.replace(/[. ]/g, '_').toUpperCase();
+}
+
+const KEEP = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'SYSTEMROOT'];
+
+export function runTask(folder: string, options: RunOptions = {}): Promise<TaskRun> {
+  const env: Record<string, string> = {};
+  for (const k of KEEP) if (process.env[k]) env[k] = process.env[k]!;
+  env.AGENT_TEMPDIRECTORY = mkdtempSync(join(tmpdir(), 'relevo-agent-temp-'));
+  env.SYSTEM_CULTURE = 'en-US';
+  // Tests make commits without a global git identity, as agents do.
+  env.GIT_CONFIG_NOSYSTEM = '1';
+  env.GIT_CONFIG_GLOBAL = '/dev/null';
+  for (const [k, v] of Object.entries(options.variables ?? {})) env[envName(k)] = v;
+  for (const [k, v] of Object.entries(options.inputs ?? {})) env[`INPUT_${envName(k)}`] = String(v);
+  if (options.accessToken) {
+    env.ENDPOINT_URL_SYSTEMVSSCONNECTION = 'https://dev.azure.com/relevo-test/';
+    env.ENDPOINT_AUTH_SYSTEMVSSCONNECTION = JSON.stringify({ parameters: { AccessToken: options.accessToken }, scheme: 'OAuth' });
+    env.ENDPOINT_AUTH_SCHEME_SYSTEMVSSCONNECTION = 'OAuth';
+    env.ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN = options.accessToken;
+  }
+  Object.assign(env, options.env);
+  const script = join(options.tasksDir ?? DIST_TASKS, folder, 'index.js');
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [script], { env, cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (exitCode) => resolvePromise(parseRun(exitCode, stdout, stderr)));
+  });
+}
+
+export function parseRun(exitCode: number | null, stdout: string, stderr: string): TaskRun {
+  const run: TaskRun = { exitCode, stdout, stderr, commands: [], outputs: {}, errors: [], warnings: [], summaries: [], secrets: [] };
+  for (const line of stdout.split(/\r?\n/)) {
+    const at = line.indexOf('##vso[');
+    if (at < 0) continue;
+    const cmd = commandFromString(line.slice(at)) as unknown as VsoCommand;
+    run.commands.push(cmd);
+    switch (cmd.command) {
+      case 'task.complete':
+        run.result = cmd.properties.result;
+        run.resultMessage = cmd.message;
+        break;
+      case 'task.setvariable':
+        run.outputs[cmd.properties.variable] = cmd.message;
+        break;
+      case 'task.issue':
+        (cmd.properties.type === 'error' ? run.errors : run.warnings).push(cmd.message);
+        break;
+      case 'task.uploadsummary':
+        run.summaries.push(readFileSync(cmd.message, 'utf8'));
+        break;
+      case 'build.updatebuildnumber':
+        run.buildNumber = cmd.message;
+        break;
+      case 'task.setsecret':
+        run.secrets.push(cmd.message);
+        break;
+    }
+  }
+  return run;
+}
+
+/** A readable dump for assertion messages. */
+export function explain(run: TaskRun): string {
+  return `result=${run.result} message=${run.resultMessage}\n--- stdout ---\n${run.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.debug]')).join('\n')}\n--- stderr ---\n${run.stderr}`;
+}

@@ -1,0 +1,492 @@
+import { strict as assert } from 'node:assert';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { explain, runTask, type RunOptions, type TaskRun } from '../support/agentRunner';
+import { startGitDaemon } from '../support/gitDaemon';
+import { git, remoteTags, Repo, tempDir } from '../support/repo';
+
+function bump(repo: Repo, inputs: RunOptions['inputs'] = {}, options: Omit<RunOptions, 'inputs'> = {}): Promise<TaskRun> {
+  repo.detach(); // agents check out a detached HEAD; so does every run here
+  return runTask('version-bump', {
+    ...options,
+    inputs: { workingDirectory: repo.dir, ...inputs },
+    variables: { 'Build.SourceBranch': 'refs/heads/main', ...options.variables },
+  });
+}
+
+function ok(run: TaskRun): TaskRun {
+  assert.equal(run.result, 'Succeeded', explain(run));
+  return run;
+}
+
+function failed(run: TaskRun, pattern: RegExp): TaskRun {
+  assert.equal(run.result, 'Failed', explain(run));
+  assert.match(run.resultMessage ?? '', pattern, explain(run));
+  return run;
+}
+
+/** main with v1.2.0 and then the given commits, checked out detached as agents do. */
+function released(...messages: string[]): Repo {
+  const repo = Repo.init();
+  repo.commit('feat: first');
+  repo.tag('v1.0.0');
+  repo.commit('fix: second');
+  repo.tag('v1.2.0');
+  for (const m of messages) repo.commit(m);
+  return repo;
+}
+
+describe('VersionBump (built task, run as the agent runs it)', function () {
+  this.timeout(120_000);
+
+  describe('auto bump from conventional commits', () => {
+    it('feat → minor, with every output and a summary', async () => {
+      const repo = released('fix: a', 'feat(ingest): b', 'chore: c');
+      const run = ok(await bump(repo));
+      assert.deepEqual(run.outputs, {
+        version: '1.3.0',
+        previousVersion: '1.2.0',
+        bump: 'minor',
+        tag: 'v1.3.0',
+        isPrerelease: 'false',
+        pep440Version: '1.3.0',
+        commitCount: '3',
+        changed: 'true',
+      });
+      assert.equal(run.summaries.length, 1);
+      assert.match(run.summaries[0], /VersionBump: 1\.3\.0/);
+      assert.match(run.summaries[0], /1 feature, 1 fix, 1 other/);
+      assert.match(run.summaries[0], /feat\(ingest\): b/);
+      assert.match(run.summaries[0], /ask for a minor bump/);
+      assert.deepEqual(Object.keys(remoteTagsOrLocal(repo)).sort(), ['v1.0.0', 'v1.2.0'], 'nothing tagged by default');
+    });
+
+    it('fix → patch, breaking → major, deprecation → minor, +semver hints', async () => {
+      const cases: [string[], string][] = [
+        [['fix: a', 'perf: b'], '1.2.1'],
+        [['revert: undo c'], '1.2.1'],
+        [['feat!: drop the old reader'], '2.0.0'],
+        [['fix: x\n\nBREAKING CHANGE: column renamed'], '2.0.0'],
+        [['deprecate: read_v1'], '1.3.0'],
+        [['update everything +semver: major'], '2.0.0'],
+        [['feat: x +semver: none', 'chore: y'], '1.2.0'],
+      ];
+      for (const [messages, expected] of cases) {
+        const run = ok(await bump(released(...messages)));
+        assert.equal(run.outputs.version, expected, `${messages.join(' | ')} → ${expected}\n${explain(run)}`);
+      }
+    });
+
+    it('a breaking change while the major is 0 bumps the minor', async () => {
+      const repo = Repo.init();
+      repo.commit('feat: start');
+      repo.tag('v0.4.1');
+      repo.commit('feat!: new schema');
+      const run = ok(await bump(repo.detach()));
+      assert.equal(run.outputs.version, '0.5.0');
+      assert.equal(run.outputs.bump, 'minor');
+      assert.match(run.summaries[0], /while the major version is 0/);
+    });
+
+    it('reports changed=false and keeps the version when nothing relevant happened', async () => {
+      const run = ok(await bump(released('chore: deps', 'docs: readme')));
+      assert.equal(run.outputs.version, '1.2.0');
+      assert.equal(run.outputs.changed, 'false');
+      assert.equal(run.outputs.bump, 'none');
+      assert.equal(run.outputs.commitCount, '2');
+    });
+
+    it('an explicit bump wins over the commits', async () => {
+      assert.equal(ok(await bump(released('chore: x'), { bump: 'major' })).outputs.version, '2.0.0');
+      assert.equal(ok(await bump(released('feat: x'), { bump: 'patch' })).outputs.version, '1.2.1');
+      const none = ok(await bump(released('feat: x'), { bump: 'none' }));
+      assert.equal(none.outputs.version, '1.2.0');
+      assert.equal(none.outputs.changed, 'false');
+    });
+
+    it('starts at initialVersion when no tag exists', async () => {
+      const repo = Repo.init();
+      repo.commit('feat: a');
+      repo.commit('fix: b');
+      const run = ok(await bump(repo.detach(), { initialVersion: '1.0.0' }));
+      assert.equal(run.outputs.version, '1.0.0');
+      assert.equal(run.outputs.bump, 'initial');
+      assert.equal(run.outputs.previousVersion, '');
+      assert.equal(run.outputs.commitCount, '2');
+      assert.equal(ok(await bump(repo)).outputs.version, '0.1.0', 'default initialVersion');
+    });
+
+    it('ignores release tags that are not ancestors of HEAD', async () => {
+      const repo = released('feat: on main');
+      repo.git('checkout', '-q', '-b', 'other', 'v1.2.0');
+      repo.commit('fix: elsewhere');
+      repo.tag('v5.0.0');
+      repo.git('checkout', '-q', '--detach', 'main');
+      const run = ok(await bump(repo));
+      assert.equal(run.outputs.version, '1.3.0');
+      assert.equal(run.outputs.previousVersion, '1.2.0');
+    });
+  });
+
+  describe('pre-releases', () => {
+    it('dev.N counts existing tags of that version, not commits', async () => {
+      const repo = released('feat: a');
+      repo.tag('v1.3.0-dev.1');
+      repo.commit('fix: b');
+      repo.commit('fix: c');
+      repo.tag('v1.3.0-dev.4');
+      repo.commit('fix: d');
+      const run = ok(await bump(repo.detach(), {}, { variables: { 'Build.SourceBranch': 'refs/heads/develop' } }));
+      assert.equal(run.outputs.version, '1.3.0-dev.5');
+      assert.equal(run.outputs.pep440Version, '1.3.0.dev5');
+      assert.equal(run.outputs.isPrerelease, 'true');
+      assert.equal(run.outputs.tag, 'v1.3.0-dev.5');
+    });
+
+    it('rc.N on release/* and pre, counting rc tags on any branch', async () => {
+      const repo = released('feat: a');
+      repo.git('checkout', '-q', '-b', 'side');
+      repo.commit('fix: side');
+      repo.tag('v1.3.0-rc.2');
+      repo.git('checkout', '-q', '--detach', 'main');
+      const run = ok(await bump(repo, {}, { variables: { 'Build.SourceBranch': 'refs/heads/release/1.3' } }));
+      assert.equal(run.outputs.version, '1.3.0-rc.3');
+      assert.equal(run.outputs.pep440Version, '1.3.0rc3');
+      const pre = ok(await bump(repo, {}, { variables: { 'Build.SourceBranch': 'refs/heads/pre' } }));
+      assert.equal(pre.outputs.version, '1.3.0-rc.3');
+    });
+
+    it('any other branch gets a label from its name', async () => {
+      const run = ok(await bump(released('feat: a'), {}, { variables: { 'Build.SourceBranch': 'refs/heads/feature/Table_Picker' } }));
+      assert.equal(run.outputs.version, '1.3.0-feature-table-picker.1');
+      assert.equal(run.outputs.pep440Version, '1.3.0.dev1+feature.table.picker');
+    });
+
+    it('custom branchChannels', async () => {
+      const run = ok(await bump(released('feat: a'), { branchChannels: 'main=beta\nrelease/*=' }));
+      assert.equal(run.outputs.version, '1.3.0-beta.1');
+    });
+
+    it('a pull-request build computes a label from the source branch and pushes nothing', async () => {
+      const repo = released('feat: a');
+      repo.addBareRemote();
+      const run = ok(
+        await bump(repo, { createTag: true, pushTag: true }, {
+          variables: { 'Build.SourceBranch': 'refs/pull/7/merge', 'System.PullRequest.SourceBranch': 'refs/heads/feature/x' },
+        }),
+      );
+      assert.equal(run.outputs.version, '1.3.0-feature-x.1');
+      assert.match(run.warnings.join('\n'), /Pull-request build/);
+      assert.equal(repo.git('tag', '--list', 'v1.3.0*'), '');
+    });
+  });
+
+  describe('finals and idempotency', () => {
+    it('on a final branch, a commit carrying a tested rc becomes that release unchanged', async () => {
+      const repo = released('feat: a', 'fix: b');
+      repo.tag('v1.3.0-rc.2');
+      const candidate = repo.head();
+      repo.addBareRemote();
+      const run = ok(await bump(repo.detach(), { createTag: true, pushTag: true }, { variables: { 'Build.SourceBranch': 'refs/heads/pro' } }));
+      assert.equal(run.outputs.version, '1.3.0');
+      assert.equal(run.outputs.previousVersion, '1.2.0');
+      assert.equal(run.outputs.changed, 'true');
+      assert.match(run.summaries[0], /tested candidate v1\.3\.0-rc\.2/);
+      assert.equal(remoteTags(git(repo.dir, 'remote', 'get-url', 'origin'))['v1.3.0'], candidate);
+    });
+
+    it('re-running on a tagged commit reports that version and changes nothing', async () => {
+      const repo = released('feat: a');
+      const remote = repo.addBareRemote();
+      const first = ok(await bump(repo, { createTag: true, pushTag: true }));
+      assert.equal(first.outputs.version, '1.3.0');
+      const tagsAfterFirst = remoteTags(remote);
+      const second = ok(await bump(repo, { createTag: true, pushTag: true }));
+      assert.equal(second.outputs.version, '1.3.0');
+      assert.equal(second.outputs.changed, 'false');
+      assert.equal(second.outputs.previousVersion, '1.2.0');
+      assert.match(second.summaries[0], /already carries v1\.3\.0/);
+      assert.deepEqual(remoteTags(remote), tagsAfterFirst);
+    });
+
+    it('pushing a tag that exists on the remote at another commit fails and pushes nothing', async () => {
+      const repo = released('feat: a');
+      const remote = repo.addBareRemote();
+      // Someone released 1.3.0 from another commit that this branch does not contain.
+      const other = tempDir();
+      git(other, 'clone', '-q', remote, '.');
+      git(other, 'checkout', '-q', '--detach', 'v1.2.0');
+      git(other, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '--allow-empty', '-m', 'fix: elsewhere');
+      git(other, '-c', 'user.name=x', '-c', 'user.email=x@x', 'tag', '-a', 'v1.3.0', '-m', 'x');
+      git(other, 'push', '-q', 'origin', 'refs/tags/v1.3.0');
+      repo.write('VERSION', '1.2.0\n').commitAll('feat: version file');
+      git(repo.dir, 'push', '-q', 'origin', 'HEAD:refs/heads/main');
+      const head = repo.detach().head();
+      const before = remoteTags(remote);
+      const run = failed(
+        await bump(repo, { createTag: true, pushTag: true, commitVersionFiles: true, versionFiles: 'VERSION' }),
+        /tag 'v1\.3\.0' already exists at commit/,
+      );
+      assert.match(run.resultMessage!, /nothing was changed/);
+      assert.deepEqual(remoteTags(remote), before);
+      assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), head);
+      assertLocalUntouched(repo, head);
+    });
+  });
+
+  describe('applying the version', () => {
+    it('writes version files, commits with ***NO_CI***, tags that commit and pushes both', async () => {
+      const repo = Repo.init();
+      repo.write('pyproject.toml', '[project]\nname = "ingest"\nversion = "1.2.0"\n');
+      repo.write('src/ingest/__init__.py', '__version__ = "1.2.0"\n');
+      repo.write('CHANGELOG.md', '# Changelog\n\n## 1.2.0 (2026-01-01)\n\n- old\n');
+      repo.commitAll('feat: first');
+      repo.tag('v1.2.0');
+      repo.commit('feat(reader): parquet support');
+      const remote = repo.addBareRemote();
+      const built = repo.head();
+      repo.detach();
+      const run = ok(
+        await bump(repo, {
+          versionFiles: 'pyproject.toml\nsrc/ingest/__init__.py',
+          changelogFile: 'CHANGELOG.md',
+          commitVersionFiles: true,
+          createTag: true,
+          pushTag: true,
+        }),
+      );
+      assert.equal(run.outputs.version, '1.3.0');
+      const remoteMain = git(remote, 'rev-parse', 'refs/heads/main');
+      assert.notEqual(remoteMain, built);
+      assert.equal(git(remote, 'rev-parse', `${remoteMain}^`), built);
+      assert.match(git(remote, 'log', '-1', '--format=%B', remoteMain), /chore\(release\): v1\.3\.0 \*\*\*NO_CI\*\*\*/);
+      assert.equal(remoteTags(remote)['v1.3.0'], remoteMain);
+      assert.equal(git(remote, 'cat-file', '-t', 'refs/tags/v1.3.0'), 'tag', 'annotated tag');
+      assert.match(git(remote, 'show', `${remoteMain}:pyproject.toml`), /version = "1\.3\.0"/);
+      assert.match(git(remote, 'show', `${remoteMain}:CHANGELOG.md`), /^# Changelog\n\n## 1\.3\.0 \(\d{4}-\d\d-\d\d\)\n\n### Features\n\n- \*\*reader:\*\* parquet support/);
+      assert.match(run.summaries[0], /pushed `refs\/heads\/main`, `refs\/tags\/v1\.3\.0`/);
+    });
+
+    it('pre-release versions go into Python files as PEP 440, without a commit by default', async () => {
+      const repo = Repo.init();
+      repo.write('setup.py', 'setup(name="x", version="1.2.0")\n').write('package.json', '{\n  "version": "1.2.0"\n}\n');
+      repo.commitAll('feat: a');
+      repo.tag('v1.2.0');
+      repo.commit('feat: b');
+      const head = repo.detach().head();
+      const run = ok(await bump(repo, { versionFiles: 'setup.py\npackage.json' }, { variables: { 'Build.SourceBranch': 'refs/heads/dev' } }));
+      assert.equal(run.outputs.version, '1.3.0-dev.1');
+      assert.match(readFileSync(join(repo.dir, 'setup.py'), 'utf8'), /version="1\.3\.0\.dev1"/);
+      assert.match(readFileSync(join(repo.dir, 'package.json'), 'utf8'), /"version": "1\.3\.0-dev\.1"/);
+      assert.equal(repo.head(), head, 'no commit');
+    });
+
+    it('dryRun computes and reports but writes, tags and pushes nothing', async () => {
+      const repo = released('feat: a');
+      repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
+      const remote = repo.addBareRemote();
+      repo.detach();
+      const run = ok(await bump(repo, { dryRun: true, versionFiles: 'VERSION', createTag: true, pushTag: true, commitVersionFiles: true, updateBuildNumber: true }));
+      assert.equal(run.outputs.version, '1.3.0');
+      assert.match(run.stdout, /Dry run: would write 1 version file\(s\), commit, tag v1\.3\.0, push to origin/);
+      assert.equal(readFileSync(join(repo.dir, 'VERSION'), 'utf8'), '1.2.0\n');
+      assert.equal(repo.git('tag', '--list', 'v1.3.0'), '');
+      assert.equal(remoteTags(remote)['v1.3.0'], undefined);
+      assert.equal(run.buildNumber, undefined);
+      assert.match(run.summaries[0], /dry run/);
+    });
+
+    it('updateBuildNumber sets the run number to the version', async () => {
+      const run = ok(await bump(released('fix: a'), { updateBuildNumber: true }));
+      assert.equal(run.buildNumber, '1.2.1');
+    });
+
+    it('a rejected push (server with --atomic) leaves nothing behind, local or remote', async () => {
+      const repo = released('feat: a');
+      repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
+      const remote = repo.addBareRemote();
+      rejectTagsOn(remote);
+      repo.detach();
+      const head = repo.head();
+      const run = failed(await bump(repo, { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true }), /Input 'pushTag': the remote rejected the push: .*tags are protected.*Nothing was pushed/);
+      assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), head);
+      assert.equal(remoteTags(remote)['v1.3.0'], undefined);
+      assertLocalUntouched(repo, head);
+      assert.ok(run.errors.length > 0);
+    });
+
+    it('without --atomic, pushes ref by ref and rolls the branch back when the tag is refused', async () => {
+      const repo = released('feat: a');
+      repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
+      const remote = repo.addBareRemote();
+      git(remote, 'config', 'receive.advertiseAtomic', 'false');
+      rejectTagsOn(remote);
+      repo.detach();
+      const head = repo.head();
+      failed(await bump(repo, { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true }), /Nothing was pushed/);
+      assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), head, 'the branch push was rolled back');
+      assert.equal(remoteTags(remote)['v1.3.0'], undefined);
+      assertLocalUntouched(repo, head);
+    });
+
+    it('refuses to push a version commit when the branch moved on the remote', async () => {
+      const repo = released('feat: a');
+      repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
+      const remote = repo.addBareRemote();
+      const head = repo.detach().head();
+      const other = tempDir();
+      git(other, 'clone', '-q', remote, '.');
+      git(other, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '--allow-empty', '-m', 'fix: concurrent');
+      git(other, 'push', '-q', 'origin', 'main');
+      const moved = git(remote, 'rev-parse', 'refs/heads/main');
+      failed(await bump(repo, { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true }), /Input 'commitVersionFiles'.*has moved since this run started.*re-run/);
+      assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), moved);
+      assertLocalUntouched(repo, head);
+    });
+  });
+
+  describe('monorepo', () => {
+    it('two components with interleaved commits each get their own version', async () => {
+      const repo = Repo.init();
+      repo.commit('feat: ingest start', 'ingest/a.py');
+      repo.tag('ingest/v1.0.0');
+      repo.commit('feat: history start', 'history/a.py');
+      repo.tag('history/v2.1.0');
+      repo.commit('fix(ingest): nulls', 'ingest/a.py');
+      repo.commit('feat(history): windows', 'history/a.py');
+      repo.commit('fix(history): off by one', 'history/b.py');
+      repo.commit('chore: root tooling', 'tools.txt');
+      repo.detach();
+      const ingest = ok(await bump(repo, { component: 'ingest', tagFormat: '{component}/v{version}', paths: 'ingest' }));
+      assert.equal(ingest.outputs.version, '1.0.1');
+      assert.equal(ingest.outputs.tag, 'ingest/v1.0.1');
+      assert.equal(ingest.outputs.commitCount, '1');
+      const history = ok(await bump(repo, { component: 'history', tagFormat: '{component}/v{version}', paths: 'history', createTag: true }));
+      assert.equal(history.outputs.version, '2.2.0');
+      assert.equal(history.outputs.commitCount, '2');
+      assert.equal(repo.git('rev-parse', 'history/v2.2.0^{commit}'), repo.head());
+      const ingestAgain = ok(await bump(repo, { component: 'ingest', tagFormat: '{component}/v{version}', paths: 'ingest' }));
+      assert.equal(ingestAgain.outputs.version, '1.0.1', "another component's tag on HEAD does not count");
+    });
+  });
+
+  describe('shallow clones', () => {
+    it('deepens step by step until the last release tag (300 commits back in 500) is reached', async () => {
+      const base = tempDir();
+      const origin = Repo.init('main', join(base, 'components.git.src'));
+      for (let i = 1; i <= 500; i++) {
+        origin.git('commit', '-q', '--allow-empty', '-m', i === 200 ? 'feat: tagged release' : i === 450 ? 'feat: new' : `fix: change ${i}`);
+        if (i === 200) origin.tag('v1.4.0');
+        if (i === 100) origin.tag('v1.0.0');
+      }
+      git(base, 'clone', '-q', '--bare', origin.dir, join(base, 'component.git'));
+      const daemon = await startGitDaemon(base);
+      try {
+        const work = tempDir();
+        git(work, 'clone', '-q', '--depth', '1', '--no-tags', daemon.url('component.git'), '.');
+        const repo = new Repo(work).detach();
+        assert.equal(repo.git('rev-parse', '--is-shallow-repository'), 'true');
+        const run = ok(await bump(repo));
+        assert.equal(run.outputs.version, '1.5.0');
+        assert.equal(run.outputs.previousVersion, '1.4.0');
+        assert.equal(run.outputs.commitCount, '300');
+        assert.match(run.stdout, /Shallow clone: fetching 50 more commits/);
+        const fetched = Number(repo.git('rev-list', '--count', 'HEAD'));
+        assert.ok(fetched > 300 && fetched < 500, `fetched ${fetched} commits: enough to reach the tag, not the whole history`);
+        assert.equal(repo.git('rev-parse', '--is-shallow-repository'), 'true');
+      } finally {
+        daemon.stop();
+      }
+    });
+
+    it('fails with the YAML to fix it when more history cannot be fetched', async () => {
+      const origin = Repo.init();
+      for (let i = 0; i < 5; i++) origin.commit(`fix: ${i}`);
+      origin.tag('v1.0.0', true, 'HEAD~3');
+      const bare = tempDir();
+      git(bare, 'clone', '-q', '--bare', origin.dir, '.');
+      const work = tempDir();
+      git(work, 'clone', '-q', '--depth', '1', `file://${bare}`, '.');
+      const repo = new Repo(work).detach();
+      repo.git('remote', 'set-url', 'origin', join(bare, 'gone'));
+      failed(await bump(repo), /fetchDepth: 0/);
+    });
+  });
+
+  describe('credentials', () => {
+    it('sends the job token as a bearer header, registers it as a secret and never prints or stores it', async () => {
+      const token = 'relevo-secret-token-7f3a9c';
+      const seen: string[] = [];
+      const server = createServer((req, res) => {
+        seen.push(String(req.headers.authorization ?? ''));
+        res.statusCode = 404;
+        res.end('no such repository');
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as { port: number }).port;
+      try {
+        const repo = released('feat: a');
+        repo.git('remote', 'add', 'origin', `http://127.0.0.1:${port}/org/project/_git/component`);
+        const run = ok(await bump(repo, {}, { accessToken: token }));
+        assert.equal(run.outputs.version, '1.3.0');
+        assert.ok(seen.some((h) => h === `bearer ${token}`), `server saw: ${JSON.stringify(seen)}`);
+        assert.deepEqual(run.secrets, [token]);
+        const printed = run.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.setsecret]')).join('\n') + run.stderr + run.summaries.join('');
+        assert.ok(!printed.includes(token), 'token printed');
+        assert.ok(!readFileSync(join(repo.dir, '.git', 'config'), 'utf8').includes(token), 'token stored in .git/config');
+        assert.match(run.warnings.join('\n'), /Could not list the tags on remote 'origin'/);
+      } finally {
+        server.close();
+      }
+    });
+  });
+
+  describe('bad inputs fail with a message that names the input', () => {
+    it('tagFormat without {version}', async () => {
+      failed(await bump(released('feat: a'), { tagFormat: 'release' }), /Input 'tagFormat'.*\{version\}/);
+    });
+    it('not a git repository', async () => {
+      failed(await runTask('version-bump', { inputs: { workingDirectory: tempDir() }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }), /Input 'workingDirectory'.*not inside a git repository/);
+      failed(await runTask('version-bump', { inputs: { workingDirectory: '/nonexistent/relevo' }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }), /Input 'workingDirectory'.*does not exist/);
+    });
+    it('unknown bump', async () => {
+      failed(await bump(released('feat: a'), { bump: 'huge' }), /Input 'bump': 'huge' is not one of auto, major, minor, patch, none/);
+    });
+    it('unreadable version file, and nothing written', async () => {
+      const repo = released('feat: a');
+      repo.write('VERSION', '1.2.0\n').commitAll('chore: v');
+      const head = repo.detach().head();
+      failed(await bump(repo, { versionFiles: 'VERSION\nmissing/pyproject.toml', createTag: true }), /Input 'versionFiles': cannot read 'missing\/pyproject.toml'/);
+      assertLocalUntouched(repo, head);
+    });
+    it('a boolean that is not true or false', async () => {
+      failed(await bump(released('feat: a'), { createTag: 'yes' }), /Input 'createTag': 'yes' is not a boolean/);
+    });
+    it('an initialVersion that is not a release version', async () => {
+      failed(await bump(released(), { initialVersion: 'v1' }), /Input 'initialVersion'/);
+    });
+    it('no branch: detached HEAD and no Build.SourceBranch', async () => {
+      const repo = released('feat: a').detach();
+      failed(await runTask('version-bump', { inputs: { workingDirectory: repo.dir } }), /Build\.SourceBranch/);
+    });
+  });
+});
+
+/** A pre-receive hook on a bare remote that refuses every tag. */
+function rejectTagsOn(remote: string): void {
+  const hook = join(remote, 'hooks', 'pre-receive');
+  writeFileSync(hook, '#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/tags/*) echo "tags are protected" >&2; exit 1;; esac; done\nexit 0\n');
+  chmodSync(hook, 0o755);
+}
+
+function assertLocalUntouched(repo: Repo, head: string): void {
+  assert.equal(repo.head(), head, 'HEAD moved');
+  assert.equal(repo.git('tag', '--list', 'v1.3.0'), '', 'local tag left behind');
+  assert.equal(repo.git('status', '--porcelain'), '', 'work tree changed');
+  if (existsSync(join(repo.dir, 'VERSION'))) assert.equal(readFileSync(join(repo.dir, 'VERSION'), 'utf8'), '1.2.0\n');
+}
+
+function remoteTagsOrLocal(repo: Repo): Record<string, string> {
+  return Object.fromEntries(repo.git('tag', '--list').split('\n').filter(Boolean).map((t) => [t, repo.git('rev-parse', `${t}^{commit}`)]));
+}
