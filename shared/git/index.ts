@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { simpleGit, type SimpleGit } from 'simple-git';
+import type { SimpleGit } from 'simple-git';
 import { UserError } from '../errors';
 
 export const ZERO_SHA = '0000000000000000000000000000000000000000';
@@ -25,7 +25,7 @@ export interface GitOptions {
  * never in a URL, argv, or `.git/config`.
  */
 export class Git {
-  private readonly git: SimpleGit;
+  private simple?: SimpleGit;
   private readonly baseEnv: NodeJS.ProcessEnv;
   private readonly authEnv: NodeJS.ProcessEnv;
 
@@ -42,26 +42,37 @@ export class Git {
           GIT_CONFIG_VALUE_1: `AUTHORIZATION: bearer ${options.token}`,
         }
       : this.baseEnv;
-    // simple-git refuses environments that set editors, pagers, ssh commands or GIT_CONFIG_*,
-    // guarding against untrusted input. Here the arguments are fixed by the core and the
-    // environment is the pipeline's own (self-hosted agents set GIT_SSH_COMMAND, EDITOR, ...),
-    // and GIT_CONFIG_* is how the token stays out of argv and .git/config.
-    this.git = simpleGit({
-      baseDir: dir,
-      maxConcurrentProcesses: 4,
-      trimmed: false,
-      unsafe: {
-        allowUnsafeConfigEnvCount: true,
-        allowUnsafeConfigPaths: true,
-        allowUnsafeEditor: true,
-        allowUnsafePager: true,
-        allowUnsafeAskPass: true,
-        allowUnsafeSshCommand: true,
-        allowUnsafeGitProxy: true,
-        allowUnsafeTemplateDir: true,
-        allowUnsafeDiffExternal: true,
-      },
-    });
+  }
+
+  /**
+   * simple-git, loaded on first use so that a run that only reads never pays for it.
+   * It refuses environments that set editors, pagers, ssh commands or GIT_CONFIG_*, to guard
+   * against untrusted input; here the arguments are fixed by the core and the environment is
+   * the pipeline's own (self-hosted agents set GIT_SSH_COMMAND, EDITOR, ...), and GIT_CONFIG_*
+   * is how the token stays out of argv and .git/config.
+   */
+  private get git(): SimpleGit {
+    if (!this.simple) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { simpleGit } = require('simple-git') as typeof import('simple-git');
+      this.simple = simpleGit({
+        baseDir: this.dir,
+        maxConcurrentProcesses: 4,
+        trimmed: false,
+        unsafe: {
+          allowUnsafeConfigEnvCount: true,
+          allowUnsafeConfigPaths: true,
+          allowUnsafeEditor: true,
+          allowUnsafePager: true,
+          allowUnsafeAskPass: true,
+          allowUnsafeSshCommand: true,
+          allowUnsafeGitProxy: true,
+          allowUnsafeTemplateDir: true,
+          allowUnsafeDiffExternal: true,
+        },
+      });
+    }
+    return this.simple;
   }
 
   /**
@@ -107,26 +118,30 @@ export class Git {
   }
 
   /**
-   * Streams stdout of one git command as records split on `separator`, so that a long log is
-   * parsed as it arrives instead of being held whole. Resolves when git exits.
+   * Streams stdout of one git command as records split on `separator` (one character, so it
+   * never spans two chunks), so that a long log is parsed as it arrives instead of being held
+   * whole. Resolves when git exits.
    */
   streamRecords(args: string[], separator: string, onRecord: (record: string) => void): Promise<void> {
+    if (separator.length !== 1) throw new Error('streamRecords takes a one-character separator');
     return new Promise((resolve, reject) => {
       const child = spawn('git', args, { cwd: this.dir, env: this.baseEnv, stdio: ['ignore', 'pipe', 'pipe'] });
       let pending = '';
       let stderr = '';
       child.stdout.setEncoding('utf8');
       child.stdout.on('data', (chunk: string) => {
-        pending += chunk;
-        let at = pending.indexOf(separator);
-        if (at < 0) return;
-        let start = 0;
-        while (at >= 0) {
-          onRecord(pending.slice(start, at));
-          start = at + separator.length;
-          at = pending.indexOf(separator, start);
+        let at = chunk.indexOf(separator);
+        if (at < 0) {
+          pending += chunk;
+          return;
         }
-        pending = pending.slice(start);
+        onRecord(pending + chunk.slice(0, at));
+        let start = at + 1;
+        while ((at = chunk.indexOf(separator, start)) >= 0) {
+          onRecord(chunk.slice(start, at));
+          start = at + 1;
+        }
+        pending = chunk.slice(start);
       });
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('error', reject);
@@ -136,6 +151,12 @@ export class Git {
         resolve();
       });
     });
+  }
+
+  /** HEAD and whether the clone is shallow, in one process. */
+  async state(): Promise<{ head: string; shallow: boolean }> {
+    const [shallow, head] = (await this.query(['rev-parse', '--is-shallow-repository', '--verify', '--end-of-options', 'HEAD^{commit}'])).trim().split('\n');
+    return { head, shallow: shallow === 'true' };
   }
 
   async isRepository(): Promise<boolean> {

@@ -96,12 +96,14 @@ export interface CommitAnalysis {
 }
 
 export function analyzeCommits(commits: Iterable<CommitInfo>): CommitAnalysis {
+  return summarizeCommits([...commits].map(parseCommit));
+}
+
+/** The release level and the counts by kind of already parsed commits. */
+export function summarizeCommits(parsed: ParsedCommit[]): CommitAnalysis {
   let level: BumpLevel = 'none';
-  const parsed: ParsedCommit[] = [];
   const counts: Partial<Record<CommitKind, number>> = {};
-  for (const raw of commits) {
-    const c = parseCommit(raw);
-    parsed.push(c);
+  for (const c of parsed) {
     level = maxLevel(level, commitLevel(c));
     const kind = commitKind(c);
     counts[kind] = (counts[kind] ?? 0) + 1;

@@ -6,7 +6,7 @@ import { Git, GitCommandError, ZERO_SHA, type RefUpdate, type TagRef } from '../
 import type { Log } from '../log';
 import { changelogSection, prependChangelog } from './changelog';
 import { channelFor, type Channel, type ChannelRule } from './channels';
-import { analyzeCommits, type BumpLevel, type CommitAnalysis, type CommitInfo } from './conventional';
+import { parseCommit, summarizeCommits, type BumpLevel, type CommitAnalysis, type ParsedCommit } from './conventional';
 import { toPep440 } from './pep440';
 import { effectiveLevel, levelBetween, nextRelease, parseVersion, rcompare, type SemVer } from './semver';
 import { parseTagFormat, type TagFormat } from './tagFormat';
@@ -83,12 +83,13 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     warnings.push(m);
     log.warn(m);
   };
-  const head = await git.head().catch(() => {
-    throw new UserError('the repository has no commits yet.', { input: 'workingDirectory', fix: 'commit something first, or point at the right repository.' });
-  });
-  const remotes = await git.remotes();
+  const [{ head, shallow }, remotes] = await Promise.all([
+    git.state().catch(() => {
+      throw new UserError('the repository has no commits yet.', { input: 'workingDirectory', fix: 'commit something first, or point at the right repository.' });
+    }),
+    git.remotes(),
+  ]);
   const remote = remotes.includes('origin') ? 'origin' : remotes[0];
-  const shallow = await git.isShallow();
   const tags = await collectTags(git, format, remote, shallow || opts.pushTag, warn);
   const channel = channelFor(opts.branch.branch, opts.channels);
   log.info(`Branch '${opts.branch.branch}' → ${channel.label ? `pre-release '${channel.label}'` : 'final release'} channel.`);
@@ -99,10 +100,9 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   const headSameChannel = channel.label ? onHead.find((t) => t.version.prerelease[0] === channel.label) : undefined;
   const headCandidate = !channel.label ? onHead.find((t) => t.version.prerelease.length) : undefined;
 
-  const base = headFinal ? undefined : await reachableBase(git, finals, head, remote, shallow, log);
+  const { base, commits } = headFinal || headSameChannel ? { base: undefined, commits: [] } : await baseAndCommits(git, finals, head, remote, shallow, opts.paths, log);
   const baseVersion = base?.version;
-  const analysis: CommitAnalysis =
-    headFinal || headSameChannel ? analyzeCommits([]) : analyzeCommits(await readCommits(git, base?.commit, opts.paths));
+  const analysis: CommitAnalysis = summarizeCommits(commits);
 
   let release: string;
   let version: string;
@@ -264,11 +264,37 @@ async function collectTags(git: Git, format: TagFormat, remote: string | undefin
 }
 
 /**
- * The highest release tag that HEAD descends from. On a shallow clone, deepens the history
- * step by step (doubling) until that tag's commit is reached or the history is complete, so
- * the cost grows with the commits since the release, not with the repository's age.
+ * The highest release tag HEAD descends from, and the commits since it that touch `paths`.
+ * On a full clone the ancestry check of the most likely base runs alongside the log of its
+ * range (both walk the same commits; two cores do them at once). On a shallow clone, first
+ * deepens the history step by step (doubling) until the tag's commit is reached or the
+ * history is complete, so the cost grows with the commits since the release, not with the
+ * repository's age.
  */
-async function reachableBase(git: Git, finals: ComponentTag[], head: string, remote: string | undefined, shallow: boolean, log: Log): Promise<ComponentTag | undefined> {
+async function baseAndCommits(
+  git: Git,
+  finals: ComponentTag[],
+  head: string,
+  remote: string | undefined,
+  shallow: boolean,
+  paths: string[],
+  log: Log,
+): Promise<{ base?: ComponentTag; commits: ParsedCommit[] }> {
+  if (!shallow) {
+    for (const [i, t] of finals.entries()) {
+      const isBase = t.commit === head ? Promise.resolve(true) : git.isAncestor(t.commit, head);
+      // Read the range of the highest tag speculatively; a later candidate is read after its check.
+      const range = i === 0 ? readCommits(git, t.commit, paths) : undefined;
+      range?.catch(() => undefined);
+      if (await isBase) return { base: t, commits: await (range ?? readCommits(git, t.commit, paths)) };
+    }
+    return { commits: await readCommits(git, undefined, paths) };
+  }
+  const base = await deepenToBase(git, finals, head, remote, log);
+  return { base, commits: await readCommits(git, base?.commit, paths) };
+}
+
+async function deepenToBase(git: Git, finals: ComponentTag[], head: string, remote: string | undefined, log: Log): Promise<ComponentTag | undefined> {
   let step = DEEPEN_FIRST;
   let fetched = 0;
   for (;;) {
@@ -276,7 +302,7 @@ async function reachableBase(git: Git, finals: ComponentTag[], head: string, rem
     for (const t of finals) {
       if (present.has(t.commit) && (t.commit === head || (await git.isAncestor(t.commit, head)))) return t;
     }
-    if (!shallow) return undefined;
+    if (!(await git.isShallow())) return undefined;
     if (!remote) throw shallowError('the clone is shallow and has no remote to fetch more history from.');
     try {
       if (!finals.length) {
@@ -292,7 +318,6 @@ async function reachableBase(git: Git, finals: ComponentTag[], head: string, rem
       const detail = err instanceof GitCommandError ? err.stderr.trim() : String(err);
       throw shallowError(`fetching more history failed: ${detail}`);
     }
-    shallow = await git.isShallow();
   }
 }
 
@@ -302,15 +327,18 @@ function shallowError(problem: string): UserError {
   });
 }
 
-/** Commits since `base` (all of history when undefined) that touch `paths`, in one streamed log. */
-async function readCommits(git: Git, base: string | undefined, paths: string[]): Promise<CommitInfo[]> {
-  const commits: CommitInfo[] = [];
+/**
+ * Commits since `base` (all of history when undefined) that touch `paths`, in one streamed
+ * log, each parsed as it arrives so that only its header and flags are kept.
+ */
+async function readCommits(git: Git, base: string | undefined, paths: string[]): Promise<ParsedCommit[]> {
+  const commits: ParsedCommit[] = [];
   const args = ['log', '--format=%H%x1f%B%x1e', base ? `${base}..HEAD` : 'HEAD'];
   if (paths.length) args.push('--', ...paths);
   await git.streamRecords(args, '\x1e', (record) => {
     const text = record.replace(/^\n/, '');
     const sep = text.indexOf('\x1f');
-    if (sep > 0) commits.push({ hash: text.slice(0, sep), message: text.slice(sep + 1) });
+    if (sep > 0) commits.push(parseCommit({ hash: text.slice(0, sep), message: text.slice(sep + 1) }));
   });
   return commits;
 }
