@@ -80,6 +80,7 @@ export class Repo {
 
   /** Creates a bare repository, adds it as `origin` and pushes all branches and tags. */
   addBareRemote(dir = tempDir('relevo-remote-')): string {
+    mkdirSync(dir, { recursive: true });
     git(dir, 'init', '-q', '--bare', '-b', 'main');
     git(this.dir, 'remote', 'add', 'origin', dir);
     git(this.dir, 'push', '-q', 'origin', '--all');

@@ -1,0 +1,114 @@
+/** The extension as a whole: manifest ↔ task folders, each task.json, and the packaged VSIX. */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { explain, ROOT, runTask } from './support/agentRunner';
+import { Repo, tempDir } from './support/repo';
+
+interface TaskJson {
+  id: string;
+  name: string;
+  friendlyName: string;
+  version: { Major: number; Minor: number; Patch: number };
+  minimumAgentVersion: string;
+  instanceNameFormat: string;
+  inputs: { name: string; helpMarkDown?: string; type: string; options?: Record<string, string>; defaultValue?: string }[];
+  outputVariables: { name: string; description: string }[];
+  restrictions: { settableVariables: { allowed: string[] } };
+  execution: Record<string, { target: string }>;
+}
+
+const manifest = JSON.parse(readFileSync(join(ROOT, 'vss-extension.json'), 'utf8')) as {
+  version: string;
+  files: { path: string }[];
+  contributions: { id: string; type: string; targets: string[]; properties: { name: string } }[];
+  categories: string[];
+  icons: { default: string };
+  content: { details: { path: string } };
+};
+const taskFolders = readdirSync(join(ROOT, 'tasks'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+const taskJson = (folder: string) => JSON.parse(readFileSync(join(ROOT, 'tasks', folder, 'task.json'), 'utf8')) as TaskJson;
+
+describe('extension manifest', () => {
+  it('has exactly one task contribution per tasks/ folder, and a folder per contribution', () => {
+    const tasks = manifest.contributions.filter((c) => c.type === 'ms.vss-distributed-task.task');
+    assert.deepEqual(tasks.map((c) => c.id).sort(), taskFolders);
+    for (const c of tasks) {
+      assert.equal(c.properties.name, `dist/tasks/${c.id}`);
+      assert.deepEqual(c.targets, ['ms.vss-distributed-task.tasks']);
+      assert.ok(manifest.files.some((f) => f.path === `dist/tasks/${c.id}`), `files has dist/tasks/${c.id}`);
+    }
+    assert.deepEqual(manifest.categories, ['Azure Pipelines']);
+    assert.ok(existsSync(join(ROOT, manifest.icons.default)));
+    assert.ok(existsSync(join(ROOT, manifest.content.details.path)));
+  });
+
+  it('every task.json is complete and consistent', () => {
+    const ids = new Set<string>();
+    for (const folder of taskFolders) {
+      const t = taskJson(folder);
+      const where = `tasks/${folder}/task.json`;
+      assert.match(t.id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, `${where} id`);
+      assert.ok(!ids.has(t.id), `${where} id is unique`);
+      ids.add(t.id);
+      assert.match(t.name, /^[A-Za-z0-9-]+$/);
+      assert.ok(t.friendlyName.length <= 40, `${where} friendlyName ≤ 40`);
+      assert.equal(t.minimumAgentVersion, '4.248.0');
+      assert.ok(t.instanceNameFormat, `${where} instanceNameFormat`);
+      assert.deepEqual(Object.keys(t.execution).sort(), ['Node20_1', 'Node24']);
+      assert.equal(t.execution.Node20_1.target, 'index.js');
+      assert.equal(t.execution.Node24.target, 'index.js');
+      for (const input of t.inputs) assert.ok(input.helpMarkDown && input.helpMarkDown.length > 10, `${where} input ${input.name} has help`);
+      for (const input of t.inputs.filter((i) => i.type === 'pickList')) assert.ok(input.options && input.defaultValue! in input.options, `${where} ${input.name} default is an option`);
+      assert.ok(t.outputVariables.length > 0);
+      assert.deepEqual([...t.restrictions.settableVariables.allowed].sort(), t.outputVariables.map((o) => o.name).sort(), `${where} may set only its outputs`);
+      assert.ok(existsSync(join(ROOT, 'tasks', folder, 'icon.png')));
+    }
+  });
+});
+
+describe('packaged VSIX', function () {
+  this.timeout(120_000);
+  let unzipped: string;
+  let vsix: string;
+
+  before(() => {
+    const out = tempDir('relevo-vsix-');
+    execFileSync(process.execPath, [join(ROOT, 'scripts', 'package.mjs'), '--output-path', out, '--version', '9.8.7', '--publisher', 'relevo-test'], { cwd: ROOT, stdio: 'pipe' });
+    vsix = join(out, readdirSync(out).find((f) => f.endsWith('.vsix'))!);
+    unzipped = tempDir('relevo-vsix-unzipped-');
+    execFileSync('python3', ['-m', 'zipfile', '-e', vsix, unzipped]);
+  });
+
+  it('is small and holds one bundle, task.json and icon per task, no node_modules', () => {
+    assert.ok(statSync(vsix).size < 5 * 1024 * 1024, `VSIX is ${statSync(vsix).size} bytes`);
+    assert.match(vsix, /relevo-test\.relevo-9\.8\.7\.vsix$/);
+    const vsixManifest = readFileSync(join(unzipped, 'extension.vsixmanifest'), 'utf8');
+    assert.match(vsixManifest, /Version="9\.8\.7"/);
+    assert.match(vsixManifest, /Publisher="relevo-test"/);
+    for (const folder of taskFolders) {
+      const dir = join(unzipped, 'dist', 'tasks', folder);
+      assert.deepEqual(readdirSync(dir).sort(), ['icon.png', 'index.js', 'task.json']);
+      assert.deepEqual(JSON.parse(readFileSync(join(dir, 'task.json'), 'utf8')), taskJson(folder));
+    }
+    const all = execFileSync('find', [unzipped], { encoding: 'utf8' });
+    assert.doesNotMatch(all, /node_modules|\.map$|\.ts$/m);
+  });
+
+  it('VersionBump runs from the unzipped VSIX (the bundle is complete)', async () => {
+    const repo = Repo.init();
+    repo.commit('feat: a');
+    repo.tag('v1.0.0');
+    repo.commit('feat: b');
+    repo.detach();
+    const run = await runTask('version-bump', {
+      tasksDir: join(unzipped, 'dist', 'tasks'),
+      inputs: { workingDirectory: repo.dir },
+      variables: { 'Build.SourceBranch': 'refs/heads/main' },
+      cwd: tempDir(),
+    });
+    assert.equal(run.result, 'Succeeded', explain(run));
+    assert.equal(run.outputs.version, '1.1.0');
+  });
+});
