@@ -1,7 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import type { SimpleGit } from 'simple-git';
 import { UserError } from '../errors';
+
+export { isValidRefName } from './refs';
 
 export const ZERO_SHA = '0000000000000000000000000000000000000000';
 
@@ -12,17 +15,27 @@ export interface TagRef {
 }
 
 export interface GitOptions {
-  /** Bearer token for HTTPS remotes (System.AccessToken); sent per command, never stored. */
+  /** Bearer token (System.AccessToken); sent per command, never stored. */
   token?: string;
+  /**
+   * The URL prefix the token is for (the organization, System.TeamFoundationCollectionUri).
+   * git sends the header only to remotes under it, never to another host. Without a scope
+   * the token is not sent at all.
+   */
+  tokenScope?: string;
   /** Author and committer for commits and annotated tags when the repo has none configured. */
   identity?: { name: string; email: string };
 }
 
 /**
  * One wrapper over git for the whole core. Every command runs with a fixed locale and no
- * terminal prompt. Commands that talk to a remote get the token as an `http.extraheader`
- * passed through GIT_CONFIG_* environment variables: it lives for that one process only,
- * never in a URL, argv, or `.git/config`.
+ * terminal prompt. Three paths:
+ * - `query`: local read-only commands, spawned directly (simple-git waits 50 ms after every
+ *   command that prints nothing, which on the hot path would cost more than the git work);
+ * - `remote`: commands that talk to a remote, spawned directly with the token as an
+ *   `http.<scope>.extraheader` passed through GIT_CONFIG_* environment variables: it lives for
+ *   that one process only, never in a URL, argv, `.git/config`, or a library's debug log;
+ * - `run`: local commands that change the repository, through simple-git.
  */
 export class Git {
   private simple?: SimpleGit;
@@ -31,25 +44,26 @@ export class Git {
 
   constructor(readonly dir: string, private readonly options: GitOptions = {}) {
     this.baseEnv = { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0' };
-    this.authEnv = options.token
-      ? {
-          ...this.baseEnv,
-          // An empty value first resets any extraheader inherited from the checkout step.
-          GIT_CONFIG_COUNT: '2',
-          GIT_CONFIG_KEY_0: 'http.extraheader',
-          GIT_CONFIG_VALUE_0: '',
-          GIT_CONFIG_KEY_1: 'http.extraheader',
-          GIT_CONFIG_VALUE_1: `AUTHORIZATION: bearer ${options.token}`,
-        }
-      : this.baseEnv;
+    const scope = options.tokenScope?.replace(/\/?$/, '/');
+    this.authEnv =
+      options.token && scope
+        ? {
+            ...this.baseEnv,
+            // An empty value first resets any header for this scope inherited from the checkout step.
+            GIT_CONFIG_COUNT: '2',
+            GIT_CONFIG_KEY_0: `http.${scope}.extraheader`,
+            GIT_CONFIG_VALUE_0: '',
+            GIT_CONFIG_KEY_1: `http.${scope}.extraheader`,
+            GIT_CONFIG_VALUE_1: `AUTHORIZATION: bearer ${options.token}`,
+          }
+        : this.baseEnv;
   }
 
   /**
    * simple-git, loaded on first use so that a run that only reads never pays for it.
-   * It refuses environments that set editors, pagers, ssh commands or GIT_CONFIG_*, to guard
-   * against untrusted input; here the arguments are fixed by the core and the environment is
-   * the pipeline's own (self-hosted agents set GIT_SSH_COMMAND, EDITOR, ...), and GIT_CONFIG_*
-   * is how the token stays out of argv and .git/config.
+   * It refuses environments that set editors, pagers or ssh commands, to guard against
+   * untrusted input; here the arguments are fixed by the core and the environment is the
+   * pipeline's own (self-hosted agents set GIT_SSH_COMMAND, EDITOR, ...).
    */
   private get git(): SimpleGit {
     if (!this.simple) {
@@ -75,27 +89,28 @@ export class Git {
     return this.simple;
   }
 
-  /**
-   * Runs a command that changes the repository or talks to a remote, through simple-git.
-   * Returns stdout.
-   */
-  async run(args: string[], opts: { auth?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
-    const env = { ...(opts.auth ? this.authEnv : this.baseEnv), ...opts.env };
+  /** Runs a local command that changes the repository, through simple-git. Returns stdout. */
+  async run(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<string> {
     try {
-      return await this.git.env(env).raw(args);
+      return await this.git.env({ ...this.baseEnv, ...opts.env }).raw(args);
     } catch (err) {
-      throw new GitCommandError(args, this.redact(err instanceof Error ? err.message : String(err)));
+      throw new GitCommandError(args, err instanceof Error ? err.message : String(err));
     }
   }
 
-  /**
-   * Runs a local, read-only query and returns stdout. Spawned directly rather than through
-   * simple-git, which waits 50 ms after every command that prints nothing: on the hot path
-   * (`merge-base --is-ancestor`, `remote`) that would cost more than all the git work.
-   */
+  /** Runs a local, read-only command and returns stdout. */
   query(args: string[]): Promise<string> {
+    return this.spawnGit(args, this.baseEnv);
+  }
+
+  /** Runs a command that talks to a remote, with the token when one is set. Returns stdout. */
+  remote(args: string[]): Promise<string> {
+    return this.spawnGit(args, this.authEnv);
+  }
+
+  private spawnGit(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
     return new Promise((resolve, reject) => {
-      execFile('git', args, { cwd: this.dir, env: this.baseEnv, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      execFile('git', args, { cwd: this.dir, env, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (err) reject(new GitCommandError(args, this.redact(String(stderr) || err.message)));
         else resolve(String(stdout));
       });
@@ -163,6 +178,10 @@ export class Git {
     return (await this.query(['rev-parse', '--is-inside-work-tree']).catch(() => '')).trim() === 'true';
   }
 
+  async topLevel(): Promise<string> {
+    return (await this.query(['rev-parse', '--show-toplevel'])).trim();
+  }
+
   async head(): Promise<string> {
     return (await this.query(['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
   }
@@ -175,6 +194,21 @@ export class Git {
 
   async isShallow(): Promise<boolean> {
     return (await this.query(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
+  }
+
+  /** The commits whose parents a shallow clone does not have (empty for a full clone). */
+  async shallowBoundary(): Promise<Set<string>> {
+    const path = (await this.query(['rev-parse', '--git-path', 'shallow'])).trim();
+    try {
+      return new Set(readFileSync(isAbsolute(path) ? path : join(this.dir, path), 'utf8').split('\n').filter(Boolean));
+    } catch {
+      return new Set();
+    }
+  }
+
+  /** Commit ids in a range, e.g. ['HEAD', '^v1.0.0']. */
+  async revList(revisions: string[]): Promise<string[]> {
+    return (await this.query(['rev-list', ...revisions, '--'])).split('\n').filter(Boolean);
   }
 
   async remotes(): Promise<string[]> {
@@ -193,9 +227,9 @@ export class Git {
       });
   }
 
-  /** Remote tags matching a ref pattern, peeled, without fetching any object. */
-  async remoteTags(remote: string, pattern: string): Promise<TagRef[]> {
-    const out = await this.run(['ls-remote', '--tags', remote, pattern], { auth: true });
+  /** Remote refs matching a pattern, peeled, without fetching any object. */
+  async remoteRefs(remote: string, patterns: string[], tagsOnly = false): Promise<TagRef[]> {
+    const out = await this.remote(['ls-remote', ...(tagsOnly ? ['--tags'] : []), remote, ...patterns]);
     const byName = new Map<string, string>();
     for (const line of out.split('\n').filter(Boolean)) {
       const [sha, ref] = line.split('\t');
@@ -206,7 +240,11 @@ export class Git {
     return [...byName].map(([name, commit]) => ({ name, commit }));
   }
 
-  /** Which of the given objects exist locally (one process for all of them). */
+  remoteTags(remote: string, pattern: string): Promise<TagRef[]> {
+    return this.remoteRefs(remote, [pattern], true);
+  }
+
+  /** Which of the given objects exist locally as commits (one process for all of them). */
   async present(shas: string[]): Promise<Set<string>> {
     if (!shas.length) return new Set();
     const out = await new Promise<string>((resolve, reject) => {
@@ -225,13 +263,19 @@ export class Git {
     return this.succeeds(['merge-base', '--is-ancestor', ancestor, descendant]);
   }
 
+  /** Parent ids and subject of a commit. */
+  async commitInfo(commit: string): Promise<{ parents: string[]; subject: string }> {
+    const [parents, subject] = (await this.query(['log', '-1', '--format=%P%x00%s', commit, '--'])).replace(/\n$/, '').split('\0');
+    return { parents: parents.split(' ').filter(Boolean), subject };
+  }
+
   /** Fetches `depth` more commits behind the current shallow boundary. */
   async deepen(remote: string, depth: number): Promise<void> {
-    await this.run(['fetch', '--no-tags', '--quiet', `--deepen=${depth}`, remote], { auth: true });
+    await this.remote(['fetch', '--no-tags', '--quiet', `--deepen=${depth}`, remote]);
   }
 
   async unshallow(remote: string): Promise<void> {
-    await this.run(['fetch', '--no-tags', '--quiet', '--unshallow', remote], { auth: true });
+    await this.remote(['fetch', '--no-tags', '--quiet', '--unshallow', remote]);
   }
 
   async configValue(key: string): Promise<string | undefined> {
@@ -247,13 +291,13 @@ export class Git {
   }
 
   async commitFiles(files: string[], message: string): Promise<string> {
-    await this.run(['add', '--', ...files]);
-    await this.run(['commit', '--quiet', '--no-verify', '-m', message, '--', ...files], { env: await this.identityEnv() });
+    await this.run(['add', '--force', '--', ...files]);
+    await this.run(['commit', '--quiet', '--no-verify', '--no-gpg-sign', '-m', message, '--', ...files], { env: await this.identityEnv() });
     return this.head();
   }
 
   async createAnnotatedTag(name: string, commit: string, message: string): Promise<void> {
-    await this.run(['tag', '-a', name, commit, '-m', message], { env: await this.identityEnv() });
+    await this.run(['tag', '--no-sign', '-a', name, commit, '-m', message], { env: await this.identityEnv() });
   }
 
   async deleteLocalTag(name: string): Promise<void> {
@@ -269,13 +313,14 @@ export class Git {
   /**
    * Pushes refs so that either all land or none do. Uses `--atomic` where the server
    * advertises it; otherwise pushes ref by ref in the given order and, if one fails, puts
-   * back the refs already pushed (with a lease, so nobody else's push is overwritten).
+   * back the refs already pushed (with a lease, so nobody else's push is overwritten). If a
+   * rollback itself is refused, throws a PartialPushError that names what was left.
    */
   async pushAll(remote: string, updates: RefUpdate[]): Promise<void> {
     if (!updates.length) return;
     const specs = updates.map((u) => `${u.source}:${u.ref}`);
     try {
-      await this.run(['push', '--atomic', '--porcelain', remote, ...specs], { auth: true });
+      await this.remote(['push', '--atomic', '--porcelain', remote, ...specs]);
       return;
     } catch (err) {
       if (!(err instanceof GitCommandError) || !/does not support --atomic/i.test(err.stderr)) throw err;
@@ -283,15 +328,17 @@ export class Git {
     const done: RefUpdate[] = [];
     try {
       for (const u of updates) {
-        await this.run(['push', '--porcelain', remote, `${u.source}:${u.ref}`], { auth: true });
+        await this.remote(['push', '--porcelain', remote, `${u.source}:${u.ref}`]);
         done.push(u);
       }
     } catch (err) {
+      const left: RefUpdate[] = [];
       for (const u of done.reverse()) {
         const lease = `--force-with-lease=${u.ref}:${u.pushed}`;
         const target = u.previous === ZERO_SHA ? `:${u.ref}` : `+${u.previous}:${u.ref}`;
-        await this.run(['push', '--porcelain', lease, remote, target], { auth: true }).catch(() => undefined);
+        await this.remote(['push', '--porcelain', lease, remote, target]).catch(() => left.push(u));
       }
+      if (left.length && err instanceof GitCommandError) throw new PartialPushError(err, left);
       throw err;
     }
   }
@@ -312,6 +359,14 @@ export class GitCommandError extends Error {
   constructor(readonly args: string[], readonly stderr: string) {
     super(`git ${args[0]} failed: ${stderr.trim()}`);
     this.name = 'GitCommandError';
+  }
+}
+
+/** A push refused part-way whose rollback was refused too: `left` are the refs that stayed. */
+export class PartialPushError extends GitCommandError {
+  constructor(cause: GitCommandError, readonly left: RefUpdate[]) {
+    super(cause.args, cause.stderr);
+    this.name = 'PartialPushError';
   }
 }
 

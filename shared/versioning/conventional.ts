@@ -91,6 +91,8 @@ export function commitKind(c: ParsedCommit): CommitKind {
 
 export interface CommitAnalysis {
   level: BumpLevel;
+  /** A `+semver: major` hint asks for a major on purpose: it is not held back while in 0.x. */
+  explicitMajor: boolean;
   commits: ParsedCommit[];
   counts: Partial<Record<CommitKind, number>>;
 }
@@ -108,5 +110,5 @@ export function summarizeCommits(parsed: ParsedCommit[]): CommitAnalysis {
     const kind = commitKind(c);
     counts[kind] = (counts[kind] ?? 0) + 1;
   }
-  return { level, commits: parsed, counts };
+  return { level, commits: parsed, counts, explicitMajor: parsed.some((c) => c.hint === 'major') };
 }

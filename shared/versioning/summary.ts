@@ -17,7 +17,9 @@ export function explainReason(plan: VersionPlan): string {
   const r: Reason = plan.reason;
   switch (r.kind) {
     case 'already-tagged':
-      return `This commit already carries ${r.tag}: nothing to do.`;
+      return r.onReleaseCommit
+        ? `An earlier run already released this commit as ${r.tag} (on its version commit): nothing to do.`
+        : `This commit already carries ${r.tag}: nothing to do.`;
     case 'promoted-candidate':
       return `This commit is the tested candidate ${r.candidate}: it becomes the release as it is.`;
     case 'initial':
@@ -26,7 +28,11 @@ export function explainReason(plan: VersionPlan): string {
       return `No commit since ${plan.baseTag} asks for a release (${plan.commitCount} commit(s), none a feat, fix, perf, revert, deprecation or breaking change).`;
     case 'commits': {
       const why = r.requested === 'auto' ? `the commits since ${plan.baseTag} ask for a ${r.zeroMajor ? 'major' : r.level} bump` : `bump is set to '${r.requested}'`;
-      return `${why[0].toUpperCase()}${why.slice(1)}${r.zeroMajor ? ` (a breaking change while the major version is 0 bumps the minor)` : ''}.`;
+      const notes = [
+        r.zeroMajor ? 'a breaking change while the major version is 0 bumps the minor' : '',
+        r.pastRelease ? `${r.pastRelease} is already released elsewhere, so this pre-release moves past it` : '',
+      ].filter(Boolean);
+      return `${why[0].toUpperCase()}${why.slice(1)}${notes.length ? ` (${notes.join('; ')})` : ''}.`;
     }
   }
 }

@@ -1,4 +1,5 @@
 import { UserError } from '../errors';
+import { isValidRefName } from '../git/refs';
 import { parseVersion, type SemVer } from './semver';
 
 /**
@@ -46,10 +47,18 @@ export function parseTagFormat(format: string, component: string): TagFormat {
   }
   const withComponent = format.split('{component}').join(component);
   const [before, after] = withComponent.split('{version}');
-  if (/[\s~^:?*[\\]|\.\.|@\{/.test(before + after) || before.startsWith('/') || after.endsWith('/') || after.endsWith('.')) {
-    throw new UserError(`'${format}' does not give valid git tag names.`, {
+  if (!isValidRefName(`${before}1.0.0-rc.1${after}`)) {
+    throw new UserError(`'${format}'${component ? ` with component '${component}'` : ''} does not give valid git tag names.`, {
       input: 'tagFormat',
-      fix: "avoid spaces, '~', '^', ':', '?', '*', '[', '\\' and '..' in the format.",
+      fix: "avoid spaces, '~', '^', ':', '?', '*', '[', '\\', '..', '//', '@{', parts starting with '.' or ending in '.lock'.",
+    });
+  }
+  // Text right after the version that SemVer could read as part of it (`{version}-{component}`)
+  // would make `2.0.0-web-api` read as api's pre-release `2.0.0-web`.
+  if (/^[0-9A-Za-z.+-]/.test(after)) {
+    throw new UserError(`'${format}' puts text right after '{version}' that could be read as part of a version.`, {
+      input: 'tagFormat',
+      fix: "put the component before the version, e.g. '{component}/v{version}', or end the format with '{version}'.",
     });
   }
   const matcher = new RegExp(`^${escape(before)}(.+)${escape(after)}$`);

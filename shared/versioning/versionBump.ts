@@ -1,15 +1,16 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, relative } from 'node:path';
 import { UserError } from '../errors';
 import type { BranchContext } from '../git/branch';
-import { Git, GitCommandError, ZERO_SHA, type RefUpdate, type TagRef } from '../git';
+import { Git, GitCommandError, PartialPushError, ZERO_SHA, type RefUpdate } from '../git';
 import type { Log } from '../log';
 import { changelogSection, prependChangelog } from './changelog';
 import { channelFor, type Channel, type ChannelRule } from './channels';
-import { parseCommit, summarizeCommits, type BumpLevel, type CommitAnalysis, type ParsedCommit } from './conventional';
+import { summarizeCommits, type BumpLevel, type CommitAnalysis } from './conventional';
+import { baseAndCommits, collectTags, tagsOnReleaseCommits, type ComponentTag } from './history';
 import { toPep440 } from './pep440';
-import { effectiveLevel, levelBetween, nextRelease, parseVersion, rcompare, type SemVer } from './semver';
-import { parseTagFormat, type TagFormat } from './tagFormat';
+import { effectiveLevel, levelBetween, nextRelease, parseVersion, rcompare, SemVer } from './semver';
+import { parseTagFormat } from './tagFormat';
 import { planVersionFileEdit, type VersionFileEdit, type VersionFileSpec } from './versionFiles';
 
 export interface VersionBumpOptions {
@@ -30,17 +31,16 @@ export interface VersionBumpOptions {
   today: string;
 }
 
-interface ComponentTag extends TagRef {
-  version: SemVer;
-}
+/** The pre-release label of release candidates: a commit carrying one is released as it is. */
+export const CANDIDATE_LABEL = 'rc';
 
 /** Why the version is what it is: shown in the log and on the Summary tab. */
 export type Reason =
-  | { kind: 'already-tagged'; tag: string }
+  | { kind: 'already-tagged'; tag: string; onReleaseCommit: boolean }
   | { kind: 'promoted-candidate'; candidate: string }
   | { kind: 'initial' }
   | { kind: 'no-relevant-commits' }
-  | { kind: 'commits'; level: BumpLevel; requested: 'auto' | BumpLevel; zeroMajor: boolean };
+  | { kind: 'commits'; level: BumpLevel; requested: 'auto' | BumpLevel; zeroMajor: boolean; pastRelease?: string };
 
 export interface VersionPlan {
   version: string;
@@ -69,7 +69,7 @@ export interface VersionPlan {
   warnings: string[];
 }
 
-const DEEPEN_FIRST = 50;
+const release = (v: SemVer) => `${v.major}.${v.minor}.${v.patch}`;
 
 /** Computes the next version and everything applying it would do. Touches nothing. */
 export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log): Promise<VersionPlan> {
@@ -95,56 +95,53 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   log.info(`Branch '${opts.branch.branch}' → ${channel.label ? `pre-release '${channel.label}'` : 'final release'} channel.`);
 
   const finals = tags.filter((t) => !t.version.prerelease.length).sort((a, b) => rcompare(a.version, b.version));
-  const onHead = tags.filter((t) => t.commit === head).sort((a, b) => rcompare(a.version, b.version));
-  const headFinal = onHead.find((t) => !t.version.prerelease.length);
-  const headSameChannel = channel.label ? onHead.find((t) => t.version.prerelease[0] === channel.label) : undefined;
-  const headCandidate = !channel.label ? onHead.find((t) => t.version.prerelease.length) : undefined;
+  const released = await alreadyReleased(git, tags, head, channel);
+  const candidate = !released && !channel.label ? highest(tags.filter((t) => t.commit === head && t.version.prerelease[0] === CANDIDATE_LABEL)) : undefined;
 
-  const { base, commits } = headFinal || headSameChannel ? { base: undefined, commits: [] } : await baseAndCommits(git, finals, head, remote, shallow, opts.paths, log);
-  const baseVersion = base?.version;
-  const analysis: CommitAnalysis = summarizeCommits(commits);
+  // The base is looked for below the version HEAD already carries, so a re-run reports what the first run did.
+  const ceiling = released?.tag ?? candidate;
+  const eligible = ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(release(ceiling.version))) > 0) : finals;
+  const { base, commits } = await baseAndCommits(git, eligible, head, remote, shallow, opts.paths, log);
+  const analysis = summarizeCommits(commits);
 
-  let release: string;
   let version: string;
   let reason: Reason;
-  let changed: boolean;
-  if (headFinal || headSameChannel) {
-    const t = (headFinal ?? headSameChannel)!;
-    version = t.version.version;
-    release = version;
-    reason = { kind: 'already-tagged', tag: t.name };
-    changed = false;
-  } else if (headCandidate) {
-    release = `${headCandidate.version.major}.${headCandidate.version.minor}.${headCandidate.version.patch}`;
-    version = release;
-    reason = { kind: 'promoted-candidate', candidate: headCandidate.name };
-    changed = true;
-  } else if (!baseVersion) {
-    release = initial.version;
-    version = withLabel(release, channel.label, tags);
+  if (released) {
+    version = released.tag.version.version;
+    reason = { kind: 'already-tagged', tag: released.tag.name, onReleaseCommit: released.onReleaseCommit };
+  } else if (candidate) {
+    version = release(candidate.version);
+    reason = { kind: 'promoted-candidate', candidate: candidate.name };
+  } else if (!base) {
+    version = withLabel(initial.version, channel.label, tags);
     reason = { kind: 'initial' };
-    changed = true;
   } else {
     const requested = opts.bump === 'auto' ? analysis.level : opts.bump;
-    const level = effectiveLevel(baseVersion, requested);
+    // Only a breaking change found in the commits stays in 0.x; an explicit major (input or +semver hint) goes to 1.0.0.
+    const level = opts.bump === 'auto' && !analysis.explicitMajor ? effectiveLevel(base.version, requested) : requested;
     if (level === 'none') {
-      release = baseVersion.version;
-      version = release;
+      version = base.version.version;
       reason = { kind: 'no-relevant-commits' };
-      changed = false;
     } else {
-      release = nextRelease(baseVersion, level);
-      version = withLabel(release, channel.label, tags);
-      reason = { kind: 'commits', level, requested: opts.bump, zeroMajor: level !== requested };
-      changed = true;
+      let next = nextRelease(base.version, level);
+      let pastRelease: string | undefined;
+      if (channel.label) {
+        // A pre-release of a version already released elsewhere would sort below it: move past.
+        while (finals.some((t) => t.version.version === next)) {
+          pastRelease = next;
+          next = nextRelease(new SemVer(next), 'patch');
+        }
+      }
+      version = withLabel(next, channel.label, tags);
+      reason = { kind: 'commits', level, requested: opts.bump, zeroMajor: level !== requested, pastRelease };
     }
   }
-  const parsed = parseVersion(version)!;
-  const previous = baseVersion ?? (headFinal ? previousFinal(finals, headFinal) : undefined);
+  const parsed = new SemVer(version);
+  const changed = reason.kind !== 'already-tagged' && reason.kind !== 'no-relevant-commits';
   const plan: VersionPlan = {
     version,
-    previousVersion: previous?.version ?? '',
-    bump: reason.kind === 'initial' ? 'initial' : levelBetween(previous, parseVersion(release)!),
+    previousVersion: base?.version.version ?? '',
+    bump: base ? levelBetween(base.version, new SemVer(release(parsed))) : 'initial',
     tag: format.tagFor(version),
     isPrerelease: parsed.prerelease.length > 0,
     pep440Version: toPep440(version),
@@ -162,67 +159,77 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   return plan;
 }
 
+function highest(tags: ComponentTag[]): ComponentTag | undefined {
+  return [...tags].sort((a, b) => rcompare(a.version, b.version))[0];
+}
+
+/**
+ * The tag HEAD already carries for this channel — directly, or on the version commit an earlier
+ * run made on top of it. A final release counts on any channel: that commit is released.
+ */
+async function alreadyReleased(git: Git, tags: ComponentTag[], head: string, channel: Channel): Promise<{ tag: ComponentTag; onReleaseCommit: boolean } | undefined> {
+  const fits = (t: ComponentTag) => !t.version.prerelease.length || (channel.label !== '' && t.version.prerelease[0] === channel.label);
+  const direct = highest(tags.filter((t) => t.commit === head && fits(t)));
+  if (direct) return { tag: direct, onReleaseCommit: false };
+  const onRelease = highest((await tagsOnReleaseCommits(git, tags, head)).filter(fits));
+  return onRelease ? { tag: onRelease, onReleaseCommit: true } : undefined;
+}
+
 /** Adds the commit, tag and push steps; checks up front everything that would make them fail. */
 async function planActions(git: Git, plan: VersionPlan, opts: VersionBumpOptions, tags: ComponentTag[], remote: string | undefined, warn: (m: string) => void) {
-  const isNew = plan.changed;
-  if (isNew && opts.changelogFile) {
+  if (!plan.changed) return;
+  if (opts.changelogFile) {
     const before = readOptional(opts.changelogFile);
     const after = prependChangelog(before, plan.version, changelogSection(plan.version, opts.today, plan.analysis.commits));
     if (after !== before) plan.actions.changelog = { path: opts.changelogFile, before, after };
   }
-  if (!isNew) return;
-  const wantsGit = opts.createTag || opts.commitVersionFiles || opts.pushTag;
-  if (wantsGit && opts.branch.isPullRequest) {
+  if ((opts.createTag || opts.commitVersionFiles || opts.pushTag) && opts.branch.isPullRequest) {
     warn(`Pull-request build (${opts.branch.ref}): the version is computed but no commit, tag or push is made. Versions are released from branch builds.`);
     return;
   }
   const toCommit = [...plan.actions.files.filter((f) => f.after !== f.before).map((f) => f.path), ...(plan.actions.changelog ? [plan.actions.changelog.path] : [])];
   if (opts.commitVersionFiles && toCommit.length) {
+    const top = await git.topLevel();
     for (const file of toCommit) {
-      if (relative(git.dir, file).startsWith('..')) {
+      const rel = relative(top, file);
+      if (rel === '..' || rel.startsWith('../') || rel.startsWith('..\\')) {
         throw new UserError(`'${file}' is outside the repository and cannot be committed.`, {
           input: opts.changelogFile === file ? 'changelogFile' : 'versionFiles',
-          fix: 'list files inside workingDirectory, or turn commitVersionFiles off.',
+          fix: 'list files inside the repository, or turn commitVersionFiles off.',
         });
       }
     }
     plan.actions.commit = { message: `chore(release): ${plan.tag} ***NO_CI***` };
   }
-  const existing = tags.find((t) => t.name === plan.tag);
-  if (existing && existing.commit !== plan.head) {
-    throw new UserError(`the tag '${plan.tag}' already exists at commit ${existing.commit.slice(0, 12)}, not at this commit (${plan.head.slice(0, 12)}).`, {
-      input: 'tagFormat',
-      fix: 'merge the branch that carries that release into this one so it becomes the base, or delete the stray tag; nothing was changed.',
-    });
-  }
-  if (opts.createTag || (opts.pushTag && plan.actions.commit)) {
-    if (!opts.createTag) warn("pushTag is on but createTag is off: the version commit is pushed without a tag.");
-    else plan.actions.tag = { name: plan.tag, message: `Release ${opts.component ? `${opts.component} ` : ''}${plan.version}` };
+  if (opts.createTag) {
+    const existing = tags.find((t) => t.name === plan.tag);
+    if (existing && existing.commit !== plan.head) {
+      throw new UserError(`the tag '${plan.tag}' already exists at commit ${existing.commit.slice(0, 12)}, not at this commit (${plan.head.slice(0, 12)}).`, {
+        input: 'createTag',
+        fix: 'merge the branch that carries that release into this one so it becomes the base, or delete the stray tag; nothing was changed.',
+      });
+    }
+    plan.actions.tag = { name: plan.tag, message: `Release ${opts.component ? `${opts.component} ` : ''}${plan.version}` };
   }
   if (opts.pushTag && (plan.actions.tag || plan.actions.commit)) {
-    if (!remote) {
-      throw new UserError('there is no git remote to push to.', { input: 'pushTag', fix: "add a remote named 'origin', or turn pushTag off." });
-    }
+    if (!remote) throw new UserError('there is no git remote to push to.', { input: 'pushTag', fix: "add a remote named 'origin', or turn pushTag off." });
     plan.actions.push = { remote, branchRef: plan.actions.commit ? `refs/heads/${opts.branch.branch}` : undefined };
-  } else if (opts.pushTag === false && plan.actions.commit) {
+  } else if (plan.actions.commit) {
     warn('commitVersionFiles is on but pushTag is off: the version commit stays on the agent.');
   }
+  if (opts.pushTag && !opts.createTag && plan.actions.commit) warn('pushTag is on but createTag is off: the version commit is pushed without a tag.');
 }
 
-function withLabel(release: string, label: string, tags: ComponentTag[]): string {
-  if (!label) return release;
-  let highest = 0;
+function withLabel(version: string, label: string, tags: ComponentTag[]): string {
+  if (!label) return version;
+  let highestN = 0;
   for (const t of tags) {
     const v = t.version;
-    if (`${v.major}.${v.minor}.${v.patch}` !== release || v.prerelease[0] !== label) continue;
+    if (release(v) !== version || v.prerelease[0] !== label) continue;
     const n = v.prerelease[1];
-    if (typeof n === 'number' && n > highest) highest = n;
+    if (typeof n === 'number' && n > highestN) highestN = n;
   }
-  return `${release}-${label}.${highest + 1}`;
-}
-
-function previousFinal(finals: ComponentTag[], current: ComponentTag): SemVer | undefined {
-  return finals.find((t) => rcompare(t.version, current.version) > 0)?.version;
+  return `${version}-${label}.${highestN + 1}`;
 }
 
 function readOptional(path: string): string {
@@ -232,115 +239,6 @@ function readOptional(path: string): string {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw new UserError(`cannot read '${path}' (${(err as NodeJS.ErrnoException).code}).`, { input: 'changelogFile', fix: 'point it at a Markdown file, or leave it empty.' });
   }
-}
-
-/** This component's tags, local and remote. The remote wins when both name one tag. */
-async function collectTags(git: Git, format: TagFormat, remote: string | undefined, remoteRequired: boolean, warn: (m: string) => void): Promise<ComponentTag[]> {
-  const byName = new Map<string, string>();
-  for (const t of await git.localTags(format.refPattern)) byName.set(t.name, t.commit);
-  if (remote) {
-    try {
-      for (const t of await git.remoteTags(remote, format.refPattern)) {
-        const local = byName.get(t.name);
-        if (local && local !== t.commit) warn(`Tag '${t.name}' differs locally (${local.slice(0, 12)}) and on '${remote}' (${t.commit.slice(0, 12)}); using the remote's.`);
-        byName.set(t.name, t.commit);
-      }
-    } catch (err) {
-      const detail = err instanceof GitCommandError ? err.stderr.trim() : String(err);
-      if (remoteRequired) {
-        throw new UserError(`cannot list the tags on remote '${remote}': ${detail}`, {
-          fix: "let the job read the repository: keep the checkout step's token (System.AccessToken) available, grant the build service 'Read' on the repository, or check out with 'fetchDepth: 0' and 'fetchTags: true'.",
-        });
-      }
-      warn(`Could not list the tags on remote '${remote}' (${detail}); using local tags only.`);
-    }
-  }
-  const tags: ComponentTag[] = [];
-  for (const [name, commit] of byName) {
-    const version = format.versionOf(name);
-    if (version) tags.push({ name, commit, version });
-  }
-  return tags;
-}
-
-/**
- * The highest release tag HEAD descends from, and the commits since it that touch `paths`.
- * On a full clone the ancestry check of the most likely base runs alongside the log of its
- * range (both walk the same commits; two cores do them at once). On a shallow clone, first
- * deepens the history step by step (doubling) until the tag's commit is reached or the
- * history is complete, so the cost grows with the commits since the release, not with the
- * repository's age.
- */
-async function baseAndCommits(
-  git: Git,
-  finals: ComponentTag[],
-  head: string,
-  remote: string | undefined,
-  shallow: boolean,
-  paths: string[],
-  log: Log,
-): Promise<{ base?: ComponentTag; commits: ParsedCommit[] }> {
-  if (!shallow) {
-    for (const [i, t] of finals.entries()) {
-      const isBase = t.commit === head ? Promise.resolve(true) : git.isAncestor(t.commit, head);
-      // Read the range of the highest tag speculatively; a later candidate is read after its check.
-      const range = i === 0 ? readCommits(git, t.commit, paths) : undefined;
-      range?.catch(() => undefined);
-      if (await isBase) return { base: t, commits: await (range ?? readCommits(git, t.commit, paths)) };
-    }
-    return { commits: await readCommits(git, undefined, paths) };
-  }
-  const base = await deepenToBase(git, finals, head, remote, log);
-  return { base, commits: await readCommits(git, base?.commit, paths) };
-}
-
-async function deepenToBase(git: Git, finals: ComponentTag[], head: string, remote: string | undefined, log: Log): Promise<ComponentTag | undefined> {
-  let step = DEEPEN_FIRST;
-  let fetched = 0;
-  for (;;) {
-    const present = await git.present(finals.map((t) => t.commit));
-    for (const t of finals) {
-      if (present.has(t.commit) && (t.commit === head || (await git.isAncestor(t.commit, head)))) return t;
-    }
-    if (!(await git.isShallow())) return undefined;
-    if (!remote) throw shallowError('the clone is shallow and has no remote to fetch more history from.');
-    try {
-      if (!finals.length) {
-        log.info('Shallow clone and no release tag yet: fetching the full history to count commits.');
-        await git.unshallow(remote);
-      } else {
-        log.info(`Shallow clone: fetching ${step} more commits to reach the last release tag (${fetched} fetched so far).`);
-        await git.deepen(remote, step);
-        fetched += step;
-        step *= 2;
-      }
-    } catch (err) {
-      const detail = err instanceof GitCommandError ? err.stderr.trim() : String(err);
-      throw shallowError(`fetching more history failed: ${detail}`);
-    }
-  }
-}
-
-function shallowError(problem: string): UserError {
-  return new UserError(`${problem} VersionBump needs the history back to the last release tag.`, {
-    fix: "check out the full history in the YAML:\n  steps:\n  - checkout: self\n    fetchDepth: 0\n    fetchTags: true",
-  });
-}
-
-/**
- * Commits since `base` (all of history when undefined) that touch `paths`, in one streamed
- * log, each parsed as it arrives so that only its header and flags are kept.
- */
-async function readCommits(git: Git, base: string | undefined, paths: string[]): Promise<ParsedCommit[]> {
-  const commits: ParsedCommit[] = [];
-  const args = ['log', '--format=%H%x1f%B%x1e', base ? `${base}..HEAD` : 'HEAD'];
-  if (paths.length) args.push('--', ...paths);
-  await git.streamRecords(args, '\x1e', (record) => {
-    const text = record.replace(/^\n/, '');
-    const sep = text.indexOf('\x1f');
-    if (sep > 0) commits.push(parseCommit({ hash: text.slice(0, sep), message: text.slice(sep + 1) }));
-  });
-  return commits;
 }
 
 export interface ApplyResult {
@@ -356,25 +254,34 @@ export interface ApplyResult {
  */
 export async function applyVersion(git: Git, plan: VersionPlan, opts: VersionBumpOptions, log: Log): Promise<ApplyResult> {
   const result: ApplyResult = { pushed: [], filesWritten: [] };
-  const writes = [...plan.actions.files.map((f) => ({ path: f.path, before: f.before, after: f.after })), ...(plan.actions.changelog ? [plan.actions.changelog] : [])];
+  const writes = [
+    ...plan.actions.files.map((f) => ({ path: f.path, before: f.before, after: f.after, input: 'versionFiles' })),
+    ...(plan.actions.changelog ? [{ ...plan.actions.changelog, input: 'changelogFile' }] : []),
+  ];
+  let step = '';
   try {
     for (const w of writes) {
       if (w.after === w.before) continue;
+      step = w.input;
+      mkdirSync(dirname(w.path), { recursive: true });
       writeFileSync(w.path, w.after);
       result.filesWritten.push(w.path);
     }
     let target = plan.head;
     if (plan.actions.commit && result.filesWritten.length) {
+      step = 'commitVersionFiles';
       target = await git.commitFiles(result.filesWritten, plan.actions.commit.message);
       result.committed = target;
       log.info(`Committed ${result.filesWritten.length} file(s) as ${target.slice(0, 12)}.`);
     }
     if (plan.actions.tag) {
+      step = 'createTag';
       await git.createAnnotatedTag(plan.actions.tag.name, target, plan.actions.tag.message);
       result.tagged = plan.actions.tag.name;
       log.info(`Created tag ${plan.actions.tag.name} at ${target.slice(0, 12)}.`);
     }
     if (plan.actions.push) {
+      step = 'pushTag';
       const updates = await refUpdates(git, plan, result, target);
       if (updates.length) {
         await git.pushAll(plan.actions.push.remote, updates);
@@ -385,7 +292,7 @@ export async function applyVersion(git: Git, plan: VersionPlan, opts: VersionBum
     return result;
   } catch (err) {
     await rollback(git, plan, result, writes);
-    throw explainPushError(err, opts);
+    throw explainFailure(err, step, opts);
   }
 }
 
@@ -394,8 +301,8 @@ async function refUpdates(git: Git, plan: VersionPlan, result: ApplyResult, targ
   const updates: RefUpdate[] = [];
   const branchRef = plan.actions.push!.branchRef;
   if (branchRef && result.committed) {
-    const out = await git.run(['ls-remote', remote, branchRef], { auth: true });
-    const previous = out.split('\t')[0].trim() || ZERO_SHA;
+    const [current] = await git.remoteRefs(remote, [branchRef]);
+    const previous = current?.commit ?? ZERO_SHA;
     if (previous !== plan.head) {
       throw new UserError(`'${branchRef}' on '${remote}' has moved since this run started (now ${previous.slice(0, 12)}, run built ${plan.head.slice(0, 12)}); nothing was pushed.`, {
         input: 'commitVersionFiles',
@@ -418,36 +325,52 @@ async function rollback(git: Git, plan: VersionPlan, result: ApplyResult, writes
   for (const w of writes) if (result.filesWritten.includes(w.path)) writeFileSync(w.path, w.before);
 }
 
-/** The lines of git's push output that say why: the server's messages and the refused refs. */
-function pushReason(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => /^(remote:|!|error:)/.test(l) && !/^remote:\s*$/.test(l));
+/** The lines of git's output that say why: the server's messages and the refused refs. */
+function gitReason(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => /^(remote:|!|error:|fatal:|hint:)/.test(l) && !/^remote:\s*$/.test(l));
   return (lines.length ? lines : [stderr.trim()]).join('; ').replace(/\s+/g, ' ');
 }
 
-function explainPushError(err: unknown, opts: VersionBumpOptions): unknown {
-  if (!(err instanceof GitCommandError)) return err;
-  const text = err.stderr;
-  const nothing = 'Nothing was pushed and the local commit and tag were undone.';
-  if (/TF402455/.test(text)) {
-    return new UserError(`the branch '${opts.branch.branch}' has policies that block direct pushes. ${nothing}`, {
-      input: 'commitVersionFiles',
-      fix: "grant the build service 'Bypass policies when pushing' on this branch, or turn commitVersionFiles off and keep versions in tags only.",
-    });
-  }
-  if (/\b40[13]\b|Authentication failed|could not read Username|TF401027|TF401019/i.test(text)) {
-    return new UserError(`the remote refused the credentials: ${pushReason(text)}. ${nothing}`, {
+/** Turns a failure while applying into a UserError that names the input, or passes a bug on. */
+function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): unknown {
+  if (err instanceof UserError) return err;
+  const undone = 'The local commit and tag were undone and the files put back.';
+  if (err instanceof PartialPushError) {
+    const left = err.left.map((u) => `${u.ref} now points at ${u.pushed.slice(0, 12)}`).join(', ');
+    return new UserError(`the push was refused part-way (${gitReason(err.stderr)}) and undoing it was refused too: on the remote, ${left}. ${undone}`, {
       input: 'pushTag',
-      fix: "give the build service identity 'Contribute' and 'Create tag' on the repository (Project settings → Repositories → Security).",
+      fix: `reset ${err.left.map((u) => u.ref).join(', ')} on the remote by hand (or push the missing tag), then fix the permission named above; a server with atomic push avoids this.`,
     });
   }
-  if (/non-fast-forward|fetch first|stale info|already exists/i.test(text)) {
-    return new UserError(`the remote changed while this run was working: ${pushReason(text)}. ${nothing}`, { input: 'pushTag', fix: 're-run the pipeline.' });
-  }
-  if (err.args[0] === 'push') {
-    return new UserError(`the remote rejected the push: ${pushReason(text)}. ${nothing}`, {
+  const nothing = `Nothing was pushed. ${undone}`;
+  if (err instanceof GitCommandError && step === 'pushTag') {
+    const text = err.stderr;
+    if (/TF402455/.test(text)) {
+      return new UserError(`the branch '${opts.branch.branch}' has policies that block direct pushes. ${nothing}`, {
+        input: 'commitVersionFiles',
+        fix: "grant the build service 'Bypass policies when pushing' on this branch, or turn commitVersionFiles off and keep versions in tags only.",
+      });
+    }
+    if (/\b40[13]\b|Authentication failed|could not read Username|TF401027|TF401019/i.test(text)) {
+      return new UserError(`the remote refused the credentials: ${gitReason(text)}. ${nothing}`, {
+        input: 'pushTag',
+        fix: "give the build service identity 'Contribute' and 'Create tag' on the repository (Project settings → Repositories → Security).",
+      });
+    }
+    if (/non-fast-forward|fetch first|stale info|already exists/i.test(text)) {
+      return new UserError(`the remote changed while this run was working: ${gitReason(text)}. ${nothing}`, { input: 'pushTag', fix: 're-run the pipeline.' });
+    }
+    return new UserError(`the remote rejected the push: ${gitReason(text)}. ${nothing}`, {
       input: 'pushTag',
       fix: 'check the branch and tag permissions or server hooks named above, or turn pushTag off.',
     });
+  }
+  if (err instanceof GitCommandError) {
+    return new UserError(`git ${err.args[0]} failed: ${gitReason(err.stderr)}. ${undone}`, { input: step, fix: 'see the git message above.' });
+  }
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code && (step === 'versionFiles' || step === 'changelogFile')) {
+    return new UserError(`cannot write the file (${code}: ${(err as Error).message}). ${undone}`, { input: step, fix: 'make the file writable by the agent, or remove it from the input.' });
   }
   return err;
 }

@@ -48,7 +48,8 @@ export function parseVersionFileSpecs(text: string, root: string): VersionFileSp
           fix: "write 'path:regex' with one capturing group around the version, e.g. 'chart.yaml:^version: (.+)$'.",
         });
       }
-      if (!/\((?!\?[:=!<])|\(\?<version>/.test(pattern)) {
+      // A regex matching the empty string as an alternative reports its group count.
+      if (new RegExp(`(?:${pattern})|`).exec('')!.length < 2) {
         throw new UserError(`the pattern in '${entry}' has no capturing group.`, {
           input: INPUT,
           fix: "put the version in a group, e.g. 'chart.yaml:^version: (.+)$'.",
@@ -89,8 +90,8 @@ function findIn(content: string, regex: RegExp, from = 0, to = content.length): 
 function locate(spec: VersionFileSpec, content: string): Located {
   const name = basename(spec.path).toLowerCase();
   const ext = extname(name);
-  const python = ['.py', '.toml', '.cfg'].includes(ext);
   if (spec.regex) {
+    const python = ext === '.py' || name === 'pyproject.toml' || name === 'setup.cfg';
     const m = new RegExp(spec.regex.source, 'md').exec(content);
     const span = m?.indices?.groups?.version ?? m?.indices?.[1];
     if (!span) fail(spec.entry, 'the pattern matches nothing in the file.', 'check the pattern against the file, or list the file without a pattern if its format is known.');
@@ -131,15 +132,9 @@ function locate(spec: VersionFileSpec, content: string): Located {
     return { format: '__version__', python: true, start: span[0], end: span[1] };
   }
   if (name === 'package.json') {
-    let version: unknown;
-    try {
-      version = (JSON.parse(content) as { version?: unknown }).version;
-    } catch {
-      fail(spec.entry, 'is not valid JSON.', 'fix the file so that it parses.');
-    }
-    if (typeof version !== 'string') fail(spec.entry, 'has no top-level "version".', 'add "version": "0.1.0".');
-    const span = findIn(content, new RegExp(`"version"\\s*:\\s*"(?<v>${version.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')})"`));
-    if (!span) fail(spec.entry, 'could not find the "version" field.', 'write it on one line as "version": "x.y.z".');
+    const span = topLevelStringValue(content, 'version');
+    if (span === 'invalid') fail(spec.entry, 'is not valid JSON.', 'fix the file so that it parses.');
+    if (!span) fail(spec.entry, 'has no top-level "version" string.', 'add "version": "0.1.0".');
     return { format: 'package.json', python: false, start: span[0], end: span[1] };
   }
   if (name === 'version' || name === 'version.txt') {
@@ -149,6 +144,41 @@ function locate(spec: VersionFileSpec, content: string): Located {
     return { format: 'VERSION', python: false, start, end: start + m[1].length };
   }
   fail(spec.entry, 'is not a format Relevo knows.', "use 'path:regex' with a group around the version (known: pyproject.toml, setup.cfg, setup.py, *.py with __version__, package.json, VERSION).");
+}
+
+/**
+ * The offsets of the text of a top-level string property in a JSON document, found by
+ * scanning (so nested `"version"` keys are skipped and the file's formatting is kept).
+ */
+function topLevelStringValue(json: string, key: string): [number, number] | undefined | 'invalid' {
+  try {
+    JSON.parse(json);
+  } catch {
+    return 'invalid';
+  }
+  let depth = 0;
+  let expectKey = false;
+  let lastKey: string | undefined;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '{' || c === '[') {
+      depth++;
+      expectKey = c === '{';
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',') expectKey = depth === 1 || expectKey;
+    else if (c === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        lastKey = JSON.parse(json.slice(i, j + 1)) as string;
+        expectKey = false;
+      } else if (depth === 1 && lastKey === key) {
+        return [i + 1, j];
+      } else if (depth === 1) lastKey = undefined;
+      i = j;
+    } else if (depth === 1 && !/[\s:]/.test(c)) lastKey = undefined;
+  }
+  return undefined;
 }
 
 function readText(spec: VersionFileSpec): string {

@@ -12,6 +12,7 @@ void agent.runTask(async () => {
   const dryRun = agent.boolInput('dryRun');
   const git = await openRepository(dir, {
     token: agent.jobToken(),
+    tokenScope: agent.variable('System.TeamFoundationCollectionUri') ?? agent.variable('System.CollectionUri'),
     identity: { name: agent.variable('Build.RequestedFor') ?? 'Relevo', email: agent.variable('Build.RequestedForEmail') ?? 'relevo@users.noreply.dev.azure.com' },
   }, 'workingDirectory');
   const branch =

@@ -415,8 +415,8 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
   });
 
   describe('credentials', () => {
-    it('sends the job token as a bearer header, registers it as a secret and never prints or stores it', async () => {
-      const token = 'relevo-secret-token-7f3a9c';
+    /** A stand-in for Azure Repos' smart-HTTP endpoint that records the Authorization header. */
+    async function recordingServer(): Promise<{ port: number; seen: string[]; close: () => void }> {
       const seen: string[] = [];
       const server = createServer((req, res) => {
         seen.push(String(req.headers.authorization ?? ''));
@@ -424,13 +424,18 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
         res.end('no such repository');
       });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      const port = (server.address() as { port: number }).port;
+      return { port: (server.address() as { port: number }).port, seen, close: () => server.close() };
+    }
+
+    it('sends the job token as a bearer header, registers it as a secret and never prints or stores it', async () => {
+      const token = 'relevo-secret-token-7f3a9c';
+      const server = await recordingServer();
       try {
         const repo = released('feat: a');
-        repo.git('remote', 'add', 'origin', `http://127.0.0.1:${port}/org/project/_git/component`);
-        const run = ok(await bump(repo, {}, { accessToken: token }));
+        repo.git('remote', 'add', 'origin', `http://build@127.0.0.1:${server.port}/org/project/_git/component`);
+        const run = ok(await bump(repo, {}, { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': `http://127.0.0.1:${server.port}/org/` } }));
         assert.equal(run.outputs.version, '1.3.0');
-        assert.ok(seen.some((h) => h === `bearer ${token}`), `server saw: ${JSON.stringify(seen)}`);
+        assert.ok(server.seen.some((h) => h === `bearer ${token}`), `server saw: ${JSON.stringify(server.seen)}`);
         assert.deepEqual(run.secrets, [token]);
         const printed = run.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.setsecret]')).join('\n') + run.stderr + run.summaries.join('');
         assert.ok(!printed.includes(token), 'token printed');
@@ -439,6 +444,174 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       } finally {
         server.close();
       }
+    });
+
+    it('never sends the token to a remote outside the organization', async () => {
+      const token = 'relevo-secret-token-other-host';
+      const server = await recordingServer();
+      try {
+        const repo = released('feat: a');
+        repo.git('remote', 'add', 'origin', `http://127.0.0.1:${server.port}/someone-else/repo.git`);
+        const run = ok(await bump(repo, {}, { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': `http://127.0.0.1:${server.port}/org/` } }));
+        assert.ok(server.seen.length > 0, 'git talked to the server');
+        assert.ok(server.seen.every((h) => !h.includes(token)), `server saw: ${JSON.stringify(server.seen)}`);
+        assert.ok(!(run.stdout + run.stderr).replace(`##vso[task.setsecret]${token}`, '').includes(token));
+      } finally {
+        server.close();
+      }
+    });
+  });
+
+  describe('review cases', () => {
+    it('shallow: a back-merged hotfix tag near HEAD does not hide a higher release further back', async () => {
+      const origin = Repo.init();
+      origin.commitAll('feat: a');
+      origin.tag('v1.4.0');
+      origin.git('checkout', '-q', '-b', 'hotfix/1.4');
+      origin.commitAll('fix: hf');
+      origin.tag('v1.4.1');
+      origin.git('checkout', '-q', 'main');
+      origin.commitAll('feat!: big');
+      origin.tag('v2.0.0');
+      for (let i = 0; i < 80; i++) origin.commitAll(`chore: ${i}`);
+      origin.git('merge', '-q', '--no-ff', '-m', 'Merge hotfix', 'hotfix/1.4');
+      origin.commitAll('fix: after');
+      const run = ok(await bump(shallowCloneOf(origin)));
+      assert.equal(run.outputs.version, '2.0.1');
+      assert.equal(run.outputs.previousVersion, '2.0.0');
+    });
+
+    it('shallow: commits on a merged side branch beyond the first boundary still count', async () => {
+      const origin = Repo.init();
+      origin.commitAll('feat: a');
+      origin.tag('v1.0.0');
+      origin.git('checkout', '-q', '-b', 'feature/big');
+      origin.commitAll('feat!: new schema');
+      for (let i = 0; i < 80; i++) origin.commitAll(`chore: side ${i}`);
+      origin.git('checkout', '-q', 'main');
+      origin.commitAll('fix: main');
+      origin.git('merge', '-q', '--no-ff', '-m', 'Merge feature', 'feature/big');
+      const run = ok(await bump(shallowCloneOf(origin)));
+      assert.equal(run.outputs.version, '2.0.0');
+      assert.equal(run.outputs.commitCount, '83', 'feat!, 80 chores, the fix and the merge');
+    });
+
+    it('shallow: stops when fetching adds nothing and says how to fix it', async () => {
+      const origin = Repo.init();
+      for (let i = 0; i < 5; i++) origin.commitAll(`fix: ${i}`);
+      origin.tag('v1.0.0', true, 'HEAD~3');
+      const work = shallowCloneOf(origin);
+      // The built commit's history disappears from the remote (force-pushed over and collected).
+      const served = git(work.dir, 'remote', 'get-url', 'origin').replace('file://', '');
+      const rewritten = git(served, 'commit-tree', '-m', 'fix: rewritten', `${git(served, 'rev-parse', 'main')}^{tree}`);
+      git(served, 'update-ref', 'refs/heads/main', rewritten);
+      git(served, 'reflog', 'expire', '--expire=now', '--all');
+      git(served, 'gc', '-q', '--prune=now');
+      failed(await bump(work), /fetching more history added no commits[\s\S]*fetchDepth: 0/);
+    });
+
+    it('re-running after commitVersionFiles reports the released version instead of failing or tagging again', async () => {
+      const repo = Repo.init();
+      repo.write('VERSION', '1.2.0\n').commitAll('feat: first');
+      repo.tag('v1.2.0');
+      repo.commit('feat: b');
+      const remote = repo.addBareRemote();
+      const built = repo.detach().head();
+      const inputs = { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true };
+      const first = ok(await bump(repo, inputs));
+      repo.git('checkout', '-q', '--detach', built);
+      repo.git('checkout', '-q', '--', '.');
+      const again = ok(await bump(repo, inputs));
+      assert.equal(again.outputs.version, '1.3.0');
+      assert.equal(again.outputs.changed, 'false');
+      assert.match(again.summaries[0], /already released this commit as v1\.3\.0/);
+      for (const key of ['previousVersion', 'bump', 'commitCount', 'tag'] as const) assert.equal(again.outputs[key], first.outputs[key], `${key} is stable across re-runs`);
+      assert.deepEqual(Object.keys(remoteTags(remote)).sort(), ['v1.2.0', 'v1.3.0']);
+    });
+
+    it('re-runs keep previousVersion, bump and commitCount for pre-releases too', async () => {
+      const repo = released('feat: a', 'fix: b');
+      const first = ok(await bump(repo, { createTag: true }, { variables: { 'Build.SourceBranch': 'refs/heads/develop' } }));
+      const again = ok(await bump(repo, { createTag: true }, { variables: { 'Build.SourceBranch': 'refs/heads/develop' } }));
+      assert.equal(again.outputs.version, '1.3.0-dev.1');
+      for (const key of ['previousVersion', 'bump', 'commitCount', 'version'] as const) assert.equal(again.outputs[key], first.outputs[key]);
+    });
+
+    it('an explicit major (input or +semver hint) leaves 0.x; a breaking commit does not', async () => {
+      const repo = Repo.init();
+      repo.commit('feat: start');
+      repo.tag('v0.3.0');
+      repo.commit('fix: x');
+      assert.equal(ok(await bump(repo, { bump: 'major' })).outputs.version, '1.0.0');
+      repo.commit('chore: stable +semver: major');
+      assert.equal(ok(await bump(repo)).outputs.version, '1.0.0');
+    });
+
+    it('a pre-release of a version already released elsewhere moves past it', async () => {
+      const repo = released('feat: a');
+      const fork = repo.head();
+      repo.commit('fix: on main');
+      repo.tag('v1.3.0');
+      repo.git('checkout', '-q', '-b', 'release/1.3', fork);
+      repo.commit('fix: later on the release branch');
+      const run = ok(await bump(repo, {}, { variables: { 'Build.SourceBranch': 'refs/heads/release/1.3' } }));
+      assert.equal(run.outputs.version, '1.3.1-rc.1');
+      assert.match(run.summaries[0], /1\.3\.0 is already released elsewhere/);
+    });
+
+    it('only an rc tag is promoted as it is on a final branch', async () => {
+      const repo = released('feat: a');
+      repo.tag('v1.3.0-dev.4');
+      const run = ok(await bump(repo));
+      assert.equal(run.outputs.version, '1.3.0');
+      assert.doesNotMatch(run.summaries[0], /tested candidate/);
+      assert.match(run.summaries[0], /ask for a minor bump/);
+    });
+
+    it('rejects tag formats that read other components\' tags or make invalid tag names', async () => {
+      failed(await bump(released('feat: a'), { tagFormat: '{version}-{component}', component: 'api' }), /Input 'tagFormat'.*right after '\{version\}'/);
+      failed(await bump(released('feat: a'), { tagFormat: '{component}/v{version}', component: 'foo.lock' }), /Input 'tagFormat'.*valid git tag names/);
+      failed(await bump(released('feat: a'), { tagFormat: 'rel//v{version}' }), /Input 'tagFormat'.*valid git tag names/);
+    });
+
+    it('a path that git cannot read names the paths input', async () => {
+      failed(await bump(released('feat: a'), { paths: '../outside' }), /Input 'paths'/);
+    });
+
+    it('regex version files outside Python keep SemVer; package.json edits the top-level version only', async () => {
+      const repo = Repo.init();
+      repo.write('Cargo.toml', '[package]\nname = "x"\nversion = "1.2.0"\n');
+      repo.write('package.json', '{\n  "name": "x",\n  "config": { "version": "1.2.0" },\n  "version": "1.2.0",\n  "files": ["a", "b"]\n}\n');
+      repo.commitAll('feat: a');
+      repo.tag('v1.2.0');
+      repo.commit('feat: b');
+      ok(await bump(repo, { versionFiles: 'Cargo.toml:^version = "(.+)"\npackage.json' }, { variables: { 'Build.SourceBranch': 'refs/heads/dev' } }));
+      assert.match(readFileSync(join(repo.dir, 'Cargo.toml'), 'utf8'), /version = "1\.3\.0-dev\.1"/);
+      assert.equal(readFileSync(join(repo.dir, 'package.json'), 'utf8'), '{\n  "name": "x",\n  "config": { "version": "1.2.0" },\n  "version": "1.3.0-dev.1",\n  "files": ["a", "b"]\n}\n');
+    });
+
+    it('commits git-ignored version files and writes a changelog into a new folder', async () => {
+      const repo = Repo.init();
+      repo.write('.gitignore', '_version.py\n').write('_version.py', '__version__ = "1.2.0"\n');
+      repo.commitAll('feat: a');
+      repo.tag('v1.2.0');
+      repo.commit('feat: b');
+      ok(await bump(repo, { versionFiles: '_version.py', changelogFile: 'docs/CHANGELOG.md', commitVersionFiles: true, createTag: true }));
+      assert.match(repo.git('show', 'v1.3.0:_version.py'), /1\.3\.0/);
+      assert.match(repo.git('show', 'v1.3.0:docs/CHANGELOG.md'), /## 1\.3\.0/);
+    });
+
+    it('reports which refs were left when a server without --atomic refuses the tag and the rollback', async () => {
+      const repo = released('feat: a');
+      repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
+      const remote = repo.addBareRemote();
+      git(remote, 'config', 'receive.advertiseAtomic', 'false');
+      git(remote, 'config', 'receive.denyNonFastForwards', 'true');
+      git(remote, 'config', 'receive.denyDeletes', 'true');
+      rejectTagsOn(remote);
+      const run = failed(await bump(repo, { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true }), /undoing it was refused too: on the remote, refs\/heads\/main now points at/);
+      assert.doesNotMatch(run.resultMessage!, /Nothing was pushed/);
+      assertLocalUntouched(repo, repo.head());
     });
   });
 
@@ -472,6 +645,15 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
     });
   });
 });
+
+/** A depth-1 clone over file:// (which honours --depth), checked out detached as agents do. */
+function shallowCloneOf(origin: Repo): Repo {
+  const bare = tempDir('relevo-shallow-remote-');
+  git(bare, 'clone', '-q', '--bare', origin.dir, '.');
+  const work = tempDir('relevo-shallow-');
+  git(work, 'clone', '-q', '--depth', '1', '--no-tags', `file://${bare}`, '.');
+  return new Repo(work).detach();
+}
 
 /** A pre-receive hook on a bare remote that refuses every tag. */
 function rejectTagsOn(remote: string): void {

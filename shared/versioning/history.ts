@@ -1,0 +1,193 @@
+/**
+ * What the repository's history says about a component: its tags (local and remote), the
+ * release tag HEAD builds on, and the commits since. Deepens shallow clones as far as needed.
+ */
+import { UserError } from '../errors';
+import { Git, GitCommandError } from '../git';
+import type { Log } from '../log';
+import { parseCommit, type ParsedCommit } from './conventional';
+import { rcompare, type SemVer } from './semver';
+import type { TagFormat } from './tagFormat';
+
+export interface ComponentTag {
+  name: string;
+  commit: string;
+  version: SemVer;
+}
+
+/** This component's tags, local and remote. The remote wins when both name one tag. */
+export async function collectTags(git: Git, format: TagFormat, remote: string | undefined, remoteRequired: boolean, warn: (m: string) => void): Promise<ComponentTag[]> {
+  const byName = new Map<string, string>();
+  for (const t of await git.localTags(format.refPattern)) byName.set(t.name, t.commit);
+  if (remote) {
+    try {
+      for (const t of await git.remoteTags(remote, format.refPattern)) {
+        const local = byName.get(t.name);
+        if (local && local !== t.commit) warn(`Tag '${t.name}' differs locally (${local.slice(0, 12)}) and on '${remote}' (${t.commit.slice(0, 12)}); using the remote's.`);
+        byName.set(t.name, t.commit);
+      }
+    } catch (err) {
+      const detail = err instanceof GitCommandError ? err.stderr.trim() : String(err);
+      if (remoteRequired) {
+        throw new UserError(`cannot list the tags on remote '${remote}': ${detail}`, {
+          fix: "let the job read the repository: grant the build service 'Read' on it (and list it under resources.repositories if the job token is limited to referenced repositories), or check out with 'fetchDepth: 0' and 'fetchTags: true'.",
+        });
+      }
+      warn(`Could not list the tags on remote '${remote}' (${detail}); using local tags only.`);
+    }
+  }
+  const tags: ComponentTag[] = [];
+  for (const [name, commit] of byName) {
+    const version = format.versionOf(name);
+    if (version) tags.push({ name, commit, version });
+  }
+  return tags;
+}
+
+/**
+ * Tags that sit on a version commit made on top of HEAD by an earlier run of this task
+ * (`chore(release): <tag> ***NO_CI***` whose only parent is HEAD): for a re-run they count as
+ * being on HEAD. One process for all candidate commits.
+ */
+export async function tagsOnReleaseCommits(git: Git, tags: ComponentTag[], head: string): Promise<ComponentTag[]> {
+  // A re-run's tag is among the newest: look at the ten highest versions only.
+  const others = tags.filter((t) => t.commit !== head).sort((a, b) => rcompare(a.version, b.version)).slice(0, 10);
+  if (!others.length) return [];
+  const present = await git.present([...new Set(others.map((t) => t.commit))]);
+  const candidates = [...present];
+  if (!candidates.length) return [];
+  const out = await git.query(['log', '--no-walk=unsorted', '--format=%H%x00%P%x00%s', ...candidates, '--']);
+  const releaseOf = new Map<string, string>();
+  for (const line of out.split('\n').filter(Boolean)) {
+    const [commit, parents, subject] = line.split('\0');
+    if (parents === head) releaseOf.set(commit, subject);
+  }
+  return others.filter((t) => releaseOf.get(t.commit)?.startsWith(`chore(release): ${t.name} `));
+}
+
+const DEEPEN_FIRST = 50;
+const DEEPEN_MAX_STEP = 1 << 20;
+
+/**
+ * The highest release tag among `finals` (sorted highest first) that HEAD descends from, and
+ * the commits since it that touch `paths`.
+ *
+ * Full clone: the ancestry check of the most likely base runs alongside the log of its range
+ * (both walk the same commits; two cores do them at once).
+ *
+ * Shallow clone: fetches 50, 100, 200, … more commits until the answer is certain: the base
+ * tag is reached and no commit between it and HEAD is cut off (a merged side branch can be),
+ * and every higher tag is either reached or certainly not an ancestor. The cost follows the
+ * commits since the release, not the repository's age.
+ */
+export async function baseAndCommits(
+  git: Git,
+  finals: ComponentTag[],
+  head: string,
+  remote: string | undefined,
+  shallow: boolean,
+  paths: string[],
+  log: Log,
+): Promise<{ base?: ComponentTag; commits: ParsedCommit[] }> {
+  if (!shallow) {
+    for (const [i, t] of finals.entries()) {
+      const isBase = t.commit === head ? Promise.resolve(true) : git.isAncestor(t.commit, head);
+      // Read the range of the highest tag speculatively; a later candidate is read after its check.
+      const range = i === 0 ? readCommits(git, t.commit, paths) : undefined;
+      range?.catch(() => undefined);
+      if (await isBase) return { base: t, commits: await (range ?? readCommits(git, t.commit, paths)) };
+    }
+    return { commits: await readCommits(git, undefined, paths) };
+  }
+  const base = await deepenToBase(git, finals, head, remote, log);
+  return { base, commits: await readCommits(git, base?.commit, paths) };
+}
+
+type Verdict = { certain: true; base?: ComponentTag } | { certain: false };
+
+/** What the history fetched so far says about the base, and whether that is certain. */
+async function judge(git: Git, finals: ComponentTag[], head: string, boundary: Set<string>): Promise<Verdict> {
+  const complete = boundary.size === 0;
+  const present = await git.present(finals.map((t) => t.commit));
+  const cutOff = async (tag: ComponentTag) => !complete && (await git.revList([head, `^${tag.commit}`])).some((c) => boundary.has(c));
+  for (const t of finals) {
+    if (!present.has(t.commit)) {
+      if (complete) continue; // all of HEAD's history is here, so a missing commit is not in it
+      return { certain: false };
+    }
+    const ancestor = t.commit === head || (await git.isAncestor(t.commit, head));
+    if (await cutOff(t)) return { certain: false };
+    if (ancestor) return { certain: true, base: t };
+  }
+  return complete ? { certain: true } : { certain: false };
+}
+
+async function deepenToBase(git: Git, finals: ComponentTag[], head: string, remote: string | undefined, log: Log): Promise<ComponentTag | undefined> {
+  let step = DEEPEN_FIRST;
+  let fetched = 0;
+  let triedUnshallow = false;
+  for (;;) {
+    const boundary = await git.shallowBoundary();
+    const verdict = await judge(git, finals, head, boundary);
+    if (verdict.certain) return verdict.base;
+    if (!remote) throw shallowError('the clone is shallow and has no remote to fetch more history from.');
+    const unshallow = !finals.length || step > DEEPEN_MAX_STEP || triedUnshallow;
+    try {
+      if (unshallow) {
+        log.info(finals.length ? 'Shallow clone: fetching the rest of the history.' : 'Shallow clone and no release tag yet: fetching the full history to count commits.');
+        await git.unshallow(remote);
+        triedUnshallow = true;
+      } else {
+        log.info(`Shallow clone: fetching ${step} more commits to reach the last release tag (${fetched} fetched so far).`);
+        await git.deepen(remote, step);
+        fetched += step;
+        step *= 2;
+      }
+    } catch (err) {
+      const detail = err instanceof GitCommandError ? err.stderr.trim() : String(err);
+      throw shallowError(`fetching more history failed: ${detail}`);
+    }
+    const after = await git.shallowBoundary();
+    if (after.size && sameSet(after, boundary)) {
+      // The remote has nothing behind HEAD's boundary (HEAD was force-pushed over, or its ref is gone).
+      if (triedUnshallow) throw shallowError('fetching more history added no commits: the built commit may no longer be on any branch of the remote.');
+      triedUnshallow = true;
+      step = DEEPEN_MAX_STEP + 1;
+    }
+  }
+}
+
+function sameSet(a: Set<string>, b: Set<string>): boolean {
+  return a.size === b.size && [...a].every((x) => b.has(x));
+}
+
+function shallowError(problem: string): UserError {
+  return new UserError(`${problem} VersionBump needs the history back to the last release tag.`, {
+    fix: "check out the full history in the YAML:\n  steps:\n  - checkout: self\n    fetchDepth: 0\n    fetchTags: true",
+  });
+}
+
+/**
+ * Commits since `base` (all of history when undefined) that touch `paths`, in one streamed
+ * log, each parsed as it arrives so that only its header and flags are kept.
+ */
+export async function readCommits(git: Git, base: string | undefined, paths: string[]): Promise<ParsedCommit[]> {
+  const commits: ParsedCommit[] = [];
+  const args = ['log', '--format=%H%x1f%B%x1e', base ? `${base}..HEAD` : 'HEAD', '--', ...paths];
+  try {
+    await git.streamRecords(args, '\x1e', (record) => {
+      const text = record.replace(/^\n/, '');
+      const sep = text.indexOf('\x1f');
+      if (sep > 0) commits.push(parseCommit({ hash: text.slice(0, sep), message: text.slice(sep + 1) }));
+    });
+  } catch (err) {
+    if (err instanceof GitCommandError && paths.length) {
+      throw new UserError(`git cannot read the history of these paths: ${err.stderr.trim()}`, {
+        input: 'paths',
+        fix: 'list paths inside the repository, relative to workingDirectory, one a line (git pathspecs).',
+      });
+    }
+    throw err;
+  }
+  return commits;
+}
