@@ -34,23 +34,18 @@ const HINT_LEVEL: Record<string, BumpLevel> = {
 };
 
 export function parseCommit(commit: CommitInfo): ParsedCommit {
-  const message = commit.message.replace(/\r\n/g, '\n').trim();
+  // Cheap substring checks first: a long range is thousands of commits, most of them plain.
+  const message = (commit.message.includes('\r') ? commit.message.replace(/\r\n/g, '\n') : commit.message).trim();
   const newline = message.indexOf('\n');
   const header = (newline < 0 ? message : message.slice(0, newline)).replace(AZURE_MERGE, '').trim();
   const body = newline < 0 ? '' : message.slice(newline + 1);
-  const hintMatch = SEMVER_HINT.exec(message);
+  const hintMatch = /semver/i.test(message) ? SEMVER_HINT.exec(message) : null;
   const hint = hintMatch ? HINT_LEVEL[hintMatch[1].toLowerCase()] : undefined;
+  const breakingFooter = body.includes('BREAKING') && BREAKING_FOOTER.test(body);
+  const deprecatedFooter = /eprecated:/i.test(body) && DEPRECATED_FOOTER.test(body);
   const m = HEADER.exec(header);
   if (!m?.groups) {
-    const isRevert = GIT_REVERT.test(header);
-    return {
-      hash: commit.hash,
-      type: isRevert ? 'revert' : undefined,
-      subject: header,
-      breaking: BREAKING_FOOTER.test(body),
-      deprecated: DEPRECATED_FOOTER.test(body),
-      hint,
-    };
+    return { hash: commit.hash, type: GIT_REVERT.test(header) ? 'revert' : undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint };
   }
   const type = m.groups.type.toLowerCase();
   return {
@@ -58,8 +53,8 @@ export function parseCommit(commit: CommitInfo): ParsedCommit {
     type,
     scope: m.groups.scope?.trim() || undefined,
     subject: m.groups.subject.trim(),
-    breaking: m.groups.bang === '!' || BREAKING_FOOTER.test(body),
-    deprecated: type === 'deprecate' || type === 'deprecation' || DEPRECATED_FOOTER.test(body),
+    breaking: m.groups.bang === '!' || breakingFooter,
+    deprecated: type === 'deprecate' || type === 'deprecation' || deprecatedFooter,
     hint,
   };
 }

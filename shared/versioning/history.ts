@@ -3,7 +3,7 @@
  * release tag HEAD builds on, and the commits since. Deepens shallow clones as far as needed.
  */
 import { UserError } from '../errors';
-import { Git, GitCommandError } from '../git';
+import { Git, GitCommandError, type TagRef } from '../git';
 import type { Log } from '../log';
 import { parseCommit, type ParsedCommit } from './conventional';
 import { rcompare, type SemVer } from './semver';
@@ -16,9 +16,16 @@ export interface ComponentTag {
 }
 
 /** This component's tags, local and remote. The remote wins when both name one tag. */
-export async function collectTags(git: Git, format: TagFormat, remote: string | undefined, remoteRequired: boolean, warn: (m: string) => void): Promise<ComponentTag[]> {
+export async function collectTags(
+  git: Git,
+  format: TagFormat,
+  local: TagRef[],
+  remote: string | undefined,
+  remoteRequired: boolean,
+  warn: (m: string) => void,
+): Promise<ComponentTag[]> {
   const byName = new Map<string, string>();
-  for (const t of await git.localTags(format.refPattern)) byName.set(t.name, t.commit);
+  for (const t of local) byName.set(t.name, t.commit);
   if (remote) {
     try {
       for (const t of await git.remoteTags(remote, format.refPattern)) {
@@ -53,10 +60,8 @@ export async function tagsOnReleaseCommits(git: Git, tags: ComponentTag[], head:
   // A re-run's tag is among the newest: look at the ten highest versions only.
   const others = tags.filter((t) => t.commit !== head).sort((a, b) => rcompare(a.version, b.version)).slice(0, 10);
   if (!others.length) return [];
-  const present = await git.present([...new Set(others.map((t) => t.commit))]);
-  const candidates = [...present];
-  if (!candidates.length) return [];
-  const out = await git.query(['log', '--no-walk=unsorted', '--format=%H%x00%P%x00%s', ...candidates, '--']);
+  // --ignore-missing: tags listed by the remote may point at commits this clone does not have.
+  const out = await git.query(['log', '--no-walk=unsorted', '--ignore-missing', '--format=%H%x00%P%x00%s', ...new Set(others.map((t) => t.commit)), '--']);
   const releaseOf = new Map<string, string>();
   for (const line of out.split('\n').filter(Boolean)) {
     const [commit, parents, subject] = line.split('\0');

@@ -83,25 +83,34 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     warnings.push(m);
     log.warn(m);
   };
-  const [{ head, shallow }, remotes] = await Promise.all([
+  const [{ head, shallow }, remotes, localTags] = await Promise.all([
     git.state().catch(() => {
       throw new UserError('the repository has no commits yet.', { input: 'workingDirectory', fix: 'commit something first, or point at the right repository.' });
     }),
     git.remotes(),
+    git.localTags(format.refPattern),
   ]);
   const remote = remotes.includes('origin') ? 'origin' : remotes[0];
-  const tags = await collectTags(git, format, remote, shallow || opts.pushTag, warn);
+  const tags = await collectTags(git, format, localTags, remote, shallow || opts.pushTag, warn);
   const channel = channelFor(opts.branch.branch, opts.channels);
   log.info(`Branch '${opts.branch.branch}' → ${channel.label ? `pre-release '${channel.label}'` : 'final release'} channel.`);
 
   const finals = tags.filter((t) => !t.version.prerelease.length).sort((a, b) => rcompare(a.version, b.version));
-  const released = await alreadyReleased(git, tags, head, channel);
-  const candidate = !released && !channel.label ? highest(tags.filter((t) => t.commit === head && t.version.prerelease[0] === CANDIDATE_LABEL)) : undefined;
+  const direct = highest(tags.filter((t) => t.commit === head && fitsChannel(t, channel)));
+  const candidate = !direct && !channel.label ? highest(tags.filter((t) => t.commit === head && t.version.prerelease[0] === CANDIDATE_LABEL)) : undefined;
+  // The base of the usual case is looked for while checking for an earlier run's version
+  // commit; on a shallow clone (where looking fetches) only after.
+  const usual = direct || candidate || shallow ? undefined : baseAndCommits(git, finals, head, remote, shallow, opts.paths, log);
+  usual?.catch(() => undefined);
+  const onReleaseCommit = direct || candidate ? undefined : highest((await tagsOnReleaseCommits(git, tags, head)).filter((t) => fitsChannel(t, channel)));
+  const released = direct ? { tag: direct, onReleaseCommit: false } : onReleaseCommit ? { tag: onReleaseCommit, onReleaseCommit: true } : undefined;
 
-  // The base is looked for below the version HEAD already carries, so a re-run reports what the first run did.
+  // An already released HEAD reports the base below its version, as the first run did.
   const ceiling = released?.tag ?? candidate;
-  const eligible = ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(release(ceiling.version))) > 0) : finals;
-  const { base, commits } = await baseAndCommits(git, eligible, head, remote, shallow, opts.paths, log);
+  const { base, commits } =
+    ceiling || !usual
+      ? await baseAndCommits(git, ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(release(ceiling.version))) > 0) : finals, head, remote, shallow, opts.paths, log)
+      : await usual;
   const analysis = summarizeCommits(commits);
 
   let version: string;
@@ -163,16 +172,9 @@ function highest(tags: ComponentTag[]): ComponentTag | undefined {
   return [...tags].sort((a, b) => rcompare(a.version, b.version))[0];
 }
 
-/**
- * The tag HEAD already carries for this channel — directly, or on the version commit an earlier
- * run made on top of it. A final release counts on any channel: that commit is released.
- */
-async function alreadyReleased(git: Git, tags: ComponentTag[], head: string, channel: Channel): Promise<{ tag: ComponentTag; onReleaseCommit: boolean } | undefined> {
-  const fits = (t: ComponentTag) => !t.version.prerelease.length || (channel.label !== '' && t.version.prerelease[0] === channel.label);
-  const direct = highest(tags.filter((t) => t.commit === head && fits(t)));
-  if (direct) return { tag: direct, onReleaseCommit: false };
-  const onRelease = highest((await tagsOnReleaseCommits(git, tags, head)).filter(fits));
-  return onRelease ? { tag: onRelease, onReleaseCommit: true } : undefined;
+/** Whether a tag on HEAD means HEAD is already released on this channel (a final counts on any). */
+function fitsChannel(t: ComponentTag, channel: Channel): boolean {
+  return !t.version.prerelease.length || (channel.label !== '' && t.version.prerelease[0] === channel.label);
 }
 
 /** Adds the commit, tag and push steps; checks up front everything that would make them fail. */
