@@ -26,7 +26,18 @@ function failed(run: TaskRun, pattern: RegExp): TaskRun {
   return run;
 }
 
-/** main with v1.2.0 and then the given commits, checked out detached as agents do. */
+/** Every write input on: version file, commit, tag, push. */
+const RELEASE_ALL = { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true };
+
+/** A released repo with a VERSION file and a feat to release, pushed to a bare remote, HEAD detached. */
+function readyToRelease(): { repo: Repo; remote: string; head: string } {
+  const repo = released('feat: a');
+  repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
+  const remote = repo.addBareRemote();
+  return { repo, remote, head: repo.detach().head() };
+}
+
+/** main with v1.2.0 and then the given commits. */
 function released(...messages: string[]): Repo {
   const repo = Repo.init();
   repo.commit('feat: first');
@@ -303,13 +314,9 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
     });
 
     it('a rejected push (server with --atomic) leaves nothing behind, local or remote', async () => {
-      const repo = released('feat: a');
-      repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
-      const remote = repo.addBareRemote();
+      const { repo, remote, head } = readyToRelease();
       rejectTagsOn(remote);
-      repo.detach();
-      const head = repo.head();
-      const run = failed(await bump(repo, { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true }), /Input 'pushTag': the remote rejected the push: .*tags are protected.*Nothing was pushed/);
+      const run = failed(await bump(repo, RELEASE_ALL), /Input 'pushTag': the remote rejected the push: .*tags are protected.*Nothing was pushed/);
       assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), head);
       assert.equal(remoteTags(remote)['v1.3.0'], undefined);
       assertLocalUntouched(repo, head);
@@ -317,30 +324,23 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
     });
 
     it('without --atomic, pushes ref by ref and rolls the branch back when the tag is refused', async () => {
-      const repo = released('feat: a');
-      repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
-      const remote = repo.addBareRemote();
+      const { repo, remote, head } = readyToRelease();
       git(remote, 'config', 'receive.advertiseAtomic', 'false');
       rejectTagsOn(remote);
-      repo.detach();
-      const head = repo.head();
-      failed(await bump(repo, { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true }), /Nothing was pushed/);
+      failed(await bump(repo, RELEASE_ALL), /Nothing was pushed/);
       assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), head, 'the branch push was rolled back');
       assert.equal(remoteTags(remote)['v1.3.0'], undefined);
       assertLocalUntouched(repo, head);
     });
 
     it('refuses to push a version commit when the branch moved on the remote', async () => {
-      const repo = released('feat: a');
-      repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
-      const remote = repo.addBareRemote();
-      const head = repo.detach().head();
+      const { repo, remote, head } = readyToRelease();
       const other = tempDir();
       git(other, 'clone', '-q', remote, '.');
       git(other, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '--allow-empty', '-m', 'fix: concurrent');
       git(other, 'push', '-q', 'origin', 'main');
       const moved = git(remote, 'rev-parse', 'refs/heads/main');
-      failed(await bump(repo, { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true }), /Input 'commitVersionFiles'.*has moved since this run started.*re-run/);
+      failed(await bump(repo, RELEASE_ALL), /Input 'commitVersionFiles'.*has moved since this run started.*re-run/);
       assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), moved);
       assertLocalUntouched(repo, head);
     });
@@ -602,16 +602,15 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
     });
 
     it('reports which refs were left when a server without --atomic refuses the tag and the rollback', async () => {
-      const repo = released('feat: a');
-      repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
-      const remote = repo.addBareRemote();
+      const { repo, remote, head } = readyToRelease();
       git(remote, 'config', 'receive.advertiseAtomic', 'false');
       git(remote, 'config', 'receive.denyNonFastForwards', 'true');
       git(remote, 'config', 'receive.denyDeletes', 'true');
       rejectTagsOn(remote);
-      const run = failed(await bump(repo, { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true }), /undoing it was refused too: on the remote, refs\/heads\/main now points at/);
+      const run = failed(await bump(repo, RELEASE_ALL), /undoing it was refused too: on the remote, refs\/heads\/main now points at/);
       assert.doesNotMatch(run.resultMessage!, /Nothing was pushed/);
-      assertLocalUntouched(repo, repo.head());
+      assert.match(git(remote, 'log', '-1', '--format=%s', 'main'), /chore\(release\): v1\.3\.0/, 'the message tells the truth: the commit is on the remote');
+      assertLocalUntouched(repo, head);
     });
   });
 
