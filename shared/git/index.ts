@@ -174,8 +174,13 @@ export class Git {
     return { head, shallow: shallow === 'true' };
   }
 
-  async isRepository(): Promise<boolean> {
-    return (await this.query(['rev-parse', '--is-inside-work-tree']).catch(() => '')).trim() === 'true';
+  /** Undefined when `dir` is a work tree; otherwise why not, in git's words. */
+  async notRepositoryReason(): Promise<string | undefined> {
+    try {
+      return (await this.query(['rev-parse', '--is-inside-work-tree'])).trim() === 'true' ? undefined : 'it is not a work tree';
+    } catch (err) {
+      return err instanceof GitCommandError ? err.stderr.trim() : String(err);
+    }
   }
 
   async topLevel(): Promise<string> {
@@ -217,14 +222,21 @@ export class Git {
 
   /** Local tags matching a ref pattern, with the commit each peels to. */
   async localTags(pattern: string): Promise<TagRef[]> {
-    const out = await this.query(['for-each-ref', '--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)', pattern]);
-    return out
+    const out = await this.query(['for-each-ref', '--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)%00%(*objecttype)', pattern]);
+    const tags = out
       .split('\n')
       .filter(Boolean)
       .map((line) => {
-        const [name, object, peeled] = line.split('\0');
-        return { name, commit: peeled || object };
+        const [name, object, peeled, peeledType] = line.split('\0');
+        return { name, commit: peeled || object, nested: peeledType === 'tag' };
       });
+    // %(*objectname) peels one level; a tag of a tag needs git to peel it to its commit.
+    const nested = tags.filter((t) => t.nested);
+    if (nested.length) {
+      const commits = (await this.query(['rev-parse', ...nested.map((t) => `refs/tags/${t.name}^{commit}`)])).split('\n');
+      nested.forEach((t, i) => (t.commit = commits[i]));
+    }
+    return tags.map(({ name, commit }) => ({ name, commit }));
   }
 
   /** Remote refs matching a pattern, peeled, without fetching any object. */
@@ -263,10 +275,43 @@ export class Git {
     return this.succeeds(['merge-base', '--is-ancestor', ancestor, descendant]);
   }
 
-  /** Parent ids and subject of a commit. */
-  async commitInfo(commit: string): Promise<{ parents: string[]; subject: string }> {
-    const [parents, subject] = (await this.query(['log', '-1', '--format=%P%x00%s', commit, '--'])).replace(/\n$/, '').split('\0');
-    return { parents: parents.split(' ').filter(Boolean), subject };
+  /**
+   * Parents and subject of commits, read from the raw objects: unlike `git log`, whose parents
+   * a shallow clone's grafts hide, `cat-file` shows them as recorded. Missing ones are left out.
+   */
+  async rawCommits(shas: string[]): Promise<Map<string, { parents: string[]; subject: string }>> {
+    const result = new Map<string, { parents: string[]; subject: string }>();
+    if (!shas.length) return result;
+    const out = await new Promise<Buffer>((resolve, reject) => {
+      const child = spawn('git', ['cat-file', '--batch'], { cwd: this.dir, env: this.baseEnv });
+      const chunks: Buffer[] = [];
+      child.stdout.on('data', (d: Buffer) => chunks.push(d));
+      child.on('error', reject);
+      child.on('close', () => resolve(Buffer.concat(chunks)));
+      child.stdin.end(shas.join('\n') + '\n');
+    });
+    let at = 0;
+    while (at < out.length) {
+      const eol = out.indexOf(10, at);
+      const [sha, type, size] = out.subarray(at, eol).toString().split(' ');
+      if (type === 'missing' || size === undefined) {
+        at = eol + 1;
+        continue;
+      }
+      const body = out.subarray(eol + 1, eol + 1 + Number(size)).toString();
+      at = eol + 1 + Number(size) + 1;
+      if (type !== 'commit') continue;
+      const split = body.indexOf('\n\n');
+      const headers = body.slice(0, split < 0 ? body.length : split).split('\n');
+      const subject = split < 0 ? '' : body.slice(split + 2).split('\n')[0];
+      result.set(sha, { parents: headers.filter((h) => h.startsWith('parent ')).map((h) => h.slice(7)), subject });
+    }
+    return result;
+  }
+
+  /** Fetches refs' objects without updating any local ref (depth 1 on a shallow clone). */
+  async fetchObjects(remote: string, refs: string[], shallow: boolean): Promise<void> {
+    await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', ...(shallow ? ['--depth=1'] : []), remote, ...refs]);
   }
 
   /** Fetches `depth` more commits behind the current shallow boundary. */
@@ -379,10 +424,14 @@ export async function openRepository(dir: string, options: GitOptions, inputName
     });
   }
   const git = new Git(dir, options);
-  if (!(await git.isRepository())) {
-    throw new UserError(`'${dir}' is not inside a git repository.`, {
+  const reason = await git.notRepositoryReason();
+  if (reason) {
+    const dubious = /dubious ownership/.test(reason);
+    throw new UserError(dubious ? `git refuses '${dir}': ${reason}` : `'${dir}' is not inside a git repository (${reason}).`, {
       input: inputName,
-      fix: "point it at the checked-out repository (default $(Build.SourcesDirectory)) and make sure the job has a 'checkout' step.",
+      fix: dubious
+        ? `run the job as the user that owns the checkout, or add a script step before this one: git config --global --add safe.directory '${dir}'.`
+        : "point it at the checked-out repository (default $(Build.SourcesDirectory)) and make sure the job has a 'checkout' step.",
     });
   }
   return git;

@@ -54,20 +54,23 @@ export async function collectTags(
 /**
  * Tags that sit on a version commit made on top of HEAD by an earlier run of this task
  * (`chore(release): <tag> ***NO_CI***` whose only parent is HEAD): for a re-run they count as
- * being on HEAD. One process for all candidate commits.
+ * being on HEAD. Looks at the ten highest tags that `fits` allows; fetches those whose commit
+ * this clone lacks (new pipelines check out without tags), then reads them in one process.
  */
-export async function tagsOnReleaseCommits(git: Git, tags: ComponentTag[], head: string): Promise<ComponentTag[]> {
-  // A re-run's tag is among the newest: look at the ten highest versions only.
-  const others = tags.filter((t) => t.commit !== head).sort((a, b) => rcompare(a.version, b.version)).slice(0, 10);
-  if (!others.length) return [];
-  // --ignore-missing: tags listed by the remote may point at commits this clone does not have.
-  const out = await git.query(['log', '--no-walk=unsorted', '--ignore-missing', '--format=%H%x00%P%x00%s', ...new Set(others.map((t) => t.commit)), '--']);
-  const releaseOf = new Map<string, string>();
-  for (const line of out.split('\n').filter(Boolean)) {
-    const [commit, parents, subject] = line.split('\0');
-    if (parents === head) releaseOf.set(commit, subject);
+export async function tagsOnReleaseCommits(git: Git, tags: ComponentTag[], head: string, fits: (t: ComponentTag) => boolean, remote: string | undefined, shallow: boolean): Promise<ComponentTag[]> {
+  const candidates = tags.filter((t) => t.commit !== head && fits(t)).sort((a, b) => rcompare(a.version, b.version)).slice(0, 10);
+  if (!candidates.length) return [];
+  const present = await git.present(candidates.map((t) => t.commit));
+  const absent = candidates.filter((t) => !present.has(t.commit));
+  if (absent.length && remote) {
+    // Best effort: a tag that cannot be fetched is simply not a re-run.
+    await git.fetchObjects(remote, absent.map((t) => `refs/tags/${t.name}`), shallow).catch(() => undefined);
   }
-  return others.filter((t) => releaseOf.get(t.commit)?.startsWith(`chore(release): ${t.name} `));
+  const commits = await git.rawCommits([...new Set(candidates.map((t) => t.commit))]);
+  return candidates.filter((t) => {
+    const c = commits.get(t.commit);
+    return c && c.parents.length === 1 && c.parents[0] === head && c.subject.startsWith(`chore(release): ${t.name} `);
+  });
 }
 
 const DEEPEN_FIRST = 50;
@@ -114,17 +117,35 @@ type Verdict = { certain: true; base?: ComponentTag } | { certain: false };
 async function judge(git: Git, finals: ComponentTag[], head: string, boundary: Set<string>): Promise<Verdict> {
   const complete = boundary.size === 0;
   const present = await git.present(finals.map((t) => t.commit));
-  const cutOff = async (tag: ComponentTag) => !complete && (await git.revList([head, `^${tag.commit}`])).some((c) => boundary.has(c));
   for (const t of finals) {
     if (!present.has(t.commit)) {
       if (complete) continue; // all of HEAD's history is here, so a missing commit is not in it
       return { certain: false };
     }
     const ancestor = t.commit === head || (await git.isAncestor(t.commit, head));
-    if (await cutOff(t)) return { certain: false };
+    if (!complete && (await rangeUncertain(git, head, t.commit, ancestor, boundary))) return { certain: false };
     if (ancestor) return { certain: true, base: t };
   }
   return complete ? { certain: true } : { certain: false };
+}
+
+/**
+ * Whether `HEAD ^tag` in a shallow clone may differ from the same range in the full history.
+ * Two ways it can: a commit in the range is cut off (its parents are missing), or the tag's
+ * own history is cut off above a commit the range reached another way (a merged side branch
+ * fetched deeper than the tag's line), which `^tag` then fails to exclude.
+ */
+async function rangeUncertain(git: Git, head: string, tag: string, ancestor: boolean, boundary: Set<string>): Promise<boolean> {
+  const lines = (await git.query(['rev-list', '--boundary', head, `^${tag}`, '--'])).split('\n').filter(Boolean);
+  if (lines.some((l) => !l.startsWith('-') && boundary.has(l))) return true;
+  if (!ancestor) return false;
+  if ((await git.revList(['--max-parents=0', head, `^${tag}`])).length) return true;
+  const tagCuts = (await git.revList([tag])).filter((c) => boundary.has(c));
+  for (const edge of lines.filter((l) => l.startsWith('-')).map((l) => l.slice(1))) {
+    const below = new Set(await git.revList([edge]));
+    if (tagCuts.some((c) => !below.has(c))) return true;
+  }
+  return false;
 }
 
 async function deepenToBase(git: Git, finals: ComponentTag[], head: string, remote: string | undefined, log: Log): Promise<ComponentTag | undefined> {

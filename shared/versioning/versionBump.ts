@@ -11,7 +11,7 @@ import { baseAndCommits, collectTags, tagsOnReleaseCommits, type ComponentTag } 
 import { toPep440 } from './pep440';
 import { effectiveLevel, levelBetween, nextRelease, parseVersion, rcompare, SemVer } from './semver';
 import { parseTagFormat } from './tagFormat';
-import { planVersionFileEdit, type VersionFileEdit, type VersionFileSpec } from './versionFiles';
+import { planVersionFileEdits, type VersionFileEdit, type VersionFileSpec } from './versionFiles';
 
 export interface VersionBumpOptions {
   tagFormat: string;
@@ -102,11 +102,12 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   // commit; on a shallow clone (where looking fetches) only after.
   const usual = direct || candidate || shallow ? undefined : baseAndCommits(git, finals, head, remote, shallow, opts.paths, log);
   usual?.catch(() => undefined);
-  const onReleaseCommit = direct || candidate ? undefined : highest((await tagsOnReleaseCommits(git, tags, head)).filter((t) => fitsChannel(t, channel)));
+  const onReleaseCommit = direct ? undefined : highest(await tagsOnReleaseCommits(git, tags, head, (t) => fitsChannel(t, channel), remote, shallow));
   const released = direct ? { tag: direct, onReleaseCommit: false } : onReleaseCommit ? { tag: onReleaseCommit, onReleaseCommit: true } : undefined;
 
   // An already released HEAD reports the base below its version, as the first run did.
-  const ceiling = released?.tag ?? candidate;
+  const promoted = released ? undefined : candidate;
+  const ceiling = released?.tag ?? promoted;
   const { base, commits } =
     ceiling || !usual
       ? await baseAndCommits(git, ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(release(ceiling.version))) > 0) : finals, head, remote, shallow, opts.paths, log)
@@ -118,9 +119,9 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   if (released) {
     version = released.tag.version.version;
     reason = { kind: 'already-tagged', tag: released.tag.name, onReleaseCommit: released.onReleaseCommit };
-  } else if (candidate) {
-    version = release(candidate.version);
-    reason = { kind: 'promoted-candidate', candidate: candidate.name };
+  } else if (promoted) {
+    version = release(promoted.version);
+    reason = { kind: 'promoted-candidate', candidate: promoted.name };
   } else if (!base) {
     version = withLabel(initial.version, channel.label, tags);
     reason = { kind: 'initial' };
@@ -160,7 +161,7 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     baseTag: base?.name,
     reason,
     analysis,
-    actions: { files: opts.versionFiles.map((spec) => planVersionFileEdit(spec, version)) },
+    actions: { files: planVersionFileEdits(opts.versionFiles, version) },
     head,
     warnings,
   };

@@ -152,10 +152,11 @@ function locate(spec: VersionFileSpec, content: string): Located {
  */
 function topLevelStringValue(json: string, key: string): [number, number] | undefined | 'invalid' {
   try {
-    JSON.parse(json);
+    JSON.parse(json.replace(/^\uFEFF/, '')); // npm accepts a byte-order mark
   } catch {
     return 'invalid';
   }
+  let found: [number, number] | undefined; // JSON readers take the last of duplicate keys
   let depth = 0;
   let expectKey = false;
   let lastKey: string | undefined;
@@ -173,12 +174,13 @@ function topLevelStringValue(json: string, key: string): [number, number] | unde
         lastKey = JSON.parse(json.slice(i, j + 1)) as string;
         expectKey = false;
       } else if (depth === 1 && lastKey === key) {
-        return [i + 1, j];
+        found = [i + 1, j];
+        lastKey = undefined;
       } else if (depth === 1) lastKey = undefined;
       i = j;
-    } else if (depth === 1 && !/[\s:]/.test(c)) lastKey = undefined;
+    } else if (depth === 1 && !/[\s:\uFEFF]/.test(c)) lastKey = undefined;
   }
-  return undefined;
+  return found;
 }
 
 function readText(spec: VersionFileSpec): string {
@@ -202,17 +204,30 @@ export function readVersionFile(spec: VersionFileSpec): string {
 }
 
 /** Reads a version file and computes its new content; writes nothing. */
-export function planVersionFileEdit(spec: VersionFileSpec, semver: string): VersionFileEdit {
-  const before = readText(spec);
-  const at = locate(spec, before);
+export function planVersionFileEdit(spec: VersionFileSpec, semver: string, current = readText(spec)): VersionFileEdit {
+  const at = locate(spec, current);
   const newVersion = at.python ? toPep440(semver) : semver;
   return {
     path: spec.path,
     entry: spec.entry,
     format: at.format,
-    oldVersion: before.slice(at.start, at.end),
+    oldVersion: current.slice(at.start, at.end),
     newVersion,
-    before,
-    after: before.slice(0, at.start) + newVersion + before.slice(at.end),
+    before: current,
+    after: current.slice(0, at.start) + newVersion + current.slice(at.end),
   };
+}
+
+/**
+ * The edits for all entries, one per file: entries naming the same file (a `__version__` and a
+ * `path:regex` for another line of it) apply one after the other to the same text.
+ */
+export function planVersionFileEdits(specs: VersionFileSpec[], semver: string): VersionFileEdit[] {
+  const byPath = new Map<string, VersionFileEdit>();
+  for (const spec of specs) {
+    const earlier = byPath.get(spec.path);
+    const edit = planVersionFileEdit(spec, semver, earlier?.after);
+    byPath.set(spec.path, earlier ? { ...earlier, entry: `${earlier.entry}, ${spec.entry}`, after: edit.after } : edit);
+  }
+  return [...byPath.values()];
 }

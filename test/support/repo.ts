@@ -78,6 +78,13 @@ export class Repo {
     return git(this.dir, ...args);
   }
 
+  /** A full clone (all branches and tags) of another repo, HEAD detached at its HEAD. */
+  static fullCloneOf(origin: Repo): Repo {
+    const dir = tempDir('relevo-clone-');
+    git(dir, 'clone', '-q', '--no-local', origin.dir, '.');
+    return new Repo(dir).detach();
+  }
+
   /** Creates a bare repository, adds it as `origin` and pushes all branches and tags. */
   addBareRemote(dir = tempDir('relevo-remote-')): string {
     mkdirSync(dir, { recursive: true });

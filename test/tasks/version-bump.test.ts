@@ -409,8 +409,9 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       const work = tempDir();
       git(work, 'clone', '-q', '--depth', '1', `file://${bare}`, '.');
       const repo = new Repo(work).detach();
-      repo.git('remote', 'set-url', 'origin', join(bare, 'gone'));
-      failed(await bump(repo), /fetchDepth: 0/);
+      // Listing tags still works; only fetching more history fails.
+      repo.git('config', 'remote.origin.fetch', '+refs/heads/nope:refs/remotes/origin/nope');
+      failed(await bump(repo), /fetching more history failed[\s\S]*fetchDepth: 0/);
     });
   });
 
@@ -527,6 +528,72 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       assert.match(again.summaries[0], /already released this commit as v1\.3\.0/);
       for (const key of ['previousVersion', 'bump', 'commitCount', 'tag'] as const) assert.equal(again.outputs[key], first.outputs[key], `${key} is stable across re-runs`);
       assert.deepEqual(Object.keys(remoteTags(remote)).sort(), ['v1.2.0', 'v1.3.0']);
+    });
+
+    it('shallow: a tag whose own line is cut off above a merged side branch still excludes that branch', async () => {
+      const origin = Repo.init();
+      origin.commitAll('chore: root');
+      const e = origin.commitAll('chore: E');
+      const c1 = origin.commitAll('feat!: old');
+      for (let i = 1; i <= 60; i++) origin.commitAll(`chore: L${i}`);
+      origin.git('checkout', '-q', '-b', 'side-s', e);
+      origin.commitAll('chore: S1');
+      origin.git('checkout', '-q', 'main');
+      origin.git('merge', '-q', '--no-ff', '-m', 'merge s', 'side-s');
+      origin.tag('v1.0.0');
+      for (let i = 1; i <= 40; i++) origin.commitAll(`chore: N${i}`);
+      origin.git('checkout', '-q', '-b', 'side-x', c1);
+      origin.commitAll('fix: X1');
+      origin.git('checkout', '-q', 'main');
+      origin.git('merge', '-q', '--no-ff', '-m', 'merge side', 'side-x');
+      const full = ok(await bump(Repo.fullCloneOf(origin)));
+      const shallow = ok(await bump(shallowCloneOf(origin)));
+      assert.equal(full.outputs.version, '1.0.1');
+      assert.equal(shallow.outputs.version, full.outputs.version);
+      assert.equal(shallow.outputs.commitCount, full.outputs.commitCount);
+    });
+
+    it('re-running on a fresh shallow checkout (with or without tags) finds the earlier version commit', async () => {
+      const { repo, remote, head } = readyToRelease();
+      ok(await bump(repo, RELEASE_ALL));
+      git(remote, 'config', 'uploadpack.allowAnySHA1InWant', 'true');
+      for (const tags of [false, true]) {
+        // As the agent checks out a re-run: the built commit, depth 1, tags only if fetchTags.
+        const work = tempDir('relevo-rerun-');
+        git(work, 'init', '-q');
+        git(work, 'remote', 'add', 'origin', `file://${remote}`);
+        git(work, 'fetch', '-q', '--depth=1', tags ? '--tags' : '--no-tags', 'origin', head);
+        git(work, 'checkout', '-q', '--detach', head);
+        const again = ok(await bump(new Repo(work), RELEASE_ALL));
+        assert.equal(again.outputs.version, '1.3.0', `fetchTags: ${tags}`);
+        assert.equal(again.outputs.changed, 'false');
+        assert.match(again.summaries[0], /already released this commit as v1\.3\.0/);
+      }
+      assert.deepEqual(Object.keys(remoteTags(remote)).sort(), ['v1.0.0', 'v1.2.0', 'v1.3.0']);
+    });
+
+    it('re-running the promotion of a tested rc with a version commit reports the release', async () => {
+      const { repo, remote, head } = readyToRelease();
+      repo.tag('v1.3.0-rc.2');
+      git(repo.dir, 'push', '-q', 'origin', 'v1.3.0-rc.2');
+      const first = ok(await bump(repo, RELEASE_ALL));
+      assert.equal(first.outputs.version, '1.3.0');
+      repo.git('checkout', '-q', '--detach', head);
+      repo.git('checkout', '-q', '--', '.');
+      const again = ok(await bump(repo, RELEASE_ALL));
+      assert.equal(again.outputs.version, '1.3.0');
+      assert.equal(again.outputs.changed, 'false');
+      assert.equal(remoteTags(remote)['v1.3.0'], git(remote, 'rev-parse', 'main'));
+    });
+
+    it('a tag of a tag is peeled to its commit', async () => {
+      const repo = released('feat: a');
+      repo.tag('v1.3.0-rc.1');
+      repo.git('tag', '-a', 'v1.3.0', '-m', 'final', 'v1.3.0-rc.1');
+      const run = ok(await bump(repo));
+      assert.equal(run.outputs.version, '1.3.0');
+      assert.equal(run.outputs.changed, 'false');
+      assert.deepEqual(run.warnings, []);
     });
 
     it('re-runs keep previousVersion, bump and commitCount for pre-releases too', async () => {

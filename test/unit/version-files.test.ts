@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prependChangelog, changelogSection } from '../../shared/versioning/changelog';
 import { parseCommit } from '../../shared/versioning/conventional';
-import { parseVersionFileSpecs, planVersionFileEdit, readVersionFile } from '../../shared/versioning/versionFiles';
+import { parseVersionFileSpecs, planVersionFileEdit, planVersionFileEdits, readVersionFile } from '../../shared/versioning/versionFiles';
 import { tempDir } from '../support/repo';
 
 /** Writes `content` to `name`, plans the edit to `version`, applies it and reads it back. */
@@ -53,6 +53,27 @@ describe('version files', () => {
     const r = roundTrip('package.json', src, '1.1.0-rc.1');
     assert.equal(r.readBack, '1.1.0-rc.1');
     assert.equal(r.text, src.replace('1.0.0', '1.1.0-rc.1'));
+  });
+  it('package.json: only the top-level version, whatever the JSON looks like', () => {
+    const cases: [string, string][] = [
+      ['{"a":{"version":"1.2.0"},"version":"1.2.0"}', '{"a":{"version":"1.2.0"},"version":"2.0.0"}'],
+      ['{"s": "say \\"version\\": \\"1.2.0\\"", "version": "1.2.0"}', '{"s": "say \\"version\\": \\"1.2.0\\"", "version": "2.0.0"}'],
+      ['{"list": [{"version": "1.2.0"}, "version"], "version": "1.2.0"}', '{"list": [{"version": "1.2.0"}, "version"], "version": "2.0.0"}'],
+      ['{"\\u0076ersion": "1.2.0"}', '{"\\u0076ersion": "2.0.0"}'],
+      ['\uFEFF{\n  "version": "1.2.0"\n}\n', '\uFEFF{\n  "version": "2.0.0"\n}\n'],
+      ['{"version": "0.0.1", "name": "x", "version": "1.2.0"}', '{"version": "0.0.1", "name": "x", "version": "2.0.0"}'],
+    ];
+    for (const [src, expected] of cases) assert.equal(roundTrip('package.json', src, '2.0.0').text, expected, src);
+    assert.throws(() => roundTrip('package.json', '{"config": {"version": "1.0.0"}}', '2.0.0'), /no top-level "version"/);
+    assert.throws(() => roundTrip('package.json', '{"version": 1}', '2.0.0'), /no top-level "version"/);
+    assert.throws(() => roundTrip('package.json', '{"version": "1.0.0",}', '2.0.0'), /not valid JSON/);
+  });
+  it('entries naming one file apply one after the other', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'v.py'), '__version__ = "1.2.0"\nVERSION_TAG = "v1.2.0"\n');
+    const edits = planVersionFileEdits(parseVersionFileSpecs('v.py\nv.py:^VERSION_TAG = "v(.+)"', dir), '1.3.0-rc.1');
+    assert.equal(edits.length, 1);
+    assert.equal(edits[0].after, '__version__ = "1.3.0rc1"\nVERSION_TAG = "v1.3.0rc1"\n');
   });
   it('VERSION', () => {
     const r = roundTrip('VERSION', '1.0.0\n', '1.0.1');
