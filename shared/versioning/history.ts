@@ -80,8 +80,9 @@ const DEEPEN_MAX_STEP = 1 << 20;
  * The highest release tag among `finals` (sorted highest first) that HEAD descends from, and
  * the commits since it that touch `paths`.
  *
- * Full clone: the ancestry check of the most likely base runs alongside the log of its range
- * (both walk the same commits; two cores do them at once).
+ * Full clone: the log of the most likely base's range also tells whether it is an ancestor
+ * (some commit in `tag..HEAD` has it as a parent), so one walk does both. With `paths`, git
+ * rewrites parents to the simplified history, so the ancestry check runs alongside instead.
  *
  * Shallow clone: fetches 50, 100, 200, … more commits until the answer is certain: the base
  * tag is reached and no commit between it and HEAD is cut off (a merged side branch can be),
@@ -99,16 +100,26 @@ export async function baseAndCommits(
 ): Promise<{ base?: ComponentTag; commits: ParsedCommit[] }> {
   if (!shallow) {
     for (const [i, t] of finals.entries()) {
-      const isBase = t.commit === head ? Promise.resolve(true) : git.isAncestor(t.commit, head);
+      if (t.commit === head) return { base: t, commits: [] };
+      if (i === 0 && !paths.length) {
+        // A tag only the remote has points at a commit this full clone lacks: not an ancestor.
+        const range = await readCommits(git, t.commit, paths).catch((err: unknown) => {
+          if (err instanceof GitCommandError && /Invalid revision range|bad revision|unknown revision/i.test(err.stderr)) return undefined;
+          throw err;
+        });
+        if (range?.reachesBase) return { base: t, commits: range.commits };
+        continue;
+      }
+      const isBase = git.isAncestor(t.commit, head);
       // Read the range of the highest tag speculatively; a later candidate is read after its check.
       const range = i === 0 ? readCommits(git, t.commit, paths) : undefined;
       range?.catch(() => undefined);
-      if (await isBase) return { base: t, commits: await (range ?? readCommits(git, t.commit, paths)) };
+      if (await isBase) return { base: t, commits: (await (range ?? readCommits(git, t.commit, paths))).commits };
     }
-    return { commits: await readCommits(git, undefined, paths) };
+    return { commits: (await readCommits(git, undefined, paths)).commits };
   }
   const base = await deepenToBase(git, finals, head, remote, log);
-  return { base, commits: await readCommits(git, base?.commit, paths) };
+  return { base, commits: (await readCommits(git, base?.commit, paths)).commits };
 }
 
 type Verdict = { certain: true; base?: ComponentTag } | { certain: false };
@@ -195,16 +206,21 @@ function shallowError(problem: string): UserError {
 
 /**
  * Commits since `base` (all of history when undefined) that touch `paths`, in one streamed
- * log, each parsed as it arrives so that only its header and flags are kept.
+ * log, each parsed as it arrives so that only its header and flags are kept. `reachesBase`:
+ * some commit read has `base` as a parent (without `paths`: base is an ancestor of HEAD).
  */
-export async function readCommits(git: Git, base: string | undefined, paths: string[]): Promise<ParsedCommit[]> {
+export async function readCommits(git: Git, base: string | undefined, paths: string[]): Promise<{ commits: ParsedCommit[]; reachesBase: boolean }> {
   const commits: ParsedCommit[] = [];
-  const args = ['log', '--format=%H%x1f%B%x1e', base ? `${base}..HEAD` : 'HEAD', '--', ...paths];
+  let reachesBase = false;
+  const args = ['log', '--format=%H%x1f%P%x1f%B%x1e', base ? `${base}..HEAD` : 'HEAD', '--', ...paths];
   try {
     await git.streamRecords(args, '\x1e', (record) => {
       const text = record.replace(/^\n/, '');
-      const sep = text.indexOf('\x1f');
-      if (sep > 0) commits.push(parseCommit({ hash: text.slice(0, sep), message: text.slice(sep + 1) }));
+      const first = text.indexOf('\x1f');
+      const second = text.indexOf('\x1f', first + 1);
+      if (first <= 0 || second < 0) return;
+      if (base && !reachesBase && text.slice(first + 1, second).includes(base)) reachesBase = true;
+      commits.push(parseCommit({ hash: text.slice(0, first), message: text.slice(second + 1) }));
     });
   } catch (err) {
     if (err instanceof GitCommandError && paths.length) {
@@ -215,5 +231,5 @@ export async function readCommits(git: Git, base: string | undefined, paths: str
     }
     throw err;
   }
-  return commits;
+  return { commits, reachesBase };
 }
