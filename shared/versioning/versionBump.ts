@@ -114,38 +114,7 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
       : await usual;
   const analysis = summarizeCommits(commits);
 
-  let version: string;
-  let reason: Reason;
-  if (released) {
-    version = released.tag.version.version;
-    reason = { kind: 'already-tagged', tag: released.tag.name, onReleaseCommit: released.onReleaseCommit };
-  } else if (promoted) {
-    version = release(promoted.version);
-    reason = { kind: 'promoted-candidate', candidate: promoted.name };
-  } else if (!base) {
-    version = withLabel(initial.version, channel.label, tags);
-    reason = { kind: 'initial' };
-  } else {
-    const requested = opts.bump === 'auto' ? analysis.level : opts.bump;
-    // Only a breaking change found in the commits stays in 0.x; an explicit major (input or +semver hint) goes to 1.0.0.
-    const level = opts.bump === 'auto' && !analysis.explicitMajor ? effectiveLevel(base.version, requested) : requested;
-    if (level === 'none') {
-      version = base.version.version;
-      reason = { kind: 'no-relevant-commits' };
-    } else {
-      let next = nextRelease(base.version, level);
-      let pastRelease: string | undefined;
-      if (channel.label) {
-        // A pre-release of a version already released elsewhere would sort below it: move past.
-        while (finals.some((t) => t.version.version === next)) {
-          pastRelease = next;
-          next = nextRelease(new SemVer(next), 'patch');
-        }
-      }
-      version = withLabel(next, channel.label, tags);
-      reason = { kind: 'commits', level, requested: opts.bump, zeroMajor: level !== requested, pastRelease };
-    }
-  }
+  const { version, reason } = decideVersion({ released, promoted, base, analysis, bump: opts.bump, label: channel.label, initial: initial.version, tags, finals });
   const parsed = new SemVer(version);
   const changed = reason.kind !== 'already-tagged' && reason.kind !== 'no-relevant-commits';
   const plan: VersionPlan = {
@@ -167,6 +136,45 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   };
   await planActions(git, plan, opts, tags, remote, warn);
   return plan;
+}
+
+export interface VersionInputs {
+  /** The tag HEAD already carries for this channel, if any. */
+  released?: { tag: ComponentTag; onReleaseCommit: boolean };
+  /** The rc tag on HEAD that a final branch releases as it is. */
+  promoted?: ComponentTag;
+  base?: ComponentTag;
+  analysis: CommitAnalysis;
+  bump: 'auto' | BumpLevel;
+  /** The channel's pre-release label; empty for finals. */
+  label: string;
+  initial: string;
+  tags: ComponentTag[];
+  /** Final release tags, highest first. */
+  finals: ComponentTag[];
+}
+
+/** The version and why, from what the history says. Plain data in, plain data out. */
+export function decideVersion(i: VersionInputs): { version: string; reason: Reason } {
+  if (i.released) {
+    return { version: i.released.tag.version.version, reason: { kind: 'already-tagged', tag: i.released.tag.name, onReleaseCommit: i.released.onReleaseCommit } };
+  }
+  if (i.promoted) return { version: release(i.promoted.version), reason: { kind: 'promoted-candidate', candidate: i.promoted.name } };
+  if (!i.base) return { version: withLabel(i.initial, i.label, i.tags), reason: { kind: 'initial' } };
+  const requested = i.bump === 'auto' ? i.analysis.level : i.bump;
+  // Only a breaking change found in the commits stays in 0.x; an explicit major (input or +semver hint) goes to 1.0.0.
+  const level = i.bump === 'auto' && !i.analysis.explicitMajor ? effectiveLevel(i.base.version, requested) : requested;
+  if (level === 'none') return { version: i.base.version.version, reason: { kind: 'no-relevant-commits' } };
+  let next = nextRelease(i.base.version, level);
+  let pastRelease: string | undefined;
+  if (i.label) {
+    // A pre-release of a version already released elsewhere would sort below it: move past.
+    while (i.finals.some((t) => t.version.version === next)) {
+      pastRelease = next;
+      next = nextRelease(new SemVer(next), 'patch');
+    }
+  }
+  return { version: withLabel(next, i.label, i.tags), reason: { kind: 'commits', level, requested: i.bump, zeroMajor: level !== requested, pastRelease } };
 }
 
 function highest(tags: ComponentTag[]): ComponentTag | undefined {
