@@ -699,6 +699,19 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       failed(await bump(repo, { versionFiles: 'VERSION\nmissing/pyproject.toml', createTag: true }), /Input 'versionFiles': cannot read 'missing\/pyproject.toml'/);
       assertLocalUntouched(repo, head);
     });
+    it('malformed branchChannels and versionFiles patterns', async () => {
+      failed(await bump(released('feat: a'), { branchChannels: 'main\nrelease/*=rc' }), /Input 'branchChannels': 'main' is not of the form 'branchPattern=label'/);
+      failed(await bump(released('feat: a'), { versionFiles: 'chart.yaml:^version: \\d+' }), /Input 'versionFiles'.*no capturing group/);
+    });
+    it('a version file outside the repository with commitVersionFiles, and nothing written', async () => {
+      const outside = tempDir();
+      writeFileSync(join(outside, 'VERSION'), '1.2.0\n');
+      const repo = released('feat: a');
+      const head = repo.detach().head();
+      failed(await bump(repo, { versionFiles: join(outside, 'VERSION'), commitVersionFiles: true, createTag: true }), /Input 'versionFiles'.*outside the repository/);
+      assert.equal(readFileSync(join(outside, 'VERSION'), 'utf8'), '1.2.0\n');
+      assertLocalUntouched(repo, head);
+    });
     it('a boolean that is not true or false', async () => {
       failed(await bump(released('feat: a'), { createTag: 'yes' }), /Input 'createTag': 'yes' is not a boolean/);
     });
