@@ -447,6 +447,15 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       }
     });
 
+    it('keeps the token out of the log even with simple-git debug logging on while pushing', async () => {
+      const token = 'relevo-secret-token-debug-9d1';
+      const { repo } = readyToRelease();
+      const run = ok(await bump(repo, RELEASE_ALL, { accessToken: token, env: { DEBUG: 'simple-git,simple-git:*' }, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' } }));
+      assert.equal(run.outputs.version, '1.3.0');
+      assert.match(run.stderr, /simple-git/, 'debug logging was on');
+      assert.ok(!(run.stdout + run.stderr).replace(`##vso[task.setsecret]${token}`, '').includes(token), 'token in the log');
+    });
+
     it('never sends the token to a remote outside the organization', async () => {
       const token = 'relevo-secret-token-other-host';
       const server = await recordingServer();
