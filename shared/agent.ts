@@ -50,12 +50,6 @@ export function input(name: string): string | undefined {
   return value ? expandMacros(value) : undefined;
 }
 
-export function requiredInput(name: string, fix: string): string {
-  const value = input(name);
-  if (!value) throw new UserError('is required but empty.', { input: name, fix });
-  return value;
-}
-
 export function boolInput(name: string): boolean {
   const value = (input(name) ?? 'false').toLowerCase();
   if (value === 'true') return true;
@@ -128,12 +122,11 @@ export const agentLog: Log = {
 };
 
 /** Runs a task body and turns its outcome into the task result the agent reads. */
-export async function runTask(body: () => Promise<void | 'SucceededWithIssues'>): Promise<void> {
+export async function runTask(body: () => Promise<void>): Promise<void> {
   tl.setResourcePath(join(__dirname, 'task.json'), true);
   try {
-    const outcome = await body();
-    if (outcome === 'SucceededWithIssues') tl.setResult(tl.TaskResult.SucceededWithIssues, 'Done, with warnings (see above).');
-    else tl.setResult(tl.TaskResult.Succeeded, 'Done.');
+    await body();
+    tl.setResult(tl.TaskResult.Succeeded, 'Done.');
   } catch (err) {
     if (!isUserError(err)) console.error(err);
     tl.setResult(tl.TaskResult.Failed, describeFailure(err));

@@ -3,5 +3,3 @@ export interface Log {
   info(message: string): void;
   warn(message: string): void;
 }
-
-export const silentLog: Log = { info: () => undefined, warn: () => undefined };

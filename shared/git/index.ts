@@ -197,10 +197,6 @@ export class Git {
     return out.trim() || undefined;
   }
 
-  async isShallow(): Promise<boolean> {
-    return (await this.query(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
-  }
-
   /** The commits whose parents a shallow clone does not have (empty for a full clone). */
   async shallowBoundary(): Promise<Set<string>> {
     const path = (await this.query(['rev-parse', '--git-path', 'shallow'])).trim();
