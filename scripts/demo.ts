@@ -16,7 +16,8 @@ function show(step: string, run: TaskRun): void {
   const o = run.outputs;
   if (o.version) console.log(`  version=${o.version}  tag=${o.tag}  pep440Version=${o.pep440Version}  bump=${o.bump}  previousVersion=${o.previousVersion || '(none)'}  changed=${o.changed}  commitCount=${o.commitCount}`);
   for (const w of run.warnings) console.log(`  warning: ${w}`);
-  const summary = run.summaries[0]?.split('\n').filter((l) => l && !l.startsWith('|')).slice(1, 4);
+  // The Summary tab's text without its table: why, the commits that drove it, what was done.
+  const summary = run.summaries[0]?.split('\n').filter((l) => l && !l.startsWith('|') && !l.startsWith('###'));
   if (summary?.length) console.log(`  summary: ${summary.join('\n           ')}`);
   if (run.result !== 'Succeeded') process.exitCode = 1;
 }
