@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as tl from 'azure-pipelines-task-lib/task';
 import { describeFailure, isUserError, UserError } from './errors';
+import type { GitOptions } from './git';
 import type { Log } from './log';
 
 interface TaskInputDef {
@@ -101,6 +102,21 @@ export function endpointCredentials(id: string): Record<string, string> {
 export function jobToken(): string | undefined {
   const parameters = endpointCredentials('SystemVssConnection');
   return parameters.AccessToken || parameters.accessToken || undefined;
+}
+
+/**
+ * How git talks to remotes in this job: the job token for the organization's URL, the identity
+ * of whoever queued the run, and the no-progress bound for network commands (the pipeline
+ * variable `Relevo.NetworkTimeoutSeconds`, default 60).
+ */
+export function gitOptions(): GitOptions {
+  const seconds = Number(variable('Relevo.NetworkTimeoutSeconds'));
+  return {
+    token: jobToken(),
+    tokenScope: variable('System.TeamFoundationCollectionUri') ?? variable('System.CollectionUri'),
+    identity: { name: variable('Build.RequestedFor') ?? 'Relevo', email: variable('Build.RequestedForEmail') ?? 'relevo@users.noreply.dev.azure.com' },
+    noProgressSeconds: Number.isFinite(seconds) && seconds > 0 ? seconds : undefined,
+  };
 }
 
 export function updateBuildNumber(value: string): void {

@@ -1,0 +1,121 @@
+/**
+ * Running git: one spawn for every command, every exit status checked, every network call
+ * bounded. Local commands get a fixed locale and no prompt; remote ones also get the job token
+ * (for the organization only) and a no-progress bound.
+ */
+import { spawn } from 'node:child_process';
+
+/** Abort a network command that shows no progress for this long (git's own bound, plus ours). */
+export const DEFAULT_NO_PROGRESS_SECONDS = 60;
+
+export interface ExecOptions {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Written to stdin, then closed. */
+  input?: string;
+  /** Kill the command (and its helpers) when it prints nothing for this long. */
+  noProgressMs?: number;
+  /** Called with each stdout chunk instead of collecting it (stdout is then returned empty). */
+  onStdout?: (chunk: string) => void;
+  /** How stdout is decoded (default utf8; latin1 keeps one character per byte). */
+  encoding?: 'utf8' | 'latin1';
+  /** Secret text to hide from error messages. */
+  secret?: string;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+}
+
+export class GitCommandError extends Error {
+  constructor(
+    readonly args: string[],
+    readonly stderr: string,
+    readonly stdout = '',
+    message = `git ${args[0]} failed: ${stderr.trim() || `exit status without a message`}`,
+  ) {
+    super(message);
+    this.name = 'GitCommandError';
+  }
+}
+
+/** A network command that made no progress within the bound and was stopped. */
+export class GitTimeoutError extends GitCommandError {
+  constructor(args: string[], stderr: string, readonly seconds: number) {
+    super(args, stderr, '', `git ${args[0]} made no progress for ${seconds} s and was stopped`);
+    this.name = 'GitTimeoutError';
+  }
+}
+
+/** Runs git; resolves with its output when it exits 0, rejects with a GitCommandError otherwise. */
+export function execGit(args: string[], opts: ExecOptions): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    // Its own process group, so that a stalled remote helper (git-remote-http) dies with it.
+    const child = spawn('git', args, { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'], detached: opts.noProgressMs !== undefined });
+    const out: string[] = [];
+    let stderr = '';
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const progress = () => {
+      if (opts.noProgressMs === undefined) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      }, opts.noProgressMs);
+    };
+    progress();
+    child.stdout.setEncoding(opts.encoding ?? 'utf8');
+    child.stdout.on('data', (chunk: string) => {
+      progress();
+      if (opts.onStdout) opts.onStdout(chunk);
+      else out.push(chunk);
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      progress();
+      stderr += chunk;
+    });
+    child.stdin.on('error', () => undefined); // git may exit before reading all of stdin
+    child.stdin.end(opts.input ?? '');
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const hide = (s: string) => (opts.secret ? s.split(opts.secret).join('***') : s);
+      const stdout = out.join('');
+      if (timedOut) reject(new GitTimeoutError(args, hide(stderr), Math.round(opts.noProgressMs! / 1000)));
+      else if (code !== 0) reject(new GitCommandError(args, hide(stderr || (signal ? `killed by ${signal}` : `exit status ${code}`)), hide(stdout)));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+/**
+ * Configuration for one process through GIT_CONFIG_* variables (never a file or argv): git's
+ * own low-speed abort for HTTP, and the job token as an extra header for the organization's URL
+ * only. An empty header value first resets any header for that scope the checkout step left.
+ */
+export function remoteEnv(base: NodeJS.ProcessEnv, noProgressSeconds: number, token?: string, tokenScope?: string): NodeJS.ProcessEnv {
+  const config: [string, string][] = [
+    ['http.lowSpeedLimit', '1'],
+    ['http.lowSpeedTime', String(noProgressSeconds)],
+  ];
+  const scope = tokenScope?.replace(/\/?$/, '/');
+  if (token && scope) config.push([`http.${scope}.extraheader`, ''], [`http.${scope}.extraheader`, `AUTHORIZATION: bearer ${token}`]);
+  // After any GIT_CONFIG_* entries the pipeline itself set.
+  const first = Number(base.GIT_CONFIG_COUNT) || 0;
+  const env: NodeJS.ProcessEnv = { ...base, GIT_CONFIG_COUNT: String(first + config.length) };
+  config.forEach(([key, value], i) => {
+    env[`GIT_CONFIG_KEY_${first + i}`] = key;
+    env[`GIT_CONFIG_VALUE_${first + i}`] = value;
+  });
+  return env;
+}
