@@ -1,0 +1,90 @@
+/**
+ * Files a task writes in a repository: links resolved (never written through to outside the
+ * repository), bytes written as given, and every change undoable, including files and folders
+ * the task created.
+ */
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+
+export function isInside(path: string, root: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/**
+ * The file that writing `path` really changes: symbolic links (of the file or of a folder on
+ * its way) resolved; for a file that does not exist yet, its nearest existing folder resolved.
+ * `escapes` is set when `path` itself lies inside `root` but a link takes it outside.
+ */
+export function resolveWriteTarget(path: string, root: string): { target: string; isLink: boolean; escapes: boolean } {
+  const realRoot = realpathSync(root);
+  let existing = path;
+  const rest: string[] = [];
+  while (!existsSync(existing)) {
+    if (isLink(existing)) throw Object.assign(new Error(`'${path}' is a link to a file that does not exist`), { code: 'EDANGLING' });
+    rest.unshift(basename(existing));
+    const up = dirname(existing);
+    if (up === existing) break;
+    existing = up;
+  }
+  const target = join(realpathSync(existing), ...rest);
+  const lexicallyInside = isInside(path, root) || isInside(path, realRoot);
+  return { target, isLink: target !== path && isLink(path), escapes: lexicallyInside && !isInside(target, realRoot) };
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a file as bytes; undefined when it does not exist. */
+export function readOptionalBytes(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Writes files and remembers how to undo each write: the original bytes, or that the file (and
+ * the folders made for it) did not exist.
+ */
+export class FileChanges {
+  private readonly originals = new Map<string, Buffer | undefined>();
+  private readonly createdDirs: string[] = [];
+
+  write(path: string, bytes: Buffer): void {
+    if (!this.originals.has(path)) this.originals.set(path, readOptionalBytes(path));
+    const made = mkdirSync(dirname(path), { recursive: true });
+    // mkdirSync returns the first folder it created; every folder from there down is new.
+    if (made) for (let d = dirname(path); isInside(d, made); d = dirname(d)) this.createdDirs.push(d);
+    writeFileSync(path, bytes);
+  }
+
+  /** The paths written so far, in order. */
+  get written(): string[] {
+    return [...this.originals.keys()];
+  }
+
+  /** Puts every file back as it was; removes the files and folders that were created. */
+  restore(): void {
+    for (const [path, bytes] of [...this.originals].reverse()) {
+      if (bytes === undefined) rmSync(path, { force: true });
+      else writeFileSync(path, bytes);
+    }
+    for (const dir of this.createdDirs.sort((a, b) => b.length - a.length)) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // not empty: something else lives there now
+      }
+    }
+    this.originals.clear();
+    this.createdDirs.length = 0;
+  }
+}
