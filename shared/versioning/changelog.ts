@@ -11,7 +11,11 @@ const SECTIONS: [CommitKind, string][] = [
   ['hint', 'Other changes'],
 ];
 
-/** The Markdown section for one release: commits grouped by kind, newest first. */
+/**
+ * The Markdown section for one release: commits grouped by kind, newest first. Pass the
+ * commits that count (`CommitAnalysis.commits`): a commit and its revert, both in the
+ * range, are left out of it.
+ */
 export function changelogSection(version: string, date: string, commits: ParsedCommit[]): string {
   const lines = [`## ${version} (${date})`, ''];
   for (const [kind, title] of SECTIONS) {
@@ -25,15 +29,55 @@ export function changelogSection(version: string, date: string, commits: ParsedC
   return lines.join('\n');
 }
 
+const BOM = '\xEF\xBB\xBF';
+const FENCE = /^ {0,3}(?:```|~~~)/;
+
 /**
- * Puts a release section at the top of a changelog, under its `# ` title if it has one.
- * Returns the text unchanged when the version already has a section, so re-runs add nothing.
+ * Inserts a release section into a changelog, handled as bytes: before the first release
+ * heading (a line starting with `## `, outside code fences), i.e. after the title and any
+ * intro; at the end when there is no release yet. The section is written as UTF-8 in the
+ * file's own line endings (those of its first line), followed by a blank line; every other
+ * byte (BOM, Latin-1 text, CRLF) stays as it was. When a heading for this version already
+ * exists (`## 1.3.0`, `## [1.3.0]`, `## v1.3.0`), `existing` itself is returned, so re-runs add
+ * nothing. No file (or an empty one) gives `# Changelog`, a blank line and the section.
  */
-export function prependChangelog(existing: string, version: string, section: string): string {
-  const escaped = version.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  if (new RegExp(`^## \\[?${escaped}\\]?(\\s|$)`, 'm').test(existing)) return existing;
-  if (!existing.trim()) return `# Changelog\n\n${section}`;
-  const title = /^# .*\n+/.exec(existing);
-  if (title && title.index === 0) return existing.slice(0, title[0].length) + section + '\n' + existing.slice(title[0].length);
-  return section + '\n' + existing;
+export function insertChangelogSection(existing: Buffer | undefined, version: string, section: string): Buffer {
+  const body = section.replace(/\r\n/g, '\n').replace(/\s+$/, '');
+  // latin1: one char per byte, so string offsets are byte offsets.
+  const text = existing?.toString('latin1') ?? '';
+  const start = text.startsWith(BOM) ? BOM.length : 0;
+  const firstNewline = text.indexOf('\n');
+  const eol = firstNewline > 0 && text[firstNewline - 1] === '\r' ? '\r\n' : '\n';
+  const encode = (s: string) => Buffer.from(s.replace(/\n/g, eol), 'utf8');
+  if (!existing || /^[ \t\r\n]*$/.test(text.slice(start))) {
+    return Buffer.concat([Buffer.from(text.slice(0, start), 'latin1'), encode(`# Changelog\n\n${body}\n`)]);
+  }
+
+  const sameVersion = new RegExp(`^## +\\[?v?${version.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.+-])`);
+  let firstRelease = -1;
+  let inFence = false;
+  for (let at = start; at < text.length; ) {
+    const end = text.indexOf('\n', at);
+    const next = end < 0 ? text.length : end + 1;
+    const line = text.slice(at, next);
+    if (FENCE.test(line)) inFence = !inFence;
+    else if (!inFence && line.startsWith('## ')) {
+      if (sameVersion.test(line)) return existing;
+      if (firstRelease < 0) firstRelease = at;
+    }
+    at = next;
+  }
+
+  // One blank line between what comes before (title, intro) and the section, unless there is one.
+  const at = firstRelease >= 0 ? firstRelease : text.length;
+  const gap = at === start || blankLineBefore(text, start, at) ? '' : text[at - 1] === '\n' ? '\n' : '\n\n';
+  const inserted = firstRelease >= 0 ? `${gap}${body}\n\n` : `${gap}${body}\n`;
+  return Buffer.concat([existing.subarray(0, at), encode(inserted), existing.subarray(at)]);
+}
+
+/** Whether text[start, at) ends with a line break that closes a blank line. */
+function blankLineBefore(text: string, start: number, at: number): boolean {
+  if (text[at - 1] !== '\n') return false;
+  const lineStart = Math.max(start, text.lastIndexOf('\n', at - 2) + 1);
+  return /^[ \t]*\r?\n$/.test(text.slice(lineStart, at));
 }

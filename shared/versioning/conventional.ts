@@ -21,11 +21,18 @@ export interface ParsedCommit {
   deprecated: boolean;
   /** An explicit `+semver:` hint, which wins over the conventional reading. */
   hint?: BumpLevel;
+  /**
+   * The commit a revert undoes, from its `This reverts commit <sha>` line (lower case, full or
+   * abbreviated as written). Set only on reverts: git's `Revert "…"` (and `Reapply "…"`, which
+   * git 2.43+ writes for a revert of a revert) and the conventional `revert:` type.
+   */
+  reverts?: string;
 }
 
 const HEADER = /^(?<type>[A-Za-z][\w-]*)(?:\((?<scope>[^()\r\n]*)\))?(?<bang>!)?:[ \t]+(?<subject>\S.*)$/;
 const AZURE_MERGE = /^Merged PR \d+:\s*/;
-const GIT_REVERT = /^Revert "/;
+const GIT_REVERT = /^(?:Revert|Reapply) "/;
+const REVERTS_LINE = /^[ \t]*This reverts commit ([0-9a-fA-F]{4,64})\b/m;
 const BREAKING_FOOTER = /^BREAKING[ -]CHANGE:[ \t]*\S/m;
 const DEPRECATED_FOOTER = /^(?:Deprecated|DEPRECATED):[ \t]*\S/m;
 const SEMVER_HINT = /\+semver:\s*(major|breaking|minor|feature|patch|fix|none|skip)\b/i;
@@ -45,7 +52,18 @@ export function parseCommit(commit: CommitInfo): ParsedCommit {
   const deprecatedFooter = /eprecated:/i.test(body) && DEPRECATED_FOOTER.test(body);
   const m = HEADER.exec(header);
   if (!m?.groups) {
-    return { hash: commit.hash, type: GIT_REVERT.test(header) ? 'revert' : undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint };
+    if (!GIT_REVERT.test(header)) return { hash: commit.hash, type: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint };
+    // A hint quoted in `Revert "… +semver: major"` belongs to the reverted commit, not to the revert.
+    const ownHint = hint && SEMVER_HINT.exec(body);
+    return {
+      hash: commit.hash,
+      type: 'revert',
+      subject: header,
+      breaking: breakingFooter,
+      deprecated: deprecatedFooter,
+      hint: ownHint ? HINT_LEVEL[ownHint[1].toLowerCase()] : undefined,
+      reverts: revertedCommit(body),
+    };
   }
   const type = m.groups.type.toLowerCase();
   return {
@@ -56,7 +74,14 @@ export function parseCommit(commit: CommitInfo): ParsedCommit {
     breaking: m.groups.bang === '!' || breakingFooter,
     deprecated: type === 'deprecate' || type === 'deprecation' || deprecatedFooter,
     hint,
+    reverts: type === 'revert' ? revertedCommit(body) : undefined,
   };
+}
+
+/** The sha of a `This reverts commit <sha>.` line (git writes `, reversing …` after it for a merge). */
+function revertedCommit(body: string): string | undefined {
+  if (!body.includes('This reverts commit')) return undefined;
+  return REVERTS_LINE.exec(body)?.[1].toLowerCase();
 }
 
 /** The release level one commit asks for. */
@@ -88,22 +113,84 @@ export interface CommitAnalysis {
   level: BumpLevel;
   /** A `+semver: major` hint asks for a major on purpose: it is not held back while in 0.x. */
   explicitMajor: boolean;
+  /** The commits that count, in the order given (newest first): not those a revert cancelled. */
   commits: ParsedCommit[];
   counts: Partial<Record<CommitKind, number>>;
+  /** Commits left out because a revert and the commit it reverts are both in the range. */
+  cancelled: ParsedCommit[];
 }
 
 export function analyzeCommits(commits: Iterable<CommitInfo>): CommitAnalysis {
   return summarizeCommits([...commits].map(parseCommit));
 }
 
-/** The release level and the counts by kind of already parsed commits. */
+/**
+ * The release level and the counts by kind of already parsed commits (newest first, as
+ * `git log` prints them). A revert and the commit it reverts, both in the list, cancel out:
+ * neither counts. A revert of a revert cancels the first revert, and the original counts.
+ * A revert of a commit outside the list (before the base) counts as a patch.
+ */
 export function summarizeCommits(parsed: ParsedCommit[]): CommitAnalysis {
+  const cancelled = cancelledByReverts(parsed);
   let level: BumpLevel = 'none';
+  let explicitMajor = false;
   const counts: Partial<Record<CommitKind, number>> = {};
-  for (const c of parsed) {
+  const commits: ParsedCommit[] = [];
+  const left: ParsedCommit[] = [];
+  parsed.forEach((c, i) => {
+    if (cancelled?.has(i)) {
+      left.push(c);
+      return;
+    }
+    commits.push(c);
     level = maxLevel(level, commitLevel(c));
+    if (c.hint === 'major') explicitMajor = true;
     const kind = commitKind(c);
     counts[kind] = (counts[kind] ?? 0) + 1;
-  }
-  return { level, commits: parsed, counts, explicitMajor: parsed.some((c) => c.hint === 'major') };
+  });
+  return { level, commits, counts, explicitMajor, cancelled: left };
+}
+
+/** Shortest sha prefix that pairs a revert with a commit (git never abbreviates below 4). */
+const MIN_SHA = 4;
+
+/**
+ * The indexes of the commits that a revert in the list pairs with, and of those reverts;
+ * undefined when no commit is a revert (the usual case, checked without building anything).
+ */
+function cancelledByReverts(parsed: ParsedCommit[]): Set<number> | undefined {
+  if (!parsed.some((c) => c.reverts)) return undefined;
+  // The commit each revert points at, when it is in the list. git prints full lower-case shas,
+  // so the exact comparison is the usual hit; shas also match by prefix either way
+  // (abbreviated vs full) and whatever their case.
+  const target = new Map<number, number>();
+  const revertsOf = new Map<number, number[]>();
+  parsed.forEach((c, i) => {
+    const sha = c.reverts;
+    if (!sha) return;
+    let t = parsed.findIndex((o, j) => j !== i && o.hash === sha);
+    if (t < 0) t = parsed.findIndex((o, j) => j !== i && Math.min(o.hash.length, sha.length) >= MIN_SHA && sameCommit(o.hash.toLowerCase(), sha));
+    if (t < 0 || t === i) return;
+    target.set(i, t);
+    revertsOf.set(t, [...(revertsOf.get(t) ?? []), i]);
+  });
+  // Newest to oldest, and a commit's own reverts before the commit whatever the order given:
+  // a revert of a revert takes the first revert out, so the first cannot cancel the original.
+  const cancelled = new Set<number>();
+  const seen = new Set<number>();
+  const visit = (i: number) => {
+    if (seen.has(i)) return;
+    seen.add(i);
+    for (const r of revertsOf.get(i) ?? []) visit(r);
+    const t = target.get(i);
+    if (t === undefined || cancelled.has(i) || cancelled.has(t)) return;
+    cancelled.add(i);
+    cancelled.add(t);
+  };
+  for (const i of target.keys()) visit(i);
+  return cancelled;
+}
+
+function sameCommit(a: string, b: string): boolean {
+  return a.length >= b.length ? a.startsWith(b) : b.startsWith(a);
 }
