@@ -1,8 +1,9 @@
 /** The extension as a whole: manifest ↔ task folders, each task.json, and the packaged VSIX. */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import JSZip from 'jszip';
 import { explain, ROOT, runTask } from './support/agentRunner';
 import { Repo, tempDir } from './support/repo';
 
@@ -29,6 +30,18 @@ const manifest = JSON.parse(readFileSync(join(ROOT, 'vss-extension.json'), 'utf8
 };
 const taskFolders = readdirSync(join(ROOT, 'tasks'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
 const taskJson = (folder: string) => JSON.parse(readFileSync(join(ROOT, 'tasks', folder, 'task.json'), 'utf8')) as TaskJson;
+
+describe('repository', () => {
+  it('tracks nothing generated or installed (node_modules/, dist/, out/, .bench/, .taskkey)', function () {
+    if (!existsSync(join(ROOT, '.git'))) this.skip();
+    const tracked = execFileSync('git', ['ls-files', '--', 'node_modules', 'dist', 'out', '.bench', '.taskkey'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    assert.equal(tracked, '', `remove these from the index with git rm -r --cached:\n${tracked.split('\n').slice(0, 10).join('\n')}`);
+  });
+
+  it('no task run leaves a .taskkey behind (every run has an agent temp folder)', () => {
+    assert.ok(!existsSync(join(ROOT, '.taskkey')), '.taskkey in the repository root');
+  });
+});
 
 describe('extension manifest', () => {
   it('has exactly one task contribution per tasks/ folder, and a folder per contribution', () => {
@@ -73,12 +86,17 @@ describe('packaged VSIX', function () {
   let unzipped: string;
   let vsix: string;
 
-  before(() => {
+  before(async () => {
     const out = tempDir('relevo-vsix-');
     execFileSync(process.execPath, [join(ROOT, 'scripts', 'package.mjs'), '--output-path', out, '--version', '9.8.7', '--publisher', 'relevo-test'], { cwd: ROOT, stdio: 'pipe' });
     vsix = join(out, readdirSync(out).find((f) => f.endsWith('.vsix'))!);
     unzipped = tempDir('relevo-vsix-unzipped-');
-    execFileSync('python3', ['-m', 'zipfile', '-e', vsix, unzipped]);
+    const zip = await JSZip.loadAsync(readFileSync(vsix));
+    for (const entry of Object.values(zip.files).filter((e) => !e.dir)) {
+      const dest = join(unzipped, entry.name);
+      mkdirSync(dirname(dest), { recursive: true });
+      writeFileSync(dest, await entry.async('nodebuffer'));
+    }
   });
 
   it('is small and holds one bundle, task.json and icon per task, no node_modules', () => {

@@ -3,7 +3,7 @@
  * release tag HEAD builds on, and the commits since. Deepens shallow clones as far as needed.
  */
 import { UserError } from '../errors';
-import { Git, GitCommandError, type TagRef } from '../git';
+import { Git, GitCommandError, GitTimeoutError, type TagRef } from '../git';
 import type { Log } from '../log';
 import { parseCommit, type ParsedCommit } from './conventional';
 import { rcompare, type SemVer } from './semver';
@@ -36,8 +36,11 @@ export async function collectTags(
     } catch (err) {
       const detail = err instanceof GitCommandError ? err.stderr.trim() : String(err);
       if (remoteRequired) {
-        throw new UserError(`cannot list the tags on remote '${remote}': ${detail}`, {
-          fix: "let the job read the repository: grant the build service 'Read' on it (and list it under resources.repositories if the job token is limited to referenced repositories), or check out with 'fetchDepth: 0' and 'fetchTags: true'.",
+        throw new UserError(`cannot list the tags on remote '${remote}': ${detail}. Nothing was changed.`, {
+          fix:
+            err instanceof GitTimeoutError
+              ? 'check that the agent can reach the remote (proxy, firewall, service health) and re-run; a dry run goes on with local tags.'
+              : "let the job read the repository: grant the build service 'Read' on it (and list it under resources.repositories if the job token is limited to referenced repositories), or check out with 'fetchDepth: 0' and 'fetchTags: true'.",
         });
       }
       warn(`Could not list the tags on remote '${remote}' (${detail}); using local tags only.`);
@@ -76,50 +79,75 @@ export async function tagsOnReleaseCommits(git: Git, tags: ComponentTag[], head:
 const DEEPEN_FIRST = 50;
 const DEEPEN_MAX_STEP = 1 << 20;
 
+/** What the base search needs to know about the repository and the run. */
+export interface HistoryQuery {
+  /** Final release tags, highest first (local and remote; the remote's commit wins). */
+  finals: ComponentTag[];
+  /** This component's local tags as they are in this clone. */
+  local: TagRef[];
+  /** The for-each-ref pattern of this component's tags. */
+  refPattern: string;
+  head: string;
+  remote?: string;
+  /** The ref the run builds (refs/heads/main): a shallow clone deepens only that. */
+  ref?: string;
+  shallow: boolean;
+  paths: string[];
+  /** Commits left out of the count: this task's own version commits. */
+  skip: (c: ParsedCommit) => boolean;
+}
+
 /**
- * The highest release tag among `finals` (sorted highest first) that HEAD descends from, and
- * the commits since it that touch `paths`.
+ * The highest release tag among `finals` that HEAD descends from, and the commits since it
+ * that touch `paths`.
  *
- * Full clone: the log of the most likely base's range also tells whether it is an ancestor
- * (some commit in `tag..HEAD` has it as a parent), so one walk does both. With `paths`, git
- * rewrites parents to the simplified history, so the ancestry check runs alongside instead.
+ * Full clone: the log of the highest tag's range also tells whether it is an ancestor (some
+ * commit in `tag..HEAD` has it as a parent), so in the usual case one walk does both. Otherwise
+ * git is asked once which local tags HEAD contains (`for-each-ref --merged`), so the cost stays
+ * flat in the number of tags; tags only the remote has are looked up in the commits since the
+ * best local base, in one more walk.
  *
- * Shallow clone: fetches 50, 100, 200, … more commits until the answer is certain: the base
- * tag is reached and no commit between it and HEAD is cut off (a merged side branch can be),
- * and every higher tag is either reached or certainly not an ancestor. The cost follows the
- * commits since the release, not the repository's age.
+ * Shallow clone: fetches 50, 100, 200, … more commits of the built ref only (no tags, no other
+ * branch) until the answer is certain: a release tag is reached and no commit between it and
+ * HEAD is cut off (a merged side branch can be). A higher release hidden behind that base is
+ * not looked for. The cost follows the commits since the release, not the repository's age.
  */
-export async function baseAndCommits(
-  git: Git,
-  finals: ComponentTag[],
-  head: string,
-  remote: string | undefined,
-  shallow: boolean,
-  paths: string[],
-  log: Log,
-): Promise<{ base?: ComponentTag; commits: ParsedCommit[] }> {
-  if (!shallow) {
-    for (const [i, t] of finals.entries()) {
-      if (t.commit === head) return { base: t, commits: [] };
-      if (i === 0 && !paths.length) {
-        // A tag only the remote has points at a commit this full clone lacks: not an ancestor.
-        const range = await readCommits(git, t.commit, paths).catch((err: unknown) => {
-          if (err instanceof GitCommandError && /Invalid revision range|bad revision|unknown revision/i.test(err.stderr)) return undefined;
-          throw err;
-        });
-        if (range?.reachesBase) return { base: t, commits: range.commits };
-        continue;
-      }
-      const isBase = git.isAncestor(t.commit, head);
-      // Read the range of the highest tag speculatively; a later candidate is read after its check.
-      const range = i === 0 ? readCommits(git, t.commit, paths) : undefined;
-      range?.catch(() => undefined);
-      if (await isBase) return { base: t, commits: (await (range ?? readCommits(git, t.commit, paths))).commits };
-    }
-    return { commits: (await readCommits(git, undefined, paths)).commits };
+export async function baseAndCommits(git: Git, q: HistoryQuery, log: Log): Promise<{ base?: ComponentTag; commits: ParsedCommit[] }> {
+  const top = q.finals[0];
+  if (top?.commit === q.head) return { base: top, commits: [] };
+  if (q.shallow) {
+    const base = await deepenToBase(git, q, log);
+    return { base, commits: await readCommits(git, base?.commit, q.paths, q.skip).then((r) => r.commits) };
   }
-  const base = await deepenToBase(git, finals, head, remote, log);
-  return { base, commits: (await readCommits(git, base?.commit, paths)).commits };
+  if (!top) return { commits: (await readCommits(git, undefined, q.paths, q.skip)).commits };
+  // A tag only the remote has may point at a commit this clone lacks: then it is no ancestor.
+  const topRange = readCommits(git, top.commit, q.paths, q.skip).catch((err: unknown) => {
+    if (err instanceof GitCommandError && /Invalid revision range|bad revision|unknown revision/i.test(err.stderr)) return undefined;
+    throw err;
+  });
+  if (!q.paths.length) {
+    const range = await topRange;
+    if (range?.reachesBase) return { base: top, commits: range.commits };
+  } else topRange.catch(() => undefined);
+  const base = await highestAncestor(git, q);
+  if (base === top) return { base, commits: (await topRange)!.commits };
+  return { base, commits: (await readCommits(git, base?.commit, q.paths, q.skip)).commits };
+}
+
+/** The highest of `finals` that HEAD contains, with one or two git processes whatever the number of tags. */
+async function highestAncestor(git: Git, q: HistoryQuery): Promise<ComponentTag | undefined> {
+  const merged = new Map((await git.localTags(q.refPattern, q.head)).map((t) => [t.name, t.commit]));
+  const localCommit = new Map(q.local.map((t) => [t.name, t.commit]));
+  const bestAt = q.finals.findIndex((t) => merged.get(t.name) === t.commit);
+  const best = bestAt < 0 ? undefined : q.finals[bestAt];
+  // Above the best local base: tags whose commit git's answer did not cover (remote-only, or moved).
+  const unknown = (bestAt < 0 ? q.finals : q.finals.slice(0, bestAt)).filter((t) => localCommit.get(t.name) !== t.commit);
+  if (!unknown.length) return best;
+  const present = await git.present(unknown.map((t) => t.commit));
+  const candidates = unknown.filter((t) => present.has(t.commit));
+  if (!candidates.length) return best;
+  const since = new Set(await git.revList([q.head, ...(best ? [`^${best.commit}`] : [])]));
+  return candidates.find((t) => since.has(t.commit)) ?? best;
 }
 
 type Verdict = { certain: true; base?: ComponentTag } | { certain: false };
@@ -127,15 +155,12 @@ type Verdict = { certain: true; base?: ComponentTag } | { certain: false };
 /** What the history fetched so far says about the base, and whether that is certain. */
 async function judge(git: Git, finals: ComponentTag[], head: string, boundary: Set<string>): Promise<Verdict> {
   const complete = boundary.size === 0;
-  const present = await git.present(finals.map((t) => t.commit));
+  const fetched = new Set(await git.revList([head]));
   for (const t of finals) {
-    if (!present.has(t.commit)) {
-      if (complete) continue; // all of HEAD's history is here, so a missing commit is not in it
-      return { certain: false };
-    }
-    const ancestor = t.commit === head || (await git.isAncestor(t.commit, head));
-    if (!complete && (await rangeUncertain(git, head, t.commit, ancestor, boundary))) return { certain: false };
-    if (ancestor) return { certain: true, base: t };
+    // Not (yet) in HEAD's fetched history: beyond the boundary, or no ancestor at all.
+    if (!fetched.has(t.commit)) continue;
+    if (!complete && (await rangeUncertain(git, head, t.commit, boundary))) return { certain: false };
+    return { certain: true, base: t };
   }
   return complete ? { certain: true } : { certain: false };
 }
@@ -146,10 +171,9 @@ async function judge(git: Git, finals: ComponentTag[], head: string, boundary: S
  * own history is cut off above a commit the range reached another way (a merged side branch
  * fetched deeper than the tag's line), which `^tag` then fails to exclude.
  */
-async function rangeUncertain(git: Git, head: string, tag: string, ancestor: boolean, boundary: Set<string>): Promise<boolean> {
-  const lines = (await git.query(['rev-list', '--boundary', head, `^${tag}`, '--'])).split('\n').filter(Boolean);
+async function rangeUncertain(git: Git, head: string, tag: string, boundary: Set<string>): Promise<boolean> {
+  const lines = (await git.run(['rev-list', '--boundary', head, `^${tag}`, '--'])).split('\n').filter(Boolean);
   if (lines.some((l) => !l.startsWith('-') && boundary.has(l))) return true;
-  if (!ancestor) return false;
   if ((await git.revList(['--max-parents=0', head, `^${tag}`])).length) return true;
   const tagCuts = (await git.revList([tag])).filter((c) => boundary.has(c));
   for (const edge of lines.filter((l) => l.startsWith('-')).map((l) => l.slice(1))) {
@@ -159,29 +183,29 @@ async function rangeUncertain(git: Git, head: string, tag: string, ancestor: boo
   return false;
 }
 
-async function deepenToBase(git: Git, finals: ComponentTag[], head: string, remote: string | undefined, log: Log): Promise<ComponentTag | undefined> {
+async function deepenToBase(git: Git, q: HistoryQuery, log: Log): Promise<ComponentTag | undefined> {
   let step = DEEPEN_FIRST;
   let fetched = 0;
   let triedUnshallow = false;
   for (;;) {
     const boundary = await git.shallowBoundary();
-    const verdict = await judge(git, finals, head, boundary);
+    const verdict = await judge(git, q.finals, q.head, boundary);
     if (verdict.certain) return verdict.base;
-    if (!remote) throw shallowError('the clone is shallow and has no remote to fetch more history from.');
-    const unshallow = !finals.length || step > DEEPEN_MAX_STEP || triedUnshallow;
+    if (!q.remote) throw shallowError('the clone is shallow and has no remote to fetch more history from.');
+    const unshallow = !q.finals.length || step > DEEPEN_MAX_STEP || triedUnshallow;
     try {
       if (unshallow) {
-        log.info(finals.length ? 'Shallow clone: fetching the rest of the history.' : 'Shallow clone and no release tag yet: fetching the full history to count commits.');
-        await git.unshallow(remote);
+        log.info(q.finals.length ? 'Shallow clone: fetching the rest of the history.' : 'Shallow clone and no release tag yet: fetching the full history to count commits.');
+        await git.deepen(q.remote, 'all', q.ref);
         triedUnshallow = true;
       } else {
         log.info(`Shallow clone: fetching ${step} more commits to reach the last release tag (${fetched} fetched so far).`);
-        await git.deepen(remote, step);
+        await git.deepen(q.remote, step, q.ref);
         fetched += step;
         step *= 2;
       }
     } catch (err) {
-      const detail = err instanceof GitCommandError ? err.stderr.trim() : String(err);
+      const detail = err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err);
       throw shallowError(`fetching more history failed: ${detail}`);
     }
     const after = await git.shallowBoundary();
@@ -209,7 +233,7 @@ function shallowError(problem: string): UserError {
  * log, each parsed as it arrives so that only its header and flags are kept. `reachesBase`:
  * some commit read has `base` as a parent (without `paths`: base is an ancestor of HEAD).
  */
-export async function readCommits(git: Git, base: string | undefined, paths: string[]): Promise<{ commits: ParsedCommit[]; reachesBase: boolean }> {
+export async function readCommits(git: Git, base: string | undefined, paths: string[], skip: (c: ParsedCommit) => boolean = () => false): Promise<{ commits: ParsedCommit[]; reachesBase: boolean }> {
   const commits: ParsedCommit[] = [];
   let reachesBase = false;
   const args = ['log', '--format=%H%x1f%P%x1f%B%x1e', base ? `${base}..HEAD` : 'HEAD', '--', ...paths];
@@ -220,7 +244,8 @@ export async function readCommits(git: Git, base: string | undefined, paths: str
       const second = text.indexOf('\x1f', first + 1);
       if (first <= 0 || second < 0) return;
       if (base && !reachesBase && text.slice(first + 1, second).includes(base)) reachesBase = true;
-      commits.push(parseCommit({ hash: text.slice(0, first), message: text.slice(second + 1) }));
+      const commit = parseCommit({ hash: text.slice(0, first), message: text.slice(second + 1) });
+      if (!skip(commit)) commits.push(commit);
     });
   } catch (err) {
     if (err instanceof GitCommandError && paths.length) {

@@ -3,13 +3,15 @@ import { parseVersion } from './semver';
 /**
  * SemVer → PEP 440 (https://peps.python.org/pep-0440/), the form pip, wheels and Python
  * version files need: `1.3.0-rc.2` → `1.3.0rc2`, `1.3.0-dev.7` → `1.3.0.dev7`,
- * `1.3.0-alpha.1` → `1.3.0a1`, `1.3.0-beta.1` → `1.3.0b1`. Any other label becomes a dev release
- * with the label kept as a local version (`1.3.0-feature-x.3` → `1.3.0.dev3+feature.x`), which
- * pip accepts but public indexes refuse: right for branch builds, never published as finals.
+ * `1.3.0-alpha.1` → `1.3.0a1`, `1.3.0-beta.1` → `1.3.0b1`. Any other label (a branch's) becomes a
+ * dev release numbered `devNumber` when given (the pipeline's Build.BuildId, unique in the
+ * organization, so two branches built at once never publish the same version), else the
+ * label's own number: `1.3.0-feature-x.3` → `1.3.0.dev4711`. Never a `+local` part for a
+ * label: PyPI and Azure Artifacts refuse local versions on upload.
  */
 const PRE_MAP: Record<string, string> = { rc: 'rc', c: 'rc', alpha: 'a', a: 'a', beta: 'b', b: 'b' };
 
-export function toPep440(semver: string): string {
+export function toPep440(semver: string, opts: { devNumber?: number } = {}): string {
   const v = parseVersion(semver);
   if (!v) throw new Error(`not a SemVer version: ${semver}`);
   const release = `${v.major}.${v.minor}.${v.patch}`;
@@ -21,10 +23,5 @@ export function toPep440(semver: string): string {
   if (PRE_MAP[lower]) return `${release}${PRE_MAP[lower]}${Number(number)}${local}`;
   if (lower === 'dev') return `${release}.dev${Number(number)}${local}`;
   if (/^\d+$/.test(label)) return `${release}.dev${Number(label)}${local}`;
-  const localLabel = [lower, ...rest.filter((p) => !/^\d+$/.test(p)).map((p) => p.toLowerCase())]
-    .join('.')
-    .replace(/[^0-9a-z.]+/g, '.')
-    .replace(/^\.+|\.+$/g, '');
-  const buildPart = local ? `.${local.slice(1)}` : '';
-  return `${release}.dev${Number(number)}+${localLabel}${buildPart}`;
+  return `${release}.dev${opts.devNumber ?? Number(number)}${local}`;
 }

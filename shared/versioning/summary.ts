@@ -1,4 +1,4 @@
-import type { CommitKind } from './conventional';
+import { commitLevel, type CommitKind } from './conventional';
 import type { ApplyResult, Reason, VersionPlan } from './versionBump';
 
 const KIND_LABEL: Record<CommitKind, string> = {
@@ -56,9 +56,11 @@ export function versionSummary(plan: VersionPlan, result: ApplyResult | undefine
   lines.push(`| Tag | \`${plan.tag}\` |`);
   lines.push(`| Commits since last release | ${plan.commitCount}${plan.commitCount ? ` (${countsLine(plan)})` : ''} |`);
   lines.push('', explainReason(plan), '');
-  const drivers = plan.analysis.commits.filter((c) => c.hint || c.breaking || c.deprecated || ['feat', 'fix', 'perf', 'revert'].includes(c.type ?? ''));
+  const cancelled = plan.analysis.cancelled.length;
+  if (cancelled) lines.push(`${cancelled} commit(s) left out: each was reverted, or is a revert of a commit, within the same range.`, '');
+  const drivers = plan.analysis.commits.filter((c) => commitLevel(c) !== 'none');
   if (drivers.length) {
-    lines.push('Commits that drove the bump:', '');
+    lines.push(`Commits that drove the bump (${drivers.length} of ${plan.commitCount}):`, '');
     for (const c of drivers.slice(0, 20)) lines.push(`- \`${c.hash.slice(0, 7)}\` ${c.type ? `${c.type}${c.scope ? `(${c.scope})` : ''}${c.breaking ? '!' : ''}: ` : ''}${escapeMd(c.subject)}`);
     if (drivers.length > 20) lines.push(`- … and ${drivers.length - 20} more`);
     lines.push('');
@@ -70,6 +72,7 @@ export function versionSummary(plan: VersionPlan, result: ApplyResult | undefine
   if (result?.pushed.length) done.push(`pushed ${result.pushed.map((r) => `\`${r}\``).join(', ')}`);
   if (dryRun) lines.push('Dry run: nothing was written, tagged or pushed.');
   else lines.push(done.length ? `Done: ${done.join(', ')}.` : 'Nothing was changed.');
+  for (const n of plan.notes) lines.push('', `> ℹ️ ${escapeMd(n)}`);
   for (const w of plan.warnings) lines.push('', `> ⚠️ ${escapeMd(w)}`);
   return lines.join('\n') + '\n';
 }

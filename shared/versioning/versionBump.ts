@@ -1,13 +1,13 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, relative } from 'node:path';
 import { UserError } from '../errors';
+import { FileChanges, isInside, readOptionalBytes, resolveWriteTarget } from '../files';
 import type { BranchContext } from '../git/branch';
-import { Git, GitCommandError, PartialPushError, ZERO_SHA, type RefUpdate } from '../git';
+import { Git, GitCommandError, ZERO_SHA, type IndexSnapshot } from '../git';
+import { PartialPushError, PushError, pushAll, type RefUpdate } from '../git/push';
 import type { Log } from '../log';
-import { changelogSection, prependChangelog } from './changelog';
+import { changelogSection, insertChangelogSection } from './changelog';
 import { channelFor, type Channel, type ChannelRule } from './channels';
 import { summarizeCommits, type BumpLevel, type CommitAnalysis } from './conventional';
-import { baseAndCommits, collectTags, tagsOnReleaseCommits, type ComponentTag } from './history';
+import { baseAndCommits, collectTags, tagsOnReleaseCommits, type ComponentTag, type HistoryQuery } from './history';
 import { toPep440 } from './pep440';
 import { effectiveLevel, levelBetween, nextRelease, parseVersion, rcompare, SemVer } from './semver';
 import { parseTagFormat } from './tagFormat';
@@ -29,6 +29,10 @@ export interface VersionBumpOptions {
   branch: BranchContext;
   /** YYYY-MM-DD, for the changelog heading. */
   today: string;
+  /** A dry run reads the remote if it can, and goes on with local tags if it cannot. */
+  dryRun: boolean;
+  /** Build.BuildId: the dev number of branch builds' PEP 440 versions (unique in the organization). */
+  buildId?: number;
 }
 
 /** The pre-release label of release candidates: a commit carrying one is released as it is. */
@@ -60,13 +64,16 @@ export interface VersionPlan {
   /** What apply will do, in order. */
   actions: {
     files: VersionFileEdit[];
-    changelog?: { path: string; before: string; after: string };
+    changelog?: { path: string; before?: Buffer; after: Buffer };
     commit?: { message: string };
     tag?: { name: string; message: string };
     push?: { remote: string; branchRef?: string };
   };
   head: string;
+  /** Problems the author should look at (also raised as warnings). */
   warnings: string[];
+  /** Facts worth saying in the log and the Summary that are not problems. */
+  notes: string[];
 }
 
 const release = (v: SemVer) => `${v.major}.${v.minor}.${v.patch}`;
@@ -78,10 +85,21 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   if (!initial || initial.prerelease.length) {
     throw new UserError(`'${opts.initialVersion}' is not a release version.`, { input: 'initialVersion', fix: 'use MAJOR.MINOR.PATCH, e.g. 0.1.0.' });
   }
+  if (opts.pushTag && !opts.createTag) {
+    throw new UserError('pushTag is on but createTag is off: there is no tag to push, and a version commit without its tag would be released twice.', {
+      input: 'pushTag',
+      fix: "set 'createTag: true' as well, or turn 'pushTag' off.",
+    });
+  }
   const warnings: string[] = [];
+  const notes: string[] = [];
   const warn = (m: string) => {
     warnings.push(m);
     log.warn(m);
+  };
+  const note = (m: string) => {
+    notes.push(m);
+    log.info(m);
   };
   const [{ head, shallow }, remotes, localTags] = await Promise.all([
     git.state().catch(() => {
@@ -89,18 +107,31 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     }),
     git.remotes(),
     git.localTags(format.refPattern),
+    checkPaths(git, opts.paths, warn),
   ]);
   const remote = remotes.includes('origin') ? 'origin' : remotes[0];
-  const tags = await collectTags(git, format, localTags, remote, shallow || opts.pushTag, warn);
+  const tags = await collectTags(git, format, localTags, remote, (shallow || opts.pushTag) && !opts.dryRun, warn);
   const channel = channelFor(opts.branch.branch, opts.channels);
-  log.info(`Branch '${opts.branch.branch}' → ${channel.label ? `pre-release '${channel.label}'` : 'final release'} channel.`);
+  log.info(`${opts.branch.kind === 'tag' ? 'Tag' : 'Branch'} '${opts.branch.branch}' → ${channel.label ? `pre-release '${channel.label}'` : 'final release'} channel.`);
 
   const finals = tags.filter((t) => !t.version.prerelease.length).sort((a, b) => rcompare(a.version, b.version));
+  const query = (candidates: ComponentTag[]): HistoryQuery => ({
+    finals: candidates,
+    local: localTags,
+    refPattern: format.refPattern,
+    head,
+    remote,
+    ref: opts.branch.ref,
+    shallow,
+    paths: opts.paths,
+    // This task's own version commits are not changes.
+    skip: (c) => c.type === 'chore' && c.scope === 'release' && !!format.versionOf(c.subject.replace(/ \*\*\*NO_CI\*\*\*$/, '')),
+  });
   const direct = highest(tags.filter((t) => t.commit === head && fitsChannel(t, channel)));
   const candidate = !direct && !channel.label ? highest(tags.filter((t) => t.commit === head && t.version.prerelease[0] === CANDIDATE_LABEL)) : undefined;
   // The base of the usual case is looked for while checking for an earlier run's version
   // commit; on a shallow clone (where looking fetches) only after.
-  const usual = direct || candidate || shallow ? undefined : baseAndCommits(git, finals, head, remote, shallow, opts.paths, log);
+  const usual = direct || candidate || shallow ? undefined : baseAndCommits(git, query(finals), log);
   usual?.catch(() => undefined);
   const onReleaseCommit = direct ? undefined : highest(await tagsOnReleaseCommits(git, tags, head, (t) => fitsChannel(t, channel), remote, shallow));
   const released = direct ? { tag: direct, onReleaseCommit: false } : onReleaseCommit ? { tag: onReleaseCommit, onReleaseCommit: true } : undefined;
@@ -109,33 +140,49 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   const promoted = released ? undefined : candidate;
   const ceiling = released?.tag ?? promoted;
   const { base, commits } =
-    ceiling || !usual
-      ? await baseAndCommits(git, ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(release(ceiling.version))) > 0) : finals, head, remote, shallow, opts.paths, log)
-      : await usual;
+    ceiling || !usual ? await baseAndCommits(git, query(ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(release(ceiling.version))) > 0) : finals), log) : await usual;
   const analysis = summarizeCommits(commits);
 
   const { version, reason } = decideVersion({ released, promoted, base, analysis, bump: opts.bump, label: channel.label, initial: initial.version, tags, finals });
   const parsed = new SemVer(version);
   const changed = reason.kind !== 'already-tagged' && reason.kind !== 'no-relevant-commits';
+  const pep440Version = toPep440(version, { devNumber: opts.buildId });
+  const files = planVersionFileEdits(opts.versionFiles, { semver: version, pep440: pep440Version });
+  for (const n of files.notes) note(n);
   const plan: VersionPlan = {
     version,
     previousVersion: base?.version.version ?? '',
     bump: base ? levelBetween(base.version, new SemVer(release(parsed))) : 'initial',
     tag: format.tagFor(version),
     isPrerelease: parsed.prerelease.length > 0,
-    pep440Version: toPep440(version),
+    pep440Version,
     commitCount: analysis.commits.length,
     changed,
     channel,
     baseTag: base?.name,
     reason,
     analysis,
-    actions: { files: planVersionFileEdits(opts.versionFiles, version) },
+    actions: { files: files.edits },
     head,
     warnings,
+    notes,
   };
-  await planActions(git, plan, opts, tags, remote, warn);
+  await planActions(git, plan, opts, tags, remote, warn, note);
   return plan;
+}
+
+/** Warns about each path that matches nothing in HEAD (a typo); fails when none does. */
+async function checkPaths(git: Git, paths: string[], warn: (m: string) => void): Promise<void> {
+  if (!paths.length) return;
+  const matches = await Promise.all(paths.map((p) => git.run(['ls-files', '--', p]).then((out) => out.trim() !== '', () => false)));
+  const missing = paths.filter((_, i) => !matches[i]);
+  if (missing.length === paths.length) {
+    throw new UserError(`none of the paths matches a file in the built commit: ${missing.map((p) => `'${p}'`).join(', ')}.`, {
+      input: 'paths',
+      fix: 'list folders or files that exist, relative to workingDirectory, one a line (git pathspecs).',
+    });
+  }
+  for (const p of missing) warn(`paths: '${p}' matches no file in the built commit (a typo?); commits under it cannot count.`);
 }
 
 export interface VersionInputs {
@@ -186,26 +233,49 @@ function fitsChannel(t: ComponentTag, channel: Channel): boolean {
   return !t.version.prerelease.length || (channel.label !== '' && t.version.prerelease[0] === channel.label);
 }
 
-/** Adds the commit, tag and push steps; checks up front everything that would make them fail. */
-async function planActions(git: Git, plan: VersionPlan, opts: VersionBumpOptions, tags: ComponentTag[], remote: string | undefined, warn: (m: string) => void) {
+/** Adds the changelog, commit, tag and push steps; checks up front everything that would make them fail. */
+async function planActions(git: Git, plan: VersionPlan, opts: VersionBumpOptions, tags: ComponentTag[], remote: string | undefined, warn: (m: string) => void, note: (m: string) => void) {
+  const top = await git.topLevel();
+  // Links are followed to the file they name: that file is written and committed, and only inside the repository.
+  const target = (path: string, input: string) => {
+    let resolved: ReturnType<typeof resolveWriteTarget>;
+    try {
+      resolved = resolveWriteTarget(path, top);
+    } catch (err) {
+      throw new UserError(`${(err as Error).message}.`, { input, fix: 'point it at an existing file, or remove the broken link.' });
+    }
+    if (resolved.escapes) {
+      throw new UserError(`'${path}' leads outside the repository (to '${resolved.target}') through a symbolic link; Relevo writes only inside the repository. Nothing was changed.`, {
+        input,
+        fix: 'list the file the link points to, inside the repository, or replace the link with the file.',
+      });
+    }
+    return resolved.target;
+  };
+  for (const f of plan.actions.files) f.path = target(f.path, 'versionFiles');
   if (!plan.changed) return;
   if (opts.changelogFile) {
-    const before = readOptional(opts.changelogFile);
-    const after = prependChangelog(before, plan.version, changelogSection(plan.version, opts.today, plan.analysis.commits));
-    if (after !== before) plan.actions.changelog = { path: opts.changelogFile, before, after };
+    const path = target(opts.changelogFile, 'changelogFile');
+    let before: Buffer | undefined;
+    try {
+      before = readOptionalBytes(path);
+    } catch (err) {
+      throw new UserError(`cannot read '${opts.changelogFile}' (${(err as NodeJS.ErrnoException).code}).`, { input: 'changelogFile', fix: 'point it at a Markdown file, or leave it empty.' });
+    }
+    const after = insertChangelogSection(before, plan.version, changelogSection(plan.version, opts.today, plan.analysis.commits));
+    if (!before || !after.equals(before)) plan.actions.changelog = { path, before, after };
   }
-  if ((opts.createTag || opts.commitVersionFiles || opts.pushTag) && opts.branch.isPullRequest) {
-    warn(`Pull-request build (${opts.branch.ref}): the version is computed but no commit, tag or push is made. Versions are released from branch builds.`);
+  if ((opts.createTag || opts.commitVersionFiles || opts.pushTag) && opts.branch.kind !== 'branch') {
+    const what = opts.branch.kind === 'tag' ? 'Tag build' : 'Pull-request build';
+    note(`${what} (${opts.branch.ref}): the version is computed, but no commit, tag or push is made; versions are released from branch builds.`);
     return;
   }
-  const toCommit = [...plan.actions.files.filter((f) => f.after !== f.before).map((f) => f.path), ...(plan.actions.changelog ? [plan.actions.changelog.path] : [])];
+  const toCommit = [...plan.actions.files.filter((f) => !f.after.equals(f.before)).map((f) => f.path), ...(plan.actions.changelog ? [plan.actions.changelog.path] : [])];
   if (opts.commitVersionFiles && toCommit.length) {
-    const top = await git.topLevel();
     for (const file of toCommit) {
-      const rel = relative(top, file);
-      if (rel === '..' || rel.startsWith('../') || rel.startsWith('..\\')) {
+      if (!isInside(file, top)) {
         throw new UserError(`'${file}' is outside the repository and cannot be committed.`, {
-          input: opts.changelogFile === file ? 'changelogFile' : 'versionFiles',
+          input: plan.actions.changelog?.path === file ? 'changelogFile' : 'versionFiles',
           fix: 'list files inside the repository, or turn commitVersionFiles off.',
         });
       }
@@ -222,13 +292,12 @@ async function planActions(git: Git, plan: VersionPlan, opts: VersionBumpOptions
     }
     plan.actions.tag = { name: plan.tag, message: `Release ${opts.component ? `${opts.component} ` : ''}${plan.version}` };
   }
-  if (opts.pushTag && (plan.actions.tag || plan.actions.commit)) {
+  if (opts.pushTag && plan.actions.tag) {
     if (!remote) throw new UserError('there is no git remote to push to.', { input: 'pushTag', fix: "add a remote named 'origin', or turn pushTag off." });
     plan.actions.push = { remote, branchRef: plan.actions.commit ? `refs/heads/${opts.branch.branch}` : undefined };
   } else if (plan.actions.commit) {
     warn('commitVersionFiles is on but pushTag is off: the version commit stays on the agent.');
   }
-  if (opts.pushTag && !opts.createTag && plan.actions.commit) warn('pushTag is on but createTag is off: the version commit is pushed without a tag.');
 }
 
 function withLabel(version: string, label: string, tags: ComponentTag[]): string {
@@ -243,15 +312,6 @@ function withLabel(version: string, label: string, tags: ComponentTag[]): string
   return `${version}-${label}.${highestN + 1}`;
 }
 
-function readOptional(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw new UserError(`cannot read '${path}' (${(err as NodeJS.ErrnoException).code}).`, { input: 'changelogFile', fix: 'point it at a Markdown file, or leave it empty.' });
-  }
-}
-
 export interface ApplyResult {
   committed?: string;
   tagged?: string;
@@ -261,23 +321,25 @@ export interface ApplyResult {
 
 /**
  * Carries out a plan. Either everything lands or nothing does: on any failure the local tag
- * and commit are removed, files are put back, and refs already pushed are rolled back.
+ * and commit are removed, the index entries of the written files put back, every file written
+ * restored byte for byte (files the run created are removed), and refs already pushed rolled back.
  */
 export async function applyVersion(git: Git, plan: VersionPlan, opts: VersionBumpOptions, log: Log): Promise<ApplyResult> {
   const result: ApplyResult = { pushed: [], filesWritten: [] };
   const writes = [
-    ...plan.actions.files.map((f) => ({ path: f.path, before: f.before, after: f.after, input: 'versionFiles' })),
+    ...plan.actions.files.filter((f) => !f.after.equals(f.before)).map((f) => ({ path: f.path, after: f.after, input: 'versionFiles' })),
     ...(plan.actions.changelog ? [{ ...plan.actions.changelog, input: 'changelogFile' }] : []),
   ];
+  const files = new FileChanges();
+  let index: IndexSnapshot | undefined;
   let step = '';
   try {
+    if (plan.actions.commit && writes.length) index = await git.indexEntries(writes.map((w) => w.path));
     for (const w of writes) {
-      if (w.after === w.before) continue;
       step = w.input;
-      mkdirSync(dirname(w.path), { recursive: true });
-      writeFileSync(w.path, w.after);
-      result.filesWritten.push(w.path);
+      files.write(w.path, w.after);
     }
+    result.filesWritten = files.written;
     let target = plan.head;
     if (plan.actions.commit && result.filesWritten.length) {
       step = 'commitVersionFiles';
@@ -293,53 +355,54 @@ export async function applyVersion(git: Git, plan: VersionPlan, opts: VersionBum
     }
     if (plan.actions.push) {
       step = 'pushTag';
-      const updates = await refUpdates(git, plan, result, target);
+      const updates = await refUpdates(git, plan, result, target, opts);
       if (updates.length) {
-        await git.pushAll(plan.actions.push.remote, updates);
+        await pushAll(git, plan.actions.push.remote, updates);
         result.pushed = updates.map((u) => u.ref);
         log.info(`Pushed ${result.pushed.join(', ')} to ${plan.actions.push.remote}.`);
       }
     }
     return result;
   } catch (err) {
-    await rollback(git, plan, result, writes);
+    await rollback(git, plan, result, files, index);
     throw explainFailure(err, step, opts);
   }
 }
 
-async function refUpdates(git: Git, plan: VersionPlan, result: ApplyResult, target: string): Promise<RefUpdate[]> {
+async function refUpdates(git: Git, plan: VersionPlan, result: ApplyResult, target: string, opts: VersionBumpOptions): Promise<RefUpdate[]> {
   const remote = plan.actions.push!.remote;
   const updates: RefUpdate[] = [];
   const branchRef = plan.actions.push!.branchRef;
   if (branchRef && result.committed) {
     const [current] = await git.remoteRefs(remote, [branchRef]);
-    const previous = current?.commit ?? ZERO_SHA;
-    if (previous !== plan.head) {
-      throw new UserError(`'${branchRef}' on '${remote}' has moved since this run started (now ${previous.slice(0, 12)}, run built ${plan.head.slice(0, 12)}); nothing was pushed.`, {
+    if (!current) {
+      throw new UserError(`the branch '${opts.branch.branch}' does not exist on '${remote}', so the version commit has nowhere to go; nothing was pushed.`, {
         input: 'commitVersionFiles',
-        fix: 're-run the pipeline on the new commit.',
+        fix: `push the branch first (git push ${remote} HEAD:${branchRef}), check Build.SourceBranch, or turn commitVersionFiles off to release with a tag only.`,
       });
     }
-    updates.push({ source: target, ref: branchRef, pushed: target, previous });
+    if (current.commit !== plan.head) {
+      throw new UserError(`'${branchRef}' on '${remote}' has moved since this run started (now ${current.commit.slice(0, 12)}, run built ${plan.head.slice(0, 12)}); nothing was pushed.`, {
+        input: 'commitVersionFiles',
+        fix: 're-run the pipeline on the new commit: it gets the next version.',
+      });
+    }
+    updates.push({ source: target, ref: branchRef, pushed: target, previous: current.commit });
   }
   if (result.tagged) {
     const tagRef = `refs/tags/${result.tagged}`;
-    const tagObject = (await git.query(['rev-parse', tagRef])).trim();
+    const tagObject = (await git.run(['rev-parse', tagRef])).trim();
     updates.push({ source: tagRef, ref: tagRef, pushed: tagObject, previous: ZERO_SHA });
   }
   return updates;
 }
 
-async function rollback(git: Git, plan: VersionPlan, result: ApplyResult, writes: { path: string; before: string }[]) {
+/** Undoes what apply did locally, each step on its own so that one failing does not stop the rest. */
+async function rollback(git: Git, plan: VersionPlan, result: ApplyResult, files: FileChanges, index: IndexSnapshot | undefined) {
   if (result.tagged) await git.deleteLocalTag(result.tagged).catch(() => undefined);
-  if (result.committed) await git.resetSoft(plan.head).catch(() => undefined);
-  for (const w of writes) if (result.filesWritten.includes(w.path)) writeFileSync(w.path, w.before);
-}
-
-/** The lines of git's output that say why: the server's messages and the refused refs. */
-function gitReason(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => /^(remote:|!|error:|fatal:|hint:)/.test(l) && !/^remote:\s*$/.test(l));
-  return (lines.length ? lines : [stderr.trim()]).join('; ').replace(/\s+/g, ' ');
+  if (result.committed) await git.moveHead(plan.head).catch(() => undefined);
+  if (index) await git.restoreIndex(index).catch(() => undefined);
+  files.restore();
 }
 
 /** Turns a failure while applying into a UserError that names the input, or passes a bug on. */
@@ -348,36 +411,48 @@ function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): u
   const undone = 'The local commit and tag were undone and the files put back.';
   if (err instanceof PartialPushError) {
     const left = err.left.map((u) => `${u.ref} now points at ${u.pushed.slice(0, 12)}`).join(', ');
-    return new UserError(`the push was refused part-way (${gitReason(err.stderr)}) and undoing it was refused too: on the remote, ${left}. ${undone}`, {
+    return new UserError(`the push was refused part-way (${err.reason}) and undoing it was refused too: on the remote, ${left}. ${undone}`, {
       input: 'pushTag',
-      fix: `reset ${err.left.map((u) => u.ref).join(', ')} on the remote by hand (or push the missing tag), then fix the permission named above; a server with atomic push avoids this.`,
+      fix: `reset ${err.left.map((u) => u.ref).join(', ')} on the remote by hand (or push the missing tag), then fix the cause named above; a server with atomic push avoids this.`,
     });
   }
   const nothing = `Nothing was pushed. ${undone}`;
-  if (err instanceof GitCommandError && step === 'pushTag') {
-    const text = err.stderr;
-    if (/TF402455/.test(text)) {
-      return new UserError(`the branch '${opts.branch.branch}' has policies that block direct pushes. ${nothing}`, {
-        input: 'commitVersionFiles',
-        fix: "grant the build service 'Bypass policies when pushing' on this branch, or turn commitVersionFiles off and keep versions in tags only.",
-      });
+  if (err instanceof PushError) {
+    switch (err.refusal) {
+      case 'local':
+        return new UserError(`git refused the push on the agent, before contacting the remote: ${err.reason}. ${nothing}`, {
+          input: 'pushTag',
+          fix: "a local hook (pre-push, or core.hooksPath) said no: see its message above; fix what it reports or remove the hook from the agent's checkout.",
+        });
+      case 'race':
+        return new UserError(`the branch or tag moved on the remote since this run started (another run pushed first): ${err.reason}. ${nothing}`, {
+          input: 'pushTag',
+          fix: 're-run the pipeline: it starts from the new commit and gives the next version.',
+        });
+      case 'policy':
+        return new UserError(`the branch '${opts.branch.branch}' has policies that block direct pushes. ${nothing}`, {
+          input: 'commitVersionFiles',
+          fix: "grant the build service 'Bypass policies when pushing' on this branch, or turn commitVersionFiles off and keep versions in tags only.",
+        });
+      case 'auth':
+        return new UserError(`the remote refused the credentials: ${err.reason}. ${nothing}`, {
+          input: 'pushTag',
+          fix: "give the build service identity 'Contribute' and 'Create tag' on the repository (Project settings → Repositories → Security).",
+        });
+      case 'timeout':
+        return new UserError(`the push did not complete: ${err.stderr.trim()}. ${undone} Check on the remote whether the tag arrived before re-running.`, {
+          input: 'pushTag',
+          fix: 'check that the agent can reach the remote, then re-run the pipeline (a re-run finds a tag that did land).',
+        });
+      case 'server':
+        return new UserError(`the remote rejected the push: ${err.reason}. ${nothing}`, {
+          input: 'pushTag',
+          fix: 'check the branch and tag permissions or server hooks named above, or turn pushTag off.',
+        });
     }
-    if (/\b40[13]\b|Authentication failed|could not read Username|TF401027|TF401019/i.test(text)) {
-      return new UserError(`the remote refused the credentials: ${gitReason(text)}. ${nothing}`, {
-        input: 'pushTag',
-        fix: "give the build service identity 'Contribute' and 'Create tag' on the repository (Project settings → Repositories → Security).",
-      });
-    }
-    if (/non-fast-forward|fetch first|stale info|already exists/i.test(text)) {
-      return new UserError(`the remote changed while this run was working: ${gitReason(text)}. ${nothing}`, { input: 'pushTag', fix: 're-run the pipeline.' });
-    }
-    return new UserError(`the remote rejected the push: ${gitReason(text)}. ${nothing}`, {
-      input: 'pushTag',
-      fix: 'check the branch and tag permissions or server hooks named above, or turn pushTag off.',
-    });
   }
   if (err instanceof GitCommandError) {
-    return new UserError(`git ${err.args[0]} failed: ${gitReason(err.stderr)}. ${undone}`, { input: step, fix: 'see the git message above.' });
+    return new UserError(`git ${err.args[0]} failed: ${err.stderr.trim().replace(/\s+/g, ' ')}. ${undone}`, { input: step, fix: 'see the git message above.' });
   }
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code && (step === 'versionFiles' || step === 'changelogFile')) {

@@ -10,19 +10,16 @@ import { explainReason, versionSummary } from '../../shared/versioning/summary';
 void agent.runTask(async () => {
   const dir = agent.pathInput('workingDirectory') ?? process.cwd();
   const dryRun = agent.boolInput('dryRun');
-  const git = await openRepository(dir, {
-    token: agent.jobToken(),
-    tokenScope: agent.variable('System.TeamFoundationCollectionUri') ?? agent.variable('System.CollectionUri'),
-    identity: { name: agent.variable('Build.RequestedFor') ?? 'Relevo', email: agent.variable('Build.RequestedForEmail') ?? 'relevo@users.noreply.dev.azure.com' },
-  }, 'workingDirectory');
+  const git = await openRepository(dir, agent.gitOptions(), 'workingDirectory');
   const branch =
     branchContext({ sourceBranch: agent.variable('Build.SourceBranch'), pullRequestSourceBranch: agent.variable('System.PullRequest.SourceBranch') }) ??
-    (await git.currentBranch().then((b) => (b ? { branch: b, ref: `refs/heads/${b}`, isPullRequest: false } : undefined)));
+    (await git.currentBranch().then((b) => (b ? { branch: b, ref: `refs/heads/${b}`, kind: 'branch' as const } : undefined)));
   if (!branch) {
     throw new UserError('cannot tell which branch this run builds: Build.SourceBranch is not set and HEAD is detached.', {
       fix: 'run the task in a pipeline (the agent sets Build.SourceBranch), or set the variable Build.SourceBranch to refs/heads/<branch>.',
     });
   }
+  const buildId = Number(agent.variable('Build.BuildId'));
   const options: VersionBumpOptions = {
     tagFormat: agent.input('tagFormat') ?? 'v{version}',
     component: agent.input('component') ?? '',
@@ -37,6 +34,8 @@ void agent.runTask(async () => {
     changelogFile: agent.pathInput('changelogFile', dir),
     branch,
     today: new Date().toISOString().slice(0, 10),
+    dryRun,
+    buildId: Number.isSafeInteger(buildId) && buildId > 0 ? buildId : undefined,
   };
   const plan = await planVersion(git, options, agent.agentLog);
   console.log(`Version ${plan.version} (previous ${plan.previousVersion || 'none'}, bump ${plan.bump}, ${plan.commitCount} commit(s)). ${explainReason(plan)}`);
@@ -51,6 +50,9 @@ void agent.runTask(async () => {
   agent.setOutput('pep440Version', plan.pep440Version);
   agent.setOutput('commitCount', plan.commitCount);
   agent.setOutput('changed', plan.changed);
+  agent.setOutput('channel', plan.channel.label || 'final');
+  agent.setOutput('tagCreated', !!result?.tagged);
+  agent.setOutput('tagPushed', !!result?.tagged && result.pushed.includes(`refs/tags/${result.tagged}`));
   if (agent.boolInput('updateBuildNumber') && !dryRun) agent.updateBuildNumber(plan.version);
   agent.uploadSummary('version-bump', versionSummary(plan, result, dryRun));
 });

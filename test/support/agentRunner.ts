@@ -4,7 +4,7 @@
  * then reads back every `##vso[...]` line it printed.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { commandFromString } from 'azure-pipelines-task-lib/taskcommand';
@@ -56,7 +56,10 @@ const KEEP = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'SYSTEMROOT'];
 export function runTask(folder: string, options: RunOptions = {}): Promise<TaskRun> {
   const env: Record<string, string> = {};
   for (const k of KEEP) if (process.env[k]) env[k] = process.env[k]!;
-  env.AGENT_TEMPDIRECTORY = mkdtempSync(join(tmpdir(), 'relevo-agent-temp-'));
+  // Every run gets an agent temp folder, as on an agent (without one, task-lib writes .taskkey
+  // into the current folder); it is removed once the run's output has been read.
+  const agentTemp = mkdtempSync(join(tmpdir(), 'relevo-agent-temp-'));
+  env.AGENT_TEMPDIRECTORY = agentTemp;
   env.SYSTEM_CULTURE = 'en-US';
   // Tests make commits without a global git identity, as agents do.
   env.GIT_CONFIG_NOSYSTEM = '1';
@@ -69,7 +72,7 @@ export function runTask(folder: string, options: RunOptions = {}): Promise<TaskR
     env.ENDPOINT_AUTH_SCHEME_SYSTEMVSSCONNECTION = 'OAuth';
     env.ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN = options.accessToken;
   }
-  Object.assign(env, options.env);
+  Object.assign(env, options.env, { AGENT_TEMPDIRECTORY: agentTemp });
   const script = join(options.tasksDir ?? DIST_TASKS, folder, 'index.js');
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [script], { env, cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -77,8 +80,19 @@ export function runTask(folder: string, options: RunOptions = {}): Promise<TaskR
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolvePromise(parseRun(exitCode, stdout, stderr)));
+    child.on('error', (err) => {
+      rmSync(agentTemp, { recursive: true, force: true });
+      reject(err);
+    });
+    child.on('close', (exitCode) => {
+      try {
+        resolvePromise(parseRun(exitCode, stdout, stderr));
+      } catch (err) {
+        reject(err);
+      } finally {
+        rmSync(agentTemp, { recursive: true, force: true });
+      }
+    });
   });
 }
 

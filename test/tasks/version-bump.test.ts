@@ -64,6 +64,9 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
         pep440Version: '1.3.0',
         commitCount: '3',
         changed: 'true',
+        channel: 'final',
+        tagCreated: 'false',
+        tagPushed: 'false',
       });
       assert.equal(run.summaries.length, 1);
       assert.match(run.summaries[0], /VersionBump: 1\.3\.0/);
@@ -168,10 +171,18 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       assert.equal(pre.outputs.version, '1.3.0-rc.3');
     });
 
-    it('any other branch gets a label from its name', async () => {
-      const run = ok(await bump(released('feat: a'), {}, { variables: { 'Build.SourceBranch': 'refs/heads/feature/Table_Picker' } }));
+    it('any other branch gets a label from its name; its PEP 440 version is one a feed accepts, numbered by the build id', async () => {
+      const repo = released('feat: a');
+      repo.write('pyproject.toml', '[project]\nname = "x"\nversion = "1.2.0"\n').commitAll('chore: pyproject');
+      const run = ok(await bump(repo, { versionFiles: 'pyproject.toml' }, { variables: { 'Build.SourceBranch': 'refs/heads/feature/Table_Picker', 'Build.BuildId': '48213' } }));
       assert.equal(run.outputs.version, '1.3.0-feature-table-picker.1');
-      assert.equal(run.outputs.pep440Version, '1.3.0.dev1+feature.table.picker');
+      assert.equal(run.outputs.channel, 'feature-table-picker');
+      assert.equal(run.outputs.pep440Version, '1.3.0.dev48213', 'no +local part: PyPI and Azure Artifacts refuse local versions');
+      assert.match(readFileSync(join(repo.dir, 'pyproject.toml'), 'utf8'), /version = "1\.3\.0\.dev48213"/, 'Python version files get the same version');
+      const other = ok(await bump(repo, {}, { variables: { 'Build.SourceBranch': 'refs/heads/feature/other', 'Build.BuildId': '48214' } }));
+      assert.notEqual(other.outputs.pep440Version, run.outputs.pep440Version, 'two branches built at the same time never collide');
+      const develop = ok(await bump(repo, {}, { variables: { 'Build.SourceBranch': 'refs/heads/develop', 'Build.BuildId': '48215' } }));
+      assert.equal(develop.outputs.pep440Version, '1.3.0.dev1', 'the dev channel keeps its tag-counted number');
     });
 
     it('custom branchChannels', async () => {
@@ -188,7 +199,22 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
         }),
       );
       assert.equal(run.outputs.version, '1.3.0-feature-x.1');
-      assert.match(run.warnings.join('\n'), /Pull-request build/);
+      assert.deepEqual(run.warnings, [], 'expected behaviour, not a warning that turns every PR run yellow');
+      assert.match(run.stdout, /Pull-request build \(refs\/pull\/7\/merge\): the version is computed, but no commit, tag or push is made/);
+      assert.match(run.summaries[0], /Pull-request build/);
+      assert.equal(run.outputs.tagCreated, 'false');
+      assert.equal(run.outputs.tagPushed, 'false');
+      assert.equal(repo.git('tag', '--list', 'v1.3.0*'), '');
+    });
+
+    it('a tag build is labelled with the tag name, and releases nothing', async () => {
+      const repo = released('feat: a');
+      repo.tag('nightly', false);
+      const run = ok(await bump(repo, { createTag: true }, { variables: { 'Build.SourceBranch': 'refs/tags/nightly' } }));
+      assert.equal(run.outputs.version, '1.3.0-nightly.1');
+      assert.equal(run.outputs.channel, 'nightly');
+      assert.match(run.stdout, /Tag build \(refs\/tags\/nightly\)/);
+      assert.equal(run.outputs.tagCreated, 'false');
       assert.equal(repo.git('tag', '--list', 'v1.3.0*'), '');
     });
   });
@@ -409,8 +435,8 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       const work = tempDir();
       git(work, 'clone', '-q', '--depth', '1', `file://${bare}`, '.');
       const repo = new Repo(work).detach();
-      // Listing tags still works; only fetching more history fails.
-      repo.git('config', 'remote.origin.fetch', '+refs/heads/nope:refs/remotes/origin/nope');
+      // Listing tags still works; only fetching more history fails (the server hides its branches).
+      git(bare, 'config', 'uploadpack.hiderefs', 'refs/heads');
       failed(await bump(repo), /fetching more history failed[\s\S]*fetchDepth: 0/);
     });
   });
@@ -447,13 +473,19 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       }
     });
 
-    it('keeps the token out of the log even with simple-git debug logging on while pushing', async () => {
+    it('keeps the token out of the log with GIT_TRACE and System.Debug on, while pushing and when a push fails', async () => {
       const token = 'relevo-secret-token-debug-9d1';
-      const { repo } = readyToRelease();
-      const run = ok(await bump(repo, RELEASE_ALL, { accessToken: token, env: { DEBUG: 'simple-git,simple-git:*' }, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' } }));
+      const { repo, remote } = readyToRelease();
+      const debug = { accessToken: token, env: { GIT_TRACE: '1', GIT_TRACE_PACKET: '1' }, variables: { 'System.Debug': 'true', 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' } };
+      const run = ok(await bump(repo, RELEASE_ALL, debug));
       assert.equal(run.outputs.version, '1.3.0');
-      assert.match(run.stderr, /simple-git/, 'debug logging was on');
+      assert.match(run.stdout, /##vso\[task\.debug\]/, 'debug logging was on');
       assert.ok(!(run.stdout + run.stderr).replace(`##vso[task.setsecret]${token}`, '').includes(token), 'token in the log');
+      rejectTagsOn(remote);
+      repo.commit('fix: another');
+      git(repo.dir, 'push', '-q', 'origin', 'HEAD:refs/heads/main');
+      const refused = failed(await bump(repo, RELEASE_ALL, debug), /tags are protected/);
+      assert.ok(!(refused.stdout + refused.stderr).replace(`##vso[task.setsecret]${token}`, '').includes(token), 'token in the log of the refused push');
     });
 
     it('never sends the token to a remote outside the organization', async () => {
