@@ -186,8 +186,8 @@ export class Git {
   }
 
   /** Remote refs matching patterns, peeled, without fetching any object. */
-  async remoteRefs(remote: string, patterns: string[], tagsOnly = false): Promise<TagRef[]> {
-    const out = await this.remote(['ls-remote', ...(tagsOnly ? ['--tags'] : []), remote, ...patterns], remote, tagsOnly ? 'listing tags' : `reading ${patterns.join(', ')}`);
+  async remoteRefs(remote: string, patterns: string[], doing = 'listing tags'): Promise<TagRef[]> {
+    const out = await this.remote(['ls-remote', remote, ...patterns], remote, doing);
     const byName = new Map<string, string>();
     for (const line of out.split('\n').filter(Boolean)) {
       const [sha, ref] = line.split('\t');
@@ -196,10 +196,6 @@ export class Git {
       if (peeled || !byName.has(name)) byName.set(name, sha);
     }
     return [...byName].map(([name, commit]) => ({ name, commit }));
-  }
-
-  remoteTags(remote: string, pattern: string): Promise<TagRef[]> {
-    return this.remoteRefs(remote, [pattern], true);
   }
 
   /** Which of the given objects exist locally as commits (one process for all of them). */

@@ -42,6 +42,8 @@ export class PartialPushError extends PushError {
   }
 }
 
+/** The server's own check that a ref still has the value the push expected (git; Azure Repos TF401028). */
+const RACE = /cannot lock ref '[^']+': is at [0-9a-f]+ but expected|TF401028/;
 const AUTH = /\b40[13]\b|Authentication failed|could not read Username|TF401027|TF401019|permission/i;
 
 /** Reads git's porcelain output and stderr to tell who refused the push and why, in git's words. */
@@ -56,7 +58,7 @@ export function explainPushFailure(err: GitCommandError): PushError {
   let refusal: PushRefusal;
   if (err instanceof GitTimeoutError) refusal = 'timeout';
   else if (/TF402455/.test(err.stderr)) refusal = 'policy';
-  else if (refused.some((l) => /\[rejected\] \((stale info|fetch first|non-fast-forward|already exists)\)/.test(l))) refusal = 'race';
+  else if (refused.some((l) => /\[rejected\] \((stale info|fetch first|non-fast-forward|already exists)\)/.test(l)) || RACE.test(err.stderr)) refusal = 'race';
   else if (AUTH.test(err.stderr)) refusal = 'auth';
   else if (refused.length || /^To /m.test(err.stdout)) refusal = 'server';
   else refusal = 'local';

@@ -6,7 +6,7 @@ import { UserError } from '../errors';
 import { Git, GitCommandError, GitTimeoutError, type TagRef } from '../git';
 import type { Log } from '../log';
 import { parseCommit, type ParsedCommit } from './conventional';
-import { rcompare, type SemVer } from './semver';
+import type { SemVer } from './semver';
 import type { TagFormat } from './tagFormat';
 
 export interface ComponentTag {
@@ -15,20 +15,29 @@ export interface ComponentTag {
   version: SemVer;
 }
 
-/** This component's tags, local and remote. The remote wins when both name one tag. */
+/**
+ * This component's tags, local and remote (the remote wins when both name one tag), and where
+ * the built branch points on the remote, read in the same `ls-remote`.
+ */
 export async function collectTags(
   git: Git,
   format: TagFormat,
   local: TagRef[],
   remote: string | undefined,
+  branchRef: string,
   remoteRequired: boolean,
   warn: (m: string) => void,
-): Promise<ComponentTag[]> {
+): Promise<{ tags: ComponentTag[]; branchTip?: string }> {
   const byName = new Map<string, string>();
   for (const t of local) byName.set(t.name, t.commit);
+  let branchTip: string | undefined;
   if (remote) {
     try {
-      for (const t of await git.remoteTags(remote, format.refPattern)) {
+      for (const t of await git.remoteRefs(remote, [format.refPattern, branchRef])) {
+        if (t.name === branchRef) {
+          branchTip = t.commit;
+          continue;
+        }
         const local = byName.get(t.name);
         if (local && local !== t.commit) warn(`Tag '${t.name}' differs locally (${local.slice(0, 12)}) and on '${remote}' (${t.commit.slice(0, 12)}); using the remote's.`);
         byName.set(t.name, t.commit);
@@ -51,25 +60,34 @@ export async function collectTags(
     const version = format.versionOf(name);
     if (version) tags.push({ name, commit, version });
   }
-  return tags;
+  return { tags, branchTip };
 }
 
 /**
  * Tags that sit on a version commit made on top of HEAD by an earlier run of this task
  * (`chore(release): <tag> ***NO_CI***` whose only parent is HEAD): for a re-run they count as
- * being on HEAD. Looks at the ten highest tags that `fits` allows; fetches those whose commit
- * this clone lacks (new pipelines check out without tags), then reads them in one process.
+ * being on HEAD. Every tag `fits` allows is read, in one process, from the commits this clone
+ * has (a full clone has the branch, and so the version commit). A shallow checkout lacks it:
+ * then only the tag on the remote branch's tip, where that run pushed its commit, is fetched.
  */
-export async function tagsOnReleaseCommits(git: Git, tags: ComponentTag[], head: string, fits: (t: ComponentTag) => boolean, remote: string | undefined, shallow: boolean): Promise<ComponentTag[]> {
-  const candidates = tags.filter((t) => t.commit !== head && fits(t)).sort((a, b) => rcompare(a.version, b.version)).slice(0, 10);
+export async function tagsOnReleaseCommits(
+  git: Git,
+  tags: ComponentTag[],
+  head: string,
+  fits: (t: ComponentTag) => boolean,
+  remote: string | undefined,
+  shallow: boolean,
+  branchTip: string | undefined,
+): Promise<ComponentTag[]> {
+  const candidates = tags.filter((t) => t.commit !== head && fits(t));
   if (!candidates.length) return [];
-  const present = await git.present(candidates.map((t) => t.commit));
-  const absent = candidates.filter((t) => !present.has(t.commit));
-  if (absent.length && remote) {
-    // Best effort: a tag that cannot be fetched is simply not a re-run.
-    await git.fetchObjects(remote, absent.map((t) => `refs/tags/${t.name}`), shallow).catch(() => undefined);
-  }
   const commits = await git.rawCommits([...new Set(candidates.map((t) => t.commit))]);
+  const atTip = branchTip && !commits.has(branchTip) ? candidates.filter((t) => t.commit === branchTip) : [];
+  if (atTip.length && remote) {
+    // Best effort: a tag that cannot be fetched is simply not a re-run.
+    await git.fetchObjects(remote, atTip.map((t) => `refs/tags/${t.name}`), shallow).catch(() => undefined);
+    for (const [sha, c] of await git.rawCommits([branchTip!])) commits.set(sha, c);
+  }
   return candidates.filter((t) => {
     const c = commits.get(t.commit);
     return c && c.parents.length === 1 && c.parents[0] === head && c.subject.startsWith(`chore(release): ${t.name} `);

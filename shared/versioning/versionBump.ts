@@ -110,7 +110,7 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     checkPaths(git, opts.paths, warn),
   ]);
   const remote = remotes.includes('origin') ? 'origin' : remotes[0];
-  const tags = await collectTags(git, format, localTags, remote, (shallow || opts.pushTag) && !opts.dryRun, warn);
+  const { tags, branchTip } = await collectTags(git, format, localTags, remote, opts.branch.ref, (shallow || opts.pushTag) && !opts.dryRun, warn);
   const channel = channelFor(opts.branch.branch, opts.channels);
   log.info(`${opts.branch.kind === 'tag' ? 'Tag' : 'Branch'} '${opts.branch.branch}' → ${channel.label ? `pre-release '${channel.label}'` : 'final release'} channel.`);
 
@@ -133,7 +133,7 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   // commit; on a shallow clone (where looking fetches) only after.
   const usual = direct || candidate || shallow ? undefined : baseAndCommits(git, query(finals), log);
   usual?.catch(() => undefined);
-  const onReleaseCommit = direct ? undefined : highest(await tagsOnReleaseCommits(git, tags, head, (t) => fitsChannel(t, channel), remote, shallow));
+  const onReleaseCommit = direct ? undefined : highest(await tagsOnReleaseCommits(git, tags, head, (t) => fitsChannel(t, channel), remote, shallow, branchTip));
   const released = direct ? { tag: direct, onReleaseCommit: false } : onReleaseCommit ? { tag: onReleaseCommit, onReleaseCommit: true } : undefined;
 
   // An already released HEAD reports the base below its version, as the first run did.
@@ -149,6 +149,7 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   const pep440Version = toPep440(version, { devNumber: opts.buildId });
   const files = planVersionFileEdits(opts.versionFiles, { semver: version, pep440: pep440Version });
   for (const n of files.notes) note(n);
+  for (const e of files.edits) if (e.via) note(`${e.via}: the version is written to '${e.path}'.`);
   const plan: VersionPlan = {
     version,
     previousVersion: base?.version.version ?? '',
@@ -374,7 +375,7 @@ async function refUpdates(git: Git, plan: VersionPlan, result: ApplyResult, targ
   const updates: RefUpdate[] = [];
   const branchRef = plan.actions.push!.branchRef;
   if (branchRef && result.committed) {
-    const [current] = await git.remoteRefs(remote, [branchRef]);
+    const [current] = await git.remoteRefs(remote, [branchRef], `reading ${branchRef}`);
     if (!current) {
       throw new UserError(`the branch '${opts.branch.branch}' does not exist on '${remote}', so the version commit has nowhere to go; nothing was pushed.`, {
         input: 'commitVersionFiles',
