@@ -1,25 +1,61 @@
 /**
  * `npm run demo`: builds a sample workspace in a temp folder and runs each task that exists,
  * exactly as the agent runs it (node dist/tasks/<folder>/index.js with INPUT_* and BUILD_*
- * variables), printing what a pipeline author would see: result, outputs, summary.
+ * variables). Before each run it prints the YAML step the run stands for; after it, the
+ * result, every output variable, the files the run changed and the Summary tab's text.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTask, type TaskRun } from '../test/support/agentRunner';
 import { cleanTempDirs, git, Repo, tempDir } from '../test/support/repo';
 
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const tty = process.stdout.isTTY;
+const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
 
-function show(step: string, run: TaskRun): void {
-  console.log(`\n${bold(step)}`);
+type Inputs = Record<string, string | boolean>;
+
+/** The YAML a pipeline author would write for this run (workingDirectory is the checkout). */
+function yamlStep(task: string, name: string, inputs: Inputs, variables: Record<string, string>): string {
+  const lines = [`- task: ${task}`, `  name: ${name}`, '  inputs:'];
+  for (const [k, v] of Object.entries(inputs)) {
+    const text = String(v);
+    if (text.includes('\n')) lines.push(`    ${k}: |`, ...text.split('\n').map((l) => `      ${l}`));
+    else lines.push(`    ${k}: ${text}`);
+  }
+  const vars = Object.entries(variables).map(([k, v]) => `${k}=${v}`);
+  return [...lines, `  # the run: ${vars.join(', ')}`].join('\n');
+}
+
+/** What the run changed in the repository: files in the work tree, and the commit it made. */
+function changes(repo: Repo, headBefore: string): string[] {
+  const out: string[] = [];
+  const files = repo.git('ls-files', '--modified', '--others', '--exclude-standard');
+  if (files) out.push(`work tree: ${files.split('\n').join(', ')} (not committed)`);
+  const head = repo.head();
+  if (head !== headBefore) out.push(`commit ${head.slice(0, 12)} "${repo.git('log', '-1', '--format=%s')}" with ${repo.git('show', '--name-only', '--format=', 'HEAD').split('\n').join(', ')}`);
+  return out;
+}
+
+async function step(title: string, repo: Repo, inputs: Inputs, branch: string, extra: Record<string, string> = {}): Promise<TaskRun> {
+  console.log(`\n${bold(`▶ ${title}`)}`);
+  const variables = { 'Build.SourceBranch': `refs/heads/${branch}`, ...extra };
+  console.log(dim(yamlStep('VersionBump@1', 'version', inputs, variables)));
+  repo.detach();
+  const before = repo.head();
+  const run = await runTask('version-bump', {
+    inputs: { workingDirectory: repo.dir, ...inputs },
+    variables: { ...variables, 'Build.SourcesDirectory': repo.dir },
+  });
   console.log(`  result: ${run.result}${run.result === 'Succeeded' ? '' : ` — ${run.resultMessage}`}`);
-  const o = run.outputs;
-  if (o.version) console.log(`  version=${o.version}  tag=${o.tag}  pep440Version=${o.pep440Version}  bump=${o.bump}  previousVersion=${o.previousVersion || '(none)'}  changed=${o.changed}  commitCount=${o.commitCount}`);
+  console.log(`  outputs: ${Object.entries(run.outputs).map(([k, v]) => `${k}=${v === '' ? "''" : v}`).join('  ')}`);
+  for (const c of changes(repo, before)) console.log(`  changed: ${c}`);
   for (const w of run.warnings) console.log(`  warning: ${w}`);
   // The Summary tab's text without its table: why, the commits that drove it, what was done.
   const summary = run.summaries[0]?.split('\n').filter((l) => l && !l.startsWith('|') && !l.startsWith('###'));
   if (summary?.length) console.log(`  summary: ${summary.join('\n           ')}`);
   if (run.result !== 'Succeeded') process.exitCode = 1;
+  return run;
 }
 
 async function main(): Promise<void> {
@@ -39,33 +75,28 @@ async function main(): Promise<void> {
   ingest.commit('chore: bump linters', 'tox.ini');
   ingest.git('push', '-q', 'origin', 'develop');
 
-  const versionBump = (branch: string, inputs: Record<string, string | boolean> = {}) => {
-    ingest.detach();
-    return runTask('version-bump', {
-      inputs: { workingDirectory: ingest.dir, component: 'ingest', createTag: true, pushTag: true, ...inputs },
-      variables: { 'Build.SourceBranch': `refs/heads/${branch}`, 'Build.SourcesDirectory': ingest.dir },
-    });
-  };
-
+  const release = { component: 'ingest', createTag: true, pushTag: true };
   console.log(`\n== VersionBump: one component moving dev → pre → pro ==`);
-  show('develop: every CI run gets a dev pre-release', await versionBump('develop'));
+  await step('develop: every CI run gets a dev pre-release, tagged', ingest, release, 'develop');
 
   ingest.git('checkout', '-q', '-b', 'release/1.1', 'develop');
   ingest.git('push', '-q', 'origin', 'release/1.1');
-  show('release/1.1: a release candidate for the tests to judge', await versionBump('release/1.1', { versionFiles: 'pyproject.toml\nsrc/ingest/__init__.py' }));
-  console.log(`  pyproject.toml now says: ${/version = "(.*)"/.exec(readFileSync(join(ingest.dir, 'pyproject.toml'), 'utf8'))![1]} (PEP 440, for the wheel)`);
+  await step('release/1.1: a release candidate for the tests to judge; the wheel gets the PEP 440 version', ingest, { ...release, versionFiles: 'pyproject.toml\nsrc/ingest/__init__.py' }, 'release/1.1');
+  console.log(`  pyproject.toml now says: ${/version = "(.*)"/.exec(readFileSync(join(ingest.dir, 'pyproject.toml'), 'utf8'))![1]} (PEP 440, for the wheel built next)`);
   git(ingest.dir, 'checkout', '-q', '--', '.');
 
   ingest.git('checkout', '-q', 'main');
   ingest.git('merge', '-q', '--ff-only', 'release/1.1');
   ingest.git('push', '-q', 'origin', 'main');
-  show('main: the tested candidate v1.1.0-rc.1 becomes v1.1.0 as it is', await versionBump('main'));
-  show('main again: re-running changes nothing', await versionBump('main'));
-  show('dry run of a breaking change on a feature branch', await (async () => {
-    ingest.git('checkout', '-q', '-b', 'feature/new-schema', 'main');
-    ingest.commit('feat!: bronze tables keyed by ingestion date', 'src/ingest/schema.py');
-    return versionBump('feature/new-schema', { dryRun: true });
-  })());
+  await step('main: the tested candidate v1.1.0-rc.1 becomes v1.1.0 as it is, with a changelog commit', ingest, { ...release, changelogFile: 'CHANGELOG.md', commitVersionFiles: true }, 'main');
+  // A re-run checks out the commit the first run built, not the version commit it pushed.
+  ingest.git('checkout', '-q', 'main');
+  await step('main again (a re-run of the same build): finds its version commit, changes nothing', ingest, { ...release, changelogFile: 'CHANGELOG.md', commitVersionFiles: true }, 'main');
+
+  ingest.git('fetch', '-q', 'origin');
+  ingest.git('checkout', '-q', '-b', 'feature/new-schema', 'origin/main');
+  ingest.commit('feat!: bronze tables keyed by ingestion date', 'src/ingest/schema.py');
+  await step('feature branch, dry run: a breaking change, and a feed-safe Python version from the build id', ingest, { ...release, dryRun: true }, 'feature/new-schema', { 'Build.BuildId': '4711' });
 
   console.log(`\nTags on the remote: ${git(remote, 'tag', '--list').split('\n').join(', ')}`);
   console.log('\nThe other tasks (BuildWheel, PromoteBranch, UpdateSubmodules, RegenerateSampleData) join this demo as they land.');

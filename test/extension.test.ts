@@ -14,7 +14,7 @@ interface TaskJson {
   version: { Major: number; Minor: number; Patch: number };
   minimumAgentVersion: string;
   instanceNameFormat: string;
-  inputs: { name: string; helpMarkDown?: string; type: string; options?: Record<string, string>; defaultValue?: string }[];
+  inputs: { name: string; helpMarkDown?: string; type: string; options?: Record<string, string>; defaultValue?: string; visibleRule?: string }[];
   outputVariables: { name: string; description: string }[];
   restrictions: { settableVariables: { allowed: string[] } };
   execution: Record<string, { target: string }>;
@@ -77,6 +77,16 @@ describe('extension manifest', () => {
       assert.ok(t.outputVariables.length > 0);
       assert.deepEqual([...t.restrictions.settableVariables.allowed].sort(), t.outputVariables.map((o) => o.name).sort(), `${where} may set only its outputs`);
       assert.ok(existsSync(join(ROOT, 'tasks', folder, 'icon.png')));
+      for (const input of t.inputs.filter((i) => i.visibleRule)) {
+        const rule = input.visibleRule!;
+        // The classic editor splits on && or on ||, never both, and has no parentheses.
+        assert.ok(!(rule.includes('&&') && rule.includes('||')) && !/[()]/.test(rule), `${where} ${input.name}: visibleRule '${rule}' mixes && and || or uses parentheses`);
+        for (const clause of rule.split(/&&|\|\|/)) {
+          const m = /^\s*(\w+)\s*(=|==|!=|<|>|<=|>=|Contains|StartsWith|EndsWith|NotContains|NotStartsWith|NotEndsWith)\s*(.*?)\s*$/.exec(clause);
+          assert.ok(m, `${where} ${input.name}: '${clause}' is not 'input operator value'`);
+          assert.ok(t.inputs.some((i) => i.name === m[1]), `${where} ${input.name}: visibleRule names unknown input '${m[1]}'`);
+        }
+      }
     }
   });
 });
@@ -128,5 +138,6 @@ describe('packaged VSIX', function () {
     });
     assert.equal(run.result, 'Succeeded', explain(run));
     assert.equal(run.outputs.version, '1.1.0');
+    assert.deepEqual(Object.keys(run.outputs).sort(), taskJson('version-bump').outputVariables.map((o) => o.name).sort(), 'sets exactly the outputs task.json declares');
   });
 });

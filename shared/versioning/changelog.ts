@@ -31,11 +31,14 @@ export function changelogSection(version: string, date: string, commits: ParsedC
 
 const BOM = '\xEF\xBB\xBF';
 const FENCE = /^ {0,3}(?:```|~~~)/;
+/** Keep a Changelog's section for what is not released yet: the new release goes below it. */
+const UNRELEASED = /^## +\[?unreleased\]?/i;
 
 /**
  * Inserts a release section into a changelog, handled as bytes: before the first release
- * heading (a line starting with `## `, outside code fences), i.e. after the title and any
- * intro; at the end when there is no release yet. The section is written as UTF-8 in the
+ * heading (a line starting with `## `, outside code fences, other than Keep a Changelog's
+ * `## [Unreleased]`), i.e. after the title, any intro and the unreleased notes; at the end
+ * when there is no release yet. The section is written as UTF-8 in the
  * file's own line endings (those of its first line), followed by a blank line; every other
  * byte (BOM, Latin-1 text, CRLF) stays as it was. When a heading for this version already
  * exists (`## 1.3.0`, `## [1.3.0]`, `## v1.3.0`), `existing` itself is returned, so re-runs add
@@ -61,7 +64,7 @@ export function insertChangelogSection(existing: Buffer | undefined, version: st
     const next = end < 0 ? text.length : end + 1;
     const line = text.slice(at, next);
     if (FENCE.test(line)) inFence = !inFence;
-    else if (!inFence && line.startsWith('## ')) {
+    else if (!inFence && line.startsWith('## ') && !UNRELEASED.test(line)) {
       if (sameVersion.test(line)) return existing;
       if (firstRelease < 0) firstRelease = at;
     }

@@ -1,3 +1,4 @@
+import { relative } from 'node:path';
 import { commitLevel, type CommitKind } from './conventional';
 import type { ApplyResult, Reason, VersionPlan } from './versionBump';
 
@@ -46,7 +47,8 @@ function countsLine(plan: VersionPlan): string {
   return parts.join(', ');
 }
 
-export function versionSummary(plan: VersionPlan, result: ApplyResult | undefined, dryRun: boolean): string {
+/** The Summary tab's Markdown; files are named relative to `root` (the working directory). */
+export function versionSummary(plan: VersionPlan, result: ApplyResult | undefined, dryRun: boolean, root: string): string {
   const lines = [`### VersionBump: ${plan.version}${dryRun ? ' (dry run)' : ''}`, ''];
   lines.push(`| | |`, `|---|---|`);
   lines.push(`| Version | **${plan.version}** (Python: \`${plan.pep440Version}\`) |`);
@@ -66,7 +68,7 @@ export function versionSummary(plan: VersionPlan, result: ApplyResult | undefine
     lines.push('');
   }
   const done: string[] = [];
-  if (result?.filesWritten.length) done.push(`wrote ${result.filesWritten.length} version file(s)`);
+  if (result?.filesWritten.length) done.push(`wrote ${result.filesWritten.map((f) => `\`${relative(root, f) || f}\``).join(', ')}`);
   if (result?.committed) done.push(`committed ${result.committed.slice(0, 12)}`);
   if (result?.tagged) done.push(`created tag \`${result.tagged}\``);
   if (result?.pushed.length) done.push(`pushed ${result.pushed.map((r) => `\`${r}\``).join(', ')}`);

@@ -54,5 +54,5 @@ void agent.runTask(async () => {
   agent.setOutput('tagCreated', !!result?.tagged);
   agent.setOutput('tagPushed', !!result?.tagged && result.pushed.includes(`refs/tags/${result.tagged}`));
   if (agent.boolInput('updateBuildNumber') && !dryRun) agent.updateBuildNumber(plan.version);
-  agent.uploadSummary('version-bump', versionSummary(plan, result, dryRun));
+  agent.uploadSummary('version-bump', versionSummary(plan, result, dryRun, dir));
 });

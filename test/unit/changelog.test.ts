@@ -34,6 +34,10 @@ describe('changelog', () => {
     it('goes after the title and intro, before the first release (LF)', () => {
       assert.equal(insert(intro + releases).toString('utf8'), intro + SECTION + '\n' + releases);
     });
+    it("keeps Keep a Changelog's [Unreleased] section above the new release", () => {
+      const unreleased = '## [Unreleased]\n\n- something coming\n\n';
+      assert.equal(insert(intro + unreleased + releases).toString('utf8'), intro + unreleased + SECTION + '\n' + releases);
+    });
     it('writes CRLF into a CRLF file, every other byte as it was', () => {
       const out = insert(crlf(intro + releases));
       assert.deepEqual(out, Buffer.from(crlf(intro + SECTION + '\n' + releases), 'utf8'));
