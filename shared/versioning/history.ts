@@ -15,45 +15,55 @@ export interface ComponentTag {
   version: SemVer;
 }
 
+/** What one `ls-remote` of a remote answered: its refs, or why it could not be read. */
+export type RemoteListing = { remote: string; refs: TagRef[] } | { remote: string; error: unknown };
+
+/** Lists this component's tags and the built branch on `remote`, in one `ls-remote`; never rejects. */
+export function listRemote(git: Git, remote: string, format: TagFormat, branchRef: string): Promise<RemoteListing> {
+  return git.remoteRefs(remote, [format.refPattern, branchRef]).then(
+    (refs) => ({ remote, refs }),
+    (error: unknown) => ({ remote, error }),
+  );
+}
+
 /**
  * This component's tags, local and remote (the remote wins when both name one tag), and where
- * the built branch points on the remote, read in the same `ls-remote`.
+ * the built branch points on the remote. A remote that could not be read fails the run when
+ * `remoteRequired`, and is otherwise a warning.
  */
-export async function collectTags(
-  git: Git,
+export function collectTags(
   format: TagFormat,
   local: TagRef[],
-  remote: string | undefined,
+  listing: RemoteListing | undefined,
   branchRef: string,
   remoteRequired: boolean,
   warn: (m: string) => void,
-): Promise<{ tags: ComponentTag[]; branchTip?: string }> {
+): { tags: ComponentTag[]; branchTip?: string } {
   const byName = new Map<string, string>();
   for (const t of local) byName.set(t.name, t.commit);
   let branchTip: string | undefined;
-  if (remote) {
-    try {
-      for (const t of await git.remoteRefs(remote, [format.refPattern, branchRef])) {
-        if (t.name === branchRef) {
-          branchTip = t.commit;
-          continue;
-        }
-        const local = byName.get(t.name);
-        if (local && local !== t.commit) warn(`Tag '${t.name}' differs locally (${local.slice(0, 12)}) and on '${remote}' (${t.commit.slice(0, 12)}); using the remote's.`);
-        byName.set(t.name, t.commit);
+  if (listing && 'refs' in listing) {
+    for (const t of listing.refs) {
+      if (t.name === branchRef) {
+        branchTip = t.commit;
+        continue;
       }
-    } catch (err) {
-      const detail = err instanceof GitCommandError ? err.stderr.trim() : String(err);
-      if (remoteRequired) {
-        throw new UserError(`cannot list the tags on remote '${remote}': ${detail}. Nothing was changed.`, {
-          fix:
-            err instanceof GitTimeoutError
-              ? 'check that the agent can reach the remote (proxy, firewall, service health) and re-run; a dry run goes on with local tags.'
-              : "let the job read the repository: grant the build service 'Read' on it (and list it under resources.repositories if the job token is limited to referenced repositories), or check out with 'fetchDepth: 0' and 'fetchTags: true'.",
-        });
-      }
-      warn(`Could not list the tags on remote '${remote}' (${detail}); using local tags only.`);
+      const local = byName.get(t.name);
+      if (local && local !== t.commit) warn(`Tag '${t.name}' differs locally (${local.slice(0, 12)}) and on '${listing.remote}' (${t.commit.slice(0, 12)}); using the remote's.`);
+      byName.set(t.name, t.commit);
     }
+  } else if (listing) {
+    const err = listing.error;
+    const detail = err instanceof GitCommandError ? err.stderr.trim() : String(err);
+    if (remoteRequired) {
+      throw new UserError(`cannot list the tags on remote '${listing.remote}': ${detail}. Nothing was changed.`, {
+        fix:
+          err instanceof GitTimeoutError
+            ? 'check that the agent can reach the remote (proxy, firewall, service health) and re-run; a dry run goes on with local tags.'
+            : "let the job read the repository: grant the build service 'Read' on it (and list it under resources.repositories if the job token is limited to referenced repositories), or check out with 'fetchDepth: 0' and 'fetchTags: true'.",
+      });
+    }
+    warn(`Could not list the tags on remote '${listing.remote}' (${detail}); using local tags only.`);
   }
   const tags: ComponentTag[] = [];
   for (const [name, commit] of byName) {
@@ -66,9 +76,10 @@ export async function collectTags(
 /**
  * Tags that sit on a version commit made on top of HEAD by an earlier run of this task
  * (`chore(release): <tag> ***NO_CI***` whose only parent is HEAD): for a re-run they count as
- * being on HEAD. Every tag `fits` allows is read, in one process, from the commits this clone
- * has (a full clone has the branch, and so the version commit). A shallow checkout lacks it:
- * then only the tag on the remote branch's tip, where that run pushed its commit, is fetched.
+ * being on HEAD. That run pushed its commit to the built branch, so it lies between HEAD and
+ * the remote branch's tip: a full clone has it, and the children of HEAD up to it are read in
+ * one walk; in a shallow checkout only the tag on the tip is looked at (fetched if missing). When
+ * the tip is unknown (the remote could not be read), every tag `fits` allows is read instead.
  */
 export async function tagsOnReleaseCommits(
   git: Git,
@@ -79,15 +90,26 @@ export async function tagsOnReleaseCommits(
   shallow: boolean,
   branchTip: string | undefined,
 ): Promise<ComponentTag[]> {
-  const candidates = tags.filter((t) => t.commit !== head && fits(t));
+  if (branchTip === head) return [];
+  let candidates = tags.filter((t) => t.commit !== head && fits(t));
+  if (!candidates.length) return [];
+  // A shallow clone's walk shows grafted parents, not the recorded ones: there only the tip is looked at.
+  if (branchTip && !shallow && (await git.present([branchTip])).has(branchTip)) {
+    const children = new Set<string>();
+    for (const line of (await git.run(['rev-list', '--parents', `^${head}`, branchTip, '--'])).split('\n')) {
+      const [sha, ...parents] = line.split(' ');
+      if (parents.length === 1 && parents[0] === head) children.add(sha);
+    }
+    candidates = candidates.filter((t) => children.has(t.commit));
+  } else if (branchTip) {
+    candidates = candidates.filter((t) => t.commit === branchTip);
+    // Best effort: a tag that cannot be fetched is simply not a re-run.
+    if (candidates.length && remote && !(await git.present([branchTip])).has(branchTip)) {
+      await git.fetchObjects(remote, candidates.map((t) => `refs/tags/${t.name}`), shallow).catch(() => undefined);
+    }
+  }
   if (!candidates.length) return [];
   const commits = await git.rawCommits([...new Set(candidates.map((t) => t.commit))]);
-  const atTip = branchTip && !commits.has(branchTip) ? candidates.filter((t) => t.commit === branchTip) : [];
-  if (atTip.length && remote) {
-    // Best effort: a tag that cannot be fetched is simply not a re-run.
-    await git.fetchObjects(remote, atTip.map((t) => `refs/tags/${t.name}`), shallow).catch(() => undefined);
-    for (const [sha, c] of await git.rawCommits([branchTip!])) commits.set(sha, c);
-  }
   return candidates.filter((t) => {
     const c = commits.get(t.commit);
     return c && c.parents.length === 1 && c.parents[0] === head && c.subject.startsWith(`chore(release): ${t.name} `);
@@ -95,6 +117,7 @@ export async function tagsOnReleaseCommits(
 }
 
 const DEEPEN_FIRST = 50;
+const MANY_TAGS = 20;
 const DEEPEN_MAX_STEP = 1 << 20;
 
 /** What the base search needs to know about the repository and the run. */
@@ -143,11 +166,14 @@ export async function baseAndCommits(git: Git, q: HistoryQuery, log: Log): Promi
     if (err instanceof GitCommandError && /Invalid revision range|bad revision|unknown revision/i.test(err.stderr)) return undefined;
     throw err;
   });
+  // With many release tags the highest is less likely the base: ask git which HEAD contains alongside.
+  const ancestor = q.finals.length > MANY_TAGS || q.paths.length ? highestAncestor(git, q) : undefined;
+  ancestor?.catch(() => undefined);
   if (!q.paths.length) {
     const range = await topRange;
     if (range?.reachesBase) return { base: top, commits: range.commits };
   } else topRange.catch(() => undefined);
-  const base = await highestAncestor(git, q);
+  const base = await (ancestor ?? highestAncestor(git, q));
   if (base === top) return { base, commits: (await topRange)!.commits };
   return { base, commits: (await readCommits(git, base?.commit, q.paths, q.skip)).commits };
 }

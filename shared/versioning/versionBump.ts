@@ -7,7 +7,7 @@ import type { Log } from '../log';
 import { changelogSection, insertChangelogSection } from './changelog';
 import { channelFor, type Channel, type ChannelRule } from './channels';
 import { summarizeCommits, type BumpLevel, type CommitAnalysis } from './conventional';
-import { baseAndCommits, collectTags, tagsOnReleaseCommits, type ComponentTag, type HistoryQuery } from './history';
+import { baseAndCommits, collectTags, listRemote, tagsOnReleaseCommits, type ComponentTag, type HistoryQuery } from './history';
 import { toPep440 } from './pep440';
 import { effectiveLevel, levelBetween, nextRelease, parseVersion, rcompare, SemVer } from './semver';
 import { parseTagFormat } from './tagFormat';
@@ -101,16 +101,18 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     notes.push(m);
     log.info(m);
   };
-  const [{ head, shallow }, remotes, localTags] = await Promise.all([
+  // The remote's tags are listed while the local ones are read.
+  const remoteName = git.remotes().then((names) => (names.includes('origin') ? 'origin' : names[0]));
+  const [{ head, shallow }, remote, localTags, listing] = await Promise.all([
     git.state().catch(() => {
       throw new UserError('the repository has no commits yet.', { input: 'workingDirectory', fix: 'commit something first, or point at the right repository.' });
     }),
-    git.remotes(),
+    remoteName,
     git.localTags(format.refPattern),
+    remoteName.then((name) => (name ? listRemote(git, name, format, opts.branch.ref) : undefined)),
     checkPaths(git, opts.paths, warn),
   ]);
-  const remote = remotes.includes('origin') ? 'origin' : remotes[0];
-  const { tags, branchTip } = await collectTags(git, format, localTags, remote, opts.branch.ref, (shallow || opts.pushTag) && !opts.dryRun, warn);
+  const { tags, branchTip } = collectTags(format, localTags, listing, opts.branch.ref, (shallow || opts.pushTag) && !opts.dryRun, warn);
   const channel = channelFor(opts.branch.branch, opts.channels);
   log.info(`${opts.branch.kind === 'tag' ? 'Tag' : 'Branch'} '${opts.branch.branch}' → ${channel.label ? `pre-release '${channel.label}'` : 'final release'} channel.`);
 

@@ -264,6 +264,21 @@ describe('VersionBump hardening (built task)', function () {
       assert.doesNotMatch(readFileSync(join(repo.dir, 'CHANGELOG.md'), 'utf8'), /rename the id column/);
     });
 
+    it('a re-run in a full clone finds its version commit even after the branch moved on', async () => {
+      const { repo, remote, head } = readyToRelease();
+      const first = ok(await bump(repo, RELEASE_ALL));
+      const other = tempDir();
+      git(other, 'clone', '-q', remote, '.');
+      git(other, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '--allow-empty', '-m', 'fix: landed after the release');
+      git(other, 'push', '-q', 'origin', 'main');
+      repo.git('fetch', '-q', 'origin');
+      repo.git('checkout', '-q', '--detach', head);
+      const again = ok(await bump(repo, RELEASE_ALL));
+      assert.equal(again.outputs.version, first.outputs.version);
+      assert.equal(again.outputs.changed, 'false');
+      assert.match(again.summaries[0], /already released this commit as v1\.3\.0/);
+    });
+
     it('the build of the release commit reports what the release run reported', async () => {
       const { repo } = readyToRelease();
       const release = ok(await bump(repo, RELEASE_ALL));
