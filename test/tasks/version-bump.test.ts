@@ -290,6 +290,8 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       assert.equal(repo.git('tag', '--list', 'v1.3.0'), '');
       assert.equal(remoteTags(remote)['v1.3.0'], undefined);
       assert.equal(run.buildNumber, undefined);
+      assert.equal(run.outputs.tagCreated, 'false');
+      assert.equal(run.outputs.tagPushed, 'false');
       assert.match(run.summaries[0], /dry run/);
     });
 

@@ -1,0 +1,73 @@
+/**
+ * The submodules an orchestration repository pins: `.gitmodules` (name, path, url, and the
+ * `relevo-version` policy kept beside them) joined with the gitlinks HEAD records.
+ */
+import type { Git } from '../git';
+import { UserError } from '../errors';
+
+export const POLICY_KEY = 'relevo-version';
+
+export interface Submodule {
+  /** The name in `[submodule "<name>"]`. */
+  name: string;
+  /** Path from the repository's top level. */
+  path: string;
+  /** As written in .gitmodules (may be relative, `../ingest.git`). */
+  url: string;
+  /** `relevo-version` as written, if any. */
+  policy?: string;
+  /** The commit HEAD pins (its gitlink); undefined when .gitmodules names a path HEAD has no gitlink for. */
+  commit?: string;
+}
+
+/** Parses `git config --null --list` output of a .gitmodules file. */
+export function parseGitmodules(listing: string): Omit<Submodule, 'commit'>[] {
+  const byName = new Map<string, Record<string, string>>();
+  for (const entry of listing.split('\0').filter(Boolean)) {
+    const eol = entry.indexOf('\n');
+    const key = eol < 0 ? entry : entry.slice(0, eol);
+    const value = eol < 0 ? '' : entry.slice(eol + 1);
+    if (!key.startsWith('submodule.')) continue;
+    const dot = key.lastIndexOf('.');
+    const name = key.slice('submodule.'.length, dot);
+    const field = key.slice(dot + 1).toLowerCase();
+    if (!byName.has(name)) byName.set(name, {});
+    byName.get(name)![field] = value;
+  }
+  const result: Omit<Submodule, 'commit'>[] = [];
+  for (const [name, fields] of byName) {
+    if (!fields.path || !fields.url) {
+      throw new UserError(`.gitmodules: submodule '${name}' has no ${fields.path ? 'url' : 'path'}.`, {
+        input: 'workingDirectory',
+        fix: `give it both, e.g. git config -f .gitmodules submodule.${name}.${fields.path ? 'url ../<repo>.git' : 'path <folder>'}.`,
+      });
+    }
+    result.push({ name, path: fields.path.replace(/\/+$/, ''), url: fields.url, policy: fields[POLICY_KEY] });
+  }
+  return result;
+}
+
+/** The submodules of the repository `git` works in, with the commits HEAD pins. */
+export async function readSubmodules(git: Git): Promise<{ top: string; submodules: Submodule[] }> {
+  const top = await git.topLevel();
+  let listing: string;
+  try {
+    listing = await git.run(['-C', top, 'config', '--file', '.gitmodules', '--null', '--list']);
+  } catch {
+    throw new UserError(`'${top}' has no readable .gitmodules: it pins no submodules.`, {
+      input: 'workingDirectory',
+      fix: 'point it at the orchestration repository (the one with the submodules), checked out by the pipeline.',
+    });
+  }
+  const declared = parseGitmodules(listing);
+  const links = new Map<string, string>();
+  if (declared.length) {
+    const out = await git.run(['-C', top, 'ls-tree', '-z', 'HEAD', '--', ...declared.map((s) => s.path)]);
+    for (const entry of out.split('\0').filter(Boolean)) {
+      const [meta, path] = entry.split('\t');
+      const [mode, type, sha] = meta.split(' ');
+      if (mode === '160000' && type === 'commit') links.set(path, sha);
+    }
+  }
+  return { top, submodules: declared.map((s) => ({ ...s, commit: links.get(s.path) })) };
+}
