@@ -66,6 +66,16 @@ export function choiceInput<T extends string>(name: string, allowed: readonly T[
   return match;
 }
 
+/** A whole-number input within [min, max]. */
+export function intInput(name: string, min: number, max: number): number {
+  const text = input(name) ?? '';
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    throw new UserError(`'${text}' is not a whole number from ${min} to ${max}.`, { input: name, fix: `set it to a number from ${min} to ${max}.` });
+  }
+  return value;
+}
+
 /** Non-empty lines (or comma-separated items) of an input. */
 export function listInput(name: string): string[] {
   return (input(name) ?? '').split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
