@@ -133,9 +133,14 @@ export function updateBuildNumber(value: string): void {
   tl.updateBuildNumber(value);
 }
 
+/** The agent's temp folder (cleaned after every job), or the system's outside an agent. */
+export function tempDirectory(): string {
+  return variable('Agent.TempDirectory') ?? tmpdir();
+}
+
 /** Shows Markdown on the run's Summary tab. */
 export function uploadSummary(taskName: string, markdown: string): void {
-  const dir = join(variable('Agent.TempDirectory') ?? tmpdir(), 'relevo');
+  const dir = join(tempDirectory(), 'relevo');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${taskName}-${process.pid}-${Date.now()}.md`);
   writeFileSync(file, markdown);
