@@ -37,7 +37,8 @@ export function parseBranchChannels(text: string, inputName = 'branchChannels'):
   return rules;
 }
 
-function globToRegExp(glob: string): RegExp {
+/** `*` matches any run of characters, `/` included; nothing else is special. */
+export function globToRegExp(glob: string): RegExp {
   const body = glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
   return new RegExp(`^${body}$`);
 }

@@ -1,0 +1,349 @@
+/**
+ * UpdateSubmodules: move an orchestration repository's submodule pins under their policies.
+ * A plan first (every submodule, its policy, candidates and decision: what a dry run prints),
+ * then one commit with the new gitlinks and the lock file, then delivery (local commit, push
+ * to the built branch, or a pull request). All or nothing.
+ */
+import { join } from 'node:path';
+import { mapLimit } from '../concurrency';
+import { UserError } from '../errors';
+import { FileChanges } from '../files';
+import { Git, GitCommandError, ZERO_SHA, type IndexSnapshot } from '../git';
+import type { BranchContext } from '../git/branch';
+import { commitOnTop, indexInfo, writeBlob, type TreeEntry } from '../git/plumbing';
+import { pushAll, PushError, type RefUpdate } from '../git/push';
+import type { Log } from '../log';
+import { channelFor, globToRegExp, type ChannelRule } from '../versioning/channels';
+import { maxLevel, type BumpLevel } from '../versioning/conventional';
+import type { ComponentTag } from '../versioning/history';
+import { parseTagFormat } from '../versioning/tagFormat';
+import { componentTags, versionAt } from './components';
+import { readSubmodules, type Submodule } from './gitmodules';
+import { decideSubmodule, describePolicy, eligible, parsePolicy, type Decision } from './policy';
+import { displayUrl, resolveSubmoduleUrl } from './urls';
+
+export type DeliveryMode = 'commit' | 'push' | 'pull-request';
+
+export interface PullRequestRequest {
+  sourceRef: string;
+  targetRef: string;
+  title: string;
+  description: string;
+}
+
+/** Opens a pull request, or updates the open one for the same source and target. */
+export type OpenPullRequest = (req: PullRequestRequest) => Promise<{ id: number; url: string; reused: boolean }>;
+
+export interface UpdateSubmodulesOptions {
+  mode: DeliveryMode;
+  defaultPolicy: string;
+  include: string[];
+  exclude: string[];
+  tagFormat: string;
+  allowPrerelease: boolean;
+  channels: ChannelRule[];
+  branch: BranchContext;
+  /** Path of the bill of materials from the top level; empty for none. */
+  lockFile: string;
+  parallel: number;
+  checkout: boolean;
+  triggerCi: boolean;
+  /** The branch a pull request targets (refs/heads/…); default the built branch. */
+  targetBranch?: string;
+}
+
+export interface ComponentPlan {
+  name: string;
+  path: string;
+  url: string;
+  policy: string;
+  included: boolean;
+  pinned?: string;
+  current?: { version: string; tag: string };
+  /** Versions the channel and allowPrerelease admit. */
+  eligible: number;
+  decision: Decision | { action: 'excluded'; why: string };
+  /** The component's tags were read (false for an excluded submodule whose remote could not be read). */
+  tagsRead: boolean;
+}
+
+export interface ComponentUpdate {
+  name: string;
+  path: string;
+  from?: string;
+  fromTag?: string;
+  to: string;
+  toTag: string;
+  change: BumpLevel;
+  commit: string;
+  url: string;
+  previousCommit?: string;
+}
+
+export interface SubmodulePlan {
+  top: string;
+  head: string;
+  remote?: string;
+  components: ComponentPlan[];
+  updates: ComponentUpdate[];
+  maxChange: BumpLevel;
+  lock?: { path: string; content: string };
+  commitMessage?: string;
+  delivery: { mode: DeliveryMode; branchRef?: string; sourceRef?: string; targetRef?: string };
+  warnings: string[];
+  notes: string[];
+}
+
+const LOCK_VERSION = 1;
+
+/** Reads every submodule's versions and decides each pin; changes nothing. */
+export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOptions, log: Log): Promise<SubmodulePlan> {
+  const warnings: string[] = [];
+  const notes: string[] = [];
+  const warn = (m: string) => {
+    warnings.push(m);
+    log.warn(m);
+  };
+  const [{ top, submodules }, head, remotes] = await Promise.all([readSubmodules(git), git.head(), git.remotes()]);
+  if (!submodules.length) throw new UserError(`'${top}/.gitmodules' declares no submodules.`, { input: 'workingDirectory', fix: 'point it at the orchestration repository.' });
+  const remote = remotes.includes('origin') ? 'origin' : remotes[0];
+  const superUrl = remote ? await git.configValue(`remote.${remote}.url`) : undefined;
+  const included = selection(opts.include, opts.exclude);
+  const channel = channelFor(opts.branch.branch, opts.channels);
+  const eligibility = { channelLabel: channel.label, allowPrerelease: opts.allowPrerelease };
+  log.info(`${submodules.length} submodule(s); branch '${opts.branch.branch}' → ${channel.label ? `pre-release channel '${channel.label}' (release candidates${channel.label === 'rc' ? '' : ` and '${channel.label}' versions`} are eligible)` : 'final channel (final versions only)'}${opts.allowPrerelease ? '; allowPrerelease: every pre-release is eligible' : ''}.`);
+
+  const readings = await mapLimit(submodules, opts.parallel, async (sub) => {
+    const isIncluded = included(sub);
+    const policy = parsePolicy(sub.policy ?? opts.defaultPolicy, sub.policy ? { submodule: sub.name } : { input: 'defaultPolicy' });
+    let url: string;
+    try {
+      url = resolveSubmoduleUrl(sub.url, superUrl);
+    } catch {
+      throw new UserError(`submodule '${sub.name}' has the relative URL '${sub.url}', but the repository has no remote to resolve it against.`, {
+        input: 'workingDirectory',
+        fix: "check the orchestration repository out from its remote (the pipeline's checkout step does), or give the submodule an absolute URL.",
+      });
+    }
+    const format = parseTagFormat(opts.tagFormat, opts.tagFormat.includes('{component}') ? sub.name : '');
+    try {
+      return { sub, url, policy, isIncluded, tags: await componentTags(git, url, format) };
+    } catch (err) {
+      const detail = (err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err)).replace(/\s+/g, ' ');
+      if (!isIncluded) return { sub, url, policy, isIncluded, tags: undefined, unreadable: detail };
+      throw new UserError(`cannot read the remote of submodule '${sub.name}' (${displayUrl(url)}): ${detail}. Nothing was committed or pushed.`, {
+        fix: "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
+      });
+    }
+  });
+
+  const components: ComponentPlan[] = [];
+  const updates: ComponentUpdate[] = [];
+  let maxChange: BumpLevel = 'none';
+  for (const r of readings) {
+    const current = r.tags ? versionAt(r.tags, r.sub.commit) : undefined;
+    const base = {
+      name: r.sub.name,
+      path: r.sub.path,
+      url: displayUrl(r.url),
+      policy: describePolicy(r.policy),
+      included: r.isIncluded,
+      pinned: r.sub.commit,
+      current: current && { version: current.version.version, tag: current.name },
+      eligible: r.tags?.filter((t) => eligible(t, eligibility)).length ?? 0,
+      tagsRead: !!r.tags,
+    };
+    if (!r.sub.commit) warn(`${r.sub.name}: .gitmodules names '${r.sub.path}', but HEAD has no submodule there; left out.`);
+    if (!r.isIncluded || !r.sub.commit) {
+      components.push({ ...base, decision: { action: 'excluded', why: r.sub.commit ? 'excluded by include/exclude' : 'no gitlink at its path' } });
+      if (r.unreadable) warn(`${r.sub.name} (excluded): its remote could not be read (${r.unreadable}); the lock file records no version for it.`);
+      continue;
+    }
+    const decision = decideSubmodule({ name: r.sub.name, policy: r.policy, tags: r.tags!, current, commit: r.sub.commit, eligibility });
+    if ('warning' in decision && decision.warning) warn(decision.warning);
+    components.push({ ...base, decision });
+    if (decision.action === 'update') {
+      maxChange = maxLevel(maxChange, decision.change);
+      updates.push(toUpdate(r.sub, base.url, current, decision.target, decision.change));
+    }
+  }
+
+  const plan: SubmodulePlan = { top, head, remote, components, updates, maxChange, delivery: { mode: opts.mode }, warnings, notes };
+  for (const c of components) log.info(`  ${c.name} (${c.path}): ${c.policy}; ${c.current ? `at ${c.current.tag}` : c.pinned ? `at untagged ${c.pinned.slice(0, 12)}` : 'not pinned'}; ${describeDecision(c)}`);
+  if (!updates.length) {
+    notes.push('Every pin is current: nothing to commit.');
+    return plan;
+  }
+  if (opts.lockFile) plan.lock = { path: opts.lockFile, content: lockFileContent(components, updates) };
+  plan.commitMessage = commitMessage(updates, opts.triggerCi);
+  plan.delivery = await planDelivery(opts, remote);
+  return plan;
+}
+
+function toUpdate(sub: Submodule, url: string, current: ComponentTag | undefined, target: ComponentTag, change: BumpLevel): ComponentUpdate {
+  return { name: sub.name, path: sub.path, from: current?.version.version, fromTag: current?.name, to: target.version.version, toTag: target.name, change, commit: target.commit, url, previousCommit: sub.commit };
+}
+
+export function describeDecision(c: ComponentPlan): string {
+  const d = c.decision;
+  if (d.action === 'update') return `→ ${d.target.name} (${d.change}; ${d.why}; ${c.eligible} eligible version(s))`;
+  return `${d.action}: ${d.why}`;
+}
+
+/** Include (default: everything) and exclude lists, by submodule name or path glob. */
+function selection(include: string[], exclude: string[]): (s: Submodule) => boolean {
+  const matches = (patterns: string[], s: Submodule) => patterns.some((p) => globToRegExp(p).test(s.name) || globToRegExp(p.replace(/\/+$/, '')).test(s.path));
+  return (s) => (!include.length || matches(include, s)) && !matches(exclude, s);
+}
+
+/** The commit message: one line per change, and `***NO_CI***` unless the commit should trigger CI. */
+export function commitMessage(updates: ComponentUpdate[], triggerCi: boolean): string {
+  const subject = `chore(components): update ${updates.length} component${updates.length === 1 ? '' : 's'}`;
+  const lines = updates.map((u) => `${u.name}: ${u.fromTag ?? (u.previousCommit ? u.previousCommit.slice(0, 12) : 'none')} → ${u.toTag} (${u.change})`);
+  return [subject, '', ...lines, ...(triggerCi ? [] : ['', '***NO_CI***'])].join('\n') + '\n';
+}
+
+/** The bill of materials: every submodule's name, path, url, version, tag and commit, after the update. */
+export function lockFileContent(components: ComponentPlan[], updates: ComponentUpdate[]): string {
+  const moved = new Map(updates.map((u) => [u.name, u]));
+  const entries = components
+    .filter((c) => c.pinned)
+    .map((c) => {
+      const u = moved.get(c.name);
+      return {
+        name: c.name,
+        path: c.path,
+        url: c.url,
+        version: u ? u.to : (c.current?.version ?? null),
+        tag: u ? u.toTag : (c.current?.tag ?? null),
+        commit: u ? u.commit : c.pinned!,
+      };
+    })
+    .sort((a, b) => a.path.localeCompare(b.path));
+  return JSON.stringify({ lockfileVersion: LOCK_VERSION, generatedBy: 'Relevo UpdateSubmodules', components: entries }, null, 2) + '\n';
+}
+
+async function planDelivery(opts: UpdateSubmodulesOptions, remote: string | undefined): Promise<SubmodulePlan['delivery']> {
+  if (opts.mode === 'commit') return { mode: 'commit' };
+  if (!remote) throw new UserError('there is no git remote to push to.', { input: 'mode', fix: "check the repository out from its remote, or use mode 'commit'." });
+  if (opts.mode === 'push') {
+    if (opts.branch.kind !== 'branch') {
+      throw new UserError(`a ${opts.branch.kind === 'tag' ? 'tag' : 'pull-request'} build (${opts.branch.ref}) has no branch to push the pins to.`, {
+        input: 'mode',
+        fix: "run the update from a branch build (scheduled or manual), or use mode 'pull-request' with targetBranch.",
+      });
+    }
+    return { mode: 'push', branchRef: opts.branch.ref };
+  }
+  const target = opts.targetBranch ? (opts.targetBranch.startsWith('refs/') ? opts.targetBranch : `refs/heads/${opts.targetBranch}`) : opts.branch.kind === 'branch' ? opts.branch.ref : undefined;
+  if (!target) throw new UserError(`a ${opts.branch.kind} build has no branch to open the pull request against.`, { input: 'targetBranch', fix: 'set targetBranch, e.g. main.' });
+  return { mode: 'pull-request', targetRef: target, sourceRef: `refs/heads/relevo/update-components-${target.replace(/^refs\/heads\//, '')}` };
+}
+
+export interface SubmoduleResult {
+  commit?: string;
+  pushed: string[];
+  pullRequest?: { id: number; url: string; reused: boolean };
+  checkedOut: string[];
+}
+
+/**
+ * Carries a plan out: one commit on top of HEAD with the new gitlinks and the lock file (built
+ * from objects, so no submodule is checked out unless asked and nothing the user staged goes
+ * in), HEAD moved to it, the lock file written; then the push or the pull request. On any
+ * failure everything local is put back and a pushed pull-request branch is rolled back.
+ */
+export async function applySubmoduleUpdate(git: Git, plan: SubmodulePlan, opts: UpdateSubmodulesOptions, openPullRequest: OpenPullRequest | undefined, log: Log): Promise<SubmoduleResult> {
+  const result: SubmoduleResult = { pushed: [], checkedOut: [] };
+  if (!plan.updates.length || !plan.commitMessage) return result;
+  const files = new FileChanges();
+  let index: IndexSnapshot | undefined;
+  let movedHead = false;
+  let pushedBranch: RefUpdate | undefined;
+  try {
+    const entries: TreeEntry[] = plan.updates.map((u) => ({ mode: '160000', sha: u.commit, path: u.path }));
+    if (plan.lock) entries.push({ mode: '100644', sha: await writeBlob(git, plan.lock.content), path: plan.lock.path });
+    const commit = await commitOnTop(git, plan.top, plan.head, entries, plan.commitMessage);
+    // The local checkout follows the commit: HEAD, the index entries of what changed, the lock file.
+    index = await git.indexEntries(entries.map((e) => join(plan.top, e.path)));
+    await git.run(['-C', plan.top, 'update-ref', '-m', 'relevo: update components', 'HEAD', commit, plan.head]);
+    movedHead = true;
+    await git.run(['-C', plan.top, 'update-index', '-z', '--index-info'], { input: indexInfo(entries) });
+    if (plan.lock) files.write(join(plan.top, plan.lock.path), Buffer.from(plan.lock.content));
+    result.commit = commit;
+    log.info(`Committed ${commit.slice(0, 12)}: ${plan.commitMessage.split('\n')[0]}.`);
+    if (opts.checkout) {
+      const paths = plan.updates.map((u) => u.path);
+      await git.remote(['-C', plan.top, 'submodule', 'update', '--init', '--checkout', '--', ...paths], plan.remote ?? 'origin', `checking out ${paths.join(', ')}`);
+      result.checkedOut = paths;
+    }
+    const d = plan.delivery;
+    if (d.mode === 'push') {
+      const previous = await remoteTip(git, plan.remote!, d.branchRef!);
+      if (!previous) {
+        throw new UserError(`the branch '${d.branchRef}' does not exist on '${plan.remote}'; nothing was pushed.`, { input: 'mode', fix: "push the branch first, or use mode 'commit'." });
+      }
+      if (previous !== plan.head) {
+        throw new UserError(`'${d.branchRef}' on '${plan.remote}' has moved since this run started (now ${previous.slice(0, 12)}, run built ${plan.head.slice(0, 12)}); nothing was pushed.`, {
+          input: 'mode',
+          fix: 're-run the pipeline: it updates the new commit.',
+        });
+      }
+      await pushAll(git, plan.remote!, [{ source: commit, ref: d.branchRef!, pushed: commit, previous }]);
+      result.pushed.push(d.branchRef!);
+    } else if (d.mode === 'pull-request') {
+      if (!openPullRequest) throw new Error('pull-request mode without a pull-request service');
+      const previous = (await remoteTip(git, plan.remote!, d.sourceRef!)) ?? ZERO_SHA;
+      pushedBranch = { source: commit, ref: d.sourceRef!, pushed: commit, previous };
+      await pushAll(git, plan.remote!, [pushedBranch]);
+      result.pushed.push(d.sourceRef!);
+      result.pullRequest = await openPullRequest({
+        sourceRef: d.sourceRef!,
+        targetRef: d.targetRef!,
+        title: plan.commitMessage.split('\n')[0],
+        description: pullRequestDescription(plan),
+      });
+      log.info(`${result.pullRequest.reused ? 'Updated the open' : 'Opened'} pull request ${result.pullRequest.id}: ${result.pullRequest.url}`);
+    }
+    return result;
+  } catch (err) {
+    if (pushedBranch && result.pushed.length) await undoPush(git, plan.remote!, pushedBranch).catch(() => log.warn(`Could not remove ${pushedBranch!.ref} from '${plan.remote}' after the failure; delete it by hand.`));
+    if (movedHead) await git.run(['-C', plan.top, 'update-ref', '-m', 'relevo: undo', 'HEAD', plan.head]).catch(() => undefined);
+    if (index) await git.restoreIndex(index).catch(() => undefined);
+    files.restore();
+    throw explainApplyFailure(err);
+  }
+}
+
+async function remoteTip(git: Git, remote: string, ref: string): Promise<string | undefined> {
+  return (await git.remoteRefs(remote, [ref], `reading ${ref}`)).find((r) => r.name === ref)?.commit;
+}
+
+/** Puts a pushed ref back where it was (or deletes it), with a lease on what this run pushed. */
+async function undoPush(git: Git, remote: string, u: RefUpdate): Promise<void> {
+  const target = u.previous === ZERO_SHA ? `:${u.ref}` : `+${u.previous}:${u.ref}`;
+  await git.remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, remote, target], remote, `undoing the push of ${u.ref}`);
+}
+
+function explainApplyFailure(err: unknown): unknown {
+  if (err instanceof UserError) return err;
+  const undone = 'The local commit was undone and nothing else was left behind.';
+  if (err instanceof PushError) {
+    const fix: Record<string, string> = {
+      local: 'a local pre-push hook said no: see its message above.',
+      race: 're-run the pipeline: it updates the new commit.',
+      policy: "grant the build service 'Bypass policies when pushing' on the branch, or use mode 'pull-request'.",
+      auth: "give the build service identity 'Contribute' (and 'Create branch' for pull-request mode) on the orchestration repository.",
+      timeout: 'check that the agent can reach the remote, then re-run.',
+      server: 'check the branch permissions and server hooks named above.',
+    };
+    return new UserError(`the push was refused (${err.refusal}): ${err.reason}. ${undone}`, { input: 'mode', fix: fix[err.refusal] });
+  }
+  if (err instanceof GitCommandError) return new UserError(`git ${err.args.find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? err.args[0]} failed: ${err.stderr.trim().replace(/\s+/g, ' ')}. ${undone}`, { fix: 'see the git message above.' });
+  return err;
+}
+
+function pullRequestDescription(plan: SubmodulePlan): string {
+  const rows = plan.updates.map((u) => `| ${u.name} | ${u.fromTag ?? '—'} | ${u.toTag} | ${u.change} |`);
+  return ['Component pins moved by Relevo UpdateSubmodules.', '', '| component | from | to | change |', '|---|---|---|---|', ...rows].join('\n');
+}

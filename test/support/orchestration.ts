@@ -1,0 +1,83 @@
+/**
+ * Component repositories and an orchestration repository that pins them as submodules, for
+ * tests, the demo and the bench: bare remotes in one folder (served by `git daemon` or used as
+ * paths), gitlinks written directly (no network, no checkout of the components).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { git, Repo } from './repo';
+
+export interface ComponentRepo {
+  name: string;
+  /** The bare remote. */
+  bare: string;
+  /** The work repository the tags were made in. */
+  work: Repo;
+  /** Commit of each tag name. */
+  commits: Record<string, string>;
+}
+
+/**
+ * A component with one commit per tag, in the order given (`v1.0.0`, `v1.1.0-rc.1`, …);
+ * tags are annotated unless `lightweight` names them. `untagged` commits can follow.
+ */
+export function makeComponent(base: string, name: string, tags: string[], opts: { lightweight?: string[]; untaggedAfter?: number; subjects?: Record<string, string[]> } = {}): ComponentRepo {
+  const work = Repo.init('main', join(base, 'work', name));
+  const commits: Record<string, string> = {};
+  work.write('README.md', `# ${name}\n`).commitAll(`chore: start ${name}`);
+  for (const tag of tags) {
+    for (const subject of opts.subjects?.[tag] ?? []) work.commit(subject, `src/${name}.py`);
+    commits[tag] = work.commit(`feat: ${name} ${tag}`, `src/${name}.py`);
+    work.tag(tag, !opts.lightweight?.includes(tag));
+  }
+  for (let i = 0; i < (opts.untaggedAfter ?? 0); i++) commits[`untagged-${i}`] = work.commit(`fix: ${name} untagged ${i}`, `src/${name}.py`);
+  const bare = join(base, `${name}.git`);
+  mkdirSync(bare, { recursive: true });
+  git(bare, 'init', '-q', '--bare', '-b', 'main');
+  git(work.dir, 'push', '-q', bare, 'HEAD:refs/heads/main', '--tags');
+  return { name, bare, work, commits };
+}
+
+export interface Pin {
+  name: string;
+  path: string;
+  url: string;
+  commit: string;
+  policy?: string;
+}
+
+/** Writes .gitmodules and the gitlinks for `pins` into `repo` and commits them. */
+export function pinSubmodules(repo: Repo, pins: Pin[], message = 'chore: pin components'): string {
+  const lines: string[] = [];
+  for (const p of pins) {
+    lines.push(`[submodule "${p.name}"]`, `\tpath = ${p.path}`, `\turl = ${p.url}`);
+    if (p.policy) lines.push(`\trelevo-version = ${p.policy}`);
+  }
+  writeFileSync(join(repo.dir, '.gitmodules'), lines.join('\n') + '\n');
+  repo.git('add', '.gitmodules');
+  for (const p of pins) repo.git('update-index', '--add', '--cacheinfo', `160000,${p.commit},${p.path}`);
+  // Not `add -A`: the submodules are not checked out, and git would stage their removal.
+  repo.git('commit', '-q', '-m', message);
+  return repo.head();
+}
+
+/**
+ * An orchestration repository pinning `pins`, pushed to a bare remote `orchestration.git` in
+ * `base` (so `../<name>.git` URLs resolve beside it), and a clone of it checked out detached
+ * at main, as the agent checks out.
+ */
+export function makeOrchestration(base: string, pins: Pin[], remoteUrl?: (bare: string) => string): { bare: string; work: Repo } {
+  const source = Repo.init('main', join(base, 'work', 'orchestration'));
+  source.write('README.md', '# orchestration\n').commitAll('chore: start');
+  pinSubmodules(source, pins);
+  const bare = join(base, 'orchestration.git');
+  mkdirSync(bare, { recursive: true });
+  git(bare, 'init', '-q', '--bare', '-b', 'main');
+  git(source.dir, 'push', '-q', bare, 'HEAD:refs/heads/main', '--tags');
+  const work = join(base, 'checkout');
+  execFileSync('git', ['clone', '-q', '--no-checkout', remoteUrl ? remoteUrl(bare) : bare, work], { stdio: 'ignore' });
+  const repo = new Repo(work);
+  repo.git('checkout', '-q', '--detach', 'origin/main');
+  return { bare, work: repo };
+}
