@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTask, type TaskRun } from '../test/support/agentRunner';
+import { makeComponent, makeOrchestration } from '../test/support/orchestration';
 import { cleanTempDirs, git, Repo, tempDir } from '../test/support/repo';
 
 const tty = process.stdout.isTTY;
@@ -37,22 +38,29 @@ function changes(repo: Repo, headBefore: string): string[] {
   return out;
 }
 
-async function step(title: string, repo: Repo, inputs: Inputs, branch: string, extra: Record<string, string> = {}): Promise<TaskRun> {
+const TASKS: Record<string, { folder: string; step: string }> = {
+  'VersionBump@1': { folder: 'version-bump', step: 'version' },
+  'UpdateSubmodules@1': { folder: 'update-submodules', step: 'pins' },
+};
+
+async function step(title: string, repo: Repo, inputs: Inputs, branch: string, extra: Record<string, string> = {}, task = 'VersionBump@1'): Promise<TaskRun> {
   console.log(`\n${bold(`▶ ${title}`)}`);
   const variables = { 'Build.SourceBranch': `refs/heads/${branch}`, ...extra };
-  console.log(dim(yamlStep('VersionBump@1', 'version', inputs, variables)));
+  console.log(dim(yamlStep(task, TASKS[task].step, inputs, variables)));
   repo.detach();
   const before = repo.head();
-  const run = await runTask('version-bump', {
+  const run = await runTask(TASKS[task].folder, {
     inputs: { workingDirectory: repo.dir, ...inputs },
     variables: { ...variables, 'Build.SourcesDirectory': repo.dir },
   });
+  const log = run.stdout.split('\n').filter((l) => l.trim() && !l.includes('##vso['));
+  if (log.length) console.log(`  log: ${log.join('\n       ')}`);
   console.log(`  result: ${run.result}${run.result === 'Succeeded' ? '' : ` — ${run.resultMessage}`}`);
   console.log(`  outputs: ${Object.entries(run.outputs).map(([k, v]) => `${k}=${v === '' ? "''" : v}`).join('  ')}`);
   for (const c of changes(repo, before)) console.log(`  changed: ${c}`);
   for (const w of run.warnings) console.log(`  warning: ${w}`);
-  // The Summary tab's text without its table: why, the commits that drove it, what was done.
-  const summary = run.summaries[0]?.split('\n').filter((l) => l && !l.startsWith('|') && !l.startsWith('###'));
+  // The Summary tab's Markdown, less its heading, table rulers and folding tags.
+  const summary = run.summaries[0]?.split('\n').filter((l) => l && !/^\|[-|]+\|$/.test(l) && !l.startsWith('###') && !/^<\/?details>|^<details>/.test(l));
   if (summary?.length) console.log(`  summary: ${summary.join('\n           ')}`);
   if (run.result !== 'Succeeded') process.exitCode = 1;
   return run;
@@ -99,7 +107,23 @@ async function main(): Promise<void> {
   await step('feature branch, dry run: a breaking change, and a feed-safe Python version from the build id', ingest, { ...release, dryRun: true }, 'feature/new-schema', { 'Build.BuildId': '4711' });
 
   console.log(`\nTags on the remote: ${git(remote, 'tag', '--list').split('\n').join(', ')}`);
-  console.log('\nThe other tasks (BuildWheel, PromoteBranch, UpdateSubmodules, RegenerateSampleData) join this demo as they land.');
+
+  console.log(`\n== UpdateSubmodules: the orchestration pins components at exact versions ==`);
+  // Two more components, released by their own teams; the orchestration pins all three at old versions.
+  const picker = makeComponent(join(workspace, 'remotes'), 'table-picker', ['v1.2.0', 'v1.3.0', 'v1.3.1', 'v2.0.0'], { subjects: { 'v1.3.1': ['fix: keep the picker stable under reorder'] } });
+  const history = makeComponent(join(workspace, 'remotes'), 'history', ['v1.2.0', 'v1.2.1-rc.1']);
+  const orchestration = makeOrchestration(join(workspace, 'remotes'), [
+    { name: 'ingest', path: 'components/ingest', url: '../ingest.git', commit: git(remote, 'rev-parse', 'v1.0.0^{commit}'), policy: 'latest' },
+    { name: 'table-picker', path: 'components/table-picker', url: '../table-picker.git', commit: picker.commits['v1.2.0'] },
+    { name: 'history', path: 'components/history', url: '../history.git', commit: history.commits['v1.2.0'], policy: 'pin' },
+  ]);
+  console.log(`  .gitmodules:\n${readFileSync(join(orchestration.work.dir, '.gitmodules'), 'utf8').replace(/^/gm, '    ')}`);
+  await step('main, dry run: the plan for every submodule', orchestration.work, { dryRun: true }, 'main', {}, 'UpdateSubmodules@1');
+  await step('main: move the pins and push them (ingest latest, table-picker within its major, history pinned)', orchestration.work, { mode: 'push' }, 'main', {}, 'UpdateSubmodules@1');
+  console.log(`  components.lock.json:\n${readFileSync(join(orchestration.work.dir, 'components.lock.json'), 'utf8').replace(/^/gm, '    ')}`);
+  await step('main again: every pin is current, nothing to commit', orchestration.work, { mode: 'push' }, 'main', {}, 'UpdateSubmodules@1');
+
+  console.log('\nThe other tasks (BuildWheel, PromoteBranch, RegenerateSampleData) join this demo as they land.');
 }
 
 main()
