@@ -1,3 +1,4 @@
+import type { ComponentChange } from '../submodules/changes';
 import type { CommitKind, ParsedCommit } from './conventional';
 import { commitKind } from './conventional';
 
@@ -12,12 +13,17 @@ const SECTIONS: [CommitKind, string][] = [
 ];
 
 /**
- * The Markdown section for one release: commits grouped by kind, newest first. Pass the
- * commits that count (`CommitAnalysis.commits`): a commit and its revert, both in the
- * range, are left out of it.
+ * The Markdown section for one release: an orchestration's component changes first, then
+ * commits grouped by kind, newest first. Pass the commits that count
+ * (`CommitAnalysis.commits`): a commit and its revert, both in the range, are left out of it.
  */
-export function changelogSection(version: string, date: string, commits: ParsedCommit[]): string {
+export function changelogSection(version: string, date: string, commits: ParsedCommit[], components: readonly ComponentChange[] = []): string {
   const lines = [`## ${version} (${date})`, ''];
+  if (components.length) {
+    lines.push('### Components', '');
+    for (const c of components) lines.push(`- ${componentLine(c)}`);
+    lines.push('');
+  }
   for (const [kind, title] of SECTIONS) {
     const items = commits.filter((c) => commitKind(c) === kind);
     if (!items.length) continue;
@@ -27,6 +33,14 @@ export function changelogSection(version: string, date: string, commits: ParsedC
   }
   if (lines.length === 2) lines.push('No user-facing changes.', '');
   return lines.join('\n');
+}
+
+/** `**ingest** v1.0.0 → v2.0.0 (major)`; an untagged end is named by its commit. */
+function componentLine(c: ComponentChange): string {
+  const end = (e: ComponentChange['from']) => (e ? e.tag ?? e.commit.slice(0, 12) : '?');
+  if (c.kind === 'added') return `**${c.name}** added at ${end(c.to)}`;
+  if (c.kind === 'removed') return `**${c.name}** removed`;
+  return `**${c.name}** ${end(c.from)} → ${end(c.to)} (${c.change})`;
 }
 
 const BOM = '\xEF\xBB\xBF';

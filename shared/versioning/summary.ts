@@ -1,4 +1,5 @@
 import { relative } from 'node:path';
+import { describeChange, type ComponentChange } from '../submodules/changes';
 import { commitLevel, type CommitKind } from './conventional';
 import type { ApplyResult, Reason, VersionPlan } from './versionBump';
 
@@ -26,16 +27,54 @@ export function explainReason(plan: VersionPlan): string {
     case 'initial':
       return `No earlier release tag: starting at the initial version.`;
     case 'no-relevant-commits':
-      return `No commit since ${plan.baseTag} asks for a release (${plan.commitCount} commit(s), none a feat, fix, perf, revert, deprecation or breaking change).`;
+      return `No commit since ${plan.baseTag} asks for a release (${plan.commitCount} commit(s), none a feat, fix, perf, revert, deprecation or breaking change)${plan.components ? ' and no submodule changed its version' : ''}.`;
     case 'commits': {
-      const why = r.requested === 'auto' ? `the commits since ${plan.baseTag} ask for a ${r.zeroMajor ? 'major' : r.level} bump` : `bump is set to '${r.requested}'`;
+      const asked = r.zeroMajor ? 'major' : r.level;
+      const drivers = r.requested === 'auto' && r.fromComponents === asked ? (plan.components ?? []).filter((c) => c.change === asked) : [];
+      let why: string;
+      if (r.requested !== 'auto') why = `bump is set to '${r.requested}'`;
+      else if (drivers.length) {
+        const commits = r.fromCommits === asked ? ', and so do the commits' : r.fromCommits !== 'none' ? ` (the commits alone ask for a ${r.fromCommits})` : '';
+        why = `${listOf(drivers.map(describeChange))} drove a ${asked} bump since ${plan.baseTag}${commits}`;
+      } else {
+        const others = plan.components?.filter((c) => c.change !== 'none') ?? [];
+        why = `the commits since ${plan.baseTag} ask for a ${asked} bump${others.length ? ` (component changes: ${listOf(others.map(describeChange))})` : ''}`;
+      }
       const notes = [
         r.zeroMajor ? 'a breaking change while the major version is 0 bumps the minor' : '',
         r.pastRelease ? `${r.pastRelease} is already released elsewhere, so this pre-release moves past it` : '',
       ].filter(Boolean);
-      return `${why[0].toUpperCase()}${why.slice(1)}${notes.length ? ` (${notes.join('; ')})` : ''}.`;
+      // A sentence that starts with a component's name keeps its case.
+      const sentence = drivers.length ? why : `${why[0].toUpperCase()}${why.slice(1)}`;
+      return `${sentence}${notes.length ? ` (${notes.join('; ')})` : ''}.`;
     }
   }
+}
+
+/** `a`, `a and b`, `a, b and 3 more`. */
+function listOf(items: string[], max = 4): string {
+  if (items.length > max) return `${items.slice(0, max - 1).join(', ')} and ${items.length - max + 1} more`;
+  return items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}` : (items[0] ?? '');
+}
+
+/** The Summary's table of an orchestration's component changes. */
+function componentTable(changes: readonly ComponentChange[], baseTag: string | undefined): string[] {
+  if (!changes.length) return [`No submodule changed since ${baseTag}.`, ''];
+  const version = (e: ComponentChange['from']) => (e ? (e.tag ? `\`${e.tag}\`` : `untagged \`${e.commit.slice(0, 12)}\``) : '');
+  const commit = (e: ComponentChange['from']) => (e ? `\`${e.commit.slice(0, 7)}\`` : '—');
+  const lines = [`Component changes since ${baseTag} (${changes.length}):`, '', '| component | version | change | commits |', '|---|---|---|---|'];
+  for (const c of changes) {
+    const v = c.kind === 'added' ? `added at ${version(c.to)}` : c.kind === 'removed' ? 'removed' : `${version(c.from)} → ${version(c.to)}`;
+    lines.push(`| ${escapeMd(c.name)} | ${v} | ${c.change}${c.untagged ? ' (untagged)' : ''} | ${commit(c.from)} → ${commit(c.to)} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+/** The `componentChanges` output: one JSON line, an entry per changed submodule. */
+export function componentChangesJson(changes: readonly ComponentChange[]): string {
+  const end = (e: ComponentChange['from']) => (e ? { commit: e.commit, tag: e.tag ?? null, version: e.version ?? null } : null);
+  return JSON.stringify(changes.map((c) => ({ name: c.name, path: c.path, kind: c.kind, change: c.change, from: end(c.from), to: end(c.to) })));
 }
 
 function countsLine(plan: VersionPlan): string {
@@ -59,6 +98,7 @@ export function versionSummary(plan: VersionPlan, result: ApplyResult | undefine
   lines.push(`| Commits since last release | ${plan.commitCount}${plan.commitCount ? ` (${countsLine(plan)})` : ''} |`);
   lines.push('', explainReason(plan), '');
   const cancelled = plan.analysis.cancelled.length;
+  if (plan.components) lines.push(...componentTable(plan.components, plan.baseTag));
   if (cancelled) lines.push(`${cancelled} commit(s) left out: each was reverted, or is a revert of a commit, within the same range.`, '');
   const drivers = plan.analysis.commits.filter((c) => commitLevel(c) !== 'none');
   if (drivers.length) {

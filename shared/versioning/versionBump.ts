@@ -4,9 +4,10 @@ import type { BranchContext } from '../git/branch';
 import { Git, GitCommandError, ZERO_SHA, type IndexSnapshot } from '../git';
 import { PartialPushError, PushError, pushAll, type RefUpdate } from '../git/push';
 import type { Log } from '../log';
+import { checkComponentTagFormat, componentLevel, describeChange, readComponentChanges, type ComponentChange } from '../submodules/changes';
 import { changelogSection, insertChangelogSection } from './changelog';
 import { channelFor, type Channel, type ChannelRule } from './channels';
-import { summarizeCommits, type BumpLevel, type CommitAnalysis } from './conventional';
+import { maxLevel, summarizeCommits, type BumpLevel, type CommitAnalysis } from './conventional';
 import { baseAndCommits, collectTags, listRemote, tagsOnReleaseCommits, type ComponentTag, type HistoryQuery } from './history';
 import { toPep440 } from './pep440';
 import { effectiveLevel, levelBetween, nextRelease, parseVersion, rcompare, SemVer } from './semver';
@@ -33,6 +34,12 @@ export interface VersionBumpOptions {
   dryRun: boolean;
   /** Build.BuildId: the dev number of branch builds' PEP 440 versions (unique in the organization). */
   buildId?: number;
+  /**
+   * An orchestration repository: the changes of its submodules' versions since the base count
+   * too, each component's version read from its tags in `tagFormat` (`{component}` is the
+   * submodule's name).
+   */
+  submodules?: { tagFormat: string };
 }
 
 /** The pre-release label of release candidates: a commit carrying one is released as it is. */
@@ -44,7 +51,16 @@ export type Reason =
   | { kind: 'promoted-candidate'; candidate: string }
   | { kind: 'initial' }
   | { kind: 'no-relevant-commits' }
-  | { kind: 'commits'; level: BumpLevel; requested: 'auto' | BumpLevel; zeroMajor: boolean; pastRelease?: string };
+  | {
+      kind: 'commits';
+      level: BumpLevel;
+      requested: 'auto' | BumpLevel;
+      zeroMajor: boolean;
+      pastRelease?: string;
+      /** What the commit messages ask for, and (orchestrations) what the component changes ask for. */
+      fromCommits: BumpLevel;
+      fromComponents?: BumpLevel;
+    };
 
 export interface VersionPlan {
   version: string;
@@ -61,6 +77,8 @@ export interface VersionPlan {
   baseTag?: string;
   reason: Reason;
   analysis: CommitAnalysis;
+  /** With `submodules`: the component changes since the base (undefined when they were not read). */
+  components?: ComponentChange[];
   /** What apply will do, in order. */
   actions: {
     files: VersionFileEdit[];
@@ -91,6 +109,7 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
       fix: "set 'createTag: true' as well, or turn 'pushTag' off.",
     });
   }
+  if (opts.submodules) checkComponentTagFormat(opts.submodules.tagFormat);
   const warnings: string[] = [];
   const notes: string[] = [];
   const warn = (m: string) => {
@@ -144,8 +163,20 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   const { base, commits } =
     ceiling || !usual ? await baseAndCommits(git, query(ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(release(ceiling.version))) > 0) : finals), log) : await usual;
   const analysis = summarizeCommits(commits);
+  const components = opts.submodules && base && !promoted ? await componentsSince(git, base, head, remote, opts, log, warn, note) : undefined;
 
-  const { version, reason } = decideVersion({ released, promoted, base, analysis, bump: opts.bump, label: channel.label, initial: initial.version, tags, finals });
+  const { version, reason } = decideVersion({
+    released,
+    promoted,
+    base,
+    analysis,
+    componentLevel: components && componentLevel(components),
+    bump: opts.bump,
+    label: channel.label,
+    initial: initial.version,
+    tags,
+    finals,
+  });
   const parsed = new SemVer(version);
   const changed = reason.kind !== 'already-tagged' && reason.kind !== 'no-relevant-commits';
   const pep440Version = toPep440(version, { devNumber: opts.buildId });
@@ -165,6 +196,7 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     baseTag: base?.name,
     reason,
     analysis,
+    components,
     actions: { files: files.edits },
     head,
     warnings,
@@ -172,6 +204,31 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   };
   await planActions(git, plan, opts, tags, remote, warn, note);
   return plan;
+}
+
+/**
+ * The orchestration's component changes since the base: gitlinks at the base and at HEAD, each
+ * changed component's versions from its remote. Not read when the bump is forced (they could
+ * not change it).
+ */
+async function componentsSince(
+  git: Git,
+  base: ComponentTag,
+  head: string,
+  remote: string | undefined,
+  opts: VersionBumpOptions,
+  log: Log,
+  warn: (m: string) => void,
+  note: (m: string) => void,
+): Promise<ComponentChange[] | undefined> {
+  if (opts.bump !== 'auto') {
+    note(`bump is set to '${opts.bump}': the submodules' versions are not read.`);
+    return undefined;
+  }
+  const [superUrl, top] = await Promise.all([remote ? git.configValue(`remote.${remote}.url`) : undefined, git.topLevel()]);
+  const changes = await readComponentChanges(git, { base: base.commit, head, paths: opts.paths, tagFormat: opts.submodules!.tagFormat, superUrl, top }, warn);
+  log.info(changes.length ? `Submodules changed since ${base.name}: ${changes.map(describeChange).join('; ')}.` : `No submodule changed since ${base.name}.`);
+  return changes;
 }
 
 /** Warns about each path that matches nothing in HEAD (a typo); fails when none does. */
@@ -195,6 +252,8 @@ export interface VersionInputs {
   promoted?: ComponentTag;
   base?: ComponentTag;
   analysis: CommitAnalysis;
+  /** Orchestrations: the highest level the component changes since the base ask for. */
+  componentLevel?: BumpLevel;
   bump: 'auto' | BumpLevel;
   /** The channel's pre-release label; empty for finals. */
   label: string;
@@ -211,7 +270,8 @@ export function decideVersion(i: VersionInputs): { version: string; reason: Reas
   }
   if (i.promoted) return { version: release(i.promoted.version), reason: { kind: 'promoted-candidate', candidate: i.promoted.name } };
   if (!i.base) return { version: withLabel(i.initial, i.label, i.tags), reason: { kind: 'initial' } };
-  const requested = i.bump === 'auto' ? i.analysis.level : i.bump;
+  const found = i.componentLevel ? maxLevel(i.analysis.level, i.componentLevel) : i.analysis.level;
+  const requested = i.bump === 'auto' ? found : i.bump;
   // Only a breaking change found in the commits stays in 0.x; an explicit major (input or +semver hint) goes to 1.0.0.
   const level = i.bump === 'auto' && !i.analysis.explicitMajor ? effectiveLevel(i.base.version, requested) : requested;
   if (level === 'none') return { version: i.base.version.version, reason: { kind: 'no-relevant-commits' } };
@@ -224,7 +284,10 @@ export function decideVersion(i: VersionInputs): { version: string; reason: Reas
       next = nextRelease(new SemVer(next), 'patch');
     }
   }
-  return { version: withLabel(next, i.label, i.tags), reason: { kind: 'commits', level, requested: i.bump, zeroMajor: level !== requested, pastRelease } };
+  return {
+    version: withLabel(next, i.label, i.tags),
+    reason: { kind: 'commits', level, requested: i.bump, zeroMajor: level !== requested, pastRelease, fromCommits: i.analysis.level, fromComponents: i.componentLevel },
+  };
 }
 
 function highest(tags: ComponentTag[]): ComponentTag | undefined {
@@ -265,7 +328,7 @@ async function planActions(git: Git, plan: VersionPlan, opts: VersionBumpOptions
     } catch (err) {
       throw new UserError(`cannot read '${opts.changelogFile}' (${(err as NodeJS.ErrnoException).code}).`, { input: 'changelogFile', fix: 'point it at a Markdown file, or leave it empty.' });
     }
-    const after = insertChangelogSection(before, plan.version, changelogSection(plan.version, opts.today, plan.analysis.commits));
+    const after = insertChangelogSection(before, plan.version, changelogSection(plan.version, opts.today, plan.analysis.commits, plan.components));
     if (!before || !after.equals(before)) plan.actions.changelog = { path, before, after };
   }
   if ((opts.createTag || opts.commitVersionFiles || opts.pushTag) && opts.branch.kind !== 'branch') {

@@ -5,7 +5,7 @@ import { openRepository } from '../../shared/git';
 import { DEFAULT_BRANCH_CHANNELS, parseBranchChannels } from '../../shared/versioning/channels';
 import { parseVersionFileSpecs } from '../../shared/versioning/versionFiles';
 import { applyVersion, planVersion, type VersionBumpOptions } from '../../shared/versioning/versionBump';
-import { explainReason, versionSummary } from '../../shared/versioning/summary';
+import { componentChangesJson, explainReason, versionSummary } from '../../shared/versioning/summary';
 
 void agent.runTask(async () => {
   const dir = agent.pathInput('workingDirectory') ?? process.cwd();
@@ -36,6 +36,7 @@ void agent.runTask(async () => {
     today: new Date().toISOString().slice(0, 10),
     dryRun,
     buildId: Number.isSafeInteger(buildId) && buildId > 0 ? buildId : undefined,
+    submodules: agent.boolInput('submodules') ? { tagFormat: agent.input('submoduleTagFormat') ?? 'v{version}' } : undefined,
   };
   const plan = await planVersion(git, options, agent.agentLog);
   console.log(`Version ${plan.version} (previous ${plan.previousVersion || 'none'}, bump ${plan.bump}, ${plan.commitCount} commit(s)). ${explainReason(plan)}`);
@@ -53,6 +54,7 @@ void agent.runTask(async () => {
   agent.setOutput('channel', plan.channel.label || 'final');
   agent.setOutput('tagCreated', !!result?.tagged);
   agent.setOutput('tagPushed', !!result?.tagged && result.pushed.includes(`refs/tags/${result.tagged}`));
+  agent.setOutput('componentChanges', componentChangesJson(plan.components ?? []));
   if (agent.boolInput('updateBuildNumber') && !dryRun) agent.updateBuildNumber(plan.version);
   agent.uploadSummary('version-bump', versionSummary(plan, result, dryRun, dir));
 });

@@ -26,6 +26,7 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
         channel: 'final',
         tagCreated: 'false',
         tagPushed: 'false',
+        componentChanges: '[]',
       });
       assert.equal(run.summaries.length, 1);
       assert.match(run.summaries[0], /VersionBump: 1\.3\.0/);

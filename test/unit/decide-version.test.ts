@@ -41,6 +41,16 @@ describe('decideVersion', () => {
     assert.equal(d.version, '1.3.2-rc.1');
     assert.equal(d.reason.kind === 'commits' && d.reason.pastRelease, '1.3.1');
   });
+  it('takes the larger of the commits and the component changes (orchestrations), held in 0.x like a breaking commit', () => {
+    const minor = decide({ base: tag('v1.4.0'), analysis: commits('chore: x'), componentLevel: 'minor' });
+    assert.equal(minor.version, '1.5.0');
+    assert.deepEqual(minor.reason, { kind: 'commits', level: 'minor', requested: 'auto', zeroMajor: false, pastRelease: undefined, fromCommits: 'none', fromComponents: 'minor' });
+    assert.equal(decide({ base: tag('v1.4.0'), analysis: commits('feat: x'), componentLevel: 'patch' }).version, '1.5.0');
+    assert.equal(decide({ base: tag('v1.4.0'), analysis: commits('fix: x'), componentLevel: 'major' }).version, '2.0.0');
+    assert.equal(decide({ base: tag('v0.4.0'), analysis: commits('fix: x'), componentLevel: 'major' }).version, '0.5.0');
+    assert.equal(decide({ base: tag('v1.4.0'), analysis: commits('chore: x'), componentLevel: 'none' }).reason.kind, 'no-relevant-commits');
+    assert.equal(decide({ base: tag('v1.4.0'), bump: 'patch', componentLevel: 'major' }).version, '1.4.1', 'a forced bump wins');
+  });
   it('reports a released HEAD, releases a promoted rc, starts at the initial version', () => {
     assert.equal(decide({ released: { tag: tag('v2.0.0'), onReleaseCommit: false }, base: tag('v1.0.0') }).version, '2.0.0');
     assert.equal(decide({ promoted: tag('v1.3.0-rc.2'), base: tag('v1.2.0') }).version, '1.3.0');
