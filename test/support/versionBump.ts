@@ -1,6 +1,6 @@
 /** What the VersionBump task tests share: running it on a repo, and the repos it runs on. */
 import { strict as assert } from 'node:assert';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { explain, runTask, type RunOptions, type TaskRun } from './agentRunner';
 import { git, Repo, tempDir } from './repo';
@@ -8,6 +8,8 @@ import { git, Repo, tempDir } from './repo';
 export function bump(repo: Repo, inputs: RunOptions['inputs'] = {}, options: Omit<RunOptions, 'inputs'> = {}): Promise<TaskRun> {
   repo.detach(); // agents check out a detached HEAD; so does every run here
   return runTask('version-bump', {
+    // RELEVO_TASKS_DIR: a copy of dist/tasks, for runs that must not see a rebuild in the middle.
+    tasksDir: process.env.RELEVO_TASKS_DIR || undefined,
     ...options,
     inputs: { workingDirectory: repo.dir, ...inputs },
     variables: { 'Build.SourceBranch': 'refs/heads/main', ...options.variables },
@@ -73,4 +75,85 @@ export function assertLocalUntouched(repo: Repo, head: string): void {
 
 export function remoteTagsOrLocal(repo: Repo): Record<string, string> {
   return Object.fromEntries(repo.git('tag', '--list').split('\n').filter(Boolean).map((t) => [t, repo.git('rev-parse', `${t}^{commit}`)]));
+}
+
+/**
+ * A component repository whose history is one commit per entry, tagged `v<version>` (annotated
+ * and lightweight in turn; several versions on one commit when an entry is a list, null for an
+ * untagged commit), pushed to the bare `<remotes>/<name>.git`. `at(version)` is the commit
+ * carrying a version, `commits` every commit in order.
+ */
+export function componentRemote(
+  remotes: string,
+  name: string,
+  history: (string | string[] | null)[],
+  tagName = (version: string) => `v${version}`,
+): { bare: string; commits: string[]; at: (version: string) => string } {
+  const repo = Repo.init('main', tempDir(`relevo-component-${name}-`));
+  const commits: string[] = [];
+  const byVersion = new Map<string, string>();
+  let n = 0;
+  for (const entry of history) {
+    const sha = repo.commit(`feat: ${name} change ${commits.length + 1}`);
+    commits.push(sha);
+    for (const version of entry === null ? [] : Array.isArray(entry) ? entry : [entry]) {
+      repo.tag(tagName(version), n++ % 2 === 0);
+      byVersion.set(version, sha);
+    }
+  }
+  const bare = join(remotes, `${name}.git`);
+  repo.addBareRemote(bare);
+  return {
+    bare,
+    commits,
+    at: (version) => {
+      const sha = byVersion.get(version);
+      if (!sha) throw new Error(`${name} has no version ${version}`);
+      return sha;
+    },
+  };
+}
+
+/**
+ * An orchestration repository whose submodules are gitlinks written straight into the index
+ * (`update-index --cacheinfo 160000,…`) with their `.gitmodules` entries: no clone of any
+ * component, no network. Each gitlink's folder exists empty, as an uninitialised submodule's does.
+ */
+export class Orchestration {
+  constructor(readonly repo: Repo) {}
+
+  static init(): Orchestration {
+    return new Orchestration(Repo.init());
+  }
+
+  /** Pins `path` (default: the name) at `commit`; declares it with `url` (default `../<name>.git`). */
+  pin(name: string, commit: string, url = `../${name}.git`, path = name): this {
+    const r = this.repo;
+    r.git('config', '-f', '.gitmodules', `submodule.${name}.path`, path);
+    r.git('config', '-f', '.gitmodules', `submodule.${name}.url`, url);
+    mkdirSync(join(r.dir, path), { recursive: true });
+    r.git('update-index', '--add', '--cacheinfo', `160000,${commit},${path}`);
+    r.git('add', '.gitmodules');
+    return this;
+  }
+
+  /** Removes the gitlink and its .gitmodules entry. */
+  unpin(name: string): this {
+    const r = this.repo;
+    const path = r.git('config', '-f', '.gitmodules', `submodule.${name}.path`);
+    r.git('rm', '-q', '--cached', path);
+    r.git('config', '-f', '.gitmodules', '--remove-section', `submodule.${name}`);
+    r.git('add', '.gitmodules');
+    return this;
+  }
+
+  /** Commits what is staged (pins, .gitmodules) plus a change to a file of its own. */
+  commit(message: string): string {
+    return this.repo.commit(message);
+  }
+
+  tag(name: string, annotated = true): this {
+    this.repo.tag(name, annotated);
+    return this;
+  }
 }
