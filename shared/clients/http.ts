@@ -1,0 +1,196 @@
+/**
+ * One HTTP retry policy for every client in shared/clients.
+ *
+ * `withRetries` runs an attempt, asks `classify` whether its failure is worth another try, and
+ * waits between tries: the server's `Retry-After` when it sent one (seconds or an HTTP date),
+ * otherwise exponential backoff with jitter. It is bounded twice: in attempts (`maxAttempts`) and
+ * in wall-clock time (`maxTotalMs`, which also cuts an attempt that is still running when the
+ * time is up). Each request's own timeout (`timeoutMs`) is the client's business (the HTTP
+ * library's socket timeout); it is carried here so one policy object describes both.
+ *
+ * Plain functions on plain data: no process.env, no task-lib; clocks and sleep are injectable.
+ */
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included (default 4). */
+  maxAttempts: number;
+  /** Wall-clock bound for all attempts and waits together (default 60 s). */
+  maxTotalMs: number;
+  /** First backoff step when the server gives no Retry-After (default 500 ms; doubles each retry). */
+  baseDelayMs: number;
+  /** Longest backoff step (default 10 s). A longer Retry-After is honoured if it fits in maxTotalMs. */
+  maxDelayMs: number;
+  /** Timeout of one request without an answer (default 30 s). */
+  timeoutMs: number;
+  sleep: (ms: number) => Promise<void>;
+  /** [0, 1): the jitter source. */
+  random: () => number;
+  now: () => number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 4,
+  maxTotalMs: 60_000,
+  baseDelayMs: 500,
+  maxDelayMs: 10_000,
+  timeoutMs: 30_000,
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: Math.random,
+  now: Date.now,
+};
+
+export function retryPolicy(overrides: Partial<RetryPolicy> = {}): RetryPolicy {
+  const policy = { ...DEFAULT_RETRY_POLICY };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined) (policy as Record<string, unknown>)[key] = value;
+  }
+  if (!(policy.maxAttempts >= 1)) throw new RangeError(`retry policy: maxAttempts must be at least 1, not ${policy.maxAttempts}`);
+  if (!(policy.timeoutMs > 0)) throw new RangeError(`retry policy: timeoutMs must be positive, not ${policy.timeoutMs}`);
+  if (!(policy.maxTotalMs > 0)) throw new RangeError(`retry policy: maxTotalMs must be positive, not ${policy.maxTotalMs}`);
+  return policy;
+}
+
+/** What `classify` says about a failed attempt. */
+export type RetryVerdict = { retry: false } | { retry: true; /** the server's Retry-After, in ms */ retryAfterMs?: number; reason: string };
+
+export interface RetryEvent {
+  attempt: number;
+  delayMs: number;
+  reason: string;
+  error: unknown;
+}
+
+/** The attempts ran out (in number or in time); `lastError` is the last attempt's failure. */
+export class RetriesExhaustedError extends Error {
+  constructor(
+    readonly lastError: unknown,
+    readonly attempts: number,
+    readonly elapsedMs: number,
+    /** Why it stopped, as a phrase: "after 4 attempts in 3.2 s", "… asked to wait 120 s …". */
+    readonly reason: string,
+  ) {
+    super(`${lastError instanceof Error ? lastError.message : String(lastError)} (${reason})`, { cause: lastError });
+    this.name = 'RetriesExhaustedError';
+  }
+}
+
+/** An attempt was still running when the policy's total time ran out. */
+export class DeadlineExceededError extends Error {
+  constructor(readonly elapsedMs: number, readonly maxTotalMs: number) {
+    super(`no answer within the ${seconds(maxTotalMs)} bound (${seconds(elapsedMs)} spent)`);
+    this.name = 'DeadlineExceededError';
+  }
+}
+
+export function seconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(s < 10 ? 1 : 0)} s`;
+}
+
+/**
+ * `Retry-After` as milliseconds from now: delta-seconds (`120`) or an HTTP date
+ * (`Wed, 21 Oct 2026 07:28:00 GMT`, RFC 9110 §10.2.3). Undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: unknown, now: number = Date.now()): number | undefined {
+  if (Array.isArray(value)) value = value[0];
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Exponential backoff with jitter: step n waits between half and all of base·2^(n-1), capped. */
+export function backoffMs(retry: number, policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs' | 'random'>): number {
+  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
+  return Math.round(cap * (0.5 + policy.random() / 2));
+}
+
+/**
+ * Runs `attempt(n)` (n from 1) until it succeeds, `classify` says a failure is final, or the
+ * policy's bounds are reached. A final failure is rethrown as it is; running out of attempts or
+ * time throws RetriesExhaustedError around the last failure.
+ */
+export async function withRetries<T>(
+  attempt: (n: number) => Promise<T>,
+  classify: (error: unknown) => RetryVerdict,
+  policyOverrides: Partial<RetryPolicy> = {},
+  onRetry?: (event: RetryEvent) => void,
+): Promise<T> {
+  const policy = retryPolicy(policyOverrides);
+  const started = policy.now();
+  const elapsed = () => policy.now() - started;
+  for (let n = 1; ; n++) {
+    let error: unknown;
+    try {
+      return await boundedByDeadline(attempt(n), policy.maxTotalMs - elapsed(), () => new DeadlineExceededError(elapsed(), policy.maxTotalMs));
+    } catch (err) {
+      error = err;
+    }
+    if (error instanceof DeadlineExceededError) throw new RetriesExhaustedError(error, n, elapsed(), `stopped at the ${seconds(policy.maxTotalMs)} bound after ${n} attempt${n === 1 ? '' : 's'}`);
+    const verdict = classify(error);
+    if (!verdict.retry) throw error;
+    if (n >= policy.maxAttempts) throw new RetriesExhaustedError(error, n, elapsed(), `gave up after ${n} attempts in ${seconds(elapsed())}`);
+    const delayMs = verdict.retryAfterMs ?? backoffMs(n, policy);
+    const remaining = policy.maxTotalMs - elapsed();
+    if (delayMs >= remaining) {
+      const why = verdict.retryAfterMs !== undefined ? `the server asked to wait ${seconds(delayMs)} (Retry-After)` : `the next try would start after ${seconds(delayMs)}`;
+      throw new RetriesExhaustedError(error, n, elapsed(), `gave up after ${n} attempt${n === 1 ? '' : 's'}: ${why}, beyond the ${seconds(policy.maxTotalMs)} bound`);
+    }
+    onRetry?.({ attempt: n, delayMs, reason: verdict.reason, error });
+    await policy.sleep(delayMs);
+  }
+}
+
+/** The promise, or the deadline's error if it is still pending after `ms`. */
+function boundedByDeadline<T>(promise: Promise<T>, ms: number, onDeadline: () => Error): Promise<T> {
+  if (ms <= 0) {
+    promise.catch(() => undefined);
+    return Promise.reject(onDeadline());
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onDeadline()), ms);
+  });
+  promise.catch(() => undefined); // a late failure after the deadline is not an unhandled rejection
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Node's network error codes worth another try for a request that may be repeated. */
+export const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+]);
+
+/** Codes that mean the request never reached the server: safe to repeat even a write. */
+export const NOT_SENT_NETWORK_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN']);
+
+/**
+ * The usual verdict for an HTTP failure. `idempotent` requests (reads, PUT of one reviewer)
+ * are retried on 429, every 5xx, timeouts and transient network errors. Writes that create
+ * something (POST) are retried only where the server cannot have acted: 429 (throttled before
+ * processing), 503 (service unavailable) and errors before the connection existed; a 500, a
+ * 502/504 or a timeout may hide a write that happened, so it is reported, not repeated.
+ */
+export function classifyHttpFailure(failure: { status?: number; code?: string; timedOut?: boolean; retryAfterMs?: number }, idempotent: boolean): RetryVerdict {
+  const { status, code } = failure;
+  if (status === 429) return { retry: true, retryAfterMs: failure.retryAfterMs, reason: 'HTTP 429 (throttled)' };
+  if (status !== undefined && status >= 500 && status <= 599) {
+    if (idempotent || status === 503) return { retry: true, retryAfterMs: failure.retryAfterMs, reason: `HTTP ${status}` };
+    return { retry: false };
+  }
+  if (status !== undefined) return { retry: false };
+  if (failure.timedOut) return idempotent ? { retry: true, reason: 'no answer (timeout)' } : { retry: false };
+  if (code && (idempotent ? TRANSIENT_NETWORK_CODES : NOT_SENT_NETWORK_CODES).has(code)) return { retry: true, reason: code };
+  return { retry: false };
+}
