@@ -14,6 +14,7 @@ interface TaskJson {
   version: { Major: number; Minor: number; Patch: number };
   minimumAgentVersion: string;
   instanceNameFormat: string;
+  groups?: { name: string; visibleRule?: string }[];
   inputs: { name: string; helpMarkDown?: string; type: string; options?: Record<string, string>; defaultValue?: string; visibleRule?: string }[];
   outputVariables: { name: string; description: string }[];
   restrictions: { settableVariables: { allowed: string[] } };
@@ -77,7 +78,7 @@ describe('extension manifest', () => {
       assert.ok(t.outputVariables.length > 0);
       assert.deepEqual([...t.restrictions.settableVariables.allowed].sort(), t.outputVariables.map((o) => o.name).sort(), `${where} may set only its outputs`);
       assert.ok(existsSync(join(ROOT, 'tasks', folder, 'icon.png')));
-      for (const input of t.inputs.filter((i) => i.visibleRule)) {
+      for (const input of [...t.inputs, ...(t.groups ?? []).map((g) => ({ ...g, name: `group ${g.name}` }))].filter((i) => i.visibleRule)) {
         const rule = input.visibleRule!;
         // The classic editor splits on && or on ||, never both, and has no parentheses.
         assert.ok(!(rule.includes('&&') && rule.includes('||')) && !/[()]/.test(rule), `${where} ${input.name}: visibleRule '${rule}' mixes && and || or uses parentheses`);
@@ -85,6 +86,8 @@ describe('extension manifest', () => {
           const m = /^\s*(\w+)\s*(=|==|!=|<|>|<=|>=|Contains|StartsWith|EndsWith|NotContains|NotStartsWith|NotEndsWith)\s*(.*?)\s*$/.exec(clause);
           assert.ok(m, `${where} ${input.name}: '${clause}' is not 'input operator value'`);
           assert.ok(t.inputs.some((i) => i.name === m[1]), `${where} ${input.name}: visibleRule names unknown input '${m[1]}'`);
+          // The editor reads values as [a-zA-Z0-9. ]+ (or an empty ""): '-' or '/' never match.
+          assert.match(m[3], /^(""|[A-Za-z0-9. ]+)$/, `${where} ${input.name}: visibleRule value '${m[3]}' cannot be matched by the editor`);
         }
       }
     }

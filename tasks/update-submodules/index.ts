@@ -1,0 +1,74 @@
+import * as agent from '../../shared/agent';
+import { UserError } from '../../shared/errors';
+import { openRepository } from '../../shared/git';
+import { branchContext } from '../../shared/git/branch';
+import { changeLogs, submoduleSummary } from '../../shared/submodules/summary';
+import { applySubmoduleUpdate, planSubmoduleUpdate, type OpenPullRequest, type UpdateSubmodulesOptions } from '../../shared/submodules/update';
+import { DEFAULT_BRANCH_CHANNELS, parseBranchChannels } from '../../shared/versioning/channels';
+import { connectAzureDevOps, type MergeStrategy } from '../../shared/clients/azureDevOps';
+import { openOrUpdatePullRequest } from '../../shared/clients/pullRequests';
+
+void agent.runTask(async () => {
+  const dir = agent.pathInput('workingDirectory') ?? process.cwd();
+  const dryRun = agent.boolInput('dryRun');
+  const git = await openRepository(dir, agent.gitOptions(), 'workingDirectory');
+  const branch = branchContext({ sourceBranch: agent.variable('Build.SourceBranch'), pullRequestSourceBranch: agent.variable('System.PullRequest.SourceBranch') });
+  if (!branch) {
+    throw new UserError('cannot tell which branch this run builds: Build.SourceBranch is not set.', {
+      fix: 'run the task in a pipeline (the agent sets Build.SourceBranch), or set the variable Build.SourceBranch to refs/heads/<branch>.',
+    });
+  }
+  const options: UpdateSubmodulesOptions = {
+    mode: agent.choiceInput('mode', ['commit', 'push', 'pull-request'] as const),
+    defaultPolicy: agent.input('defaultPolicy') ?? 'minor',
+    include: agent.listInput('include'),
+    exclude: agent.listInput('exclude'),
+    tagFormat: agent.input('tagFormat') ?? 'v{version}',
+    allowPrerelease: agent.boolInput('allowPrerelease'),
+    channels: parseBranchChannels(agent.input('branchChannels') ?? DEFAULT_BRANCH_CHANNELS),
+    branch,
+    lockFile: agent.input('lockFile') ?? '',
+    parallel: agent.intInput('parallel', 1, 64),
+    checkout: agent.boolInput('checkout'),
+    triggerCi: agent.boolInput('triggerCi'),
+    targetBranch: agent.input('targetBranch'),
+  };
+  const plan = await planSubmoduleUpdate(git, options, agent.agentLog);
+  const openPullRequest = options.mode === 'pull-request' && plan.updates.length && !dryRun ? pullRequestOpener() : undefined;
+  const result = dryRun ? undefined : await applySubmoduleUpdate(git, plan, options, openPullRequest, agent.agentLog);
+  if (dryRun) console.log(`Dry run: would ${plan.updates.length ? `commit ${plan.updates.length} pin(s)${plan.delivery.mode === 'commit' ? '' : plan.delivery.mode === 'push' ? ` and push to ${plan.delivery.branchRef}` : ` and open a pull request into ${plan.delivery.targetRef}`}` : 'change nothing'}.`);
+
+  agent.setOutput('updatedCount', plan.updates.length);
+  agent.setOutput('updates', JSON.stringify(plan.updates.map(({ name, path, from, fromTag, to, toTag, change, commit }) => ({ name, path, from: from ?? null, fromTag: fromTag ?? null, to, toTag, change, commit }))));
+  agent.setOutput('maxChange', plan.maxChange);
+  agent.setOutput('commit', result?.commit ?? '');
+  agent.setOutput('pullRequestId', result?.pullRequest?.id ?? '');
+  agent.setOutput('pullRequestUrl', result?.pullRequest?.url ?? '');
+  const logs = plan.updates.length ? await changeLogs(git, plan.updates, agent.tempDirectory(), options.parallel) : new Map<string, string[]>();
+  agent.uploadSummary('update-submodules', submoduleSummary(plan, result, dryRun, logs));
+});
+
+/** Pull requests in the repository being built, through the job token. */
+function pullRequestOpener(): OpenPullRequest {
+  const collectionUri = agent.variable('System.TeamFoundationCollectionUri') ?? agent.variable('System.CollectionUri');
+  const token = agent.jobToken();
+  const project = agent.variable('System.TeamProject');
+  if (!collectionUri || !token || !project) {
+    throw new UserError('pull-request mode needs the job token and the project (System.AccessToken, System.TeamFoundationCollectionUri, System.TeamProject).', {
+      input: 'mode',
+      fix: "run in an Azure Pipelines job whose token is available to tasks (classic: 'Allow scripts to access the OAuth token'), or use mode 'push'.",
+    });
+  }
+  const client = connectAzureDevOps({ collectionUri, token, project });
+  const autoComplete = agent.boolInput('autoComplete');
+  const mergeStrategy = agent.choiceInput('mergeStrategy', ['noFastForward', 'squash', 'rebase', 'rebaseMerge'] as const satisfies readonly MergeStrategy[]);
+  const workItemIds = agent.listInput('workItems').map((w) => {
+    if (!/^\d+$/.test(w)) throw new UserError(`'${w}' is not a work item id.`, { input: 'workItems', fix: 'list work item numbers, comma-separated, e.g. 123, 456.' });
+    return Number(w);
+  });
+  const reviewerIds = agent.listInput('reviewers');
+  return async (req) => {
+    const repositoryId = agent.variable('Build.Repository.ID') ?? (await client.repository(agent.variable('Build.Repository.Name') ?? '')).id;
+    return openOrUpdatePullRequest(client, repositoryId, { ...req, reviewerIds, workItemIds, autoComplete: autoComplete ? { mergeStrategy, deleteSourceBranch: true } : undefined });
+  };
+}
