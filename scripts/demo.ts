@@ -117,13 +117,29 @@ async function main(): Promise<void> {
     { name: 'table-picker', path: 'components/table-picker', url: '../table-picker.git', commit: picker.commits['v1.2.0'] },
     { name: 'history', path: 'components/history', url: '../history.git', commit: history.commits['v1.2.0'], policy: 'pin' },
   ]);
+  // The orchestration was released as v1.0.0 with these pins.
+  git(orchestration.bare, 'tag', 'v1.0.0', 'main');
+  orchestration.work.git('fetch', '-q', '--tags', 'origin');
   console.log(`  .gitmodules:\n${readFileSync(join(orchestration.work.dir, '.gitmodules'), 'utf8').replace(/^/gm, '    ')}`);
   await step('main, dry run: the plan for every submodule', orchestration.work, { dryRun: true }, 'main', {}, 'UpdateSubmodules@1');
   await step('main: move the pins and push them (ingest latest, table-picker within its major, history pinned)', orchestration.work, { mode: 'push' }, 'main', {}, 'UpdateSubmodules@1');
   console.log(`  components.lock.json:\n${readFileSync(join(orchestration.work.dir, 'components.lock.json'), 'utf8').replace(/^/gm, '    ')}`);
   await step('main again: every pin is current, nothing to commit', orchestration.work, { mode: 'push' }, 'main', {}, 'UpdateSubmodules@1');
+  await step(
+    "the orchestration's own version, computed from the component changes since v1.0.0",
+    orchestration.work,
+    { component: 'orchestration', submodules: true, createTag: true, pushTag: true },
+    'main',
+  );
+  console.log(`  orchestration ${git(orchestration.bare, 'describe', '--tags', 'main')} = ${readLock(orchestration.work.dir)}`);
 
   console.log('\nThe other tasks (BuildWheel, PromoteBranch, RegenerateSampleData) join this demo as they land.');
+}
+
+/** "ingest v1.1.0 + table-picker v1.3.1 + …" from the lock file. */
+function readLock(dir: string): string {
+  const lock = JSON.parse(readFileSync(join(dir, 'components.lock.json'), 'utf8')) as { components: { name: string; tag: string | null }[] };
+  return lock.components.map((c) => `${c.name} ${c.tag ?? '(untagged)'}`).join(' + ');
 }
 
 main()
