@@ -4,12 +4,132 @@
  * task result. Everything else in shared/ is plain functions on plain data.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { EOL, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import * as tl from 'azure-pipelines-task-lib/task';
+import { TaskCommand } from 'azure-pipelines-task-lib/taskcommand';
 import { describeFailure, isUserError, UserError } from './errors';
 import type { GitOptions } from './git';
 import type { Log } from './log';
+
+/**
+ * The part of azure-pipelines-task-lib's `task` module these tasks use, without loading it:
+ * that module is ~150 KB of bundle with shelljs, q and minimatch, and its start-up (a vault
+ * key file written to the agent's temp folder, per-input encryption, proxy and certificate
+ * probes) took ~40 ms of every run. What stays as task-lib does it:
+ * - every `##vso[...]` line is formatted by task-lib's own `TaskCommand` (same escaping);
+ * - at start-up, inputs, endpoint authorizations, secure-file tickets and secret variables are
+ *   moved out of `process.env` (task-lib's `_loadData`), so no child process (git, its hooks)
+ *   ever sees them; they are kept in this module's memory (not encrypted in it: there is no
+ *   `.taskkey` file);
+ * - variable and input names map to environment names alike (`Build.SourceBranch` →
+ *   `BUILD_SOURCEBRANCH`), secret variables are read from the secrets, public ones from the
+ *   environment; outputs are also set in `process.env`;
+ * - issues carry `source=TaskInternal` and the agent's correlation id; debug lines follow
+ *   `System.Debug` and `DistributedTask.Tasks.Node.SkipDebugLogsWhenDebugModeOff`;
+ * - an exception nothing caught fails the task with `Unhandled: <message>`.
+ */
+const tl = (() => {
+  const variableKey = (name: string) => name.replace(/\./g, '_').replace(/ /g, '_').toUpperCase();
+  const command = (name: string, properties: Record<string, string | undefined> | null, message: string) =>
+    process.stdout.write(new TaskCommand(name, properties as Record<string, string>, message).toString() + EOL);
+  // Read before the secrets are moved, as task-lib reads them.
+  const debugMode = process.env.SYSTEM_DEBUG?.toLowerCase() === 'true';
+  const skipDebug = process.env.DISTRIBUTEDTASK_TASKS_NODE_SKIPDEBUGLOGSWHENDEBUGMODEOFF?.toLowerCase() === 'true';
+  const debug = (message: string) => {
+    if (!skipDebug || debugMode) command('task.debug', null, message);
+  };
+  /** Secrets by lower-cased environment name, as task-lib's vault keys them. */
+  const secrets = new Map<string, string>();
+  const known = new Map<string, { name: string; secret: boolean }>();
+  for (const name of Object.keys(process.env)) {
+    if (!/^(INPUT_|ENDPOINT_AUTH_|SECUREFILE_TICKET_|SECRET_|VSTS_TASKVARIABLE_)/.test(name)) continue;
+    if (name.startsWith('SECRET_') && name.length > 'SECRET_'.length) known.set(variableKey(name.slice(7)), { name: name.slice(7), secret: true });
+    const value = process.env[name];
+    if (value) {
+      secrets.set(name.toLowerCase(), value);
+      delete process.env[name];
+    }
+  }
+  const correlationId = process.env.COMMAND_CORRELATION_ID ?? '';
+  delete process.env.COMMAND_CORRELATION_ID;
+  for (const [list, secret] of [['VSTS_PUBLIC_VARIABLES', false], ['VSTS_SECRET_VARIABLES', true]] as const) {
+    let names: unknown = [];
+    try {
+      names = JSON.parse(process.env[list] || '[]');
+    } catch {
+      // Only interactive runs set these by hand.
+    }
+    if (Array.isArray(names)) for (const name of names) if (typeof name === 'string') known.set(variableKey(name), { name, secret });
+    delete process.env[list];
+  }
+  const issue = (type: 'warning' | 'error', message: string) => command('task.issue', { type, source: 'TaskInternal', correlationId }, message);
+  const noMultiline = (value: string) => {
+    if (/\r|\n/.test(value) && `${process.env.SYSTEM_UNSAFEALLOWMULTILINESECRET}`.toUpperCase() !== 'TRUE') throw new Error('Secrets cannot contain multiple lines');
+  };
+  const TaskResult = { Succeeded: 0, Failed: 2 } as const;
+  const setResult = (result: (typeof TaskResult)[keyof typeof TaskResult], message: string) => {
+    const name = result === TaskResult.Failed ? 'Failed' : 'Succeeded';
+    debug(`task result: ${name}`);
+    if (result === TaskResult.Failed && message) issue('error', message);
+    command('task.complete', { result: name }, message);
+  };
+  process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
+    if (err?.code === 'EPIPE' && err.syscall?.toUpperCase() === 'WRITE') return;
+    setResult(TaskResult.Failed, `Unhandled: ${err?.message}`);
+    issue('error', String(err?.stack));
+  });
+  process.on('unhandledRejection', (reason) => {
+    throw reason instanceof Error ? reason : new Error(String(reason));
+  });
+  return {
+    TaskResult,
+    setResult,
+    getVariable(name: string): string | undefined {
+      const key = variableKey(name);
+      const value = known.get(key)?.secret ? secrets.get(`secret_${key}`.toLowerCase()) : process.env[key];
+      debug(`${name}=${value}`);
+      return value;
+    },
+    getInput(name: string, required: boolean): string | undefined {
+      const value = secrets.get(`input_${variableKey(name)}`.toLowerCase());
+      if (required && !value) throw new Error(`Input required: ${name}`);
+      debug(`${name}=${value}`);
+      return value;
+    },
+    setVariable(name: string, val: string, secret = false, isOutput = false): void {
+      const key = variableKey(name);
+      secret ||= !!known.get(key)?.secret;
+      const value = val || '';
+      debug(`set ${name}=${secret && value ? '********' : value}`);
+      if (secret) {
+        noMultiline(value);
+        secrets.set(`secret_${key}`.toLowerCase(), value);
+        delete process.env[key];
+      } else process.env[key] = value;
+      known.set(key, { name, secret });
+      command('task.setvariable', { variable: name || '', isOutput: String(isOutput), issecret: String(secret) }, value);
+    },
+    setSecret(value: string): void {
+      if (!value) return;
+      noMultiline(value);
+      command('task.setsecret', {}, value);
+    },
+    getEndpointAuthorization(id: string, optional: boolean): { parameters: Record<string, string>; scheme: string } | undefined {
+      const value = secrets.get(`endpoint_auth_${id}`.toLowerCase());
+      if (!optional && !value) setResult(TaskResult.Failed, `Endpoint auth data not present: ${id}`);
+      debug(`${id} exists ${!!value}`);
+      try {
+        return value ? JSON.parse(value) : undefined;
+      } catch {
+        // task-lib puts the value in the message; it is a secret, so it stays out.
+        throw new Error(`Invalid endpoint auth: ${id}`);
+      }
+    },
+    updateBuildNumber: (value: string) => command('build.updatebuildnumber', null, value),
+    uploadSummary: (path: string) => command('task.uploadsummary', null, path),
+    warning: (message: string) => issue('warning', message),
+  };
+})();
 
 interface TaskInputDef {
   name: string;
@@ -154,7 +274,6 @@ export const agentLog: Log = {
 
 /** Runs a task body and turns its outcome into the task result the agent reads. */
 export async function runTask(body: () => Promise<void>): Promise<void> {
-  tl.setResourcePath(join(__dirname, 'task.json'), true);
   try {
     await body();
     tl.setResult(tl.TaskResult.Succeeded, 'Done.');

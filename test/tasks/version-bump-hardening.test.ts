@@ -136,6 +136,31 @@ describe('VersionBump hardening (built task)', function () {
       assertLocalUntouched(repo, head);
     });
 
+    it("git and its hooks never see the inputs, the endpoint's authorization or secret variables in their environment; the agent's commands keep task-lib's form", async () => {
+      const { repo } = readyToRelease();
+      const token = 'relevo-secret-token-env-4b2';
+      const dump = join(tempDir('relevo-env-'), 'env.txt');
+      hook(repo.dir, 'pre-push', `env > '${dump}'`);
+      const run = ok(
+        await bump(repo, RELEASE_ALL, {
+          accessToken: token,
+          variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' },
+          env: { SECRET_RELEVO_PROBE: 'relevo-secret-variable-value', COMMAND_CORRELATION_ID: 'corr-7' },
+        }),
+      );
+      assert.equal(run.outputs.tagPushed, 'true');
+      const env = readFileSync(dump, 'utf8');
+      // The push itself carries the token, as its extraheader (GIT_CONFIG_VALUE_n), and nowhere else.
+      assert.deepEqual(env.split('\n').filter((l) => l.includes(token)).map((l) => l.replace(/=.*/, '').replace(/\d+$/, 'n')), ['GIT_CONFIG_VALUE_n']);
+      assert.ok(!env.includes('relevo-secret-variable-value'), 'a secret variable reached the hook');
+      assert.doesNotMatch(env, /^(INPUT_|ENDPOINT_AUTH_|SECRET_|COMMAND_CORRELATION_ID)/m);
+      assert.deepEqual(run.secrets, [token]);
+      assert.match(run.stdout, /^##vso\[task\.setvariable variable=version;isOutput=true;issecret=false;\]1\.3\.0$/m);
+      assert.match(run.stdout, /^##vso\[task\.complete result=Succeeded;\]Done\.$/m);
+      const refused = failed(await bump(released('feat: a'), { pushTag: true }, { env: { COMMAND_CORRELATION_ID: 'corr-7' } }), /pushTag is on but createTag is off/);
+      assert.match(refused.stdout, /^##vso\[task\.issue type=error;source=TaskInternal;correlationId=corr-7;\]Input 'pushTag': /m);
+    });
+
     it('losing the race (another run pushes first) says the branch moved and that a re-run gives the next version', async () => {
       const { repo, remote, head } = readyToRelease();
       const other = tempDir();
