@@ -41,18 +41,26 @@ export interface GitOptions {
  */
 export class Git {
   private readonly baseEnv: NodeJS.ProcessEnv;
+  /** Local commands: also fully buffered output (GIT_FLUSH=0); git flushes every record into a pipe otherwise. */
+  private readonly localEnv: NodeJS.ProcessEnv;
   private readonly authEnv: NodeJS.ProcessEnv;
   readonly noProgressSeconds: number;
+  /** What `notRepositoryReason` (and so `openRepository`) found, in the same process: see `Opened`. */
+  opened?: Opened;
+  /** Set by startRepository: resolves once the folder is known to be a work tree (and `opened` is set). */
+  ready?: Promise<void>;
+  private shallowFile?: string;
 
   constructor(readonly dir: string, private readonly options: GitOptions = {}) {
     this.baseEnv = { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0' };
+    this.localEnv = { ...this.baseEnv, GIT_FLUSH: '0' };
     this.noProgressSeconds = options.noProgressSeconds ?? DEFAULT_NO_PROGRESS_SECONDS;
     this.authEnv = remoteEnv(this.baseEnv, this.noProgressSeconds, options.token, options.tokenScope);
   }
 
   /** Runs a local command; returns stdout. */
   async run(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; encoding?: 'latin1' } = {}): Promise<string> {
-    const env = opts.env ? { ...this.baseEnv, ...opts.env } : this.baseEnv;
+    const env = opts.env ? { ...this.localEnv, ...opts.env } : this.localEnv;
     return (await execGit(args, { cwd: this.dir, env, input: opts.input, encoding: opts.encoding })).stdout;
   }
 
@@ -94,7 +102,7 @@ export class Git {
     let pending = '';
     await execGit(args, {
       cwd: this.dir,
-      env: this.baseEnv,
+      env: this.localEnv,
       onStdout: (chunk) => {
         let at = chunk.indexOf(separator);
         if (at < 0) {
@@ -119,17 +127,30 @@ export class Git {
     return { head, shallow: shallow === 'true' };
   }
 
-  /** Undefined when `dir` is a work tree; otherwise why not, in git's words. */
+  /**
+   * Undefined when `dir` is a work tree; otherwise why not, in git's words. The same process
+   * also reads the top level, HEAD and whether the clone is shallow (kept in `opened`).
+   */
   async notRepositoryReason(): Promise<string | undefined> {
+    let out: string;
     try {
-      return (await this.run(['rev-parse', '--is-inside-work-tree'])).trim() === 'true' ? undefined : 'it is not a work tree';
+      out = await this.run(['rev-parse', '--is-inside-work-tree', '--show-toplevel', '--is-shallow-repository', '--git-path', 'shallow', '--verify', '-q', 'HEAD^{commit}']);
     } catch (err) {
-      return err instanceof GitCommandError ? err.stderr.trim() : String(err);
+      if (!(err instanceof GitCommandError)) return String(err);
+      // A work tree without a commit yet: every line but HEAD is there.
+      if (err.stdout.split('\n').length < 5 || !err.stdout.startsWith('true\n')) return err.stdout.startsWith('false') ? 'it is not a work tree' : err.stderr.trim();
+      out = err.stdout;
     }
+    const [inside, top, shallow, shallowFile, head] = out.split('\n');
+    if (inside !== 'true') return 'it is not a work tree';
+    this.opened = { top, shallow: shallow === 'true', head: head || undefined };
+    this.shallowFile = shallowFile;
+    return undefined;
   }
 
   async topLevel(): Promise<string> {
-    return (await this.run(['rev-parse', '--show-toplevel'])).trim();
+    // The top level of a work tree does not change while it is open.
+    return this.opened?.top ?? (await this.run(['rev-parse', '--show-toplevel'])).trim();
   }
 
   async head(): Promise<string> {
@@ -144,7 +165,7 @@ export class Git {
 
   /** The commits whose parents a shallow clone does not have (empty for a full clone). */
   async shallowBoundary(): Promise<Set<string>> {
-    const path = (await this.run(['rev-parse', '--git-path', 'shallow'])).trim();
+    const path = (this.shallowFile ??= (await this.run(['rev-parse', '--git-path', 'shallow'])).trim());
     try {
       return new Set(readFileSync(isAbsolute(path) ? path : join(this.dir, path), 'utf8').split('\n').filter(Boolean));
     } catch {
@@ -311,6 +332,14 @@ export class Git {
   }
 }
 
+/** The work tree as `openRepository` found it, read in the process that checked it is one. */
+export interface Opened {
+  top: string;
+  shallow: boolean;
+  /** HEAD's commit; undefined when there is no commit yet. */
+  head?: string;
+}
+
 export interface IndexSnapshot {
   top: string;
   /** The files, relative to the top level. */
@@ -321,6 +350,17 @@ export interface IndexSnapshot {
 
 /** Turns "not a git repository" into an error that names the input to fix. */
 export async function openRepository(dir: string, options: GitOptions, inputName: string): Promise<Git> {
+  const git = startRepository(dir, options, inputName);
+  await git.ready;
+  return git;
+}
+
+/**
+ * openRepository without waiting for git's answer: the caller starts its first commands while
+ * the folder is checked, then awaits `git.ready`, which rejects with the same error
+ * openRepository throws. A folder that does not exist throws at once.
+ */
+export function startRepository(dir: string, options: GitOptions, inputName: string): Git & { ready: Promise<void> } {
   if (!existsSync(dir)) {
     throw new UserError(`the folder '${dir}' does not exist.`, {
       input: inputName,
@@ -328,8 +368,8 @@ export async function openRepository(dir: string, options: GitOptions, inputName
     });
   }
   const git = new Git(dir, options);
-  const reason = await git.notRepositoryReason();
-  if (reason) {
+  const ready = git.notRepositoryReason().then((reason) => {
+    if (!reason) return;
     const dubious = /dubious ownership/.test(reason);
     throw new UserError(dubious ? `git refuses '${dir}': ${reason}` : `'${dir}' is not inside a git repository (${reason}).`, {
       input: inputName,
@@ -337,6 +377,9 @@ export async function openRepository(dir: string, options: GitOptions, inputName
         ? `run the job as the user that owns the checkout, or add a script step before this one: git config --global --add safe.directory '${dir}'.`
         : "point it at the checked-out repository (default $(Build.SourcesDirectory)) and make sure the job has a 'checkout' step.",
     });
-  }
-  return git;
+  });
+  // Awaited by the caller; never an unhandled rejection if the caller fails first for another reason.
+  ready.catch(() => undefined);
+  git.ready = ready;
+  return git as Git & { ready: Promise<void> };
 }

@@ -79,7 +79,10 @@ export function collectTags(
  * being on HEAD. That run pushed its commit to the built branch, so it lies between HEAD and
  * the remote branch's tip: a full clone has it, and the children of HEAD up to it are read in
  * one walk; in a shallow checkout only the tag on the tip is looked at (fetched if missing). When
- * the tip is unknown (the remote could not be read), every tag `fits` allows is read instead.
+ * the tip is unknown (no remote, or it could not be read), every tag `fits` allows is read
+ * instead, except, once `below` (the base HEAD builds on and the commits since) is known, the
+ * tags at or below that base and those on commits HEAD contains: that run's version was
+ * computed from this base, so it is above it, and its commit is a child of HEAD.
  */
 export async function tagsOnReleaseCommits(
   git: Git,
@@ -89,6 +92,7 @@ export async function tagsOnReleaseCommits(
   remote: string | undefined,
   shallow: boolean,
   branchTip: string | undefined,
+  below?: Promise<{ base?: ComponentTag; commits: ParsedCommit[] }>,
 ): Promise<ComponentTag[]> {
   if (branchTip === head) return [];
   let candidates = tags.filter((t) => t.commit !== head && fits(t));
@@ -106,6 +110,13 @@ export async function tagsOnReleaseCommits(
     // Best effort: a tag that cannot be fetched is simply not a re-run.
     if (candidates.length && remote && !(await git.present([branchTip])).has(branchTip)) {
       await git.fetchObjects(remote, candidates.map((t) => `refs/tags/${t.name}`), shallow).catch(() => undefined);
+    }
+  } else if (below) {
+    const { base, commits } = await below;
+    if (base) candidates = candidates.filter((t) => t.version.compare(base.version) > 0);
+    if (candidates.length) {
+      const contained = new Set(commits.map((c) => c.hash));
+      candidates = candidates.filter((t) => !contained.has(t.commit));
     }
   }
   if (!candidates.length) return [];
@@ -274,21 +285,27 @@ function shallowError(problem: string): UserError {
 
 /**
  * Commits since `base` (all of history when undefined) that touch `paths`, in one streamed
- * log, each parsed as it arrives so that only its header and flags are kept. `reachesBase`:
- * some commit read has `base` as a parent (without `paths`: base is an ancestor of HEAD).
+ * log, each parsed as it arrives so that only its header and flags are kept. `reachesBase`
+ * (computed without `paths`): `base` is a parent of some commit read, i.e. an ancestor of
+ * HEAD; git prints it as a boundary commit (`--boundary`), so no commit's parents are read.
  */
 export async function readCommits(git: Git, base: string | undefined, paths: string[], skip: (c: ParsedCommit) => boolean = () => false): Promise<{ commits: ParsedCommit[]; reachesBase: boolean }> {
   const commits: ParsedCommit[] = [];
   let reachesBase = false;
-  const args = ['log', '--format=%H%x1f%P%x1f%B%x1e', base ? `${base}..HEAD` : 'HEAD', '--', ...paths];
+  const boundary = !!base && !paths.length;
+  const args = ['log', ...(boundary ? ['--boundary'] : []), '--format=%m%H%x1f%B%x1e', base ? `${base}..HEAD` : 'HEAD', '--', ...paths];
   try {
     await git.streamRecords(args, '\x1e', (record) => {
-      const text = record.replace(/^\n/, '');
-      const first = text.indexOf('\x1f');
-      const second = text.indexOf('\x1f', first + 1);
-      if (first <= 0 || second < 0) return;
-      if (base && !reachesBase && text.slice(first + 1, second).includes(base)) reachesBase = true;
-      const commit = parseCommit({ hash: text.slice(0, first), message: text.slice(second + 1) });
+      // Records after the first start with the newline that ends the one before.
+      const start = record.charCodeAt(0) === 10 ? 1 : 0;
+      const sep = record.indexOf('\x1f', start);
+      if (sep <= start + 1) return;
+      const hash = record.slice(start + 1, sep);
+      if (record[start] === '-') {
+        if (hash === base) reachesBase = true;
+        return;
+      }
+      const commit = parseCommit({ hash, message: record.slice(sep + 1) });
       if (!skip(commit)) commits.push(commit);
     });
   } catch (err) {

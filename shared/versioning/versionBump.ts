@@ -120,16 +120,25 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     notes.push(m);
     log.info(m);
   };
-  // The remote's tags are listed while the local ones are read.
+  // The remote's tags are listed while the local ones are read, and while git checks the
+  // folder (startRepository): its answer comes first, so a folder that is no work tree is
+  // reported as such, not as the failure of a command started alongside.
   const remoteName = git.remotes().then((names) => (names.includes('origin') ? 'origin' : names[0]));
+  const first = [remoteName, git.localTags(format.refPattern), remoteName.then((name) => (name ? listRemote(git, name, format, opts.branch.ref) : undefined)), checkPaths(git, opts.paths, warn)] as const;
+  for (const p of first) p.catch(() => undefined);
+  await git.ready;
+  const noCommits = () => new UserError('the repository has no commits yet.', { input: 'workingDirectory', fix: 'commit something first, or point at the right repository.' });
+  const opened = git.opened;
   const [{ head, shallow }, remote, localTags, listing] = await Promise.all([
-    git.state().catch(() => {
-      throw new UserError('the repository has no commits yet.', { input: 'workingDirectory', fix: 'commit something first, or point at the right repository.' });
-    }),
-    remoteName,
-    git.localTags(format.refPattern),
-    remoteName.then((name) => (name ? listRemote(git, name, format, opts.branch.ref) : undefined)),
-    checkPaths(git, opts.paths, warn),
+    // openRepository read HEAD already, in the process that checked the folder.
+    opened
+      ? opened.head
+        ? { head: opened.head, shallow: opened.shallow }
+        : Promise.reject(noCommits())
+      : git.state().catch(() => {
+          throw noCommits();
+        }),
+    ...first,
   ]);
   const { tags, branchTip } = collectTags(format, localTags, listing, opts.branch.ref, (shallow || opts.pushTag) && !opts.dryRun, warn);
   const channel = channelFor(opts.branch.branch, opts.channels);
@@ -151,10 +160,11 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   const direct = highest(tags.filter((t) => t.commit === head && fitsChannel(t, channel)));
   const candidate = !direct && !channel.label ? highest(tags.filter((t) => t.commit === head && t.version.prerelease[0] === CANDIDATE_LABEL)) : undefined;
   // The base of the usual case is looked for while checking for an earlier run's version
-  // commit; on a shallow clone (where looking fetches) only after.
+  // commit (which it narrows when the remote's branch tip is unknown); on a shallow clone
+  // (where looking fetches) only after.
   const usual = direct || candidate || shallow ? undefined : baseAndCommits(git, query(finals), log);
   usual?.catch(() => undefined);
-  const onReleaseCommit = direct ? undefined : highest(await tagsOnReleaseCommits(git, tags, head, (t) => fitsChannel(t, channel), remote, shallow, branchTip));
+  const onReleaseCommit = direct ? undefined : highest(await tagsOnReleaseCommits(git, tags, head, (t) => fitsChannel(t, channel), remote, shallow, branchTip, usual));
   const released = direct ? { tag: direct, onReleaseCommit: false } : onReleaseCommit ? { tag: onReleaseCommit, onReleaseCommit: true } : undefined;
 
   // An already released HEAD reports the base below its version, as the first run did.

@@ -1,7 +1,7 @@
 import * as agent from '../../shared/agent';
 import { UserError } from '../../shared/errors';
 import { branchContext } from '../../shared/git/branch';
-import { openRepository } from '../../shared/git';
+import { startRepository } from '../../shared/git';
 import { DEFAULT_BRANCH_CHANNELS, parseBranchChannels } from '../../shared/versioning/channels';
 import { parseVersionFileSpecs } from '../../shared/versioning/versionFiles';
 import { applyVersion, planVersion, type VersionBumpOptions } from '../../shared/versioning/versionBump';
@@ -10,10 +10,11 @@ import { componentChangesJson, explainReason, versionSummary } from '../../share
 void agent.runTask(async () => {
   const dir = agent.pathInput('workingDirectory') ?? process.cwd();
   const dryRun = agent.boolInput('dryRun');
-  const git = await openRepository(dir, agent.gitOptions(), 'workingDirectory');
+  // git checks the folder while the first commands of the plan start (planVersion awaits it).
+  const git = startRepository(dir, agent.gitOptions(), 'workingDirectory');
   const branch =
     branchContext({ sourceBranch: agent.variable('Build.SourceBranch'), pullRequestSourceBranch: agent.variable('System.PullRequest.SourceBranch') }) ??
-    (await git.currentBranch().then((b) => (b ? { branch: b, ref: `refs/heads/${b}`, kind: 'branch' as const } : undefined)));
+    (await git.ready.then(() => git.currentBranch()).then((b) => (b ? { branch: b, ref: `refs/heads/${b}`, kind: 'branch' as const } : undefined)));
   if (!branch) {
     throw new UserError('cannot tell which branch this run builds: Build.SourceBranch is not set and HEAD is detached.', {
       fix: 'run the task in a pipeline (the agent sets Build.SourceBranch), or set the variable Build.SourceBranch to refs/heads/<branch>.',

@@ -691,6 +691,20 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
     it('not a git repository', async () => {
       failed(await runTask('version-bump', { inputs: { workingDirectory: tempDir() }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }), /Input 'workingDirectory'.*not inside a git repository/);
       failed(await runTask('version-bump', { inputs: { workingDirectory: '/nonexistent/relevo' }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }), /Input 'workingDirectory'.*does not exist/);
+      // The folder is checked while the first commands run: its answer is the one reported, with or without remotes and paths.
+      failed(await runTask('version-bump', { inputs: { workingDirectory: tempDir(), paths: 'src' } }), /Input 'workingDirectory'.*not inside a git repository/);
+      const bare = tempDir();
+      git(bare, 'init', '-q', '--bare');
+      failed(await runTask('version-bump', { inputs: { workingDirectory: bare }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }), /Input 'workingDirectory'.*not inside a git repository \(it is not a work tree\)/);
+      const empty = Repo.init();
+      failed(await runTask('version-bump', { inputs: { workingDirectory: empty.dir }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }), /Input 'workingDirectory': the repository has no commits yet/);
+    });
+    it('without Build.SourceBranch, the branch checked out is built', async () => {
+      const repo = released('feat: a');
+      const run = ok(await runTask('version-bump', { inputs: { workingDirectory: join(repo.dir) } }));
+      assert.equal(run.outputs.version, '1.3.0');
+      repo.detach();
+      failed(await runTask('version-bump', { inputs: { workingDirectory: repo.dir } }), /cannot tell which branch this run builds/);
     });
     it('unknown bump', async () => {
       failed(await bump(released('feat: a'), { bump: 'huge' }), /Input 'bump': 'huge' is not one of auto, major, minor, patch, none/);
