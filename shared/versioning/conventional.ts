@@ -132,24 +132,32 @@ export function analyzeCommits(commits: Iterable<CommitInfo>): CommitAnalysis {
  */
 export function summarizeCommits(parsed: ParsedCommit[]): CommitAnalysis {
   const cancelled = cancelledByReverts(parsed);
-  let level: BumpLevel = 'none';
+  let rank = 0;
   let explicitMajor = false;
-  const counts: Partial<Record<CommitKind, number>> = {};
-  const commits: ParsedCommit[] = [];
+  // Kinds in the order they first appear (newest first), as the Summary lists them.
+  const tally = new Map<CommitKind, number>();
+  // Without a revert pair, every commit counts: the list itself is the result (no copy of thousands).
+  const commits: ParsedCommit[] = cancelled ? [] : parsed;
   const left: ParsedCommit[] = [];
-  parsed.forEach((c, i) => {
-    if (cancelled?.has(i)) {
-      left.push(c);
-      return;
+  for (let i = 0; i < parsed.length; i++) {
+    const c = parsed[i];
+    if (cancelled) {
+      if (cancelled.has(i)) {
+        left.push(c);
+        continue;
+      }
+      commits.push(c);
     }
-    commits.push(c);
-    level = maxLevel(level, commitLevel(c));
+    const r = LEVEL_RANK[commitLevel(c)];
+    if (r > rank) rank = r;
     if (c.hint === 'major') explicitMajor = true;
     const kind = commitKind(c);
-    counts[kind] = (counts[kind] ?? 0) + 1;
-  });
-  return { level, commits, counts, explicitMajor, cancelled: left };
+    tally.set(kind, (tally.get(kind) ?? 0) + 1);
+  }
+  return { level: BUMP_LEVELS[rank], commits, counts: Object.fromEntries(tally), explicitMajor, cancelled: left };
 }
+
+const LEVEL_RANK: Record<BumpLevel, number> = { none: 0, patch: 1, minor: 2, major: 3 };
 
 /** Shortest sha prefix that pairs a revert with a commit (git never abbreviates below 4). */
 const MIN_SHA = 4;

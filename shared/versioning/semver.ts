@@ -1,4 +1,7 @@
-import { SemVer, parse as parseSemver, rcompare } from 'semver';
+// The three modules used, not semver's index (which loads all of its ~40 modules at start-up).
+import SemVer from 'semver/classes/semver';
+import parseSemver from 'semver/functions/parse';
+import rcompare from 'semver/functions/rcompare';
 import type { BumpLevel } from './conventional';
 
 export { SemVer, rcompare };

@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import { describeChange, type ComponentChange } from '../submodules/changes';
-import { commitLevel, type CommitKind } from './conventional';
+import { commitLevel, type CommitKind, type ParsedCommit } from './conventional';
 import type { ApplyResult, Reason, VersionPlan } from './versionBump';
 
 const KIND_LABEL: Record<CommitKind, string> = {
@@ -100,11 +100,17 @@ export function versionSummary(plan: VersionPlan, result: ApplyResult | undefine
   const cancelled = plan.analysis.cancelled.length;
   if (plan.components) lines.push(...componentTable(plan.components, plan.baseTag));
   if (cancelled) lines.push(`${cancelled} commit(s) left out: each was reverted, or is a revert of a commit, within the same range.`, '');
-  const drivers = plan.analysis.commits.filter((c) => commitLevel(c) !== 'none');
-  if (drivers.length) {
-    lines.push(`Commits that drove the bump (${drivers.length} of ${plan.commitCount}):`, '');
-    for (const c of drivers.slice(0, 20)) lines.push(`- \`${c.hash.slice(0, 7)}\` ${c.type ? `${c.type}${c.scope ? `(${c.scope})` : ''}${c.breaking ? '!' : ''}: ` : ''}${escapeMd(c.subject)}`);
-    if (drivers.length > 20) lines.push(`- … and ${drivers.length - 20} more`);
+  // The first 20 drivers and how many there are, in one pass over what may be thousands of commits.
+  const drivers: ParsedCommit[] = [];
+  let driverCount = 0;
+  for (const c of plan.analysis.commits) {
+    if (commitLevel(c) === 'none') continue;
+    if (driverCount++ < 20) drivers.push(c);
+  }
+  if (driverCount) {
+    lines.push(`Commits that drove the bump (${driverCount} of ${plan.commitCount}):`, '');
+    for (const c of drivers) lines.push(`- \`${c.hash.slice(0, 7)}\` ${c.type ? `${c.type}${c.scope ? `(${c.scope})` : ''}${c.breaking ? '!' : ''}: ` : ''}${escapeMd(c.subject)}`);
+    if (driverCount > 20) lines.push(`- … and ${driverCount - 20} more`);
     lines.push('');
   }
   const done: string[] = [];
