@@ -1,0 +1,101 @@
+/** The plan and its outcome, as log lines (what a dry run prints) and as the Summary tab's Markdown. */
+import { ZERO_SHA } from '../git';
+import type { PromotionResult } from './apply';
+import { describeRoute } from './flow';
+import type { BackMerge, BranchMove, PromotionPlan, RepositoryPlan } from './plan';
+
+const short = (sha: string) => (sha === ZERO_SHA ? 'none' : sha.slice(0, 12));
+
+export function describeMove(m: BranchMove): string {
+  switch (m.kind) {
+    case 'fast-forward':
+      return `${m.branch}: ${short(m.from)} → ${short(m.to)} (fast-forward)`;
+    case 'merge':
+      return `${m.branch}: ${short(m.from)} → ${short(m.to)} (merge commit)`;
+    case 'create':
+      return `${m.branch}: created at ${short(m.to)}`;
+    case 'up-to-date':
+      return `${m.branch}: at the commit already`;
+    case 'contains':
+      return `${m.branch}: contains the commit already (stays at ${short(m.from)})`;
+    case 'pull-request':
+      return `${m.branch}: pull request (stays at ${short(m.from)} until it completes)`;
+  }
+}
+
+export function describeBackMerge(b: BackMerge): string {
+  switch (b.status) {
+    case 'missing':
+      return `${b.branch}: does not exist, skipped`;
+    case 'up-to-date':
+      return `${b.branch}: has it already`;
+    case 'fast-forward':
+      return `${b.branch}: ${short(b.from)} → ${short(b.to)} (fast-forward)`;
+    case 'merged':
+      return `${b.branch}: ${short(b.from)} → ${short(b.to)} (merge commit)`;
+    case 'pull-request':
+      return `${b.branch}: conflicts in ${b.conflicts!.join(', ')} → pull request`;
+  }
+}
+
+function describeTag(r: RepositoryPlan): string {
+  const t = r.tag;
+  const state = t.existing ? (t.pushExisting ? 'on the commit locally, pushed' : 'on the commit already') : 'new';
+  return `${t.tag} on ${short(r.commit)} (${state}; ${t.why})${t.untested ? ' — UNTESTED (allowUntested)' : ''}`;
+}
+
+/** The plan, one block per repository (the log, and what a dry run shows). */
+export function planLines(plan: PromotionPlan): string[] {
+  const lines = [`Plan: ${describeRoute(plan.route)}, strategy ${plan.strategy}, ${plan.repositories.length} repositor${plan.repositories.length === 1 ? 'y' : 'ies'}.`];
+  for (const r of plan.repositories) {
+    lines.push(`  ${r.name}: commit ${short(r.commit)} "${r.subject}" (on ${r.source.branch} at ${short(r.source.tip)})`);
+    lines.push(`    ${describeMove(r.move)}`);
+    lines.push(`    tag ${describeTag(r)}`);
+    for (const g of r.gates) lines.push(`    gate ${g.gate}: ${g.passed ? 'passed' : 'FAILED'} (${g.detail})`);
+    for (const b of r.backMerges) lines.push(`    back-merge into ${describeBackMerge(b)}`);
+    for (const p of r.pins) lines.push(`    pin ${p.name} at ${short(p.commit)}: ${p.on}`);
+    if (r.refs.length) lines.push(`    push: ${r.refs.map((p) => `${p.ref} → ${short(p.to)}`).join(', ')}`);
+    for (const n of r.notes) lines.push(`    note: ${n}`);
+  }
+  return lines;
+}
+
+/** `none`, `up-to-date`, `merged` (fast-forward or merge commit), `pull-request` (a conflict), `skipped` (branch missing). */
+export function backMergeStatus(r: RepositoryPlan | undefined): string {
+  if (!r?.backMerges.length) return 'none';
+  const s = r.backMerges.map((b) => b.status);
+  if (s.includes('pull-request')) return 'pull-request';
+  if (s.some((x) => x === 'merged' || x === 'fast-forward')) return 'merged';
+  if (s.every((x) => x === 'missing')) return 'skipped';
+  return 'up-to-date';
+}
+
+export function promotionSummary(plan: PromotionPlan, result: PromotionResult | undefined, dryRun: boolean): string {
+  const out = [`### PromoteBranch: ${describeRoute(plan.route)}`, ''];
+  out.push(dryRun ? '**Dry run**: the plan below was checked; nothing was pushed, tagged or opened.' : `Strategy \`${plan.strategy}\`; every check passed before anything moved.`, '');
+  const untested = plan.repositories.filter((r) => r.tag.untested);
+  if (untested.length) out.push(`> ⚠️ **Untested release** (allowUntested): ${untested.map((r) => `${r.name} ${r.tag.tag}`).join(', ')} carried no release candidate.`, '');
+  out.push('| repository | commit | target | tag | gates | back-merge |', '|---|---|---|---|---|---|');
+  for (const r of plan.repositories) {
+    const gates = r.gates.length ? r.gates.map((g) => `${g.passed ? '✅' : '❌'} ${g.gate}`).join('<br>') : 'none';
+    const bm = r.backMerges.length ? r.backMerges.map(describeBackMerge).join('<br>') : '—';
+    out.push(`| ${r.name} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | \`${r.tag.tag}\`${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from \`${r.tag.candidate}\`` : ''} | ${gates} | ${escape(bm)} |`);
+  }
+  out.push('');
+  if (result) {
+    out.push('**What happened**', '');
+    for (const r of result.repositories) {
+      const plan_ = plan.repositories.find((p) => p.name === r.name)!;
+      out.push(`- ${r.name}: ${r.pushed.length ? `pushed ${r.pushed.map((u) => `\`${u.ref.replace(/^refs\/(heads|tags)\//, '')}\``).join(', ')}` : 'nothing to push'}${r.pullRequest ? `; ${r.pullRequest.reused ? 'updated' : 'opened'} [pull request ${r.pullRequest.id}](${r.pullRequest.url})` : ''}`);
+      for (const pr of r.backMergePullRequests) out.push(`  - ⚠️ back-merge into \`${pr.branch}\` conflicts: [pull request ${pr.id}](${pr.url}) to resolve it`);
+      for (const n of plan_.notes) out.push(`  - ${escape(n)}`);
+    }
+    out.push('');
+  }
+  out.push('<details><summary>The plan</summary>', '', '```', ...planLines(plan), '```', '', '</details>', '');
+  return out.join('\n');
+}
+
+function escape(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}

@@ -1,0 +1,150 @@
+/**
+ * The tag a promotion puts on the promoted commit, by VersionBump's rules (shared/versioning):
+ * into a candidate environment `vX.Y.Z-rc.N`, X.Y.Z from the conventional commits since the last
+ * final and N the next free number of that version; into a final environment `vX.Y.Z` of the
+ * candidate the commit already carries: the tested candidate is released, nothing recomputed.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors';
+import { Git, type GitOptions, type TagRef } from '../git';
+import type { Log } from '../log';
+import { summarizeCommits } from '../versioning/conventional';
+import { baseAndCommits, type ComponentTag } from '../versioning/history';
+import { rcompare, SemVer } from '../versioning/semver';
+import type { TagFormat } from '../versioning/tagFormat';
+import { CANDIDATE_LABEL, decideVersion } from '../versioning/versionBump';
+import type { TagKind } from './flow';
+
+export interface TagDecision {
+  version: string;
+  tag: string;
+  /** What the tag is: a final also on a commit promoted to a candidate environment (it was released already). */
+  kind: TagKind;
+  /** The tag is on the commit already (a re-run, or a candidate promoted once more): nothing to create. */
+  existing: boolean;
+  /** An existing tag the remote lacks (made locally): pushed with the promotion. */
+  pushExisting: boolean;
+  /** A final: the candidate it releases. */
+  candidate?: string;
+  /** A final made without a candidate (`allowUntested: true`). */
+  untested: boolean;
+  why: string;
+}
+
+export interface TagQuery {
+  git: Git;
+  gitOptions: GitOptions;
+  commit: string;
+  head: string;
+  shallow: boolean;
+  kind: TagKind;
+  format: TagFormat;
+  /** Local and remote tags of this component (the remote's commit wins). */
+  tags: ComponentTag[];
+  local: TagRef[];
+  remoteTagNames: Set<string>;
+  remote: string;
+  sourceRef: string;
+  paths: string[];
+  allowUntested: boolean;
+  /** For the error messages: the environment finals come from (`pre`, `release/*`). */
+  candidateBranch: string;
+  scratch: string;
+  log: Log;
+}
+
+const release = (v: SemVer) => `${v.major}.${v.minor}.${v.patch}`;
+
+function highest(tags: ComponentTag[]): ComponentTag | undefined {
+  return [...tags].sort((a, b) => rcompare(a.version, b.version))[0];
+}
+
+export async function decideTag(q: TagQuery): Promise<TagDecision> {
+  const on = q.tags.filter((t) => t.commit === q.commit);
+  const existing = (t: ComponentTag, why: string): TagDecision => ({
+    version: t.version.version,
+    tag: t.name,
+    kind: t.version.prerelease.length ? 'candidate' : 'final',
+    existing: true,
+    pushExisting: !q.remoteTagNames.has(t.name),
+    untested: false,
+    why,
+  });
+  const final = highest(on.filter((t) => !t.version.prerelease.length));
+  if (final) return existing(final, q.kind === 'final' ? `the commit is released already as ${final.name}` : `the commit is released already as ${final.name}: no candidate is made`);
+  const candidate = highest(on.filter((t) => t.version.prerelease[0] === CANDIDATE_LABEL));
+  if (q.kind === 'candidate' && candidate) return existing(candidate, `the commit is a candidate already (${candidate.name})`);
+  if (q.kind === 'final' && candidate) {
+    const version = release(candidate.version);
+    return checked(q, { version, tag: q.format.tagFor(version), kind: 'final', existing: false, pushExisting: false, candidate: candidate.name, untested: false, why: `the tested candidate ${candidate.name} is released as it is` });
+  }
+  if (q.kind === 'final' && !q.allowUntested) {
+    throw new UserError(`commit ${q.commit.slice(0, 12)} carries no release candidate (no '${q.format.tagFor(`X.Y.Z-${CANDIDATE_LABEL}.N`)}' tag): a final is made only from a tested candidate.`, {
+      input: 'allowUntested',
+      fix: `promote the commit into '${q.candidateBranch}' first (it gets its candidate tag there), or set 'allowUntested: true' to release it untested (the Summary flags it).`,
+    });
+  }
+  const label = q.kind === 'candidate' ? CANDIDATE_LABEL : '';
+  const version = await nextVersion(q, label);
+  return checked(q, {
+    version,
+    tag: q.format.tagFor(version),
+    kind: q.kind,
+    existing: false,
+    pushExisting: false,
+    untested: q.kind === 'final',
+    why: q.kind === 'final' ? 'allowUntested: released without a candidate, version from the commits since the last release' : 'the next candidate, from the commits since the last release',
+  });
+}
+
+/** Refuses a tag name that already names another commit. */
+function checked(q: TagQuery, d: TagDecision): TagDecision {
+  const clash = q.tags.find((t) => t.name === d.tag && t.commit !== q.commit);
+  if (clash) {
+    throw new UserError(`the tag '${d.tag}' already exists at commit ${clash.commit.slice(0, 12)}, not at the promoted commit ${q.commit.slice(0, 12)}.`, {
+      input: 'tagFormat',
+      fix: 'that version was released from another commit: promote that commit, or delete the stray tag; nothing was promoted.',
+    });
+  }
+  return d;
+}
+
+/** decideVersion's answer for `commit`, from the commits since the last final it descends from. */
+async function nextVersion(q: TagQuery, label: string): Promise<string> {
+  const finals = q.tags.filter((t) => !t.version.prerelease.length).sort((a, b) => rcompare(a.version, b.version));
+  const history = (git: Git) =>
+    baseAndCommits(
+      git,
+      {
+        finals,
+        local: q.local,
+        refPattern: q.format.refPattern,
+        head: q.commit,
+        remote: q.remote,
+        ref: q.sourceRef,
+        shallow: q.shallow,
+        paths: q.paths,
+        skip: (c) => c.type === 'chore' && c.scope === 'release' && !!q.format.versionOf(c.subject.replace(/ \*\*\*NO_CI\*\*\*$/, '')),
+      },
+      q.log,
+    );
+  // The history is read from HEAD: a commit other than the checkout's gets a worktree of its own (nothing checked out).
+  let found: Awaited<ReturnType<typeof history>>;
+  if (q.commit === q.head) found = await history(q.git);
+  else {
+    const dir = join(q.scratch, `worktree-${process.pid}-${Date.now()}`);
+    await q.git.run(['worktree', 'add', '--quiet', '--detach', '--no-checkout', dir, q.commit]);
+    try {
+      found = await history(new Git(dir, q.gitOptions));
+    } finally {
+      await q.git.run(['worktree', 'remove', '--force', dir]).catch(() => rmSync(dir, { recursive: true, force: true }));
+      await q.git.run(['worktree', 'prune']).catch(() => undefined);
+    }
+  }
+  const inputs = { base: found.base, analysis: summarizeCommits(found.commits), bump: 'auto' as const, label, initial: '0.1.0', tags: q.tags, finals };
+  let decided = decideVersion(inputs);
+  // Nothing since the last release that asks for a bump (chores only): a promotion still ships a new version.
+  if (decided.reason.kind === 'no-relevant-commits') decided = decideVersion({ ...inputs, bump: 'patch' });
+  return new SemVer(decided.version).version;
+}
