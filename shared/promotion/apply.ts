@@ -86,11 +86,13 @@ async function pushRepository(r: RepositoryPlan, log: Log): Promise<RepositoryRe
   const updates: RefUpdate[] = [];
   try {
     for (const p of r.refs) {
-      if (p.tag && !(await r.git.run(['tag', '--list', p.tag.name])).trim()) {
-        await r.git.createAnnotatedTag(p.tag.name, p.to, p.tag.message);
+      if (p.tag) {
+        // The tag object only: no local ref to clean up if the push is refused.
+        const text = `object ${p.to}\ntype commit\ntag ${p.tag.name}\ntagger ${r.tagger} ${Math.floor(Date.now() / 1000)} +0000\n\n${p.tag.message}\n`;
+        const object = (await r.git.run(['mktag'], { input: text })).trim();
+        updates.push({ source: object, ref: p.ref, pushed: object, previous: ZERO_SHA });
         result.createdTag = p.tag.name;
-      }
-      if (p.ref.startsWith('refs/tags/')) updates.push({ source: p.ref, ref: p.ref, pushed: (await r.git.run(['rev-parse', p.ref])).trim(), previous: ZERO_SHA });
+      } else if (p.ref.startsWith('refs/tags/')) updates.push({ source: p.ref, ref: p.ref, pushed: (await r.git.run(['rev-parse', p.ref])).trim(), previous: ZERO_SHA });
       else updates.push({ source: p.to, ref: p.ref, pushed: p.to, previous: p.previous });
     }
     await pushAll(r.git, r.remote, updates);
@@ -98,7 +100,6 @@ async function pushRepository(r: RepositoryPlan, log: Log): Promise<RepositoryRe
     log.info(`${r.name}: pushed ${updates.map((u) => `${u.ref.replace(/^refs\/(heads|tags)\//, '')} → ${u.pushed.slice(0, 12)}`).join(', ')} to '${r.remote}'.`);
     return result;
   } catch (err) {
-    if (result.createdTag) await r.git.deleteLocalTag(result.createdTag).catch(() => undefined);
     throw err instanceof GitCommandError ? explainPushFailure(err) : err;
   }
 }
@@ -115,7 +116,6 @@ async function undoAll(plan: PromotionPlan, results: RepositoryResult[], failure
       else putBack.push(r.name);
       log.warn(`${r.name}: ${stayed.length ? 'could not put back every ref' : 'put back'} after the failure of ${failure.plan.name}.`);
     }
-    if (result.createdTag) await r.git.deleteLocalTag(result.createdTag).catch(() => undefined);
   }
   const others = putBack.length ? ` The repositories already promoted were put back (branches to their recorded values, tags deleted): ${putBack.join(', ')}.` : '';
   const stuck = left.length ? ` Putting back was refused for: ${left.join('; ')}; reset them by hand.` : '';

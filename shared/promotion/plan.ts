@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
-import { Git, GitCommandError, openRepository, ZERO_SHA, type GitOptions, type TagRef } from '../git';
+import { Git, GitCommandError, startRepository, ZERO_SHA, type GitOptions, type TagRef } from '../git';
 import type { Log } from '../log';
 import { gitmodulesAt } from '../submodules/changes';
 import { displayUrl, resolveSubmoduleUrl } from '../submodules/urls';
@@ -98,6 +98,10 @@ export interface RepositoryPlan {
   /** Orchestrations: each pinned component and where its pin stands. */
   pins: { name: string; commit: string; on: string }[];
   notes: string[];
+  /** The promoted commit has a .gitmodules: its pins are checked. */
+  orchestration: boolean;
+  /** `Name <email>` for the annotated tag, as git would pick it (environment, repository config, the run's identity). */
+  tagger: string;
 }
 
 export interface PromotionPlan {
@@ -134,32 +138,35 @@ export async function planPromotion(inputs: RepositoryInput[], opts: PromotionOp
 }
 
 async function planRepository(input: RepositoryInput, opts: PromotionOptions, log: Log): Promise<RepositoryPlan> {
-  const git = await openRepository(input.dir, opts.gitOptions, input.input);
   const route = opts.route;
-  const { head, shallow } = await git.state().catch(() => {
-    throw new UserError(`'${input.dir}' has no commits yet.`, { input: input.input, fix: 'point it at the checked-out repository.' });
-  });
-  const remotes = await git.remotes();
-  if (!remotes.includes(opts.remote)) {
-    throw new UserError(`'${input.dir}' has no remote '${opts.remote}' (it has ${remotes.length ? remotes.join(', ') : 'none'}).`, { input: 'remote', fix: "name the remote the checkout came from (the agent's is 'origin')." });
-  }
-  const remote = opts.remote;
-  const remoteUrl = await git.remoteUrl(remote);
-  const name = repositoryName(remoteUrl, input.dir);
   const format = parseTagFormat(opts.tagFormat, opts.component);
+  // The folder is checked while its configuration and local tags are read.
+  const git = startRepository(input.dir, opts.gitOptions, input.input);
+  const configRead = readConfig(git);
+  const localRead = git.localTags(format.refPattern);
+  configRead.catch(() => undefined);
+  localRead.catch(() => undefined);
+  await git.ready;
+  const opened = git.opened!;
+  if (!opened.head) throw new UserError(`'${input.dir}' has no commits yet.`, { input: input.input, fix: 'point it at the checked-out repository.' });
+  const [config, local] = await Promise.all([configRead, localRead]);
+  const head = opened.head;
+  const shallow = opened.shallow;
+  const remote = opts.remote;
+  if (!config.remotes.has(remote)) {
+    throw new UserError(`'${input.dir}' has no remote '${remote}' (it has ${config.remotes.size ? [...config.remotes.keys()].join(', ') : 'none'}).`, { input: 'remote', fix: "name the remote the checkout came from (the agent's is 'origin')." });
+  }
+  const remoteUrl = config.remotes.get(remote)?.replace(/\/\/[^/@]*@/, '//');
+  const name = repositoryName(remoteUrl, input.dir);
   const sourceRef = `refs/heads/${route.source}`;
   const targetPattern = route.target.includes(VERSION_PLACEHOLDER) ? `refs/heads/${route.target.replace(VERSION_PLACEHOLDER, '*')}` : `refs/heads/${route.target}`;
-  const prPattern = 'refs/heads/relevo/*';
-  const wanted = [sourceRef, targetPattern, ...route.backMerge.map((b) => `refs/heads/${b}`), prPattern, format.refPattern];
-  const [listing, local] = await Promise.all([
-    git.remoteRefs(remote, wanted, 'reading the branches and tags').catch((err: unknown) => {
-      const detail = err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err);
-      throw new UserError(`cannot read the branches and tags of '${name}' on '${remote}': ${detail}. Nothing was promoted.`, {
-        fix: "let the job read and push the repository: grant the build service 'Read' and 'Contribute' on it (and list it under resources.repositories when the job token is limited to referenced repositories).",
-      });
-    }),
-    git.localTags(format.refPattern),
-  ]);
+  const wanted = [sourceRef, targetPattern, ...route.backMerge.map((b) => `refs/heads/${b}`), 'refs/heads/relevo/*', format.refPattern];
+  const listing = await git.remoteRefs(remote, wanted, 'reading the branches and tags').catch((err: unknown) => {
+    const detail = err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err);
+    throw new UserError(`cannot read the branches and tags of '${name}' on '${remote}': ${detail}. Nothing was promoted.`, {
+      fix: "let the job read and push the repository: grant the build service 'Read' and 'Contribute' on it (and list it under resources.repositories when the job token is limited to referenced repositories).",
+    });
+  });
   const heads = new Map(listing.filter((r) => r.name.startsWith('refs/heads/')).map((r) => [r.name, r.commit]));
   const tagRefs: TagRef[] = listing.filter((r) => !r.name.startsWith('refs/'));
   const { tags } = collectTags(format, local, { remote, refs: tagRefs }, '', true, (m) => log.warn(`${name}: ${m}`));
@@ -177,17 +184,19 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
     log.info(`${name}: shallow checkout: fetching the history of '${route.source}' to check ancestry.`);
     await git.deepen(remote, 'all', sourceRef).catch(() => undefined);
   }
-  const tips = [...new Set([sourceTip, ...[...heads].filter(([ref]) => ref !== sourceRef && !ref.startsWith('refs/heads/relevo/')).map(([, sha]) => sha)])];
-  const present = await git.present([commit, ...tips]);
-  const missingRefs = [...heads].filter(([ref, sha]) => !present.has(sha) && !ref.startsWith('refs/heads/relevo/')).map(([ref]) => ref);
-  if (!present.has(commit) && !missingRefs.includes(sourceRef)) missingRefs.push(sourceRef);
+  const branchTips = [...heads].filter(([ref]) => !ref.startsWith('refs/heads/relevo/'));
+  // One process: which of them are here, the commit's subject, and whether it has a .gitmodules.
+  let objects = await readObjects(git, [commit, `${commit}:.gitmodules`, ...new Set(branchTips.map(([, sha]) => sha))]);
+  const missingRefs = branchTips.filter(([, sha]) => !objects.has(sha)).map(([ref]) => ref);
+  if (!objects.has(commit) && !missingRefs.includes(sourceRef)) missingRefs.push(sourceRef);
   if (missingRefs.length) {
     await git.fetchObjects(remote, missingRefs, false).catch((err: unknown) => {
       const detail = err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err);
       throw new UserError(`cannot fetch ${missingRefs.join(', ')} of ${name} from '${remote}': ${detail}. Nothing was promoted.`, { fix: "grant the build service 'Read' on the repository and check the remote." });
     });
+    objects = await readObjects(git, [commit, `${commit}:.gitmodules`]);
   }
-  if (!(await git.present([commit])).has(commit)) {
+  if (!objects.has(commit)) {
     throw new UserError(`commit ${short(commit)} (the commit this build tested) is not in ${name}, nor on '${route.source}' on '${remote}'; nothing was promoted.`, {
       fix: `run the promotion in a build of '${route.source}', or check out the repository that commit belongs to.`,
     });
@@ -197,7 +206,7 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
       fix: `promote from a build of '${route.source}': only what the source environment has can move on.`,
     });
   }
-  const subject = (await git.run(['log', '-1', '--format=%s', commit])).trim();
+  const subject = objects.get(commit)!.subject;
 
   const gates = opts.checkGates ? opts.checkGates({ name, dir: input.dir, remoteUrl }, commit) : Promise.resolve([]);
   gates.catch(() => undefined);
@@ -257,7 +266,26 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
       tag: tag.existing ? undefined : { name: tag.tag, message: `${tag.kind === 'final' ? 'Release' : 'Release candidate'} ${opts.component ? `${opts.component} ` : ''}${tag.version}${tag.candidate ? ` (from ${tag.candidate})` : ''}, promoted ${route.source} → ${target}` },
     });
   }
-  return { name, dir: input.dir, git, remote, remoteUrl, commit, subject, source: { branch: route.source, ref: sourceRef, tip: sourceTip }, move, tag, gates: await gates, backMerges, pullRequest, refs, pins: [], notes };
+  return {
+    name,
+    dir: input.dir,
+    git,
+    remote,
+    remoteUrl,
+    commit,
+    subject,
+    source: { branch: route.source, ref: sourceRef, tip: sourceTip },
+    move,
+    tag,
+    gates: await gates,
+    backMerges,
+    pullRequest,
+    refs,
+    pins: [],
+    notes,
+    orchestration: objects.has(`${commit}:.gitmodules`),
+    tagger: tagger(config, opts.gitOptions),
+  };
 }
 
 /** The repository's name: the last part of its remote URL (Azure Repos: after `_git/`), else the folder's. */
@@ -279,9 +307,10 @@ async function planMove(
     return { ...base, from: ZERO_SHA, to: m.commit, kind: 'create' };
   }
   if (m.from === m.commit) return { ...base, from: m.from, to: m.from, kind: 'up-to-date' };
-  if (await git.isAncestor(m.commit, m.from)) return { ...base, from: m.from, to: m.from, kind: 'contains' };
+  const common = await mergeBase(git, m.commit, m.from);
+  if (common === m.commit) return { ...base, from: m.from, to: m.from, kind: 'contains' };
   if (strategy === 'pull-request') return { ...base, from: m.from, to: m.from, kind: 'pull-request' };
-  const fastForward = await git.isAncestor(m.from, m.commit);
+  const fastForward = common === m.from;
   if (strategy === 'fast-forward') {
     if (fastForward) return { ...base, from: m.from, to: m.commit, kind: 'fast-forward' };
     const ahead = (await git.run(['log', '--format=%h %s', `${m.commit}..${m.from}`])).trim().split('\n').filter(Boolean);
@@ -307,11 +336,22 @@ async function planBackMerge(
 ): Promise<BackMerge> {
   const ref = `refs/heads/${b.branch}`;
   if (!b.from) return { branch: b.branch, ref, from: ZERO_SHA, to: ZERO_SHA, status: 'missing' };
-  if (b.from === b.commit || (await git.isAncestor(b.commit, b.from))) return { branch: b.branch, ref, from: b.from, to: b.from, status: 'up-to-date' };
-  if (await git.isAncestor(b.from, b.commit)) return { branch: b.branch, ref, from: b.from, to: b.commit, status: 'fast-forward' };
+  const common = b.from === b.commit ? b.commit : await mergeBase(git, b.commit, b.from);
+  if (common === b.commit) return { branch: b.branch, ref, from: b.from, to: b.from, status: 'up-to-date' };
+  if (common === b.from) return { branch: b.branch, ref, from: b.from, to: b.commit, status: 'fast-forward' };
   const merged = await mergeCommit(git, b.from, b.commit, `Merge ${b.tag.tag} back into ${b.branch}\n\nBack-merge after ${b.route}, by Relevo PromoteBranch.\n`);
   if ('conflicts' in merged) return { branch: b.branch, ref, from: b.from, to: b.from, status: 'pull-request', conflicts: merged.conflicts, pullRequestRef: b.pullRequestRef };
   return { branch: b.branch, ref, from: b.from, to: merged.commit, status: 'merged' };
+}
+
+/** The best common ancestor of two commits; undefined when they have none. */
+async function mergeBase(git: Git, a: string, b: string): Promise<string | undefined> {
+  try {
+    return (await git.run(['merge-base', a, b])).trim() || undefined;
+  } catch (err) {
+    if (err instanceof GitCommandError && !err.stderr.trim()) return undefined;
+    throw err;
+  }
 }
 
 /** A merge commit of `theirs` into `ours`, made from objects (`merge-tree --write-tree`): no checkout, no ref. */
@@ -338,7 +378,7 @@ async function mergeCommit(git: Git, ours: string, theirs: string, message: stri
  */
 async function checkPins(plans: RepositoryPlan[], opts: PromotionOptions, log: Log): Promise<void> {
   const byUrl = new Map(plans.filter((p) => p.remoteUrl).map((p) => [normalizeUrl(p.remoteUrl!), p]));
-  for (const plan of plans) {
+  for (const plan of plans.filter((p) => p.orchestration)) {
     const modules = await gitmodulesAt(plan.git, plan.commit);
     if (!modules.length) continue;
     const links = new Map(
@@ -407,4 +447,53 @@ async function pinOnRemote(git: Git, url: string, ref: string, commit: string, s
 
 function normalizeUrl(url: string): string {
   return displayUrl(url).replace(/^file:\/\//, '').replace(/\/+$/, '').replace(/\.git$/, '').toLowerCase();
+}
+
+/** Remote URLs and the user's identity, in one process. */
+async function readConfig(git: Git): Promise<{ remotes: Map<string, string>; user: { name?: string; email?: string } }> {
+  const out = await git.run(['config', '--null', '--get-regexp', '^(remote\\..*\\.url|user\\.(name|email))$']).catch((err: unknown) => {
+    if (err instanceof GitCommandError && !err.stderr.trim()) return ''; // nothing matched
+    throw err;
+  });
+  const remotes = new Map<string, string>();
+  const user: { name?: string; email?: string } = {};
+  for (const entry of out.split('\0').filter(Boolean)) {
+    const eol = entry.indexOf('\n');
+    const key = entry.slice(0, eol < 0 ? entry.length : eol);
+    const value = eol < 0 ? '' : entry.slice(eol + 1);
+    if (key === 'user.name') user.name = value;
+    else if (key === 'user.email') user.email = value;
+    else remotes.set(key.slice('remote.'.length, -'.url'.length), value);
+  }
+  return { remotes, user };
+}
+
+/** The tagger git would use: GIT_COMMITTER_* first, then the repository's user.*, then the run's identity. */
+function tagger(config: { user: { name?: string; email?: string } }, options: GitOptions): string {
+  const name = process.env.GIT_COMMITTER_NAME || config.user.name || options.identity?.name || 'Relevo';
+  const email = process.env.GIT_COMMITTER_EMAIL || config.user.email || options.identity?.email || 'relevo@users.noreply.dev.azure.com';
+  return `${name.replace(/[<>\n]/g, '')} <${email.replace(/[<>\n]/g, '')}>`;
+}
+
+/** Which of `revisions` name objects here (one `cat-file --batch`), with a commit's subject. */
+async function readObjects(git: Git, revisions: string[]): Promise<Map<string, { type: string; subject: string }>> {
+  const found = new Map<string, { type: string; subject: string }>();
+  // latin1: one character per byte, so the sizes cat-file prints are string offsets.
+  const out = await git.run(['cat-file', '--batch'], { input: revisions.join('\n') + '\n', encoding: 'latin1' });
+  let at = 0;
+  for (const rev of revisions) {
+    const eol = out.indexOf('\n', at);
+    if (eol < 0) break;
+    const [, type, size] = out.slice(at, eol).split(' ');
+    if (size === undefined) {
+      at = eol + 1;
+      continue;
+    }
+    const body = out.slice(eol + 1, eol + 1 + Number(size));
+    at = eol + 1 + Number(size) + 1;
+    const split = body.indexOf('\n\n');
+    const subject = type === 'commit' && split >= 0 ? Buffer.from(body.slice(split + 2).split('\n')[0], 'latin1').toString('utf8') : '';
+    found.set(rev, { type, subject });
+  }
+  return found;
 }

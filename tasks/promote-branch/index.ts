@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import * as agent from '../../shared/agent';
-import { connectAzureDevOps, type AzureDevOpsClient, type MergeStrategy } from '../../shared/clients/azureDevOps';
-import { openOrUpdatePullRequest } from '../../shared/clients/pullRequests';
+import type { AzureDevOpsClient, MergeStrategy } from '../../shared/clients/azureDevOps';
 import { UserError } from '../../shared/errors';
 import { branchContext } from '../../shared/git/branch';
 import { applyPromotion, type OpenPullRequest } from '../../shared/promotion/apply';
@@ -49,7 +48,7 @@ void agent.runTask(async () => {
   for (const i of inputs) if (i.commit && !/^[0-9a-f]{40}$/i.test(i.commit)) throw new UserError(`Build.SourceVersion '${i.commit}' is not a commit id.`, { fix: 'run the task in a pipeline (the agent sets Build.SourceVersion).' });
 
   const needsRest = gates.length > 0 || (strategy === 'pull-request' && !dryRun) || (route.backMerge.length > 0 && !dryRun);
-  const rest = needsRest ? restClient(gates.length ? 'requireSucceeded' : 'strategy', gates.length > 0 || strategy === 'pull-request') : undefined;
+  const rest = needsRest ? await restClient(gates.length ? 'requireSucceeded' : 'strategy', gates.length > 0 || strategy === 'pull-request') : undefined;
   const ownId = agent.variable('Build.Repository.ID');
   const isOwn = (dir: string) => (listed.length ? !!ownPath && resolve(ownPath) === dir : true);
   const repositoryId = repositoryIds(rest?.client, (dir) => (ownId && isOwn(dir) ? ownId : undefined));
@@ -88,7 +87,7 @@ void agent.runTask(async () => {
 });
 
 /** The REST client on the job token; `required`: fail without it (gates, pull requests), else only back-merge conflicts need it. */
-function restClient(input: string, required: boolean): { client?: AzureDevOpsClient } {
+async function restClient(input: string, required: boolean): Promise<{ client?: AzureDevOpsClient }> {
   const collectionUri = agent.variable('System.TeamFoundationCollectionUri') ?? agent.variable('System.CollectionUri');
   const token = agent.jobToken();
   const project = agent.variable('System.TeamProject');
@@ -99,6 +98,8 @@ function restClient(input: string, required: boolean): { client?: AzureDevOpsCli
       fix: "run in an Azure Pipelines job whose token is available to tasks (classic: 'Allow scripts to access the OAuth token').",
     });
   }
+  // Loaded only when needed: the REST library is most of the bundle and most of its start-up.
+  const { connectAzureDevOps } = await import('../../shared/clients/azureDevOps');
   return { client: connectAzureDevOps({ collectionUri, token, project }) };
 }
 
@@ -122,7 +123,9 @@ function pullRequestOpener(client: AzureDevOpsClient, repositoryId: (name: strin
     return Number(w);
   });
   const reviewerIds = agent.listInput('reviewers');
+  const pullRequests = import('../../shared/clients/pullRequests');
   return async (repo, req) => {
+    const { openOrUpdatePullRequest } = await pullRequests;
     const promotion = req.sourceRef.startsWith('refs/heads/relevo/promote-');
     return openOrUpdatePullRequest(client, await repositoryId(repo.name, repo.dir), {
       ...req,

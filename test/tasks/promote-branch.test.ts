@@ -125,6 +125,19 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       assert.ok(run.errors.length);
     });
 
+    it('with atomic pushes a refused tag lands nothing; a branch policy (TF402455) names the pull-request strategy and the permissions', async () => {
+      const r = envRepo();
+      commitOn(r, 'dev', 'feat: read parquet');
+      refuseOnServer(r.bare, 'refs/tags/*', 'tags are frozen today');
+      const before = refsOf(r.bare);
+      failed(await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }), /tags are frozen today.*Nothing was pushed\./);
+      assert.equal(refsOf(r.bare), before);
+      refuseOnServer(r.bare, 'refs/heads/pre', 'TF402455: Pushes to this branch are not permitted; you must use a pull request to update this branch.');
+      const policy = failed(await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }), /Input 'strategy': a branch policy on 'pre' refused the direct push \(TF402455\)\. Nothing was pushed\. Fix: use 'strategy: pull-request', or give the build service identity .*'Contribute', 'Create tag' and 'Bypass policies when pushing'/);
+      assert.ok(policy.errors.length);
+      assert.equal(refsOf(r.bare), before);
+    });
+
     it('dry run prints the plan and leaves every ref untouched, remote and local', async () => {
       const r = envRepo();
       commitOn(r, 'pre', 'fix: on pre', 'other.txt');
