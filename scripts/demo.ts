@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTask, type TaskRun } from '../test/support/agentRunner';
 import { makeComponent, makeOrchestration } from '../test/support/orchestration';
+import { checkout, commitOn, envRepo } from '../test/support/promotion';
 import { cleanTempDirs, git, Repo, tempDir } from '../test/support/repo';
 
 const tty = process.stdout.isTTY;
@@ -41,6 +42,7 @@ function changes(repo: Repo, headBefore: string): string[] {
 const TASKS: Record<string, { folder: string; step: string }> = {
   'VersionBump@1': { folder: 'version-bump', step: 'version' },
   'UpdateSubmodules@1': { folder: 'update-submodules', step: 'pins' },
+  'PromoteBranch@1': { folder: 'promote-branch', step: 'promote' },
 };
 
 async function step(title: string, repo: Repo, inputs: Inputs, branch: string, extra: Record<string, string> = {}, task = 'VersionBump@1'): Promise<TaskRun> {
@@ -133,7 +135,19 @@ async function main(): Promise<void> {
   );
   console.log(`  orchestration ${git(orchestration.bare, 'describe', '--tags', 'main')} = ${readLock(orchestration.work.dir)}`);
 
-  console.log('\nThe other tasks (BuildWheel, PromoteBranch, RegenerateSampleData) join this demo as they land.');
+  console.log(`\n== PromoteBranch: the tested commit moves dev → pre (candidate) → pro (final) ==`);
+  // A component with one branch per environment, all at its v1.0.0 release.
+  const loader = envRepo('loader', ['dev', 'pre', 'pro'], { base: join(workspace, 'remotes') });
+  commitOn(loader, 'dev', 'feat(loader): incremental loads', 'src/loader/incremental.py');
+  commitOn(loader, 'dev', 'fix: keep the watermark on failure', 'src/loader/watermark.py');
+  const onDev = checkout(loader, 'dev');
+  await step('dev, dry run: the plan, nothing moves', onDev, { to: 'pre', dryRun: true }, 'dev', {}, 'PromoteBranch@1');
+  await step('dev: the commit this build tested goes into pre as a release candidate', onDev, { to: 'pre' }, 'dev', {}, 'PromoteBranch@1');
+  commitOn(loader, 'dev', 'feat(loader): schema drift alerts (not tested in pre yet)', 'src/loader/drift.py');
+  await step('pre: the candidate passed its tests; the same commit goes into pro as the final, while dev has moved on', checkout(loader, 'pre'), { to: 'pro' }, 'pre', {}, 'PromoteBranch@1');
+  for (const b of ['dev', 'pre', 'pro']) console.log(`  ${b.padEnd(3)} ${git(loader.bare, 'log', '-1', '--format=%h %s', b)} ${git(loader.bare, 'tag', '--points-at', b).split('\n').filter(Boolean).join(' ')}`);
+
+  console.log('\nThe other tasks (BuildWheel, RegenerateSampleData) join this demo as they land.');
 }
 
 /** "ingest v1.1.0 + table-picker v1.3.1 + …" from the lock file. */
