@@ -7,6 +7,12 @@ import type { ComponentUpdate, SubmodulePlan, SubmoduleResult } from './update';
 import { describeDecision } from './update';
 
 const MAX_SUBJECTS = 20;
+/**
+ * Beyond this many moved components the Summary lists versions only: each log is a fetch of the
+ * component's history, which would cost more than the update itself (and a wall of subjects
+ * helps nobody).
+ */
+export const MAX_CHANGE_LOGS = 10;
 
 /**
  * The commit subjects between each update's old and new commit, read from the component's
@@ -15,6 +21,7 @@ const MAX_SUBJECTS = 20;
  */
 export async function changeLogs(git: Git, updates: ComponentUpdate[], scratchRoot: string, parallel: number): Promise<Map<string, string[]>> {
   const logs = new Map<string, string[]>();
+  if (updates.length > MAX_CHANGE_LOGS) return logs;
   const scratch = mkdtempSync(join(scratchRoot, 'relevo-components-'));
   try {
     await mapLimit(updates, parallel, async (u, i) => {
@@ -45,6 +52,7 @@ export function submoduleSummary(plan: SubmodulePlan, result: SubmoduleResult | 
       lines.push(`| ${u.name} | ${u.fromTag ?? (u.previousCommit ? `\`${u.previousCommit.slice(0, 12)}\`` : '—')} | ${u.toTag} | ${u.change} | ${commits} |`);
     }
     lines.push('', `Largest change: **${plan.maxChange}**.`, '');
+    if (plan.updates.length > MAX_CHANGE_LOGS) lines.push(`Commit subjects are listed when ${MAX_CHANGE_LOGS} or fewer components move.`, '');
   }
   lines.push('<details><summary>Every submodule</summary>', '', '| submodule | path | policy | decision |', '|---|---|---|---|');
   for (const c of plan.components) lines.push(`| ${c.name} | \`${c.path}\` | ${c.policy} | ${escapeMd(describeDecision(c))} |`);
