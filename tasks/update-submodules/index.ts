@@ -5,8 +5,7 @@ import { branchContext } from '../../shared/git/branch';
 import { changeLogs, submoduleSummary } from '../../shared/submodules/summary';
 import { applySubmoduleUpdate, planSubmoduleUpdate, type OpenPullRequest, type UpdateSubmodulesOptions } from '../../shared/submodules/update';
 import { DEFAULT_BRANCH_CHANNELS, parseBranchChannels } from '../../shared/versioning/channels';
-import { connectAzureDevOps, type MergeStrategy } from '../../shared/clients/azureDevOps';
-import { openOrUpdatePullRequest } from '../../shared/clients/pullRequests';
+import type { MergeStrategy } from '../../shared/clients/azureDevOps';
 
 void agent.runTask(async () => {
   const dir = agent.pathInput('workingDirectory') ?? process.cwd();
@@ -59,7 +58,6 @@ function pullRequestOpener(): OpenPullRequest {
       fix: "run in an Azure Pipelines job whose token is available to tasks (classic: 'Allow scripts to access the OAuth token'), or use mode 'push'.",
     });
   }
-  const client = connectAzureDevOps({ collectionUri, token, project });
   const autoComplete = agent.boolInput('autoComplete');
   const mergeStrategy = agent.choiceInput('mergeStrategy', ['noFastForward', 'squash', 'rebase', 'rebaseMerge'] as const satisfies readonly MergeStrategy[]);
   const workItemIds = agent.listInput('workItems').map((w) => {
@@ -68,6 +66,9 @@ function pullRequestOpener(): OpenPullRequest {
   });
   const reviewerIds = agent.listInput('reviewers');
   return async (req) => {
+    // The REST client is most of the bundle: loaded only when a pull request is opened.
+    const [{ connectAzureDevOps }, { openOrUpdatePullRequest }] = await Promise.all([import('../../shared/clients/azureDevOps'), import('../../shared/clients/pullRequests')]);
+    const client = connectAzureDevOps({ collectionUri, token, project });
     const repositoryId = agent.variable('Build.Repository.ID') ?? (await client.repository(agent.variable('Build.Repository.Name') ?? '')).id;
     return openOrUpdatePullRequest(client, repositoryId, { ...req, reviewerIds, workItemIds, autoComplete: autoComplete ? { mergeStrategy, deleteSourceBranch: true } : undefined });
   };
