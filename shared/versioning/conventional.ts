@@ -29,7 +29,8 @@ export interface ParsedCommit {
   reverts?: string;
 }
 
-const HEADER = /^(?<type>[A-Za-z][\w-]*)(?:\((?<scope>[^()\r\n]*)\))?(?<bang>!)?:[ \t]+(?<subject>\S.*)$/;
+/** `type(scope)!: subject`; numbered groups, so no groups object is made for each of thousands of commits. */
+const HEADER = /^([A-Za-z][\w-]*)(?:\(([^()\r\n]*)\))?(!)?:[ \t]+(\S.*)$/;
 const AZURE_MERGE = /^Merged PR \d+:\s*/;
 const GIT_REVERT = /^(?:Revert|Reapply) "/;
 const REVERTS_LINE = /^[ \t]*This reverts commit ([0-9a-fA-F]{4,64})\b/m;
@@ -40,42 +41,51 @@ const HINT_LEVEL: Record<string, BumpLevel> = {
   major: 'major', breaking: 'major', minor: 'minor', feature: 'minor', patch: 'patch', fix: 'patch', none: 'none', skip: 'none',
 };
 
+/**
+ * Reads one commit message. A long range is thousands of commits, most of them a plain
+ * one-line header read before the JIT has optimised anything: each check is a substring scan
+ * before any regular expression runs, and every result has one shape.
+ */
 export function parseCommit(commit: CommitInfo): ParsedCommit {
-  // Cheap substring checks first: a long range is thousands of commits, most of them plain.
-  const message = (commit.message.includes('\r') ? commit.message.replace(/\r\n/g, '\n') : commit.message).trim();
+  let message = commit.message;
+  if (message.includes('\r')) message = message.replace(/\r\n/g, '\n');
+  message = message.trim();
   const newline = message.indexOf('\n');
-  const header = (newline < 0 ? message : message.slice(0, newline)).replace(AZURE_MERGE, '').trim();
+  let header = newline < 0 ? message : message.slice(0, newline);
+  if (header.startsWith('Merged PR ')) header = header.replace(AZURE_MERGE, '');
+  header = header.trim();
   const body = newline < 0 ? '' : message.slice(newline + 1);
-  const hintMatch = /semver/i.test(message) ? SEMVER_HINT.exec(message) : null;
+  // A hint needs its `+`; footers need a body.
+  const hintMatch = message.includes('+') ? SEMVER_HINT.exec(message) : null;
   const hint = hintMatch ? HINT_LEVEL[hintMatch[1].toLowerCase()] : undefined;
-  const breakingFooter = body.includes('BREAKING') && BREAKING_FOOTER.test(body);
-  const deprecatedFooter = /eprecated:/i.test(body) && DEPRECATED_FOOTER.test(body);
-  const m = HEADER.exec(header);
-  if (!m?.groups) {
-    if (!GIT_REVERT.test(header)) return { hash: commit.hash, type: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint };
+  const breakingFooter = body !== '' && body.includes('BREAKING') && BREAKING_FOOTER.test(body);
+  const deprecatedFooter = body !== '' && /eprecated:/i.test(body) && DEPRECATED_FOOTER.test(body);
+  const h = readHeader(header);
+  if (!h) {
+    const hash = commit.hash;
+    if (!GIT_REVERT.test(header)) return { hash, type: undefined, scope: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint, reverts: undefined };
     // A hint quoted in `Revert "… +semver: major"` belongs to the reverted commit, not to the revert.
     const ownHint = hint && SEMVER_HINT.exec(body);
-    return {
-      hash: commit.hash,
-      type: 'revert',
-      subject: header,
-      breaking: breakingFooter,
-      deprecated: deprecatedFooter,
-      hint: ownHint ? HINT_LEVEL[ownHint[1].toLowerCase()] : undefined,
-      reverts: revertedCommit(body),
-    };
+    const own = ownHint ? HINT_LEVEL[ownHint[1].toLowerCase()] : undefined;
+    return { hash, type: 'revert', scope: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint: own, reverts: revertedCommit(body) };
   }
-  const type = m.groups.type.toLowerCase();
+  const type = h.type.toLowerCase();
   return {
     hash: commit.hash,
     type,
-    scope: m.groups.scope?.trim() || undefined,
-    subject: m.groups.subject.trim(),
-    breaking: m.groups.bang === '!' || breakingFooter,
+    scope: h.scope?.trim() || undefined,
+    subject: h.subject.trim(),
+    breaking: h.bang || breakingFooter,
     deprecated: type === 'deprecate' || type === 'deprecation' || deprecatedFooter,
     hint,
     reverts: type === 'revert' ? revertedCommit(body) : undefined,
   };
+}
+
+/** `type(scope)!: subject`, or undefined when the header is not of that form. */
+function readHeader(header: string): { type: string; scope?: string; bang: boolean; subject: string } | undefined {
+  const m = HEADER.exec(header);
+  return m ? { type: m[1], scope: m[2], bang: m[3] === '!', subject: m[4] } : undefined;
 }
 
 /** The sha of a `This reverts commit <sha>.` line (git writes `, reversing …` after it for a merge). */

@@ -123,8 +123,10 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   // The remote's tags are listed while the local ones are read, and while git checks the
   // folder (startRepository): its answer comes first, so a folder that is no work tree is
   // reported as such, not as the failure of a command started alongside.
+  // The local tags first: in a full clone the range log waits for them alone.
+  const localTagsRead = git.localTags(format.refPattern);
   const remoteName = git.remotes().then((names) => (names.includes('origin') ? 'origin' : names[0]));
-  const first = [remoteName, git.localTags(format.refPattern), remoteName.then((name) => (name ? listRemote(git, name, format, opts.branch.ref) : undefined)), checkPaths(git, opts.paths, warn)] as const;
+  const first = [remoteName, localTagsRead, remoteName.then((name) => (name ? listRemote(git, name, format, opts.branch.ref) : undefined)), checkPaths(git, opts.paths, warn)] as const;
   for (const p of first) p.catch(() => undefined);
   await git.ready;
   const noCommits = () => new UserError('the repository has no commits yet.', { input: 'workingDirectory', fix: 'commit something first, or point at the right repository.' });

@@ -217,3 +217,73 @@ describe('conventional commits', () => {
     });
   });
 });
+
+describe('parseCommit reads exactly what it read before it was made faster', () => {
+  // The reading before (named groups, every check a regular expression), kept as the oracle.
+  const HEADER_FORM = /^(?<type>[A-Za-z][\w-]*)(?:\((?<scope>[^()\r\n]*)\))?(?<bang>!)?:[ \t]+(?<subject>\S.*)$/;
+  const AZURE_MERGE = /^Merged PR \d+:\s*/;
+  const GIT_REVERT = /^(?:Revert|Reapply) "/;
+  const REVERTS_LINE = /^[ \t]*This reverts commit ([0-9a-fA-F]{4,64})\b/m;
+  const BREAKING_FOOTER = /^BREAKING[ -]CHANGE:[ \t]*\S/m;
+  const DEPRECATED_FOOTER = /^(?:Deprecated|DEPRECATED):[ \t]*\S/m;
+  const SEMVER_HINT = /\+semver:\s*(major|breaking|minor|feature|patch|fix|none|skip)\b/i;
+  const HINT: Record<string, string> = { major: 'major', breaking: 'major', minor: 'minor', feature: 'minor', patch: 'patch', fix: 'patch', none: 'none', skip: 'none' };
+  const reverted = (body: string) => (body.includes('This reverts commit') ? REVERTS_LINE.exec(body)?.[1].toLowerCase() : undefined);
+  function oracle(hash: string, raw: string) {
+    const message = (raw.includes('\r') ? raw.replace(/\r\n/g, '\n') : raw).trim();
+    const newline = message.indexOf('\n');
+    const header = (newline < 0 ? message : message.slice(0, newline)).replace(AZURE_MERGE, '').trim();
+    const body = newline < 0 ? '' : message.slice(newline + 1);
+    const hintMatch = /semver/i.test(message) ? SEMVER_HINT.exec(message) : null;
+    const hint = hintMatch ? HINT[hintMatch[1].toLowerCase()] : undefined;
+    const breakingFooter = body.includes('BREAKING') && BREAKING_FOOTER.test(body);
+    const deprecatedFooter = /eprecated:/i.test(body) && DEPRECATED_FOOTER.test(body);
+    const m = HEADER_FORM.exec(header);
+    if (!m?.groups) {
+      if (!GIT_REVERT.test(header)) return { hash, type: undefined, scope: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint, reverts: undefined };
+      const ownHint = hint && SEMVER_HINT.exec(body);
+      return { hash, type: 'revert', scope: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint: ownHint ? HINT[ownHint[1].toLowerCase()] : undefined, reverts: reverted(body) };
+    }
+    const type = m.groups.type.toLowerCase();
+    return {
+      hash,
+      type,
+      scope: m.groups.scope?.trim() || undefined,
+      subject: m.groups.subject.trim(),
+      breaking: m.groups.bang === '!' || breakingFooter,
+      deprecated: type === 'deprecate' || type === 'deprecation' || deprecatedFooter,
+      hint,
+      reverts: type === 'revert' ? reverted(body) : undefined,
+    };
+  }
+
+  it('on hand-picked headers and on 20,000 generated messages', () => {
+    const picked = [
+      'feat: x', 'Feat(Scope): X', 'fix!: y', 'fix(a)!: y', 'fix(a)(b): y', 'fix(a: y', 'fix(): y', 'fix( a ): y ', 'fix:y', 'fix:\ty', 'fix:  \t y',
+      'fix: \u00a0y', 'fix: y\u2028z', 'fix: y\rz', 'fix:', 'fix: ', '1fix: y', '-fix: y', 'f: y', 'fix-up_2: y', 'fix.up: y', 'fix (a): y',
+      'Merged PR 12: feat(ingest): y', 'Merged PR x: feat: y', 'Merged PR 7:fix: y', '  Merged PR 7: fix: y', 'Revert "feat: y"', 'Reapply "x"', 'revert: y',
+      'feat(a\rb): y', 'feat(a)b: y', 'feat!!: y', 'feat!(a): y', ':', '', ' ', 'x +semver: major', 'x +SemVer:Minor', 'x semver: major',
+    ];
+    const parts = ['feat', 'fix', 'Fix', 'revert', 'deprecate', 'chore', 'x', '(', ')', '(core)', '!', ':', ' ', '\t', '\u00a0', 'subject', '+semver: major',
+      '+semver:none', '\n', '\r\n', '\n\n', 'BREAKING CHANGE: z', 'BREAKING-CHANGE:', 'Deprecated: w', 'DEPRECATED: v', 'deprecated: u', 'This reverts commit abcdef12.',
+      '  This reverts commit ABCDEF1234', 'Revert "', 'Merged PR 3: ', '\u2028', '"'];
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)];
+    const free = () => Array.from({ length: 1 + Math.floor(random() * 8) }, () => pick(parts)).join('');
+    // Mostly well-formed headers, each piece sometimes off by a character.
+    const formed = () =>
+      pick(['', '', 'Merged PR 9: ', '  ']) +
+      pick(['feat', 'fix', 'FEAT', 'revert', 'deprecation', 'docs', 'a-b_c', '9x', '-x', 'x.y', '']) +
+      pick(['', '', '(core)', '( core )', '()', '(a(b))', '(a', '(a\rb)', 'core)', ' (x)']) +
+      pick(['', '', '!', '!!']) +
+      pick([':', ':', '', ';', '::']) +
+      pick([' ', ' ', '\t', '  \t', '', '\u00a0']) +
+      pick(['subject', 'subject ', ' x', '\u00a0x', 'a\u2028b', 'a\rb', '"q"', '']) +
+      pick(['', '', '\n\nbody', '\n\nBREAKING CHANGE: y', '\r\n\r\nDeprecated: z', '\n\nThis reverts commit abcd1234.', '\n+semver: minor', ' +semver: patch']);
+    const generated = Array.from({ length: 20_000 }, (_, i) => (i % 2 ? free() : formed()));
+    for (const [i, message] of [...picked, ...generated].entries()) {
+      assert.deepEqual(parseCommit({ hash: `h${i}`, message }), oracle(`h${i}`, message), JSON.stringify(message));
+    }
+  });
+});
