@@ -153,5 +153,5 @@ export function snapshotTask(folder, into) {
 
 /** Reports one goal; never throws. */
 export function goal(label, value, text, ok) {
-  return `  ${label.padEnd(44)} ${value.padStart(10)}   goal ${text.padEnd(8)} ${ok ? 'PASS' : 'MISS'}`;
+  return `  ${label.padEnd(48)} ${value.padStart(10)}   goal ${text.padEnd(8)} ${ok ? 'PASS' : 'MISS'}`;
 }

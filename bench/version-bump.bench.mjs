@@ -2,17 +2,17 @@
 // repositories, against the floors (node startup, `git log` of the range) and the peer
 // conventional-recommended-bump. Every timed run is checked: the task must succeed with the
 // expected version, the peer must read the same range and recommend the expected bump.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, goal, syntheticRepo, timeInterleaved } from './lib.mjs';
+import { ROOT, goal, snapshotTask, syntheticRepo, timeInterleaved } from './lib.mjs';
 
 // Bump when the repositories below change: cached copies under .bench/ are keyed by it.
 const REPO_VERSION = 'v1';
-const RUNS = 5;
+// BENCH_RUNS: more timed rounds on a noisy machine (the median is taken either way).
+const RUNS = Number(process.env.BENCH_RUNS) || 5;
 const WARMUP = 1;
 
-const TASK = join(ROOT, 'dist', 'tasks', 'version-bump', 'index.js');
 const PEER = join(ROOT, 'bench', 'peer-bump.mjs');
 
 /** Ordinary history: a mix of conventional types, every 7th commit with a body. No breaking changes. */
@@ -124,9 +124,12 @@ function checkFloor(repo) {
 const fmt = (ms) => ms.toFixed(1);
 
 export default async function run() {
-  if (!existsSync(TASK)) throw new Error(`${TASK} is missing: run \`npm run build\` first (npm run bench does).`);
   const agentTemp = mkdtempSync(join(tmpdir(), 'relevo-bench-'));
   try {
+    // A private copy of the build: dist/ may be rebuilt by someone else while this runs.
+    const { script: TASK, builtAt } = snapshotTask('version-bump', join(agentTemp, 'task', 'version-bump'));
+    console.log(`  task built ${builtAt.toISOString()}; ${RUNS} timed rounds after ${WARMUP} warm-up, interleaved; medians`);
+    const results = [];
     for (const repo of REPOS) {
       const computed = expectationFromHistory(repo);
       if (JSON.stringify(computed) !== JSON.stringify(repo.expected)) {
@@ -162,12 +165,15 @@ export default async function run() {
       const peer = t.get('conventional-recommended-bump').median;
       if (repo.key === 'a') {
         const overhead = vb - startup - floor;
-        console.log(goal('VersionBump − (node -e 0) − git log', `${fmt(overhead)} ms`, '≤ 100 ms', overhead <= 100));
+        results.push(goal('(a) VersionBump − (node -e 0) − git log', `${fmt(overhead)} ms`, '≤ 100 ms', overhead <= 100) + `   (${(overhead / 100).toFixed(2)}× the goal)`);
       } else {
-        console.log(goal('VersionBump / git log', `${(vb / floor).toFixed(2)}×`, '≤ 1.5×', vb / floor <= 1.5));
-        console.log(goal('conventional-recommended-bump / VersionBump', `${(peer / vb).toFixed(2)}×`, '≥ 3×', peer / vb >= 3));
+        results.push(goal('(b) VersionBump / git log', `${(vb / floor).toFixed(2)}×`, '≤ 1.5×', vb / floor <= 1.5));
+        results.push(goal('(b) conventional-recommended-bump / VersionBump', `${(peer / vb).toFixed(2)}×`, '≥ 3×', peer / vb >= 3));
       }
+      for (const line of results.slice(-(repo.key === 'a' ? 1 : 2))) console.log(line);
     }
+    console.log('\nVersionBump against its goals');
+    for (const line of results) console.log(line);
   } finally {
     rmSync(agentTemp, { recursive: true, force: true });
   }
