@@ -8,6 +8,7 @@ import { EOL, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { TaskCommand } from 'azure-pipelines-task-lib/taskcommand';
 import { describeFailure, isUserError, UserError } from './errors';
+import type { AutoCompleteOptions, MergeStrategy } from './clients/azureDevOps';
 import type { GitOptions } from './git';
 import type { Log } from './log';
 
@@ -247,6 +248,24 @@ export function gitOptions(): GitOptions {
     identity: { name: variable('Build.RequestedFor') ?? 'Relevo', email: variable('Build.RequestedForEmail') ?? 'relevo@users.noreply.dev.azure.com' },
     noProgressSeconds: Number.isFinite(seconds) && seconds > 0 ? seconds : undefined,
   };
+}
+
+/** Where the Azure DevOps REST API is and the job token for it; undefined when the job has no token or project. */
+export function restConnection(): { collectionUri: string; token: string; project: string } | undefined {
+  const collectionUri = variable('System.TeamFoundationCollectionUri') ?? variable('System.CollectionUri');
+  const token = jobToken();
+  const project = variable('System.TeamProject');
+  return collectionUri && token && project ? { collectionUri, token, project } : undefined;
+}
+
+/** The pull-request inputs the tasks share: reviewers, work items, auto-complete and its merge strategy. */
+export function pullRequestInputs(): { reviewerIds: string[]; workItemIds: number[]; autoComplete?: AutoCompleteOptions } {
+  const workItemIds = listInput('workItems').map((w) => {
+    if (!/^\d+$/.test(w)) throw new UserError(`'${w}' is not a work item id.`, { input: 'workItems', fix: 'list work item numbers, comma-separated, e.g. 123, 456.' });
+    return Number(w);
+  });
+  const mergeStrategy = choiceInput('mergeStrategy', ['noFastForward', 'squash', 'rebase', 'rebaseMerge'] as const satisfies readonly MergeStrategy[]);
+  return { reviewerIds: listInput('reviewers'), workItemIds, autoComplete: boolInput('autoComplete') ? { mergeStrategy, deleteSourceBranch: true } : undefined };
 }
 
 export function updateBuildNumber(value: string): void {

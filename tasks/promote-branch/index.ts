@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import * as agent from '../../shared/agent';
-import type { AzureDevOpsClient, MergeStrategy } from '../../shared/clients/azureDevOps';
+import type { AzureDevOpsClient } from '../../shared/clients/azureDevOps';
 import { UserError } from '../../shared/errors';
 import { branchContext } from '../../shared/git/branch';
 import { applyPromotion, type OpenPullRequest } from '../../shared/promotion/apply';
@@ -88,10 +88,8 @@ void agent.runTask(async () => {
 
 /** The REST client on the job token; `required`: fail without it (gates, pull requests), else only back-merge conflicts need it. */
 async function restClient(input: string, required: boolean): Promise<{ client?: AzureDevOpsClient }> {
-  const collectionUri = agent.variable('System.TeamFoundationCollectionUri') ?? agent.variable('System.CollectionUri');
-  const token = agent.jobToken();
-  const project = agent.variable('System.TeamProject');
-  if (!collectionUri || !token || !project) {
+  const connection = agent.restConnection();
+  if (!connection) {
     if (!required) return {};
     throw new UserError('needs the Azure DevOps REST API with the job token and the project (System.AccessToken, System.TeamFoundationCollectionUri, System.TeamProject).', {
       input,
@@ -100,7 +98,7 @@ async function restClient(input: string, required: boolean): Promise<{ client?: 
   }
   // Loaded only when needed: the REST library is most of the bundle and most of its start-up.
   const { connectAzureDevOps } = await import('../../shared/clients/azureDevOps');
-  return { client: connectAzureDevOps({ collectionUri, token, project }) };
+  return { client: connectAzureDevOps(connection) };
 }
 
 /** Repository ids by name, looked up once each; the build's own from Build.Repository.ID. */
@@ -116,13 +114,7 @@ function repositoryIds(client: AzureDevOpsClient | undefined, own: (dir: string)
 }
 
 function pullRequestOpener(client: AzureDevOpsClient, repositoryId: (name: string, dir: string) => Promise<string>): OpenPullRequest {
-  const autoComplete = agent.boolInput('autoComplete');
-  const mergeStrategy = agent.choiceInput('mergeStrategy', ['noFastForward', 'squash', 'rebase', 'rebaseMerge'] as const satisfies readonly MergeStrategy[]);
-  const workItemIds = agent.listInput('workItems').map((w) => {
-    if (!/^\d+$/.test(w)) throw new UserError(`'${w}' is not a work item id.`, { input: 'workItems', fix: 'list work item numbers, comma-separated, e.g. 123, 456.' });
-    return Number(w);
-  });
-  const reviewerIds = agent.listInput('reviewers');
+  const { reviewerIds, workItemIds, autoComplete } = agent.pullRequestInputs();
   const pullRequests = import('../../shared/clients/pullRequests');
   return async (repo, req) => {
     const { openOrUpdatePullRequest } = await pullRequests;
@@ -131,7 +123,7 @@ function pullRequestOpener(client: AzureDevOpsClient, repositoryId: (name: strin
       ...req,
       reviewerIds,
       workItemIds: promotion ? workItemIds : [],
-      autoComplete: promotion && autoComplete ? { mergeStrategy, deleteSourceBranch: true } : undefined,
+      autoComplete: promotion ? autoComplete : undefined,
     });
   };
 }

@@ -5,7 +5,6 @@ import { branchContext } from '../../shared/git/branch';
 import { changeLogs, submoduleSummary } from '../../shared/submodules/summary';
 import { applySubmoduleUpdate, planSubmoduleUpdate, type OpenPullRequest, type UpdateSubmodulesOptions } from '../../shared/submodules/update';
 import { DEFAULT_BRANCH_CHANNELS, parseBranchChannels } from '../../shared/versioning/channels';
-import type { MergeStrategy } from '../../shared/clients/azureDevOps';
 
 void agent.runTask(async () => {
   const dir = agent.pathInput('workingDirectory') ?? process.cwd();
@@ -49,27 +48,19 @@ void agent.runTask(async () => {
 
 /** Pull requests in the repository being built, through the job token. */
 function pullRequestOpener(): OpenPullRequest {
-  const collectionUri = agent.variable('System.TeamFoundationCollectionUri') ?? agent.variable('System.CollectionUri');
-  const token = agent.jobToken();
-  const project = agent.variable('System.TeamProject');
-  if (!collectionUri || !token || !project) {
+  const connection = agent.restConnection();
+  if (!connection) {
     throw new UserError('pull-request mode needs the job token and the project (System.AccessToken, System.TeamFoundationCollectionUri, System.TeamProject).', {
       input: 'mode',
       fix: "run in an Azure Pipelines job whose token is available to tasks (classic: 'Allow scripts to access the OAuth token'), or use mode 'push'.",
     });
   }
-  const autoComplete = agent.boolInput('autoComplete');
-  const mergeStrategy = agent.choiceInput('mergeStrategy', ['noFastForward', 'squash', 'rebase', 'rebaseMerge'] as const satisfies readonly MergeStrategy[]);
-  const workItemIds = agent.listInput('workItems').map((w) => {
-    if (!/^\d+$/.test(w)) throw new UserError(`'${w}' is not a work item id.`, { input: 'workItems', fix: 'list work item numbers, comma-separated, e.g. 123, 456.' });
-    return Number(w);
-  });
-  const reviewerIds = agent.listInput('reviewers');
+  const options = agent.pullRequestInputs();
   return async (req) => {
     // The REST client is most of the bundle: loaded only when a pull request is opened.
     const [{ connectAzureDevOps }, { openOrUpdatePullRequest }] = await Promise.all([import('../../shared/clients/azureDevOps'), import('../../shared/clients/pullRequests')]);
-    const client = connectAzureDevOps({ collectionUri, token, project });
+    const client = connectAzureDevOps(connection);
     const repositoryId = agent.variable('Build.Repository.ID') ?? (await client.repository(agent.variable('Build.Repository.Name') ?? '')).id;
-    return openOrUpdatePullRequest(client, repositoryId, { ...req, reviewerIds, workItemIds, autoComplete: autoComplete ? { mergeStrategy, deleteSourceBranch: true } : undefined });
+    return openOrUpdatePullRequest(client, repositoryId, { ...req, ...options });
   };
 }

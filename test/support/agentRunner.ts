@@ -3,6 +3,7 @@
  * with inputs as INPUT_<NAME>, variables as upper-cased env vars, endpoints as ENDPOINT_* vars;
  * then reads back every `##vso[...]` line it printed.
  */
+import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -131,4 +132,23 @@ export function parseRun(exitCode: number | null, stdout: string, stderr: string
 /** A readable dump for assertion messages. */
 export function explain(run: TaskRun): string {
   return `result=${run.result} message=${run.resultMessage}\n--- stdout ---\n${run.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.debug]')).join('\n')}\n--- stderr ---\n${run.stderr}`;
+}
+
+/** Asserts the run Succeeded (the log in the message otherwise). */
+export function ok(run: TaskRun): TaskRun {
+  assert.equal(run.result, 'Succeeded', explain(run));
+  return run;
+}
+
+/** Asserts the run Failed with a message matching `pattern`. */
+export function failed(run: TaskRun, pattern: RegExp): TaskRun {
+  assert.equal(run.result, 'Failed', explain(run));
+  assert.match(run.resultMessage ?? '', pattern, explain(run));
+  return run;
+}
+
+/** The token appears in no line of the log but the one that registers it as a secret. */
+export function assertNoToken(run: TaskRun, token: string): void {
+  const leaks = (run.stdout + run.stderr).split('\n').filter((l) => l.includes(token) && !l.startsWith('##vso[task.setsecret]'));
+  assert.deepEqual(leaks, [], 'token printed');
 }

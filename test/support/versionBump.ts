@@ -2,7 +2,8 @@
 import { strict as assert } from 'node:assert';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { explain, runTask, type RunOptions, type TaskRun } from './agentRunner';
+import { runTask, type RunOptions, type TaskRun } from './agentRunner';
+export { failed, ok } from './agentRunner';
 import { git, Repo, tempDir } from './repo';
 
 export function bump(repo: Repo, inputs: RunOptions['inputs'] = {}, options: Omit<RunOptions, 'inputs'> = {}): Promise<TaskRun> {
@@ -16,16 +17,7 @@ export function bump(repo: Repo, inputs: RunOptions['inputs'] = {}, options: Omi
   });
 }
 
-export function ok(run: TaskRun): TaskRun {
-  assert.equal(run.result, 'Succeeded', explain(run));
-  return run;
-}
 
-export function failed(run: TaskRun, pattern: RegExp): TaskRun {
-  assert.equal(run.result, 'Failed', explain(run));
-  assert.match(run.resultMessage ?? '', pattern, explain(run));
-  return run;
-}
 
 /** Every write input on: version file, commit, tag, push. */
 export const RELEASE_ALL = { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true };

@@ -1,26 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { explain, type TaskRun } from '../support/agentRunner';
+import { assertNoToken, failed, ok } from '../support/agentRunner';
 import { startAzureDevOpsServer, type AzureDevOpsServer } from '../support/azureDevOpsServer';
 import { checkout, commitOn, envRepo, noAtomic, promote, refsOf, refuseOnServer, type EnvRepo } from '../support/promotion';
 import { pinSubmodules } from '../support/orchestration';
 import { git, remoteTags, tempDir } from '../support/repo';
-
-function ok(run: TaskRun): TaskRun {
-  assert.equal(run.result, 'Succeeded', explain(run));
-  return run;
-}
-
-function failed(run: TaskRun, pattern: RegExp): TaskRun {
-  assert.equal(run.result, 'Failed', explain(run));
-  assert.match(run.resultMessage ?? '', pattern, explain(run));
-  return run;
-}
-
-/** The token appears in no line of the log but the one that registers it as a secret. */
-function assertNoToken(run: TaskRun, token: string): void {
-  const leaks = (run.stdout + run.stderr).split('\n').filter((l) => l.includes(token) && !l.startsWith('##vso[task.setsecret]'));
-  assert.deepEqual(leaks, [], 'token printed');
-}
 
 const tip = (r: EnvRepo, branch: string) => git(r.bare, 'rev-parse', `refs/heads/${branch}`);
 

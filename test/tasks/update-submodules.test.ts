@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { explain, runTask, type RunOptions, type TaskRun } from '../support/agentRunner';
+import { assertNoToken, failed, ok, runTask, type RunOptions, type TaskRun } from '../support/agentRunner';
 import { startAzureDevOpsServer, type AzureDevOpsServer } from '../support/azureDevOpsServer';
 import { startGitDaemon, type GitDaemon } from '../support/gitDaemon';
 import { makeComponent, makeOrchestration, type ComponentRepo, type Pin } from '../support/orchestration';
@@ -13,23 +13,6 @@ function update(repo: Repo, inputs: RunOptions['inputs'] = {}, options: Omit<Run
     inputs: { workingDirectory: repo.dir, ...inputs },
     variables: { 'Build.SourceBranch': 'refs/heads/main', ...options.variables },
   });
-}
-
-function ok(run: TaskRun): TaskRun {
-  assert.equal(run.result, 'Succeeded', explain(run));
-  return run;
-}
-
-function failed(run: TaskRun, pattern: RegExp): TaskRun {
-  assert.equal(run.result, 'Failed', explain(run));
-  assert.match(run.resultMessage ?? '', pattern, explain(run));
-  return run;
-}
-
-/** The token appears in no line of the log but the one that registers it as a secret. */
-function assertNoToken(run: TaskRun, token: string): void {
-  const leaks = (run.stdout + run.stderr).split('\n').filter((l) => l.includes(token) && !l.startsWith('##vso[task.setsecret]'));
-  assert.deepEqual(leaks, [], 'token printed');
 }
 
 /** The commit the orchestration's HEAD pins at `path`. */
