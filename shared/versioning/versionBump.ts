@@ -120,10 +120,10 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     notes.push(m);
     log.info(m);
   };
-  // The remote's tags are listed while the local ones are read, and while git checks the
-  // folder (startRepository): its answer comes first, so a folder that is no work tree is
-  // reported as such, not as the failure of a command started alongside.
-  // The local tags first: in a full clone the range log waits for them alone.
+  // The local tags first (in a full clone the range log waits for them alone), the remote's
+  // alongside, and all while git checks the folder (startRepository): that answer is awaited
+  // first, so a folder that is no work tree is reported as such, not as the failure of a
+  // command started alongside.
   const localTagsRead = git.localTags(format.refPattern);
   const remoteName = git.remotes().then((names) => (names.includes('origin') ? 'origin' : names[0]));
   const first = [remoteName, localTagsRead, remoteName.then((name) => (name ? listRemote(git, name, format, opts.branch.ref) : undefined)), checkPaths(git, opts.paths, warn)] as const;
