@@ -9,7 +9,7 @@ import { mapLimit } from '../concurrency';
 import { GitCommandError, GitTimeoutError, type Git } from '../git';
 import { maxLevel, type BumpLevel } from '../versioning/conventional';
 import type { ComponentTag } from '../versioning/history';
-import { levelBetween } from '../versioning/semver';
+import { changeBetween } from '../versioning/semver';
 import { parseTagFormat, type TagFormat } from '../versioning/tagFormat';
 import { componentTags, versionAt } from './components';
 import { parseGitmodules } from './gitmodules';
@@ -94,9 +94,7 @@ export function classifyChange(kind: ComponentChange['kind'], from: ComponentTag
   if (kind === 'added') return { change: 'minor', untagged: false };
   if (kind === 'removed') return { change: 'major', untagged: false };
   if (!from || !to) return { change: 'patch', untagged: true };
-  // policy.ts's changeBetween, inlined: importing it would bring semver's ranges into VersionBump's bundle.
-  const level = levelBetween(from.version, to.version);
-  return { change: level === 'none' && from.version.compare(to.version) !== 0 ? 'patch' : level, untagged: false };
+  return { change: changeBetween(from.version, to.version), untagged: false };
 }
 
 /** The highest level any component change asks for. */

@@ -3,11 +3,12 @@
  * `defaultPolicy` input), the channel of the branch being built, and the component's tags.
  * Plain data in, plain data out.
  */
-import { Range, validRange } from 'semver';
+import Range from 'semver/classes/range';
+import validRange from 'semver/ranges/valid';
 import { UserError } from '../errors';
 import type { BumpLevel } from '../versioning/conventional';
 import type { ComponentTag } from '../versioning/history';
-import { levelBetween, parseVersion, type SemVer } from '../versioning/semver';
+import { changeBetween, parseVersion } from '../versioning/semver';
 
 export type Policy =
   | { kind: 'latest' | 'minor' | 'patch' | 'pin' }
@@ -67,13 +68,6 @@ export interface DecisionInput {
   /** The pinned commit (for messages). */
   commit?: string;
   eligibility: Eligibility;
-}
-
-/** The change between two versions, for the commit message and `maxChange`: a pre-release step counts as a patch. */
-export function changeBetween(from: SemVer | undefined, to: SemVer): BumpLevel {
-  if (!from) return 'minor';
-  const level = levelBetween(from, to);
-  return level === 'none' && from.compare(to) !== 0 ? 'patch' : level;
 }
 
 /** What happens to one submodule. A pinned version that does not exist is an error (all or nothing). */

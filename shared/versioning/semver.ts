@@ -37,3 +37,10 @@ export function levelBetween(from: SemVer | undefined, to: SemVer): BumpLevel {
   if (to.patch !== from.patch) return 'patch';
   return 'none';
 }
+
+/** The change between two versions, for component pins: a pre-release-only step counts as a patch; none before → minor (an addition). */
+export function changeBetween(from: SemVer | undefined, to: SemVer): BumpLevel {
+  if (!from) return 'minor';
+  const level = levelBetween(from, to);
+  return level === 'none' && from.compare(to) !== 0 ? 'patch' : level;
+}

@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { parseGitmodules } from '../../shared/submodules/gitmodules';
 import { versionTags } from '../../shared/submodules/components';
-import { changeBetween, decideSubmodule, parsePolicy, type Decision } from '../../shared/submodules/policy';
+import { decideSubmodule, parsePolicy, type Decision } from '../../shared/submodules/policy';
 import { commitMessage } from '../../shared/submodules/update';
 import { displayUrl, resolveSubmoduleUrl } from '../../shared/submodules/urls';
 import { parseTagFormat } from '../../shared/versioning/tagFormat';
-import { parseVersion } from '../../shared/versioning/semver';
+import { changeBetween, parseVersion } from '../../shared/versioning/semver';
 
 const tags = (...names: string[]) => versionTags(names.map((name, i) => ({ name, commit: `c${i}` })), parseTagFormat('v{version}', ''));
 const decide = (policy: string, names: string[], currentName: string | undefined, channelLabel = '', allowPrerelease = false): Decision => {
