@@ -213,8 +213,13 @@ export function setOutput(name: string, value: string | number | boolean): void 
   tl.setVariable(name, String(value), false, true);
 }
 
+const registeredSecrets = new Set<string>();
+
+/** Tells the agent to mask `value` in the log (once per value). */
 export function setSecret(value: string): void {
-  if (value) tl.setSecret(value);
+  if (!value || registeredSecrets.has(value)) return;
+  registeredSecrets.add(value);
+  tl.setSecret(value);
 }
 
 /**
