@@ -97,6 +97,12 @@ const tl = (() => {
       debug(`${name}=${value}`);
       return value;
     },
+    /** An input that holds a secret: read without the debug line that prints its value. */
+    getSecretInput(name: string): string | undefined {
+      const value = secrets.get(`input_${variableKey(name)}`.toLowerCase());
+      debug(`${name} is ${value ? 'set' : 'empty'} (secret)`);
+      return value;
+    },
     setVariable(name: string, val: string, secret = false, isOutput = false): void {
       const key = variableKey(name);
       secret ||= !!known.get(key)?.secret;
@@ -220,6 +226,18 @@ export function setSecret(value: string): void {
   if (!value || registeredSecrets.has(value)) return;
   registeredSecrets.add(value);
   tl.setSecret(value);
+}
+
+/**
+ * An input that carries a secret (e.g. `$(SampleMaskingSalt)`, a secret variable): registered
+ * as a secret before anything could print it, and never written to the debug log. Trimmed;
+ * undefined when empty.
+ */
+export function secretInput(name: string): string | undefined {
+  const value = tl.getSecretInput(name)?.trim();
+  if (!value) return undefined;
+  setSecret(value);
+  return value;
 }
 
 /**
