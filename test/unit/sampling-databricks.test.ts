@@ -1,0 +1,160 @@
+/**
+ * The databricks engine: the generated Databricks SQL statement by statement, then the whole
+ * run against the Databricks contract server (test/support/databricksServer.ts) through
+ * shared/clients/databricks.ts: staging in `<table>__relevo_next`, gates, the swap; a FAILED
+ * statement and a statement that times out (cancelled) leave the targets untouched.
+ */
+import { strict as assert } from 'node:assert';
+import { connectDatabricks } from '../../shared/clients/databricks';
+import { parseConfig } from '../../shared/sampling/config';
+import { openDatabricksEngine } from '../../shared/sampling/databricksEngine';
+import { buildPlan } from '../../shared/sampling/plan';
+import { regenerateSampleData } from '../../shared/sampling/regenerate';
+import { databricks } from '../../shared/sampling/sql';
+import { startDatabricksServer, type DatabricksServer, type SqlOutcome } from '../support/databricksServer';
+
+const SALT = 'salt-for-databricks-Xy7';
+const config = () =>
+  parseConfig(
+    {
+      seed: 42,
+      source: { catalog: 'pro', schema: 'sales' },
+      environments: { pre: { target: { catalog: 'pre', schema: 'sales' }, fraction: 0.1 }, dev: { target: { catalog: 'dev', schema: 'sales' }, from: 'pre', rows: 1000 } },
+      tables: {
+        customers: { key: 'customer_id', root: true, filter: 'deleted = false', dedupe: true, mask: { email: 'email', full_name: 'hash' } },
+        orders: { key: 'order_id', references: { customer_id: 'customers.customer_id' } },
+        countries: { copy: 'full' },
+      },
+    },
+    '/work/sample-data.yml',
+  );
+const SCHEMAS: Record<string, [string, string][]> = {
+  customers: [['customer_id', 'bigint'], ['full_name', 'string'], ['email', 'string'], ['deleted', 'boolean']],
+  orders: [['order_id', 'bigint'], ['customer_id', 'bigint'], ['amount', 'double']],
+  countries: [['code', 'string'], ['name', 'string']],
+};
+const schemas = () => new Map(Object.entries(SCHEMAS).map(([t, cols]) => [t, cols.map(([name, type]) => ({ name, type }))]));
+
+describe('sampling: Databricks SQL', () => {
+  it('renders each statement: hash sampling on the root key, semi-joins, masks with the salt as :relevo_salt, staging tables', () => {
+    const plan = buildPlan(config(), databricks, schemas());
+    const pre = plan.environments[0];
+    const [customers, orders, countries] = pre.tables;
+    assert.deepEqual(plan.order, ['customers', 'orders', 'countries']);
+    assert.deepEqual(customers.statements, [
+      'CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next` AS SELECT t.`customer_id`, sha2(concat(:relevo_salt, CAST(t.`full_name` AS STRING)), 256) AS `full_name`, ' +
+        "('u' || substr(sha2(concat(:relevo_salt, CAST(t.`email` AS STRING)), 256), 1, 12) || '@example.com') AS `email`, t.`deleted` " +
+        "FROM (SELECT * FROM (SELECT r.*, pmod(xxhash64(r.`customer_id`, '42'), 1000000) AS __relevo_u FROM (SELECT `customer_id`, `full_name`, `email`, `deleted` FROM `pro`.`sales`.`customers` " +
+        'WHERE (deleted = false) AND `customer_id` IS NOT NULL QUALIFY row_number() OVER (PARTITION BY `customer_id` ORDER BY `customer_id`, `full_name`, `email`, `deleted`) = 1) r) s WHERE __relevo_u < 100000) t',
+    ]);
+    assert.deepEqual(orders.statements, [
+      'CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next` AS SELECT t.`order_id`, t.`customer_id`, t.`amount` FROM (SELECT `order_id`, `customer_id`, `amount` FROM `pro`.`sales`.`orders` WHERE `order_id` IS NOT NULL) t WHERE t.`customer_id` IN (SELECT `customer_id` FROM `pre`.`sales`.`customers__relevo_next`)',
+    ]);
+    assert.deepEqual(countries.statements, ['CREATE OR REPLACE TABLE `pre`.`sales`.`countries__relevo_next` AS SELECT t.`code`, t.`name` FROM `pro`.`sales`.`countries` t']);
+    assert.deepEqual(
+      orders.checks.map((c) => c.sql),
+      ['SELECT count(*) AS n FROM `pre`.`sales`.`orders__relevo_next` c WHERE c.`customer_id` IS NOT NULL AND NOT EXISTS (SELECT 1 FROM `pre`.`sales`.`customers__relevo_next` p WHERE p.`customer_id` = c.`customer_id`)'],
+    );
+    assert.deepEqual(
+      customers.checks.map((c) => `${c.kind} ${c.column}`),
+      ['masked email', 'masked full_name'],
+    );
+    // DEV: PRE's rate, then the 1000 lowest units (ties by key), from the same source.
+    const dev = plan.environments[1].tables[0].statements[0];
+    assert.match(dev, /^CREATE OR REPLACE TABLE `dev`.`sales`.`customers__relevo_next` AS /);
+    assert.match(dev, /WHERE __relevo_u < 100000\) s ORDER BY __relevo_u, `customer_id` LIMIT 1000\) t$/);
+    for (const env of plan.environments) for (const t of env.tables) for (const s of t.statements) assert.ok(!s.includes(';'), 'one statement per call');
+  });
+
+  it('masks integer keys as negative integers of the same type, and the references inherit the mask', () => {
+    const c = config();
+    c.tables[0].mask.customer_id = { kind: 'hash' };
+    const plan = buildPlan(c, databricks, schemas());
+    const [customers, orders] = plan.environments[0].tables;
+    assert.match(customers.statements[0], /CAST\(-1 - CAST\(conv\(substr\(sha2\(concat\(:relevo_salt, CAST\(t.`customer_id` AS STRING\)\), 256\), 1, 15\), 16, 10\) AS BIGINT\) AS bigint\) AS `customer_id`/);
+    assert.deepEqual(orders.masked, [{ column: 'customer_id', rule: 'hash', inheritedFrom: 'customers.customer_id' }]);
+    assert.match(orders.statements[0], /WHERE CAST\(-1 - CAST\(conv\(substr\(sha2\(concat\(:relevo_salt, CAST\(t.`customer_id` AS STRING\)\), 256\), 1, 15\), 16, 10\) AS BIGINT\) AS bigint\) IN \(SELECT `customer_id` FROM `pre`.`sales`.`customers__relevo_next`\)/);
+  });
+});
+
+describe('sampling: the databricks engine against the contract server', () => {
+  let server: DatabricksServer;
+  const log = { lines: [] as string[], info(m: string) { this.lines.push(m); }, warn(m: string) { this.lines.push(`WARN ${m}`); } };
+  /** Answers DESCRIBE TABLE with the schemas, counts with 0; `fail` picks statements that fail or hang. */
+  const answer = (fail?: (sql: string) => SqlOutcome | undefined) => (sql: string): SqlOutcome => {
+    const f = fail?.(sql);
+    if (f) return f;
+    const describe = /^DESCRIBE TABLE `[^`]+`\.`[^`]+`\.`([a-z_]+?)(?:__relevo_next)?`$/.exec(sql);
+    if (describe) return { columns: [{ name: 'col_name' }, { name: 'data_type' }, { name: 'comment' }], rows: SCHEMAS[describe[1]].map(([n, t]) => [n, t, null]) };
+    if (/^SELECT count\(\*\) AS n/.test(sql)) return { columns: [{ name: 'n' }], rows: [['0']] };
+    if (/information_schema\.tables/.test(sql)) return { columns: [{ name: 'table_name' }], rows: sql.includes('`pre`') ? [['customers'], ['orders'], ['countries']] : [] };
+    if (/^SHOW TBLPROPERTIES/.test(sql)) return { columns: [{ name: 'key' }, { name: 'value' }], rows: [['relevo.fingerprint', 'old-fingerprint']] };
+    return { columns: [], rows: [] };
+  };
+  const run = async (timeoutMs?: number) => {
+    const client = connectDatabricks({ host: server.url, auth: { kind: 'pat', token: server.token }, retry: { sleep: async () => undefined, baseDelayMs: 1 }, timeoutMs: 2000 });
+    const engine = openDatabricksEngine({ client, warehouseId: 'wh-1', salt: SALT, statementTimeoutMs: timeoutMs, pollMs: 5 });
+    return regenerateSampleData(config(), engine, { environments: [], dryRun: false }, log);
+  };
+  const statements = () => [...server.state.statements.values()].map((s) => s.statement);
+
+  beforeEach(async () => {
+    server = await startDatabricksServer({ lifetimeMs: 30_000 });
+    log.lines = [];
+  });
+  afterEach(() => server.stop());
+
+  it('stages every table, runs the gates, then swaps: renames in, old tables dropped; the salt only as a parameter', async () => {
+    server.state.sql = answer();
+    const result = await run();
+    assert.equal(result.error, undefined, String(result.error));
+    assert.equal(result.report.status, 'succeeded');
+    const all = statements();
+    const creates = all.filter((s) => s.startsWith('CREATE OR REPLACE TABLE')).map((s) => s.split(' AS ')[0]);
+    assert.deepEqual(creates, [
+      'CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next`',
+      'CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next`',
+      'CREATE OR REPLACE TABLE `pre`.`sales`.`countries__relevo_next`',
+      'CREATE OR REPLACE TABLE `dev`.`sales`.`customers__relevo_next`',
+      'CREATE OR REPLACE TABLE `dev`.`sales`.`orders__relevo_next`',
+      'CREATE OR REPLACE TABLE `dev`.`sales`.`countries__relevo_next`',
+    ]);
+    const swap = all.filter((s) => /^(ALTER TABLE .* RENAME|DROP TABLE)/.test(s));
+    assert.deepEqual(swap.slice(0, 4), [
+      'DROP TABLE IF EXISTS `pre`.`sales`.`customers__relevo_old`',
+      'ALTER TABLE `pre`.`sales`.`customers` RENAME TO `pre`.`sales`.`customers__relevo_old`',
+      'ALTER TABLE `pre`.`sales`.`customers__relevo_next` RENAME TO `pre`.`sales`.`customers`',
+      'DROP TABLE IF EXISTS `pre`.`sales`.`orders__relevo_old`',
+    ]);
+    assert.ok(swap.includes('ALTER TABLE `dev`.`sales`.`customers__relevo_next` RENAME TO `dev`.`sales`.`customers`'), 'a new DEV table is renamed in without an old one');
+    assert.ok(!swap.includes('ALTER TABLE `dev`.`sales`.`customers` RENAME TO `dev`.`sales`.`customers__relevo_old`'));
+    assert.equal(swap.at(-1), 'DROP TABLE IF EXISTS `pre`.`sales`.`countries__relevo_old`');
+    assert.ok(all.some((s) => /SET TBLPROPERTIES \('relevo\.fingerprint' = '[0-9a-f]{16}'\)/.test(s)));
+    for (const rec of server.state.statements.values()) {
+      assert.ok(!rec.statement.includes(SALT));
+      const bound = rec.parameters.find((p) => p.name === 'relevo_salt');
+      assert.equal(!!bound, rec.statement.includes(':relevo_salt'), rec.statement);
+      if (bound) assert.equal(bound.value, SALT);
+    }
+    assert.ok(log.lines.some((l) => /WARN pre: customers: the source schema changed since the last run \(fingerprint old-fingerprint → [0-9a-f]{16}\)/.test(l)));
+  });
+
+  it('a FAILED statement (HTTP 200, state FAILED) fails the run quoting Databricks; staged tables dropped, nothing renamed', async () => {
+    server.state.sql = answer((sql) => (sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next`') ? { error: { error_code: 'UNRESOLVED_COLUMN', message: '[UNRESOLVED_COLUMN] A column `customer_id` cannot be resolved.' } } : undefined));
+    const result = await run();
+    assert.equal(result.report.status, 'failed');
+    assert.match(result.error!.message, /pre\.orders: staging failed: .*UNRESOLVED_COLUMN/);
+    const all = statements();
+    assert.ok(!all.some((s) => /RENAME TO/.test(s)), 'nothing swapped');
+    assert.ok(all.includes('DROP TABLE IF EXISTS `pre`.`sales`.`customers__relevo_next`'), 'staging discarded');
+  });
+
+  it('a statement still running after the timeout is cancelled and fails the run; nothing renamed', async () => {
+    server.state.sql = answer((sql) => (sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next`') ? { polls: 10_000, columns: [], rows: [] } : undefined));
+    const result = await run(200);
+    assert.equal(result.report.status, 'failed');
+    assert.match(result.error!.message, /was still (PENDING|RUNNING) after .*; it was cancelled/);
+    assert.equal(server.requestsTo('/cancel', 'POST').length, 1);
+    assert.ok(!statements().some((s) => /RENAME TO/.test(s)));
+  });
+});

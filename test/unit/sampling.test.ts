@@ -1,0 +1,117 @@
+/** The sample-data configuration (schema and meaning) and how DuckDB reaches an agent (tool cache, pinned download). */
+import { strict as assert } from 'node:assert';
+import { createServer } from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../shared/sampling/config';
+import { acquireDuckDb, DUCKDB_PACKAGES, duckDbToolFolder, nativePackage } from '../../shared/sampling/duckdbTool';
+import { loadDuckDb } from '../../shared/sampling/duckdbEngine';
+import { ROOT } from '../support/agentRunner';
+import { tempDir } from '../support/repo';
+
+const base = () => ({
+  seed: 42,
+  source: { path: 'data/pro', format: 'csv' },
+  environments: { pre: { target: { path: 'data/pre' }, fraction: 0.1 }, dev: { target: { path: 'data/dev' }, from: 'pre', rows: 1000 } } as Record<string, unknown>,
+  tables: {
+    customers: { key: 'customer_id', root: true, filter: 'deleted = false', dedupe: true, mask: { email: 'email', full_name: 'hash' } },
+    orders: { key: 'order_id', references: { customer_id: 'customers.customer_id' } },
+    countries: { copy: 'full' },
+  } as Record<string, Record<string, unknown>>,
+});
+const fails = (mutate: (c: ReturnType<typeof base>) => void, pattern: RegExp) => {
+  const c = base();
+  mutate(c);
+  assert.throws(() => parseConfig(c, '/w/sample.yml'), (err: Error) => {
+    assert.match(err.message, pattern);
+    assert.match(err.message, /^Input 'configFile': /);
+    return true;
+  });
+};
+
+describe('sampling: configuration', () => {
+  it('reads the issue example: paths against the file, targets take the source format, DEV after PRE', () => {
+    const c = parseConfig(base(), '/w/sample.yml');
+    assert.deepEqual(c.source, { kind: 'files', path: '/w/data/pro', format: 'csv' });
+    assert.deepEqual(c.environments.map((e) => [e.name, e.target, e.size]), [
+      ['pre', { kind: 'files', path: '/w/data/pre', format: 'csv' }, { fraction: 0.1 }],
+      ['dev', { kind: 'files', path: '/w/data/dev', format: 'csv' }, { rows: 1000 }],
+    ]);
+    assert.deepEqual(c.tables[0].mask, { email: { kind: 'email' }, full_name: { kind: 'hash' } });
+  });
+  it('names the path and what is allowed', () => {
+    fails((c) => ((c.environments.pre as { fraction: number }).fraction = 0), /environments\.pre\.fraction: must be > 0 \(found 0\); allowed: a number greater than 0 and at most 1/);
+    fails((c) => (c.tables.orders.references = { customer_id: 'customers' }), /tables\.orders\.references\.customer_id: must match pattern .*; allowed: table\.column/);
+    fails((c) => (c.tables.orders.referencs = {}), /tables\.orders\.referencs: is not a known setting; allowed: key, root, references, copy, filter, drop, dedupe, nulls, mask/);
+    fails((c) => (c.tables.customers.mask = { email: 'scramble' }), /tables\.customers\.mask\.email: .*allowed: hash, email, phone, null or \{ fixed: value \}/);
+    fails((c) => (c.tables.orders.references = { customer_id: 'clients.customer_id' }), /tables\.orders\.references\.customer_id: 'clients' is not a declared table/);
+    fails((c) => (c.tables.orders.references = { customer_id: 'customers.id' }), /'customers\.id' is not the key of 'customers' \(its key is 'customer_id'\)/);
+    fails((c) => ((c.environments.dev as { from: string }).from = 'prod'), /environments\.dev\.from: 'prod' is not a declared environment; allowed: pre/);
+    fails((c) => ((c.environments.dev as { fraction?: number }).fraction = 0.5), /environments\.dev: gives both fraction and rows/);
+    fails((c) => (c.tables.customers.root = false), /tables: no table is the sampling root; allowed: exactly one table with root: true/);
+    fails((c) => (c.tables.stray = { key: 'id' }), /tables\.stray: is neither the root/);
+  });
+  it('refuses a target equal to, inside or around the source, and cycles of tables or environments', () => {
+    fails((c) => (c.environments.pre = { target: { path: 'data/pro' }, fraction: 0.1 }), /environments\.pre\.target: '\/w\/data\/pro' is the source/);
+    fails((c) => (c.environments.pre = { target: { path: 'data/pro/sample' }, fraction: 0.1 }), /is the source .* \(or overlaps it\)/);
+    fails((c) => (c.environments.pre = { target: { path: 'data' }, fraction: 0.1 }), /overlaps it/);
+    fails((c) => {
+      c.tables.customers.references = { last_order: 'orders.order_id' };
+    }, /tables\.customers\.references: the references form a cycle: customers → orders → customers/);
+    fails((c) => ((c.environments.pre as { from: string }).from = 'dev'), /environments are drawn from each other in a cycle/);
+  });
+});
+
+describe('sampling: DuckDB on an agent', () => {
+  it('pins exactly the versions and integrity of package-lock.json', () => {
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages as Record<string, { version: string; integrity: string }>;
+    for (const [name, pin] of Object.entries(DUCKDB_PACKAGES)) {
+      assert.deepEqual({ version: lock[`node_modules/${name}`]?.version, integrity: lock[`node_modules/${name}`]?.integrity }, pin, name);
+    }
+  });
+
+  it('downloads the tarballs from the registry once, checks their integrity, and loads DuckDB from the tool cache', async function () {
+    this.timeout(60_000);
+    // The npm cache holds the very tarballs `npm ci` fetched (content-addressed by integrity).
+    const cached = (integrity: string) => {
+      const hex = Buffer.from(integrity.slice(7), 'base64').toString('hex');
+      return join(homedir(), '.npm', '_cacache', 'content-v2', 'sha512', hex.slice(0, 2), hex.slice(2, 4), hex.slice(4));
+    };
+    const names = ['@duckdb/node-api', '@duckdb/node-bindings', nativePackage(), 'detect-libc'];
+    if (!names.every((n) => existsSync(cached(DUCKDB_PACKAGES[n].integrity)))) this.skip();
+    const requests: string[] = [];
+    let tamper = false;
+    const server = createServer((req, res) => {
+      requests.push(req.url!);
+      const name = names.find((n) => req.url === `/${n}/-/${n.split('/').pop()}-${DUCKDB_PACKAGES[n].version}.tgz`);
+      if (!name) return void res.writeHead(404).end();
+      const bytes = readFileSync(cached(DUCKDB_PACKAGES[name].integrity));
+      if (tamper) bytes[bytes.length - 1] ^= 1;
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const registry = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const log = { info: () => undefined, warn: () => undefined };
+    try {
+      const tools = tempDir('relevo-tools-');
+      tamper = true;
+      await assert.rejects(acquireDuckDb({ toolsDirectory: tools, registry, log }), /does not match its pinned integrity.*nothing was installed/);
+      assert.ok(!existsSync(duckDbToolFolder(tools).marker));
+      tamper = false;
+      requests.length = 0;
+      const dir = await acquireDuckDb({ toolsDirectory: tools, registry, log });
+      assert.equal(requests.length, 4);
+      assert.equal(dir, duckDbToolFolder(tools).dir);
+      const { DuckDBInstance } = loadDuckDb(dir);
+      const c = await (await DuckDBInstance.create(':memory:')).connect();
+      assert.deepEqual((await c.runAndReadAll('SELECT 40 + 2 AS n')).getRowObjectsJson(), [{ n: 42 }]);
+      c.closeSync?.();
+      // The second run takes the tool cache: no request.
+      await acquireDuckDb({ toolsDirectory: tools, registry, log });
+      assert.equal(requests.length, 4);
+    } finally {
+      server.close();
+    }
+  });
+});
