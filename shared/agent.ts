@@ -134,6 +134,7 @@ const tl = (() => {
     },
     updateBuildNumber: (value: string) => command('build.updatebuildnumber', null, value),
     uploadSummary: (path: string) => command('task.uploadsummary', null, path),
+    uploadArtifact: (containerFolder: string, name: string, path: string) => command('artifact.upload', { containerfolder: containerFolder, artifactname: name }, path),
     warning: (message: string) => issue('warning', message),
   };
 })();
@@ -307,6 +308,31 @@ export function uploadSummary(taskName: string, markdown: string): void {
   const file = join(dir, `${taskName}-${process.pid}-${Date.now()}.md`);
   writeFileSync(file, markdown);
   tl.uploadSummary(file);
+}
+
+/**
+ * A service connection by id (the value of a `connectedService:*` input): its URL, auth scheme,
+ * authorization parameters (each registered as a secret, as endpointCredentials does) and data
+ * (`ENDPOINT_DATA_<id>_<KEY>`, keys as the agent gives them, upper-cased). Undefined when the
+ * job has no such connection.
+ */
+export function endpoint(id: string): { id: string; url?: string; scheme?: string; parameters: Record<string, string>; data: Record<string, string> } | undefined {
+  const auth = tl.getEndpointAuthorization(id, true);
+  const key = id.replace(/\./g, '_').toUpperCase();
+  const env = (name: string) => Object.keys(process.env).find((k) => k.toUpperCase() === name);
+  const urlName = env(`ENDPOINT_URL_${key}`);
+  if (!auth && !urlName) return undefined;
+  const parameters = auth?.parameters ?? {};
+  for (const value of Object.values(parameters)) setSecret(value);
+  const data: Record<string, string> = {};
+  const prefix = `ENDPOINT_DATA_${key}_`;
+  for (const name of Object.keys(process.env)) if (name.toUpperCase().startsWith(prefix) && process.env[name]) data[name.slice(prefix.length)] = process.env[name]!;
+  return { id, url: urlName ? process.env[urlName] : undefined, scheme: auth?.scheme, parameters, data };
+}
+
+/** Uploads a file or folder as an artifact of the run (`##vso[artifact.upload]`; a container artifact). */
+export function uploadArtifact(name: string, path: string): void {
+  tl.uploadArtifact(name, name, path);
 }
 
 export const agentLog: Log = {

@@ -81,7 +81,7 @@ export function databricksAuthFromEndpoint(
 ): { host: string; auth: DatabricksAuth } {
   const scheme = (endpoint.scheme ?? '').toLowerCase();
   const { input } = options;
-  const authorityHost = trimSlash(options.authorityHost ?? param(endpoint.data, 'authorityHost') ?? param(endpoint.parameters, 'authorityHost') ?? DEFAULT_AUTHORITY_HOST);
+  const authorityHost = trimSlash(options.authorityHost ?? param(endpoint.data, 'authorityHost', 'environmentAuthorityUrl') ?? param(endpoint.parameters, 'authorityHost') ?? DEFAULT_AUTHORITY_HOST);
   if (scheme === 'workloadidentityfederation') {
     const host = options.workspaceUrl;
     if (!host) throw new UserError('an Azure Resource Manager connection does not say which Databricks workspace to use.', { input: 'databricksWorkspaceUrl', fix: 'set databricksWorkspaceUrl to the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net.' });

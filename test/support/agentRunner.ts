@@ -19,6 +19,8 @@ export interface RunOptions {
   variables?: Record<string, string>;
   /** The job token, delivered as the agent does (SystemVssConnection endpoint). */
   accessToken?: string;
+  /** Service connections by id, delivered as the agent does (ENDPOINT_URL_, ENDPOINT_AUTH_, ENDPOINT_DATA_<id>_<KEY>). */
+  endpoints?: Record<string, { url?: string; scheme: string; parameters: Record<string, string>; data?: Record<string, string> }>;
   /** Extra raw environment. */
   env?: Record<string, string>;
   /** Folder holding <folder>/index.js; default dist/tasks. */
@@ -72,6 +74,14 @@ export function runTask(folder: string, options: RunOptions = {}): Promise<TaskR
     env.ENDPOINT_AUTH_SYSTEMVSSCONNECTION = JSON.stringify({ parameters: { AccessToken: options.accessToken }, scheme: 'OAuth' });
     env.ENDPOINT_AUTH_SCHEME_SYSTEMVSSCONNECTION = 'OAuth';
     env.ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN = options.accessToken;
+  }
+  for (const [id, e] of Object.entries(options.endpoints ?? {})) {
+    const key = envName(id);
+    if (e.url) env[`ENDPOINT_URL_${key}`] = e.url;
+    env[`ENDPOINT_AUTH_${key}`] = JSON.stringify({ parameters: e.parameters, scheme: e.scheme });
+    env[`ENDPOINT_AUTH_SCHEME_${key}`] = e.scheme;
+    for (const [k, v] of Object.entries(e.parameters)) env[`ENDPOINT_AUTH_PARAMETER_${key}_${k.toUpperCase()}`] = v;
+    for (const [k, v] of Object.entries(e.data ?? {})) env[`ENDPOINT_DATA_${key}_${k.toUpperCase()}`] = v;
   }
   Object.assign(env, options.env, { AGENT_TEMPDIRECTORY: agentTemp });
   const script = join(options.tasksDir ?? DIST_TASKS, folder, 'index.js');

@@ -1,0 +1,141 @@
+/**
+ * The build: the requested version stamped into the project (files written through FileChanges
+ * and put back, success or failure; git-tag versions through the environment), `python -m build`
+ * into a scratch folder, the project left as it was (setuptools' `build/` and `*.egg-info`
+ * folders the build made are removed), the wheel opened and checked, `twine check` when twine
+ * is there, and only then the files copied into the output folder. A failed build or check
+ * leaves nothing behind: neither in the project nor in the output folder.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, type Dirent } from 'node:fs';
+import { basename, join } from 'node:path';
+import { UserError } from '../errors';
+import { FileChanges } from '../files';
+import type { Log } from '../log';
+import { runProcess, type Interpreter } from './interpreter';
+import { planVersionStamp, statedVersion, type PythonProject, type VersionStamp } from './project';
+import { inspectWheel, WheelCheckError, type WheelInfo } from './wheel';
+
+export interface BuildOptions {
+  project: PythonProject;
+  interpreter: Interpreter;
+  /** The requested version (SemVer and its PEP 440 form); undefined: the project's own. */
+  version?: { semver: string; pep440: string };
+  isolation: boolean;
+  sdist: boolean;
+  outputDirectory: string;
+  /** Scratch space (the agent's temp folder). */
+  tempDirectory: string;
+  log: Log;
+  /** Build output lines, as they come (default: not shown). */
+  onOutput?: (line: string) => void;
+}
+
+export interface BuildResult {
+  wheel: WheelInfo;
+  /** Where the wheel and sdist were copied. */
+  wheelPath: string;
+  sdistPath?: string;
+  stamp?: VersionStamp;
+  /** The version the wheel was checked against, and where that came from. */
+  expectedVersion?: string;
+  twine: 'passed' | 'absent';
+  seconds: number;
+}
+
+/** Folders setuptools and friends leave in the project while building. */
+const BYPRODUCT = /^(build|\.eggs|.+\.egg-info)$/;
+const SKIP = new Set(['.git', 'node_modules', '.venv', 'venv', '.tox', '.nox', '__pycache__']);
+
+function byproducts(dir: string, depth = 3): Set<string> {
+  const found = new Set<string>();
+  const walk = (d: string, left: number) => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || SKIP.has(e.name)) continue;
+      const path = join(d, e.name);
+      if (BYPRODUCT.test(e.name)) found.add(path);
+      else if (left > 1) walk(path, left - 1);
+    }
+  };
+  walk(dir, depth);
+  return found;
+}
+
+export async function buildProject(o: BuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  const stamp = o.version ? planVersionStamp(o.project, o.version) : undefined;
+  const expectedVersion = o.version?.pep440 ?? statedVersion(o.project);
+  const before = byproducts(o.project.dir);
+  const changes = new FileChanges();
+  const scratch = mkdtempSync(join(o.tempDirectory, 'relevo-wheel-'));
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONIOENCODING: 'utf-8' };
+    if (stamp?.kind === 'files') {
+      for (const edit of stamp.edits) {
+        o.log.info(`Version ${edit.newVersion} stamped into ${edit.path}${edit.via ? ` (${edit.via})` : ''} for the build (was ${edit.oldVersion}; put back afterwards).`);
+        changes.write(edit.path, edit.after);
+      }
+    } else if (stamp?.kind === 'env') {
+      Object.assign(env, stamp.env);
+      o.log.info(`Version: ${stamp.note}`);
+    }
+    const args = ['-m', 'build', '--wheel', ...(o.sdist ? ['--sdist'] : []), '--outdir', scratch, ...(o.isolation ? [] : ['--no-isolation']), o.project.dir];
+    o.log.info(`${o.interpreter.command} ${args.join(' ')}`);
+    const run = await runProcess(o.interpreter.command, args, { cwd: o.project.dir, env, onLine: o.onOutput });
+    if (run.code !== 0) {
+      const tail = run.output.trimEnd().split(/\r?\n/).slice(-25).join('\n');
+      const missing = /ERROR Missing dependencies:\s*\n?\s*(.+)/.exec(run.output)?.[1];
+      throw new UserError(`the build of ${o.project.name ?? basename(o.project.dir)} failed (exit ${run.code}). The end of its output:\n${tail}\n`, {
+        fix: missing
+          ? `install the build requirement (${o.interpreter.command} -m pip install '${missing.trim()}') or set isolation: true where a package index is reachable.`
+          : `run '${o.interpreter.command} -m build${o.isolation ? '' : ' --no-isolation'}' in ${o.project.dir} to reproduce it, and fix what the output above says.`,
+      });
+    }
+    const built = readdirSync(scratch);
+    const wheels = built.filter((f) => f.endsWith('.whl'));
+    const sdists = built.filter((f) => f.endsWith('.tar.gz'));
+    if (wheels.length !== 1 || (o.sdist && sdists.length !== 1)) throw new Error(`the build made ${built.join(', ') || 'nothing'}; expected one wheel${o.sdist ? ' and one sdist' : ''}`);
+    let wheel: WheelInfo;
+    try {
+      wheel = inspectWheel(join(scratch, wheels[0]), { name: o.project.name, version: expectedVersion });
+    } catch (err) {
+      if (!(err instanceof WheelCheckError)) throw err;
+      throw new UserError(`the built wheel ${err.wheel} does not pass the checks: ${err.problems.join('; ')}.`, {
+        input: err.problems.some((p) => /Version/.test(p)) && o.version ? 'version' : 'projectDirectory',
+        fix: err.problems.some((p) => /Version/.test(p))
+          ? 'the build backend did not take the version from the file Relevo stamped: make the project read its version from pyproject.toml, setup.cfg or setup.py (or setuptools-scm).'
+          : 'fix the project so that it builds a valid wheel (the problems above); nothing was published.',
+      });
+    }
+    if (o.sdist && !sdists[0].includes(wheel.version.replace(/_/g, '-')) && !sdists[0].includes(wheel.fileName.version)) {
+      throw new UserError(`the sdist ${sdists[0]} does not carry the wheel's version ${wheel.version}.`, { input: 'sdist', fix: 'set sdist: false, or make the project read its version from one place.' });
+    }
+    let twine: BuildResult['twine'] = 'absent';
+    if (o.interpreter.twine) {
+      const files = [join(scratch, wheels[0]), ...(o.sdist ? [join(scratch, sdists[0])] : [])];
+      const check = await runProcess(o.interpreter.command, ['-m', 'twine', 'check', ...files], { env });
+      if (check.code !== 0) {
+        throw new UserError(`twine check refused the build:\n${check.output.trimEnd().split(/\r?\n/).slice(-15).join('\n')}\n`, {
+          input: 'projectDirectory',
+          fix: "fix the metadata twine names (often the long description's markup: readme and its content-type).",
+        });
+      }
+      twine = 'passed';
+    }
+    mkdirSync(o.outputDirectory, { recursive: true });
+    const wheelPath = join(o.outputDirectory, wheels[0]);
+    copyFileSync(join(scratch, wheels[0]), wheelPath);
+    const sdistPath = o.sdist ? join(o.outputDirectory, sdists[0]) : undefined;
+    if (sdistPath) copyFileSync(join(scratch, sdists[0]), sdistPath);
+    return { wheel: { ...wheel, file: wheelPath }, wheelPath, sdistPath, stamp, expectedVersion, twine, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    changes.restore();
+    for (const path of byproducts(o.project.dir)) if (!before.has(path)) rmSync(path, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * A Python project as BuildWheel sees it before building: its name (when written down), where
+ * its version comes from, what its build backend needs, and the edits that stamp a requested
+ * version into it for the build. The version files are found by VersionBump's reader
+ * (versioning/versionFiles.ts), so dynamic versions (`attr:`, `file:`, `[tool.setuptools.dynamic]`)
+ * are followed the same way; git-tag versions (setuptools-scm, hatch-vcs) get
+ * SETUPTOOLS_SCM_PRETEND_VERSION instead of an edit.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { isUserError, UserError } from '../errors';
+import { planVersionFileEdits, type VersionFileEdit } from '../versioning/versionFiles';
+
+export const PROJECT_FILES = ['pyproject.toml', 'setup.cfg', 'setup.py'] as const;
+
+export interface PythonProject {
+  dir: string;
+  /** The project files that exist, in PROJECT_FILES order. */
+  files: string[];
+  /** As written in the project; undefined when it is computed (setup.py code, dynamic). */
+  name?: string;
+  /** [build-system] requires (PEP 518's default when there is none). */
+  buildRequires: string[];
+  backend: string;
+}
+
+export type VersionStamp =
+  /** Version files written for the build and put back after. */
+  | { kind: 'files'; edits: VersionFileEdit[] }
+  /** The version comes from git tags: the build gets it through the environment. */
+  | { kind: 'env'; env: Record<string, string>; note: string };
+
+function table(v: unknown): Record<string, unknown> | undefined {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+function iniValue(text: string, section: string, key: string): string | undefined {
+  const lines = text.split(/\r?\n/);
+  let inSection = false;
+  for (const line of lines) {
+    const header = /^\s*\[([^\]]+)\]/.exec(line);
+    if (header) {
+      inSection = header[1].trim() === section;
+      continue;
+    }
+    const m = inSection ? new RegExp(`^${key}\\s*[=:]\\s*(.*)$`).exec(line) : null;
+    if (m) return m[1].trim() || undefined;
+  }
+  return undefined;
+}
+
+export function readProject(dir: string, input = 'projectDirectory'): PythonProject {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new UserError(`'${dir}' is not a folder.`, { input, fix: 'set it to the folder that holds pyproject.toml, setup.cfg or setup.py (relative to $(Build.SourcesDirectory)).' });
+  }
+  const files = PROJECT_FILES.filter((f) => existsSync(join(dir, f)));
+  if (!files.length) {
+    throw new UserError(`'${dir}' holds no pyproject.toml, setup.cfg or setup.py.`, { input, fix: 'set it to the folder of the Python project (the one with pyproject.toml).' });
+  }
+  let name: string | undefined;
+  let buildRequires = ['setuptools>=40.8.0'];
+  let backend = 'setuptools.build_meta:__legacy__';
+  if (files.includes('pyproject.toml')) {
+    let data: Record<string, unknown>;
+    try {
+      data = parseToml(readFileSync(join(dir, 'pyproject.toml'), 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new UserError(`pyproject.toml is not valid TOML (${(err as Error).message.split('\n')[0]}).`, { input, fix: 'fix the file; `python -c "import tomllib; tomllib.load(open(\'pyproject.toml\', \'rb\'))"` shows where.' });
+    }
+    const project = table(data.project);
+    const poetry = table(table(data.tool)?.poetry);
+    if (typeof project?.name === 'string') name = project.name;
+    else if (typeof poetry?.name === 'string') name = poetry.name;
+    const buildSystem = table(data['build-system']);
+    if (buildSystem) {
+      if (Array.isArray(buildSystem.requires)) buildRequires = buildSystem.requires.filter((r): r is string => typeof r === 'string');
+      if (typeof buildSystem['build-backend'] === 'string') backend = buildSystem['build-backend'];
+    }
+  }
+  if (!name && files.includes('setup.cfg')) name = iniValue(readFileSync(join(dir, 'setup.cfg'), 'utf8'), 'metadata', 'name');
+  if (!name && files.includes('setup.py')) name = /\bname\s*=\s*["']([A-Za-z0-9][A-Za-z0-9._-]*)["']/.exec(readFileSync(join(dir, 'setup.py'), 'utf8'))?.[1];
+  return { dir, files, name, buildRequires, backend };
+}
+
+/** The distribution name of a requirement (`setuptools-scm[toml]>=8` → `setuptools-scm`). */
+export function requirementName(requirement: string): string {
+  return /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)/.exec(requirement)?.[1] ?? requirement.trim();
+}
+
+/**
+ * How to put `pep440` into the build. Tries the files setuptools reads, in its order (the
+ * first that holds a version wins); a version from git tags is passed as
+ * SETUPTOOLS_SCM_PRETEND_VERSION (setuptools-scm, hatch-vcs) and PDM_BUILD_SCM_VERSION.
+ */
+export function planVersionStamp(project: PythonProject, versions: { semver: string; pep440: string }, input = 'version'): VersionStamp {
+  const reasons: string[] = [];
+  if (project.files.includes('setup.py') && /use_scm_version\s*=/.test(readFileSync(join(project.dir, 'setup.py'), 'utf8'))) return scm('setup.py use_scm_version');
+  for (const file of project.files) {
+    try {
+      const plan = planVersionFileEdits([{ entry: file, path: join(project.dir, file) }], versions);
+      if (plan.edits.length) return { kind: 'files', edits: plan.edits };
+      if (plan.notes.some((n) => /git tags/.test(n))) return scm(plan.notes.join(' '));
+      reasons.push(...plan.notes);
+    } catch (err) {
+      if (!isUserError(err)) throw err;
+      reasons.push(err.message.replace(/^Input 'versionFiles': /, '').replace(/ Fix: .*$/, ''));
+    }
+  }
+  throw new UserError(`cannot find where the project's version is written (${reasons.join(' ')}).`, {
+    input,
+    fix: "write the version in pyproject.toml ([project] version = \"0.1.0\"), setup.cfg ([metadata] version = 0.1.0) or setup.py (version=\"0.1.0\"), or leave 'version' empty to build the version the project says.",
+  });
+
+  function scm(why: string): VersionStamp {
+    return {
+      kind: 'env',
+      env: { SETUPTOOLS_SCM_PRETEND_VERSION: versions.pep440, PDM_BUILD_SCM_VERSION: versions.pep440 },
+      note: `the version comes from git tags (${why.replace(/\s+/g, ' ').slice(0, 200)}): the build gets SETUPTOOLS_SCM_PRETEND_VERSION=${versions.pep440}.`,
+    };
+  }
+}
+
+/** The version the project states, when it is written down statically; undefined otherwise. */
+export function statedVersion(project: PythonProject): string | undefined {
+  for (const file of project.files) {
+    try {
+      const plan = planVersionFileEdits([{ entry: file, path: join(project.dir, file) }], { semver: '0.0.0', pep440: '0.0.0' });
+      if (plan.edits.length) return plan.edits[0].oldVersion.split(', ')[0];
+      if (plan.notes.length) return undefined;
+    } catch {
+      // not in this file
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,42 @@
+/** The Summary tab of BuildWheel: what was built, how it was checked, where it went. */
+import { basename } from 'node:path';
+import type { BuildResult } from './build';
+import type { PublishResult } from './publish';
+
+const OUTCOME: Record<string, string> = {
+  installed: '✅ INSTALLED',
+  restarted: '✅ restarted, INSTALLED',
+  failed: '❌ FAILED',
+  'already-installed': '⚠️ already installed (same version: a running cluster keeps what it loaded; restartClusters: true reloads it)',
+  'on-start': '⏸ not running: installs when it starts',
+  timeout: '❌ still installing at the timeout',
+};
+
+export function buildWheelSummary(build: BuildResult, published: PublishResult, requested?: string): string {
+  const w = build.wheel;
+  const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
+  const rows: Array<[string, string]> = [
+    ['Package', `\`${w.name}\``],
+    ['Version', `\`${w.version}\`${requested && requested !== w.version ? ` (from \`${requested}\`)` : ''}`],
+    ['Wheel', `\`${basename(build.wheelPath)}\` — ${w.files} files, ${kb(w.bytes)}, sha256 \`${w.sha256.slice(0, 16)}…\``],
+  ];
+  if (build.sdistPath) rows.push(['sdist', `\`${basename(build.sdistPath)}\``]);
+  rows.push(['Checks', `file name, METADATA Name and Version${build.expectedVersion ? ` (= ${build.expectedVersion})` : ''}, WHEEL tags, RECORD hashes of every file; twine check ${build.twine === 'passed' ? 'passed' : 'not run (twine is not installed)'}`]);
+  if (build.stamp?.kind === 'files') rows.push(['Version stamped', build.stamp.edits.map((e) => `\`${basename(e.path)}\` ${e.oldVersion} → ${e.newVersion}`).join(', ') + ' for the build, put back after']);
+  if (build.stamp?.kind === 'env') rows.push(['Version stamped', `SETUPTOOLS_SCM_PRETEND_VERSION=${w.version} (the version comes from git tags)`]);
+  rows.push(['Build time', `${build.seconds.toFixed(1)} s`]);
+  const lines = [`### Wheel ${w.name} ${w.version}`, '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`), ''];
+  if (published.uploadedTo.length || published.initScriptPath) {
+    lines.push('**Published to**', '');
+    for (const to of published.uploadedTo) lines.push(`- ${to.startsWith('artifact:') ? `pipeline artifact \`${to.slice(9)}\`` : `\`${to}\``}`);
+    for (const f of published.feed.filter((x) => x.status === 'skipped')) lines.push(`- feed: \`${f.file}\` was already there, skipped`);
+    if (published.initScriptPath && !published.initScriptRemote) lines.push(`- init script \`${basename(published.initScriptPath)}\` (in the output folder)`);
+    lines.push('');
+  } else lines.push('Not published (no artifactName, feedUrl or volumePath).', '');
+  if (published.clusters.length) {
+    lines.push('| cluster | library |', '|---|---|');
+    for (const c of published.clusters) lines.push(`| ${c.clusterId}${c.name ? ` (${c.name})` : ''} | ${OUTCOME[c.outcome]}${c.messages.length ? `: ${c.messages.join('; ')}` : ''} |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
