@@ -51,7 +51,17 @@ async function duckDbEngine(salt: string | undefined): Promise<SqlEngine> {
   return openDuckDbEngine({ moduleDir, tempDir: join(agent.tempDirectory(), 'relevo-duckdb'), salt });
 }
 
+/** The plan's statements on a SQL warehouse, through the Databricks client (loaded only for this engine). */
 async function databricksEngine(salt: string | undefined): Promise<SqlEngine> {
-  void salt;
-  throw new UserError('the databricks engine is not available in this build yet.', { input: 'engine', fix: 'use engine duckdb.' });
+  const connection = agent.input('databricksConnection');
+  const warehouseId = agent.input('warehouseId');
+  if (!connection) throw new UserError('the databricks engine needs a Databricks service connection.', { input: 'databricksConnection', fix: 'pick the connection to the workspace that has the SQL warehouse.' });
+  if (!warehouseId) throw new UserError('the databricks engine needs a SQL warehouse.', { input: 'warehouseId', fix: 'set it to the warehouse id (SQL Warehouses → Connection details).' });
+  const endpoint = agent.endpoint(connection);
+  if (!endpoint) throw new UserError(`the job has no service connection '${connection}'.`, { input: 'databricksConnection', fix: 'pick an existing connection and authorize the pipeline to use it.' });
+  const [{ connectDatabricks, databricksAuthFromEndpoint }, { openDatabricksEngine }] = await Promise.all([import('../../shared/clients/databricks'), import('../../shared/sampling/databricksEngine')]);
+  const { host, auth } = databricksAuthFromEndpoint(endpoint, { input: 'databricksConnection', oidcRequestUri: agent.variable('System.OidcRequestUri'), jobToken: agent.jobToken() });
+  const client = connectDatabricks({ host, auth, onRetry: (e) => agent.agentLog.info(`Databricks: ${e.method} ${e.path} again in ${e.delayMs} ms (${e.reason}).`) });
+  const seconds = Number(agent.variable('Relevo.StatementTimeoutSeconds'));
+  return openDatabricksEngine({ client, warehouseId, salt, statementTimeoutMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined });
 }
