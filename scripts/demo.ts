@@ -4,12 +4,13 @@
  * variables). Before each run it prints the YAML step the run stands for; after it, the
  * result, every output variable, the files the run changed and the Summary tab's text.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { runTask, type TaskRun } from '../test/support/agentRunner';
 import { makeComponent, makeOrchestration } from '../test/support/orchestration';
 import { checkout, commitOn, envRepo } from '../test/support/promotion';
 import { cleanTempDirs, git, Repo, tempDir } from '../test/support/repo';
+import { parseHeaders, readZip } from '../shared/python/wheel';
 
 const tty = process.stdout.isTTY;
 const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
@@ -43,6 +44,7 @@ const TASKS: Record<string, { folder: string; step: string }> = {
   'VersionBump@1': { folder: 'version-bump', step: 'version' },
   'UpdateSubmodules@1': { folder: 'update-submodules', step: 'pins' },
   'PromoteBranch@1': { folder: 'promote-branch', step: 'promote' },
+  'BuildWheel@1': { folder: 'build-wheel', step: 'wheel' },
 };
 
 async function step(title: string, repo: Repo, inputs: Inputs, branch: string, extra: Record<string, string> = {}, task = 'VersionBump@1'): Promise<TaskRun> {
@@ -55,7 +57,8 @@ async function step(title: string, repo: Repo, inputs: Inputs, branch: string, e
     inputs: { workingDirectory: repo.dir, ...inputs },
     variables: { ...variables, 'Build.SourcesDirectory': repo.dir },
   });
-  const log = run.stdout.split('\n').filter((l) => l.trim() && !l.includes('##vso['));
+  // Folded groups (##[group] … ##[endgroup], e.g. a build's own output) stay folded here too.
+  const log = run.stdout.replace(/^##\[group\](.*)\n[\s\S]*?^##\[endgroup\]$/gm, '($1: folded)').split('\n').filter((l) => l.trim() && !l.includes('##vso['));
   if (log.length) console.log(`  log: ${log.join('\n       ')}`);
   console.log(`  result: ${run.result}${run.result === 'Succeeded' ? '' : ` — ${run.resultMessage}`}`);
   console.log(`  outputs: ${Object.entries(run.outputs).map(([k, v]) => `${k}=${v === '' ? "''" : v}`).join('  ')}`);
@@ -91,9 +94,24 @@ async function main(): Promise<void> {
 
   ingest.git('checkout', '-q', '-b', 'release/1.1', 'develop');
   ingest.git('push', '-q', 'origin', 'release/1.1');
-  await step('release/1.1: a release candidate for the tests to judge; the wheel gets the PEP 440 version', ingest, { ...release, versionFiles: 'pyproject.toml\nsrc/ingest/__init__.py' }, 'release/1.1');
+  const candidate = await step('release/1.1: a release candidate for the tests to judge; the wheel gets the PEP 440 version', ingest, { ...release, versionFiles: 'pyproject.toml\nsrc/ingest/__init__.py' }, 'release/1.1');
   console.log(`  pyproject.toml now says: ${/version = "(.*)"/.exec(readFileSync(join(ingest.dir, 'pyproject.toml'), 'utf8'))![1]} (PEP 440, for the wheel built next)`);
   git(ingest.dir, 'checkout', '-q', '--', '.');
+
+  console.log(`\n== BuildWheel: the candidate becomes a wheel with the version VersionBump gave it ==`);
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const wheelRun = await step(
+    'release/1.1: build ingest as a wheel (the version stamped for the build, the checkout left as it was)',
+    ingest,
+    { version: candidate.outputs.version, pythonInterpreter: python, isolation: false, outputDirectory: join(workspace, 'staging', 'wheels') },
+    'release/1.1',
+    {},
+    'BuildWheel@1',
+  );
+  if (wheelRun.outputs.wheelPath) {
+    const metadata = readZip(readFileSync(wheelRun.outputs.wheelPath)).find((e) => e.name.endsWith('.dist-info/METADATA'))!;
+    console.log(`  wheel: ${basename(wheelRun.outputs.wheelPath)}; METADATA Version: ${parseHeaders(metadata.data.toString('utf8')).get('version')?.[0]} (VersionBump said ${candidate.outputs.version})`);
+  }
 
   ingest.git('checkout', '-q', 'main');
   ingest.git('merge', '-q', '--ff-only', 'release/1.1');
@@ -147,7 +165,7 @@ async function main(): Promise<void> {
   await step('pre: the candidate passed its tests; the same commit goes into pro as the final, while dev has moved on', checkout(loader, 'pre'), { to: 'pro' }, 'pre', {}, 'PromoteBranch@1');
   for (const b of ['dev', 'pre', 'pro']) console.log(`  ${b.padEnd(3)} ${git(loader.bare, 'log', '-1', '--format=%h %s', b)} ${git(loader.bare, 'tag', '--points-at', b).split('\n').filter(Boolean).join(' ')}`);
 
-  console.log('\nThe other tasks (BuildWheel, RegenerateSampleData) join this demo as they land.');
+  console.log('\nRegenerateSampleData joins this demo when it lands.');
 }
 
 /** "ingest v1.1.0 + table-picker v1.3.1 + …" from the lock file. */

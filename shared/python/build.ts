@@ -86,7 +86,10 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
     }
     const args = ['-m', 'build', '--wheel', ...(o.sdist ? ['--sdist'] : []), '--outdir', scratch, ...(o.isolation ? [] : ['--no-isolation']), o.project.dir];
     o.log.info(`${o.interpreter.command} ${args.join(' ')}`);
+    // The build's own output, folded in the agent's log (##[group]).
+    if (o.onOutput) o.onOutput('##[group]Build output');
     const run = await runProcess(o.interpreter.command, args, { cwd: o.project.dir, env, onLine: o.onOutput });
+    if (o.onOutput) o.onOutput('##[endgroup]');
     if (run.code !== 0) {
       const tail = run.output.trimEnd().split(/\r?\n/).slice(-25).join('\n');
       const missing = /ERROR Missing dependencies:\s*\n?\s*(.+)/.exec(run.output)?.[1];
