@@ -48,6 +48,7 @@ tables:
     runTask('regenerate-sample-data', {
       inputs: { configFile: config, engine: 'databricks', databricksConnection: 'dbx', warehouseId: 'wh-1', maskingSalt: SALT, ...inputs },
       env: { ENDPOINT_URL_DBX: server.url, ENDPOINT_AUTH_DBX: JSON.stringify({ scheme: 'Token', parameters: { apitoken: server.token } }), ENDPOINT_AUTH_SCHEME_DBX: 'Token' },
+      tasksDir: process.env.RELEVO_TASKS_DIR || undefined,
     });
   const hidden = (run: TaskRun) => {
     for (const line of (run.stdout + run.stderr).split('\n')) for (const secret of [SALT, server.token]) if (line.includes(secret)) assert.match(line, /^##vso\[task\.setsecret\]/, `a secret leaked: ${line}`);

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { explain, runTask, type TaskRun } from '../support/agentRunner';
+import { explain, ROOT, runTask, type TaskRun } from '../support/agentRunner';
 import { tempDir } from '../support/repo';
 import { makeSalesData, queryFiles, SALES_CONFIG, seededToolCache } from '../support/sampleData';
 
@@ -28,7 +28,7 @@ function workspace(config: string): { dir: string; file: string } {
 }
 
 function regenerate(file: string, inputs: Record<string, string | boolean> = {}): Promise<TaskRun> {
-  return runTask('regenerate-sample-data', { inputs: { configFile: file, maskingSalt: SALT, ...inputs }, variables: { 'Agent.ToolsDirectory': tools } });
+  return runTask('regenerate-sample-data', { inputs: { configFile: file, maskingSalt: SALT, ...inputs }, variables: { 'Agent.ToolsDirectory': tools }, tasksDir: process.env.RELEVO_TASKS_DIR || undefined });
 }
 
 function assertSaltHidden(run: TaskRun): void {
@@ -161,6 +161,16 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
     const changed = await regenerate(w.file);
     assert.equal(changed.result, 'Succeeded', explain(changed));
     assert.ok(changed.warnings.some((w) => /customers: the source schema changed since the last run/.test(w)), explain(changed));
+  });
+
+  it('the issue\'s example configuration works as written (examples/sample-data.yml, CSV)', async () => {
+    const dir = tempDir('relevo-sample-example-');
+    await makeSalesData(join(dir, 'data', 'pro'), { customers: 20_000, orders: 40_000, duplicates: 20 }, 'csv');
+    cpSync(join(ROOT, 'examples', 'sample-data.yml'), join(dir, 'sample-data.yml'));
+    const run = await regenerate(join(dir, 'sample-data.yml'));
+    assert.equal(run.result, 'Succeeded', explain(run));
+    const [r] = await queryFiles(`SELECT (SELECT count(*) FROM read_csv('${dir}/data/dev/customers.csv', header = true)) AS dev, (SELECT count(*) FROM read_csv('${dir}/data/pre/countries.csv', header = true)) AS countries`);
+    assert.deepEqual(r, { dev: '1000', countries: '5' });
   });
 
   it('dry run prints the plan and the SQL and touches nothing', async () => {
