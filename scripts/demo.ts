@@ -4,12 +4,13 @@
  * variables). Before each run it prints the YAML step the run stands for; after it, the
  * result, every output variable, the files the run changed and the Summary tab's text.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { runTask, type TaskRun } from '../test/support/agentRunner';
 import { makeComponent, makeOrchestration } from '../test/support/orchestration';
 import { checkout, commitOn, envRepo } from '../test/support/promotion';
 import { cleanTempDirs, git, Repo, tempDir } from '../test/support/repo';
+import { makeSalesData, SALES_CONFIG, seededToolCache } from '../test/support/sampleData';
 import { parseHeaders, readZip } from '../shared/python/wheel';
 
 const tty = process.stdout.isTTY;
@@ -165,7 +166,29 @@ async function main(): Promise<void> {
   await step('pre: the candidate passed its tests; the same commit goes into pro as the final, while dev has moved on', checkout(loader, 'pre'), { to: 'pro' }, 'pre', {}, 'PromoteBranch@1');
   for (const b of ['dev', 'pre', 'pro']) console.log(`  ${b.padEnd(3)} ${git(loader.bare, 'log', '-1', '--format=%h %s', b)} ${git(loader.bare, 'tag', '--points-at', b).split('\n').filter(Boolean).join(' ')}`);
 
-  console.log('\nRegenerateSampleData joins this demo when it lands.');
+  await sampleData();
+}
+
+/** RegenerateSampleData: a PRO folder of 1M orders regenerated into PRE (10%) and DEV (1,000 customers), masked; the report printed. */
+async function sampleData(): Promise<void> {
+  const dir = tempDir('relevo-demo-sample-');
+  const started = Date.now();
+  await makeSalesData(join(dir, 'data', 'pro'), { customers: 50_000, orders: 1_000_000, lines: 1, duplicates: 500 });
+  const config = join(dir, 'sample-data.yml');
+  writeFileSync(config, SALES_CONFIG('data/pro', 'parquet').replace(/out\//g, 'data/').replace('rows: 100', 'rows: 1000'));
+  console.log(`\n${bold('▶ RegenerateSampleData: PRO (50,000 customers, 1,000,000 orders, 1,000,000 order lines, Parquet) → PRE 10% → DEV 1,000 customers, masked')}`);
+  console.log(dim(`  (PRO generated in ${Date.now() - started} ms) sample-data.yml:\n${readFileSync(config, 'utf8').trim().split('\n').map((l) => `    ${l}`).join('\n')}`));
+  const inputs = { configFile: config, maskingSalt: '$(SampleMaskingSalt)', reportFile: join(dir, 'report.json') };
+  console.log(dim(yamlStep('RegenerateSampleData@1', 'sample', inputs, { SampleMaskingSalt: '(a secret variable)' })));
+  const run = await runTask('regenerate-sample-data', { inputs: { ...inputs, maskingSalt: 'demo-salt-kept-secret' }, variables: { 'Agent.ToolsDirectory': seededToolCache() } });
+  const log = run.stdout.split('\n').filter((l) => l.trim() && !l.includes('##vso['));
+  console.log(`  log: ${log.join('\n       ')}`);
+  console.log(`  result: ${run.result}${run.result === 'Succeeded' ? '' : ` — ${run.resultMessage}`}`);
+  console.log(`  outputs: ${Object.entries(run.outputs).map(([k, v]) => `${k}=${v}`).join('  ')}`);
+  const summary = run.summaries[0]?.split('\n').filter((l) => l && !/^\|[-|:]+\|$/.test(l) && !l.startsWith('### '));
+  if (summary?.length) console.log(`  summary: ${summary.join('\n           ')}`);
+  if (existsSync(join(dir, 'report.json'))) console.log(`  report (${join(dir, 'report.json')}):\n${readFileSync(join(dir, 'report.json'), 'utf8').trim().split('\n').map((l) => `    ${l}`).join('\n')}`);
+  if (run.result !== 'Succeeded') process.exitCode = 1;
 }
 
 /** "ingest v1.1.0 + table-picker v1.3.1 + …" from the lock file. */
