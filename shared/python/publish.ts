@@ -32,6 +32,8 @@ export interface PublishDeps {
   databricks?: () => Promise<DatabricksClient>;
   log: Log;
   sleep?: (ms: number) => Promise<void>;
+  /** Told about each place a file went, as soon as it is there (so a later failure can still report it). */
+  onUploaded?: (to: string) => void;
 }
 
 export type ClusterOutcome =
@@ -97,6 +99,10 @@ function distributions(build: BuildResult): Distribution[] {
 
 export async function publish(build: BuildResult, plan: PublishPlan, deps: PublishDeps, context: { outputDirectory: string; buildNumber?: string }): Promise<PublishResult> {
   const result: PublishResult = { uploadedTo: [], feed: [], clusters: [] };
+  const done = (to: string) => {
+    result.uploadedTo.push(to);
+    deps.onUploaded?.(to);
+  };
   const log = deps.log;
   const wheelName = basename(build.wheelPath);
   const remoteWheel = plan.databricks ? `${plan.databricks.volumePath.replace(/\/+$/, '')}/${wheelName}` : undefined;
@@ -109,7 +115,7 @@ export async function publish(build: BuildResult, plan: PublishPlan, deps: Publi
     }
     if (plan.artifactName) {
       deps.uploadArtifact(plan.artifactName, context.outputDirectory);
-      result.uploadedTo.push(`artifact:${plan.artifactName}`);
+      done(`artifact:${plan.artifactName}`);
       log.info(`Artifact '${plan.artifactName}': ${context.outputDirectory}`);
     }
     if (plan.feed) {
@@ -129,19 +135,19 @@ export async function publish(build: BuildResult, plan: PublishPlan, deps: Publi
           result.feed.push({ file: basename(d.path), status: 'uploaded' });
         }
       }
-      result.uploadedTo.push(plan.feed.url);
+      done(plan.feed.url);
     }
     if (plan.databricks && deps.databricks) {
       const db = plan.databricks;
       const client = await deps.databricks();
       await client.createDirectory(db.volumePath);
       await client.uploadFile(remoteWheel!, readFileSync(build.wheelPath), { overwrite: true });
-      result.uploadedTo.push(remoteWheel!);
+      done(remoteWheel!);
       log.info(`Databricks: ${wheelName} uploaded to ${remoteWheel} (${client.host}).`);
       if (result.initScriptPath) {
         result.initScriptRemote = `${db.volumePath.replace(/\/+$/, '')}/${basename(result.initScriptPath)}`;
         await client.uploadFile(result.initScriptRemote, readFileSync(result.initScriptPath), { overwrite: true });
-        result.uploadedTo.push(result.initScriptRemote);
+        done(result.initScriptRemote);
         log.info(`Databricks: init script uploaded to ${result.initScriptRemote} (cluster → Advanced options → Init scripts → Volumes).`);
       }
       if (db.clusterIds.length) {
@@ -164,8 +170,8 @@ export async function publish(build: BuildResult, plan: PublishPlan, deps: Publi
     return result;
   } catch (err) {
     if (!result.uploadedTo.length) throw err;
-    const done = `Already done before this failure: ${result.uploadedTo.join(', ')}.`;
-    if (isUserError(err)) throw new UserError(`${err.message} ${done}`, { cause: err });
+    const already = `Already done before this failure: ${result.uploadedTo.join(', ')}.`;
+    if (isUserError(err)) throw new UserError(`${err.message} ${already}`, { cause: err });
     throw err;
   }
 }

@@ -30,15 +30,14 @@ void agent.runTask(async () => {
   agent.setOutput('pep440Version', build.wheel.version);
   agent.setOutput('wheelPath', build.wheelPath);
   agent.setOutput('sdistPath', build.sdistPath ?? '');
-  let uploadedTo: string[] = [];
+  const uploadedTo: string[] = [];
   try {
     const result = await publish(
       build,
       plan,
-      { uploadArtifact: agent.uploadArtifact, upload: uploadDistribution, databricks, log: agent.agentLog },
+      { uploadArtifact: agent.uploadArtifact, upload: uploadDistribution, databricks, log: agent.agentLog, onUploaded: (to) => uploadedTo.push(to) },
       { outputDirectory, buildNumber: agent.variable('Build.BuildNumber') },
     );
-    uploadedTo = result.uploadedTo;
     agent.uploadSummary('build-wheel', buildWheelSummary(build, result, version?.semver));
   } finally {
     agent.setOutput('uploadedTo', JSON.stringify(uploadedTo));

@@ -281,7 +281,7 @@ describe('BuildWheel@1 (real builds)', function () {
       assert.equal(run.result, 'Failed', explain(run));
       assert.match(run.resultMessage!, /Input 'clusterIds': the library did not install on cluster c-bad \(FAILED: ERROR: Could not find a version that satisfies the requirement pandas>=99\)/);
       assert.match(run.resultMessage!, /Already done before this failure: \/Volumes\/main\/libs\/wheels\/ingest-1\.0\.0-py3-none-any\.whl\./);
-      assert.deepEqual(JSON.parse(run.outputs.uploadedTo), []);
+      assert.deepEqual(JSON.parse(run.outputs.uploadedTo), ['/Volumes/main/libs/wheels/ingest-1.0.0-py3-none-any.whl'], 'what was done is reported, not more');
       assertNoSecretLeak(run, db.token);
     });
 
