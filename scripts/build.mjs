@@ -1,41 +1,54 @@
 // Builds one minified esbuild bundle per task into dist/tasks/<folder>/ with its task.json
-// and icon.png: exactly the files that go into the VSIX.
+// and icon.png: exactly the files that go into the VSIX. The build goes to a fresh folder that
+// then replaces dist/ by renames, so a test or bench running the previous build never finds
+// dist/ half-deleted.
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tasksDir = join(root, 'tasks');
-const out = join(root, 'dist', 'tasks');
-rmSync(join(root, 'dist'), { recursive: true, force: true });
+const dist = join(root, 'dist');
+const next = join(root, `dist.next-${process.pid}`);
+const out = join(next, 'tasks');
+rmSync(next, { recursive: true, force: true });
 
 const folders = readdirSync(tasksDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
 const started = Date.now();
-await Promise.all(
-  folders.map(async (folder) => {
-    const src = join(tasksDir, folder);
-    for (const f of ['index.ts', 'task.json', 'icon.png']) {
-      if (!existsSync(join(src, f))) throw new Error(`tasks/${folder}/${f} is missing`);
-    }
-    const dest = join(out, folder);
-    mkdirSync(dest, { recursive: true });
-    const result = await build({
-      entryPoints: [join(src, 'index.ts')],
-      outfile: join(dest, 'index.js'),
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      minify: true,
-      sourcemap: false,
-      legalComments: 'none',
-      logLevel: 'warning',
-      metafile: true,
-    });
-    if (result.warnings.length) throw new Error(`esbuild warnings for ${folder}`);
-    copyFileSync(join(src, 'task.json'), join(dest, 'task.json'));
-    copyFileSync(join(src, 'icon.png'), join(dest, 'icon.png'));
-  }),
-);
+try {
+  await Promise.all(
+    folders.map(async (folder) => {
+      const src = join(tasksDir, folder);
+      for (const f of ['index.ts', 'task.json', 'icon.png']) {
+        if (!existsSync(join(src, f))) throw new Error(`tasks/${folder}/${f} is missing`);
+      }
+      const dest = join(out, folder);
+      mkdirSync(dest, { recursive: true });
+      const result = await build({
+        entryPoints: [join(src, 'index.ts')],
+        outfile: join(dest, 'index.js'),
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        minify: true,
+        sourcemap: false,
+        legalComments: 'none',
+        logLevel: 'warning',
+        metafile: true,
+      });
+      if (result.warnings.length) throw new Error(`esbuild warnings for ${folder}`);
+      copyFileSync(join(src, 'task.json'), join(dest, 'task.json'));
+      copyFileSync(join(src, 'icon.png'), join(dest, 'icon.png'));
+    }),
+  );
+} catch (err) {
+  rmSync(next, { recursive: true, force: true });
+  throw err;
+}
+const old = join(root, `dist.old-${process.pid}`);
+if (existsSync(dist)) renameSync(dist, old);
+renameSync(next, dist);
+rmSync(old, { recursive: true, force: true });
 console.log(`Built ${folders.length} task(s) into dist/tasks in ${Date.now() - started} ms: ${folders.join(', ')}`);
