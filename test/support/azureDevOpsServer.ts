@@ -35,8 +35,8 @@
  * Faults (`fail`): the next N requests matching a path answer a status (503, 429 + Retry-After,
  * any Azure DevOps error body), or are never answered (`hang`, for timeouts).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenLocal } from './localServer';
 import { createHash, randomUUID } from 'node:crypto';
 
 // ---------------------------------------------------------------------------------------------
@@ -292,7 +292,6 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
   };
   const requests: RecordedRequest[] = [];
   const faults: Array<Fault & { left: number }> = [];
-  const sockets = new Set<Socket>();
   let nextPullRequestId = 1;
   let nextDefinitionId = 1;
   let nextBuildId = 100;
@@ -737,36 +736,8 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     return adoError('InternalServerErrorException', `The server answered ${status}.`, 'Microsoft.VisualStudio.Services.WebApi'); // modeled
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(String(err));
-      }
-    });
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
+  const { port, stop } = await listenLocal(handle, options.lifetimeMs);
   base = `http://127.0.0.1:${port}/${organization}/`;
-
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    stopped ??= new Promise<void>((resolve) => {
-      clearTimeout(lifetime);
-      for (const socket of sockets) socket.destroy();
-      server.close(() => resolve());
-    });
-    return stopped;
-  };
-  const lifetime = setTimeout(() => void stop(), options.lifetimeMs ?? 120_000);
-  lifetime.unref();
 
   return {
     url: base,

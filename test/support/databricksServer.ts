@@ -28,8 +28,8 @@
  * PERMISSION_DENIED (text modeled). Faults (`fail`): the next N requests matching a path answer a
  * status (429 with Retry-After, 503, any body) or are never answered (`hang`).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenLocal } from './localServer';
 import { randomUUID } from 'node:crypto';
 
 export const DATABRICKS_SCOPE = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default';
@@ -165,7 +165,6 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
   };
   const requests: RecordedRequest[] = [];
   const faults: Array<Fault & { left: number }> = [];
-  const sockets = new Set<Socket>();
 
   const volumeOf = (path: string) => /^\/Volumes\/[^/]+\/[^/]+\/[^/]+/.exec(path)?.[0];
   const needVolume = (path: string) => {
@@ -466,36 +465,8 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     return send(dbError(404, 'ENDPOINT_NOT_FOUND', `No API found for '${method} ${path}'`)); // modeled
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(String(err));
-      }
-    });
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
+  const { port, stop } = await listenLocal(handle, options.lifetimeMs);
   const url = `http://127.0.0.1:${port}`;
-
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    stopped ??= new Promise<void>((resolve) => {
-      clearTimeout(lifetime);
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    });
-    return stopped;
-  };
-  const lifetime = setTimeout(() => void stop(), options.lifetimeMs ?? 120_000);
-  lifetime.unref();
 
   return {
     url,

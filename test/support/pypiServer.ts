@@ -9,8 +9,8 @@
  * Stops by itself after `lifetimeMs` and on `stop()`.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenLocal } from './localServer';
 
 export interface UploadedFile {
   fields: Record<string, string>;
@@ -64,11 +64,10 @@ export async function startPypiServer(options: { uploadPath?: string; existsStat
   const password = `pypi-secret-${randomUUID()}`;
   const files = new Map<string, UploadedFile>();
   const requests: PypiServer['requests'] = [];
-  const sockets = new Set<Socket>();
   const state = { denied: false };
   const accepted = new Set([`Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`]);
 
-  const server = createServer((req: IncomingMessage, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -115,25 +114,9 @@ export async function startPypiServer(options: { uploadPath?: string; existsStat
       files.set(content.filename, { fields: f, filename: content.filename, bytes: content.bytes });
       return reply(200, 'OK');
     });
-  });
-  const extraTokens = new Set<string>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    stopped ??= new Promise<void>((resolve) => {
-      clearTimeout(lifetime);
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    });
-    return stopped;
   };
-  const lifetime = setTimeout(() => void stop(), options.lifetimeMs ?? 120_000);
-  lifetime.unref();
+  const extraTokens = new Set<string>();
+  const { port, stop } = await listenLocal(handle, options.lifetimeMs);
   return {
     url: `http://127.0.0.1:${port}${uploadPath}`,
     username,
