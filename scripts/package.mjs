@@ -1,7 +1,7 @@
 // Packages dist/ into out/<publisher>.<id>-<version>.vsix with tfx (offline, under a second).
 // Usage: npm run package [-- --version 1.2.3] [-- --publisher my-publisher] [-- --output-path dir]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,10 @@ if (values.version && !/^\d+\.\d+\.\d+$/.test(values.version)) {
 }
 const outDir = resolve(values['output-path']);
 mkdirSync(outDir, { recursive: true });
-const args = ['extension', 'create', '--root', root, '--manifest-globs', 'vss-extension.json', '--output-path', outDir, '--no-prompt', '--no-color', '--json'];
+// tfx takes an --output-path whose name has a dot (mktemp's /tmp/tmp.XyZ) for a file name: name the file here.
+const manifest = JSON.parse(readFileSync(join(root, 'vss-extension.json'), 'utf8'));
+const vsixPath = join(outDir, `${values.publisher ?? manifest.publisher}.${manifest.id}-${values.version ?? manifest.version}.vsix`);
+const args = ['extension', 'create', '--root', root, '--manifest-globs', 'vss-extension.json', '--output-path', vsixPath, '--no-prompt', '--no-color', '--json'];
 if (values.version) args.push('--override', JSON.stringify({ version: values.version }));
 if (values.publisher) args.push('--publisher', values.publisher);
 const tfx = join(dirname(createRequire(import.meta.url).resolve('tfx-cli/package.json')), '_build', 'tfx-cli.js');
