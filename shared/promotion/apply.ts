@@ -117,9 +117,12 @@ async function undoAll(plan: PromotionPlan, results: RepositoryResult[], failure
       log.warn(`${r.name}: ${stayed.length ? 'could not put back every ref' : 'put back'} after the failure of ${failure.plan.name}.`);
     }
   }
+  // Opened by this run before the failure: their source branches were just deleted (a reused one's went back to its old value).
+  const opened = results.flatMap((result) => [...(result.pullRequest ? [result.pullRequest] : []), ...result.backMergePullRequests].filter((pr) => !pr.reused).map((pr) => `pull request ${pr.id} (${result.name}): ${pr.url}`));
   const others = putBack.length ? ` The repositories already promoted were put back (branches to their recorded values, tags deleted): ${putBack.join(', ')}.` : '';
   const stuck = left.length ? ` Putting back was refused for: ${left.join('; ')}; reset them by hand.` : '';
-  return explainFailure(failure, plan.repositories.length > 1, others + stuck);
+  const dangling = opened.length ? ` Opened before the failure, now without its source branch: ${opened.join('; ')}; abandon ${opened.length > 1 ? 'them' : 'it'}.` : '';
+  return explainFailure(failure, plan.repositories.length > 1, others + stuck + dangling);
 }
 
 /** Undoes pushed refs, newest first, each with a lease on the value this run pushed; returns those that stayed. */

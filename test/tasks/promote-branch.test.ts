@@ -95,6 +95,47 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       assert.equal(run.outputs.promotedCommit, a);
     });
 
+    it('strategy merge whose merge conflicts on the target fails naming strategy and pushes nothing', async () => {
+      const r = envRepo();
+      commitOn(r, 'pre', 'fix: pre settings', 'config.txt', 'mode=pre\n');
+      commitOn(r, 'dev', 'feat: dev settings', 'config.txt', 'mode=dev\n');
+      const agent = checkout(r, 'dev');
+      const before = refsOf(r.bare);
+      const localBefore = agent.git('for-each-ref');
+      const run = failed(
+        await promote(agent, 'dev', { to: 'pre', strategy: 'merge' }),
+        /Input 'strategy': merging [0-9a-f]{12} into 'pre' conflicts in config\.txt\. Nothing was promoted\. Fix: use 'strategy: pull-request'/,
+      );
+      assert.equal(refsOf(r.bare), before, 'nothing pushed: no branch, no tag');
+      assert.equal(agent.git('for-each-ref'), localBefore, 'no local ref either');
+      assert.doesNotMatch(run.stdout, /pushed /);
+    });
+
+    it('component + paths (monorepo): {component}/v{version} tags, versions from the component\'s paths only', async () => {
+      const r = envRepo('mono', undefined, { firstTag: 'ingest/v1.0.0' });
+      r.author.tag('web/v2.0.0');
+      r.author.git('push', '-q', 'origin', '--tags');
+      commitOn(r, 'dev', 'feat: web dashboard', 'web/app.txt');
+      const fix = commitOn(r, 'dev', 'fix: ingest nulls', 'ingest/read.txt');
+      const mono = { tagFormat: '{component}/v{version}', component: 'ingest', paths: 'ingest' };
+      const run = ok(await promote(checkout(r, 'dev'), 'dev', { to: 'pre', ...mono }));
+      assert.equal(run.outputs.tag, 'ingest/v1.0.1-rc.1', 'a patch: the feat under web/ does not count for ingest');
+      assert.equal(run.outputs.version, '1.0.1-rc.1');
+      assert.equal(tip(r, 'pre'), fix);
+      assert.equal(remoteTags(r.bare)['ingest/v1.0.1-rc.1'], fix);
+      assert.match(git(r.bare, 'tag', '-l', '--format=%(contents:subject)', 'ingest/v1.0.1-rc.1'), /^Release candidate ingest 1\.0\.1-rc\.1/);
+      assert.equal(remoteTags(r.bare)['web/v2.0.0'], git(r.bare, 'rev-parse', 'ingest/v1.0.0^{commit}'), "the other component's tags are untouched");
+
+      const web = ok(await promote(checkout(r, 'dev'), 'dev', { to: 'pre', tagFormat: '{component}/v{version}', component: 'web', paths: 'web' }));
+      assert.equal(web.outputs.tag, 'web/v2.1.0-rc.1', "web's own history: the feat");
+      assert.equal(remoteTags(r.bare)['web/v2.1.0-rc.1'], fix, 'the same commit, a tag per component');
+
+      const final = ok(await promote(checkout(r, 'pre'), 'pre', { to: 'pro', ...mono }));
+      assert.equal(final.outputs.tag, 'ingest/v1.0.1', "the component's candidate released as it is");
+      assert.equal(remoteTags(r.bare)['ingest/v1.0.1'], fix);
+      assert.equal(tip(r, 'pro'), fix);
+    });
+
     it('without atomic pushes, a tag the server refuses puts the branch back where it was', async () => {
       const r = envRepo();
       commitOn(r, 'dev', 'feat: read parquet');
@@ -265,6 +306,45 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       assert.match(pr.description, /conflicts in: config\.txt/);
       assert.match(run.summaries[0], /back-merge into `dev` conflicts: \[pull request \d+\]/);
       assert.match(run.warnings.join('\n'), /merging v1\.0\.1 back into 'dev' conflicts \(config\.txt\)/);
+    });
+    it('a back-merge conflict whose pull request cannot be opened puts back every push (the back-merge branch too)', async () => {
+      const r = envRepo();
+      commitOn(r, 'dev', 'feat: new layout', 'config.txt', 'layout=new\n');
+      git(r.bare, 'branch', 'hotfix/1.0.1', 'pro');
+      commitOn(r, 'hotfix/1.0.1', 'fix: layout crash', 'config.txt', 'layout=fixed\n');
+      r.author.tag('v1.0.1-rc.1');
+      r.author.git('push', '-q', 'origin', 'v1.0.1-rc.1');
+      const repo = server.addRepository('app');
+      server.state.denied.add('pullRequestContribute');
+      const before = refsOf(r.bare);
+      const run = failed(
+        await promote(checkout(r, 'hotfix/1.0.1'), 'hotfix/1.0.1', { to: 'pro' }, rest(repo.id)),
+        /PullRequestContribute.*put back.*app/,
+      );
+      assert.equal(refsOf(r.bare), before, 'pro, pre, the tag and relevo/back-merge-v1.0.1-into-dev are back');
+      assert.equal(server.state.pullRequests.length, 0);
+      assert.ok(run.warnings.some((w) => /app: put back/.test(w)));
+      assertNoToken(run, server.token);
+    });
+
+    it('several repositories with pull requests: one that cannot be opened puts back every pushed branch and tag', async () => {
+      const base = tempDir('relevo-promote-pr-multi-');
+      const ingest = envRepo('ingest', undefined, { base });
+      const picker = envRepo('picker', undefined, { base });
+      commitOn(ingest, 'dev', 'feat: ingest parquet');
+      commitOn(picker, 'dev', 'feat: picker search');
+      server.addRepository('ingest');
+      const pickerRepo = server.addRepository('picker');
+      server.fail({ path: new RegExp(`repositories/${pickerRepo.id}/pullrequests$`, 'i'), method: 'POST', status: 403, times: Infinity });
+      const before = [refsOf(ingest.bare), refsOf(picker.bare)];
+      const run = failed(
+        await promote(checkout(ingest, 'dev'), 'dev', { to: 'pre', strategy: 'pull-request', repositories: `${checkout(ingest, 'dev').dir}\n${checkout(picker, 'dev').dir}` }, rest('')),
+        /in repository 'picker': .*403.*The repositories already promoted were put back \(branches to their recorded values, tags deleted\): ingest, picker\./,
+      );
+      assert.deepEqual([refsOf(ingest.bare), refsOf(picker.bare)], before, 'relevo/promote-pre and the tags are gone from both');
+      assert.equal(server.state.pullRequests.length, 1, "ingest's pull request was opened before picker's failed");
+      assert.match(run.resultMessage!, new RegExp(`Opened before the failure, now without its source branch: pull request ${server.state.pullRequests[0].pullRequestId} \\(ingest\\): \\S+; abandon it\\.`), 'the pull request left behind is named');
+      assertNoToken(run, server.token);
     });
   });
 
