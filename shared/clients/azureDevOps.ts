@@ -240,13 +240,14 @@ class JobTokenHandler implements IRequestHandler {
     token: string,
     private readonly protocol: string,
     private readonly collectionHost: string,
+    private readonly organization: string,
   ) {
     this.bearer = getBearerHandler(token, true);
   }
 
   prepareRequest(options: RequestOptions): void {
     const host = String(options.hostname ?? options.host ?? '').toLowerCase();
-    if (this.sendsTokenTo(host)) this.bearer.prepareRequest(options);
+    if (this.sendsTokenTo(host, String(options.path ?? ''))) this.bearer.prepareRequest(options);
     else if (options.headers) (options.headers as Record<string, string>)['X-TFS-FedAuthRedirect'] = 'Suppress';
     const trace = currentCall.getStore();
     if (trace) {
@@ -257,8 +258,8 @@ class JobTokenHandler implements IRequestHandler {
     }
   }
 
-  private sendsTokenTo(host: string): boolean {
-    return host === this.collectionHost || host === 'dev.azure.com' || host.endsWith('.dev.azure.com') || host.endsWith('.visualstudio.com');
+  private sendsTokenTo(host: string, path: string): boolean {
+    return tokenGoesTo(host, path, this.collectionHost, this.organization);
   }
 
   canHandleAuthentication(): boolean {
@@ -366,7 +367,7 @@ class Client implements AzureDevOpsClient {
       allowRetries: false,
       maxRetries: 0,
     };
-    const handler = new JobTokenHandler(options.token, uri.protocol, uri.hostname.toLowerCase());
+    const handler = new JobTokenHandler(options.token, uri.protocol, uri.hostname.toLowerCase(), organizationOf(uri));
     this.web = new RelevoWebApi(this.collectionUri, handler, requestOptions, {
       productName: 'Relevo',
       productVersion: '1',
@@ -865,6 +866,19 @@ function stripCredentials(url: string): string {
 }
 
 /** The organization (or collection) name in a collection URL, for the build identities' names. */
+/**
+ * Whether a request to `host` + `path` gets the job token: on the shared Azure DevOps Services
+ * hosts (`dev.azure.com`, `*.dev.azure.com`) only under this organization's path; on
+ * `*.visualstudio.com` only this organization's hosts; otherwise only the collection's own host.
+ */
+export function tokenGoesTo(host: string, path: string, collectionHost: string, organization: string): boolean {
+  const org = organization.toLowerCase();
+  const h = host.toLowerCase();
+  if (h === 'dev.azure.com' || h.endsWith('.dev.azure.com')) return path.toLowerCase().startsWith(`/${org}/`);
+  if (h === collectionHost.toLowerCase()) return true;
+  return h.endsWith('.visualstudio.com') && (h === `${org}.visualstudio.com` || h.startsWith(`${org}.`) || h.endsWith(`.${org}.visualstudio.com`));
+}
+
 export function organizationOf(uri: URL): string {
   const segments = uri.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   const host = uri.hostname.toLowerCase();

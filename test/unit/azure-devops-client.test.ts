@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { AzureDevOpsError, connectAzureDevOps, organizationOf, type AzureDevOpsClient, type AzureDevOpsConnectionOptions } from '../../shared/clients/azureDevOps';
+import { AzureDevOpsError, connectAzureDevOps, organizationOf, tokenGoesTo, type AzureDevOpsClient, type AzureDevOpsConnectionOptions } from '../../shared/clients/azureDevOps';
 import { RetriesExhaustedError, backoffMs, parseRetryAfter, withRetries } from '../../shared/clients/http';
 import { adoError, startAzureDevOpsServer, type AzureDevOpsServer } from '../support/azureDevOpsServer';
 
@@ -482,5 +482,18 @@ describe('retry policy (shared/clients/http.ts)', () => {
     assert.equal(timeUp.attempts, 2);
     assert.deepEqual(sleeps, [40_000]);
     assert.match(timeUp.reason, /asked to wait 40 s \(Retry-After\), beyond the 60 s bound/);
+  });
+});
+
+describe('job token scope', () => {
+  it('goes to this organization only, never to another organization on a shared host', () => {
+    assert.equal(tokenGoesTo('dev.azure.com', '/contoso/_apis/git', 'dev.azure.com', 'contoso'), true);
+    assert.equal(tokenGoesTo('dev.azure.com', '/fabrikam/_apis/git', 'dev.azure.com', 'contoso'), false);
+    assert.equal(tokenGoesTo('vsrm.dev.azure.com', '/contoso/_apis/release', 'dev.azure.com', 'contoso'), true);
+    assert.equal(tokenGoesTo('contoso.visualstudio.com', '/_apis/git', 'contoso.visualstudio.com', 'contoso'), true);
+    assert.equal(tokenGoesTo('contoso.vsrm.visualstudio.com', '/_apis', 'contoso.visualstudio.com', 'contoso'), true);
+    assert.equal(tokenGoesTo('fabrikam.visualstudio.com', '/_apis', 'contoso.visualstudio.com', 'contoso'), false);
+    assert.equal(tokenGoesTo('tfs.example.com', '/tfs/DefaultCollection/_apis', 'tfs.example.com', 'DefaultCollection'), true);
+    assert.equal(tokenGoesTo('evil.example.com', '/contoso/', 'dev.azure.com', 'contoso'), false);
   });
 });
