@@ -172,11 +172,17 @@ export function variable(name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-/** A string input, trimmed; the task.json default when empty; undefined when still empty. */
+/**
+ * A string input, trimmed; the task.json default when empty; undefined when still empty. Only
+ * the default's `$(…)` are expanded (the agent does not expand defaults it did not pass): a
+ * value the agent passed is already expanded, and expanding again could turn text from a
+ * variable (a branch name) into a secret's value.
+ */
 export function input(name: string): string | undefined {
   const raw = tl.getInput(name, false);
-  const value = raw && raw.trim() ? raw.trim() : inputDef(name)?.defaultValue;
-  return value ? expandMacros(value) : undefined;
+  if (raw && raw.trim()) return raw.trim();
+  const fallback = inputDef(name)?.defaultValue;
+  return fallback ? expandMacros(fallback) : undefined;
 }
 
 export function boolInput(name: string): boolean {
@@ -237,6 +243,7 @@ export function setSecret(value: string): void {
 export function secretInput(name: string): string | undefined {
   const value = tl.getSecretInput(name)?.trim();
   if (!value) return undefined;
+  if (/\r|\n/.test(value)) throw new UserError('the value has more than one line, and the agent masks only one-line secrets.', { input: name, fix: 'use a one-line secret variable.' });
   setSecret(value);
   return value;
 }
@@ -249,8 +256,16 @@ export function secretInput(name: string): string | undefined {
 export function endpointCredentials(id: string): Record<string, string> {
   const auth = tl.getEndpointAuthorization(id, true);
   const parameters = auth?.parameters ?? {};
-  for (const value of Object.values(parameters)) setSecret(value);
+  registerEndpointSecrets(parameters);
   return parameters;
+}
+
+/**
+ * Endpoint parameters as secrets, besides the agent's own masking of them. A multi-line value
+ * (a PEM certificate) cannot be registered and is left to the agent.
+ */
+function registerEndpointSecrets(parameters: Record<string, string>): void {
+  for (const value of Object.values(parameters)) if (!/\r|\n/.test(value)) setSecret(value);
 }
 
 /** The job's own token (System.AccessToken); undefined outside an agent. */
@@ -323,7 +338,7 @@ export function endpoint(id: string): { id: string; url?: string; scheme?: strin
   const urlName = env(`ENDPOINT_URL_${key}`);
   if (!auth && !urlName) return undefined;
   const parameters = auth?.parameters ?? {};
-  for (const value of Object.values(parameters)) setSecret(value);
+  registerEndpointSecrets(parameters);
   const data: Record<string, string> = {};
   const prefix = `ENDPOINT_DATA_${key}_`;
   for (const name of Object.keys(process.env)) if (name.toUpperCase().startsWith(prefix) && process.env[name]) data[name.slice(prefix.length)] = process.env[name]!;

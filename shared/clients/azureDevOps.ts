@@ -27,6 +27,7 @@
  *   ArtifactLink relation per work item) and "Edit work items" for the build identity; not
  *   offered here.
  */
+import { organizationOf, tokenGoesTo } from './organization';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { STATUS_CODES, type RequestOptions } from 'node:http';
 import { WebApi, getBearerHandler } from 'azure-devops-node-api';
@@ -866,26 +867,6 @@ function stripCredentials(url: string): string {
 }
 
 /** The organization (or collection) name in a collection URL, for the build identities' names. */
-/**
- * Whether a request to `host` + `path` gets the job token: on the shared Azure DevOps Services
- * hosts (`dev.azure.com`, `*.dev.azure.com`) only under this organization's path; on
- * `*.visualstudio.com` only this organization's hosts; otherwise only the collection's own host.
- */
-export function tokenGoesTo(host: string, path: string, collectionHost: string, organization: string): boolean {
-  const org = organization.toLowerCase();
-  const h = host.toLowerCase();
-  if (h === 'dev.azure.com' || h.endsWith('.dev.azure.com')) return path.toLowerCase().startsWith(`/${org}/`);
-  if (h === collectionHost.toLowerCase()) return true;
-  return h.endsWith('.visualstudio.com') && (h === `${org}.visualstudio.com` || h.startsWith(`${org}.`) || h.endsWith(`.${org}.visualstudio.com`));
-}
-
-export function organizationOf(uri: URL): string {
-  const segments = uri.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-  const host = uri.hostname.toLowerCase();
-  if (host.endsWith('.visualstudio.com')) return host.slice(0, -'.visualstudio.com'.length);
-  if (segments.length > 0) return host === 'dev.azure.com' ? segments[0] : segments[segments.length - 1];
-  return host;
-}
 
 function branchRef(ref: string): string {
   const r = ref.trim();
@@ -951,3 +932,5 @@ function toBuild(b: Build): BuildInfo {
     url: web ?? b.url ?? '',
   };
 }
+
+export { organizationOf, tokenGoesTo } from './organization';

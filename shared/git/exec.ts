@@ -89,7 +89,8 @@ export function execGit(args: string[], opts: ExecOptions): Promise<ExecResult> 
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const hide = (s: string) => (opts.secret ? s.split(opts.secret).join('***') : s);
+      // The secret, and any user:password a URL carries (a .gitmodules URL may), stay out of messages.
+      const hide = (s: string) => withoutCredentials(opts.secret ? s.split(opts.secret).join('***') : s);
       const stdout = out.join('');
       if (timedOut) reject(new GitTimeoutError(args, hide(stderr), Math.round(opts.noProgressMs! / 1000)));
       else if (code !== 0) reject(new GitCommandError(args, hide(stderr || (signal ? `killed by ${signal}` : `exit status ${code}`)), hide(stdout)));
@@ -118,4 +119,9 @@ export function remoteEnv(base: NodeJS.ProcessEnv, noProgressSeconds: number, to
     env[`GIT_CONFIG_VALUE_${first + i}`] = value;
   });
   return env;
+}
+
+/** Text with any `user:password@` that URLs in it carry removed (a .gitmodules URL may carry one). */
+export function withoutCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1');
 }

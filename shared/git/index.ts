@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { UserError } from '../errors';
-import { DEFAULT_NO_PROGRESS_SECONDS, execGit, GitCommandError, GitTimeoutError, remoteEnv } from './exec';
+import { DEFAULT_NO_PROGRESS_SECONDS, execGit, withoutCredentials, GitCommandError, GitTimeoutError, remoteEnv } from './exec';
 
 export { isValidRefName } from './refs';
 export { GitCommandError, GitTimeoutError } from './exec';
@@ -75,7 +75,7 @@ export class Git {
     } catch (err) {
       if (err instanceof GitTimeoutError) {
         const url = await this.remoteUrl(remote);
-        throw new GitTimeoutError(err.args, `'${remote}'${url ? ` (${url})` : ''} did not answer for ${err.seconds} s while ${doing}`, err.seconds);
+        throw new GitTimeoutError(err.args, `'${withoutCredentials(remote)}'${url ? ` (${url})` : ''} did not answer for ${err.seconds} s while ${doing}`, err.seconds);
       }
       throw err;
     }

@@ -1,4 +1,5 @@
 import * as agent from '../../shared/agent';
+import { organizationOf, tokenGoesTo } from '../../shared/clients/organization';
 import { connectDatabricks, databricksAuthFromEndpoint, type DatabricksClient } from '../../shared/clients/databricks';
 import { uploadDistribution } from '../../shared/clients/pypiUpload';
 import { UserError } from '../../shared/errors';
@@ -83,7 +84,7 @@ function publishPlan(): PublishPlan {
     }
     if (url.username || url.password) throw new UserError('the URL carries credentials.', { input: 'feedUrl', fix: 'remove them from the URL and use feedConnection (or the job token for Azure Artifacts).' });
     if (url.protocol !== 'https:' && !/^(127\.0\.0\.1|localhost)$/.test(url.hostname)) throw new UserError(`'${feedUrl}' is not https.`, { input: 'feedUrl', fix: 'use the https:// upload URL.' });
-    plan.feed = { url: feedUrl, skipExisting: agent.boolInput('skipExisting'), ...feedCredentials() };
+    plan.feed = { url: feedUrl, skipExisting: agent.boolInput('skipExisting'), ...feedCredentials(url) };
   }
   const volumePath = agent.input('volumePath');
   const clusterIds = agent.listInput('clusterIds');
@@ -102,7 +103,7 @@ function pollMs(): number {
   return Number.isFinite(ms) && ms > 0 ? ms : 5000;
 }
 
-function feedCredentials(): { username: string; password: string; via: string } {
+function feedCredentials(feed: URL): { username: string; password: string; via: string } {
   const id = agent.input('feedConnection');
   if (id) {
     const e = agent.endpoint(id);
@@ -113,6 +114,15 @@ function feedCredentials(): { username: string; password: string; via: string } 
   }
   const token = agent.jobToken();
   if (!token) throw new UserError('there is neither a service connection nor the job token to authenticate to the feed.', { input: 'feedConnection', fix: 'set feedConnection, or run in a job whose token is available to tasks (Azure Artifacts feeds of this organization).' });
+  // The job token is this organization's: it goes to its own feeds, never to another host.
+  const collection = agent.variable('System.TeamFoundationCollectionUri') ?? agent.variable('System.CollectionUri');
+  const home = collection ? new URL(collection) : undefined;
+  if (!home || !tokenGoesTo(feed.hostname, feed.pathname, home.hostname, organizationOf(home))) {
+    throw new UserError(`the job token is sent only to this organization's Azure Artifacts feeds, and '${feed.host}' is not one.`, {
+      input: 'feedConnection',
+      fix: "create a 'Python package upload' service connection for that feed and set feedConnection.",
+    });
+  }
   return { username: 'build', password: token, via: 'job token' };
 }
 

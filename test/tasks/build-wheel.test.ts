@@ -92,7 +92,12 @@ describe('BuildWheel@1 (real builds)', function () {
       ({ run, out } = await build(
         repo,
         { version: '1.3.0-rc.2', artifactName: 'wheels', feedUrl: feed.url, databricksConnection: 'dbx', volumePath: '/Volumes/main/libs/wheels/ingest', clusterIds: '0101-a\n0101-b', initScript: true },
-        { accessToken: jobToken, endpoints: { dbx: { url: db.url, scheme: 'Token', parameters: { apitoken: db.token } } }, variables: { 'Relevo.DatabricksPollMs': '5', 'Build.BuildNumber': '20260101.3' } },
+        {
+          accessToken: jobToken,
+          endpoints: { dbx: { url: db.url, scheme: 'Token', parameters: { apitoken: db.token } } },
+          // The feed is this organization's: the job token may go there.
+          variables: { 'Relevo.DatabricksPollMs': '5', 'Build.BuildNumber': '20260101.3', 'System.TeamFoundationCollectionUri': new URL('/org/', feed.url).href },
+        },
       ));
     });
     after(async () => {
@@ -223,6 +228,17 @@ describe('BuildWheel@1 (real builds)', function () {
       assert.match(run.resultMessage!, cases[i][1]);
       assert.ok(!existsSync(out));
     });
+  });
+
+  it('the job token is never sent to a feed outside the organization', async () => {
+    const repo = pyprojectRepo();
+    const token = 'relevo-job-token-feed-scope';
+    const { run, out } = await build(repo, { feedUrl: 'https://upload.pypi.org/legacy/' }, { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/contoso/' } });
+    assert.equal(run.result, 'Failed', explain(run));
+    assert.match(run.resultMessage!, /Input 'feedConnection': the job token is sent only to this organization's Azure Artifacts feeds, and 'upload\.pypi\.org' is not one/);
+    assert.ok(!existsSync(out), 'refused before building');
+    const other = await build(repo, { feedUrl: 'https://pkgs.dev.azure.com/fabrikam/_packaging/feed/pypi/upload/' }, { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/contoso/' } });
+    assert.match(other.run.resultMessage!, /Input 'feedConnection'.*'pkgs\.dev\.azure\.com' is not one/, 'another organization on the same host');
   });
 
   it('an interpreter without the build module fails with the command that installs it', async function () {

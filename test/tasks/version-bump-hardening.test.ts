@@ -253,6 +253,14 @@ describe('VersionBump hardening (built task)', function () {
   });
 
   describe('what a new user found', () => {
+    it('an input is not expanded again: $(…) left in a value (from a variable, a branch name) stays text', async () => {
+      const run = failed(
+        await bump(released('feat: a'), { component: '$(My.Secret)', tagFormat: '{component}/v{version}' }, { variables: { 'Build.SourceBranch': 'refs/heads/main', 'My.Secret': 'opensesame' } }),
+        /'\$\(My\.Secret\)' cannot be used in a tag name/,
+      );
+      assert.ok(!run.stdout.includes('opensesame/v'), 'the variable was expanded');
+    });
+
     it('pushTag without createTag is refused, naming both', async () => {
       failed(await bump(released('feat: a'), { pushTag: true }), /Input 'pushTag': pushTag is on but createTag is off.*Fix: set 'createTag: true' as well, or turn 'pushTag' off/);
     });
