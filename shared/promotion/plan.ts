@@ -307,7 +307,7 @@ async function planMove(
     return { ...base, from: ZERO_SHA, to: m.commit, kind: 'create' };
   }
   if (m.from === m.commit) return { ...base, from: m.from, to: m.from, kind: 'up-to-date' };
-  const common = await mergeBase(git, m.commit, m.from);
+  const common = m.tag.ancestors?.has(m.from) ? m.from : await mergeBase(git, m.commit, m.from);
   if (common === m.commit) return { ...base, from: m.from, to: m.from, kind: 'contains' };
   if (strategy === 'pull-request') return { ...base, from: m.from, to: m.from, kind: 'pull-request' };
   const fastForward = common === m.from;
@@ -336,7 +336,7 @@ async function planBackMerge(
 ): Promise<BackMerge> {
   const ref = `refs/heads/${b.branch}`;
   if (!b.from) return { branch: b.branch, ref, from: ZERO_SHA, to: ZERO_SHA, status: 'missing' };
-  const common = b.from === b.commit ? b.commit : await mergeBase(git, b.commit, b.from);
+  const common = b.from === b.commit ? b.commit : b.tag.ancestors?.has(b.from) ? b.from : await mergeBase(git, b.commit, b.from);
   if (common === b.commit) return { branch: b.branch, ref, from: b.from, to: b.from, status: 'up-to-date' };
   if (common === b.from) return { branch: b.branch, ref, from: b.from, to: b.commit, status: 'fast-forward' };
   const merged = await mergeCommit(git, b.from, b.commit, `Merge ${b.tag.tag} back into ${b.branch}\n\nBack-merge after ${b.route}, by Relevo PromoteBranch.\n`);

@@ -30,6 +30,8 @@ export interface TagDecision {
   /** A final made without a candidate (`allowUntested: true`). */
   untested: boolean;
   why: string;
+  /** Commits the version's history showed to be ancestors of the promoted commit (saves a merge-base for a target found among them). */
+  ancestors?: Set<string>;
 }
 
 export interface TagQuery {
@@ -86,9 +88,10 @@ export async function decideTag(q: TagQuery): Promise<TagDecision> {
     });
   }
   const label = q.kind === 'candidate' ? CANDIDATE_LABEL : '';
-  const version = await nextVersion(q, label);
+  const { version, ancestors } = await nextVersion(q, label);
   return checked(q, {
     version,
+    ancestors,
     tag: q.format.tagFor(version),
     kind: q.kind,
     existing: false,
@@ -111,7 +114,7 @@ function checked(q: TagQuery, d: TagDecision): TagDecision {
 }
 
 /** decideVersion's answer for `commit`, from the commits since the last final it descends from. */
-async function nextVersion(q: TagQuery, label: string): Promise<string> {
+async function nextVersion(q: TagQuery, label: string): Promise<{ version: string; ancestors: Set<string> }> {
   const finals = q.tags.filter((t) => !t.version.prerelease.length).sort((a, b) => rcompare(a.version, b.version));
   const history = (git: Git) =>
     baseAndCommits(
@@ -146,5 +149,7 @@ async function nextVersion(q: TagQuery, label: string): Promise<string> {
   let decided = decideVersion(inputs);
   // Nothing since the last release that asks for a bump (chores only): a promotion still ships a new version.
   if (decided.reason.kind === 'no-relevant-commits') decided = decideVersion({ ...inputs, bump: 'patch' });
-  return new SemVer(decided.version).version;
+  // Every commit the log listed is reachable from the promoted commit, and so is the base it stopped at.
+  const ancestors = new Set([q.commit, ...found.commits.map((c) => c.hash), ...(found.base ? [found.base.commit] : [])]);
+  return { version: new SemVer(decided.version).version, ancestors };
 }
