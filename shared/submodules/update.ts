@@ -311,7 +311,7 @@ export async function applySubmoduleUpdate(git: Git, plan: SubmodulePlan, opts: 
     if (movedHead) await git.run(['-C', plan.top, 'update-ref', '-m', 'relevo: undo', 'HEAD', plan.head]).catch(() => undefined);
     if (index) await git.restoreIndex(index).catch(() => undefined);
     files.restore();
-    throw explainApplyFailure(err);
+    throw explainApplyFailure(err, result.checkedOut);
   }
 }
 
@@ -325,9 +325,9 @@ async function undoPush(git: Git, remote: string, u: RefUpdate): Promise<void> {
   await git.remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, remote, target], remote, `undoing the push of ${u.ref}`);
 }
 
-function explainApplyFailure(err: unknown): unknown {
+function explainApplyFailure(err: unknown, checkedOut: string[]): unknown {
   if (err instanceof UserError) return err;
-  const undone = 'The local commit was undone and nothing else was left behind.';
+  const undone = `The local commit was undone${checkedOut.length ? ` (the submodules checked out stay at their new commits: ${checkedOut.join(', ')})` : ''}.`;
   if (err instanceof PushError) {
     const fix: Record<string, string> = {
       local: 'a local pre-push hook said no: see its message above.',
@@ -337,7 +337,8 @@ function explainApplyFailure(err: unknown): unknown {
       timeout: 'check that the agent can reach the remote, then re-run.',
       server: 'check the branch permissions and server hooks named above.',
     };
-    return new UserError(`the push was refused (${err.refusal}): ${err.reason}. ${undone}`, { input: 'mode', fix: fix[err.refusal] });
+    const what = err.refusal === 'timeout' ? `the push did not complete (${err.reason}); it may have reached the remote before the connection stalled: check the branch there` : `the push was refused (${err.refusal}): ${err.reason}`;
+    return new UserError(`${what}. ${undone}`, { input: 'mode', fix: fix[err.refusal] });
   }
   if (err instanceof GitCommandError) return new UserError(`git ${err.args.find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? err.args[0]} failed: ${err.stderr.trim().replace(/\s+/g, ' ')}. ${undone}`, { fix: 'see the git message above.' });
   return err;

@@ -5,6 +5,9 @@ import { branchContext } from '../../shared/git/branch';
 import { changeLogs, submoduleSummary } from '../../shared/submodules/summary';
 import { applySubmoduleUpdate, planSubmoduleUpdate, type OpenPullRequest, type UpdateSubmodulesOptions } from '../../shared/submodules/update';
 import { DEFAULT_BRANCH_CHANNELS, parseBranchChannels } from '../../shared/versioning/channels';
+import { repositoryName } from '../../shared/submodules/urls';
+import { isInside } from '../../shared/files';
+import { resolve } from 'node:path';
 
 void agent.runTask(async () => {
   const dir = agent.pathInput('workingDirectory') ?? process.cwd();
@@ -32,7 +35,7 @@ void agent.runTask(async () => {
     targetBranch: agent.input('targetBranch'),
   };
   const plan = await planSubmoduleUpdate(git, options, agent.agentLog);
-  const openPullRequest = options.mode === 'pull-request' && plan.updates.length && !dryRun ? pullRequestOpener() : undefined;
+  const openPullRequest = options.mode === 'pull-request' && plan.updates.length && !dryRun ? pullRequestOpener(dir, plan.remote ? await git.remoteUrl(plan.remote) : undefined) : undefined;
   const result = dryRun ? undefined : await applySubmoduleUpdate(git, plan, options, openPullRequest, agent.agentLog);
   if (dryRun) console.log(`Dry run: would ${plan.updates.length ? `commit ${plan.updates.length} pin(s)${plan.delivery.mode === 'commit' ? '' : plan.delivery.mode === 'push' ? ` and push to ${plan.delivery.branchRef}` : ` and open a pull request into ${plan.delivery.targetRef}`}` : 'change nothing'}.`);
 
@@ -46,8 +49,11 @@ void agent.runTask(async () => {
   agent.uploadSummary('update-submodules', submoduleSummary(plan, result, dryRun, logs));
 });
 
-/** Pull requests in the repository being built, through the job token. */
-function pullRequestOpener(): OpenPullRequest {
+/**
+ * Pull requests through the job token, in the repository being updated: the build's own
+ * (Build.Repository.ID) when workingDirectory is its checkout, else the one its remote names.
+ */
+function pullRequestOpener(dir: string, remoteUrl: string | undefined): OpenPullRequest {
   const connection = agent.restConnection();
   if (!connection) {
     throw new UserError('pull-request mode needs the job token and the project (System.AccessToken, System.TeamFoundationCollectionUri, System.TeamProject).', {
@@ -60,7 +66,9 @@ function pullRequestOpener(): OpenPullRequest {
     // The REST client is most of the bundle: loaded only when a pull request is opened.
     const [{ connectAzureDevOps }, { openOrUpdatePullRequest }] = await Promise.all([import('../../shared/clients/azureDevOps'), import('../../shared/clients/pullRequests')]);
     const client = connectAzureDevOps(connection);
-    const repositoryId = agent.variable('Build.Repository.ID') ?? (await client.repository(agent.variable('Build.Repository.Name') ?? '')).id;
+    const ownCheckout = agent.variable('Build.Repository.LocalPath');
+    const own = ownCheckout && isInside(resolve(dir), resolve(ownCheckout)) ? agent.variable('Build.Repository.ID') : undefined;
+    const repositoryId = own ?? (await client.repository(repositoryName(remoteUrl, dir))).id;
     return openOrUpdatePullRequest(client, repositoryId, { ...req, ...options });
   };
 }

@@ -216,7 +216,8 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
     afterEach(async () => {
       await server.stop();
     });
-    const prRun = (f: Fixture, repositoryId: string, inputs: RunOptions['inputs'] = {}) =>
+    /** The orchestration is the build's own checkout (Build.Repository.LocalPath), unless `ownCheckout` says otherwise. */
+    const prRun = (f: Fixture, repositoryId: string, inputs: RunOptions['inputs'] = {}, ownCheckout = f.repo.dir) =>
       update(f.repo, { mode: 'pull-request', ...inputs }, {
         accessToken: server.token,
         variables: {
@@ -224,6 +225,7 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
           'System.TeamFoundationCollectionUri': server.url,
           'System.TeamProject': server.project.name,
           'Build.Repository.ID': repositoryId,
+          'Build.Repository.LocalPath': ownCheckout,
         },
       });
     const reviewer = '5f1c1f0e-8a57-4a8e-9a1d-1e0b2f3a4c5d';
@@ -249,6 +251,15 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
       assert.match(run.outputs.pullRequestUrl, new RegExp(`${pr.pullRequestId}$`));
       assert.match(run.summaries[0], new RegExp(`opened \\[pull request ${pr.pullRequestId}\\]`));
       assertNoToken(run, server.token);
+    });
+
+    it("an orchestration checked out beside the pipeline's own repository gets its pull request in its own repository", async () => {
+      const f = fixture();
+      const orchestration = server.addRepository('orchestration');
+      const pipelineRepo = server.addRepository('pipelines');
+      ok(await prRun(f, pipelineRepo.id, {}, tempDir('relevo-own-checkout-')));
+      assert.equal(server.state.pullRequests.length, 1);
+      assert.equal(server.state.pullRequests[0].repositoryId, orchestration.id, 'found by the name its remote URL gives');
     });
 
     it('updates the pull request already open for the branch instead of opening another', async () => {
