@@ -7,6 +7,7 @@
  * already done). The masking salt travels only as the named parameter `:relevo_salt`.
  */
 import type { DatabricksClient } from '../clients/databricks';
+import { UserError } from '../errors';
 import type { Row, SqlEngine } from './engine';
 import type { EnvironmentPlan } from './plan';
 import { databricks } from './sql';
@@ -45,7 +46,7 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
   };
   const existing = async (env: EnvironmentPlan): Promise<Set<string>> => {
     if (env.target.kind !== 'tables') return new Set();
-    const names = env.tables.map((t) => databricks.literal(t.table.toLowerCase())).join(', ');
+    const names = env.tables.flatMap((t) => [t.table, `${t.table}__relevo_old`]).map((n) => databricks.literal(n.toLowerCase())).join(', ');
     const rows = await query(`SELECT table_name FROM ${q(env.target.catalog)}.information_schema.tables WHERE table_schema = ${databricks.literal(env.target.schema.toLowerCase())} AND table_name IN (${names})`);
     return new Set(rows.map((r) => String(r.table_name).toLowerCase()));
   };
@@ -79,7 +80,13 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
         for (const env of envs) {
           const present = await existing(env);
           for (const t of tablesOf(env)) {
-            const hadTable = present.has(t.table.toLowerCase());
+            let hadTable = present.has(t.table.toLowerCase());
+            if (!hadTable && present.has(`${t.table}__relevo_old`.toLowerCase())) {
+              // A run stopped mid-swap left the previous table under its __relevo_old name: it is the only copy, put it back.
+              await query(`ALTER TABLE ${t.old} RENAME TO ${t.real}`);
+              hadTable = true;
+            }
+            // With the table in place, an __relevo_old is a leftover of a finished swap whose last drop failed.
             await query(`DROP TABLE IF EXISTS ${t.old}`);
             if (hadTable) await query(`ALTER TABLE ${t.real} RENAME TO ${t.old}`);
             done.push({ ...t, hadTable });
@@ -87,13 +94,21 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
           }
         }
       } catch (err) {
+        const stranded: string[] = [];
         for (const t of done.reverse()) {
           await query(`ALTER TABLE ${t.real} RENAME TO ${t.next}`).catch(() => undefined);
-          if (t.hadTable) await query(`ALTER TABLE ${t.old} RENAME TO ${t.real}`).catch(() => undefined);
+          if (t.hadTable) await query(`ALTER TABLE ${t.old} RENAME TO ${t.real}`).catch(() => stranded.push(`${t.real} (now ${t.old})`));
+        }
+        if (stranded.length) {
+          throw new UserError(`the swap failed (${err instanceof Error ? err.message : String(err)}) and putting back the previous tables failed too: ${stranded.join(', ')}.`, {
+            fix: 'the previous data is intact under the __relevo_old names: run the task again (it puts them back first), or rename them by hand.',
+            cause: err,
+          });
         }
         throw err;
       }
-      for (const t of done) if (t.hadTable) await query(`DROP TABLE IF EXISTS ${t.old}`);
+      // The new tables are in place: a failed cleanup is dropped on the next run, not a failure of this one.
+      for (const t of done) if (t.hadTable) await query(`DROP TABLE IF EXISTS ${t.old}`).catch(() => undefined);
     },
     async discard(envs) {
       for (const env of envs) for (const t of tablesOf(env)) await query(`DROP TABLE IF EXISTS ${t.next}`).catch(() => undefined);

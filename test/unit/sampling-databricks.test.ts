@@ -139,6 +139,33 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.ok(log.lines.some((l) => /WARN pre: customers: the source schema changed since the last run \(fingerprint old-fingerprint → [0-9a-f]{16}\)/.test(l)));
   });
 
+  it('a previous table stranded under __relevo_old by a stopped run is put back before the swap, never dropped', async () => {
+    server.state.sql = answer((sql) =>
+      /information_schema\.tables/.test(sql) && sql.includes('`dev`') ? { columns: [{ name: 'table_name' }], rows: [['customers__relevo_old']] } : undefined,
+    );
+    const result = await run();
+    assert.equal(result.error, undefined, String(result.error));
+    const swap = statements().filter((s) => /^(ALTER TABLE .* RENAME|DROP TABLE)/.test(s) && s.includes('`dev`.`sales`.`customers'));
+    assert.deepEqual(swap.slice(0, 4), [
+      'ALTER TABLE `dev`.`sales`.`customers__relevo_old` RENAME TO `dev`.`sales`.`customers`',
+      'DROP TABLE IF EXISTS `dev`.`sales`.`customers__relevo_old`',
+      'ALTER TABLE `dev`.`sales`.`customers` RENAME TO `dev`.`sales`.`customers__relevo_old`',
+      'ALTER TABLE `dev`.`sales`.`customers__relevo_next` RENAME TO `dev`.`sales`.`customers`',
+    ]);
+  });
+
+  it('a swap whose rollback fails says where the previous data is', async () => {
+    server.state.sql = answer((sql) =>
+      sql === 'ALTER TABLE `pre`.`sales`.`orders__relevo_next` RENAME TO `pre`.`sales`.`orders`' || sql === 'ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`'
+        ? { error: { error_code: 'PERMISSION_DENIED', message: 'no MODIFY on schema sales' } }
+        : undefined,
+    );
+    const result = await run();
+    assert.equal(result.report.status, 'failed');
+    assert.match(result.error!.message, /putting back the previous tables failed too: `pre`\.`sales`\.`customers` \(now `pre`\.`sales`\.`customers__relevo_old`\)/);
+    assert.doesNotMatch(result.error!.message, /no environment was replaced/);
+  });
+
   it('a FAILED statement (HTTP 200, state FAILED) fails the run quoting Databricks; staged tables dropped, nothing renamed', async () => {
     server.state.sql = answer((sql) => (sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next`') ? { error: { error_code: 'UNRESOLVED_COLUMN', message: '[UNRESOLVED_COLUMN] A column `customer_id` cannot be resolved.' } } : undefined));
     const result = await run();
