@@ -36,7 +36,9 @@
  * any Azure DevOps error body), or are never answered (`hang`, for timeouts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listenLocal } from './localServer';
+import { listenLocal, type Fault } from './localServer';
+
+export type { Fault } from './localServer';
 import { createHash, randomUUID } from 'node:crypto';
 
 // ---------------------------------------------------------------------------------------------
@@ -180,19 +182,6 @@ export interface RecordedRequest {
   status?: number;
 }
 
-export interface Fault {
-  method?: string;
-  /** Matched against the decoded path after `/org/`, case-insensitively: a substring or a RegExp. */
-  path: string | RegExp;
-  /** How many requests it applies to (default 1; Infinity for all). */
-  times?: number;
-  status?: number;
-  headers?: Record<string, string>;
-  /** JSON body (an object) or raw text. Default: an Azure DevOps error body for the status. */
-  body?: unknown;
-  /** Never answer (the socket stays open until the client gives up or the server stops). */
-  hang?: boolean;
-}
 
 export interface AzureDevOpsServerOptions {
   token?: string;

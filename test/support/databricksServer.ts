@@ -29,7 +29,9 @@
  * status (429 with Retry-After, 503, any body) or are never answered (`hang`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listenLocal } from './localServer';
+import { listenLocal, type Fault } from './localServer';
+
+export type { Fault } from './localServer';
 import { randomUUID } from 'node:crypto';
 
 export const DATABRICKS_SCOPE = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default';
@@ -102,15 +104,6 @@ export interface RecordedRequest {
   status?: number;
 }
 
-export interface Fault {
-  method?: string;
-  path: string | RegExp;
-  times?: number;
-  status?: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-  hang?: boolean;
-}
 
 export interface DatabricksServer {
   /** The workspace URL, `http://127.0.0.1:<port>`. */

@@ -36,3 +36,18 @@ export async function listenLocal(handle: (req: IncomingMessage, res: ServerResp
   lifetime.unref();
   return { port: (server.address() as { port: number }).port, stop };
 }
+
+/** A fault a contract server injects: the next `times` requests matching method and path get this answer (or none). */
+export interface Fault {
+  method?: string;
+  /** Matched against the path, case-insensitively: a substring or a RegExp. */
+  path: string | RegExp;
+  /** How many requests it applies to (default 1; Infinity for all). */
+  times?: number;
+  status?: number;
+  headers?: Record<string, string>;
+  /** JSON body (an object) or raw text. Default: the service's own error body for the status. */
+  body?: unknown;
+  /** Never answer (the socket stays open until the client gives up or the server stops). */
+  hang?: boolean;
+}
