@@ -21,6 +21,8 @@ export interface ExecOptions {
   encoding?: 'utf8' | 'latin1';
   /** Secret text to hide from error messages. */
   secret?: string;
+  /** Stops the command (an AbortError rejects the promise). */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -52,7 +54,8 @@ export class GitTimeoutError extends GitCommandError {
 export function execGit(args: string[], opts: ExecOptions): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     // Its own process group, so that a stalled remote helper (git-remote-http) dies with it.
-    const child = spawn('git', args, { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'], detached: opts.noProgressMs !== undefined });
+    // stdin is a pipe only when there is input: one pipe and one write fewer per command.
+    const child = spawn('git', args, { cwd: opts.cwd, env: opts.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], detached: opts.noProgressMs !== undefined, signal: opts.signal });
     const out: string[] = [];
     let stderr = '';
     let timedOut = false;
@@ -70,19 +73,22 @@ export function execGit(args: string[], opts: ExecOptions): Promise<ExecResult> 
       }, opts.noProgressMs);
     };
     progress();
-    child.stdout.setEncoding(opts.encoding ?? 'utf8');
-    child.stdout.on('data', (chunk: string) => {
+    // Both are pipes (stdio above); only stdin may be absent.
+    child.stdout!.setEncoding(opts.encoding ?? 'utf8');
+    child.stdout!.on('data', (chunk: string) => {
       progress();
       if (opts.onStdout) opts.onStdout(chunk);
       else out.push(chunk);
     });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
       progress();
       stderr += chunk;
     });
-    child.stdin.on('error', () => undefined); // git may exit before reading all of stdin
-    child.stdin.end(opts.input ?? '');
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined); // git may exit before reading all of stdin
+      child.stdin.end(opts.input);
+    }
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(err);

@@ -97,12 +97,13 @@ export class Git {
    * never spans two chunks), so that a long log is parsed as it arrives instead of being held
    * whole. Resolves when git exits.
    */
-  async streamRecords(args: string[], separator: string, onRecord: (record: string) => void): Promise<void> {
+  async streamRecords(args: string[], separator: string, signal: AbortSignal | undefined, onRecord: (record: string) => void): Promise<void> {
     if (separator.length !== 1) throw new Error('streamRecords takes a one-character separator');
     let pending = '';
     await execGit(args, {
       cwd: this.dir,
       env: this.localEnv,
+      signal,
       onStdout: (chunk) => {
         let at = chunk.indexOf(separator);
         if (at < 0) {

@@ -10,7 +10,7 @@ import { UserError } from '../errors';
 import { Git, type GitOptions, type TagRef } from '../git';
 import type { Log } from '../log';
 import { summarizeCommits } from '../versioning/conventional';
-import { baseAndCommits, type ComponentTag } from '../versioning/history';
+import { baseAndCommits, finalTags, type ComponentTag } from '../versioning/history';
 import { rcompare, SemVer } from '../versioning/semver';
 import type { TagFormat } from '../versioning/tagFormat';
 import { CANDIDATE_LABEL, decideVersion } from '../versioning/versionBump';
@@ -115,7 +115,7 @@ function checked(q: TagQuery, d: TagDecision): TagDecision {
 
 /** decideVersion's answer for `commit`, from the commits since the last final it descends from. */
 async function nextVersion(q: TagQuery, label: string): Promise<{ version: string; ancestors: Set<string> }> {
-  const finals = q.tags.filter((t) => !t.version.prerelease.length).sort((a, b) => rcompare(a.version, b.version));
+  const finals = finalTags(q.tags);
   const history = (git: Git) =>
     baseAndCommits(
       git,

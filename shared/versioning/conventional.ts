@@ -29,6 +29,9 @@ export interface ParsedCommit {
   reverts?: string;
 }
 
+/** Types as they are usually written: the lookup hands out one shared string instead of a copy per commit. */
+const USUAL_TYPES = new Map(['feat', 'fix', 'chore', 'docs', 'refactor', 'perf', 'test', 'build', 'ci', 'style', 'revert'].map((t) => [t, t]));
+
 /** `type(scope)!: subject`; numbered groups, so no groups object is made for each of thousands of commits. */
 const HEADER = /^([A-Za-z][\w-]*)(?:\(([^()\r\n]*)\))?(!)?:[ \t]+(\S.*)$/;
 const AZURE_MERGE = /^Merged PR \d+:\s*/;
@@ -60,32 +63,27 @@ export function parseCommit(commit: CommitInfo): ParsedCommit {
   const hint = hintMatch ? HINT_LEVEL[hintMatch[1].toLowerCase()] : undefined;
   const breakingFooter = body !== '' && body.includes('BREAKING') && BREAKING_FOOTER.test(body);
   const deprecatedFooter = body !== '' && /eprecated:/i.test(body) && DEPRECATED_FOOTER.test(body);
-  const h = readHeader(header);
+  const hash = commit.hash;
+  const h = HEADER.exec(header);
   if (!h) {
-    const hash = commit.hash;
     if (!GIT_REVERT.test(header)) return { hash, type: undefined, scope: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint, reverts: undefined };
     // A hint quoted in `Revert "… +semver: major"` belongs to the reverted commit, not to the revert.
     const ownHint = hint && SEMVER_HINT.exec(body);
     const own = ownHint ? HINT_LEVEL[ownHint[1].toLowerCase()] : undefined;
     return { hash, type: 'revert', scope: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint: own, reverts: revertedCommit(body) };
   }
-  const type = h.type.toLowerCase();
+  // The header is trimmed, so the subject (from its first non-blank) has nothing to trim.
+  const type = USUAL_TYPES.get(h[1]) ?? h[1].toLowerCase();
   return {
-    hash: commit.hash,
+    hash,
     type,
-    scope: h.scope?.trim() || undefined,
-    subject: h.subject.trim(),
-    breaking: h.bang || breakingFooter,
+    scope: h[2]?.trim() || undefined,
+    subject: h[4],
+    breaking: h[3] === '!' || breakingFooter,
     deprecated: type === 'deprecate' || type === 'deprecation' || deprecatedFooter,
     hint,
     reverts: type === 'revert' ? revertedCommit(body) : undefined,
   };
-}
-
-/** `type(scope)!: subject`, or undefined when the header is not of that form. */
-function readHeader(header: string): { type: string; scope?: string; bang: boolean; subject: string } | undefined {
-  const m = HEADER.exec(header);
-  return m ? { type: m[1], scope: m[2], bang: m[3] === '!', subject: m[4] } : undefined;
 }
 
 /** The sha of a `This reverts commit <sha>.` line (git writes `, reversing …` after it for a merge). */
@@ -96,11 +94,7 @@ function revertedCommit(body: string): string | undefined {
 
 /** The release level one commit asks for. */
 export function commitLevel(c: ParsedCommit): BumpLevel {
-  if (c.hint) return c.hint;
-  if (c.breaking) return 'major';
-  if (c.type === 'feat' || c.deprecated) return 'minor';
-  if (c.type === 'fix' || c.type === 'perf' || c.type === 'revert') return 'patch';
-  return 'none';
+  return c.hint ?? KIND_LEVEL[commitKind(c)];
 }
 
 export function maxLevel(a: BumpLevel, b: BumpLevel): BumpLevel {
@@ -109,6 +103,9 @@ export function maxLevel(a: BumpLevel, b: BumpLevel): BumpLevel {
 
 /** What a summary shows: how many commits of each kind drove the bump. */
 export type CommitKind = 'breaking' | 'feat' | 'deprecation' | 'fix' | 'perf' | 'revert' | 'hint' | 'other';
+
+/** The level each kind asks for; a hint's is the hint itself (`c.hint`, read first), never this entry. */
+const KIND_LEVEL: Record<CommitKind, BumpLevel> = { hint: 'none', breaking: 'major', feat: 'minor', deprecation: 'minor', fix: 'patch', perf: 'patch', revert: 'patch', other: 'none' };
 
 export function commitKind(c: ParsedCommit): CommitKind {
   if (c.hint) return 'hint';
@@ -158,10 +155,10 @@ export function summarizeCommits(parsed: ParsedCommit[]): CommitAnalysis {
       }
       commits.push(c);
     }
-    const r = LEVEL_RANK[commitLevel(c)];
+    const kind = commitKind(c);
+    const r = LEVEL_RANK[c.hint ?? KIND_LEVEL[kind]];
     if (r > rank) rank = r;
     if (c.hint === 'major') explicitMajor = true;
-    const kind = commitKind(c);
     tally.set(kind, (tally.get(kind) ?? 0) + 1);
   }
   return { level: BUMP_LEVELS[rank], commits, counts: Object.fromEntries(tally), explicitMajor, cancelled: left };

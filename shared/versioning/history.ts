@@ -6,13 +6,18 @@ import { UserError } from '../errors';
 import { Git, GitCommandError, GitTimeoutError, type TagRef } from '../git';
 import type { Log } from '../log';
 import { parseCommit, type ParsedCommit } from './conventional';
-import type { SemVer } from './semver';
+import { rcompare, type SemVer } from './semver';
 import type { TagFormat } from './tagFormat';
 
 export interface ComponentTag {
   name: string;
   commit: string;
   version: SemVer;
+}
+
+/** The final releases among `tags` (no pre-release part), highest first. */
+export function finalTags(tags: ComponentTag[]): ComponentTag[] {
+  return tags.filter((t) => !t.version.prerelease.length).sort((a, b) => rcompare(a.version, b.version));
 }
 
 /** What one `ls-remote` of a remote answered: its refs, or why it could not be read. */
@@ -147,6 +152,54 @@ export interface HistoryQuery {
   paths: string[];
   /** Commits left out of the count: this task's own version commits. */
   skip: (c: ParsedCommit) => boolean;
+  /** Where range logs come from: a `CommitRanges` lets a log started early be used here. */
+  ranges?: CommitRanges;
+}
+
+export interface RangeRead {
+  commits: ParsedCommit[];
+  reachesBase: boolean;
+}
+
+/**
+ * The commits since a base (`readCommits`), each range read at most once. A caller that can
+ * guess the base before it is certain (the highest local release tag, while the remote's tags
+ * are still being listed) starts that log early; when the base turns out the same the read is
+ * used as it is, and `stopUnused` ends the guesses nobody used.
+ */
+export class CommitRanges {
+  private readonly reads = new Map<string, { read: Promise<RangeRead>; used: boolean; stop: AbortController }>();
+
+  constructor(
+    private readonly git: Git,
+    private readonly paths: string[],
+    readonly skip: (c: ParsedCommit) => boolean,
+  ) {}
+
+  /** Starts (or joins) the log of `base..HEAD` without claiming it. */
+  start(base: string | undefined): Promise<RangeRead> {
+    const key = base ?? '';
+    let entry = this.reads.get(key);
+    if (!entry) {
+      const stop = new AbortController();
+      const read = readCommits(this.git, base, this.paths, this.skip, stop.signal);
+      read.catch(() => undefined);
+      entry = { read, used: false, stop };
+      this.reads.set(key, entry);
+    }
+    return entry.read;
+  }
+
+  read(base: string | undefined): Promise<RangeRead> {
+    const read = this.start(base);
+    this.reads.get(base ?? '')!.used = true;
+    return read;
+  }
+
+  /** Stops the logs started on a guess that nothing asked for. */
+  stopUnused(): void {
+    for (const entry of this.reads.values()) if (!entry.used) entry.stop.abort();
+  }
 }
 
 /**
@@ -165,15 +218,16 @@ export interface HistoryQuery {
  * not looked for. The cost follows the commits since the release, not the repository's age.
  */
 export async function baseAndCommits(git: Git, q: HistoryQuery, log: Log): Promise<{ base?: ComponentTag; commits: ParsedCommit[] }> {
+  const read = (base: string | undefined) => (q.ranges ? q.ranges.read(base) : readCommits(git, base, q.paths, q.skip));
   const top = q.finals[0];
   if (top?.commit === q.head) return { base: top, commits: [] };
   if (q.shallow) {
     const base = await deepenToBase(git, q, log);
-    return { base, commits: await readCommits(git, base?.commit, q.paths, q.skip).then((r) => r.commits) };
+    return { base, commits: await read(base?.commit).then((r) => r.commits) };
   }
-  if (!top) return { commits: (await readCommits(git, undefined, q.paths, q.skip)).commits };
+  if (!top) return { commits: (await read(undefined)).commits };
   // A tag only the remote has may point at a commit this clone lacks: then it is no ancestor.
-  const topRange = readCommits(git, top.commit, q.paths, q.skip).catch((err: unknown) => {
+  const topRange = read(top.commit).catch((err: unknown) => {
     if (err instanceof GitCommandError && /Invalid revision range|bad revision|unknown revision/i.test(err.stderr)) return undefined;
     throw err;
   });
@@ -186,7 +240,7 @@ export async function baseAndCommits(git: Git, q: HistoryQuery, log: Log): Promi
   } else topRange.catch(() => undefined);
   const base = await (ancestor ?? highestAncestor(git, q));
   if (base === top) return { base, commits: (await topRange)!.commits };
-  return { base, commits: (await readCommits(git, base?.commit, q.paths, q.skip)).commits };
+  return { base, commits: (await read(base?.commit)).commits };
 }
 
 /** The highest of `finals` that HEAD contains, with one or two git processes whatever the number of tags. */
@@ -289,13 +343,13 @@ function shallowError(problem: string): UserError {
  * (computed without `paths`): `base` is a parent of some commit read, i.e. an ancestor of
  * HEAD; git prints it as a boundary commit (`--boundary`), so no commit's parents are read.
  */
-export async function readCommits(git: Git, base: string | undefined, paths: string[], skip: (c: ParsedCommit) => boolean = () => false): Promise<{ commits: ParsedCommit[]; reachesBase: boolean }> {
+export async function readCommits(git: Git, base: string | undefined, paths: string[], skip: (c: ParsedCommit) => boolean = () => false, signal?: AbortSignal): Promise<RangeRead> {
   const commits: ParsedCommit[] = [];
   let reachesBase = false;
   const boundary = !!base && !paths.length;
   const args = ['log', ...(boundary ? ['--boundary'] : []), '--format=%m%H%x1f%B%x1e', base ? `${base}..HEAD` : 'HEAD', '--', ...paths];
   try {
-    await git.streamRecords(args, '\x1e', (record) => {
+    await git.streamRecords(args, '\x1e', signal, (record) => {
       // Records after the first start with the newline that ends the one before.
       const start = record.charCodeAt(0) === 10 ? 1 : 0;
       const sep = record.indexOf('\x1f', start);

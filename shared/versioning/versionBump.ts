@@ -1,17 +1,17 @@
 import { UserError } from '../errors';
 import { FileChanges, isInside, readOptionalBytes, resolveWriteTarget } from '../files';
 import type { BranchContext } from '../git/branch';
-import { Git, GitCommandError, ZERO_SHA, type IndexSnapshot } from '../git';
+import { Git, GitCommandError, ZERO_SHA, type IndexSnapshot, type TagRef } from '../git';
 import { PartialPushError, PushError, pushAll, type RefUpdate } from '../git/push';
 import type { Log } from '../log';
 import { checkComponentTagFormat, componentLevel, describeChange, readComponentChanges, type ComponentChange } from '../submodules/changes';
 import { changelogSection, insertChangelogSection } from './changelog';
 import { channelFor, type Channel, type ChannelRule } from './channels';
-import { maxLevel, summarizeCommits, type BumpLevel, type CommitAnalysis } from './conventional';
-import { baseAndCommits, collectTags, listRemote, tagsOnReleaseCommits, type ComponentTag, type HistoryQuery } from './history';
+import { maxLevel, summarizeCommits, type BumpLevel, type CommitAnalysis, type ParsedCommit } from './conventional';
+import { baseAndCommits, collectTags, CommitRanges, finalTags, listRemote, tagsOnReleaseCommits, type ComponentTag, type HistoryQuery } from './history';
 import { toPep440 } from './pep440';
 import { effectiveLevel, levelBetween, nextRelease, parseVersion, rcompare, SemVer } from './semver';
-import { parseTagFormat } from './tagFormat';
+import { parseTagFormat, type TagFormat } from './tagFormat';
 import { planVersionFileEdits, type VersionFileEdit, type VersionFileSpec } from './versionFiles';
 
 export interface VersionBumpOptions {
@@ -110,6 +110,22 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     });
   }
   if (opts.submodules) checkComponentTagFormat(opts.submodules.tagFormat);
+  // The local tags first (in a full clone the range log waits for them alone), the remote's
+  // alongside, and all while git checks the folder (startRepository): that answer is awaited
+  // first, so a folder that is no work tree is reported as such, not as the failure of a
+  // command started alongside.
+  const localTagsRead = git.localTags(format.refPattern);
+  // This task's own version commits are not changes.
+  const skip = (c: ParsedCommit) => c.type === 'chore' && c.scope === 'release' && !!format.versionOf(c.subject.replace(/ \*\*\*NO_CI\*\*\*$/, ''));
+  const ranges = new CommitRanges(git, opts.paths, skip);
+  try {
+    return await planWithRanges(git, opts, log, format, initial.version, localTagsRead, ranges);
+  } finally {
+    ranges.stopUnused();
+  }
+}
+
+async function planWithRanges(git: Git, opts: VersionBumpOptions, log: Log, format: TagFormat, initialVersion: string, localTagsRead: Promise<TagRef[]>, ranges: CommitRanges): Promise<VersionPlan> {
   const warnings: string[] = [];
   const notes: string[] = [];
   const warn = (m: string) => {
@@ -120,11 +136,17 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     notes.push(m);
     log.info(m);
   };
-  // The local tags first (in a full clone the range log waits for them alone), the remote's
-  // alongside, and all while git checks the folder (startRepository): that answer is awaited
-  // first, so a folder that is no work tree is reported as such, not as the failure of a
-  // command started alongside.
-  const localTagsRead = git.localTags(format.refPattern);
+  // A full clone's usual base is the highest release tag it has: its log starts as soon as the
+  // local tags are known, while the remote's are listed, and is used if the remote names no
+  // higher release (CommitRanges). Without paths only: with them the base is searched first.
+  if (!opts.paths.length) {
+    Promise.all([git.ready, localTagsRead])
+      .then(([, local]) => {
+        const top = finalTags(collectTags(format, local, undefined, opts.branch.ref, false, () => undefined).tags)[0];
+        if (git.opened?.head && !git.opened.shallow && top && top.commit !== git.opened.head) void ranges.start(top.commit);
+      })
+      .catch(() => undefined);
+  }
   const remoteName = git.remotes().then((names) => (names.includes('origin') ? 'origin' : names[0]));
   const first = [remoteName, localTagsRead, remoteName.then((name) => (name ? listRemote(git, name, format, opts.branch.ref) : undefined)), checkPaths(git, opts.paths, warn)] as const;
   for (const p of first) p.catch(() => undefined);
@@ -146,7 +168,7 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   const channel = channelFor(opts.branch.branch, opts.channels);
   log.info(`${opts.branch.kind === 'tag' ? 'Tag' : 'Branch'} '${opts.branch.branch}' → ${channel.label ? `pre-release '${channel.label}'` : 'final release'} channel.`);
 
-  const finals = tags.filter((t) => !t.version.prerelease.length).sort((a, b) => rcompare(a.version, b.version));
+  const finals = finalTags(tags);
   const query = (candidates: ComponentTag[]): HistoryQuery => ({
     finals: candidates,
     local: localTags,
@@ -156,8 +178,8 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     ref: opts.branch.ref,
     shallow,
     paths: opts.paths,
-    // This task's own version commits are not changes.
-    skip: (c) => c.type === 'chore' && c.scope === 'release' && !!format.versionOf(c.subject.replace(/ \*\*\*NO_CI\*\*\*$/, '')),
+    skip: ranges.skip,
+    ranges,
   });
   const direct = highest(tags.filter((t) => t.commit === head && fitsChannel(t, channel)));
   const candidate = !direct && !channel.label ? highest(tags.filter((t) => t.commit === head && t.version.prerelease[0] === CANDIDATE_LABEL)) : undefined;
@@ -185,7 +207,7 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
     componentLevel: components && componentLevel(components),
     bump: opts.bump,
     label: channel.label,
-    initial: initial.version,
+    initial: initialVersion,
     tags,
     finals,
   });

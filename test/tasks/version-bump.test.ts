@@ -207,6 +207,24 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       assert.deepEqual(remoteTags(remote), tagsAfterFirst);
     });
 
+    it('a release tag only the remote has, above the ones this clone has: the base is the remote one', async () => {
+      // The clone's own highest release is v1.2.0; another run released v1.3.0 since, on a commit
+      // this clone has, and pushed only the tag. The log started early from v1.2.0 is not used.
+      const repo = released('feat: a');
+      const remote = repo.addBareRemote();
+      const released13 = repo.head();
+      git(remote, 'tag', 'v1.3.0', released13);
+      repo.commit('fix: b');
+      repo.commit('chore: c');
+      git(repo.dir, 'push', '-q', 'origin', 'HEAD:refs/heads/main');
+      const run = ok(await bump(repo.detach()));
+      assert.equal(remoteTags(remote)['v1.3.0'], released13);
+      assert.equal(repo.git('tag', '--list', 'v1.3.0'), '', 'the clone does not have the tag');
+      assert.equal(run.outputs.previousVersion, '1.3.0', explain(run));
+      assert.equal(run.outputs.version, '1.3.1');
+      assert.equal(run.outputs.commitCount, '2');
+    });
+
     it('pushing a tag that exists on the remote at another commit fails and pushes nothing', async () => {
       const repo = released('feat: a');
       const remote = repo.addBareRemote();
