@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { UserError } from '../errors';
 import { DEFAULT_NO_PROGRESS_SECONDS, execGit, withoutCredentials, GitCommandError, GitTimeoutError, remoteEnv } from './exec';
+import { readCheckout } from './checkout';
 
 export { isValidRefName } from './refs';
 export { GitCommandError, GitTimeoutError } from './exec';
@@ -133,6 +134,13 @@ export class Git {
    * also reads the top level, HEAD and whether the clone is shallow (kept in `opened`).
    */
   async notRepositoryReason(): Promise<string | undefined> {
+    // The usual agent checkout answers from its files, without a process (checkout.ts).
+    const checkout = readCheckout(this.dir, this.baseEnv);
+    if (checkout) {
+      this.opened = { top: checkout.top, shallow: checkout.shallow, head: checkout.head };
+      this.shallowFile = checkout.shallowFile;
+      return undefined;
+    }
     let out: string;
     try {
       out = await this.run(['rev-parse', '--is-inside-work-tree', '--show-toplevel', '--is-shallow-repository', '--git-path', 'shallow', '--verify', '-q', 'HEAD^{commit}']);
