@@ -150,7 +150,11 @@ function explainFailure(failure: RepositoryFailure, several: boolean, after: str
     const atomic = err.args.includes('--atomic');
     const failedRef = err.args[err.args.length - 1]?.split(':').pop() ?? '';
     const pushedBefore = r.refs.map((p) => p.ref).slice(0, Math.max(0, r.refs.findIndex((p) => p.ref === failedRef)));
-    const state = atomic || err.refusal === 'local' || !pushedBefore.length
+    const refs = r.refs.map((p) => p.ref.replace(/^refs\/(heads|tags)\//, '')).join(', ');
+    // A stalled connection says nothing about what the server did before it stalled.
+    const state = err.refusal === 'timeout'
+      ? `The push did not complete, so ${refs} may or may not have reached '${r.remote}': look there before re-running.`
+      : atomic || err.refusal === 'local' || !pushedBefore.length
       ? 'Nothing was pushed.'
       : `The server does not advertise atomic pushes, so the refs went one by one: ${pushedBefore.map((ref) => ref.replace(/^refs\/(heads|tags)\//, '')).join(', ')} went back to ${pushedBefore.length > 1 ? 'their' : 'its'} recorded value (lease on the value just pushed).`;
     const fixes: Record<string, string> = {
