@@ -10,7 +10,7 @@ import { UserError } from '../errors';
 import { Git, type GitOptions, type TagRef } from '../git';
 import type { Log } from '../log';
 import { summarizeCommits } from '../versioning/conventional';
-import { baseAndCommits, finalTags, type ComponentTag } from '../versioning/history';
+import { baseAndCommits, CommitRanges, finalTags, versionCommitFilter, type ComponentTag } from '../versioning/history';
 import { rcompare, SemVer } from '../versioning/semver';
 import type { TagFormat } from '../versioning/tagFormat';
 import { CANDIDATE_LABEL, decideVersion } from '../versioning/versionBump';
@@ -127,8 +127,7 @@ async function nextVersion(q: TagQuery, label: string): Promise<{ version: strin
         remote: q.remote,
         ref: q.sourceRef,
         shallow: q.shallow,
-        paths: q.paths,
-        skip: (c) => c.type === 'chore' && c.scope === 'release' && !!q.format.versionOf(c.subject.replace(/ \*\*\*NO_CI\*\*\*$/, '')),
+        ranges: new CommitRanges(git, q.paths, versionCommitFilter(q.format)),
       },
       q.log,
     );

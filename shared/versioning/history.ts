@@ -149,11 +149,13 @@ export interface HistoryQuery {
   /** The ref the run builds (refs/heads/main): a shallow clone deepens only that. */
   ref?: string;
   shallow: boolean;
-  paths: string[];
-  /** Commits left out of the count: this task's own version commits. */
-  skip: (c: ParsedCommit) => boolean;
-  /** Where range logs come from: a `CommitRanges` lets a log started early be used here. */
-  ranges?: CommitRanges;
+  /** Where the range logs come from (and the `paths` they are limited to): one started early is used here. */
+  ranges: CommitRanges;
+}
+
+/** The version commits this task makes (`chore(release): v1.2.0 ***NO_CI***`): they are not changes. */
+export function versionCommitFilter(format: TagFormat): (c: ParsedCommit) => boolean {
+  return (c) => c.type === 'chore' && c.scope === 'release' && !!format.versionOf(c.subject.replace(/ \*\*\*NO_CI\*\*\*$/, ''));
 }
 
 export interface RangeRead {
@@ -172,8 +174,8 @@ export class CommitRanges {
 
   constructor(
     private readonly git: Git,
-    private readonly paths: string[],
-    readonly skip: (c: ParsedCommit) => boolean,
+    readonly paths: string[],
+    private readonly skip: (c: ParsedCommit) => boolean,
   ) {}
 
   /** Starts (or joins) the log of `base..HEAD` without claiming it. */
@@ -218,7 +220,7 @@ export class CommitRanges {
  * not looked for. The cost follows the commits since the release, not the repository's age.
  */
 export async function baseAndCommits(git: Git, q: HistoryQuery, log: Log): Promise<{ base?: ComponentTag; commits: ParsedCommit[] }> {
-  const read = (base: string | undefined) => (q.ranges ? q.ranges.read(base) : readCommits(git, base, q.paths, q.skip));
+  const read = (base: string | undefined) => q.ranges.read(base);
   const top = q.finals[0];
   if (top?.commit === q.head) return { base: top, commits: [] };
   if (q.shallow) {
@@ -232,9 +234,9 @@ export async function baseAndCommits(git: Git, q: HistoryQuery, log: Log): Promi
     throw err;
   });
   // With many release tags the highest is less likely the base: ask git which HEAD contains alongside.
-  const ancestor = q.finals.length > MANY_TAGS || q.paths.length ? highestAncestor(git, q) : undefined;
+  const ancestor = q.finals.length > MANY_TAGS || q.ranges.paths.length ? highestAncestor(git, q) : undefined;
   ancestor?.catch(() => undefined);
-  if (!q.paths.length) {
+  if (!q.ranges.paths.length) {
     const range = await topRange;
     if (range?.reachesBase) return { base: top, commits: range.commits };
   } else topRange.catch(() => undefined);

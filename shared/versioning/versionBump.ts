@@ -7,8 +7,8 @@ import type { Log } from '../log';
 import { checkComponentTagFormat, componentLevel, describeChange, readComponentChanges, type ComponentChange } from '../submodules/changes';
 import { changelogSection, insertChangelogSection } from './changelog';
 import { channelFor, type Channel, type ChannelRule } from './channels';
-import { maxLevel, summarizeCommits, type BumpLevel, type CommitAnalysis, type ParsedCommit } from './conventional';
-import { baseAndCommits, collectTags, CommitRanges, finalTags, listRemote, tagsOnReleaseCommits, type ComponentTag, type HistoryQuery } from './history';
+import { maxLevel, summarizeCommits, type BumpLevel, type CommitAnalysis } from './conventional';
+import { baseAndCommits, collectTags, CommitRanges, finalTags, listRemote, tagsOnReleaseCommits, versionCommitFilter, type ComponentTag, type HistoryQuery } from './history';
 import { toPep440 } from './pep440';
 import { effectiveLevel, levelBetween, nextRelease, parseVersion, rcompare, SemVer } from './semver';
 import { parseTagFormat, type TagFormat } from './tagFormat';
@@ -115,9 +115,7 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   // first, so a folder that is no work tree is reported as such, not as the failure of a
   // command started alongside.
   const localTagsRead = git.localTags(format.refPattern);
-  // This task's own version commits are not changes.
-  const skip = (c: ParsedCommit) => c.type === 'chore' && c.scope === 'release' && !!format.versionOf(c.subject.replace(/ \*\*\*NO_CI\*\*\*$/, ''));
-  const ranges = new CommitRanges(git, opts.paths, skip);
+  const ranges = new CommitRanges(git, opts.paths, versionCommitFilter(format));
   try {
     return await planWithRanges(git, opts, log, format, initial.version, localTagsRead, ranges);
   } finally {
@@ -177,8 +175,6 @@ async function planWithRanges(git: Git, opts: VersionBumpOptions, log: Log, form
     remote,
     ref: opts.branch.ref,
     shallow,
-    paths: opts.paths,
-    skip: ranges.skip,
     ranges,
   });
   const direct = highest(tags.filter((t) => t.commit === head && fitsChannel(t, channel)));
