@@ -8,6 +8,9 @@ import { EOL, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { TaskCommand } from 'azure-pipelines-task-lib/taskcommand';
 import { describeFailure, isUserError, UserError } from './errors';
+import { guardStream, neutralise } from './output';
+import { allowUndoWork, cancelRun, CancelledError } from './processes';
+import { describeUnwind, journal } from './undo';
 import type { AutoCompleteOptions, MergeStrategy } from './clients/azureDevOps';
 import type { GitOptions } from './git';
 import type { Log } from './log';
@@ -29,10 +32,18 @@ import type { Log } from './log';
  *   `System.Debug` and `DistributedTask.Tasks.Node.SkipDebugLogsWhenDebugModeOff`;
  * - an exception nothing caught fails the task with `Unhandled: <message>`.
  */
+/**
+ * The one writer: from here on, whatever is written to stdout or stderr (console.log, a child's
+ * output passed on, a stack trace) is neutralised (shared/output.ts); only the task's own
+ * commands, formatted by TaskCommand below, are written past it.
+ */
+const writeCommandLine = guardStream(process.stdout);
+guardStream(process.stderr);
+
 const tl = (() => {
   const variableKey = (name: string) => name.replace(/\./g, '_').replace(/ /g, '_').toUpperCase();
   const command = (name: string, properties: Record<string, string | undefined> | null, message: string) =>
-    process.stdout.write(new TaskCommand(name, properties as Record<string, string>, message).toString() + EOL);
+    writeCommandLine(new TaskCommand(name, properties as Record<string, string>, message).toString() + EOL);
   // Read before the secrets are moved, as task-lib reads them.
   const debugMode = process.env.SYSTEM_DEBUG?.toLowerCase() === 'true';
   const skipDebug = process.env.DISTRIBUTEDTASK_TASKS_NODE_SKIPDEBUGLOGSWHENDEBUGMODEOFF?.toLowerCase() === 'true';
@@ -51,6 +62,10 @@ const tl = (() => {
       delete process.env[name];
     }
   }
+  // A job token mapped into the step (env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)) is kept
+  // here too: no child process (git, its helpers, python) ever sees it.
+  if (process.env.SYSTEM_ACCESSTOKEN) secrets.set('system_accesstoken', process.env.SYSTEM_ACCESSTOKEN);
+  delete process.env.SYSTEM_ACCESSTOKEN;
   const correlationId = process.env.COMMAND_CORRELATION_ID ?? '';
   delete process.env.COMMAND_CORRELATION_ID;
   for (const [list, secret] of [['VSTS_PUBLIC_VARIABLES', false], ['VSTS_SECRET_VARIABLES', true]] as const) {
@@ -63,7 +78,7 @@ const tl = (() => {
     if (Array.isArray(names)) for (const name of names) if (typeof name === 'string') known.set(variableKey(name), { name, secret });
     delete process.env[list];
   }
-  const issue = (type: 'warning' | 'error', message: string) => command('task.issue', { type, source: 'TaskInternal', correlationId }, message);
+  const issue = (type: 'warning' | 'error', message: string) => command('task.issue', { type, source: 'TaskInternal', correlationId }, neutralise(message));
   const noMultiline = (value: string) => {
     if (/\r|\n/.test(value) && `${process.env.SYSTEM_UNSAFEALLOWMULTILINESECRET}`.toUpperCase() !== 'TRUE') throw new Error('Secrets cannot contain multiple lines');
   };
@@ -72,7 +87,7 @@ const tl = (() => {
     const name = result === TaskResult.Failed ? 'Failed' : 'Succeeded';
     debug(`task result: ${name}`);
     if (result === TaskResult.Failed && message) issue('error', message);
-    command('task.complete', { result: name }, message);
+    command('task.complete', { result: name }, neutralise(message));
   };
   process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
     if (err?.code === 'EPIPE' && err.syscall?.toUpperCase() === 'WRITE') return;
@@ -120,7 +135,11 @@ const tl = (() => {
       if (!value) return;
       noMultiline(value);
       command('task.setsecret', {}, value);
+      // A variable mapped into the step that holds it goes too: children get no secret.
+      for (const name of Object.keys(process.env)) if (process.env[name] === value) delete process.env[name];
     },
+    /** The job token mapped into the step as SYSTEM_ACCESSTOKEN, if it was. */
+    mappedAccessToken: () => secrets.get('system_accesstoken'),
     getEndpointAuthorization(id: string, optional: boolean): { parameters: Record<string, string>; scheme: string } | undefined {
       const value = secrets.get(`endpoint_auth_${id}`.toLowerCase());
       if (!optional && !value) setResult(TaskResult.Failed, `Endpoint auth data not present: ${id}`);
@@ -136,6 +155,9 @@ const tl = (() => {
     uploadSummary: (path: string) => command('task.uploadsummary', null, path),
     uploadArtifact: (containerFolder: string, name: string, path: string) => command('artifact.upload', { containerfolder: containerFolder, artifactname: name }, path),
     warning: (message: string) => issue('warning', message),
+    /** The agent's log folding; the title is neutralised like any other text. */
+    group: (title: string) => writeCommandLine(`##[group]${neutralise(title)}${EOL}`),
+    endGroup: () => writeCommandLine(`##[endgroup]${EOL}`),
   };
 })();
 
@@ -268,10 +290,17 @@ function registerEndpointSecrets(parameters: Record<string, string>): void {
   for (const value of Object.values(parameters)) if (!/\r|\n/.test(value)) setSecret(value);
 }
 
-/** The job's own token (System.AccessToken); undefined outside an agent. */
+let jobTokenRead: { value: string | undefined } | undefined;
+
+/** The job's own token (System.AccessToken); undefined outside an agent. Read (and registered) once. */
 export function jobToken(): string | undefined {
-  const parameters = endpointCredentials('SystemVssConnection');
-  return parameters.AccessToken || parameters.accessToken || undefined;
+  if (!jobTokenRead) {
+    const parameters = endpointCredentials('SystemVssConnection');
+    const value = parameters.AccessToken || parameters.accessToken || tl.mappedAccessToken() || undefined;
+    if (value) setSecret(value);
+    jobTokenRead = { value };
+  }
+  return jobTokenRead.value;
 }
 
 /**
@@ -353,15 +382,55 @@ export function uploadArtifact(name: string, path: string): void {
 export const agentLog: Log = {
   info: (message) => console.log(message),
   warn: (message) => tl.warning(message),
+  group: (title) => tl.group(title),
+  endGroup: () => tl.endGroup(),
 };
 
-/** Runs a task body and turns its outcome into the task result the agent reads. */
+/** How long after SIGINT the agent sends SIGTERM; the undo must be done by then. */
+const AGENT_GRACE_MS = 7500;
+
+/**
+ * Runs a task body and turns its outcome into the task result the agent reads. A failure
+ * unwinds the run's undo journal (shared/undo.ts) and says what was put back. A cancellation
+ * (SIGINT, then SIGTERM from the agent) stops every process the run started, lets the body
+ * settle, unwinds the same journal within the agent's grace period and fails the step; a
+ * second signal does not interrupt it.
+ */
 export async function runTask(body: () => Promise<void>): Promise<void> {
+  let cancelling: Promise<void> | undefined;
+  const work = body();
+  const settled = work.then(
+    () => undefined,
+    () => undefined,
+  );
+  const cancel = async (signal: NodeJS.Signals) => {
+    const started = Date.now();
+    console.log(`Cancel requested (${signal}): stopping what runs and putting back what this run changed.`);
+    await cancelRun(1000);
+    await Promise.race([settled, new Promise((r) => setTimeout(r, 1500))]);
+    allowUndoWork();
+    const left = AGENT_GRACE_MS - 500 - (Date.now() - started);
+    const report = await journal.unwind(Math.max(1000, left));
+    const lines = describeUnwind(report);
+    for (const line of lines) console.log(line);
+    if (!lines.length) console.log('Nothing had been changed yet.');
+    tl.setResult(tl.TaskResult.Failed, `Cancelled (${signal}). ${lines.join(' ') || 'Nothing had been changed yet.'}`);
+    process.exit(1);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    cancelling ??= cancel(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    await body();
+    await work;
+    if (cancelling) return await cancelling;
     tl.setResult(tl.TaskResult.Succeeded, 'Done.');
   } catch (err) {
-    if (!isUserError(err)) console.error(err);
-    tl.setResult(tl.TaskResult.Failed, describeFailure(err));
+    if (cancelling) return await cancelling;
+    if (!isUserError(err) && !(err instanceof CancelledError)) console.error(err);
+    const lines = describeUnwind(await journal.unwind());
+    for (const line of lines) console.log(line);
+    tl.setResult(tl.TaskResult.Failed, [describeFailure(err), ...lines].join(' '));
   }
 }

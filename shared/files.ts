@@ -5,6 +5,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import { journal as runJournal, type UndoJournal } from './undo';
 
 export function isInside(path: string, root: string): boolean {
   const rel = relative(root, path);
@@ -52,14 +53,22 @@ export function readOptionalBytes(path: string): Buffer | undefined {
 
 /**
  * Writes files and remembers how to undo each write: the original bytes, or that the file (and
- * the folders made for it) did not exist.
+ * the folders made for it) did not exist. Each file is registered with the run's undo journal
+ * before its first write, so a failure or a cancellation puts it back even when the code that
+ * wrote it never reaches its own `restore()`.
  */
 export class FileChanges {
   private readonly originals = new Map<string, Buffer | undefined>();
   private readonly createdDirs: string[] = [];
+  private readonly forget: (() => void)[] = [];
+
+  constructor(private readonly journal: UndoJournal = runJournal) {}
 
   write(path: string, bytes: Buffer): void {
-    if (!this.originals.has(path)) this.originals.set(path, readOptionalBytes(path));
+    if (!this.originals.has(path)) {
+      this.originals.set(path, readOptionalBytes(path));
+      this.forget.push(this.journal.register(`the file ${path}`, () => this.restorePath(path)));
+    }
     const made = mkdirSync(dirname(path), { recursive: true });
     // mkdirSync returns the first folder it created; every folder from there down is new.
     if (made) for (let d = dirname(path); isInside(d, made); d = dirname(d)) this.createdDirs.push(d);
@@ -71,12 +80,26 @@ export class FileChanges {
     return [...this.originals.keys()];
   }
 
+  /** The writes are part of what stays (committed and pushed): the journal no longer puts them back. */
+  keep(): void {
+    for (const f of this.forget.splice(0)) f();
+    this.originals.clear();
+    this.createdDirs.length = 0;
+  }
+
   /** Puts every file back as it was; removes the files and folders that were created. */
   restore(): void {
-    for (const [path, bytes] of [...this.originals].reverse()) {
-      if (bytes === undefined) rmSync(path, { force: true });
-      else writeFileSync(path, bytes);
-    }
+    for (const path of [...this.originals.keys()].reverse()) this.restorePath(path);
+    for (const f of this.forget.splice(0)) f();
+  }
+
+  private restorePath(path: string): void {
+    if (!this.originals.has(path)) return;
+    const bytes = this.originals.get(path);
+    if (bytes === undefined) rmSync(path, { force: true });
+    else writeFileSync(path, bytes);
+    this.originals.delete(path);
+    if (this.originals.size) return;
     for (const dir of this.createdDirs.sort((a, b) => b.length - a.length)) {
       try {
         rmdirSync(dir);
@@ -84,7 +107,6 @@ export class FileChanges {
         // not empty: something else lives there now
       }
     }
-    this.originals.clear();
     this.createdDirs.length = 0;
   }
 }

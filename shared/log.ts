@@ -2,4 +2,7 @@
 export interface Log {
   info(message: string): void;
   warn(message: string): void;
+  /** Folds the lines logged until `endGroup` (the agent's ##[group]); optional. */
+  group?(title: string): void;
+  endGroup?(): void;
 }

@@ -3,10 +3,16 @@
  * bounded. Local commands get a fixed locale and no prompt; remote ones also get the job token
  * (for the organization only) and a no-progress bound.
  */
-import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CancelledError, isCancelled, startProcess, stopGroup } from '../processes';
 
 /** Abort a network command that shows no progress for this long (git's own bound, plus ours). */
 export const DEFAULT_NO_PROGRESS_SECONDS = 60;
+
+/** A local command (commit, log, tag) that runs this long is stopped: nothing the tasks ask of git takes it. */
+export const LOCAL_COMMAND_BOUND_MS = 10 * 60_000;
 
 export interface ExecOptions {
   env: NodeJS.ProcessEnv;
@@ -50,29 +56,31 @@ export class GitTimeoutError extends GitCommandError {
   }
 }
 
-/** Runs git; resolves with its output when it exits 0, rejects with a GitCommandError otherwise. */
+/**
+ * Runs git; resolves with its output when it exits 0, rejects with a GitCommandError otherwise
+ * (a CancelledError when the run was cancelled meanwhile).
+ */
 export function execGit(args: string[], opts: ExecOptions): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    // Its own process group, so that a stalled remote helper (git-remote-http) dies with it.
-    // stdin is a pipe only when there is input: one pipe and one write fewer per command.
-    const child = spawn('git', args, { cwd: opts.cwd, env: opts.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], detached: opts.noProgressMs !== undefined, signal: opts.signal });
+    // Its own process group (startProcess), so that a stalled remote helper (git-remote-http)
+    // stops with it. stdin is a pipe only when there is input: one pipe and one write fewer per command.
+    const child = startProcess('git', args, { cwd: opts.cwd, env: opts.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], signal: opts.signal, doing: `running git ${args[0]}` });
     const out: string[] = [];
     let stderr = '';
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
+    // Network commands: no progress for noProgressMs; local ones: LOCAL_COMMAND_BOUND_MS in all.
+    const boundMs = opts.noProgressMs ?? LOCAL_COMMAND_BOUND_MS;
+    const stop = () => {
+      timedOut = true;
+      void stopGroup(child, 1000);
+    };
     const progress = () => {
       if (opts.noProgressMs === undefined) return;
       clearTimeout(timer);
-      timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      }, opts.noProgressMs);
+      timer = setTimeout(stop, opts.noProgressMs);
     };
-    progress();
+    timer = setTimeout(stop, boundMs);
     // Both are pipes (stdio above); only stdin may be absent.
     child.stdout!.setEncoding(opts.encoding ?? 'utf8');
     child.stdout!.on('data', (chunk: string) => {
@@ -98,7 +106,8 @@ export function execGit(args: string[], opts: ExecOptions): Promise<ExecResult> 
       // The secret, and any user:password a URL carries (a .gitmodules URL may), stay out of messages.
       const hide = (s: string) => withoutCredentials(opts.secret ? s.split(opts.secret).join('***') : s);
       const stdout = out.join('');
-      if (timedOut) reject(new GitTimeoutError(args, hide(stderr), Math.round(opts.noProgressMs! / 1000)));
+      if (isCancelled() && code !== 0) reject(new CancelledError(`running git ${args[0]}`));
+      else if (timedOut) reject(new GitTimeoutError(args, hide(stderr), Math.round(boundMs / 1000)));
       else if (code !== 0) reject(new GitCommandError(args, hide(stderr || (signal ? `killed by ${signal}` : `exit status ${code}`)), hide(stdout)));
       else resolve({ stdout, stderr });
     });
@@ -117,7 +126,27 @@ export function remoteEnv(base: NodeJS.ProcessEnv, noProgressSeconds: number, to
   ];
   const scope = tokenScope?.replace(/\/?$/, '/');
   if (token && scope) config.push([`http.${scope}.extraheader`, ''], [`http.${scope}.extraheader`, `AUTHORIZATION: bearer ${token}`]);
-  // After any GIT_CONFIG_* entries the pipeline itself set.
+  return withGitConfig(base, config);
+}
+
+let emptyHooksFolder: string | undefined;
+
+/**
+ * The environment for every git command a task runs: no repository hook runs (core.hooksPath
+ * is an empty folder of the task's own), since a hook would see what the task's git sees (the
+ * job token while pushing) and a hook the user wants belongs in a pipeline step of its own.
+ */
+export function taskGitEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (!emptyHooksFolder) {
+    const folder = mkdtempSync(join(tmpdir(), 'relevo-no-hooks-'));
+    process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
+    emptyHooksFolder = folder;
+  }
+  return withGitConfig(base, [['core.hooksPath', emptyHooksFolder]]);
+}
+
+/** Configuration for the processes that get this environment, after any GIT_CONFIG_* entries already there. */
+function withGitConfig(base: NodeJS.ProcessEnv, config: [string, string][]): NodeJS.ProcessEnv {
   const first = Number(base.GIT_CONFIG_COUNT) || 0;
   const env: NodeJS.ProcessEnv = { ...base, GIT_CONFIG_COUNT: String(first + config.length) };
   config.forEach(([key, value], i) => {

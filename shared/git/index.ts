@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { UserError } from '../errors';
-import { DEFAULT_NO_PROGRESS_SECONDS, execGit, withoutCredentials, GitCommandError, GitTimeoutError, remoteEnv } from './exec';
+import { DEFAULT_NO_PROGRESS_SECONDS, execGit, withoutCredentials, GitCommandError, GitTimeoutError, remoteEnv, taskGitEnv } from './exec';
 import { readCheckout } from './checkout';
 
 export { isValidRefName } from './refs';
@@ -53,7 +53,7 @@ export class Git {
   private shallowFile?: string;
 
   constructor(readonly dir: string, private readonly options: GitOptions = {}) {
-    this.baseEnv = { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0' };
+    this.baseEnv = taskGitEnv({ ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0' });
     this.localEnv = { ...this.baseEnv, GIT_FLUSH: '0' };
     this.noProgressSeconds = options.noProgressSeconds ?? DEFAULT_NO_PROGRESS_SECONDS;
     this.authEnv = remoteEnv(this.baseEnv, this.noProgressSeconds, options.token, options.tokenScope);

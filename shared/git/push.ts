@@ -100,3 +100,23 @@ export async function pushAll(git: Git, remote: string, updates: RefUpdate[]): P
     throw left.length ? new PartialPushError(failure, left) : failure;
   }
 }
+
+/**
+ * Puts pushed refs back to the values they had before the push, each with a lease on the value
+ * pushed (another run's later push is never overwritten). Reads the remote first, so it is right
+ * whether the push landed, landed in part or never happened: a ref that is not at the value
+ * this run pushed is left alone. Throws naming the refs it could not put back.
+ */
+export async function putBackRemoteRefs(git: Git, remote: string, updates: RefUpdate[]): Promise<void> {
+  // Object ids as they are (a tag's own object, not the commit it peels to).
+  const listed = await git.remote(['ls-remote', remote, ...updates.map((u) => u.ref)], remote, 'reading the refs to put back');
+  const current = new Map(listed.split('\n').filter(Boolean).map((line) => line.split('\t')).map(([sha, ref]) => [ref, sha]));
+  const left: string[] = [];
+  for (const u of [...updates].reverse()) {
+    // Not at what this run pushed: the push did not land there (or another run moved it since); not ours to touch.
+    if ((current.get(u.ref) ?? ZERO_SHA) !== u.pushed) continue;
+    const target = u.previous === ZERO_SHA ? `:${u.ref}` : `+${u.previous}:${u.ref}`;
+    await git.remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, remote, target], remote, `putting back ${u.ref}`).catch((err: Error) => left.push(`${u.ref} (${err.message.split('\n')[0]})`));
+  }
+  if (left.length) throw new Error(`could not put back ${left.join(', ')}`);
+}

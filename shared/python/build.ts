@@ -10,6 +10,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, type Dirent 
 import { basename, join } from 'node:path';
 import { UserError } from '../errors';
 import { FileChanges } from '../files';
+import { journal } from '../undo';
 import type { Log } from '../log';
 import { runProcess, type Interpreter } from './interpreter';
 import { planVersionStamp, statedVersion, type PythonProject, type VersionStamp } from './project';
@@ -28,6 +29,8 @@ export interface BuildOptions {
   log: Log;
   /** Build output lines, as they come (default: not shown). */
   onOutput?: (line: string) => void;
+  /** `python -m build` is stopped (its whole process group) after this long. */
+  timeoutMs: number;
 }
 
 export interface BuildResult {
@@ -73,6 +76,11 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
   const before = byproducts(o.project.dir);
   const changes = new FileChanges();
   const scratch = mkdtempSync(join(o.tempDirectory, 'relevo-wheel-'));
+  const removeByproducts = () => {
+    for (const path of byproducts(o.project.dir)) if (!before.has(path)) rmSync(path, { recursive: true, force: true });
+  };
+  // Registered before the build makes them: a cancelled build leaves no build/ or *.egg-info.
+  const forgetByproducts = journal.register(`the build folders (build/, *.egg-info) the build made in ${o.project.dir}`, removeByproducts);
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONIOENCODING: 'utf-8' };
     if (stamp?.kind === 'files') {
@@ -86,10 +94,18 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
     }
     const args = ['-m', 'build', '--wheel', ...(o.sdist ? ['--sdist'] : []), '--outdir', scratch, ...(o.isolation ? [] : ['--no-isolation']), o.project.dir];
     o.log.info(`${o.interpreter.command} ${args.join(' ')}`);
-    // The build's own output, folded in the agent's log (##[group]).
-    if (o.onOutput) o.onOutput('##[group]Build output');
-    const run = await runProcess(o.interpreter.command, args, { cwd: o.project.dir, env, onLine: o.onOutput });
-    if (o.onOutput) o.onOutput('##[endgroup]');
+    // The build's own output, folded in the agent's log.
+    o.log.group?.('Build output');
+    const run = await runProcess(o.interpreter.command, args, { cwd: o.project.dir, env, onLine: o.onOutput, timeoutMs: o.timeoutMs });
+    o.log.endGroup?.();
+    if (run.timedOut) {
+      const minutes = o.timeoutMs / 60_000;
+      const last = run.output.trimEnd().split(/\r?\n/).slice(-10).join('\n');
+      throw new UserError(`the build of ${o.project.name ?? basename(o.project.dir)} ran for ${minutes} minute(s) and was stopped (${buildPhase(run.output)}). Its last output:\n${last}\n`, {
+        input: 'buildTimeoutMinutes',
+        fix: `run '${o.interpreter.command} -m build${o.isolation ? '' : ' --no-isolation'}' in ${o.project.dir} to see where it waits (a prompt, a download, a compiler), fix it, or raise buildTimeoutMinutes.`,
+      });
+    }
     if (run.code !== 0) {
       const tail = run.output.trimEnd().split(/\r?\n/).slice(-25).join('\n');
       const missing = /ERROR Missing dependencies:\s*\n?\s*(.+)/.exec(run.output)?.[1];
@@ -121,7 +137,7 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
     let twine: BuildResult['twine'] = 'absent';
     if (o.interpreter.twine) {
       const files = [join(scratch, wheels[0]), ...(o.sdist ? [join(scratch, sdists[0])] : [])];
-      const check = await runProcess(o.interpreter.command, ['-m', 'twine', 'check', ...files], { env });
+      const check = await runProcess(o.interpreter.command, ['-m', 'twine', 'check', ...files], { env, timeoutMs: TWINE_CHECK_BOUND_MS });
       if (check.code !== 0) {
         throw new UserError(`twine check refused the build:\n${check.output.trimEnd().split(/\r?\n/).slice(-15).join('\n')}\n`, {
           input: 'projectDirectory',
@@ -138,7 +154,17 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
     return { wheel: { ...wheel, file: wheelPath }, wheelPath, sdistPath, stamp, expectedVersion, twine, seconds: (Date.now() - started) / 1000 };
   } finally {
     changes.restore();
-    for (const path of byproducts(o.project.dir)) if (!before.has(path)) rmSync(path, { recursive: true, force: true });
+    removeByproducts();
+    forgetByproducts();
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** `twine check` reads two files: five minutes is far more than it ever needs. */
+const TWINE_CHECK_BOUND_MS = 5 * 60_000;
+
+/** Which phase of `python -m build` a stopped build was in, from the last phase line it printed. */
+export function buildPhase(output: string): string {
+  const phases = [...output.matchAll(/^\* (Creating [^\n]*|Installing packages in isolated environment[^\n]*|Getting build dependencies for (?:wheel|sdist)[^\n]*|Building (?:wheel|sdist)[^\n]*)$/gm)].map((m) => m[1].replace(/\.+$/, ''));
+  return phases.length ? `it was at: ${phases[phases.length - 1]}` : 'before it printed its first phase';
 }

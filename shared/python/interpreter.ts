@@ -4,7 +4,7 @@
  * requirements are not installed (for builds without isolation). What is missing fails the
  * task with the exact command that installs it.
  */
-import { spawn } from 'node:child_process';
+import { isCancelled, CancelledError, startProcess, stopGroup } from '../processes';
 import { UserError } from '../errors';
 import { requirementName } from './project';
 
@@ -61,13 +61,25 @@ export interface ProbeResult {
   missing: string[];
 }
 
-/** Runs a process, collecting its output; ENOENT and friends come back as `spawnError`. */
-export function runProcess(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; onLine?: (line: string) => void; timeoutMs?: number } = {}): Promise<{ code: number | null; output: string; spawnError?: NodeJS.ErrnoException }> {
-  return new Promise((resolve) => {
+/**
+ * Runs a process (in its own group, see shared/processes.ts), collecting its output; ENOENT and
+ * friends come back as `spawnError`. Past `timeoutMs` the whole group is stopped and `timedOut`
+ * is set; a cancellation of the run rejects with CancelledError.
+ */
+export function runProcess(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; onLine?: (line: string) => void; timeoutMs: number },
+): Promise<{ code: number | null; output: string; spawnError?: NodeJS.ErrnoException; timedOut?: boolean }> {
+  return new Promise((resolve, reject) => {
     let output = '';
     let pending = '';
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;
+    let timedOut = false;
+    const child = startProcess(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], doing: `running ${command}` });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void stopGroup(child, 2000);
+    }, options.timeoutMs);
     const take = (d: Buffer) => {
       const text = d.toString('utf8');
       output += text;
@@ -77,8 +89,8 @@ export function runProcess(command: string, args: string[], options: { cwd?: str
       pending = lines.pop() ?? '';
       for (const l of lines) options.onLine(l);
     };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
+    child.stdout!.on('data', take);
+    child.stderr!.on('data', take);
     child.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       resolve({ code: null, output, spawnError: err });
@@ -86,7 +98,8 @@ export function runProcess(command: string, args: string[], options: { cwd?: str
     child.on('close', (code) => {
       clearTimeout(timer);
       if (pending && options.onLine) options.onLine(pending);
-      resolve({ code, output });
+      if (isCancelled() && code !== 0) reject(new CancelledError(`running ${command}`));
+      else resolve({ code, output, timedOut });
     });
   });
 }

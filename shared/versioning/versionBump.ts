@@ -2,7 +2,8 @@ import { UserError } from '../errors';
 import { FileChanges, isInside, readOptionalBytes, resolveWriteTarget } from '../files';
 import type { BranchContext } from '../git/branch';
 import { Git, GitCommandError, ZERO_SHA, type IndexSnapshot, type TagRef } from '../git';
-import { PartialPushError, PushError, pushAll, type RefUpdate } from '../git/push';
+import { PartialPushError, PushError, pushAll, putBackRemoteRefs, type RefUpdate } from '../git/push';
+import { journal } from '../undo';
 import type { Log } from '../log';
 import { checkComponentTagFormat, componentLevel, describeChange, readComponentChanges, type ComponentChange } from '../submodules/changes';
 import { changelogSection, insertChangelogSection } from './changelog';
@@ -416,9 +417,11 @@ export interface ApplyResult {
 }
 
 /**
- * Carries out a plan. Either everything lands or nothing does: on any failure the local tag
- * and commit are removed, the index entries of the written files put back, every file written
- * restored byte for byte (files the run created are removed), and refs already pushed rolled back.
+ * Carries out a plan. Either everything lands or nothing does: every change is registered with
+ * the run's undo journal (shared/undo.ts) before it is made, from what was known before it (the
+ * files' bytes, the index entries, HEAD, whether the tag existed, the remote refs' values), so
+ * a failure or a cancellation at any step puts back the files, the index, the local commit and
+ * tag, and the refs already pushed. Once the push has landed, the release is kept as it is.
  */
 export async function applyVersion(git: Git, plan: VersionPlan, opts: VersionBumpOptions, log: Log): Promise<ApplyResult> {
   const result: ApplyResult = { pushed: [], filesWritten: [] };
@@ -427,10 +430,12 @@ export async function applyVersion(git: Git, plan: VersionPlan, opts: VersionBum
     ...(plan.actions.changelog ? [{ ...plan.actions.changelog, input: 'changelogFile' }] : []),
   ];
   const files = new FileChanges();
-  let index: IndexSnapshot | undefined;
   let step = '';
   try {
-    if (plan.actions.commit && writes.length) index = await git.indexEntries(writes.map((w) => w.path));
+    if (plan.actions.commit && writes.length) {
+      const index: IndexSnapshot = await git.indexEntries(writes.map((w) => w.path));
+      journal.register('the index entries of the version files', () => git.restoreIndex(index));
+    }
     for (const w of writes) {
       step = w.input;
       files.write(w.path, w.after);
@@ -439,28 +444,38 @@ export async function applyVersion(git: Git, plan: VersionPlan, opts: VersionBum
     let target = plan.head;
     if (plan.actions.commit && result.filesWritten.length) {
       step = 'commitVersionFiles';
+      journal.register(`the local release commit (HEAD back to ${plan.head.slice(0, 12)})`, () => git.moveHead(plan.head));
       target = await git.commitFiles(result.filesWritten, plan.actions.commit.message);
       result.committed = target;
       log.info(`Committed ${result.filesWritten.length} file(s) as ${target.slice(0, 12)}.`);
     }
     if (plan.actions.tag) {
       step = 'createTag';
-      await git.createAnnotatedTag(plan.actions.tag.name, target, plan.actions.tag.message);
-      result.tagged = plan.actions.tag.name;
-      log.info(`Created tag ${plan.actions.tag.name} at ${target.slice(0, 12)}.`);
+      const name = plan.actions.tag.name;
+      if (!(await git.succeeds(['rev-parse', '--verify', '--quiet', `refs/tags/${name}`]))) {
+        journal.register(`the local tag ${name}`, async () => {
+          if (await git.succeeds(['rev-parse', '--verify', '--quiet', `refs/tags/${name}`])) await git.deleteLocalTag(name);
+        });
+      }
+      await git.createAnnotatedTag(name, target, plan.actions.tag.message);
+      result.tagged = name;
+      log.info(`Created tag ${name} at ${target.slice(0, 12)}.`);
     }
     if (plan.actions.push) {
       step = 'pushTag';
+      const remote = plan.actions.push.remote;
       const updates = await refUpdates(git, plan, result, target, opts);
       if (updates.length) {
-        await pushAll(git, plan.actions.push.remote, updates);
+        journal.register(`${updates.map((u) => u.ref).join(', ')} on '${remote}'`, () => putBackRemoteRefs(git, remote, updates));
+        await pushAll(git, remote, updates);
         result.pushed = updates.map((u) => u.ref);
-        log.info(`Pushed ${result.pushed.join(', ')} to ${plan.actions.push.remote}.`);
+        journal.landed(`${result.pushed.join(', ')} pushed to '${remote}'`);
+        log.info(`Pushed ${result.pushed.join(', ')} to ${remote}.`);
       }
     }
+    files.keep();
     return result;
   } catch (err) {
-    await rollback(git, plan, result, files, index);
     throw explainFailure(err, step, opts);
   }
 }
@@ -493,26 +508,18 @@ async function refUpdates(git: Git, plan: VersionPlan, result: ApplyResult, targ
   return updates;
 }
 
-/** Undoes what apply did locally, each step on its own so that one failing does not stop the rest. */
-async function rollback(git: Git, plan: VersionPlan, result: ApplyResult, files: FileChanges, index: IndexSnapshot | undefined) {
-  if (result.tagged) await git.deleteLocalTag(result.tagged).catch(() => undefined);
-  if (result.committed) await git.moveHead(plan.head).catch(() => undefined);
-  if (index) await git.restoreIndex(index).catch(() => undefined);
-  files.restore();
-}
-
 /** Turns a failure while applying into a UserError that names the input, or passes a bug on. */
 function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): unknown {
   if (err instanceof UserError) return err;
-  const undone = 'The local commit and tag were undone and the files put back.';
+  // What was put back is said by the undo journal's report, after this message.
   if (err instanceof PartialPushError) {
     const left = err.left.map((u) => `${u.ref} now points at ${u.pushed.slice(0, 12)}`).join(', ');
-    return new UserError(`the push was refused part-way (${err.reason}) and undoing it was refused too: on the remote, ${left}. ${undone}`, {
+    return new UserError(`the push was refused part-way (${err.reason}) and undoing it was refused too: on the remote, ${left}.`, {
       input: 'pushTag',
       fix: `reset ${err.left.map((u) => u.ref).join(', ')} on the remote by hand (or push the missing tag), then fix the cause named above; a server with atomic push avoids this.`,
     });
   }
-  const nothing = `Nothing was pushed. ${undone}`;
+  const nothing = 'Nothing was pushed.';
   if (err instanceof PushError) {
     switch (err.refusal) {
       case 'local':
@@ -536,7 +543,7 @@ function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): u
           fix: "give the build service identity 'Contribute' and 'Create tag' on the repository (Project settings → Repositories → Security).",
         });
       case 'timeout':
-        return new UserError(`the push did not complete: ${err.stderr.trim()}. ${undone} Check on the remote whether the tag arrived before re-running.`, {
+        return new UserError(`the push did not complete: ${err.stderr.trim()}. Check on the remote whether the tag arrived before re-running.`, {
           input: 'pushTag',
           fix: 'check that the agent can reach the remote, then re-run the pipeline (a re-run finds a tag that did land).',
         });
@@ -548,11 +555,11 @@ function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): u
     }
   }
   if (err instanceof GitCommandError) {
-    return new UserError(`git ${err.args[0]} failed: ${err.stderr.trim().replace(/\s+/g, ' ')}. ${undone}`, { input: step, fix: 'see the git message above.' });
+    return new UserError(`git ${err.args[0]} failed: ${err.stderr.trim().replace(/\s+/g, ' ')}.`, { input: step, fix: 'see the git message above.' });
   }
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code && (step === 'versionFiles' || step === 'changelogFile')) {
-    return new UserError(`cannot write the file (${code}: ${(err as Error).message}). ${undone}`, { input: step, fix: 'make the file writable by the agent, or remove it from the input.' });
+    return new UserError(`cannot write the file (${code}: ${(err as Error).message}).`, { input: step, fix: 'make the file writable by the agent, or remove it from the input.' });
   }
   return err;
 }

@@ -24,7 +24,8 @@ void agent.runTask(async () => {
 
   const interpreter = await checkInterpreter(agent.input('pythonInterpreter') ?? 'python3', { isolation, requires: project.buildRequires });
   console.log(`Python ${interpreter.version} at ${interpreter.executable}; project ${project.name ?? '(name computed by setup.py)'} in ${project.dir} (${project.files.join(', ')}).`);
-  const build = await buildProject({ project, interpreter, version, isolation, sdist, outputDirectory, tempDirectory: agent.tempDirectory(), log: agent.agentLog, onOutput: (line) => console.log(line.startsWith('##[') ? line : `  ${line}`) });
+  const timeoutMs = agent.intInput('buildTimeoutMinutes', 1, 1440) * 60_000;
+  const build = await buildProject({ project, interpreter, version, isolation, sdist, outputDirectory, tempDirectory: agent.tempDirectory(), log: agent.agentLog, onOutput: (line) => console.log(`  ${line}`), timeoutMs });
   console.log(`Built ${build.wheelPath}${build.sdistPath ? ` and ${build.sdistPath}` : ''}: ${build.wheel.name} ${build.wheel.version}, ${build.wheel.files} files checked against RECORD${build.twine === 'passed' ? ', twine check passed' : ''}.`);
 
   agent.setOutput('packageName', build.wheel.name);

@@ -5,9 +5,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { GitShim } from '../support/gitShim';
 import { git, remoteTags, Repo, tempDir } from '../support/repo';
 import { assertLocalUntouched, bump, failed, ok, readyToRelease, rejectTagsOn, released, RELEASE_ALL } from '../support/versionBump';
 
@@ -127,33 +128,49 @@ describe('VersionBump hardening (built task)', function () {
   });
 
   describe('git: every status checked, bounded, and told apart', () => {
-    it('a local pre-push hook that refuses is reported as a local refusal with its own message', async () => {
-      const { repo, remote, head } = readyToRelease();
-      hook(repo.dir, 'pre-push', 'echo "policy: no releases on Fridays" >&2\nexit 1');
-      const run = failed(await bump(repo, RELEASE_ALL), /Input 'pushTag': git refused the push on the agent, before contacting the remote: .*policy: no releases on Fridays/);
-      assert.doesNotMatch(run.resultMessage!, /remote rejected/);
-      assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), head);
-      assertLocalUntouched(repo, head);
+    it("repository hooks do not run for the task's own commit, tag and push (husky-style core.hooksPath included)", async () => {
+      const { repo, remote } = readyToRelease();
+      const markers = tempDir('relevo-hook-markers-');
+      // A versioned hooks folder, as husky or pre-commit set up in an earlier step. The hooks
+      // act only inside the task's run (the agent's temp folder is set there), not for the
+      // test's own git commands.
+      const act = (marker: string) => `[ -z "$AGENT_TEMPDIRECTORY" ] && exit 0\nenv > '${markers}/${marker}'\nexit 1`;
+      for (const name of ['pre-commit', 'commit-msg', 'post-commit', 'pre-push', 'reference-transaction']) {
+        repo.write(`.husky/${name}`, `#!/bin/sh\n${act(name)}\n`);
+        chmodSync(join(repo.dir, '.husky', name), 0o755);
+        hook(repo.dir, name, act(`classic-${name}`));
+      }
+      repo.git('config', 'core.hooksPath', '.husky');
+      const token = 'relevo-hook-token-91c';
+      const run = ok(await bump(repo, RELEASE_ALL, { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' } }));
+      assert.equal(run.outputs.tagPushed, 'true');
+      assert.deepEqual(readdirSync(markers), [], 'a repository hook ran');
+      assert.equal(remoteTags(remote)['v1.3.0'], git(remote, 'rev-parse', 'refs/heads/main'));
+      assert.equal(repo.git('config', 'core.hooksPath'), '.husky', "the user's setting is left as it was");
     });
 
-    it("git and its hooks never see the inputs, the endpoint's authorization or secret variables in their environment; the agent's commands keep task-lib's form", async () => {
+    it("git never sees the inputs, the endpoint's authorization, secret variables or a mapped SYSTEM_ACCESSTOKEN; only the push and fetch carry the token, as their extraheader; the agent's commands keep task-lib's form", async () => {
       const { repo } = readyToRelease();
       const token = 'relevo-secret-token-env-4b2';
-      const dump = join(tempDir('relevo-env-'), 'env.txt');
-      hook(repo.dir, 'pre-push', `env > '${dump}'`);
+      const shim = new GitShim().keepEnvironments().failAt(0);
       const run = ok(
         await bump(repo, RELEASE_ALL, {
           accessToken: token,
           variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' },
-          env: { SECRET_RELEVO_PROBE: 'relevo-secret-variable-value', COMMAND_CORRELATION_ID: 'corr-7' },
+          env: { ...shim.env, SECRET_RELEVO_PROBE: 'relevo-secret-variable-value', COMMAND_CORRELATION_ID: 'corr-7', SYSTEM_ACCESSTOKEN: token, MY_MAPPED_PAT: token },
         }),
       );
       assert.equal(run.outputs.tagPushed, 'true');
-      const env = readFileSync(dump, 'utf8');
-      // The push itself carries the token, as its extraheader (GIT_CONFIG_VALUE_n), and nowhere else.
-      assert.deepEqual(env.split('\n').filter((l) => l.includes(token)).map((l) => l.replace(/=.*/, '').replace(/\d+$/, 'n')), ['GIT_CONFIG_VALUE_n']);
-      assert.ok(!env.includes('relevo-secret-variable-value'), 'a secret variable reached the hook');
-      assert.doesNotMatch(env, /^(INPUT_|ENDPOINT_AUTH_|SECRET_|COMMAND_CORRELATION_ID)/m);
+      const envs = shim.envs();
+      assert.ok(envs.length >= 5, `git was called ${envs.length} times`);
+      for (const env of envs) {
+        // Only the network commands carry the token, as their extraheader (GIT_CONFIG_VALUE_n), and nowhere else.
+        const carriers = env.split('\n').filter((l) => l.includes(token)).map((l) => l.replace(/=.*/, '').replace(/\d+$/, 'n'));
+        assert.ok(carriers.length === 0 || (carriers.length === 1 && carriers[0] === 'GIT_CONFIG_VALUE_n'), `the token reached git as ${carriers.join(', ')}`);
+        assert.ok(!env.includes('relevo-secret-variable-value'), 'a secret variable reached git');
+        assert.doesNotMatch(env, /^(INPUT_|ENDPOINT_AUTH_|SECRET_|COMMAND_CORRELATION_ID|SYSTEM_ACCESSTOKEN|MY_MAPPED_PAT)/m);
+      }
+      assert.ok(envs.some((e) => e.includes(token)), 'the push carried the token');
       assert.deepEqual(run.secrets, [token]);
       assert.match(run.stdout, /^##vso\[task\.setvariable variable=version;isOutput=true;issecret=false;\]1\.3\.0$/m);
       assert.match(run.stdout, /^##vso\[task\.complete result=Succeeded;\]Done\.$/m);
@@ -161,15 +178,18 @@ describe('VersionBump hardening (built task)', function () {
       assert.match(refused.stdout, /^##vso\[task\.issue type=error;source=TaskInternal;correlationId=corr-7;\]Input 'pushTag': /m);
     });
 
-    it('losing the race (another run pushes first) says the branch moved and that a re-run gives the next version', async () => {
+    it('losing the race (another run pushes between the read and the push) is refused by the lease: the branch moved, a re-run gives the next version', async () => {
       const { repo, remote, head } = readyToRelease();
       const other = tempDir();
       git(other, 'clone', '-q', remote, '.');
       git(other, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '--allow-empty', '-m', 'fix: the other run');
-      // The hook runs after the task checked the branch, as a concurrent run would land in between.
-      hook(repo.dir, 'pre-push', `unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE\ncd '${other}' && git push -q --no-verify origin HEAD:refs/heads/main >&2\nexit 0`);
+      // After the task read the remote branch and before its push: another run lands. The
+      // task pushes with force semantics (its own rollback needs them), so only the lease on
+      // the value it read keeps the other run's commit.
+      const shim = new GitShim().failAt(0).before('push', `[ -f '${other}/.pushed' ] && exit 0; touch '${other}/.pushed'; cd '${other}' && git push -q origin HEAD:refs/heads/main >&2`);
       const moved = git(other, 'rev-parse', 'HEAD');
-      const run = failed(await bump(repo, RELEASE_ALL), /Input 'pushTag': the branch or tag moved on the remote since this run started.*Fix: re-run the pipeline: it starts from the new commit and gives the next version/);
+      const run = failed(await bump(repo, RELEASE_ALL, { env: shim.env }), /Input 'pushTag': the branch or tag moved on the remote since this run started.*Fix: re-run the pipeline: it starts from the new commit and gives the next version/);
+      assert.ok(shim.calls().some((c) => /^ls-remote /.test(c)), 'the task read the remote before pushing');
       assert.match(run.resultMessage!, /Nothing was pushed/);
       assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), moved, "the other run's commit stays");
       assert.equal(remoteTags(remote)['v1.3.0'], undefined);
