@@ -409,8 +409,9 @@ export async function runTask(body: () => Promise<void>): Promise<void> {
     await cancelRun(1000);
     await Promise.race([settled, new Promise((r) => setTimeout(r, 1500))]);
     allowUndoWork();
-    const left = AGENT_GRACE_MS - 500 - (Date.now() - started);
-    const report = await journal.unwind(Math.max(1000, left));
+    const report = await journal.unwind(AGENT_GRACE_MS - 700 - (Date.now() - started));
+    // An undo step abandoned at the deadline may have left a process running: it stops too.
+    await cancelRun(200);
     const lines = describeUnwind(report);
     for (const line of lines) console.log(line);
     if (!lines.length) console.log('Nothing had been changed yet.');

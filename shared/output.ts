@@ -25,7 +25,7 @@ type Write = (chunk: string | Uint8Array, encodingOrCallback?: BufferEncoding | 
 export function guardStream(stream: NodeJS.WriteStream): (line: string) => void {
   const raw = stream.write.bind(stream) as Write;
   const guarded: Write = (chunk, encodingOrCallback, callback) => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString(typeof encodingOrCallback === 'string' ? 'utf8' : 'utf8');
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
     return raw(neutralise(text), typeof encodingOrCallback === 'function' ? encodingOrCallback : undefined, callback);
   };
   stream.write = guarded as typeof stream.write;

@@ -88,8 +88,9 @@ export interface StartOptions extends Omit<SpawnOptions, 'detached'> {
  */
 export function startProcess(command: string, args: readonly string[], options: StartOptions): ChildProcess {
   throwIfCancelled(options.doing);
-  const { doing: _doing, ...spawnOptions } = options;
-  const child = spawn(command, args, { ...spawnOptions, detached: process.platform !== 'win32' });
+  const spawnOptions: SpawnOptions = { ...options, detached: process.platform !== 'win32' };
+  delete (spawnOptions as StartOptions).doing;
+  const child = spawn(command, args, spawnOptions);
   live.add(child);
   child.once('exit', () => live.delete(child));
   child.once('error', () => live.delete(child));

@@ -55,15 +55,19 @@ export class UndoJournal {
   }
 
   /**
-   * Runs every step, newest first, each within `stepTimeoutMs`; once (a second call gets the
-   * first call's report).
+   * Runs every step, newest first, all of them within `totalMs` (a step still running then is
+   * abandoned, and the steps after it are reported as not put back); once (a second call gets
+   * the first call's report).
    */
-  unwind(stepTimeoutMs = 5000): Promise<UnwindReport> {
+  unwind(totalMs = 60_000, now: () => number = Date.now): Promise<UnwindReport> {
     this.unwinding ??= (async () => {
       const report: UnwindReport = { undone: [], left: [], landed: [...this.landedNotes] };
+      const deadline = now() + totalMs;
       for (const step of [...this.steps].reverse()) {
         try {
-          await withTimeout(Promise.resolve().then(step.undo), stepTimeoutMs);
+          const left = deadline - now();
+          if (left <= 0) throw new Error('no time left before the agent stops the task');
+          await withTimeout(Promise.resolve().then(step.undo), left);
           report.undone.push(step.what);
         } catch (err) {
           report.left.push({ what: step.what, reason: err instanceof Error ? err.message : String(err) });

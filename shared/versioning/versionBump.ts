@@ -525,7 +525,7 @@ function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): u
       case 'local':
         return new UserError(`git refused the push on the agent, before contacting the remote: ${err.reason}. ${nothing}`, {
           input: 'pushTag',
-          fix: "a local hook (pre-push, or core.hooksPath) said no: see its message above; fix what it reports or remove the hook from the agent's checkout.",
+          fix: "git's own checks on the agent said no (repository hooks do not run for Relevo's pushes): see its message above, and check the remote's URL and the agent's git configuration.",
         });
       case 'race':
         return new UserError(`the branch or tag moved on the remote since this run started (another run pushed first): ${err.reason}. ${nothing}`, {

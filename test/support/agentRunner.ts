@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { commandFromString } from 'azure-pipelines-task-lib/taskcommand';
@@ -26,6 +26,11 @@ export interface RunOptions {
   /** Folder holding <folder>/index.js; default dist/tasks. */
   tasksDir?: string;
   cwd?: string;
+  /**
+   * Cancels the run as the agent does: SIGINT to the task's process (not its group) once
+   * `whenFile` exists or `afterMs` has passed, SIGTERM 7.5 s later, the tree killed 2.5 s after.
+   */
+  cancel?: { whenFile?: string; afterMs?: number };
 }
 
 export interface VsoCommand {
@@ -47,7 +52,13 @@ export interface TaskRun {
   summaries: string[];
   buildNumber?: string;
   secrets: string[];
+  /** For a cancelled run: how long after SIGINT it exited, and whether it needed the SIGTERM. */
+  cancelled?: { exitedAfterMs: number; neededSigterm: boolean };
 }
+
+/** The agent's grace periods after a cancel (its ProcessInvoker). */
+export const AGENT_SIGINT_GRACE_MS = 7500;
+export const AGENT_SIGTERM_GRACE_MS = 2500;
 
 /** Upper-cased, `.` and space to `_`: how the agent names inputs and variables in the env. */
 export function envName(name: string): string {
@@ -87,6 +98,33 @@ export function runTask(folder: string, options: RunOptions = {}): Promise<TaskR
   const script = join(options.tasksDir ?? DIST_TASKS, folder, 'index.js');
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [script], { env, cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let cancelled: TaskRun['cancelled'];
+    const timers: NodeJS.Timeout[] = [];
+    if (options.cancel) {
+      const { whenFile, afterMs } = options.cancel;
+      const interrupt = () => {
+        const at = Date.now();
+        cancelled = { exitedAfterMs: -1, neededSigterm: false };
+        child.kill('SIGINT');
+        child.once('exit', () => (cancelled!.exitedAfterMs = Date.now() - at));
+        timers.push(
+          setTimeout(() => {
+            cancelled!.neededSigterm = true;
+            child.kill('SIGTERM');
+            timers.push(setTimeout(() => child.kill('SIGKILL'), AGENT_SIGTERM_GRACE_MS));
+          }, AGENT_SIGINT_GRACE_MS),
+        );
+      };
+      if (whenFile) {
+        const poll = setInterval(() => {
+          if (existsSync(whenFile)) {
+            clearInterval(poll);
+            interrupt();
+          }
+        }, 10);
+        timers.push(poll);
+      } else timers.push(setTimeout(interrupt, afterMs ?? 0));
+    }
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -96,8 +134,9 @@ export function runTask(folder: string, options: RunOptions = {}): Promise<TaskR
       reject(err);
     });
     child.on('close', (exitCode) => {
+      for (const t of timers) clearTimeout(t);
       try {
-        resolvePromise(parseRun(exitCode, stdout, stderr));
+        resolvePromise({ ...parseRun(exitCode, stdout, stderr), cancelled });
       } catch (err) {
         reject(err);
       } finally {
@@ -161,4 +200,25 @@ export function failed(run: TaskRun, pattern: RegExp): TaskRun {
 export function assertNoToken(run: TaskRun, token: string): void {
   const leaks = (run.stdout + run.stderr).split('\n').filter((l) => l.includes(token) && !l.startsWith('##vso[task.setsecret]'));
   assert.deepEqual(leaks, [], 'token printed');
+}
+
+/**
+ * No line of the run's stdout or stderr carries a logging command the task did not mean to
+ * write: every `##vso[` starts its line, names one of the task's own commands and, for an
+ * output, one of its task.json outputs; `##[` starts a line only as the task's own group markers.
+ */
+export function assertOnlyOwnCommands(run: TaskRun, folder: string): void {
+  const outputs = new Set((JSON.parse(readFileSync(join(ROOT, 'tasks', folder, 'task.json'), 'utf8')).outputVariables ?? []).map((o: { name: string }) => o.name));
+  const own = new Set(['task.setvariable', 'task.issue', 'task.complete', 'task.setsecret', 'task.uploadsummary', 'task.debug', 'build.updatebuildnumber', 'artifact.upload']);
+  const bad: string[] = [];
+  for (const line of `${run.stdout}\n${run.stderr}`.split(/\r\n|\n|\r/)) {
+    const at = line.search(/##vso\[/i);
+    if (at >= 0) {
+      const cmd = commandFromString(line.slice(at)) as unknown as VsoCommand;
+      const second = line.slice(at + 6).search(/##vso\[/i) >= 0 && cmd.command !== 'task.setvariable';
+      if (at > 0 || !own.has(cmd.command) || (cmd.command === 'task.setvariable' && !outputs.has(cmd.properties.variable)) || second) bad.push(line);
+    }
+    if (/##\[/i.test(line) && !/^##\[(group|endgroup)\]/.test(line)) bad.push(line);
+  }
+  assert.deepEqual(bad, [], `lines that issue commands the task did not write:\n${explain(run)}`);
 }
