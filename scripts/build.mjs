@@ -1,9 +1,8 @@
 // Builds one minified esbuild bundle per task into dist/tasks/<folder>/ with its task.json
-// and icon.png: exactly the files that go into the VSIX. The build goes to a fresh folder that
-// then replaces dist/ by renames, so a test or bench running the previous build never finds
-// dist/ half-deleted.
+// and icon.png: exactly the files that go into the VSIX. The build goes to a fresh folder, and
+// dist becomes a link to it (see the end).
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -66,8 +65,19 @@ try {
   rmSync(next, { recursive: true, force: true });
   throw err;
 }
-const old = join(root, `dist.old-${process.pid}`);
-if (existsSync(dist)) renameSync(dist, old);
-renameSync(next, dist);
-rmSync(old, { recursive: true, force: true });
+// dist is a link to the newest build, replaced by one rename (atomic): a test or bench running
+// the previous build, or a second build finishing at the same time, never finds dist/ missing
+// or half-written. The previous build stays until the next one, for runs still reading it.
+const builds = join(root, 'dist.builds');
+mkdirSync(builds, { recursive: true });
+const id = `${Date.now()}-${process.pid}`;
+renameSync(next, join(builds, id));
+const link = join(root, `dist.link-${process.pid}`);
+rmSync(link, { force: true });
+symlinkSync(join('dist.builds', id), link);
+if (existsSync(dist) && !lstatSync(dist).isSymbolicLink()) rmSync(dist, { recursive: true, force: true }); // a folder from an older build script
+renameSync(link, dist);
+const current = readlinkSync(dist);
+const kept = readdirSync(builds).sort();
+for (const b of kept.slice(0, -2)) if (join('dist.builds', b) !== current) rmSync(join(builds, b), { recursive: true, force: true });
 console.log(`Built ${folders.length} task(s) into dist/tasks in ${Date.now() - started} ms: ${folders.join(', ')}`);
