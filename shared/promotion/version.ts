@@ -13,7 +13,7 @@ import { summarizeCommits } from '../versioning/conventional';
 import { baseAndCommits, CommitRanges, finalTags, versionCommitFilter, type ComponentTag } from '../versioning/history';
 import { rcompare, SemVer } from '../versioning/semver';
 import type { TagFormat } from '../versioning/tagFormat';
-import { CANDIDATE_LABEL, decideVersion } from '../versioning/versionBump';
+import { CANDIDATE_LABEL, decideVersion } from '../versioning/decide';
 import type { TagKind } from './flow';
 
 export interface TagDecision {

@@ -7,11 +7,12 @@
 import { UserError } from '../errors';
 import { mapLimit } from '../concurrency';
 import { GitCommandError, GitTimeoutError, type Git } from '../git';
-import { maxLevel, type BumpLevel } from '../versioning/conventional';
+import type { BumpLevel } from '../versioning/conventional';
 import type { ComponentTag } from '../versioning/history';
 import { changeBetween } from '../versioning/semver';
 import { parseTagFormat, type TagFormat } from '../versioning/tagFormat';
 import { componentTags, versionAt } from './components';
+import type { ComponentChange, ComponentEnd } from '../versioning/componentChange';
 import { parseGitmodules } from './gitmodules';
 import { displayUrl, resolveSubmoduleUrl } from './urls';
 
@@ -27,29 +28,6 @@ export interface GitlinkDelta {
 }
 
 /** One end of a component change: the pinned commit and the version tag it carries, if any. */
-export interface ComponentEnd {
-  commit: string;
-  /** The tag the commit carries (its highest version); undefined when untagged or not looked up. */
-  tag?: string;
-  version?: string;
-}
-
-export interface ComponentChange {
-  /** The submodule's name in .gitmodules (its path when .gitmodules does not name it). */
-  name: string;
-  /** Where it is pinned at the new commit (at the old one when removed). */
-  path: string;
-  kind: 'updated' | 'added' | 'removed';
-  /** The component's remote, resolved and without credentials; undefined when removed. */
-  url?: string;
-  from?: ComponentEnd;
-  to?: ComponentEnd;
-  /** What it asks of the orchestration: added → minor, removed → major, else the version change. */
-  change: BumpLevel;
-  /** True when an end that was looked up carries no version tag (then counted as a patch). */
-  untagged?: boolean;
-}
-
 /** Parses `git diff-tree -r -z --raw` output, keeping the entries where either side is a gitlink. */
 export function parseGitlinkDiff(out: string): GitlinkDelta[] {
   const fields = out.split('\0');
@@ -98,18 +76,6 @@ export function classifyChange(kind: ComponentChange['kind'], from: ComponentTag
 }
 
 /** The highest level any component change asks for. */
-export function componentLevel(changes: readonly ComponentChange[]): BumpLevel {
-  return changes.reduce<BumpLevel>((level, c) => maxLevel(level, c.change), 'none');
-}
-
-/** `ingest v1.0.0 → v2.0.0 (major)`, `reporting added at v1.0.0 (minor)`, `legacy removed (major)`. */
-export function describeChange(c: ComponentChange): string {
-  const end = (e: ComponentEnd | undefined) => (e ? e.tag ?? `${e.commit.slice(0, 12)} (untagged)` : '?');
-  if (c.kind === 'added') return `${c.name} added at ${end(c.to)} (${c.change})`;
-  if (c.kind === 'removed') return `${c.name} removed (${c.change})`;
-  return `${c.name} ${end(c.from)} → ${end(c.to)} (${c.change})`;
-}
-
 export interface ComponentChangeOptions {
   base: string;
   head: string;

@@ -1,4 +1,4 @@
-import type { ComponentChange } from '../submodules/changes';
+import type { ComponentChange } from './componentChange';
 import type { CommitKind, ParsedCommit } from './conventional';
 import { commitKind } from './conventional';
 

@@ -4,8 +4,8 @@ import { branchContext } from '../../shared/git/branch';
 import { startRepository } from '../../shared/git';
 import { DEFAULT_BRANCH_CHANNELS, parseBranchChannels } from '../../shared/versioning/channels';
 import { parseVersionFileSpecs } from '../../shared/versioning/versionFiles';
-import { applyVersion, planVersion, type VersionBumpOptions } from '../../shared/versioning/versionBump';
-import { componentChangesJson, explainReason, versionSummary } from '../../shared/versioning/summary';
+import { applyVersion, planVersion, type VersionBumpOptions } from '../../shared/release/versionBump';
+import { componentChangesJson, explainReason, versionSummary } from '../../shared/release/summary';
 
 void agent.runTask(async () => {
   const dir = agent.pathInput('workingDirectory') ?? process.cwd();

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { classifyChange, componentLevel, describeChange, parseGitlinkDiff, type ComponentChange } from '../../shared/submodules/changes';
+import { classifyChange, parseGitlinkDiff } from '../../shared/submodules/changes';
+import { componentLevel, describeChange, type ComponentChange } from '../../shared/versioning/componentChange';
 import type { ComponentTag } from '../../shared/versioning/history';
 import { parseVersion } from '../../shared/versioning/semver';
 

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { analyzeCommits } from '../../shared/versioning/conventional';
 import type { ComponentTag } from '../../shared/versioning/history';
 import { parseVersion } from '../../shared/versioning/semver';
-import { decideVersion, type VersionInputs } from '../../shared/versioning/versionBump';
+import { decideVersion, type VersionInputs } from '../../shared/versioning/decide';
 
 const tag = (name: string, commit = name): ComponentTag => ({ name, commit, version: parseVersion(name.replace(/^v/, ''))! });
 const commits = (...messages: string[]) => analyzeCommits(messages.map((message, i) => ({ hash: `h${i}`, message })));

@@ -1,7 +1,8 @@
 import { relative } from 'node:path';
-import { describeChange, type ComponentChange } from '../submodules/changes';
-import { commitLevel, type CommitKind, type ParsedCommit } from './conventional';
-import type { ApplyResult, Reason, VersionPlan } from './versionBump';
+import { describeChange, type ComponentChange } from '../versioning/componentChange';
+import { commitLevel, type CommitKind, type ParsedCommit } from '../versioning/conventional';
+import type { Reason } from '../versioning/decide';
+import type { ApplyResult, VersionPlan } from './versionBump';
 
 const KIND_LABEL: Record<CommitKind, string> = {
   breaking: 'breaking change',

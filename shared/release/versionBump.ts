@@ -5,15 +5,17 @@ import { Git, GitCommandError, ZERO_SHA, type IndexSnapshot, type TagRef } from 
 import { PartialPushError, PushError, pushAll, putBackRemoteRefs, type RefUpdate } from '../git/push';
 import { journal } from '../undo';
 import type { Log } from '../log';
-import { checkComponentTagFormat, componentLevel, describeChange, readComponentChanges, type ComponentChange } from '../submodules/changes';
-import { changelogSection, insertChangelogSection } from './changelog';
-import { channelFor, type Channel, type ChannelRule } from './channels';
-import { maxLevel, summarizeCommits, type BumpLevel, type CommitAnalysis } from './conventional';
-import { baseAndCommits, collectTags, CommitRanges, finalTags, listRemote, tagsOnReleaseCommits, versionCommitFilter, type ComponentTag, type HistoryQuery } from './history';
-import { toPep440 } from './pep440';
-import { effectiveLevel, levelBetween, nextRelease, parseVersion, rcompare, SemVer } from './semver';
-import { parseTagFormat, type TagFormat } from './tagFormat';
-import { planVersionFileEdits, type VersionFileEdit, type VersionFileSpec } from './versionFiles';
+import { checkComponentTagFormat, readComponentChanges } from '../submodules/changes';
+import { componentLevel, describeChange, type ComponentChange } from '../versioning/componentChange';
+import { CANDIDATE_LABEL, decideVersion, fitsChannel, highest, releaseOf, type Reason } from '../versioning/decide';
+import { changelogSection, insertChangelogSection } from '../versioning/changelog';
+import { channelFor, type Channel, type ChannelRule } from '../versioning/channels';
+import { summarizeCommits, type BumpLevel, type CommitAnalysis } from '../versioning/conventional';
+import { baseAndCommits, collectTags, CommitRanges, finalTags, listRemote, tagsOnReleaseCommits, versionCommitFilter, type ComponentTag, type HistoryQuery } from '../versioning/history';
+import { toPep440 } from '../versioning/pep440';
+import { levelBetween, parseVersion, rcompare, SemVer } from '../versioning/semver';
+import { parseTagFormat, type TagFormat } from '../versioning/tagFormat';
+import { planVersionFileEdits, type VersionFileEdit, type VersionFileSpec } from '../versioning/versionFiles';
 
 export interface VersionBumpOptions {
   tagFormat: string;
@@ -42,26 +44,6 @@ export interface VersionBumpOptions {
    */
   submodules?: { tagFormat: string };
 }
-
-/** The pre-release label of release candidates: a commit carrying one is released as it is. */
-export const CANDIDATE_LABEL = 'rc';
-
-/** Why the version is what it is: shown in the log and on the Summary tab. */
-export type Reason =
-  | { kind: 'already-tagged'; tag: string; onReleaseCommit: boolean }
-  | { kind: 'promoted-candidate'; candidate: string }
-  | { kind: 'initial' }
-  | { kind: 'no-relevant-commits' }
-  | {
-      kind: 'commits';
-      level: BumpLevel;
-      requested: 'auto' | BumpLevel;
-      zeroMajor: boolean;
-      pastRelease?: string;
-      /** What the commit messages ask for, and (orchestrations) what the component changes ask for. */
-      fromCommits: BumpLevel;
-      fromComponents?: BumpLevel;
-    };
 
 export interface VersionPlan {
   version: string;
@@ -94,8 +76,6 @@ export interface VersionPlan {
   /** Facts worth saying in the log and the Summary that are not problems. */
   notes: string[];
 }
-
-const release = (v: SemVer) => `${v.major}.${v.minor}.${v.patch}`;
 
 /** Computes the next version and everything applying it would do. Touches nothing. */
 export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log): Promise<VersionPlan> {
@@ -192,7 +172,7 @@ async function planWithRanges(git: Git, opts: VersionBumpOptions, log: Log, form
   const promoted = released ? undefined : candidate;
   const ceiling = released?.tag ?? promoted;
   const { base, commits } =
-    ceiling || !usual ? await baseAndCommits(git, query(ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(release(ceiling.version))) > 0) : finals), log) : await usual;
+    ceiling || !usual ? await baseAndCommits(git, query(ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(releaseOf(ceiling.version))) > 0) : finals), log) : await usual;
   const analysis = summarizeCommits(commits);
   const components = opts.submodules && base && !promoted ? await componentsSince(git, base, head, remote, opts, log, warn, note) : undefined;
 
@@ -217,7 +197,7 @@ async function planWithRanges(git: Git, opts: VersionBumpOptions, log: Log, form
   const plan: VersionPlan = {
     version,
     previousVersion: base?.version.version ?? '',
-    bump: base ? levelBetween(base.version, new SemVer(release(parsed))) : 'initial',
+    bump: base ? levelBetween(base.version, new SemVer(releaseOf(parsed))) : 'initial',
     tag: format.tagFor(version),
     isPrerelease: parsed.prerelease.length > 0,
     pep440Version,
@@ -274,60 +254,6 @@ async function checkPaths(git: Git, paths: string[], warn: (m: string) => void):
     });
   }
   for (const p of missing) warn(`paths: '${p}' matches no file in the built commit (a typo?); commits under it cannot count.`);
-}
-
-export interface VersionInputs {
-  /** The tag HEAD already carries for this channel, if any. */
-  released?: { tag: ComponentTag; onReleaseCommit: boolean };
-  /** The rc tag on HEAD that a final branch releases as it is. */
-  promoted?: ComponentTag;
-  base?: ComponentTag;
-  analysis: CommitAnalysis;
-  /** Orchestrations: the highest level the component changes since the base ask for. */
-  componentLevel?: BumpLevel;
-  bump: 'auto' | BumpLevel;
-  /** The channel's pre-release label; empty for finals. */
-  label: string;
-  initial: string;
-  tags: ComponentTag[];
-  /** Final release tags, highest first. */
-  finals: ComponentTag[];
-}
-
-/** The version and why, from what the history says. Plain data in, plain data out. */
-export function decideVersion(i: VersionInputs): { version: string; reason: Reason } {
-  if (i.released) {
-    return { version: i.released.tag.version.version, reason: { kind: 'already-tagged', tag: i.released.tag.name, onReleaseCommit: i.released.onReleaseCommit } };
-  }
-  if (i.promoted) return { version: release(i.promoted.version), reason: { kind: 'promoted-candidate', candidate: i.promoted.name } };
-  if (!i.base) return { version: withLabel(i.initial, i.label, i.tags), reason: { kind: 'initial' } };
-  const found = i.componentLevel ? maxLevel(i.analysis.level, i.componentLevel) : i.analysis.level;
-  const requested = i.bump === 'auto' ? found : i.bump;
-  // Only a breaking change found in the commits stays in 0.x; an explicit major (input or +semver hint) goes to 1.0.0.
-  const level = i.bump === 'auto' && !i.analysis.explicitMajor ? effectiveLevel(i.base.version, requested) : requested;
-  if (level === 'none') return { version: i.base.version.version, reason: { kind: 'no-relevant-commits' } };
-  let next = nextRelease(i.base.version, level);
-  let pastRelease: string | undefined;
-  if (i.label) {
-    // A pre-release of a version already released elsewhere would sort below it: move past.
-    while (i.finals.some((t) => t.version.version === next)) {
-      pastRelease = next;
-      next = nextRelease(new SemVer(next), 'patch');
-    }
-  }
-  return {
-    version: withLabel(next, i.label, i.tags),
-    reason: { kind: 'commits', level, requested: i.bump, zeroMajor: level !== requested, pastRelease, fromCommits: i.analysis.level, fromComponents: i.componentLevel },
-  };
-}
-
-function highest(tags: ComponentTag[]): ComponentTag | undefined {
-  return [...tags].sort((a, b) => rcompare(a.version, b.version))[0];
-}
-
-/** Whether a tag on HEAD means HEAD is already released on this channel (a final counts on any). */
-function fitsChannel(t: ComponentTag, channel: Channel): boolean {
-  return !t.version.prerelease.length || (channel.label !== '' && t.version.prerelease[0] === channel.label);
 }
 
 /** Adds the changelog, commit, tag and push steps; checks up front everything that would make them fail. */
@@ -395,18 +321,6 @@ async function planActions(git: Git, plan: VersionPlan, opts: VersionBumpOptions
   } else if (plan.actions.commit) {
     warn('commitVersionFiles is on but pushTag is off: the version commit stays on the agent.');
   }
-}
-
-function withLabel(version: string, label: string, tags: ComponentTag[]): string {
-  if (!label) return version;
-  let highestN = 0;
-  for (const t of tags) {
-    const v = t.version;
-    if (release(v) !== version || v.prerelease[0] !== label) continue;
-    const n = v.prerelease[1];
-    if (typeof n === 'number' && n > highestN) highestN = n;
-  }
-  return `${version}-${label}.${highestN + 1}`;
 }
 
 export interface ApplyResult {
