@@ -7,7 +7,7 @@ import { UserError } from '../errors';
 import type { AutoCompleteOptions, MergeStrategy } from '../clients/azureDevOps';
 import type { GitOptions } from '../git';
 import { host } from './host';
-import { boolInput, choiceInput, listInput, variable } from './inputs';
+import { boolInput, choiceInput, listInput, positiveNumberVariable, variable } from './inputs';
 import { setSecret } from './secrets';
 
 /**
@@ -49,12 +49,12 @@ export function jobToken(): string | undefined {
  * variable `Relevo.NetworkTimeoutSeconds`, default 60).
  */
 export function gitOptions(): GitOptions {
-  const seconds = Number(variable('Relevo.NetworkTimeoutSeconds'));
+  const seconds = positiveNumberVariable('Relevo.NetworkTimeoutSeconds');
   return {
     token: jobToken(),
     tokenScope: variable('System.TeamFoundationCollectionUri') ?? variable('System.CollectionUri'),
     identity: { name: variable('Build.RequestedFor') ?? 'Relevo', email: variable('Build.RequestedForEmail') ?? 'relevo@users.noreply.dev.azure.com' },
-    noProgressSeconds: Number.isFinite(seconds) && seconds > 0 ? seconds : undefined,
+    noProgressSeconds: seconds,
   };
 }
 

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../errors';
+import { branchContext, type BranchContext } from '../git/branch';
 import { host } from './host';
 import { setSecret } from './secrets';
 
@@ -105,3 +106,20 @@ export function secretInput(name: string): string | undefined {
   return value;
 }
 
+
+/** A pipeline variable holding a positive number (a tuning knob such as `Relevo.NetworkTimeoutSeconds`); undefined when unset or not positive. */
+export function positiveNumberVariable(name: string): number | undefined {
+  const value = Number(variable(name));
+  return Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+/** Build.BuildId, unique in the organization; undefined outside a pipeline. */
+export function buildId(): number | undefined {
+  const id = positiveNumberVariable('Build.BuildId');
+  return id !== undefined && Number.isSafeInteger(id) ? id : undefined;
+}
+
+/** What the build builds (branch, tag or pull request), from Build.SourceBranch; undefined when unset. */
+export function buildBranch(): BranchContext | undefined {
+  return branchContext({ sourceBranch: variable('Build.SourceBranch'), pullRequestSourceBranch: variable('System.PullRequest.SourceBranch') });
+}
