@@ -216,6 +216,63 @@ function iniSection(text: string, name: string): [number, number] | undefined {
 
 const SETUP_CFG_VERSION = /^[ \t]*version[ \t]*[=:][ \t]*(?<v>[^\s#;](?:[^#;\r\n]*[^\s#;])?)[ \t]*\r?$/m;
 
+/**
+ * The version-file formats Relevo edits, one entry each: which files it takes, how the task's
+ * help names it, and how the version is found in it. Adding a format is adding an entry here:
+ * the error for an unknown file and the list test/unit/version-files.test.ts checks against
+ * task.json and docs/version-bump.md come from this table.
+ */
+export type VersionFileFormatId = 'pyproject.toml' | 'setup.cfg' | 'setup.py' | '__version__' | 'package.json' | 'VERSION';
+
+interface VersionFileFormat {
+  /** How the help and the errors name it. */
+  label: string;
+  takes: (name: string, ext: string) => boolean;
+  resolve: (spec: VersionFileSpec, read: (path: string) => Doc, edit: (python: boolean, find: Finder) => Resolution) => Resolution;
+}
+
+export const VERSION_FILE_FORMATS = {
+  'pyproject.toml': { label: 'pyproject.toml', takes: (name) => name === 'pyproject.toml', resolve: (spec, read) => resolvePyproject(spec, read(spec.path)) },
+  'setup.cfg': { label: 'setup.cfg', takes: (name) => name === 'setup.cfg', resolve: (spec, read) => resolveSetupCfg(spec, read(spec.path)) },
+  'setup.py': {
+    label: 'setup.py',
+    takes: (name) => name === 'setup.py',
+    resolve: (spec, _read, edit) =>
+      edit(true, (doc) => {
+        const span = findIn(doc.text, /\bversion\s*=\s*(["'])(?<v>[^"'\n]*)\1/);
+        if (!span) fail(spec.entry, 'no literal version="..." argument.', 'write the version as a string literal in setup(), or list the file it is read from.');
+        return { format: 'setup.py', spans: [span] };
+      }),
+  },
+  __version__: {
+    label: '*.py with __version__',
+    takes: (_name, ext) => ext === '.py',
+    resolve: (spec, _read, edit) =>
+      edit(true, (doc) => {
+        const span = findIn(doc.text, assignment('__version__'));
+        if (!span) fail(spec.entry, 'no __version__ = "..." line.', "add '__version__ = \"0.1.0\"' at module level.");
+        return { format: '__version__', spans: [span] };
+      }),
+  },
+  'package.json': {
+    label: 'package.json',
+    takes: (name) => name === 'package.json',
+    resolve: (spec, _read, edit) =>
+      edit(false, (doc) => {
+        const span = topLevelStringValue(doc.text, 'version');
+        if (span === 'invalid') fail(spec.entry, 'is not valid JSON.', 'fix the file so that it parses.');
+        if (!span) fail(spec.entry, 'has no top-level "version" string.', 'add "version": "0.1.0".');
+        return { format: 'package.json', spans: [span] };
+      }),
+  },
+  VERSION: { label: 'VERSION', takes: (name) => name === 'version' || name === 'version.txt', resolve: (spec, _read, edit) => edit(false, plainVersionFinder(spec.entry)) },
+} satisfies Record<VersionFileFormatId, VersionFileFormat>;
+
+/** The formats as the help names them: "pyproject.toml, setup.cfg, …". */
+export const KNOWN_VERSION_FILES = Object.values(VERSION_FILE_FORMATS)
+  .map((f) => f.label)
+  .join(', ');
+
 function resolveEntry(spec: VersionFileSpec, read: (path: string) => Doc): Resolution {
   const name = basename(spec.path).toLowerCase();
   const ext = extname(name);
@@ -229,32 +286,9 @@ function resolveEntry(spec: VersionFileSpec, read: (path: string) => Doc): Resol
       return { format: 'regex', spans: [span] };
     });
   }
-  if (name === 'pyproject.toml') return resolvePyproject(spec, read(spec.path));
-  if (name === 'setup.cfg') return resolveSetupCfg(spec, read(spec.path));
-  if (name === 'setup.py') {
-    return edit(true, (doc) => {
-      const span = findIn(doc.text, /\bversion\s*=\s*(["'])(?<v>[^"'\n]*)\1/);
-      if (!span) fail(spec.entry, 'no literal version="..." argument.', 'write the version as a string literal in setup(), or list the file it is read from.');
-      return { format: 'setup.py', spans: [span] };
-    });
-  }
-  if (ext === '.py') {
-    return edit(true, (doc) => {
-      const span = findIn(doc.text, assignment('__version__'));
-      if (!span) fail(spec.entry, 'no __version__ = "..." line.', "add '__version__ = \"0.1.0\"' at module level.");
-      return { format: '__version__', spans: [span] };
-    });
-  }
-  if (name === 'package.json') {
-    return edit(false, (doc) => {
-      const span = topLevelStringValue(doc.text, 'version');
-      if (span === 'invalid') fail(spec.entry, 'is not valid JSON.', 'fix the file so that it parses.');
-      if (!span) fail(spec.entry, 'has no top-level "version" string.', 'add "version": "0.1.0".');
-      return { format: 'package.json', spans: [span] };
-    });
-  }
-  if (name === 'version' || name === 'version.txt') return edit(false, plainVersionFinder(spec.entry));
-  fail(spec.entry, 'is not a format Relevo knows.', "use 'path:regex' with a group around the version (known: pyproject.toml, setup.cfg, setup.py, *.py with __version__, package.json, VERSION).");
+  const format = Object.values(VERSION_FILE_FORMATS).find((f: VersionFileFormat) => f.takes(name, ext));
+  if (format) return format.resolve(spec, read, edit);
+  fail(spec.entry, 'is not a format Relevo knows.', `use 'path:regex' with a group around the version (known: ${KNOWN_VERSION_FILES}).`);
 }
 
 /**

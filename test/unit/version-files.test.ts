@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseVersionFileSpecs, planVersionFileEdits, readVersionFile, type VersionFilePlan, type VersionStrings } from '../../shared/versioning/versionFiles';
+import { KNOWN_VERSION_FILES, parseVersionFileSpecs, planVersionFileEdits, readVersionFile, VERSION_FILE_FORMATS, type VersionFilePlan, type VersionStrings } from '../../shared/versioning/versionFiles';
 import { tempDir } from '../support/repo';
 
 /** A version and its PEP 440 form (the caller computes that one). */
@@ -312,5 +312,18 @@ describe('version files', () => {
     assert.throws(() => plan('x.ini:nomatch=(\\d)'), /matches nothing/);
     assert.throws(() => parseVersionFileSpecs('x.ini:v=\\d', dir), /no capturing group/);
     assert.throws(() => parseVersionFileSpecs('x.ini:v=(', dir), /not a valid regular expression/);
+  });
+});
+
+describe('version-file formats: one table, and the help that lists them', () => {
+  it('task.json help and docs/version-bump.md name every format of the table', () => {
+    const root = join(__dirname, '..', '..');
+    const help = (JSON.parse(readFileSync(join(root, 'tasks', 'version-bump', 'task.json'), 'utf8')).inputs as { name: string; helpMarkDown: string }[]).find((i) => i.name === 'versionFiles')!.helpMarkDown.replace(/`/g, '');
+    const docs = readFileSync(join(root, 'docs', 'version-bump.md'), 'utf8').replace(/`/g, '');
+    for (const format of Object.values(VERSION_FILE_FORMATS)) {
+      assert.ok(help.includes(format.label), `task.json help of versionFiles does not name ${format.label}`);
+      assert.ok(docs.includes(format.label), `docs/version-bump.md does not name ${format.label}`);
+    }
+    assert.equal(KNOWN_VERSION_FILES.split(', ').length, Object.keys(VERSION_FILE_FORMATS).length);
   });
 });
