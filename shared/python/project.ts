@@ -10,6 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { isUserError, UserError } from '../errors';
+import { iniValue } from '../ini';
 import { planVersionFileEdits, type VersionFileEdit } from '../versioning/versionFiles';
 
 export const PROJECT_FILES = ['pyproject.toml', 'setup.cfg', 'setup.py'] as const;
@@ -35,20 +36,6 @@ function table(v: unknown): Record<string, unknown> | undefined {
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }
 
-function iniValue(text: string, section: string, key: string): string | undefined {
-  const lines = text.split(/\r?\n/);
-  let inSection = false;
-  for (const line of lines) {
-    const header = /^\s*\[([^\]]+)\]/.exec(line);
-    if (header) {
-      inSection = header[1].trim() === section;
-      continue;
-    }
-    const m = inSection ? new RegExp(`^${key}\\s*[=:]\\s*(.*)$`).exec(line) : null;
-    if (m) return m[1].trim() || undefined;
-  }
-  return undefined;
-}
 
 export function readProject(dir: string, input = 'projectDirectory'): PythonProject {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { UserError } from '../errors';
+import { escapeRegex, iniSection, iniValue } from '../ini';
 
 const INPUT = 'versionFiles';
 
@@ -179,9 +180,6 @@ function findIn(text: string, regex: RegExp, from = 0, to = text.length): [numbe
   return span ? [from + span[0], from + span[1]] : undefined;
 }
 
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 /** A module-level `NAME = "x"` or `NAME: <annotation> = "x"`. */
 function assignment(name: string): RegExp {
@@ -206,13 +204,6 @@ function plainVersionFinder(entry: string, where = ''): Finder {
 }
 
 /** An INI [section]'s body: from after its header line to the next header. */
-function iniSection(text: string, name: string): [number, number] | undefined {
-  const m = new RegExp(`^[ \\t]*\\[[ \\t]*${escapeRegex(name)}[ \\t]*\\][ \\t]*\\r?$`, 'm').exec(text);
-  if (!m) return undefined;
-  const start = m.index + m[0].length;
-  const next = /^[ \t]*\[/m.exec(text.slice(start));
-  return [start, next ? start + next.index : text.length];
-}
 
 const SETUP_CFG_VERSION = /^[ \t]*version[ \t]*[=:][ \t]*(?<v>[^\s#;](?:[^#;\r\n]*[^\s#;])?)[ \t]*\r?$/m;
 
@@ -679,19 +670,6 @@ function resolvePyproject(spec: VersionFileSpec, doc: Doc): Resolution {
 // setup.cfg
 
 /** The lines of an INI key's value, with continuation lines; undefined when the key is absent. */
-function iniValue(text: string, section: string, key: string): string | undefined {
-  const range = iniSection(text, section);
-  if (!range) return undefined;
-  const lines = text.slice(range[0], range[1]).split(/\r?\n/);
-  const at = lines.findIndex((l) => new RegExp(`^${escapeRegex(key)}[ \\t]*[=:]`).test(l));
-  if (at < 0) return undefined;
-  const value = [lines[at].replace(/^[^=:]*[=:]/, '')];
-  for (const line of lines.slice(at + 1)) {
-    if (!/^[ \t]+\S/.test(line)) break;
-    value.push(line);
-  }
-  return value.map((l) => l.trim()).filter((l) => l && !/^[#;]/.test(l)).join('\n');
-}
 
 function resolveSetupCfg(spec: VersionFileSpec, doc: Doc): Resolution {
   const { entry } = spec;
