@@ -7,6 +7,7 @@ import { applySubmoduleUpdate, planSubmoduleUpdate, type OpenPullRequest, type U
 import { DEFAULT_BRANCH_CHANNELS, parseBranchChannels } from '../../shared/versioning/channels';
 import { repositoryName } from '../../shared/submodules/urls';
 import { isInside } from '../../shared/files';
+import { journal } from '../../shared/undo';
 import { resolve } from 'node:path';
 
 void agent.runTask(async () => {
@@ -69,6 +70,7 @@ function pullRequestOpener(dir: string, remoteUrl: string | undefined): OpenPull
     const ownCheckout = agent.variable('Build.Repository.LocalPath');
     const own = ownCheckout && isInside(resolve(dir), resolve(ownCheckout)) ? agent.variable('Build.Repository.ID') : undefined;
     const repositoryId = own ?? (await client.repository(repositoryName(remoteUrl, dir))).id;
-    return openOrUpdatePullRequest(client, repositoryId, { ...req, ...options });
+    // Each change to the pull request is registered with the run's undo journal before it is made.
+    return openOrUpdatePullRequest(client, repositoryId, { ...req, ...options }, journal);
   };
 }
