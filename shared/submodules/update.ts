@@ -133,7 +133,7 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     try {
       return { sub, url, policy, isIncluded, tags: await componentTags(git, url, format) };
     } catch (err) {
-      const detail = (err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err)).replace(/\s+/g, ' ');
+      const detail = (err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err)).replace(/\s+/g, ' ').replace(/\.$/, '');
       if (!isIncluded) return { sub, url, policy, isIncluded, tags: undefined, unreadable: detail };
       throw new UserError(`cannot read the remote of submodule '${q(sub.name)}' (${q(displayUrl(url))}): ${q(detail)}. Nothing was committed or pushed.`, {
         fix: "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
