@@ -195,6 +195,9 @@ export interface AzureDevOpsServerOptions {
   releasedVersion?: string;
 }
 
+/** How `failNth` fails its request: as a Fault, or (`acted`) with the service having done what was asked before the answer is lost. */
+export type NthFault = Omit<Fault, 'path' | 'times' | 'method'> & { acted?: boolean };
+
 export interface AzureDevOpsServer {
   /** The collection URI, `http://127.0.0.1:<port>/org/`. */
   url: string;
@@ -210,7 +213,7 @@ export interface AzureDevOpsServer {
    * answer instead (default: 500 with Azure DevOps' error body); the tests that fail each
    * answer in turn. `answered()` counts the requests since the last call.
    */
-  failNth(n: number, fault?: Omit<Fault, 'path' | 'times' | 'method'>): void;
+  failNth(n: number, fault?: NthFault): void;
   answered(): number;
   addRepository(name: string, options?: Partial<Omit<RepositoryRecord, 'name'>>): RepositoryRecord;
   addDefinition(name: string, options?: Partial<Omit<DefinitionRecord, 'name'>>): DefinitionRecord;
@@ -289,7 +292,7 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
   const requests: RecordedRequest[] = [];
   const faults: Array<Fault & { left: number }> = [];
   let counted = 0;
-  let nth: { at: number; fault: Omit<Fault, 'path' | 'times' | 'method'> } | undefined;
+  let nth: { at: number; fault: NthFault } | undefined;
   let nextPullRequestId = 1;
   let nextDefinitionId = 1;
   let nextBuildId = 100;
@@ -702,9 +705,12 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     const rest = decodedPath.slice(prefix.length);
     // Faults come first: a gateway or throttler answers before the service looks at the request.
     counted++;
+    const mine = nth?.at === counted ? nth.fault : undefined;
+    // `acted`: the request is served, then its answer replaced by the failure (a gateway error after the service acted).
+    const lost = mine?.acted ? mine : undefined;
     const fault =
-      nth?.at === counted
-        ? { ...nth.fault, path: rest, left: 1 }
+      mine && !lost
+        ? { ...mine, path: rest, left: 1 }
         : faults.find((f) => f.left > 0 && (!f.method || f.method.toUpperCase() === method) && (typeof f.path === 'string' ? rest.toLowerCase().includes(f.path.toLowerCase()) : f.path.test(rest)));
     if (fault) {
       fault.left--;
@@ -727,10 +733,11 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         const versionError = checkVersion(method, apiVersion, route.location);
         if (versionError) return send(versionError);
       }
+      const answer = (reply: Reply) => send(lost ? json(lost.status ?? 500, lost.body ?? defaultFaultBody(lost.status ?? 500), lost.headers) : reply);
       try {
-        return send(route.handle({ method, segments: rest.split('/'), query, body, apiVersion }, m));
+        return answer(route.handle({ method, segments: rest.split('/'), query, body, apiVersion }, m));
       } catch (err) {
-        if (err instanceof Reply) return send(err);
+        if (err instanceof Reply) return answer(err);
         return send(json(500, adoError('InternalServerErrorException', `contract server bug: ${(err as Error).message}`, 'Relevo.Test')));
       }
     }

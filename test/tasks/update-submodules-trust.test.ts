@@ -224,6 +224,11 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       await server.stop();
     });
     const reviewer = '5f1c1f0e-8a57-4a8e-9a1d-1e0b2f3a4c5d';
+    /** Refused before Azure DevOps acts, and lost after it acted (the run cannot tell it happened). */
+    const FAILURES = [
+      { name: 'refused', fault: { status: 400 } },
+      { name: 'answer lost', fault: { status: 400, acted: true } },
+    ];
     const SOURCE = 'refs/heads/relevo/update-components-main';
     /** The orchestration is the build's own checkout: its repository id comes from Build.Repository.ID. */
     const prRun = (c: OrchestrationCopy, repositoryId: string, inputs: RunOptions['inputs'] = {}) =>
@@ -245,26 +250,27 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       const answers = server.answered();
       assert.ok(answers >= 5, `${answers} answers`);
       let failed = 0;
-      for (let k = 1; k <= answers; k++) {
+      for (let k = 1; k <= answers; k++) for (const how of FAILURES) {
         const c = copyOrchestration(fixture.dir);
-        const repo = server.addRepository(`orchestration-new-${k}`);
+        const repo = server.addRepository(`orchestration-new-${k}-${how.name}`);
         const before = checkoutState(c.repo, c.bare);
-        server.failNth(k, { status: 400 });
+        server.failNth(k, how.fault);
         const run = await prRun(c, repo.id);
         const prs = prsOf(repo.id);
+        const what = `k=${k} (${how.name})`;
         if (run.result === 'Succeeded') {
-          assert.equal(branchOn(c), run.outputs.commit, `k=${k}`);
-          assertFinished(c, SOURCE, `k=${k}`);
-          assert.deepEqual(prs.map((p) => [p.status, p.autoCompleteSetBy?.id]), [['active', server.state.user.id]], `k=${k}`);
+          assert.equal(branchOn(c), run.outputs.commit, what);
+          assertFinished(c, SOURCE, what);
+          assert.deepEqual(prs.map((p) => [p.status, p.autoCompleteSetBy?.id]), [['active', server.state.user.id]], what);
         } else {
           failed++;
-          assert.doesNotMatch(run.resultMessage!, /NOT put back/, `k=${k}: ${explain(run)}`);
-          assert.deepEqual(prs.filter((p) => p.status !== 'abandoned'), [], `k=${k}: a pull request this run opened is still active\n${explain(run)}`);
-          assert.deepEqual(checkoutState(c.repo, c.bare), before, `k=${k}: not as before\n${explain(run)}`);
-          if (prs.length) assert.match(run.resultMessage!, /Put back: the pull request from refs\/heads\/relevo\/update-components-main into refs\/heads\/main \(abandoned\); refs\/heads\/relevo\/update-components-main on 'origin' \(deleted\)/, `k=${k}`);
+          assert.doesNotMatch(run.resultMessage!, /NOT put back/, `${what}: ${explain(run)}`);
+          assert.deepEqual(prs.filter((p) => p.status !== 'abandoned'), [], `${what}: a pull request this run opened is still active\n${explain(run)}`);
+          assert.deepEqual(checkoutState(c.repo, c.bare), before, `${what}: not as before\n${explain(run)}`);
+          if (prs.length) assert.match(run.resultMessage!, /Put back: the pull request from refs\/heads\/relevo\/update-components-main into refs\/heads\/main \(abandoned\); refs\/heads\/relevo\/update-components-main on 'origin' \(deleted\)/, what);
         }
       }
-      assert.equal(failed, answers, 'every answer is needed: each failure fails the run');
+      assert.equal(failed, answers * FAILURES.length, 'every answer is needed: each failure fails the run');
     });
 
     it('a pull request it reuses, Azure DevOps failing its k-th answer, for every k: the branch, the title, the description and auto-complete are put back; an added reviewer is reported', async () => {
@@ -295,26 +301,28 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       const landed = ok(await prRun(probe, probeRepo.id, { reviewers: reviewer }));
       assert.equal(landed.outputs.pullRequestId, '900');
       const answers = server.answered();
-      for (let k = 1; k <= answers; k++) {
+      let id = 1000;
+      for (let k = 1; k <= answers; k++) for (const how of FAILURES) {
         const c = copyOrchestration(fixture.dir);
-        const repo = server.addRepository(`orchestration-reused-${k}`);
-        const pr = earlier(c, repo.id, 1000 + k);
+        const repo = server.addRepository(`orchestration-reused-${k}-${how.name}`);
+        const pr = earlier(c, repo.id, ++id);
         const before = checkoutState(c.repo, c.bare);
-        server.failNth(k, { status: 400 });
+        const what = `k=${k} (${how.name})`;
+        server.failNth(k, how.fault);
         const run = await prRun(c, repo.id, { reviewers: reviewer });
-        assert.equal(prsOf(repo.id).length, 1, `k=${k}: another pull request was opened`);
-        assert.equal(pr.status, 'active', `k=${k}`);
+        assert.equal(prsOf(repo.id).length, 1, `${what}: another pull request was opened`);
+        assert.equal(pr.status, 'active', what);
         if (run.result === 'Succeeded') {
-          assert.equal(branchOn(c), run.outputs.commit, `k=${k}`);
+          assert.equal(branchOn(c), run.outputs.commit, what);
           assert.equal(pr.title, 'chore(components): update 2 components');
           assert.equal(pr.autoCompleteSetBy?.id, server.state.user.id);
           continue;
         }
-        assert.deepEqual(checkoutState(c.repo, c.bare), before, `k=${k}: not as before (the branch back on the earlier commit)\n${explain(run)}`);
-        assert.deepEqual([pr.title, pr.description, pr.autoCompleteSetBy], ['chore(components): earlier pins', 'the earlier description', undefined], `k=${k}\n${explain(run)}`);
+        assert.deepEqual(checkoutState(c.repo, c.bare), before, `${what}: not as before (the branch back on the earlier commit)\n${explain(run)}`);
+        assert.deepEqual([pr.title, pr.description, pr.autoCompleteSetBy], ['chore(components): earlier pins', 'the earlier description', undefined], `${what}\n${explain(run)}`);
         if (pr.reviewers.length) {
-          assert.match(run.resultMessage!, new RegExp(`NOT put back: the reviewers added to pull request ${pr.pullRequestId} \\(${reviewer} stay reviewers`), `k=${k}`);
-        } else assert.doesNotMatch(run.resultMessage!, /NOT put back/, `k=${k}: ${explain(run)}`);
+          assert.match(run.resultMessage!, new RegExp(`NOT put back: the reviewers added to pull request ${pr.pullRequestId} \\(${reviewer} stay reviewers`), what);
+        } else assert.doesNotMatch(run.resultMessage!, /NOT put back/, `${what}: ${explain(run)}`);
       }
     });
   });
