@@ -122,10 +122,10 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       const run = await update(c.repo, inputs, { env: shim.env, cancel: { whenFile: flag } });
       assert.equal(run.result, 'Failed', explain(run));
       assert.notEqual(run.exitCode, 0);
+      assert.deepEqual(checkoutState(c.repo, c.bare), before, explain(run));
       assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: refs\/heads\/main on 'origin' \(back to [0-9a-f]{12}\); the checkout of components\/ingest, components\/picker; the file .*components\.lock\.json; the index entries .*; the local commit of the pins/, explain(run));
       assert.equal(run.cancelled?.neededSigterm, false, `the undo outlasted the agent's 7.5 s: ${run.cancelled?.exitedAfterMs} ms`);
       assert.doesNotMatch(run.stdout, /task\.complete result=Succeeded/);
-      assert.deepEqual(checkoutState(c.repo, c.bare), before);
       assert.deepEqual(survivors(marker), [], 'the paused git (and its sleep) went on after the task ended');
     });
 
@@ -138,9 +138,9 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       const shim = new GitShim().failAt(0).after('push', `[ -f '${flag}' ] && exit 0; touch '${flag}'; sleep ${marker}`);
       const run = await update(c.repo, inputs, { env: shim.env, cancel: { whenFile: flag } });
       assert.equal(run.result, 'Failed', explain(run));
+      assert.deepEqual(checkoutState(c.repo, c.bare), before, `the branch stayed moved on the remote, or the checkout changed\n${explain(run)}`);
       assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: refs\/heads\/main on 'origin'/, explain(run));
       assert.equal(run.cancelled?.neededSigterm, false, `${run.cancelled?.exitedAfterMs} ms`);
-      assert.deepEqual(checkoutState(c.repo, c.bare), before);
       assert.deepEqual(survivors(marker), []);
     });
 
