@@ -149,6 +149,10 @@ export interface AzureDevOpsClient {
   createPullRequest(repositoryId: string, input: CreatePullRequestInput): Promise<PullRequestInfo>;
   updatePullRequest(repositoryId: string, pullRequestId: number, changes: { title?: string; description?: string }): Promise<PullRequestInfo>;
   setAutoComplete(repositoryId: string, pullRequestId: number, options: AutoCompleteOptions): Promise<PullRequestInfo>;
+  /** Abandons a pull request (status `abandoned`): what undoes one this run opened. */
+  abandonPullRequest(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo>;
+  /** Turns auto-complete off (Azure DevOps: `autoCompleteSetBy` set to the empty identity, as `az repos pr update --auto-complete false` does). */
+  cancelAutoComplete(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo>;
   /** Adds the reviewers the pull request does not have yet (existing votes are left alone); returns those added. */
   addReviewers(repositoryId: string, pullRequestId: number, reviewerIds: string[]): Promise<string[]>;
   /** Builds of `commit` among the latest `top` (default 200) builds, newest first; by pipeline id or name. */
@@ -301,6 +305,9 @@ const MERGE_STRATEGY: Record<MergeStrategy, GitPullRequestMergeStrategy> = {
   rebase: GitPullRequestMergeStrategy.Rebase,
   rebaseMerge: GitPullRequestMergeStrategy.RebaseMerge,
 };
+
+/** The identity id that, as `autoCompleteSetBy`, turns auto-complete off. */
+const EMPTY_IDENTITY = '00000000-0000-0000-0000-000000000000';
 
 /** Azure DevOps refuses longer pull request descriptions. */
 export const PULL_REQUEST_DESCRIPTION_LIMIT = 4000;
@@ -493,6 +500,20 @@ class Client implements AzureDevOpsClient {
     const body: GitPullRequest = { autoCompleteSetBy: { id: me.id }, completionOptions };
     const pr = await this.call(this.pullRequestOperation(`Could not set auto-complete on pull request ${pullRequestId}`, repositoryId, pullRequestId), async () =>
       (await this.git()).updatePullRequest(body, repositoryId, pullRequestId, this.project).then(orNotFound),
+    );
+    return toPullRequest(pr);
+  }
+
+  async abandonPullRequest(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo> {
+    const pr = await this.call(this.pullRequestOperation(`Could not abandon pull request ${pullRequestId}`, repositoryId, pullRequestId), async () =>
+      (await this.git()).updatePullRequest({ status: PullRequestStatus.Abandoned }, repositoryId, pullRequestId, this.project).then(orNotFound),
+    );
+    return toPullRequest(pr);
+  }
+
+  async cancelAutoComplete(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo> {
+    const pr = await this.call(this.pullRequestOperation(`Could not turn auto-complete off on pull request ${pullRequestId}`, repositoryId, pullRequestId), async () =>
+      (await this.git()).updatePullRequest({ autoCompleteSetBy: { id: EMPTY_IDENTITY } }, repositoryId, pullRequestId, this.project).then(orNotFound),
     );
     return toPullRequest(pr);
   }
@@ -914,7 +935,7 @@ function toPullRequest(pr: GitPullRequest): PullRequestInfo {
     url: pr.url ?? '',
     webUrl: webBase && pr.pullRequestId !== undefined ? `${webBase}/pullrequest/${pr.pullRequestId}` : undefined,
     reviewerIds: (pr.reviewers ?? []).map((r) => r.id ?? '').filter(Boolean),
-    autoCompleteSetById: pr.autoCompleteSetBy?.id,
+    autoCompleteSetById: pr.autoCompleteSetBy?.id && pr.autoCompleteSetBy.id !== EMPTY_IDENTITY ? pr.autoCompleteSetBy.id : undefined,
   };
 }
 

@@ -6,6 +6,7 @@
 import Range from 'semver/classes/range';
 import validRange from 'semver/ranges/valid';
 import { UserError } from '../errors';
+import { quoteForeign as q } from '../output';
 import type { BumpLevel } from '../versioning/conventional';
 import type { ComponentTag } from '../versioning/history';
 import { changeBetween, parseVersion } from '../versioning/semver';
@@ -25,9 +26,9 @@ export function parsePolicy(text: string, where: { input?: string; submodule?: s
   const exact = parseVersion(value.replace(/^v/, ''));
   if (exact) return { kind: 'exact', version: exact.version };
   if (value && validRange(value)) return { kind: 'range', range: new Range(value), text: value };
-  throw new UserError(`${where.submodule ? `submodule '${where.submodule}': ` : ''}'${value}' is not a version policy.`, {
+  throw new UserError(`${where.submodule ? `submodule '${q(where.submodule)}': ` : ''}'${q(value)}' is not a version policy.`, {
     input: where.input,
-    fix: `use latest, minor, patch, pin, an exact version (1.3.0) or a range (^1.2, ~1.4)${where.submodule ? `, as 'relevo-version = …' under [submodule "${where.submodule}"] in .gitmodules` : ''}.`,
+    fix: `use latest, minor, patch, pin, an exact version (1.3.0) or a range (^1.2, ~1.4)${where.submodule ? `, as 'relevo-version = …' under [submodule "${q(where.submodule)}"] in .gitmodules` : ''}.`,
   });
 }
 
@@ -72,15 +73,15 @@ export interface DecisionInput {
 
 /** What happens to one submodule. A pinned version that does not exist is an error (all or nothing). */
 export function decideSubmodule(i: DecisionInput): Decision {
-  if (!i.tags.length) return { action: 'skip', why: 'no version tags', warning: `${i.name}: its remote has no version tags; left as it is.` };
+  if (!i.tags.length) return { action: 'skip', why: 'no version tags', warning: `${q(i.name)}: its remote has no version tags; left as it is.` };
   const from = i.current?.version;
   if (i.policy.kind === 'pin') return { action: 'keep', why: 'pinned (policy pin)' };
   if (i.policy.kind === 'exact') {
     const version = i.policy.version;
     const target = i.tags.find((t) => t.version.version === version);
     if (!target) {
-      throw new UserError(`submodule '${i.name}' is pinned to ${version}, but its remote has no tag for that version.`, {
-        fix: `tag ${version} in the component, or change 'relevo-version' for '${i.name}' in .gitmodules. Nothing was committed or pushed.`,
+      throw new UserError(`submodule '${q(i.name)}' is pinned to ${version}, but its remote has no tag for that version.`, {
+        fix: `tag ${version} in the component, or change 'relevo-version' for '${q(i.name)}' in .gitmodules. Nothing was committed or pushed.`,
       });
     }
     if (target.commit === i.commit) return { action: 'keep', why: `at ${version} as pinned` };
@@ -98,7 +99,7 @@ export function decideSubmodule(i: DecisionInput): Decision {
       return {
         action: 'keep',
         why: `the pinned commit carries no version tag, so '${i.policy.kind}' has nothing to follow`,
-        warning: `${i.name}: the pinned commit ${i.commit?.slice(0, 12) ?? '(none)'} carries no version tag; '${i.policy.kind}' needs one. Set 'relevo-version' to latest or a range to move it.`,
+        warning: `${q(i.name)}: the pinned commit ${i.commit?.slice(0, 12) ?? '(none)'} carries no version tag; '${i.policy.kind}' needs one. Set 'relevo-version' to latest or a range to move it.`,
       };
     }
     const sameMinor = i.policy.kind === 'patch';
@@ -106,7 +107,7 @@ export function decideSubmodule(i: DecisionInput): Decision {
   }
   const best = candidates[0];
   if (!best) {
-    return { action: 'keep', why: `no version matches '${describePolicy(i.policy)}'`, warning: `${i.name}: no eligible version matches '${describePolicy(i.policy)}'; the pin stays.` };
+    return { action: 'keep', why: `no version matches '${describePolicy(i.policy)}'`, warning: `${q(i.name)}: no eligible version matches '${describePolicy(i.policy)}'; the pin stays.` };
   }
   if (best.commit === i.commit) return { action: 'keep', why: `already at the newest match (${best.version.version})` };
   // Never move backwards on a moving policy: a newer pin than any match stays.

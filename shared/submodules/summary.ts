@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
 import type { Git } from '../git';
 import type { ComponentUpdate, SubmodulePlan, SubmoduleResult } from './update';
+import { markdownCell, markdownCode } from './markdown';
 import { describeDecision } from './update';
 
 const MAX_SUBJECTS = 20;
@@ -48,28 +49,24 @@ export function submoduleSummary(plan: SubmodulePlan, result: SubmoduleResult | 
     lines.push('| component | from | to | change | commits |', '|---|---|---|---|---|');
     for (const u of plan.updates) {
       const subjects = logs.get(u.name);
-      const commits = subjects ? subjects.slice(0, MAX_SUBJECTS).map((s) => escapeMd(s)).join('<br>') + (subjects.length > MAX_SUBJECTS ? '<br>…' : '') : '';
-      lines.push(`| ${u.name} | ${u.fromTag ?? (u.previousCommit ? `\`${u.previousCommit.slice(0, 12)}\`` : '—')} | ${u.toTag} | ${u.change} | ${commits} |`);
+      const commits = subjects ? subjects.slice(0, MAX_SUBJECTS).map((s) => markdownCell(s)).join('<br>') + (subjects.length > MAX_SUBJECTS ? '<br>…' : '') : '';
+      lines.push(`| ${markdownCell(u.name)} | ${u.fromTag ? markdownCell(u.fromTag) : u.previousCommit ? `\`${u.previousCommit.slice(0, 12)}\`` : '—'} | ${markdownCell(u.toTag)} | ${u.change} | ${commits} |`);
     }
     lines.push('', `Largest change: **${plan.maxChange}**.`, '');
     if (plan.updates.length > MAX_CHANGE_LOGS) lines.push(`Commit subjects are listed when ${MAX_CHANGE_LOGS} or fewer components move.`, '');
   }
   lines.push('<details><summary>Every submodule</summary>', '', '| submodule | path | policy | decision |', '|---|---|---|---|');
-  for (const c of plan.components) lines.push(`| ${c.name} | \`${c.path}\` | ${c.policy} | ${escapeMd(describeDecision(c))} |`);
+  for (const c of plan.components) lines.push(`| ${markdownCell(c.name)} | ${markdownCode(c.path)} | ${markdownCell(c.policy)} | ${markdownCell(describeDecision(c))} |`);
   lines.push('', '</details>', '');
   if (dryRun) lines.push('Dry run: nothing was committed or pushed.');
   else if (result?.commit) {
     const done = [`committed ${result.commit.slice(0, 12)}`];
-    if (result.pushed.length) done.push(`pushed ${result.pushed.map((r) => `\`${r}\``).join(', ')}`);
+    if (result.pushed.length) done.push(`pushed ${result.pushed.map((r) => markdownCode(r)).join(', ')}`);
     if (result.pullRequest) done.push(`${result.pullRequest.reused ? 'updated' : 'opened'} [pull request ${result.pullRequest.id}](${result.pullRequest.url})`);
-    if (result.checkedOut.length) done.push(`checked out ${result.checkedOut.join(', ')}`);
+    if (result.checkedOut.length) done.push(`checked out ${result.checkedOut.map((p) => markdownCode(p)).join(', ')}`);
     lines.push(`Done: ${done.join(', ')}.`);
   } else lines.push('Nothing was changed.');
-  for (const n of plan.notes) lines.push('', `> ℹ️ ${escapeMd(n)}`);
-  for (const w of plan.warnings) lines.push('', `> ⚠️ ${escapeMd(w)}`);
+  for (const n of plan.notes) lines.push('', `> ℹ️ ${markdownCell(n)}`);
+  for (const w of plan.warnings) lines.push('', `> ⚠️ ${markdownCell(w)}`);
   return lines.join('\n') + '\n';
-}
-
-function escapeMd(text: string): string {
-  return text.replace(/[<>|]/g, (c) => `\\${c}`);
 }

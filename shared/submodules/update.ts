@@ -8,16 +8,20 @@ import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
 import { FileChanges } from '../files';
-import { Git, GitCommandError, ZERO_SHA, type IndexSnapshot } from '../git';
+import { Git, GitCommandError, ZERO_SHA } from '../git';
 import type { BranchContext } from '../git/branch';
 import { commitOnTop, indexInfo, writeBlob, type TreeEntry } from '../git/plumbing';
-import { pushAll, PushError, type RefUpdate } from '../git/push';
+import { pushAll, PushError, putBackRemoteRefs, type RefUpdate } from '../git/push';
 import type { Log } from '../log';
+import { quoteForeign as q } from '../output';
+import { journal } from '../undo';
 import { channelFor, globToRegExp, type ChannelRule } from '../versioning/channels';
 import { maxLevel, type BumpLevel } from '../versioning/conventional';
 import type { ComponentTag } from '../versioning/history';
-import { parseTagFormat } from '../versioning/tagFormat';
+import { parseTagFormat, type TagFormat } from '../versioning/tagFormat';
 import { componentTags, versionAt } from './components';
+import { markdownCell } from './markdown';
+import { checkOutSubmodules } from './checkout';
 import { readSubmodules, type Submodule } from './gitmodules';
 import { decideSubmodule, describePolicy, eligible, parsePolicy, type Decision } from './policy';
 import { displayUrl, resolveSubmoduleUrl } from './urls';
@@ -105,13 +109,13 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     log.warn(m);
   };
   const [{ top, submodules }, head, remotes] = await Promise.all([readSubmodules(git), git.head(), git.remotes()]);
-  if (!submodules.length) throw new UserError(`'${top}/.gitmodules' declares no submodules.`, { input: 'workingDirectory', fix: 'point it at the orchestration repository.' });
+  if (!submodules.length) throw new UserError(`'${q(top)}/.gitmodules' declares no submodules.`, { input: 'workingDirectory', fix: 'point it at the orchestration repository.' });
   const remote = remotes.includes('origin') ? 'origin' : remotes[0];
   const superUrl = remote ? await git.configValue(`remote.${remote}.url`) : undefined;
   const included = selection(opts.include, opts.exclude);
   const channel = channelFor(opts.branch.branch, opts.channels);
   const eligibility = { channelLabel: channel.label, allowPrerelease: opts.allowPrerelease };
-  log.info(`${submodules.length} submodule(s); branch '${opts.branch.branch}' → ${channel.label ? `pre-release channel '${channel.label}' (release candidates${channel.label === 'rc' ? '' : ` and '${channel.label}' versions`} are eligible)` : 'final channel (final versions only)'}${opts.allowPrerelease ? '; allowPrerelease: every pre-release is eligible' : ''}.`);
+  log.info(`${submodules.length} submodule(s); branch '${q(opts.branch.branch)}' → ${channel.label ? `pre-release channel '${channel.label}' (release candidates${channel.label === 'rc' ? '' : ` and '${channel.label}' versions`} are eligible)` : 'final channel (final versions only)'}${opts.allowPrerelease ? '; allowPrerelease: every pre-release is eligible' : ''}.`);
 
   const readings = await mapLimit(submodules, opts.parallel, async (sub) => {
     const isIncluded = included(sub);
@@ -120,18 +124,18 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     try {
       url = resolveSubmoduleUrl(sub.url, superUrl);
     } catch {
-      throw new UserError(`submodule '${sub.name}' has the relative URL '${sub.url}', but the repository has no remote to resolve it against.`, {
+      throw new UserError(`submodule '${q(sub.name)}' has the relative URL '${q(sub.url)}', but the repository has no remote to resolve it against.`, {
         input: 'workingDirectory',
         fix: "check the orchestration repository out from its remote (the pipeline's checkout step does), or give the submodule an absolute URL.",
       });
     }
-    const format = parseTagFormat(opts.tagFormat, opts.tagFormat.includes('{component}') ? sub.name : '');
+    const format = componentFormat(opts.tagFormat, sub.name);
     try {
       return { sub, url, policy, isIncluded, tags: await componentTags(git, url, format) };
     } catch (err) {
-      const detail = (err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err)).replace(/\s+/g, ' ');
+      const detail = (err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err)).replace(/\s+/g, ' ').replace(/\.$/, '');
       if (!isIncluded) return { sub, url, policy, isIncluded, tags: undefined, unreadable: detail };
-      throw new UserError(`cannot read the remote of submodule '${sub.name}' (${displayUrl(url)}): ${detail}. Nothing was committed or pushed.`, {
+      throw new UserError(`cannot read the remote of submodule '${q(sub.name)}' (${q(displayUrl(url))}): ${q(detail)}. Nothing was committed or pushed.`, {
         fix: "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
       });
     }
@@ -153,10 +157,10 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
       eligible: r.tags?.filter((t) => eligible(t, eligibility)).length ?? 0,
       tagsRead: !!r.tags,
     };
-    if (!r.sub.commit) warn(`${r.sub.name}: .gitmodules names '${r.sub.path}', but HEAD has no submodule there; left out.`);
+    if (!r.sub.commit) warn(`${q(r.sub.name)}: .gitmodules names '${q(r.sub.path)}', but HEAD has no submodule there; left out.`);
     if (!r.isIncluded || !r.sub.commit) {
       components.push({ ...base, decision: { action: 'excluded', why: r.sub.commit ? 'excluded by include/exclude' : 'no gitlink at its path' } });
-      if (r.unreadable) warn(`${r.sub.name} (excluded): its remote could not be read (${r.unreadable}); the lock file records no version for it.`);
+      if (r.unreadable) warn(`${q(r.sub.name)} (excluded): its remote could not be read (${q(r.unreadable)}); the lock file records no version for it.`);
       continue;
     }
     const decision = decideSubmodule({ name: r.sub.name, policy: r.policy, tags: r.tags!, current, commit: r.sub.commit, eligibility });
@@ -169,7 +173,7 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
   }
 
   const plan: SubmodulePlan = { top, head, remote, components, updates, maxChange, delivery: { mode: opts.mode }, warnings, notes };
-  for (const c of components) log.info(`  ${c.name} (${c.path}): ${c.policy}; ${c.current ? `at ${c.current.tag}` : c.pinned ? `at untagged ${c.pinned.slice(0, 12)}` : 'not pinned'}; ${describeDecision(c)}`);
+  for (const c of components) log.info(`  ${q(c.name)} (${q(c.path)}): ${q(c.policy)}; ${c.current ? `at ${q(c.current.tag)}` : c.pinned ? `at untagged ${c.pinned.slice(0, 12)}` : 'not pinned'}; ${q(describeDecision(c))}`);
   if (!updates.length) {
     notes.push('Every pin is current: nothing to commit.');
     return plan;
@@ -178,6 +182,20 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
   plan.commitMessage = commitMessage(updates, opts.triggerCi);
   plan.delivery = await planDelivery(opts, remote);
   return plan;
+}
+
+/** The components' tag format for one submodule; a name that cannot stand for '{component}' is named as the submodule's. */
+function componentFormat(format: string, name: string): TagFormat {
+  if (!format.includes('{component}')) return parseTagFormat(format, '');
+  try {
+    return parseTagFormat(format, name);
+  } catch (err) {
+    if (!(err instanceof UserError) || err.input !== 'component') throw err;
+    throw new UserError(`submodule '${q(name)}': its name cannot stand for '{component}' in a tag name ('${format}').`, {
+      input: 'tagFormat',
+      fix: "use a format without '{component}' (e.g. 'v{version}'), or rename the submodule in .gitmodules to letters, digits, dots, hyphens and underscores.",
+    });
+  }
 }
 
 function toUpdate(sub: Submodule, url: string, current: ComponentTag | undefined, target: ComponentTag, change: BumpLevel): ComponentUpdate {
@@ -228,7 +246,7 @@ async function planDelivery(opts: UpdateSubmodulesOptions, remote: string | unde
   if (!remote) throw new UserError('there is no git remote to push to.', { input: 'mode', fix: "check the repository out from its remote, or use mode 'commit'." });
   if (opts.mode === 'push') {
     if (opts.branch.kind !== 'branch') {
-      throw new UserError(`a ${opts.branch.kind === 'tag' ? 'tag' : 'pull-request'} build (${opts.branch.ref}) has no branch to push the pins to.`, {
+      throw new UserError(`a ${opts.branch.kind === 'tag' ? 'tag' : 'pull-request'} build (${q(opts.branch.ref)}) has no branch to push the pins to.`, {
         input: 'mode',
         fix: "run the update from a branch build (scheduled or manual), or use mode 'pull-request' with targetBranch.",
       });
@@ -250,52 +268,54 @@ export interface SubmoduleResult {
 /**
  * Carries a plan out: one commit on top of HEAD with the new gitlinks and the lock file (built
  * from objects, so no submodule is checked out unless asked and nothing the user staged goes
- * in), HEAD moved to it, the lock file written; then the push or the pull request. On any
- * failure everything local is put back and a pushed pull-request branch is rolled back.
+ * in), HEAD moved to it, the lock file written; then the push or the pull request. Every change
+ * is registered with the run's undo journal (shared/undo.ts) before it is made, from what was
+ * known before it (HEAD, the index entries, the lock file's bytes, each submodule's checkout,
+ * the remote branch's value, the pull request as it was): a failure or a cancellation at any
+ * step puts all of it back. Once the pins are delivered (committed in `commit` mode, pushed in
+ * `push` mode, the pull request opened or updated), they are kept, reported as landed.
  */
 export async function applySubmoduleUpdate(git: Git, plan: SubmodulePlan, opts: UpdateSubmodulesOptions, openPullRequest: OpenPullRequest | undefined, log: Log): Promise<SubmoduleResult> {
   const result: SubmoduleResult = { pushed: [], checkedOut: [] };
   if (!plan.updates.length || !plan.commitMessage) return result;
   const files = new FileChanges();
-  let index: IndexSnapshot | undefined;
-  let movedHead = false;
-  let pushedBranch: RefUpdate | undefined;
   try {
     const entries: TreeEntry[] = plan.updates.map((u) => ({ mode: '160000', sha: u.commit, path: u.path }));
     if (plan.lock) entries.push({ mode: '100644', sha: await writeBlob(git, plan.lock.content), path: plan.lock.path });
+    // Objects only (the commit and the lock file's blob): nothing to put back yet.
     const commit = await commitOnTop(git, plan.top, plan.head, entries, plan.commitMessage);
-    // The local checkout follows the commit: HEAD, the index entries of what changed, the lock file.
-    index = await git.indexEntries(entries.map((e) => join(plan.top, e.path)));
+    // The local checkout follows the commit: HEAD (and the branch it is on), the index entries of what changed, the lock file.
+    const index = await git.indexEntries(entries.map((e) => join(plan.top, e.path)));
+    journal.register(`the local commit of the pins (HEAD back to ${plan.head.slice(0, 12)})`, () => git.moveHead(plan.head));
     await git.run(['-C', plan.top, 'update-ref', '-m', 'relevo: update components', 'HEAD', commit, plan.head]);
-    movedHead = true;
+    journal.register('the index entries of the moved submodules and the lock file', () => git.restoreIndex(index));
     await git.run(['-C', plan.top, 'update-index', '-z', '--index-info'], { input: indexInfo(entries) });
     if (plan.lock) files.write(join(plan.top, plan.lock.path), Buffer.from(plan.lock.content));
     result.commit = commit;
     log.info(`Committed ${commit.slice(0, 12)}: ${plan.commitMessage.split('\n')[0]}.`);
     if (opts.checkout) {
-      const paths = plan.updates.map((u) => u.path);
-      await git.remote(['-C', plan.top, 'submodule', 'update', '--init', '--checkout', '--', ...paths], plan.remote ?? 'origin', `checking out ${paths.join(', ')}`);
-      result.checkedOut = paths;
+      await checkOutSubmodules(git, plan.top, plan.remote ?? 'origin', plan.updates);
+      result.checkedOut = plan.updates.map((u) => u.path);
     }
     const d = plan.delivery;
     if (d.mode === 'push') {
       const previous = await remoteTip(git, plan.remote!, d.branchRef!);
       if (!previous) {
-        throw new UserError(`the branch '${d.branchRef}' does not exist on '${plan.remote}'; nothing was pushed.`, { input: 'mode', fix: "push the branch first, or use mode 'commit'." });
+        throw new UserError(`the branch '${q(d.branchRef!)}' does not exist on '${q(plan.remote!)}'; nothing was pushed.`, { input: 'mode', fix: "push the branch first, or use mode 'commit'." });
       }
       if (previous !== plan.head) {
-        throw new UserError(`'${d.branchRef}' on '${plan.remote}' has moved since this run started (now ${previous.slice(0, 12)}, run built ${plan.head.slice(0, 12)}); nothing was pushed.`, {
+        throw new UserError(`'${q(d.branchRef!)}' on '${q(plan.remote!)}' has moved since this run started (now ${previous.slice(0, 12)}, run built ${plan.head.slice(0, 12)}); nothing was pushed.`, {
           input: 'mode',
           fix: 're-run the pipeline: it updates the new commit.',
         });
       }
-      await pushAll(git, plan.remote!, [{ source: commit, ref: d.branchRef!, pushed: commit, previous }]);
+      await push(git, plan.remote!, { source: commit, ref: d.branchRef!, pushed: commit, previous });
       result.pushed.push(d.branchRef!);
+      journal.landed(`the pins, pushed to ${q(d.branchRef!)} on '${q(plan.remote!)}'`);
     } else if (d.mode === 'pull-request') {
       if (!openPullRequest) throw new Error('pull-request mode without a pull-request service');
       const previous = (await remoteTip(git, plan.remote!, d.sourceRef!)) ?? ZERO_SHA;
-      pushedBranch = { source: commit, ref: d.sourceRef!, pushed: commit, previous };
-      await pushAll(git, plan.remote!, [pushedBranch]);
+      await push(git, plan.remote!, { source: commit, ref: d.sourceRef!, pushed: commit, previous });
       result.pushed.push(d.sourceRef!);
       result.pullRequest = await openPullRequest({
         sourceRef: d.sourceRef!,
@@ -303,48 +323,48 @@ export async function applySubmoduleUpdate(git: Git, plan: SubmodulePlan, opts: 
         title: plan.commitMessage.split('\n')[0],
         description: pullRequestDescription(plan),
       });
-      log.info(`${result.pullRequest.reused ? 'Updated the open' : 'Opened'} pull request ${result.pullRequest.id}: ${result.pullRequest.url}`);
+      journal.landed(`${q(d.sourceRef!)} on '${q(plan.remote!)}' and pull request ${result.pullRequest.id}`);
+      log.info(`${result.pullRequest.reused ? 'Updated the open' : 'Opened'} pull request ${result.pullRequest.id}: ${q(result.pullRequest.url)}`);
+    } else {
+      journal.landed(`the local commit ${commit.slice(0, 12)} with the new pins`);
     }
+    files.keep();
     return result;
   } catch (err) {
-    if (pushedBranch && result.pushed.length) await undoPush(git, plan.remote!, pushedBranch).catch(() => log.warn(`Could not remove ${pushedBranch!.ref} from '${plan.remote}' after the failure; delete it by hand.`));
-    if (movedHead) await git.run(['-C', plan.top, 'update-ref', '-m', 'relevo: undo', 'HEAD', plan.head]).catch(() => undefined);
-    if (index) await git.restoreIndex(index).catch(() => undefined);
-    files.restore();
-    throw explainApplyFailure(err, result.checkedOut);
+    // What was put back is said by the undo journal's report, after this message.
+    throw explainApplyFailure(err);
   }
+}
+
+/** Pushes one ref, registered first: the journal puts it back from what the remote holds then (landed, not landed or in part). */
+async function push(git: Git, remote: string, update: RefUpdate): Promise<void> {
+  journal.register(`${q(update.ref)} on '${q(remote)}' (${update.previous === ZERO_SHA ? 'deleted' : `back to ${update.previous.slice(0, 12)}`})`, () => putBackRemoteRefs(git, remote, [update]));
+  await pushAll(git, remote, [update]);
 }
 
 async function remoteTip(git: Git, remote: string, ref: string): Promise<string | undefined> {
   return (await git.remoteRefs(remote, [ref], `reading ${ref}`)).find((r) => r.name === ref)?.commit;
 }
 
-/** Puts a pushed ref back where it was (or deletes it), with a lease on what this run pushed. */
-async function undoPush(git: Git, remote: string, u: RefUpdate): Promise<void> {
-  const target = u.previous === ZERO_SHA ? `:${u.ref}` : `+${u.previous}:${u.ref}`;
-  await git.remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, remote, target], remote, `undoing the push of ${u.ref}`);
-}
-
-function explainApplyFailure(err: unknown, checkedOut: string[]): unknown {
+function explainApplyFailure(err: unknown): unknown {
   if (err instanceof UserError) return err;
-  const undone = `The local commit was undone${checkedOut.length ? ` (the submodules checked out stay at their new commits: ${checkedOut.join(', ')})` : ''}.`;
   if (err instanceof PushError) {
     const fix: Record<string, string> = {
-      local: 'a local pre-push hook said no: see its message above.',
+      local: "git's own checks on the agent said no (repository hooks do not run for Relevo's pushes): see its message above, and check the remote's URL and the agent's git configuration.",
       race: 're-run the pipeline: it updates the new commit.',
       policy: "grant the build service 'Bypass policies when pushing' on the branch, or use mode 'pull-request'.",
       auth: "give the build service identity 'Contribute' (and 'Create branch' for pull-request mode) on the orchestration repository.",
       timeout: 'check that the agent can reach the remote, then re-run.',
       server: 'check the branch permissions and server hooks named above.',
     };
-    const what = err.refusal === 'timeout' ? `the push did not complete (${err.reason}); it may have reached the remote before the connection stalled: check the branch there` : `the push was refused (${err.refusal}): ${err.reason}`;
-    return new UserError(`${what}. ${undone}`, { input: 'mode', fix: fix[err.refusal] });
+    const what = err.refusal === 'timeout' ? `the push did not complete (${err.reason})` : err.refusal === 'local' ? `git refused the push on the agent, before contacting the remote: ${err.reason}` : `the push was refused (${err.refusal}): ${err.reason}`;
+    return new UserError(`${q(what)}.`, { input: 'mode', fix: fix[err.refusal] });
   }
-  if (err instanceof GitCommandError) return new UserError(`git ${err.args.find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? err.args[0]} failed: ${err.stderr.trim().replace(/\s+/g, ' ')}. ${undone}`, { fix: 'see the git message above.' });
+  if (err instanceof GitCommandError) return new UserError(`git ${err.args.find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? err.args[0]} failed: ${q(err.stderr.trim().replace(/\s+/g, ' '))}.`, { fix: 'see the git message above.' });
   return err;
 }
 
 function pullRequestDescription(plan: SubmodulePlan): string {
-  const rows = plan.updates.map((u) => `| ${u.name} | ${u.fromTag ?? '—'} | ${u.toTag} | ${u.change} |`);
+  const rows = plan.updates.map((u) => `| ${markdownCell(u.name)} | ${u.fromTag ? markdownCell(u.fromTag) : '—'} | ${markdownCell(u.toTag)} | ${u.change} |`);
   return ['Component pins moved by Relevo UpdateSubmodules.', '', '| component | from | to | change |', '|---|---|---|---|', ...rows].join('\n');
 }

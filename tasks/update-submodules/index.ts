@@ -7,6 +7,7 @@ import { applySubmoduleUpdate, planSubmoduleUpdate, type OpenPullRequest, type U
 import { DEFAULT_BRANCH_CHANNELS, parseBranchChannels } from '../../shared/versioning/channels';
 import { repositoryName } from '../../shared/submodules/urls';
 import { isInside } from '../../shared/files';
+import { journal } from '../../shared/undo';
 import { resolve } from 'node:path';
 
 void agent.runTask(async () => {
@@ -40,7 +41,10 @@ void agent.runTask(async () => {
   if (dryRun) console.log(`Dry run: would ${plan.updates.length ? `commit ${plan.updates.length} pin(s)${plan.delivery.mode === 'commit' ? '' : plan.delivery.mode === 'push' ? ` and push to ${plan.delivery.branchRef}` : ` and open a pull request into ${plan.delivery.targetRef}`}` : 'change nothing'}.`);
 
   agent.setOutput('updatedCount', plan.updates.length);
-  agent.setOutput('updates', JSON.stringify(plan.updates.map(({ name, path, from, fromTag, to, toTag, change, commit }) => ({ name, path, from: from ?? null, fromTag: fromTag ?? null, to, toTag, change, commit }))));
+  // JSON whose `#` is written \u0023: the value parses the same, and no name or path from
+  // .gitmodules puts a `##vso[` or `##[` into the log's lines (the output's and its debug line).
+  const updates = JSON.stringify(plan.updates.map(({ name, path, from, fromTag, to, toTag, change, commit }) => ({ name, path, from: from ?? null, fromTag: fromTag ?? null, to, toTag, change, commit })));
+  agent.setOutput('updates', updates.replace(/#/g, '\\u0023'));
   agent.setOutput('maxChange', plan.maxChange);
   agent.setOutput('commit', result?.commit ?? '');
   agent.setOutput('pullRequestId', result?.pullRequest?.id ?? '');
@@ -69,6 +73,7 @@ function pullRequestOpener(dir: string, remoteUrl: string | undefined): OpenPull
     const ownCheckout = agent.variable('Build.Repository.LocalPath');
     const own = ownCheckout && isInside(resolve(dir), resolve(ownCheckout)) ? agent.variable('Build.Repository.ID') : undefined;
     const repositoryId = own ?? (await client.repository(repositoryName(remoteUrl, dir))).id;
-    return openOrUpdatePullRequest(client, repositoryId, { ...req, ...options });
+    // Each change to the pull request is registered with the run's undo journal before it is made.
+    return openOrUpdatePullRequest(client, repositoryId, { ...req, ...options }, journal);
   };
 }

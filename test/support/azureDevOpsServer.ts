@@ -24,7 +24,7 @@
  * | GET     | {project}/_apis/git/repositories/{repo}/pullRequests?searchCriteria.*  | 200 {count,value}                                   | R "Find open PRs"; L GitApi.getPullRequests |
  * | POST    | {project}/_apis/git/repositories/{repo}/pullRequests                   | 201; 409 TF401179; 400 TF401398; 403 TF401027       | R "Pull request"; I Azure/azure-cli#29914 (TF401179), shayki5/azure-devops-create-pr-task#120 (TF401398), githubnext/ado-aw docs (TF401027) |
  * | GET     | {project}/_apis/git/repositories/{repo}/pullRequests/{id}              | 200; 404 TF401180 (modeled)                         | L GitApi.getPullRequest |
- * | PATCH   | {project}/_apis/git/repositories/{repo}/pullRequests/{id}              | 200 (title, description, autoCompleteSetBy, completionOptions, status, isDraft); 403 | R "Auto-complete"; L GitApi.updatePullRequest |
+ * | PATCH   | {project}/_apis/git/repositories/{repo}/pullRequests/{id}              | 200 (title, description, autoCompleteSetBy (the empty id turns it off), completionOptions, status, isDraft); 403 | R "Auto-complete"; L GitApi.updatePullRequest; azure-devops-cli-extension update_pull_request (EMPTY_UUID) |
  * | PUT     | {project}/_apis/git/repositories/{repo}/pullRequests/{id}/reviewers/{reviewerId} | 200 reviewer; 403                         | brief; L GitApi.createPullRequestReviewer |
  * | GET     | {project}/_apis/git/repositories/{repo}/commits/{commit}/statuses      | 200 {count,value}, newest first; latestOnly          | R "Commit statuses"; L GitApi.getStatuses |
  * | POST    | {project}/_apis/git/repositories/{repo}/annotatedTags                  | 201; 400 no message; 409 exists (modeled text); 403 TF401027 CreateTag | R "Annotated tag"; I MicrosoftDocs/vsts-rest-api-specs#176 (400), #390 (409) |
@@ -195,6 +195,9 @@ export interface AzureDevOpsServerOptions {
   releasedVersion?: string;
 }
 
+/** How `failNth` fails its request: as a Fault, or (`acted`) with the service having done what was asked before the answer is lost. */
+export type NthFault = Omit<Fault, 'path' | 'times' | 'method'> & { acted?: boolean };
+
 export interface AzureDevOpsServer {
   /** The collection URI, `http://127.0.0.1:<port>/org/`. */
   url: string;
@@ -205,6 +208,13 @@ export interface AzureDevOpsServer {
   state: ServerState;
   requests: RecordedRequest[];
   fail(fault: Fault): void;
+  /**
+   * The `n`-th request from now on (counting every request, discovery included) gets this
+   * answer instead (default: 500 with Azure DevOps' error body); the tests that fail each
+   * answer in turn. `answered()` counts the requests since the last call.
+   */
+  failNth(n: number, fault?: NthFault): void;
+  answered(): number;
   addRepository(name: string, options?: Partial<Omit<RepositoryRecord, 'name'>>): RepositoryRecord;
   addDefinition(name: string, options?: Partial<Omit<DefinitionRecord, 'name'>>): DefinitionRecord;
   addBuild(build: Partial<BuildRecord> & { definitionId: number; sourceVersion: string }): BuildRecord;
@@ -281,6 +291,8 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
   };
   const requests: RecordedRequest[] = [];
   const faults: Array<Fault & { left: number }> = [];
+  let counted = 0;
+  let nth: { at: number; fault: NthFault } | undefined;
   let nextPullRequestId = 1;
   let nextDefinitionId = 1;
   let nextBuildId = 100;
@@ -499,7 +511,12 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         if (body.status === 'abandoned' || body.status === 2) pr.status = 'abandoned';
         if (body.status === 'active' || body.status === 1) pr.status = 'active';
         const setBy = body.autoCompleteSetBy as { id?: unknown } | undefined;
-        if (setBy && typeof setBy.id === 'string') pr.autoCompleteSetBy = { id: setBy.id };
+        // The empty identity turns auto-complete off (as `az repos pr update --auto-complete false` sends it).
+        if (setBy && typeof setBy.id === 'string') {
+          if (/^0{8}-0{4}-0{4}-0{4}-0{12}$/.test(setBy.id)) {
+            delete pr.autoCompleteSetBy;
+          } else pr.autoCompleteSetBy = { id: setBy.id };
+        }
         if (body.completionOptions && typeof body.completionOptions === 'object') {
           const options = { ...(pr.completionOptions ?? {}), ...(body.completionOptions as Record<string, unknown>) };
           if (typeof options.mergeStrategy === 'string') options.mergeStrategy = MERGE_STRATEGIES.indexOf(options.mergeStrategy);
@@ -687,7 +704,14 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     if (!decodedPath.toLowerCase().startsWith(prefix)) return send(json(404, adoError('HttpException', `No organization at ${decodedPath}.`, 'System.Web'))); // modeled
     const rest = decodedPath.slice(prefix.length);
     // Faults come first: a gateway or throttler answers before the service looks at the request.
-    const fault = faults.find((f) => f.left > 0 && (!f.method || f.method.toUpperCase() === method) && (typeof f.path === 'string' ? rest.toLowerCase().includes(f.path.toLowerCase()) : f.path.test(rest)));
+    counted++;
+    const mine = nth?.at === counted ? nth.fault : undefined;
+    // `acted`: the request is served, then its answer replaced by the failure (a gateway error after the service acted).
+    const lost = mine?.acted ? mine : undefined;
+    const fault =
+      mine && !lost
+        ? { ...mine, path: rest, left: 1 }
+        : faults.find((f) => f.left > 0 && (!f.method || f.method.toUpperCase() === method) && (typeof f.path === 'string' ? rest.toLowerCase().includes(f.path.toLowerCase()) : f.path.test(rest)));
     if (fault) {
       fault.left--;
       if (fault.hang) {
@@ -709,10 +733,11 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         const versionError = checkVersion(method, apiVersion, route.location);
         if (versionError) return send(versionError);
       }
+      const answer = (reply: Reply) => send(lost ? json(lost.status ?? 500, lost.body ?? defaultFaultBody(lost.status ?? 500), lost.headers) : reply);
       try {
-        return send(route.handle({ method, segments: rest.split('/'), query, body, apiVersion }, m));
+        return answer(route.handle({ method, segments: rest.split('/'), query, body, apiVersion }, m));
       } catch (err) {
-        if (err instanceof Reply) return send(err);
+        if (err instanceof Reply) return answer(err);
         return send(json(500, adoError('InternalServerErrorException', `contract server bug: ${(err as Error).message}`, 'Relevo.Test')));
       }
     }
@@ -738,6 +763,11 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     fail(fault) {
       faults.push({ ...fault, left: fault.times ?? 1 });
     },
+    failNth(n, fault = {}) {
+      counted = 0;
+      nth = n > 0 ? { at: n, fault: { status: 500, ...fault } } : undefined;
+    },
+    answered: () => counted,
     addRepository(name, extra = {}) {
       const repo: RepositoryRecord = { id: randomUUID(), projectId: project.id, defaultBranch: 'refs/heads/main', ...extra, name };
       state.repositories.push(repo);

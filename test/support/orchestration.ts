@@ -4,9 +4,10 @@
  * paths), gitlinks written directly (no network, no checkout of the components).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, Repo } from './repo';
+import { git, Repo, tempDir } from './repo';
 
 export interface ComponentRepo {
   name: string;
@@ -47,11 +48,16 @@ export interface Pin {
   policy?: string;
 }
 
+/** A value as git config reads it back: quoted when it holds a comment character (`#`, `;`) or a quote. */
+function configValue(value: string): string {
+  return /[#;"\\]/.test(value) ? `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"` : value;
+}
+
 /** Writes .gitmodules and the gitlinks for `pins` into `repo` and commits them. */
 export function pinSubmodules(repo: Repo, pins: Pin[], message = 'chore: pin components'): string {
   const lines: string[] = [];
   for (const p of pins) {
-    lines.push(`[submodule "${p.name}"]`, `\tpath = ${p.path}`, `\turl = ${p.url}`);
+    lines.push(`[submodule "${p.name}"]`, `\tpath = ${configValue(p.path)}`, `\turl = ${configValue(p.url)}`);
     if (p.policy) lines.push(`\trelevo-version = ${p.policy}`);
   }
   writeFileSync(join(repo.dir, '.gitmodules'), lines.join('\n') + '\n');
@@ -80,4 +86,54 @@ export function makeOrchestration(base: string, pins: Pin[], remoteUrl?: (bare: 
   const repo = new Repo(work);
   repo.git('checkout', '-q', '--detach', 'origin/main');
   return { bare, work: repo };
+}
+
+export interface OrchestrationCopy {
+  /** The copied folder: components' bare remotes, `orchestration.git`, `checkout`. */
+  base: string;
+  repo: Repo;
+  bare: string;
+  head: string;
+}
+
+/**
+ * A fresh copy of a folder `makeOrchestration` built (components, orchestration remote and
+ * checkout), its checkout's origin pointed at the copy: the tests that run a task many times
+ * build the fixture once and copy it per run.
+ */
+export function copyOrchestration(template: string, into = tempDir('relevo-orch-copy-')): OrchestrationCopy {
+  const base = join(into, 'o');
+  execFileSync('cp', ['-a', template, base]);
+  const bare = join(base, 'orchestration.git');
+  const repo = new Repo(join(base, 'checkout'));
+  repo.git('remote', 'set-url', 'origin', bare);
+  return { base, repo, bare, head: repo.head() };
+}
+
+/**
+ * Everything about a checkout and its remote a run may change, to compare before and after:
+ * HEAD (and the branch it is on), the index, the work tree's status and files (submodule
+ * folders included), the repository's own configuration, and the remote's refs. The clones git
+ * keeps under `.git/modules` are left out (git keeps them after a deinit too).
+ */
+export function checkoutState(repo: Repo, bare: string): Record<string, string> {
+  const files: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!rel && entry.name === '.git') continue;
+      const path = rel ? `${rel}/${entry.name}` : entry.name;
+      files.push(entry.isDirectory() ? `${path}/` : `${path} ${entry.isFile() ? createHash('sha1').update(readFileSync(join(dir, entry.name))).digest('hex') : ''}`);
+      if (entry.isDirectory() && entry.name !== '.git') walk(join(dir, entry.name), path);
+    }
+  };
+  walk(repo.dir, '');
+  return {
+    head: repo.git('rev-parse', 'HEAD'),
+    on: repo.git('rev-parse', '--symbolic-full-name', 'HEAD'),
+    index: repo.git('ls-files', '--stage'),
+    status: repo.git('status', '--porcelain', '--untracked-files=all', '--ignore-submodules=none'),
+    config: readFileSync(join(repo.dir, '.git', 'config'), 'utf8'),
+    files: files.join('\n'),
+    remote: git(bare, 'for-each-ref', '--format=%(refname) %(objectname)'),
+  };
 }
