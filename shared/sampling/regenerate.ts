@@ -103,7 +103,7 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
     } catch (err) {
       throw new UserError(`tables.${t.name}: the cleaning rules (filter, drop, nulls) are not valid SQL for this table: ${message(err)}.`, {
         input: 'configFile',
-        fix: `use the columns of ${t.name} (${schemas.get(t.name)!.map((c) => c.name).join(', ')}) in ${config.file}.`,
+        fix: `use the columns of ${t.name} (${schemas.get(t.name)!.map((c) => quoteForeign(c.name)).join(', ')}) in ${quoteForeign(config.file)}.`,
       });
     }
   }

@@ -36,10 +36,19 @@ export class TableStore {
   label = 'new';
   /** Every statement answered, in order. */
   readonly seen: string[] = [];
-  /** Before the model answers the n-th statement (1-based): an outcome to answer instead (nothing applied), or undefined. */
-  fault?: (sql: string, n: number) => SqlOutcome | undefined;
+  /**
+   * Before the model answers the n-th statement (1-based): an outcome to answer instead, or
+   * undefined. Nothing is applied, unless the fault calls `apply` (a change that landed though
+   * the answer says it failed).
+   */
+  fault?: (sql: string, n: number, apply: () => void) => SqlOutcome | undefined;
   /** After the model applied the n-th statement: called (e.g. to note that a swap started). */
   onApplied?: (sql: string, n: number) => void;
+  /**
+   * A statement that runs a while: PENDING/RUNNING for this many polls, and applied only when
+   * it ends (a rename the warehouse has not finished when the task is cancelled).
+   */
+  slow?: (sql: string, n: number) => number | undefined;
 
   /** `source`: `catalog.schema` whose tables a staged table takes its columns from. */
   constructor(
@@ -64,8 +73,17 @@ export class TableStore {
   readonly answer = (sql: string): SqlOutcome => {
     this.seen.push(sql);
     const n = this.seen.length;
-    const fault = this.fault?.(sql, n);
+    const fault = this.fault?.(sql, n, () => void this.apply(sql));
     if (fault) return fault;
+    const polls = this.slow?.(sql, n);
+    if (polls) {
+      return {
+        polls,
+        onDone: () => {
+          if (!this.apply(sql).error) this.onApplied?.(sql, n);
+        },
+      };
+    }
     const outcome = this.apply(sql);
     if (!outcome.error) this.onApplied?.(sql, n);
     return outcome;
