@@ -2,13 +2,20 @@
  * The Databricks engine: the plan's statements one by one on a SQL warehouse through the
  * Statement Execution API (shared/clients/databricks.ts: execute, poll, cancel on timeout).
  * Each environment's tables are staged as `<target>.<table>__relevo_next`; after every gate
- * of every environment passed, each staged table takes its table's name (the old one is
- * renamed to `__relevo_old` first and dropped at the end; a failed rename puts back the ones
- * already done). The masking salt travels only as the named parameter `:relevo_salt`.
+ * of every environment passed, each staged table takes its table's name (the previous one is
+ * renamed to `__relevo_old` first, and dropped once every table is in). The masking salt
+ * travels only as the named parameter `:relevo_salt`.
+ *
+ * Undo (shared/undo.ts): an environment's staging tables are registered before the first is
+ * created, each table's swap before its first rename. The put-back waits (bounded) for the
+ * statement under way, reads which of the names exist, and puts an environment's tables back
+ * concurrently: the agent's grace is 7.5 s, and one DDL statement takes a fraction of a second.
  */
 import type { DatabricksClient } from '../clients/databricks';
-import { UserError } from '../errors';
+import { cancelSignal, isCancelled } from '../processes';
+import { journal as runJournal, type UndoJournal } from '../undo';
 import type { Row, SqlEngine } from './engine';
+import { InFlight, refuseIfCancelled } from './inflight';
 import type { EnvironmentPlan } from './plan';
 import { databricks } from './sql';
 
@@ -19,12 +26,43 @@ export interface DatabricksEngineOptions {
   /** How long one statement may run before it is cancelled (default 30 min). */
   statementTimeoutMs?: number;
   pollMs?: number;
+  /** The undo journal changes are registered with (default: the run's). */
+  journal?: UndoJournal;
+}
+
+/** How long the undo waits for the statement under way before it looks at the tables. */
+const SETTLE_MS = 2000;
+
+interface TableNames {
+  table: string;
+  /** Quoted three-part names. */
+  real: string;
+  next: string;
+  old: string;
+  /** The names as information_schema lists them (lower case). */
+  names: { real: string; next: string; old: string };
+}
+
+/** A poll's wait that a cancellation cuts short (the statement's end is then seen at once). */
+function pollSleep(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (isCancelled()) return void setTimeout(resolve, Math.min(ms, 100));
+    const done = () => {
+      clearTimeout(timer);
+      cancelSignal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    cancelSignal.addEventListener('abort', done, { once: true });
+  });
 }
 
 export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngine {
   const { client, warehouseId } = options;
+  const journal = options.journal ?? runJournal;
   const q = databricks.ident;
-  const query = async (sql: string): Promise<Row[]> => {
+  const inFlight = new InFlight();
+  const statement = async (sql: string): Promise<Row[]> => {
     const result = await client.runStatement(
       {
         warehouseId,
@@ -35,32 +73,107 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
         disposition: 'INLINE',
         format: 'JSON_ARRAY',
       },
-      { timeoutMs: options.statementTimeoutMs ?? 30 * 60_000, pollMs: options.pollMs },
+      { timeoutMs: options.statementTimeoutMs ?? 30 * 60_000, pollMs: options.pollMs, sleep: pollSleep },
     );
     return result.rows.map((r) => Object.fromEntries(result.columns.map((c, i) => [c.name, r[i] ?? null])));
   };
-  const tablesOf = (env: EnvironmentPlan) => {
+  /** The run's statements: refused once the run is cancelled; the undo waits for the one under way. */
+  const query = (sql: string): Promise<Row[]> => inFlight.run('running SQL', () => statement(sql));
+  const tablesOf = (env: EnvironmentPlan): TableNames[] => {
     if (env.target.kind !== 'tables') throw new Error('databricks writes tables');
     const { catalog, schema } = env.target;
-    return env.tables.map((t) => ({ table: t.table, real: [catalog, schema, t.table].map(q).join('.'), next: t.staged, old: [catalog, schema, `${t.table}__relevo_old`].map(q).join('.') }));
+    const name = (t: string) => [catalog, schema, t].map(q).join('.');
+    return env.tables.map((t) => ({
+      table: t.table,
+      real: name(t.table),
+      next: t.staged,
+      old: name(`${t.table}__relevo_old`),
+      names: { real: t.table.toLowerCase(), next: `${t.table}__relevo_next`.toLowerCase(), old: `${t.table}__relevo_old`.toLowerCase() },
+    }));
   };
-  const existing = async (env: EnvironmentPlan): Promise<Set<string>> => {
-    if (env.target.kind !== 'tables') return new Set();
-    const names = env.tables.flatMap((t) => [t.table, `${t.table}__relevo_old`]).map((n) => databricks.literal(n.toLowerCase())).join(', ');
-    const rows = await query(`SELECT table_name FROM ${q(env.target.catalog)}.information_schema.tables WHERE table_schema = ${databricks.literal(env.target.schema.toLowerCase())} AND table_name IN (${names})`);
+  /** Which of these table names exist in the environment's target schema (lower case). */
+  const present = async (env: EnvironmentPlan, names: string[], run: (sql: string) => Promise<Row[]>): Promise<Set<string>> => {
+    if (env.target.kind !== 'tables' || !names.length) return new Set();
+    const list = names.map((n) => databricks.literal(n)).join(', ');
+    const rows = await run(`SELECT table_name FROM ${q(env.target.catalog)}.information_schema.tables WHERE table_schema = ${databricks.literal(env.target.schema.toLowerCase())} AND table_name IN (${list})`);
     return new Set(rows.map((r) => String(r.table_name).toLowerCase()));
   };
+  const where = (env: EnvironmentPlan) => (env.target.kind === 'tables' ? `${env.target.catalog}.${env.target.schema}` : env.name);
+
+  /**
+   * The swaps of one environment, put back together: the first of its undo steps to run waits
+   * for the statement under way, reads the names once and puts every table registered so far
+   * back concurrently; each step then reports its own table.
+   */
+  const putBacks = new Map<string, { swaps: { t: TableNames; hadTable: boolean }[]; outcome?: Promise<Map<string, unknown>> }>();
+  const putBackEnv = (env: EnvironmentPlan) => {
+    const batch = putBacks.get(env.name)!;
+    batch.outcome ??= (async () => {
+      await inFlight.settled(SETTLE_MS);
+      const there = await present(env, batch.swaps.flatMap((s) => Object.values(s.t.names)), statement);
+      const failures = new Map<string, unknown>();
+      await Promise.all(
+        batch.swaps.map(async ({ t, hadTable }) => {
+          try {
+            await putBackTable(t, hadTable, there);
+          } catch (err) {
+            failures.set(t.real, err);
+          }
+        }),
+      );
+      return failures;
+    })();
+    return batch.outcome;
+  };
+  /** One table back from what is there now, knowing only whether it existed before its swap. */
+  const putBackTable = async (t: TableNames, hadTable: boolean, there: Set<string>) => {
+    // Without a previous table, the one in its place (if the staged one is gone) is the new one.
+    if (!hadTable) {
+      if (there.has(t.names.real) && !there.has(t.names.next)) await statement(`DROP TABLE ${t.real}`);
+      return;
+    }
+    // The previous table never moved.
+    if (!there.has(t.names.old)) return;
+    try {
+      if (there.has(t.names.real)) {
+        if (there.has(t.names.next)) throw new Error(`${t.real} exists and is not the staged table`);
+        await statement(`DROP TABLE ${t.real}`);
+      }
+      await statement(`ALTER TABLE ${t.old} RENAME TO ${t.real}`);
+    } catch (err) {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; the previous table is intact as ${t.old}, and the next run puts it back before anything else`);
+    }
+  };
+
   return {
     dialect: databricks,
     query,
-    async prepare() {
-      // CREATE OR REPLACE stages over any leftover of a stopped run.
+    async prepare(envs) {
+      for (const env of envs) {
+        const tables = tablesOf(env);
+        const there = await present(env, tables.flatMap((t) => [t.names.real, t.names.old]), query);
+        for (const t of tables) {
+          if (!there.has(t.names.old)) continue;
+          // A run killed mid-swap (beyond the agent's grace) left the previous table only under
+          // its __relevo_old name: it takes its name again (a repair, kept). With the table in
+          // place, an __relevo_old is what a finished swap did not get to drop.
+          await query(there.has(t.names.real) ? `DROP TABLE IF EXISTS ${t.old}` : `ALTER TABLE ${t.old} RENAME TO ${t.real}`);
+        }
+        journal.register(`the staging tables ${where(env)}.*__relevo_next (dropped)`, async () => {
+          // A CREATE still running ends first, so no staging table appears after the drop.
+          await inFlight.settled(SETTLE_MS);
+          const results = await Promise.allSettled(tables.map((t) => statement(`DROP TABLE IF EXISTS ${t.next}`)));
+          const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${tables[i].next}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`] : []));
+          if (failed.length) throw new Error(`not dropped: ${failed.join('; ')}`);
+        });
+      }
     },
     async previousFingerprints(env) {
       const out: Record<string, string> = {};
-      const present = await existing(env);
-      for (const t of tablesOf(env)) {
-        if (!present.has(t.table.toLowerCase())) continue;
+      const tables = tablesOf(env);
+      const there = await present(env, tables.map((t) => t.names.real), query);
+      for (const t of tables) {
+        if (!there.has(t.names.real)) continue;
         const rows = await query(`SHOW TBLPROPERTIES ${t.real} ('relevo.fingerprint')`);
         const value = rows.find((r) => r.key === 'relevo.fingerprint')?.value;
         if (value && !/does not have property/i.test(value)) out[t.table] = value;
@@ -68,50 +181,37 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
       return out;
     },
     async commit(envs, record) {
-      const done: { real: string; next: string; old: string; hadTable: boolean }[] = [];
-      try {
-        for (const env of envs) {
-          const tables = (record(env).tables ?? {}) as Record<string, { fingerprint?: string }>;
-          for (const t of tablesOf(env)) {
-            const fingerprint = tables[t.table]?.fingerprint;
-            if (fingerprint) await query(`ALTER TABLE ${t.next} SET TBLPROPERTIES ('relevo.fingerprint' = ${databricks.literal(fingerprint)})`);
-          }
+      for (const env of envs) {
+        const tables = (record(env).tables ?? {}) as Record<string, { fingerprint?: string }>;
+        for (const t of tablesOf(env)) {
+          const fingerprint = tables[t.table]?.fingerprint;
+          if (fingerprint) await query(`ALTER TABLE ${t.next} SET TBLPROPERTIES ('relevo.fingerprint' = ${databricks.literal(fingerprint)})`);
         }
-        for (const env of envs) {
-          const present = await existing(env);
-          for (const t of tablesOf(env)) {
-            let hadTable = present.has(t.table.toLowerCase());
-            if (!hadTable && present.has(`${t.table}__relevo_old`.toLowerCase())) {
-              // A run stopped mid-swap left the previous table under its __relevo_old name: it is the only copy, put it back.
-              await query(`ALTER TABLE ${t.old} RENAME TO ${t.real}`);
-              hadTable = true;
-            }
-            // With the table in place, an __relevo_old is a leftover of a finished swap whose last drop failed.
-            await query(`DROP TABLE IF EXISTS ${t.old}`);
-            if (hadTable) await query(`ALTER TABLE ${t.real} RENAME TO ${t.old}`);
-            done.push({ ...t, hadTable });
-            await query(`ALTER TABLE ${t.next} RENAME TO ${t.real}`);
-          }
-        }
-      } catch (err) {
-        const stranded: string[] = [];
-        for (const t of done.reverse()) {
-          await query(`ALTER TABLE ${t.real} RENAME TO ${t.next}`).catch(() => undefined);
-          if (t.hadTable) await query(`ALTER TABLE ${t.old} RENAME TO ${t.real}`).catch(() => stranded.push(`${t.real} (now ${t.old})`));
-        }
-        if (stranded.length) {
-          throw new UserError(`the swap failed (${err instanceof Error ? err.message : String(err)}) and putting back the previous tables failed too: ${stranded.join(', ')}.`, {
-            fix: 'the previous data is intact under the __relevo_old names: run the task again (it puts them back first), or rename them by hand.',
-            cause: err,
-          });
-        }
-        throw err;
       }
-      // The new tables are in place: a failed cleanup is dropped on the next run, not a failure of this one.
-      for (const t of done) if (t.hadTable) await query(`DROP TABLE IF EXISTS ${t.old}`).catch(() => undefined);
-    },
-    async discard(envs) {
-      for (const env of envs) for (const t of tablesOf(env)) await query(`DROP TABLE IF EXISTS ${t.next}`).catch(() => undefined);
+      const swapped: { t: TableNames; hadTable: boolean }[] = [];
+      for (const env of envs) {
+        const tables = tablesOf(env);
+        // Known before the swap: which tables have a previous version to put back.
+        const there = await present(env, tables.map((t) => t.names.real), query);
+        const batch = putBacks.get(env.name) ?? { swaps: [] };
+        putBacks.set(env.name, batch);
+        for (const t of tables) {
+          const hadTable = there.has(t.names.real);
+          journal.register(`the table ${t.real}`, async () => {
+            const failures = await putBackEnv(env);
+            if (failures.has(t.real)) throw failures.get(t.real);
+          });
+          batch.swaps.push({ t, hadTable });
+          if (hadTable) await query(`ALTER TABLE ${t.real} RENAME TO ${t.old}`);
+          await query(`ALTER TABLE ${t.next} RENAME TO ${t.real}`);
+          swapped.push({ t, hadTable });
+        }
+      }
+      // A cancel that came during the last rename still puts everything back.
+      refuseIfCancelled('swapping in the environments');
+      journal.landed(`the new tables in ${envs.map(where).join(', ')}`);
+      // The previous tables are no longer needed; what is not dropped now, the next run drops.
+      for (const s of swapped) if (s.hadTable) await query(`DROP TABLE IF EXISTS ${s.t.old}`).catch(() => undefined);
     },
     async close() {},
   };

@@ -17,6 +17,7 @@ import { dirname, join, normalize, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { UserError } from '../errors';
 import type { Log } from '../log';
+import { CancelledError, cancelSignal, isCancelled } from '../processes';
 
 export const DUCKDB_VERSION = '1.5.6-r.1';
 
@@ -117,11 +118,13 @@ async function download(url: string, fetchImpl: typeof fetch): Promise<Buffer> {
   let lastError = '';
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      const res = await fetchImpl(url, { signal: AbortSignal.timeout(300_000) });
+      // A cancel stops the download at once (the partial folder is removed below, and never used).
+      const res = await fetchImpl(url, { signal: AbortSignal.any([AbortSignal.timeout(300_000), cancelSignal]) });
       if (res.ok) return Buffer.from(await res.arrayBuffer());
       lastError = `HTTP ${res.status}`;
       if (res.status < 500 && res.status !== 429) break;
     } catch (err) {
+      if (isCancelled()) throw new CancelledError(`downloading ${url}`);
       lastError = (err as Error).message;
     }
     await new Promise((r) => setTimeout(r, 1000 * attempt));

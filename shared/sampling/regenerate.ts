@@ -1,11 +1,16 @@
 /**
  * RegenerateSampleData: read the source's schemas, build the plan (printed in full by a dry
  * run), stage every environment, run the gates, and only when every gate of every environment
- * passed, swap them all in. A failed gate (or any error) discards the staging: the previous
- * targets stay exactly as they were.
+ * passed, swap them all in. The engines register the staging and each swap with the run's
+ * undo journal before making them: a failed gate, any error and a cancellation unwind it (in
+ * the task's runner), so the previous targets are put back exactly as they were.
+ *
+ * Names, paths and values from the configuration and the source are foreign text: quoted
+ * (`quoteForeign`) where a log line carries them.
  */
 import { UserError } from '../errors';
 import type { Log } from '../log';
+import { quoteForeign } from '../output';
 import type { SampleConfig } from './config';
 import type { Row, SqlEngine } from './engine';
 import { buildPlan, schemaFingerprint, type EnvironmentPlan, type SamplingPlan, type SourceSchemas } from './plan';
@@ -63,7 +68,7 @@ export interface RegenerateResult {
   error?: UserError;
 }
 
-const describeLocation = (l: SampleConfig['source']) => (l.kind === 'files' ? `${l.path} (${l.format})` : `${l.catalog}.${l.schema}`);
+const describeLocation = (l: SampleConfig['source']) => (l.kind === 'files' ? `${quoteForeign(l.path)} (${l.format})` : `${l.catalog}.${l.schema}`);
 
 export async function regenerateSampleData(config: SampleConfig, engine: SqlEngine, options: RegenerateOptions, log: Log): Promise<RegenerateResult> {
   const started = Date.now();
@@ -82,10 +87,10 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
     }
   }
   const plan = buildPlan(config, d, schemas, options.environments);
-  log.info(`Source ${describeLocation(config.source)}; ${config.tables.length} table(s), root ${plan.root}; seed ${config.seed}; order: ${plan.order.join(' → ')}.`);
+  log.info(`Source ${describeLocation(config.source)}; ${config.tables.length} table(s), root ${plan.root}; seed ${quoteForeign(config.seed)}; order: ${plan.order.join(' → ')}.`);
   for (const env of plan.environments) {
     log.info(`Environment ${env.name} ← ${env.from ?? 'source'} (${sizeText(env)}) → ${describeLocation(env.target)}`);
-    for (const t of env.tables) log.info(`  ${t.table}: ${t.role}${t.masked.length ? `; masked ${t.masked.map((m) => `${m.column} (${m.rule}${m.inheritedFrom ? ` from ${m.inheritedFrom}` : ''})`).join(', ')}` : ''}`);
+    for (const t of env.tables) log.info(`  ${t.table}: ${t.role}${t.masked.length ? `; masked ${t.masked.map((m) => `${quoteForeign(m.column)} (${m.rule}${m.inheritedFrom ? ` from ${quoteForeign(m.inheritedFrom)}` : ''})`).join(', ')}` : ''}`);
   }
   // A bad filter, drop or fill fails here, naming the table, before anything is staged.
   for (const t of config.tables) {
@@ -98,7 +103,7 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
     } catch (err) {
       throw new UserError(`tables.${t.name}: the cleaning rules (filter, drop, nulls) are not valid SQL for this table: ${message(err)}.`, {
         input: 'configFile',
-        fix: `use the columns of ${t.name} (${schemas.get(t.name)!.map((c) => c.name).join(', ')}) in ${config.file}.`,
+        fix: `use the columns of ${t.name} (${schemas.get(t.name)!.map((c) => quoteForeign(c.name)).join(', ')}) in ${quoteForeign(config.file)}.`,
       });
     }
   }
@@ -109,7 +114,7 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
       log.info(`-- ${env.name}: the root's base rows\n${env.baseCountSql};`);
       for (const t of env.tables) {
         for (const s of t.statements) log.info(`-- ${env.name}.${t.table}\n${s};`);
-        for (const c of t.checks) log.info(`-- gate ${c.kind} ${t.table}.${c.column}\n${c.sql};`);
+        for (const c of t.checks) log.info(`-- gate ${c.kind} ${t.table}.${quoteForeign(c.column)}\n${c.sql};`);
       }
     }
     report.environments = plan.environments.map((env) => ({ name: env.name, from: env.from ?? 'source', target: describeLocation(env.target), size: sizeText(env), tables: [], gates: [], schemaChanges: [], durationMs: 0 }));
@@ -117,6 +122,7 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
     return { plan, report };
   }
 
+  let swapping = false;
   try {
     await engine.prepare(plan.environments);
     const rowsIn = new Map<string, number>();
@@ -128,17 +134,19 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
         fix: 'see the report; fix the source data or the configuration (tolerance, masks, references) and run again.',
       });
     }
+    swapping = true;
     await engine.commit(plan.environments, (env) => {
       const r = report.environments.find((e) => e.name === env.name)!;
       return { generatedBy: 'RegenerateSampleData@1', generatedAt: new Date().toISOString(), seed: config.seed, from: r.from, size: r.size, tables: Object.fromEntries(r.tables.map((t) => [t.table, { rows: t.rowsOut, fingerprint: t.fingerprint, masked: t.masked }])) };
     });
-    for (const env of report.environments) log.info(`Swapped in ${env.name} (${env.target}).`);
+    for (const env of report.environments) log.info(`Swapped in ${env.name} (${quoteForeign(env.target)}).`);
   } catch (err) {
-    await engine.discard(plan.environments).catch(() => undefined);
+    // What was staged or swapped is put back by the undo journal, whose report ends the log.
     report.status = 'failed';
     if (!report.failures.length) report.failures.push(message(err));
     report.durationMs = Date.now() - started;
-    return { plan, report, error: err instanceof UserError ? err : new UserError(`the run failed, so no environment was replaced: ${message(err)}`, { cause: err }) };
+    const what = swapping ? 'swapping in the environments failed' : 'the run failed before any environment was swapped in';
+    return { plan, report, error: err instanceof UserError ? err : new UserError(`${what}: ${message(err)}`, { cause: err }) };
   }
   report.durationMs = Date.now() - started;
   return { plan, report };
@@ -164,7 +172,7 @@ async function stageEnvironment(env: EnvironmentPlan, plan: SamplingPlan, engine
     if (before && before !== t.fingerprint) {
       const change = `${t.table}: the source schema changed since the last run (fingerprint ${before} → ${t.fingerprint})`;
       report.schemaChanges.push(change);
-      log.warn(`${env.name}: ${change}.`);
+      log.warn(`${env.name}: ${quoteForeign(change)}.`);
     }
     const tableIn = parent?.tables.find((x) => x.table === t.table)?.rowsOut ?? rowsIn.get(t.table)!;
     report.tables.push({ table: t.table, role: t.role, rowsIn: tableIn, rowsOut, orphans: 0, masked: t.masked.map((m) => m.column), fingerprint: t.fingerprint, durationMs: Date.now() - tableStarted });
@@ -196,7 +204,7 @@ async function stageEnvironment(env: EnvironmentPlan, plan: SamplingPlan, engine
   report.allowedDeviation = Math.round(allowed * 100) / 100;
   const ok = Math.abs(root.rowsOut - expected) <= allowed;
   report.gates.unshift({ gate: 'rows', table: root.table, passed: ok, detail: `${root.table}: ${root.rowsOut} row(s), target ${Math.round(expected)} ± ${Math.round(allowed)} (${sizeText(env)} of ${base})${ok ? '' : ': outside the tolerance'}` });
-  for (const g of report.gates.filter((x) => !x.passed)) log.warn(`${env.name}: gate ${g.gate} failed: ${g.detail}.`);
+  for (const g of report.gates.filter((x) => !x.passed)) log.warn(`${env.name}: gate ${g.gate} failed: ${quoteForeign(g.detail)}.`);
   report.durationMs = Date.now() - started;
   return report;
 }

@@ -66,8 +66,8 @@ export interface StatementRecord {
   steps: Array<'PENDING' | 'RUNNING'>;
   outcome: SqlOutcome;
 }
-/** What a statement does: rows, or an error (a FAILED statement still answers HTTP 200). */
-export type SqlOutcome = { columns?: Array<{ name: string; type?: string }>; rows?: Array<Array<string | null>>; error?: { error_code: string; message: string }; polls?: number };
+/** What a statement does: rows, or an error (a FAILED statement still answers HTTP 200). `onDone`: called once when it ends SUCCEEDED (a change that lands only then). */
+export type SqlOutcome = { columns?: Array<{ name: string; type?: string }>; rows?: Array<Array<string | null>>; error?: { error_code: string; message: string }; polls?: number; onDone?: () => void };
 
 export type Operation = 'files' | 'libraries' | 'clusters' | 'restart' | 'sql';
 
@@ -300,10 +300,12 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         const id = `01ef-${randomUUID()}`;
         // R Facts: named parameters only; one statement per call.
         const names = new Set(parameters.map((p) => p.name));
-        const unbound = [...b.statement.replace(/'(?:[^']|'')*'/g, "''").matchAll(/(?<!:):([A-Za-z_]\w*)/g)].map((x) => x[1]).find((n) => !names.has(n));
+        // The statement without its string literals ('…', backslash escapes) and quoted identifiers (`…`).
+        const code = b.statement.replace(/'(?:[^'\\]|\\.)*'|`(?:[^`]|``)*`/gs, "''");
+        const unbound = [...code.matchAll(/(?<!:):([A-Za-z_]\w*)/g)].map((x) => x[1]).find((n) => !names.has(n));
         const outcome: SqlOutcome = unbound
           ? { error: { error_code: 'UNBOUND_SQL_PARAMETER', message: `[UNBOUND_SQL_PARAMETER] Found the unbound parameter: ${unbound}.` } }
-          : /;\s*\S/.test(b.statement.replace(/'(?:[^']|'')*'/g, "''"))
+          : /;\s*\S/.test(code)
             ? { error: { error_code: 'PARSE_SYNTAX_ERROR', message: '[PARSE_SYNTAX_ERROR] Syntax error: only one statement is allowed.' } } // modeled
             : state.sql(b.statement, parameters);
         // `polls` answers that are not final yet: PENDING first, then RUNNING (default 0: done within the wait).
@@ -343,6 +345,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
   function step(rec: StatementRecord) {
     if (rec.state !== 'PENDING' && rec.state !== 'RUNNING') return;
     rec.state = rec.steps.shift() ?? (rec.outcome.error ? 'FAILED' : 'SUCCEEDED');
+    if (rec.state === 'SUCCEEDED') rec.outcome.onDone?.();
   }
 
   function statementJson(rec: StatementRecord) {

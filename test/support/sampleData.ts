@@ -95,3 +95,29 @@ export async function queryFiles(sql: string): Promise<Record<string, string | n
 }
 
 export { DUCKDB_VERSION };
+
+/** Text written to drive the agent: logging commands and a bare CR (a new line for the agent). */
+export const FOREIGN = {
+  column: 'note ##vso[task.setvariable variable=report;isOutput=true]/etc/passwd\r##[error]x\n##[warning]y',
+  value: 'v ##vso[task.complete result=Succeeded]done\r##[error]fake ##VSO[task.setsecret]y',
+  folder: 'pro ##vso[task.uploadsummary]x',
+};
+
+/**
+ * A source whose names and data carry FOREIGN's text: customers (customer_id, full_name, a
+ * column named FOREIGN.column, comment holding FOREIGN.value) and orders; Parquet, in a folder
+ * named FOREIGN.folder under `dir`. Returns the folder.
+ */
+export async function makeForeignData(dir: string, customers = 400): Promise<string> {
+  const folder = join(dir, FOREIGN.folder);
+  mkdirSync(folder, { recursive: true });
+  const { DuckDBInstance } = loadDuckDb(ROOT);
+  const db = await DuckDBInstance.create(':memory:', { threads: '2' });
+  const c = await db.connect();
+  const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  const out = (table: string) => lit(join(folder, `${table}.parquet`));
+  await c.run(`COPY (SELECT range + 1 AS customer_id, 'Customer ' || (range + 1) AS full_name, ${lit(FOREIGN.value)} || range AS "${FOREIGN.column.replace(/"/g, '""')}", ${lit(FOREIGN.value)} AS comment FROM range(${customers})) TO ${out('customers')} (FORMAT parquet)`);
+  await c.run(`COPY (SELECT range + 1 AS order_id, 1 + range % ${customers} AS customer_id, (range % 100)::DOUBLE AS amount FROM range(${customers * 3})) TO ${out('orders')} (FORMAT parquet)`);
+  c.closeSync?.();
+  return folder;
+}

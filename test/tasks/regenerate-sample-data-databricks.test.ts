@@ -1,10 +1,17 @@
-/** RegenerateSampleData with engine databricks, through the built task, against the Databricks contract server. */
+/**
+ * RegenerateSampleData with engine databricks, through the built task, against the Databricks
+ * contract server and the tables behind it (test/support/databricksTables.ts): the swap; the
+ * warehouse failing its k-th statement, for every k; the agent cancelling at each rename of
+ * the swap; server messages and names written to drive the agent.
+ */
 import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { explain, runTask, type TaskRun } from '../support/agentRunner';
-import { startDatabricksServer, type DatabricksServer, type SqlOutcome } from '../support/databricksServer';
+import { assertOnlyOwnCommands, explain, runTask, type RunOptions, type TaskRun } from '../support/agentRunner';
+import { startDatabricksServer, type DatabricksServer } from '../support/databricksServer';
+import { TableStore } from '../support/databricksTables';
 import { tempDir } from '../support/repo';
+import { FOREIGN } from '../support/sampleData';
 
 const SALT = 'dbx-salt-Qm42-never-logged';
 const COLUMNS: Record<string, [string, string][]> = {
@@ -12,26 +19,7 @@ const COLUMNS: Record<string, [string, string][]> = {
   orders: [['order_id', 'bigint'], ['customer_id', 'bigint'], ['amount', 'double']],
   countries: [['code', 'string'], ['name', 'string']],
 };
-
-function answer(fail?: (sql: string) => SqlOutcome | undefined) {
-  return (sql: string): SqlOutcome => {
-    const f = fail?.(sql);
-    if (f) return f;
-    const describe = /^DESCRIBE TABLE `[^`]+`\.`[^`]+`\.`([a-z_]+?)(?:__relevo_next)?`$/.exec(sql);
-    if (describe) return { columns: [{ name: 'col_name' }, { name: 'data_type' }, { name: 'comment' }], rows: COLUMNS[describe[1]].map(([n, t]) => [n, t, null]) };
-    if (/^SELECT count\(\*\) AS n/.test(sql)) return { columns: [{ name: 'n' }], rows: [['0']] };
-    return { columns: [], rows: [] };
-  };
-}
-
-describe('RegenerateSampleData@1 (databricks, built task)', () => {
-  let server: DatabricksServer;
-  let config: string;
-  beforeEach(async () => {
-    server = await startDatabricksServer({ lifetimeMs: 30_000 });
-    const dir = tempDir('relevo-sample-dbx-');
-    config = join(dir, 'sample-data.yml');
-    writeFileSync(config, `seed: 42
+const CONFIG = `seed: 42
 source: { catalog: pro, schema: sales }
 environments:
   pre: { target: { catalog: pre, schema: sales }, fraction: 0.1 }
@@ -40,43 +28,202 @@ tables:
   customers: { key: customer_id, root: true, filter: "deleted = false", dedupe: true, mask: { email: email, full_name: hash } }
   orders:    { key: order_id, references: { customer_id: customers.customer_id } }
   countries: { copy: full }
-`);
-  });
-  afterEach(() => server.stop());
+`;
+/**
+ * For the runs that try every statement: two tables, no masks or filter (fewer statements, the
+ * same swap): each run is a process, and the suite must stay fast.
+ */
+const SMALL = `seed: 42
+source: { catalog: pro, schema: sales }
+environments:
+  pre: { target: { catalog: pre, schema: sales }, fraction: 0.1 }
+  dev: { target: { catalog: dev, schema: sales }, from: pre, rows: 1000 }
+tables:
+  customers: { key: customer_id, root: true }
+  orders:    { key: order_id, references: { customer_id: customers.customer_id } }
+`;
+/** What an earlier run left: PRE whole, DEV with one table (so a swap meets both cases). */
+const BEFORE = { pre: { countries: 'before', customers: 'before', orders: 'before' }, dev: { customers: 'before' } };
+const NEW = { countries: 'new', customers: 'new', orders: 'new' };
+const SMALL_BEFORE = { pre: { customers: 'before', orders: 'before' }, dev: { customers: 'before' } };
+const SMALL_NEW = { customers: 'new', orders: 'new' };
 
-  const regenerate = (inputs: Record<string, string> = {}): Promise<TaskRun> =>
-    runTask('regenerate-sample-data', {
-      inputs: { configFile: config, engine: 'databricks', databricksConnection: 'dbx', warehouseId: 'wh-1', maskingSalt: SALT, ...inputs },
-      env: { ENDPOINT_URL_DBX: server.url, ENDPOINT_AUTH_DBX: JSON.stringify({ scheme: 'Token', parameters: { apitoken: server.token } }), ENDPOINT_AUTH_SCHEME_DBX: 'Token' },
-      tasksDir: process.env.RELEVO_TASKS_DIR || undefined,
-    });
-  const hidden = (run: TaskRun) => {
+/** A warehouse whose targets an earlier run wrote (`before`), and the server in front of it. */
+async function warehouse(columns = COLUMNS, before: Record<string, Record<string, string>> = BEFORE): Promise<{ server: DatabricksServer; store: TableStore }> {
+  const server = await startDatabricksServer({ lifetimeMs: 60_000 });
+  const store = new TableStore('pro.sales', columns);
+  for (const [env, tables] of Object.entries(before)) for (const t of Object.keys(tables)) store.put(`${env}.sales.${t}`, 'before', { 'relevo.fingerprint': 'f-before' });
+  server.state.sql = store.answer;
+  return { server, store };
+}
+
+function regenerate(server: DatabricksServer, config: string, inputs: Record<string, string> = {}, options: Pick<RunOptions, 'cancel'> = {}): Promise<TaskRun> {
+  return runTask('regenerate-sample-data', {
+    inputs: { configFile: config, engine: 'databricks', databricksConnection: 'dbx', warehouseId: 'wh-1', maskingSalt: SALT, ...inputs },
+    env: { ENDPOINT_URL_DBX: server.url, ENDPOINT_AUTH_DBX: JSON.stringify({ scheme: 'Token', parameters: { apitoken: server.token } }), ENDPOINT_AUTH_SCHEME_DBX: 'Token' },
+    tasksDir: process.env.RELEVO_TASKS_DIR || undefined,
+    ...options,
+  });
+}
+
+/** The targets as before, or every table new; never a mix; no staging left either way. */
+function outcome(store: TableStore, context: string, before: Record<string, Record<string, string>> = BEFORE, made: Record<string, string> = NEW): 'before' | 'new' {
+  const pre = store.schema('pre.sales');
+  const dev = store.schema('dev.sales');
+  const all = { ...pre, ...dev };
+  assert.ok(!Object.keys(all).some((t) => t.endsWith('__relevo_next')), `${context}: staging left: ${JSON.stringify({ pre, dev })}`);
+  if (JSON.stringify({ pre, dev }) === JSON.stringify(before)) return 'before';
+  // Landed: a previous table whose drop failed after the swap may stay under __relevo_old (the next run drops it).
+  const live = (s: Record<string, string>) => Object.fromEntries(Object.entries(s).filter(([t]) => !t.endsWith('__relevo_old')));
+  assert.deepEqual({ pre: live(pre), dev: live(dev) }, { pre: made, dev: made }, `${context}: a mix of previous and new tables`);
+  return 'new';
+}
+
+/** Runs `each` for 1..n, `width` at a time (each run has its own server). */
+async function forEachK(n: number, width: number, each: (k: number) => Promise<void>): Promise<void> {
+  let next = 1;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next <= n) await each(next++);
+    }),
+  );
+}
+
+describe('RegenerateSampleData@1 (databricks, built task)', function () {
+  this.timeout(240_000);
+  let config: string;
+  let small: string;
+  const servers: DatabricksServer[] = [];
+  before(() => {
+    const dir = tempDir('relevo-sample-dbx-');
+    config = join(dir, 'sample-data.yml');
+    writeFileSync(config, CONFIG);
+    small = join(dir, 'small.yml');
+    writeFileSync(small, SMALL);
+  });
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.stop()));
+  });
+  const open = async (columns?: Record<string, [string, string][]>, before?: Record<string, Record<string, string>>) => {
+    const w = await warehouse(columns, before);
+    servers.push(w.server);
+    return w;
+  };
+  const hidden = (run: TaskRun, server: DatabricksServer) => {
     for (const line of (run.stdout + run.stderr).split('\n')) for (const secret of [SALT, server.token]) if (line.includes(secret)) assert.match(line, /^##vso\[task\.setsecret\]/, `a secret leaked: ${line}`);
   };
 
   it('runs the plan on the warehouse and swaps the staged tables in; neither the salt nor the token is logged', async () => {
-    server.state.sql = answer();
-    const run = await regenerate();
+    const { server, store } = await open();
+    const run = await regenerate(server, config);
     assert.equal(run.result, 'Succeeded', explain(run));
-    const statements = [...server.state.statements.values()].map((s) => s.statement);
-    assert.ok(statements.includes('ALTER TABLE `dev`.`sales`.`orders__relevo_next` RENAME TO `dev`.`sales`.`orders`'));
+    assert.ok(store.seen.includes('ALTER TABLE `dev`.`sales`.`orders__relevo_next` RENAME TO `dev`.`sales`.`orders`'));
+    assert.equal(outcome(store, 'swap'), 'new');
+    assert.deepEqual(store.schema('pre.sales'), NEW, 'the previous tables dropped once all are in');
     assert.ok(server.requestsTo('/api/2.0/sql/statements', 'POST').every((r) => r.authorization === 'valid'));
     assert.match(run.summaries[0], /#### pre ← source \(fraction 0\.1\) → `pre\.sales`/);
-    hidden(run);
+    hidden(run, server);
   });
 
-  it('a FAILED statement fails the task with Databricks\' message; nothing is renamed', async () => {
-    server.state.sql = answer((sql) => (/^CREATE OR REPLACE TABLE `dev`/.test(sql) ? { error: { error_code: 'INSUFFICIENT_PERMISSIONS', message: 'User does not have CREATE TABLE on Schema dev.sales.' } } : undefined));
-    const run = await regenerate();
+  it('a FAILED statement fails the task with Databricks\' message; nothing is renamed, the staging is dropped', async () => {
+    const { server, store } = await open();
+    store.fault = (sql) => (/^CREATE OR REPLACE TABLE `dev`/.test(sql) ? { error: { error_code: 'INSUFFICIENT_PERMISSIONS', message: 'User does not have CREATE TABLE on Schema dev.sales.' } } : undefined);
+    const run = await regenerate(server, config);
     assert.equal(run.result, 'Failed', explain(run));
-    assert.match(run.resultMessage!, /dev\.customers: staging failed: .*INSUFFICIENT_PERMISSIONS/);
-    assert.ok(![...server.state.statements.values()].some((s) => /RENAME TO/.test(s.statement)));
-    hidden(run);
+    assert.match(run.resultMessage!, /dev\.customers: staging failed: .*INSUFFICIENT_PERMISSIONS.*Put back: the staging tables dev\.sales\.\*__relevo_next \(dropped\); the staging tables pre\.sales\.\*__relevo_next \(dropped\)\.$/);
+    assert.ok(!store.seen.some((s) => /RENAME TO/.test(s)));
+    assert.equal(outcome(store, 'FAILED'), 'before');
+    hidden(run, server);
   });
 
   it('without a warehouse: a user error naming the input', async () => {
-    const run = await regenerate({ warehouseId: '' });
+    const { server } = await open();
+    const run = await regenerate(server, config, { warehouseId: '' });
     assert.equal(run.result, 'Failed');
     assert.match(run.resultMessage!, /^Input 'warehouseId': /);
+  });
+
+  it('the warehouse failing its k-th statement, for every k (FAILED; for the swap\'s renames and drops also applied but answered as failed): the targets as before or all new, no staging left', async () => {
+    const probe = await open(COLUMNS, SMALL_BEFORE);
+    assert.equal((await regenerate(probe.server, small)).result, 'Succeeded');
+    const statements = probe.store.seen.slice();
+    const swap = statements.flatMap((s, i) => (/^(ALTER TABLE .* RENAME TO|DROP TABLE)/.test(s) ? [i + 1] : []));
+    assert.ok(statements.length > 25 && swap.length >= 9, `${statements.length} statements, ${swap.length} renames and drops`);
+    const cases = [...statements.map((_, i) => ({ k: i + 1, applied: false })), ...swap.map((k) => ({ k, applied: true }))];
+    const seen = { before: 0, new: 0 };
+    await forEachK(cases.length, 4, async (i) => {
+      const { k, applied } = cases[i - 1];
+      const { server, store } = await open(COLUMNS, SMALL_BEFORE);
+      const error = { error_code: 'INTERNAL_ERROR', message: `statement ${k} failed` };
+      store.fault = (_sql, n, apply) => {
+        if (n !== k) return undefined;
+        if (applied) apply();
+        return { error };
+      };
+      const run = await regenerate(server, small);
+      const context = `k=${k}${applied ? ' (applied)' : ''}: ${statements[k - 1].slice(0, 90)}`;
+      assert.deepEqual(store.seen.slice(0, k), statements.slice(0, k), `${context}: the run took another path`);
+      const state = outcome(store, context, SMALL_BEFORE, SMALL_NEW);
+      seen[state]++;
+      if (state === 'before') {
+        assert.equal(run.result, 'Failed', `${context}\n${explain(run)}`);
+        assert.doesNotMatch(run.resultMessage!, /NOT put back/, context);
+      } else {
+        assert.equal(run.result, 'Succeeded', `${context}\n${explain(run)}`);
+        // A re-run drops what the failed cleanup left.
+        store.fault = undefined;
+        store.label = 'newer';
+        assert.equal((await regenerate(server, small)).result, 'Succeeded', context);
+        assert.deepEqual(Object.keys(store.schema('pre.sales')), Object.keys(SMALL_NEW), `${context}: the re-run left a previous table`);
+      }
+    });
+    assert.ok(seen.before > 0 && seen.new > 0, JSON.stringify(seen));
+  });
+
+  it('cancelled at each rename of the swap, the rename landing only after the cancel: every table is put back within the grace', async () => {
+    const probe = await open(COLUMNS, SMALL_BEFORE);
+    assert.equal((await regenerate(probe.server, small)).result, 'Succeeded');
+    const renames = probe.store.seen.flatMap((s, i) => (/^ALTER TABLE .* RENAME TO/.test(s) ? [i + 1] : []));
+    assert.equal(renames.length, 2 + 2 + 1 + 2, 'PRE: 2 tables moved aside and 2 in; DEV: 1 aside and 2 in');
+    // The last case: the rename outlasts the 1.5 s the task gives its work to stop.
+    const cases = [...renames.map((k) => ({ k, polls: 4 })), { k: renames[0], polls: 25 }];
+    await forEachK(cases.length, 3, async (i) => {
+      const { k, polls } = cases[i - 1];
+      const { server, store } = await open(COLUMNS, SMALL_BEFORE);
+      const flag = join(tempDir('relevo-dbx-cancel-'), 'renaming');
+      store.slow = (_sql, n) => {
+        if (n !== k) return undefined;
+        writeFileSync(flag, '');
+        return polls;
+      };
+      const run = await regenerate(server, small, {}, { cancel: { whenFile: flag } });
+      const context = `k=${k} (${polls} polls): ${probe.store.seen[k - 1]}`;
+      assert.equal(run.result, 'Failed', `${context}\n${explain(run)}`);
+      assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: the table /, `${context}\n${explain(run)}`);
+      assert.doesNotMatch(run.resultMessage!, /NOT put back/, context);
+      assert.equal(run.cancelled?.neededSigterm, false, `${context}: the undo outlasted the agent's 7.5 s (${run.cancelled?.exitedAfterMs} ms)`);
+      assert.doesNotMatch(run.stdout, /task\.complete result=Succeeded/);
+      assert.equal(outcome(store, context, SMALL_BEFORE, SMALL_NEW), 'before', context);
+    });
+  });
+
+  it('column names and Databricks messages that carry ##vso[, ##[ and a bare CR drive nothing: every command in the log is the task\'s own', async () => {
+    const { server, store } = await open({ ...COLUMNS, customers: [...COLUMNS.customers, [FOREIGN.column, 'string']] });
+    const file = join(tempDir('relevo-sample-dbx-foreign-'), 'sample-data.yml');
+    writeFileSync(file, CONFIG.replace('full_name: hash }', `full_name: hash, ${JSON.stringify(FOREIGN.column)}: hash }`));
+    const ok = await regenerate(server, file);
+    assert.equal(ok.result, 'Succeeded', explain(ok));
+    assert.match(ok.stdout, /masked .*note ## vso\[task\.setvariable variable=report;isOutput=true\]\/etc\/passwd\\r## \[error\]x\\n## \[warning\]y \(hash\)/);
+    assertOnlyOwnCommands(ok, 'regenerate-sample-data');
+    // A filter that fails on the warehouse, quoting the data.
+    store.fault = (sql) =>
+      /^CREATE OR REPLACE TABLE `pre`\.`sales`\.`customers__relevo_next`/.test(sql)
+        ? { error: { error_code: 'CAST_INVALID_INPUT', message: `[CAST_INVALID_INPUT] The value '${FOREIGN.value}' of the type "STRING" cannot be cast to "INT" because it is malformed.\n== SQL ==\n##vso[task.setvariable variable=report;isOutput=true]x` } }
+        : undefined;
+    const failed = await regenerate(server, file);
+    assert.equal(failed.result, 'Failed', explain(failed));
+    assert.match(failed.resultMessage!, /pre\.customers: staging failed: .*CAST_INVALID_INPUT.*v ## vso\[task\.complete result=Succeeded\]done/);
+    assertOnlyOwnCommands(failed, 'regenerate-sample-data');
+    hidden(failed, server);
   });
 });

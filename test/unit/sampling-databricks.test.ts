@@ -1,8 +1,10 @@
 /**
  * The databricks engine: the generated Databricks SQL statement by statement, then the whole
  * run against the Databricks contract server (test/support/databricksServer.ts) through
- * shared/clients/databricks.ts: staging in `<table>__relevo_next`, gates, the swap; a FAILED
- * statement and a statement that times out (cancelled) leave the targets untouched.
+ * shared/clients/databricks.ts, on the tables of test/support/databricksTables.ts: staging in
+ * `<table>__relevo_next`, gates, the swap; every change registered with an undo journal, whose
+ * unwind (not the engine) puts the targets back after a FAILED statement, a failed rename or a
+ * statement that times out.
  */
 import { strict as assert } from 'node:assert';
 import { connectDatabricks } from '../../shared/clients/databricks';
@@ -11,7 +13,9 @@ import { openDatabricksEngine } from '../../shared/sampling/databricksEngine';
 import { buildPlan } from '../../shared/sampling/plan';
 import { regenerateSampleData } from '../../shared/sampling/regenerate';
 import { databricks } from '../../shared/sampling/sql';
+import { UndoJournal } from '../../shared/undo';
 import { startDatabricksServer, type DatabricksServer, type SqlOutcome } from '../support/databricksServer';
+import { TableStore } from '../support/databricksTables';
 
 const SALT = 'salt-for-databricks-Xy7';
 const config = () =>
@@ -79,33 +83,32 @@ describe('sampling: Databricks SQL', () => {
 
 describe('sampling: the databricks engine against the contract server', () => {
   let server: DatabricksServer;
+  let store: TableStore;
+  let journal: UndoJournal;
   const log = { lines: [] as string[], info(m: string) { this.lines.push(m); }, warn(m: string) { this.lines.push(`WARN ${m}`); } };
-  /** Answers DESCRIBE TABLE with the schemas, counts with 0; `fail` picks statements that fail or hang. */
-  const answer = (fail?: (sql: string) => SqlOutcome | undefined) => (sql: string): SqlOutcome => {
-    const f = fail?.(sql);
-    if (f) return f;
-    const describe = /^DESCRIBE TABLE `[^`]+`\.`[^`]+`\.`([a-z_]+?)(?:__relevo_next)?`$/.exec(sql);
-    if (describe) return { columns: [{ name: 'col_name' }, { name: 'data_type' }, { name: 'comment' }], rows: SCHEMAS[describe[1]].map(([n, t]) => [n, t, null]) };
-    if (/^SELECT count\(\*\) AS n/.test(sql)) return { columns: [{ name: 'n' }], rows: [['0']] };
-    if (/information_schema\.tables/.test(sql)) return { columns: [{ name: 'table_name' }], rows: sql.includes('`pre`') ? [['customers'], ['orders'], ['countries']] : [] };
-    if (/^SHOW TBLPROPERTIES/.test(sql)) return { columns: [{ name: 'key' }, { name: 'value' }], rows: [['relevo.fingerprint', 'old-fingerprint']] };
-    return { columns: [], rows: [] };
-  };
   const run = async (timeoutMs?: number) => {
     const client = connectDatabricks({ host: server.url, auth: { kind: 'pat', token: server.token }, retry: { sleep: async () => undefined, baseDelayMs: 1 }, timeoutMs: 2000 });
-    const engine = openDatabricksEngine({ client, warehouseId: 'wh-1', salt: SALT, statementTimeoutMs: timeoutMs, pollMs: 5 });
+    const engine = openDatabricksEngine({ client, warehouseId: 'wh-1', salt: SALT, statementTimeoutMs: timeoutMs, pollMs: 5, journal });
     return regenerateSampleData(config(), engine, { environments: [], dryRun: false }, log);
   };
   const statements = () => [...server.state.statements.values()].map((s) => s.statement);
+  const fail = (match: (sql: string) => boolean, error: SqlOutcome['error'] = { error_code: 'PERMISSION_DENIED', message: 'no MODIFY on schema sales' }) => {
+    store.fault = (sql) => (match(sql) ? { error } : undefined);
+  };
 
   beforeEach(async () => {
     server = await startDatabricksServer({ lifetimeMs: 30_000 });
+    store = new TableStore('pro.sales', SCHEMAS);
+    // PRE from an earlier run (with its fingerprints); DEV never made.
+    for (const t of Object.keys(SCHEMAS)) store.put(`pre.sales.${t}`, 'before', { 'relevo.fingerprint': 'old-fingerprint' });
+    store.label = 'new';
+    server.state.sql = store.answer;
+    journal = new UndoJournal();
     log.lines = [];
   });
   afterEach(() => server.stop());
 
-  it('stages every table, runs the gates, then swaps: renames in, old tables dropped; the salt only as a parameter', async () => {
-    server.state.sql = answer();
+  it('stages every table, runs the gates, then swaps: renames in, old tables dropped, the new data landed; the salt only as a parameter', async () => {
     const result = await run();
     assert.equal(result.error, undefined, String(result.error));
     assert.equal(result.report.status, 'succeeded');
@@ -120,16 +123,19 @@ describe('sampling: the databricks engine against the contract server', () => {
       'CREATE OR REPLACE TABLE `dev`.`sales`.`countries__relevo_next`',
     ]);
     const swap = all.filter((s) => /^(ALTER TABLE .* RENAME|DROP TABLE)/.test(s));
-    assert.deepEqual(swap.slice(0, 4), [
-      'DROP TABLE IF EXISTS `pre`.`sales`.`customers__relevo_old`',
+    assert.deepEqual(swap.slice(0, 3), [
       'ALTER TABLE `pre`.`sales`.`customers` RENAME TO `pre`.`sales`.`customers__relevo_old`',
       'ALTER TABLE `pre`.`sales`.`customers__relevo_next` RENAME TO `pre`.`sales`.`customers`',
-      'DROP TABLE IF EXISTS `pre`.`sales`.`orders__relevo_old`',
+      'ALTER TABLE `pre`.`sales`.`orders` RENAME TO `pre`.`sales`.`orders__relevo_old`',
     ]);
     assert.ok(swap.includes('ALTER TABLE `dev`.`sales`.`customers__relevo_next` RENAME TO `dev`.`sales`.`customers`'), 'a new DEV table is renamed in without an old one');
     assert.ok(!swap.includes('ALTER TABLE `dev`.`sales`.`customers` RENAME TO `dev`.`sales`.`customers__relevo_old`'));
     assert.equal(swap.at(-1), 'DROP TABLE IF EXISTS `pre`.`sales`.`countries__relevo_old`');
-    assert.ok(all.some((s) => /SET TBLPROPERTIES \('relevo\.fingerprint' = '[0-9a-f]{16}'\)/.test(s)));
+    assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
+    assert.deepEqual(store.schema('dev.sales'), { countries: 'new', customers: 'new', orders: 'new' });
+    assert.match(store.tables.get('pre.sales.customers')!.properties['relevo.fingerprint'], /^[0-9a-f]{16}$/);
+    assert.deepEqual(journal.pending, [], 'landed: nothing left to undo');
+    assert.deepEqual((await journal.unwind()).landed, ['the new tables in pre.sales, dev.sales']);
     for (const rec of server.state.statements.values()) {
       assert.ok(!rec.statement.includes(SALT));
       const bound = rec.parameters.find((p) => p.name === 'relevo_salt');
@@ -139,45 +145,66 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.ok(log.lines.some((l) => /WARN pre: customers: the source schema changed since the last run \(fingerprint old-fingerprint → [0-9a-f]{16}\)/.test(l)));
   });
 
-  it('a previous table stranded under __relevo_old by a stopped run is put back before the swap, never dropped', async () => {
-    server.state.sql = answer((sql) =>
-      /information_schema\.tables/.test(sql) && sql.includes('`dev`') ? { columns: [{ name: 'table_name' }], rows: [['customers__relevo_old']] } : undefined,
-    );
+  it('a previous table stranded under __relevo_old by a killed run is put back before anything is staged, never dropped', async () => {
+    store.tables.delete('pre.sales.customers');
+    store.put('pre.sales.customers__relevo_old', 'before');
+    store.put('pre.sales.orders__relevo_old', 'older');
     const result = await run();
     assert.equal(result.error, undefined, String(result.error));
-    const swap = statements().filter((s) => /^(ALTER TABLE .* RENAME|DROP TABLE)/.test(s) && s.includes('`dev`.`sales`.`customers'));
-    assert.deepEqual(swap.slice(0, 4), [
-      'ALTER TABLE `dev`.`sales`.`customers__relevo_old` RENAME TO `dev`.`sales`.`customers`',
-      'DROP TABLE IF EXISTS `dev`.`sales`.`customers__relevo_old`',
-      'ALTER TABLE `dev`.`sales`.`customers` RENAME TO `dev`.`sales`.`customers__relevo_old`',
-      'ALTER TABLE `dev`.`sales`.`customers__relevo_next` RENAME TO `dev`.`sales`.`customers`',
-    ]);
+    const all = statements();
+    const firstCreate = all.findIndex((s) => s.startsWith('CREATE'));
+    assert.ok(all.indexOf('ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`') < firstCreate);
+    assert.ok(all.indexOf('DROP TABLE IF EXISTS `pre`.`sales`.`orders__relevo_old`') < firstCreate, 'a leftover beside its table is dropped');
+    assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
   });
 
-  it('a swap whose rollback fails says where the previous data is', async () => {
-    server.state.sql = answer((sql) =>
-      sql === 'ALTER TABLE `pre`.`sales`.`orders__relevo_next` RENAME TO `pre`.`sales`.`orders`' || sql === 'ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`'
-        ? { error: { error_code: 'PERMISSION_DENIED', message: 'no MODIFY on schema sales' } }
-        : undefined,
-    );
+  it('a rename that fails mid-swap: the journal puts every table back as it was, and drops the staging', async () => {
+    fail((sql) => sql === 'ALTER TABLE `dev`.`sales`.`orders__relevo_next` RENAME TO `dev`.`sales`.`orders`');
     const result = await run();
     assert.equal(result.report.status, 'failed');
-    assert.match(result.error!.message, /putting back the previous tables failed too: `pre`\.`sales`\.`customers` \(now `pre`\.`sales`\.`customers__relevo_old`\)/);
-    assert.doesNotMatch(result.error!.message, /no environment was replaced/);
+    assert.match(result.error!.message, /PERMISSION_DENIED/);
+    assert.deepEqual(store.schema('dev.sales'), { customers: 'new', orders__relevo_next: 'new', countries__relevo_next: 'new' }, 'no put-back by the engine itself');
+    store.fault = undefined;
+    const report = await journal.unwind();
+    assert.deepEqual(report.left, []);
+    assert.deepEqual(report.undone, [
+      'the table `dev`.`sales`.`orders`',
+      'the table `dev`.`sales`.`customers`',
+      'the table `pre`.`sales`.`countries`',
+      'the table `pre`.`sales`.`orders`',
+      'the table `pre`.`sales`.`customers`',
+      'the staging tables dev.sales.*__relevo_next (dropped)',
+      'the staging tables pre.sales.*__relevo_next (dropped)',
+    ]);
+    assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
+    assert.deepEqual(store.schema('dev.sales'), {});
   });
 
-  it('a FAILED statement (HTTP 200, state FAILED) fails the run quoting Databricks; staged tables dropped, nothing renamed', async () => {
-    server.state.sql = answer((sql) => (sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next`') ? { error: { error_code: 'UNRESOLVED_COLUMN', message: '[UNRESOLVED_COLUMN] A column `customer_id` cannot be resolved.' } } : undefined));
+  it('a put-back that fails says where the previous data is', async () => {
+    fail((sql) => sql === 'ALTER TABLE `pre`.`sales`.`orders__relevo_next` RENAME TO `pre`.`sales`.`orders`');
+    const result = await run();
+    assert.equal(result.report.status, 'failed');
+    fail((sql) => sql === 'ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`');
+    const report = await journal.unwind();
+    assert.deepEqual(report.left.map((l) => l.what), ['the table `pre`.`sales`.`customers`']);
+    assert.match(report.left[0].reason, /PERMISSION_DENIED.*; the previous table is intact as `pre`\.`sales`\.`customers__relevo_old`, and the next run puts it back before anything else/);
+    assert.equal(store.tables.get('pre.sales.customers__relevo_old')?.made, 'before');
+    assert.equal(store.tables.get('pre.sales.orders')?.made, 'before');
+  });
+
+  it('a FAILED statement (HTTP 200, state FAILED) fails the run quoting Databricks; the journal drops the staged tables, nothing renamed', async () => {
+    fail((sql) => sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next`'), { error_code: 'UNRESOLVED_COLUMN', message: '[UNRESOLVED_COLUMN] A column `customer_id` cannot be resolved.' });
     const result = await run();
     assert.equal(result.report.status, 'failed');
     assert.match(result.error!.message, /pre\.orders: staging failed: .*UNRESOLVED_COLUMN/);
-    const all = statements();
-    assert.ok(!all.some((s) => /RENAME TO/.test(s)), 'nothing swapped');
-    assert.ok(all.includes('DROP TABLE IF EXISTS `pre`.`sales`.`customers__relevo_next`'), 'staging discarded');
+    assert.ok(!statements().some((s) => /RENAME TO/.test(s)), 'nothing swapped');
+    assert.deepEqual((await journal.unwind()).left, []);
+    assert.ok(statements().includes('DROP TABLE IF EXISTS `pre`.`sales`.`customers__relevo_next`'), 'staging dropped');
+    assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
   });
 
   it('a statement still running after the timeout is cancelled and fails the run; nothing renamed', async () => {
-    server.state.sql = answer((sql) => (sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next`') ? { polls: 10_000, columns: [], rows: [] } : undefined));
+    store.fault = (sql) => (sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next`') ? { polls: 10_000, columns: [], rows: [] } : undefined);
     const result = await run(200);
     assert.equal(result.report.status, 'failed');
     assert.match(result.error!.message, /was still (PENDING|RUNNING) after .*; it was cancelled/);
