@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_SIGINT_GRACE_MS, assertOnlyOwnCommands, explain, runTask, type RunOptions, type TaskRun } from '../support/agentRunner';
 import { startDatabricksServer, type DatabricksServer } from '../support/databricksServer';
+import { startPypiServer } from '../support/pypiServer';
 import { startRestShim, type RestShim } from '../support/restShim';
 import { Repo, tempDir } from '../support/repo';
 
@@ -313,6 +314,69 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
       assert.match(run.resultMessage!, /Put back: the library .* on cluster 0101-a .*; the file \/Volumes\/main\/libs\/wheels\/ingest\/ingest-1\.0\.0-py3-none-any\.whl on the volume \(its previous bytes written back\)/);
       assert.equal(ws.state(), before);
       assert.equal(ws.db.state.files.get(WHEEL)!.toString(), 'the wheel of an earlier build');
+    } finally {
+      await ws.stop();
+    }
+  });
+
+  it('a file the feed accepted lands and is reported; an upload the cancel cut off is reported as maybe landed, never as put back', async () => {
+    const feed = await startPypiServer();
+    const shim = await startRestShim(feed.url);
+    const ws = await workspace();
+    try {
+      const feedUrl = new URL(new URL(feed.url).pathname, shim.url).href;
+      const endpoints = { ...ws.endpoints, up: { scheme: 'UsernamePassword', parameters: { username: feed.username, password: feed.password } } };
+      ws.db.state.clusters.get('0101-a')!.failInstall = { match: /ingest/, message: 'ERROR: No matching distribution found for pandas>=99' };
+      const failed = await build(quickProject(), { feedUrl, feedConnection: 'up', databricksConnection: 'dbx', volumePath: FOLDER, clusterIds: '0101-a' }, { endpoints });
+      assert.equal(failed.run.result, 'Failed', explain(failed.run));
+      assert.match(failed.run.resultMessage!, /Landed before the failure, and kept: ingest-1\.0\.0-py3-none-any\.whl in the feed http:\/\/127\.0\.0\.1:\d+\/org\/_packaging\/feed\/pypi\/upload\/\. Put back: the library /);
+      assert.deepEqual(JSON.parse(failed.run.outputs.uploadedTo), [feedUrl]);
+      assert.ok(feed.files.has('ingest-1.0.0-py3-none-any.whl'));
+      assert.equal(ws.state(), ws.before());
+
+      feed.files.clear();
+      const flag = join(tempDir('relevo-cancel-'), 'uploading');
+      shim.hold({ method: 'POST', path: '/upload/' }, { flagFile: flag });
+      const cancelled = await build(quickProject(), { feedUrl, feedConnection: 'up' }, { endpoints, cancel: { whenFile: flag } });
+      assert.equal(cancelled.run.result, 'Failed', explain(cancelled.run));
+      assert.match(cancelled.run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: the file .*ingest-1\.0\.0-py3-none-any\.whl\. NOT put back: ingest-1\.0\.0-py3-none-any\.whl in the feed .* \(the upload was under way when the run stopped: the feed may have kept it, and a feed does not give a version back\)\.$/);
+      assert.equal(cancelled.run.cancelled?.neededSigterm, false);
+      assert.deepEqual(JSON.parse(cancelled.run.outputs.uploadedTo), []);
+    } finally {
+      await ws.stop();
+      await shim.stop();
+      await feed.stop();
+    }
+  });
+
+  it('a restart (restartClusters) cannot be undone: a failure after it says so, and the volume gets the previous wheel back', async () => {
+    const ws = await workspace();
+    try {
+      const c = ws.db.state.clusters.get('0101-a')!;
+      ws.db.state.files.set(WHEEL, Buffer.from('the wheel of an earlier build'));
+      c.libraries.push({ library: { whl: WHEEL }, status: 'INSTALLED', messages: [], loaded: Buffer.from('the wheel of an earlier build') });
+      const inputs = { databricksConnection: 'dbx', volumePath: FOLDER, clusterIds: '0101-a', restartClusters: true };
+      const probe = await build(quickProject(), inputs, { endpoints: ws.endpoints });
+      assert.equal(probe.run.result, 'Succeeded', explain(probe.run));
+      // The first read of the cluster after the restart (the call after it), in a workspace set up alike.
+      const k = ws.shim.calls.findIndex((x) => x.path.endsWith('/clusters/restart')) + 2;
+      assert.equal(ws.shim.calls[k - 1]?.path, '/api/2.1/clusters/get');
+      const fresh = await workspace();
+      try {
+        const cluster = fresh.db.state.clusters.get('0101-a')!;
+        fresh.db.state.files.set(WHEEL, Buffer.from('the wheel of an earlier build'));
+        cluster.libraries.push({ library: { whl: WHEEL }, status: 'INSTALLED', messages: [], loaded: Buffer.from('the wheel of an earlier build') });
+        fresh.shim.failAt(k, { status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: 'no' } });
+        const { run } = await build(quickProject(), inputs, { endpoints: fresh.endpoints });
+        assert.equal(run.result, 'Failed', explain(run));
+        assert.match(run.resultMessage!, /Put back: the file \/Volumes\/main\/libs\/wheels\/ingest\/ingest-1\.0\.0-py3-none-any\.whl on the volume \(its previous bytes written back\)/);
+        assert.match(run.resultMessage!, /NOT put back: the restart of cluster 0101-a \(a restart cannot be undone: the cluster loaded the file this run uploaded\)\./);
+        assert.doesNotMatch(run.resultMessage!, /the library .* \(uninstalled/, 'the library was there before: not this run\'s to take off');
+        assert.equal(fresh.db.state.files.get(WHEEL)!.toString(), 'the wheel of an earlier build');
+        assert.equal(cluster.libraries.length, 1);
+      } finally {
+        await fresh.stop();
+      }
     } finally {
       await ws.stop();
     }
