@@ -10,12 +10,20 @@
  * - Errors are DatabricksError: Databricks' own `error_code` and `message` quoted, the request
  *   (method and path; never a token) and what to do.
  * - The token goes to the workspace host only (and an Azure AD token request to the authority).
+ * - A cancel of the run aborts the request in flight and the wait before a retry (./http.ts):
+ *   the call rejects with CancelledError. The undo journal's own calls (uninstall, delete) run
+ *   after the cancel with their timeouts only.
  *
  * Calls (sources: /work/shared/reference/databricks-rest.md):
  *   PUT  /api/2.0/fs/directories{path}                 createDirectory
+ *   HEAD /api/2.0/fs/directories{path}                 directoryExists
+ *   DELETE /api/2.0/fs/directories{path}               deleteDirectory (an empty one only)
  *   PUT  /api/2.0/fs/files{path}?overwrite=true|false  uploadFile (raw body)
  *   HEAD /api/2.0/fs/files{path}                       fileExists
+ *   GET  /api/2.0/fs/files{path}                       downloadFile (raw body)
+ *   DELETE /api/2.0/fs/files{path}                     deleteFile
  *   POST /api/2.0/libraries/install                    installLibraries
+ *   POST /api/2.0/libraries/uninstall                  uninstallLibraries (takes effect at the cluster's next restart)
  *   GET  /api/2.0/libraries/cluster-status             libraryStatuses
  *   GET  /api/2.1/clusters/get                         cluster
  *   POST /api/2.1/clusters/restart                     restartCluster
@@ -23,9 +31,17 @@
  *   GET  /api/2.0/sql/statements/{id}                  getStatement
  *   POST /api/2.0/sql/statements/{id}/cancel           cancelStatement
  *   runStatement = execute + poll until SUCCEEDED (or throw on FAILED/CANCELED/CLOSED, cancel on timeout)
+ * The Files API calls beyond the reference's upload (directory metadata and delete, file
+ * download and delete) and libraries/uninstall are as the Databricks SDK defines them
+ * (databricks-sdk-py `service/files.py` FilesAPI: get_directory_metadata, delete_directory
+ * "deletes an empty directory", download, delete; `service/compute.py` LibrariesAPI.uninstall:
+ * "Set libraries to be uninstalled on a cluster. The libraries won't be uninstalled until the
+ * cluster is restarted. Uninstalling libraries that are not installed on the cluster will have
+ * no impact but is not an error.").
  */
 import { UserError } from '../errors';
-import { DeadlineExceededError, RetriesExhaustedError, classifyHttpFailure, parseRetryAfter, retryPolicy, seconds, withRetries, type RetryPolicy } from './http';
+import { CancelledError } from '../processes';
+import { DeadlineExceededError, RetriesExhaustedError, classifyHttpFailure, parseRetryAfter, requestSignal, retryPolicy, seconds, withRetries, type RetryPolicy } from './http';
 
 // ---------------------------------------------------------------------------------------------
 // Authentication
@@ -205,7 +221,16 @@ export interface DatabricksClient {
   /** PUT the bytes at a volume or workspace-files path; `overwrite` default true. */
   uploadFile(path: string, bytes: Buffer | Uint8Array, options?: { overwrite?: boolean }): Promise<void>;
   fileExists(path: string): Promise<boolean>;
+  /** The file's bytes. */
+  downloadFile(path: string): Promise<Buffer>;
+  /** Deletes a file; false when there was none (404). */
+  deleteFile(path: string): Promise<boolean>;
+  directoryExists(path: string): Promise<boolean>;
+  /** Deletes an empty directory; false when there was none (404). */
+  deleteDirectory(path: string): Promise<boolean>;
   installLibraries(clusterId: string, libraries: Library[]): Promise<void>;
+  /** Marks libraries to be uninstalled: a running cluster drops them at its next restart; one not listed is no error. */
+  uninstallLibraries(clusterId: string, libraries: Library[]): Promise<void>;
   libraryStatuses(clusterId: string): Promise<LibraryStatus[]>;
   cluster(clusterId: string): Promise<ClusterInfo>;
   restartCluster(clusterId: string): Promise<void>;
@@ -285,10 +310,11 @@ class HttpAttemptError extends Error {
   }
 }
 
-async function send(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+async function send(url: string, init: RequestInit, timeoutMs: number, cancel?: AbortSignal): Promise<Response> {
   try {
-    return await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    return await fetch(url, { ...init, redirect: 'manual', signal: requestSignal(timeoutMs, cancel) });
   } catch (err) {
+    if (cancel?.aborted) throw new CancelledError('waiting for Databricks');
     const e = err as { name?: string; cause?: { code?: string } };
     if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new HttpAttemptError(`no answer within ${seconds(timeoutMs)}`, { timedOut: true });
     const code = e.cause?.code;
@@ -316,8 +342,8 @@ export async function acquireAadToken(auth: Exclude<DatabricksAuth, { kind: 'pat
     const oidcUrl = new URL(auth.oidcRequestUri);
     oidcUrl.searchParams.set('api-version', '7.1');
     oidcUrl.searchParams.set('serviceConnectionId', auth.serviceConnectionId);
-    const oidc = await call(policy, 'OIDC token request', async () => {
-      const res = await send(oidcUrl.toString(), { method: 'POST', headers: { authorization: `Bearer ${auth.jobToken}`, 'content-type': 'application/json', accept: 'application/json' }, body: '{}' }, policy.timeoutMs);
+    const oidc = await call(policy, 'OIDC token request', async (cancel) => {
+      const res = await send(oidcUrl.toString(), { method: 'POST', headers: { authorization: `Bearer ${auth.jobToken}`, 'content-type': 'application/json', accept: 'application/json' }, body: '{}' }, policy.timeoutMs, cancel);
       return checked(res, await readJson(res));
     });
     const assertion = typeof oidc.oidcToken === 'string' ? oidc.oidcToken : '';
@@ -326,8 +352,8 @@ export async function acquireAadToken(auth: Exclude<DatabricksAuth, { kind: 'pat
     form.set('client_assertion', assertion);
   }
   const tokenUrl = `${auth.authorityHost}/${encodeURIComponent(auth.tenantId)}/oauth2/v2.0/token`;
-  const answer = await call(policy, 'Azure AD token request', async () => {
-    const res = await send(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString() }, policy.timeoutMs);
+  const answer = await call(policy, 'Azure AD token request', async (cancel) => {
+    const res = await send(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString() }, policy.timeoutMs, cancel);
     return checked(res, await readJson(res));
   });
   const token = typeof answer.access_token === 'string' ? answer.access_token : '';
@@ -341,9 +367,9 @@ export async function acquireAadToken(auth: Exclude<DatabricksAuth, { kind: 'pat
   }
 }
 
-async function call<T>(policy: RetryPolicy, what: string, attempt: () => Promise<T>): Promise<T> {
+async function call<T>(policy: RetryPolicy, what: string, attempt: (cancel: AbortSignal | undefined) => Promise<T>): Promise<T> {
   try {
-    return await withRetries(attempt, (err) => (err instanceof HttpAttemptError ? classifyHttpFailure(err.failure, true) : { retry: false }), policy);
+    return await withRetries((_n, cancel) => attempt(cancel), (err) => (err instanceof HttpAttemptError ? classifyHttpFailure(err.failure, true) : { retry: false }), policy);
   } catch (err) {
     const last = err instanceof RetriesExhaustedError ? err.lastError : err;
     if (last instanceof HttpAttemptError || err instanceof RetriesExhaustedError) {
@@ -402,7 +428,7 @@ class Client implements DatabricksClient {
     return this.token.value;
   }
 
-  private async request<T = Record<string, unknown>>(method: string, path: string, op: Operation, body?: unknown, query?: Record<string, string>): Promise<T> {
+  private async request<T = Record<string, unknown>>(method: string, path: string, op: Operation, body?: unknown, query?: Record<string, string>, as: 'json' | 'bytes' = 'json'): Promise<T> {
     const url = new URL(this.host + path);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
     const shown = url.pathname + url.search;
@@ -418,8 +444,9 @@ class Client implements DatabricksClient {
     }
     try {
       return await withRetries(
-        async () => {
-          const res = await send(url.toString(), { method, headers, body: payload }, this.policy.timeoutMs);
+        async (_n, cancel) => {
+          const res = await send(url.toString(), { method, headers: as === 'bytes' ? { ...headers, accept: 'application/octet-stream' } : headers, body: payload }, this.policy.timeoutMs, cancel);
+          if (res.ok && as === 'bytes') return Buffer.from(await res.arrayBuffer()) as T;
           const parsed = method === 'HEAD' ? undefined : await readJson(res);
           if (res.ok) return (parsed ?? {}) as T;
           const errorCode = typeof parsed?.error_code === 'string' ? parsed.error_code : undefined;
@@ -512,6 +539,46 @@ class Client implements DatabricksClient {
     }
   }
 
+  async downloadFile(path: string): Promise<Buffer> {
+    return this.request<Buffer>('GET', `/api/2.0/fs/files${encodePath(path)}`, { what: `read ${path}`, idempotent: true, forbiddenFix: `give the connection's identity READ VOLUME on the volume of ${path}.` }, undefined, undefined, 'bytes');
+  }
+
+  async deleteFile(path: string): Promise<boolean> {
+    return this.absentIsFalse(() =>
+      this.request('DELETE', `/api/2.0/fs/files${encodePath(path)}`, {
+        what: `delete ${path}`,
+        idempotent: true,
+        forbiddenFix: `give the connection's identity WRITE VOLUME on the volume of ${path}.`,
+      }),
+    );
+  }
+
+  async directoryExists(path: string): Promise<boolean> {
+    return this.absentIsFalse(() => this.request('HEAD', `/api/2.0/fs/directories${encodePath(path)}`, { what: `read the directory ${path}`, idempotent: true, forbiddenFix: `give the connection's identity READ VOLUME on the volume of ${path}.` }));
+  }
+
+  async deleteDirectory(path: string): Promise<boolean> {
+    return this.absentIsFalse(() =>
+      this.request('DELETE', `/api/2.0/fs/directories${encodePath(path)}`, {
+        what: `delete the directory ${path}`,
+        idempotent: true,
+        forbiddenFix: `give the connection's identity WRITE VOLUME on the volume of ${path}.`,
+        conflictFix: `${path} is not empty: something else was put there; it was left as it is.`,
+      }),
+    );
+  }
+
+  /** true when the call succeeded, false on 404. */
+  private async absentIsFalse(call: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await call();
+      return true;
+    } catch (err) {
+      if (err instanceof DatabricksError && err.kind === 'notFound') return false;
+      throw err;
+    }
+  }
+
   async installLibraries(clusterId: string, libraries: Library[]): Promise<void> {
     await this.request(
       'POST',
@@ -521,6 +588,21 @@ class Client implements DatabricksClient {
         // Installing the same library twice is a no-op on Databricks' side.
         idempotent: true,
         forbiddenFix: `give the connection's identity CAN MANAGE on cluster ${clusterId} (and READ VOLUME on the wheel's volume).`,
+        notFoundFix: `cluster ${clusterId} does not exist in this workspace: check clusterIds.`,
+      },
+      { cluster_id: clusterId, libraries },
+    );
+  }
+
+  async uninstallLibraries(clusterId: string, libraries: Library[]): Promise<void> {
+    await this.request(
+      'POST',
+      '/api/2.0/libraries/uninstall',
+      {
+        what: `uninstall ${libraries.map(describeLibrary).join(', ')} from cluster ${clusterId}`,
+        // Uninstalling a library that is not installed is no error: repeating it changes nothing.
+        idempotent: true,
+        forbiddenFix: `give the connection's identity CAN MANAGE on cluster ${clusterId}.`,
         notFoundFix: `cluster ${clusterId} does not exist in this workspace: check clusterIds.`,
       },
       { cluster_id: clusterId, libraries },

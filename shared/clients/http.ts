@@ -8,8 +8,15 @@
  * time is up). Each request's own timeout (`timeoutMs`) is the client's business (the HTTP
  * library's socket timeout); it is carried here so one policy object describes both.
  *
+ * A cancel of the run (shared/processes.ts `cancelSignal`) abandons the attempt in flight and the
+ * wait between attempts at once (CancelledError), and no new call starts until the undo journal
+ * takes over; the undo's own calls (made once the run's signal has fired) are bounded by their
+ * timeouts only. Each attempt is given the signal, to hand to `fetch` so the request itself is
+ * aborted.
+ *
  * Plain functions on plain data: no process.env, no task-lib; clocks and sleep are injectable.
  */
+import { cancelSignal, CancelledError, throwIfCancelled } from '../processes';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included (default 4). */
@@ -26,6 +33,11 @@ export interface RetryPolicy {
   /** [0, 1): the jitter source. */
   random: () => number;
   now: () => number;
+  /**
+   * Abandons the attempt in flight and the wait between attempts. Default: the run's
+   * `cancelSignal`, while it has not fired (once it has, the calls are the undo's own).
+   */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
@@ -113,21 +125,24 @@ export function backoffMs(retry: number, policy: Pick<RetryPolicy, 'baseDelayMs'
  * time throws RetriesExhaustedError around the last failure.
  */
 export async function withRetries<T>(
-  attempt: (n: number) => Promise<T>,
+  attempt: (n: number, signal: AbortSignal | undefined) => Promise<T>,
   classify: (error: unknown) => RetryVerdict,
   policyOverrides: Partial<RetryPolicy> = {},
   onRetry?: (event: RetryEvent) => void,
 ): Promise<T> {
   const policy = retryPolicy(policyOverrides);
+  throwIfCancelled('sending a request');
+  const signal = policy.signal ?? liveCancelSignal();
   const started = policy.now();
   const elapsed = () => policy.now() - started;
   for (let n = 1; ; n++) {
     let error: unknown;
     try {
-      return await boundedByDeadline(attempt(n), policy.maxTotalMs - elapsed(), () => new DeadlineExceededError(elapsed(), policy.maxTotalMs));
+      return await untilAborted(boundedByDeadline(attempt(n, signal), policy.maxTotalMs - elapsed(), () => new DeadlineExceededError(elapsed(), policy.maxTotalMs)), signal);
     } catch (err) {
       error = err;
     }
+    if (error instanceof CancelledError) throw error;
     if (error instanceof DeadlineExceededError) throw new RetriesExhaustedError(error, n, elapsed(), `stopped at the ${seconds(policy.maxTotalMs)} bound after ${n} attempt${n === 1 ? '' : 's'}`);
     const verdict = classify(error);
     if (!verdict.retry) throw error;
@@ -139,8 +154,53 @@ export async function withRetries<T>(
       throw new RetriesExhaustedError(error, n, elapsed(), `gave up after ${n} attempt${n === 1 ? '' : 's'}: ${why}, beyond the ${seconds(policy.maxTotalMs)} bound`);
     }
     onRetry?.({ attempt: n, delayMs, reason: verdict.reason, error });
-    await policy.sleep(delayMs);
+    await untilAborted(policy.sleep(delayMs), signal);
   }
+}
+
+/** The run's cancel signal while it has not fired; undefined once it has (the undo's own calls run then). */
+export function liveCancelSignal(): AbortSignal | undefined {
+  return cancelSignal.aborted ? undefined : cancelSignal;
+}
+
+/** The promise, or CancelledError as soon as `signal` fires (the promise is abandoned). */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  promise.catch(() => undefined); // a late failure of an abandoned attempt is not an unhandled rejection
+  if (signal.aborted) return Promise.reject(cancelledBy(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelledBy(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function cancelledBy(signal: AbortSignal): CancelledError {
+  return signal.reason instanceof CancelledError ? signal.reason : new CancelledError('waiting for an answer');
+}
+
+/** A wait between calls (polling) that a cancel of the run cuts short with CancelledError. */
+export function waitUnlessCancelled(ms: number, signal: AbortSignal | undefined = liveCancelSignal()): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const wait = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return untilAborted(wait, signal).finally(() => clearTimeout(timer));
+}
+
+/** The signal for one request: its own timeout, and the cancel signal when there is one. */
+export function requestSignal(timeoutMs: number, signal: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return signal ? AbortSignal.any([timeout, signal]) : timeout;
 }
 
 /** The promise, or the deadline's error if it is still pending after `ms`. */

@@ -10,11 +10,14 @@
  * the connection existed are repeated. An existing version (409, or 400 "File already exists"
  * as PyPI answers) is its own outcome: the caller decides whether that is an error.
  * Credentials go to the feed's host only (no redirects are followed) and are in no message.
+ * A cancel of the run aborts the upload in flight (CancelledError): whether the feed kept the
+ * file is then unknown (`UploadError.httpStatus` tells a refusal the feed answered apart).
  */
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { UserError } from '../errors';
-import { classifyHttpFailure, parseRetryAfter, RetriesExhaustedError, seconds, withRetries, type RetryPolicy } from './http';
+import { CancelledError } from '../processes';
+import { classifyHttpFailure, parseRetryAfter, requestSignal, RetriesExhaustedError, seconds, withRetries, type RetryPolicy } from './http';
 
 export interface UploadTarget {
   url: string;
@@ -84,11 +87,12 @@ export async function uploadDistribution(target: UploadTarget, d: Distribution):
   const timeoutMs = target.timeoutMs ?? target.retry?.timeoutMs ?? 120_000;
   try {
     return await withRetries(
-      async () => {
+      async (_n, cancel) => {
         let res: Response;
         try {
-          res = await fetch(url, { method: 'POST', headers: { authorization: auth, 'user-agent': 'relevo' }, body: uploadForm(d), redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+          res = await fetch(url, { method: 'POST', headers: { authorization: auth, 'user-agent': 'relevo' }, body: uploadForm(d), redirect: 'manual', signal: requestSignal(timeoutMs, cancel) });
         } catch (err) {
+          if (cancel?.aborted) throw new CancelledError(`uploading ${basename(d.path)}`);
           const e = err as { name?: string; cause?: { code?: string } };
           if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new AttemptError(`no answer within ${seconds(timeoutMs)}`, { timedOut: true });
           throw new AttemptError(`network error ${e.cause?.code ?? (err as Error).message}`, { code: e.cause?.code });

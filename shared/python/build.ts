@@ -1,12 +1,17 @@
 /**
- * The build: the requested version stamped into the project (files written through FileChanges
- * and put back, success or failure; git-tag versions through the environment), `python -m build`
- * into a scratch folder, the project left as it was (setuptools' `build/` and `*.egg-info`
- * folders the build made are removed), the wheel opened and checked, `twine check` when twine
- * is there, and only then the files copied into the output folder. A failed build or check
- * leaves nothing behind: neither in the project nor in the output folder.
+ * The build: the requested version stamped into the project (files written through FileChanges),
+ * `python -m build` into a scratch folder (bounded: past `timeoutMs` its whole process group is
+ * stopped), the wheel opened and checked, `twine check` when twine is there, and only then the
+ * files written into the output folder.
+ *
+ * Every change is registered with the run's undo journal before it is made: the stamped files,
+ * setuptools' `build/`, `.eggs` and `*.egg-info` folders the build makes in the project, and the
+ * files written into the output folder. On success the project is put back here (the stamp was
+ * for the build only) and the output files stay registered (a later failure of the run takes
+ * them away again, unless they landed, e.g. in an artifact). On a failure, a timeout or a
+ * cancellation nothing is put back here: the journal does it, and the task's last lines say so.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, type Dirent } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, type Dirent } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError } from '../errors';
 import { FileChanges } from '../files';
@@ -74,19 +79,20 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
   const stamp = o.version ? planVersionStamp(o.project, o.version) : undefined;
   const expectedVersion = o.version?.pep440 ?? statedVersion(o.project);
   const before = byproducts(o.project.dir);
-  const changes = new FileChanges();
-  const scratch = mkdtempSync(join(o.tempDirectory, 'relevo-wheel-'));
+  const stamped = new FileChanges();
   const removeByproducts = () => {
     for (const path of byproducts(o.project.dir)) if (!before.has(path)) rmSync(path, { recursive: true, force: true });
   };
-  // Registered before the build makes them: a cancelled build leaves no build/ or *.egg-info.
-  const forgetByproducts = journal.register(`the build folders (build/, *.egg-info) the build made in ${o.project.dir}`, removeByproducts);
+  // Registered before the build makes them: a failed, stopped or cancelled build leaves no build/ or *.egg-info.
+  const forgetByproducts = journal.register(`the build folders (build/, *.egg-info) the build made in ${o.project.dir} (removed)`, removeByproducts);
+  const scratch = mkdtempSync(join(o.tempDirectory, 'relevo-wheel-'));
+  let result: BuildResult;
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONIOENCODING: 'utf-8' };
     if (stamp?.kind === 'files') {
       for (const edit of stamp.edits) {
         o.log.info(`Version ${edit.newVersion} stamped into ${edit.path}${edit.via ? ` (${edit.via})` : ''} for the build (was ${edit.oldVersion}; put back afterwards).`);
-        changes.write(edit.path, edit.after);
+        stamped.write(edit.path, edit.after);
       }
     } else if (stamp?.kind === 'env') {
       Object.assign(env, stamp.env);
@@ -94,14 +100,17 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
     }
     const args = ['-m', 'build', '--wheel', ...(o.sdist ? ['--sdist'] : []), '--outdir', scratch, ...(o.isolation ? [] : ['--no-isolation']), o.project.dir];
     o.log.info(`${o.interpreter.command} ${args.join(' ')}`);
-    // The build's own output, folded in the agent's log.
+    // The build's own output, folded in the agent's log (as text: the log neutralises it).
     o.log.group?.('Build output');
-    const run = await runProcess(o.interpreter.command, args, { cwd: o.project.dir, env, onLine: o.onOutput, timeoutMs: o.timeoutMs });
-    o.log.endGroup?.();
+    let run: Awaited<ReturnType<typeof runProcess>>;
+    try {
+      run = await runProcess(o.interpreter.command, args, { cwd: o.project.dir, env, onLine: o.onOutput, timeoutMs: o.timeoutMs });
+    } finally {
+      o.log.endGroup?.();
+    }
     if (run.timedOut) {
-      const minutes = o.timeoutMs / 60_000;
       const last = run.output.trimEnd().split(/\r?\n/).slice(-10).join('\n');
-      throw new UserError(`the build of ${o.project.name ?? basename(o.project.dir)} ran for ${minutes} minute(s) and was stopped (${buildPhase(run.output)}). Its last output:\n${last}\n`, {
+      throw new UserError(`the build of ${o.project.name ?? basename(o.project.dir)} ran for ${duration(o.timeoutMs)} and was stopped with every process it started (${buildPhase(run.output)}). Its last output:\n${last}\n`, {
         input: 'buildTimeoutMinutes',
         fix: `run '${o.interpreter.command} -m build${o.isolation ? '' : ' --no-isolation'}' in ${o.project.dir} to see where it waits (a prompt, a download, a compiler), fix it, or raise buildTimeoutMinutes.`,
       });
@@ -146,18 +155,29 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
       }
       twine = 'passed';
     }
-    mkdirSync(o.outputDirectory, { recursive: true });
+    // Into the output folder, each file registered first: a later failure of the run takes it
+    // away again (a file that was there before gets its bytes back).
+    const output = new FileChanges();
     const wheelPath = join(o.outputDirectory, wheels[0]);
-    copyFileSync(join(scratch, wheels[0]), wheelPath);
+    output.write(wheelPath, readFileSync(join(scratch, wheels[0])));
     const sdistPath = o.sdist ? join(o.outputDirectory, sdists[0]) : undefined;
-    if (sdistPath) copyFileSync(join(scratch, sdists[0]), sdistPath);
-    return { wheel: { ...wheel, file: wheelPath }, wheelPath, sdistPath, stamp, expectedVersion, twine, seconds: (Date.now() - started) / 1000 };
+    if (sdistPath) output.write(sdistPath, readFileSync(join(scratch, sdists[0])));
+    result = { wheel: { ...wheel, file: wheelPath }, wheelPath, sdistPath, stamp, expectedVersion, twine, seconds: (Date.now() - started) / 1000 };
   } finally {
-    changes.restore();
-    removeByproducts();
-    forgetByproducts();
     rmSync(scratch, { recursive: true, force: true });
   }
+  // Built: the project as it was (the stamp was for the build only).
+  stamped.restore();
+  removeByproducts();
+  forgetByproducts();
+  return result;
+}
+
+/** "30 minutes", "1 minute", "3 s": how long the build was given. */
+function duration(ms: number): string {
+  const minutes = ms / 60_000;
+  if (Number.isInteger(minutes)) return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  return minutes > 1 ? `${minutes.toFixed(1)} minutes` : `${Math.round(ms / 100) / 10} s`;
 }
 
 /** `twine check` reads two files: five minutes is far more than it ever needs. */

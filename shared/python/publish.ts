@@ -1,16 +1,27 @@
 /**
  * Where a built wheel goes, as a plan (data) and its execution: a pipeline artifact, a
  * PyPI-compatible feed, a Databricks volume (then cluster libraries, polled until INSTALLED or
- * FAILED), and a cluster init script that installs exactly this version. Each step says what it
- * did; a failure names what was already done before it, so nothing half-done is reported as
- * done.
+ * FAILED), and a cluster init script that installs exactly this version.
+ *
+ * Every change is registered with the run's undo journal before it is made. What cannot be
+ * taken back once it is there lands for good, and is marked so (`journal.landed`): the artifact
+ * (the agent uploads the folder), each file the feed accepted (a feed does not give a version
+ * back). What can be taken back is put back by the journal on a failure or a cancel: a folder
+ * this run made on the volume (deleted), each file it wrote there (deleted, or its previous bytes
+ * written back), each cluster library it installed (uninstalled: a running cluster drops it at
+ * its next restart). Once the volume and every cluster are done, that lands too. So a failed or
+ * cancelled run leaves the workspace as it was, or finished, and its last lines say which.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { isUserError, UserError } from '../errors';
+import { chmodSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { UserError } from '../errors';
+import { FileChanges } from '../files';
+import { quoteForeign } from '../output';
+import { journal } from '../undo';
 import type { Log } from '../log';
-import type { DatabricksClient, LibraryStatus } from '../clients/databricks';
-import type { Distribution, UploadOutcome, UploadTarget } from '../clients/pypiUpload';
+import { DatabricksError, type DatabricksClient, type LibraryStatus } from '../clients/databricks';
+import { waitUnlessCancelled } from '../clients/http';
+import { UploadError, type Distribution, type UploadOutcome, type UploadTarget } from '../clients/pypiUpload';
 import type { BuildResult } from './build';
 
 export interface PublishPlan {
@@ -106,74 +117,126 @@ export async function publish(build: BuildResult, plan: PublishPlan, deps: Publi
   const log = deps.log;
   const wheelName = basename(build.wheelPath);
   const remoteWheel = plan.databricks ? `${plan.databricks.volumePath.replace(/\/+$/, '')}/${wheelName}` : undefined;
-  try {
-    if (plan.initScript) {
-      const name = `install-${build.wheel.name}-${build.wheel.version}.sh`;
-      result.initScriptPath = join(context.outputDirectory, name);
-      writeFileSync(result.initScriptPath, initScriptText({ name: build.wheel.name, version: build.wheel.version, indexUrl: plan.feed ? indexUrlFor(plan.feed.url) : undefined, wheelRemotePath: remoteWheel, buildNumber: context.buildNumber }), { mode: 0o755 });
-      log.info(`Init script written: ${result.initScriptPath}`);
-    }
-    if (plan.artifactName) {
-      deps.uploadArtifact(plan.artifactName, context.outputDirectory);
-      done(`artifact:${plan.artifactName}`);
-      log.info(`Artifact '${plan.artifactName}': ${context.outputDirectory}`);
-    }
-    if (plan.feed) {
-      for (const d of distributions(build)) {
-        const outcome = await deps.upload({ url: plan.feed.url, username: plan.feed.username, password: plan.feed.password }, d);
-        if (outcome.status === 'exists') {
-          if (!plan.feed.skipExisting) {
-            throw new UserError(`${basename(d.path)} is already in the feed (HTTP ${outcome.httpStatus}: ${outcome.message}); a published version cannot be replaced.`, {
-              input: 'skipExisting',
-              fix: 'build a new version (VersionBump), or set skipExisting: true to go on when the file is there already.',
-            });
-          }
-          log.info(`Feed: ${basename(d.path)} is already there (HTTP ${outcome.httpStatus}), skipped (skipExisting).`);
-          result.feed.push({ file: basename(d.path), status: 'skipped' });
-        } else {
-          log.info(`Feed: ${basename(d.path)} uploaded to ${plan.feed.url} (${plan.feed.via}).`);
-          result.feed.push({ file: basename(d.path), status: 'uploaded' });
-        }
+  if (plan.initScript) {
+    const name = `install-${build.wheel.name}-${build.wheel.version}.sh`;
+    result.initScriptPath = join(context.outputDirectory, name);
+    new FileChanges().write(result.initScriptPath, Buffer.from(initScriptText({ name: build.wheel.name, version: build.wheel.version, indexUrl: plan.feed ? indexUrlFor(plan.feed.url) : undefined, wheelRemotePath: remoteWheel, buildNumber: context.buildNumber })));
+    chmodSync(result.initScriptPath, 0o755);
+    log.info(`Init script written: ${result.initScriptPath}`);
+  }
+  if (plan.artifactName) {
+    deps.uploadArtifact(plan.artifactName, context.outputDirectory);
+    // The agent uploads the folder as it reads the command: from here on it is the artifact's.
+    journal.landed(`the artifact '${plan.artifactName}' (${context.outputDirectory})`);
+    done(`artifact:${plan.artifactName}`);
+    log.info(`Artifact '${plan.artifactName}': ${context.outputDirectory}`);
+  }
+  if (plan.feed) {
+    const feed = plan.feed;
+    let inFeed = false;
+    for (const d of distributions(build)) {
+      const file = basename(d.path);
+      // A feed does not give a version back: what it accepted lands. An upload cut off before
+      // the feed answered may have landed too: the journal says so rather than guess.
+      let answered = false;
+      const forget = journal.register(`${file} in the feed ${feed.url}`, () => {
+        if (!answered) throw new Error('the upload was under way when the run stopped: the feed may have kept it, and a feed does not give a version back');
+      });
+      let outcome: UploadOutcome;
+      try {
+        outcome = await deps.upload({ url: feed.url, username: feed.username, password: feed.password }, d);
+      } catch (err) {
+        if (err instanceof UploadError && err.httpStatus !== undefined && err.httpStatus < 500) answered = true;
+        throw err;
       }
-      done(plan.feed.url);
-    }
-    if (plan.databricks && deps.databricks) {
-      const db = plan.databricks;
-      const client = await deps.databricks();
-      await client.createDirectory(db.volumePath);
-      await client.uploadFile(remoteWheel!, readFileSync(build.wheelPath), { overwrite: true });
-      done(remoteWheel!);
-      log.info(`Databricks: ${wheelName} uploaded to ${remoteWheel} (${client.host}).`);
-      if (result.initScriptPath) {
-        result.initScriptRemote = `${db.volumePath.replace(/\/+$/, '')}/${basename(result.initScriptPath)}`;
-        await client.uploadFile(result.initScriptRemote, readFileSync(result.initScriptPath), { overwrite: true });
-        done(result.initScriptRemote);
-        log.info(`Databricks: init script uploaded to ${result.initScriptRemote} (cluster → Advanced options → Init scripts → Volumes).`);
-      }
-      if (db.clusterIds.length) {
-        result.clusters = await Promise.all(db.clusterIds.map((id) => installOnCluster(client, id, remoteWheel!, db, deps)));
-        for (const c of result.clusters) log.info(`Cluster ${c.clusterId}${c.name ? ` (${c.name})` : ''}: ${describeOutcome(c.outcome)}${c.messages.length ? ` — ${c.messages.join(' | ')}` : ''}`);
-        const bad = result.clusters.filter((c) => c.outcome === 'failed' || c.outcome === 'timeout');
-        if (bad.length) {
-          throw new UserError(`the library did not install on ${bad.map((c) => `cluster ${c.clusterId} (${c.outcome === 'failed' ? `FAILED: ${c.messages.join(' | ') || 'no message'}` : `not done after ${Math.round(db.timeoutMs / 1000)} s`})`).join(', ')}.`, {
-            input: 'clusterIds',
-            fix: bad.some((c) => c.outcome === 'failed')
-              ? "read Databricks' message above (often a dependency pip cannot resolve on the cluster, or a Python version the wheel does not support); fix it and build again."
-              : 'raise installTimeoutMinutes, or check the cluster in the Databricks UI (Libraries tab).',
+      answered = true;
+      if (outcome.status === 'exists') {
+        forget();
+        if (!feed.skipExisting) {
+          throw new UserError(`${file} is already in the feed (HTTP ${outcome.httpStatus}: ${quoteForeign(outcome.message)}); a published version cannot be replaced.`, {
+            input: 'skipExisting',
+            fix: 'build a new version (VersionBump), or set skipExisting: true to go on when the file is there already.',
           });
         }
-        for (const c of result.clusters.filter((x) => x.outcome === 'already-installed')) {
-          log.warn(`Cluster ${c.clusterId} already had ${wheelName} installed: installing the same version again does nothing on a running cluster (it keeps the files it loaded). Set restartClusters: true to restart it and load the new file, or build a new version.`);
-        }
+        log.info(`Feed: ${file} is already there (HTTP ${outcome.httpStatus}), skipped (skipExisting).`);
+        result.feed.push({ file, status: 'skipped' });
+      } else {
+        journal.landed(`${file} in the feed ${feed.url}`);
+        log.info(`Feed: ${file} uploaded to ${feed.url} (${feed.via}).`);
+        result.feed.push({ file, status: 'uploaded' });
+        if (!inFeed) done(feed.url);
+        inFeed = true;
       }
     }
-    return result;
-  } catch (err) {
-    if (!result.uploadedTo.length) throw err;
-    const already = `Already done before this failure: ${result.uploadedTo.join(', ')}.`;
-    if (isUserError(err)) throw new UserError(`${err.message} ${already}`, { cause: err });
-    throw err;
   }
+  if (plan.databricks && deps.databricks) {
+    const db = plan.databricks;
+    const client = await deps.databricks();
+    const onVolume: string[] = [];
+    await makeDirectory(client, db.volumePath);
+    await putFile(client, remoteWheel!, readFileSync(build.wheelPath));
+    onVolume.push(remoteWheel!);
+    log.info(`Databricks: ${wheelName} uploaded to ${remoteWheel} (${client.host}).`);
+    if (result.initScriptPath) {
+      result.initScriptRemote = `${db.volumePath.replace(/\/+$/, '')}/${basename(result.initScriptPath)}`;
+      await putFile(client, result.initScriptRemote, readFileSync(result.initScriptPath));
+      onVolume.push(result.initScriptRemote);
+      log.info(`Databricks: init script uploaded to ${result.initScriptRemote} (cluster → Advanced options → Init scripts → Volumes).`);
+    }
+    if (db.clusterIds.length) {
+      // Every cluster to its end (a failure of one does not leave another's install running on alone).
+      const settled = await Promise.allSettled(db.clusterIds.map((id) => installOnCluster(client, id, remoteWheel!, db, deps)));
+      const broken = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (broken) throw broken.reason;
+      result.clusters = settled.map((s) => (s as PromiseFulfilledResult<ClusterReport>).value);
+      for (const c of result.clusters) log.info(`Cluster ${c.clusterId}${c.name ? ` (${quoteForeign(c.name)})` : ''}: ${describeOutcome(c.outcome)}${c.messages.length ? ` — ${c.messages.map(quoteForeign).join(' | ')}` : ''}`);
+      const bad = result.clusters.filter((c) => c.outcome === 'failed' || c.outcome === 'timeout');
+      if (bad.length) {
+        throw new UserError(`the library did not install on ${bad.map((c) => `cluster ${c.clusterId} (${c.outcome === 'failed' ? `FAILED: ${c.messages.map(quoteForeign).join(' | ') || 'no message'}` : `not done after ${Math.round(db.timeoutMs / 1000)} s`})`).join(', ')}.`, {
+          input: 'clusterIds',
+          fix: bad.some((c) => c.outcome === 'failed')
+            ? "read Databricks' message above (often a dependency pip cannot resolve on the cluster, or a Python version the wheel does not support); fix it and build again."
+            : 'raise installTimeoutMinutes, or check the cluster in the Databricks UI (Libraries tab).',
+        });
+      }
+      for (const c of result.clusters.filter((x) => x.outcome === 'already-installed')) {
+        log.warn(`Cluster ${c.clusterId} already had ${wheelName} installed: installing the same version again does nothing on a running cluster (it keeps the files it loaded). Set restartClusters: true to restart it and load the new file, or build a new version.`);
+      }
+    }
+    journal.landed(`${onVolume.join(', ')} on the volume${db.clusterIds.length ? `, the library on cluster ${db.clusterIds.join(', ')}` : ''}`);
+    for (const path of onVolume) done(path);
+  }
+  return result;
+}
+
+/**
+ * Creates the volume folder, registering first, when it is not there yet, the removal of the
+ * folders this run makes (deepest first; each only while it is empty). The volume itself
+ * (`/Volumes/<catalog>/<schema>/<volume>`) is never made here.
+ */
+async function makeDirectory(client: DatabricksClient, path: string): Promise<void> {
+  const folder = path.replace(/\/+$/, '');
+  const volume = /^\/Volumes\/[^/]+\/[^/]+\/[^/]+/.exec(folder)?.[0];
+  const missing: string[] = [];
+  if (volume) {
+    for (let dir = folder; dir.length > volume.length; dir = dirname(dir)) {
+      if (await client.directoryExists(dir)) break;
+      missing.push(dir);
+    }
+  }
+  if (missing.length) {
+    journal.register(`the folder ${missing[missing.length - 1]} this run made on the volume (deleted)`, async () => {
+      for (const dir of missing) await client.deleteDirectory(dir);
+    });
+  }
+  await client.createDirectory(folder);
+}
+
+/** Uploads a file to the volume, registering first how to put back what was there: nothing (delete) or its bytes. */
+async function putFile(client: DatabricksClient, path: string, bytes: Buffer): Promise<void> {
+  const previous = (await client.fileExists(path)) ? await client.downloadFile(path) : undefined;
+  journal.register(`the file ${path} on the volume (${previous ? 'its previous bytes written back' : 'deleted'})`, () => (previous ? client.uploadFile(path, previous, { overwrite: true }) : client.deleteFile(path)));
+  await client.uploadFile(path, bytes, { overwrite: true });
 }
 
 function describeOutcome(o: ClusterOutcome): string {
@@ -198,18 +261,36 @@ function statusOf(statuses: LibraryStatus[], whl: string): LibraryStatus | undef
 }
 
 async function installOnCluster(client: DatabricksClient, clusterId: string, whl: string, db: NonNullable<PublishPlan['databricks']>, deps: PublishDeps): Promise<ClusterReport> {
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = deps.sleep ?? ((ms: number) => waitUnlessCancelled(ms));
   const started = Date.now();
   const cluster = await client.cluster(clusterId);
-  const already = statusOf(await client.libraryStatuses(clusterId), whl)?.status === 'INSTALLED';
+  const before = statusOf(await client.libraryStatuses(clusterId), whl);
+  // Marked for uninstall but still loaded: the cluster keeps what it loaded, as for INSTALLED.
+  const already = before?.status === 'INSTALLED' || before?.status === 'UNINSTALL_ON_RESTART';
+  const running = cluster.state === 'RUNNING' || cluster.state === 'RESTARTING' || cluster.state === 'RESIZING';
+  // A library the cluster listed before is not this run's to take off (one marked for
+  // uninstall is: uninstalling again puts that mark back).
+  if (!before || before.status === 'UNINSTALL_ON_RESTART') {
+    journal.register(`the library ${whl} on cluster ${clusterId} (uninstalled${running ? '; a running cluster drops it at its next restart' : ''})`, () => client.uninstallLibraries(clusterId, [{ whl }]));
+  }
   await client.installLibraries(clusterId, [{ whl }]);
   const report = (outcome: ClusterOutcome, messages: string[] = []): ClusterReport => ({ clusterId, name: cluster.name, outcome, messages });
-  if (cluster.state !== 'RUNNING' && cluster.state !== 'RESTARTING' && cluster.state !== 'RESIZING') return report('on-start', cluster.stateMessage ? [`${cluster.state}: ${cluster.stateMessage}`] : [cluster.state]);
+  if (!running) return report('on-start', cluster.stateMessage ? [`${cluster.state}: ${cluster.stateMessage}`] : [cluster.state]);
   let restarted = false;
   if (already) {
     if (!db.restartClusters) return report('already-installed');
     deps.log.info(`Cluster ${clusterId}: restarting to load the new file of the same version (restartClusters).`);
-    await client.restartCluster(clusterId);
+    let restartSent = true;
+    journal.register(`the restart of cluster ${clusterId}`, () => {
+      if (restartSent) throw new Error('a restart cannot be undone: the cluster loaded the file this run uploaded');
+    });
+    try {
+      await client.restartCluster(clusterId);
+    } catch (err) {
+      // Databricks answered with a refusal: the cluster was not restarted.
+      if (err instanceof DatabricksError && err.status !== undefined && err.status < 500) restartSent = false;
+      throw err;
+    }
     restarted = true;
     for (;;) {
       await sleep(db.pollMs);

@@ -19,19 +19,16 @@ void agent.runTask(async () => {
   const isolation = agent.boolInput('isolation');
   const sdist = agent.boolInput('sdist');
   const outputDirectory = outputFolder();
+  const timeoutMs = buildTimeoutMs();
   const plan = publishPlan();
   const databricks = plan.databricks ? databricksConnector() : undefined;
 
   const interpreter = await checkInterpreter(agent.input('pythonInterpreter') ?? 'python3', { isolation, requires: project.buildRequires });
   console.log(`Python ${interpreter.version} at ${interpreter.executable}; project ${project.name ?? '(name computed by setup.py)'} in ${project.dir} (${project.files.join(', ')}).`);
-  const timeoutMs = agent.intInput('buildTimeoutMinutes', 1, 1440) * 60_000;
   const build = await buildProject({ project, interpreter, version, isolation, sdist, outputDirectory, tempDirectory: agent.tempDirectory(), log: agent.agentLog, onOutput: (line) => console.log(`  ${line}`), timeoutMs });
   console.log(`Built ${build.wheelPath}${build.sdistPath ? ` and ${build.sdistPath}` : ''}: ${build.wheel.name} ${build.wheel.version}, ${build.wheel.files} files checked against RECORD${build.twine === 'passed' ? ', twine check passed' : ''}.`);
 
-  agent.setOutput('packageName', build.wheel.name);
-  agent.setOutput('pep440Version', build.wheel.version);
-  agent.setOutput('wheelPath', build.wheelPath);
-  agent.setOutput('sdistPath', build.sdistPath ?? '');
+  // What landed, as it lands: a failure after the artifact or the feed still reports them.
   const uploadedTo: string[] = [];
   try {
     const result = await publish(
@@ -40,11 +37,28 @@ void agent.runTask(async () => {
       { uploadArtifact: agent.uploadArtifact, upload: uploadDistribution, databricks, log: agent.agentLog, onUploaded: (to) => uploadedTo.push(to) },
       { outputDirectory, buildNumber: agent.variable('Build.BuildNumber') },
     );
+    agent.setOutput('packageName', build.wheel.name);
+    agent.setOutput('pep440Version', build.wheel.version);
+    agent.setOutput('wheelPath', build.wheelPath);
+    agent.setOutput('sdistPath', build.sdistPath ?? '');
     agent.uploadSummary('build-wheel', buildWheelSummary(build, result, version?.semver));
   } finally {
     agent.setOutput('uploadedTo', JSON.stringify(uploadedTo));
   }
 });
+
+/**
+ * `buildTimeoutMinutes`: minutes, a decimal number above 0 (0.5 is 30 s), at most a day. Read
+ * here rather than with agent.intInput, which takes whole numbers only.
+ */
+function buildTimeoutMs(): number {
+  const text = agent.input('buildTimeoutMinutes') ?? '';
+  const minutes = Number(text);
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !(minutes > 0) || minutes > 1440) {
+    throw new UserError(`'${text}' is not a number of minutes above 0 and at most 1440.`, { input: 'buildTimeoutMinutes', fix: 'set it to how long the build may run, in minutes, e.g. 30 (decimals are allowed: 0.5 is 30 seconds).' });
+  }
+  return Math.max(1, Math.round(minutes * 60_000));
+}
 
 /** The `version` input as SemVer + PEP 440 (a PEP 440 version is taken as it is). */
 function requestedVersion(): { semver: string; pep440: string } | undefined {

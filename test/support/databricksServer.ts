@@ -4,16 +4,22 @@
  * shared/clients/databricks.ts. HTTP on 127.0.0.1, random port; stops by itself after
  * `lifetimeMs` and on `stop()`.
  *
- * Sources: R = /work/shared/reference/databricks-rest.md (table row or "Facts"), "modeled" marks
- * a body text not taken from a source (the shape is Databricks' `{error_code, message}`, the
- * wording ours).
+ * Sources: R = /work/shared/reference/databricks-rest.md (table row or "Facts"), SDK = the
+ * Databricks SDK's definitions (databricks-sdk-py `service/files.py` FilesAPI,
+ * `service/compute.py` LibrariesAPI), "modeled" marks a body text or a behaviour not taken from
+ * a source (the shape is Databricks' `{error_code, message}`, the wording ours).
  *
  * | method | path                                    | answers                                                                 | source |
  * |--------|-----------------------------------------|-------------------------------------------------------------------------|--------|
- * | PUT    | /api/2.0/fs/directories{path}           | 204 (idempotent); 404 NOT_FOUND outside a known volume; 403            | R "Upload a file" |
+ * | PUT    | /api/2.0/fs/directories{path}           | 204 (idempotent, makes the parents too: `mkdir -p`); 404 NOT_FOUND outside a known volume; 403 | R "Upload a file", SDK create_directory |
+ * | HEAD   | /api/2.0/fs/directories{path}           | 200 for a volume, a folder made or a folder holding a file; 404         | SDK get_directory_metadata |
+ * | DELETE | /api/2.0/fs/directories{path}           | 204 for an empty folder; 409 DIRECTORY_NOT_EMPTY (modeled code); 404   | SDK delete_directory ("deletes an empty directory") |
  * | PUT    | /api/2.0/fs/files{path}?overwrite=      | 204; 409 ALREADY_EXISTS without overwrite; 404 outside a volume; 403    | R "Upload a file" |
- * | HEAD   | /api/2.0/fs/files{path}                 | 200 with content-length; 404                                           | R "Upload a file" (modeled: HEAD) |
- * | POST   | /api/2.0/libraries/install              | 200 {}; the same library already there: no change; 400 no cluster     | R "Install a library" |
+ * | HEAD   | /api/2.0/fs/files{path}                 | 200 with content-length; 404                                           | R "Upload a file", SDK get_metadata |
+ * | GET    | /api/2.0/fs/files{path}                 | 200, the bytes (application/octet-stream); 404                         | SDK download |
+ * | DELETE | /api/2.0/fs/files{path}                 | 204; 404 NOT_FOUND                                                     | SDK delete |
+ * | POST   | /api/2.0/libraries/install              | 200 {}; the same library already there: no change (one marked UNINSTALL_ON_RESTART is INSTALLED again: modeled); 400 no cluster | R "Install a library" |
+ * | POST   | /api/2.0/libraries/uninstall            | 200 {}; a RUNNING cluster marks the library UNINSTALL_ON_RESTART (dropped at its restart); a cluster not running drops it at once (modeled); one not listed: no change | SDK uninstall |
  * | GET    | /api/2.0/libraries/cluster-status       | library_statuses[]: PENDING → INSTALLING → INSTALLED / FAILED, one step per read of a RUNNING cluster; a TERMINATED cluster keeps PENDING | R "Library status" |
  * | GET    | /api/2.1/clusters/get                   | {cluster_id, cluster_name, state, state_message}; 400 INVALID_PARAMETER_VALUE unknown id | R "Restart / state" |
  * | POST   | /api/2.1/clusters/restart               | 200 {}; state RESTARTING for `restartReads` reads, then RUNNING with libraries re-installed from their files | R "Restart / state" |
@@ -160,6 +166,12 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
   const faults: Array<Fault & { left: number }> = [];
 
   const volumeOf = (path: string) => /^\/Volumes\/[^/]+\/[^/]+\/[^/]+/.exec(path)?.[0];
+  /** A folder exists when it is a volume, was made, or holds a file or a folder. */
+  const folderExists = (path: string) => {
+    const dir = path.replace(/\/+$/, '');
+    if (state.volumes.has(dir) || state.directories.has(dir)) return true;
+    return [...state.files.keys(), ...state.directories].some((p) => p.startsWith(`${dir}/`));
+  };
   const needVolume = (path: string) => {
     const volume = volumeOf(path);
     if (!volume || !state.volumes.has(volume)) throw dbError(404, 'NOT_FOUND', `The volume of '${path}' does not exist.`); // modeled
@@ -201,7 +213,29 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
       handle: (_ctx, m) => {
         deny('files', `WRITE VOLUME on '${volumeOf(m[1]) ?? m[1]}'`);
         needVolume(m[1]);
-        state.directories.add(m[1].replace(/\/+$/, ''));
+        // `mkdir -p`: every folder below the volume.
+        const volume = volumeOf(m[1])!;
+        for (let dir = m[1].replace(/\/+$/, ''); dir.length > volume.length && !folderExists(dir); dir = dir.slice(0, dir.lastIndexOf('/'))) state.directories.add(dir);
+        return json(204, undefined);
+      },
+    },
+    {
+      method: 'HEAD',
+      pattern: /^\/api\/2\.0\/fs\/directories(\/.+)$/,
+      handle: (_ctx, m) => {
+        deny('files', `READ VOLUME on '${volumeOf(m[1]) ?? m[1]}'`);
+        return new Reply(folderExists(m[1]) ? 200 : 404);
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/2\.0\/fs\/directories(\/.+)$/,
+      handle: (_ctx, m) => {
+        deny('files', `WRITE VOLUME on '${volumeOf(m[1]) ?? m[1]}'`);
+        const dir = m[1].replace(/\/+$/, '');
+        if (!state.directories.has(dir)) return dbError(404, 'NOT_FOUND', `The directory '${dir}' does not exist.`); // modeled
+        if ([...state.files.keys(), ...state.directories].some((p) => p.startsWith(`${dir}/`))) return dbError(409, 'DIRECTORY_NOT_EMPTY', `The directory '${dir}' is not empty.`); // modeled
+        state.directories.delete(dir);
         return json(204, undefined);
       },
     },
@@ -226,6 +260,24 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
       },
     },
     {
+      method: 'GET',
+      pattern: /^\/api\/2\.0\/fs\/files(\/.+)$/,
+      handle: (_ctx, m) => {
+        deny('files', `READ VOLUME on '${volumeOf(m[1]) ?? m[1]}'`);
+        const f = state.files.get(m[1]);
+        return f ? new Reply(200, f) : dbError(404, 'NOT_FOUND', `The file '${m[1]}' does not exist.`); // modeled
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/2\.0\/fs\/files(\/.+)$/,
+      handle: (_ctx, m) => {
+        deny('files', `WRITE VOLUME on '${volumeOf(m[1]) ?? m[1]}'`);
+        if (!state.files.delete(m[1])) return dbError(404, 'NOT_FOUND', `The file '${m[1]}' does not exist.`); // modeled
+        return json(204, undefined);
+      },
+    },
+    {
       method: 'POST',
       pattern: /^\/api\/2\.0\/libraries\/install$/,
       handle: (ctx) => {
@@ -235,9 +287,28 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         if (!Array.isArray(body.libraries) || !body.libraries.length) return dbError(400, 'INVALID_PARAMETER_VALUE', 'libraries must be a non-empty list.'); // modeled
         for (const l of body.libraries as Array<Record<string, unknown>>) {
           // R Facts: re-installing the same library on a running cluster does nothing.
-          if (c.libraries.some((x) => libraryKey(x.library) === libraryKey(l))) continue;
+          const listed = c.libraries.find((x) => libraryKey(x.library) === libraryKey(l));
+          // modeled: one marked for uninstall is still loaded; installing it again keeps it.
+          if (listed?.status === 'UNINSTALL_ON_RESTART') listed.status = 'INSTALLED';
+          if (listed) continue;
           c.libraries.push({ library: l, status: 'PENDING', messages: [] });
         }
+        return json(200, {});
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/2\.0\/libraries\/uninstall$/,
+      handle: (ctx) => {
+        const body = (ctx.body ?? {}) as { cluster_id?: unknown; libraries?: unknown };
+        deny('libraries', `to uninstall libraries from cluster ${String(body.cluster_id)}`);
+        const c = needCluster(body.cluster_id);
+        if (!Array.isArray(body.libraries) || !body.libraries.length) return dbError(400, 'INVALID_PARAMETER_VALUE', 'libraries must be a non-empty list.'); // modeled
+        const keys = new Set((body.libraries as Array<Record<string, unknown>>).map(libraryKey));
+        // SDK: not uninstalled until the cluster restarts; one not installed: no impact, no error.
+        if (c.state === 'RUNNING' || c.state === 'RESTARTING') {
+          for (const l of c.libraries) if (keys.has(libraryKey(l.library))) l.status = 'UNINSTALL_ON_RESTART';
+        } else c.libraries = c.libraries.filter((l) => !keys.has(libraryKey(l.library))); // modeled: nothing loaded, nothing to wait for
         return json(200, {});
       },
     },
@@ -263,7 +334,9 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         if (c.state === 'RESTARTING') {
           if (c.restartReads-- <= 0) {
             c.state = 'RUNNING';
-            // A restart loads every library again from its file, the new bytes included.
+            // A restart drops the libraries marked for uninstall and loads every other one again
+            // from its file, the new bytes included.
+            c.libraries = c.libraries.filter((l) => l.status !== 'UNINSTALL_ON_RESTART');
             for (const l of c.libraries) l.status = 'PENDING';
           }
         }
@@ -414,8 +487,9 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     const send = (reply: Reply) => {
       record.status = reply.status;
       const headers = { ...reply.headers };
-      const payload = reply.body === undefined ? '' : JSON.stringify(reply.body);
-      if (payload) headers['content-type'] = 'application/json';
+      const raw = Buffer.isBuffer(reply.body);
+      const payload = reply.body === undefined ? '' : raw ? (reply.body as Buffer) : JSON.stringify(reply.body);
+      if (payload.length) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
       headers['content-length'] = String(Buffer.byteLength(payload));
       res.writeHead(reply.status, headers);
       res.end(method === 'HEAD' ? undefined : payload);

@@ -291,13 +291,17 @@ describe('BuildWheel@1 (real builds)', function () {
     afterEach(() => db.stop());
     const pat = () => ({ dbx: { url: db.url, scheme: 'Token', parameters: { apitoken: db.token } } });
 
-    it('a FAILED install fails the task with Databricks\' message and says what was already uploaded', async () => {
-      db.addCluster('c-bad', { failInstall: { match: /ingest/, message: 'ERROR: Could not find a version that satisfies the requirement pandas>=99' } });
-      const { run } = await build(pyprojectRepo(), { databricksConnection: 'dbx', volumePath: '/Volumes/main/libs/wheels', clusterIds: 'c-bad', sdist: false }, { endpoints: pat(), variables: { 'Relevo.DatabricksPollMs': '5' } });
+    it('a FAILED install fails the task with Databricks\' message; the library is uninstalled and the wheel taken off the volume again', async () => {
+      const c = db.addCluster('c-bad', { failInstall: { match: /ingest/, message: 'ERROR: Could not find a version that satisfies the requirement pandas>=99' } });
+      const { run, out } = await build(pyprojectRepo(), { databricksConnection: 'dbx', volumePath: '/Volumes/main/libs/wheels', clusterIds: 'c-bad', sdist: false }, { endpoints: pat(), variables: { 'Relevo.DatabricksPollMs': '5' } });
       assert.equal(run.result, 'Failed', explain(run));
       assert.match(run.resultMessage!, /Input 'clusterIds': the library did not install on cluster c-bad \(FAILED: ERROR: Could not find a version that satisfies the requirement pandas>=99\)/);
-      assert.match(run.resultMessage!, /Already done before this failure: \/Volumes\/main\/libs\/wheels\/ingest-1\.0\.0-py3-none-any\.whl\./);
-      assert.deepEqual(JSON.parse(run.outputs.uploadedTo), ['/Volumes/main/libs/wheels/ingest-1.0.0-py3-none-any.whl'], 'what was done is reported, not more');
+      assert.match(run.resultMessage!, /Put back: the library \/Volumes\/main\/libs\/wheels\/ingest-1\.0\.0-py3-none-any\.whl on cluster c-bad \(uninstalled; a running cluster drops it at its next restart\); the file \/Volumes\/main\/libs\/wheels\/ingest-1\.0\.0-py3-none-any\.whl on the volume \(deleted\)/);
+      assert.doesNotMatch(run.resultMessage!, /NOT put back|Landed/);
+      assert.deepEqual(JSON.parse(run.outputs.uploadedTo), [], 'nothing landed');
+      assert.deepEqual([...db.state.files.keys()], []);
+      assert.deepEqual(c.libraries.map((l) => l.status), ['UNINSTALL_ON_RESTART']);
+      assert.ok(!existsSync(out) || readdirSync(out).length === 0, 'the output folder is as before');
       assertNoSecretLeak(run, db.token);
     });
 
