@@ -149,6 +149,8 @@ export interface AzureDevOpsClient {
   createPullRequest(repositoryId: string, input: CreatePullRequestInput): Promise<PullRequestInfo>;
   updatePullRequest(repositoryId: string, pullRequestId: number, changes: { title?: string; description?: string }): Promise<PullRequestInfo>;
   setAutoComplete(repositoryId: string, pullRequestId: number, options: AutoCompleteOptions): Promise<PullRequestInfo>;
+  /** Abandons a pull request (PATCH `status: abandoned`): how a run takes back one it opened. */
+  abandonPullRequest(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo>;
   /** Adds the reviewers the pull request does not have yet (existing votes are left alone); returns those added. */
   addReviewers(repositoryId: string, pullRequestId: number, reviewerIds: string[]): Promise<string[]>;
   /** Builds of `commit` among the latest `top` (default 200) builds, newest first; by pipeline id or name. */
@@ -492,6 +494,14 @@ class Client implements AzureDevOpsClient {
     if (options.mergeCommitMessage !== undefined) completionOptions.mergeCommitMessage = options.mergeCommitMessage;
     const body: GitPullRequest = { autoCompleteSetBy: { id: me.id }, completionOptions };
     const pr = await this.call(this.pullRequestOperation(`Could not set auto-complete on pull request ${pullRequestId}`, repositoryId, pullRequestId), async () =>
+      (await this.git()).updatePullRequest(body, repositoryId, pullRequestId, this.project).then(orNotFound),
+    );
+    return toPullRequest(pr);
+  }
+
+  async abandonPullRequest(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo> {
+    const body: GitPullRequest = { status: PullRequestStatus.Abandoned };
+    const pr = await this.call(this.pullRequestOperation(`Could not abandon pull request ${pullRequestId}`, repositoryId, pullRequestId), async () =>
       (await this.git()).updatePullRequest(body, repositoryId, pullRequestId, this.project).then(orNotFound),
     );
     return toPullRequest(pr);

@@ -33,7 +33,10 @@
  *
  * Everything needs `Authorization: Bearer <token>`: otherwise 401 TF400813 with WWW-Authenticate.
  * Faults (`fail`): the next N requests matching a path answer a status (503, 429 + Retry-After,
- * any Azure DevOps error body), or are never answered (`hang`, for timeouts).
+ * any Azure DevOps error body), or are never answered (`hang`, for timeouts). `failAt(k)`: the
+ * k-th request from then on, whatever it is (discovery included), gets a fault's answer (default
+ * 403 TF401027, which no client retries), for the tests that fail every answer of a run in turn.
+ * A pull request is abandoned by a PATCH with `status: abandoned` (or its enum value 2).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenLocal, type Fault } from './localServer';
@@ -205,6 +208,10 @@ export interface AzureDevOpsServer {
   state: ServerState;
   requests: RecordedRequest[];
   fail(fault: Fault): void;
+  /** The k-th request from now on answers `fault` (default 403 TF401027); 0: none. Restarts the count. */
+  failAt(k: number, fault?: Omit<Fault, 'path' | 'times' | 'method'>): void;
+  /** Requests since the last failAt (discovery included). */
+  answered(): number;
   addRepository(name: string, options?: Partial<Omit<RepositoryRecord, 'name'>>): RepositoryRecord;
   addDefinition(name: string, options?: Partial<Omit<DefinitionRecord, 'name'>>): DefinitionRecord;
   addBuild(build: Partial<BuildRecord> & { definitionId: number; sourceVersion: string }): BuildRecord;
@@ -281,6 +288,8 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
   };
   const requests: RecordedRequest[] = [];
   const faults: Array<Fault & { left: number }> = [];
+  let counted = 0;
+  let failing: { at: number; fault: Omit<Fault, 'path' | 'times' | 'method'> } | undefined;
   let nextPullRequestId = 1;
   let nextDefinitionId = 1;
   let nextBuildId = 100;
@@ -686,7 +695,18 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
 
     if (!decodedPath.toLowerCase().startsWith(prefix)) return send(json(404, adoError('HttpException', `No organization at ${decodedPath}.`, 'System.Web'))); // modeled
     const rest = decodedPath.slice(prefix.length);
+    counted++;
     // Faults come first: a gateway or throttler answers before the service looks at the request.
+    if (failing && counted === failing.at) {
+      const f = failing.fault;
+      if (f.hang) {
+        record.status = 0;
+        return;
+      }
+      const status = f.status ?? 403;
+      const body = f.body ?? (status === 403 ? adoError('GitNeedsPermissionException', `TF401027: You need the Git 'GenericContribute' permission to perform this action. Details: identity '${identity()}', scope 'repository'.`) : defaultFaultBody(status));
+      return send(json(status, body, f.headers));
+    }
     const fault = faults.find((f) => f.left > 0 && (!f.method || f.method.toUpperCase() === method) && (typeof f.path === 'string' ? rest.toLowerCase().includes(f.path.toLowerCase()) : f.path.test(rest)));
     if (fault) {
       fault.left--;
@@ -738,6 +758,11 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     fail(fault) {
       faults.push({ ...fault, left: fault.times ?? 1 });
     },
+    failAt(k, fault = {}) {
+      counted = 0;
+      failing = k > 0 ? { at: k, fault } : undefined;
+    },
+    answered: () => counted,
     addRepository(name, extra = {}) {
       const repo: RepositoryRecord = { id: randomUUID(), projectId: project.id, defaultBranch: 'refs/heads/main', ...extra, name };
       state.repositories.push(repo);
