@@ -6,6 +6,7 @@
 import { UserError } from '../errors';
 import type { BranchContext } from '../git/branch';
 import { isValidRefName } from '../git/refs';
+import { quoteForeign } from '../output';
 
 export type Flow = 'environments' | 'gitflow';
 export type GitflowAction = 'release-start' | 'release-finish' | 'hotfix-finish';
@@ -48,7 +49,16 @@ export interface Route {
 
 function checkBranchName(name: string, input: string): void {
   if (!isValidRefName(`refs/heads/${name.replace(VERSION_PLACEHOLDER, '1.0.0')}`)) {
-    throw new UserError(`'${name}' is not a valid branch name.`, { input, fix: 'use a branch name git accepts (no spaces, no ~ ^ : ? * [ \\, no ..).' });
+    throw new UserError(`'${quoteForeign(name)}' is not a valid branch name.`, { input, fix: 'use a branch name git accepts (no spaces, no ~ ^ : ? * [ \\, no ..).' });
+  }
+}
+
+/** The branch the run built (Build.SourceBranch), when it is the source: a name git accepts, so it can be read and printed. */
+function checkBuiltBranch(name: string): void {
+  if (!isValidRefName(`refs/heads/${name}`)) {
+    throw new UserError(`the branch this run built, '${quoteForeign(name)}' (Build.SourceBranch), is not a valid branch name: nothing was promoted.`, {
+      fix: 'run the promotion in a build of a branch (a hotfix/* or release/* branch pushed to the repository).',
+    });
   }
 }
 
@@ -67,6 +77,7 @@ export function resolveRoute(o: FlowOptions): Route {
     if (at < 0) throw new UserError(`'${o.to}' is not one of the environments (${branches.join(', ')}).`, { input: 'to', fix: `set it to one of ${branches.slice(1).join(', ')}, or add it to 'branches'.` });
     if (at === 0) throw new UserError(`'${o.to}' is the first environment: nothing comes before it.`, { input: 'to', fix: `promote into one of ${branches.slice(1).join(', ')}.` });
     const hotfix = !!builtBranch && builtBranch.startsWith(o.hotfixPrefix) && builtBranch.length > o.hotfixPrefix.length;
+    if (hotfix) checkBuiltBranch(builtBranch);
     return {
       flow: 'environments',
       source: hotfix ? builtBranch : branches[at - 1],
@@ -86,11 +97,12 @@ export function resolveRoute(o: FlowOptions): Route {
     case 'hotfix-finish': {
       const prefix = o.action === 'release-finish' ? o.releasePrefix : o.hotfixPrefix;
       if (!builtBranch || !builtBranch.startsWith(prefix) || builtBranch.length === prefix.length) {
-        throw new UserError(`${o.action} promotes the ${prefix}* branch this run built, but the run built '${o.built?.ref ?? 'nothing (Build.SourceBranch is not set)'}'.`, {
+        throw new UserError(`${o.action} promotes the ${prefix}* branch this run built, but the run built '${o.built?.ref ? quoteForeign(o.built.ref) : 'nothing (Build.SourceBranch is not set)'}'.`, {
           input: 'action',
           fix: `run it in a pipeline triggered on ${prefix}* (Build.SourceBranch refs/heads/${prefix}<version>), or check '${o.action === 'release-finish' ? 'releasePrefix' : 'hotfixPrefix'}'.`,
         });
       }
+      checkBuiltBranch(builtBranch);
       return { flow: 'gitflow', action: o.action, source: builtBranch, target: o.mainBranch, kind: 'final', backMerge: [o.developBranch], hotfix: o.action === 'hotfix-finish', input: 'action' };
     }
     default:

@@ -11,12 +11,14 @@ import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
 import { Git, GitCommandError, startRepository, ZERO_SHA, type GitOptions, type TagRef } from '../git';
 import type { Log } from '../log';
+import { quoteForeign } from '../output';
 import { gitmodulesAt } from '../submodules/changes';
 import { displayUrl, resolveSubmoduleUrl } from '../submodules/urls';
 import { collectTags } from '../versioning/history';
 import { parseTagFormat } from '../versioning/tagFormat';
 import { VERSION_PLACEHOLDER, type Route, type Strategy } from './flow';
 import type { GateResult } from './gates';
+import { registerTrackingRefs } from './tracking';
 import { decideTag, type TagDecision } from './version';
 
 export interface RepositoryInput {
@@ -117,7 +119,7 @@ export async function planPromotion(inputs: RepositoryInput[], opts: PromotionOp
   if (opts.strategy === 'pull-request' && opts.route.action === 'release-start') {
     throw new UserError('a release start creates the release branch: there is nothing to open a pull request into.', { input: 'strategy', fix: "use 'fast-forward' for release-start." });
   }
-  const settled = await mapLimit(inputs, opts.parallel, (i) => planRepository(i, opts, log).then((plan) => ({ plan }), (error: unknown) => ({ error, dir: i.dir })));
+  const settled = await mapLimit(inputs, opts.parallel, (i) => planRepository(i, opts, log, inputs.length > 1).then((plan) => ({ plan }), (error: unknown) => ({ error: gitFailure(error), dir: i.dir })));
   const failures = settled.filter((s): s is { error: unknown; dir: string } => 'error' in s);
   if (failures.length === 1 && inputs.length === 1) throw failures[0].error;
   if (failures.length) {
@@ -133,11 +135,13 @@ export async function planPromotion(inputs: RepositoryInput[], opts: PromotionOp
       fix: 'promote a commit whose builds and checks succeeded (re-run the failed ones), or correct the gate names.',
     });
   }
-  await checkPins(repositories, opts, log);
+  await checkPins(repositories, opts, log).catch((err: unknown) => {
+    throw gitFailure(err);
+  });
   return { route: opts.route, strategy: opts.strategy, repositories };
 }
 
-async function planRepository(input: RepositoryInput, opts: PromotionOptions, log: Log): Promise<RepositoryPlan> {
+async function planRepository(input: RepositoryInput, opts: PromotionOptions, log: Log, several: boolean): Promise<RepositoryPlan> {
   const route = opts.route;
   const format = parseTagFormat(opts.tagFormat, opts.component);
   // The folder is checked while its configuration and local tags are read.
@@ -162,17 +166,17 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
   const targetPattern = route.target.includes(VERSION_PLACEHOLDER) ? `refs/heads/${route.target.replace(VERSION_PLACEHOLDER, '*')}` : `refs/heads/${route.target}`;
   const wanted = [sourceRef, targetPattern, ...route.backMerge.map((b) => `refs/heads/${b}`), 'refs/heads/relevo/*', format.refPattern];
   const listing = await git.remoteRefs(remote, wanted, 'reading the branches and tags').catch((err: unknown) => {
-    const detail = err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err);
-    throw new UserError(`cannot read the branches and tags of '${name}' on '${remote}': ${detail}. Nothing was promoted.`, {
+    const detail = quoteForeign(err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err));
+    throw new UserError(`cannot read the branches and tags of '${quoteForeign(name)}' on '${remote}': ${detail}. Nothing was promoted.`, {
       fix: "let the job read and push the repository: grant the build service 'Read' and 'Contribute' on it (and list it under resources.repositories when the job token is limited to referenced repositories).",
     });
   });
   const heads = new Map(listing.filter((r) => r.name.startsWith('refs/heads/')).map((r) => [r.name, r.commit]));
   const tagRefs: TagRef[] = listing.filter((r) => !r.name.startsWith('refs/'));
-  const { tags } = collectTags(format, local, { remote, refs: tagRefs }, '', true, (m) => log.warn(`${name}: ${m}`));
+  const { tags } = collectTags(format, local, { remote, refs: tagRefs }, '', true, (m) => log.warn(`${quoteForeign(name)}: ${quoteForeign(m)}`));
   const sourceTip = heads.get(sourceRef);
   if (!sourceTip) {
-    throw new UserError(`the source branch '${route.source}' does not exist on '${remote}' of ${name}; nothing was promoted.`, {
+    throw new UserError(`the source branch '${route.source}' does not exist on '${remote}' of ${quoteForeign(name)}; nothing was promoted.`, {
       input: route.hotfix && route.input === 'to' ? undefined : route.input === 'to' ? 'branches' : 'action',
       fix: `push '${route.source}' first, or check the branch names.`,
     });
@@ -181,7 +185,9 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
 
   // Everything the checks read must be here: the commit, and the tips of every branch involved.
   if (shallow) {
-    log.info(`${name}: shallow checkout: fetching the history of '${route.source}' to check ancestry.`);
+    log.info(`${quoteForeign(name)}: shallow checkout: fetching the history of '${route.source}' to check ancestry.`);
+    // The fetch moves the source's remote-tracking ref (the completed history stays, as any fetch's objects).
+    await registerTrackingRefs(git, remote, [sourceRef], several ? `${quoteForeign(name)}: ` : '');
     await git.deepen(remote, 'all', sourceRef).catch(() => undefined);
   }
   const branchTips = [...heads].filter(([ref]) => !ref.startsWith('refs/heads/relevo/'));
@@ -190,9 +196,10 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
   const missingRefs = branchTips.filter(([, sha]) => !objects.has(sha)).map(([ref]) => ref);
   if (!objects.has(commit) && !missingRefs.includes(sourceRef)) missingRefs.push(sourceRef);
   if (missingRefs.length) {
+    await registerTrackingRefs(git, remote, missingRefs, several ? `${quoteForeign(name)}: ` : '');
     await git.fetchObjects(remote, missingRefs, false).catch((err: unknown) => {
-      const detail = err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err);
-      throw new UserError(`cannot fetch ${missingRefs.join(', ')} of ${name} from '${remote}': ${detail}. Nothing was promoted.`, { fix: "grant the build service 'Read' on the repository and check the remote." });
+      const detail = quoteForeign(err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err));
+      throw new UserError(`cannot fetch ${missingRefs.join(', ')} of ${quoteForeign(name)} from '${remote}': ${detail}. Nothing was promoted.`, { fix: "grant the build service 'Read' on the repository and check the remote." });
     });
     objects = await readObjects(git, [commit, `${commit}:.gitmodules`]);
   }
@@ -288,6 +295,12 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
   };
 }
 
+/** A git command that failed while planning (it could not read what it needed) is the environment's doing, not a bug: nothing moved yet. */
+function gitFailure(err: unknown): unknown {
+  if (!(err instanceof GitCommandError)) return err;
+  return new UserError(`git ${err.args[0]} failed while reading the repository: ${quoteForeign(err.stderr.trim().replace(/\s+/g, ' ') || err.message)}. Nothing was promoted.`, { fix: 'see the git message; re-run once git can read the checkout and its remote.' });
+}
+
 /** The repository's name: the last part of its remote URL (Azure Repos: after `_git/`), else the folder's. */
 export function repositoryName(url: string | undefined, dir: string): string {
   const from = (url ?? dir).replace(/[?#].*$/, '').replace(/\/+$/, '').replace(/\.git$/, '');
@@ -314,7 +327,7 @@ async function planMove(
   if (strategy === 'fast-forward') {
     if (fastForward) return { ...base, from: m.from, to: m.commit, kind: 'fast-forward' };
     const ahead = (await git.run(['log', '--format=%h %s', `${m.commit}..${m.from}`])).trim().split('\n').filter(Boolean);
-    const shown = ahead.slice(0, 10).map((l) => `'${l}'`).join(', ') + (ahead.length > 10 ? ` and ${ahead.length - 10} more` : '');
+    const shown = ahead.slice(0, 10).map((l) => `'${quoteForeign(l)}'`).join(', ') + (ahead.length > 10 ? ` and ${ahead.length - 10} more` : '');
     throw new UserError(`'${m.target}' has ${ahead.length} commit(s) that '${m.source}' lacks, so it cannot fast-forward to ${short(m.commit)}: ${shown}. Nothing was promoted.`, {
       input: 'strategy',
       fix: `use 'strategy: merge' (a merge commit on '${m.target}') or 'strategy: pull-request' (a pull request to review), or bring those commits back into '${m.source}' first.`,
@@ -322,7 +335,7 @@ async function planMove(
   }
   const merged = await mergeCommit(git, m.from, m.commit, `Merge ${m.tag.tag} into ${m.target}\n\nPromoted ${short(m.commit)} from '${m.source}' to '${m.target}' by Relevo PromoteBranch.\n`);
   if ('conflicts' in merged) {
-    throw new UserError(`merging ${short(m.commit)} into '${m.target}' conflicts in ${merged.conflicts.join(', ')}. Nothing was promoted.`, {
+    throw new UserError(`merging ${short(m.commit)} into '${m.target}' conflicts in ${merged.conflicts.map(quoteForeign).join(', ')}. Nothing was promoted.`, {
       input: 'strategy',
       fix: "use 'strategy: pull-request' and resolve the conflicts in the pull request, or merge by hand.",
     });
@@ -402,7 +415,7 @@ async function checkPins(plans: RepositoryPlan[], opts: PromotionOptions, log: L
         const tip = component.move.kind === 'pull-request' ? component.move.from : component.move.to;
         const on = tip !== ZERO_SHA && (tip === pinned || (await component.git.isAncestor(pinned, tip)));
         plan.pins.push({ name: m.name, commit: pinned, on: on ? `on ${component.move.branch} after this run` : 'not on the target' });
-        if (!on) problems.push(`${m.name} is pinned at ${short(pinned)}, which is not on '${component.move.branch}' of ${component.name}${component.move.kind === 'pull-request' ? ' (its promotion is a pull request, not merged yet)' : ''}`);
+        if (!on) problems.push(`${quoteForeign(m.name)} is pinned at ${short(pinned)}, which is not on '${component.move.branch}' of ${quoteForeign(component.name)}${component.move.kind === 'pull-request' ? ' (its promotion is a pull request, not merged yet)' : ''}`);
         return;
       }
       if (opts.route.target.includes(VERSION_PLACEHOLDER)) {
@@ -411,21 +424,21 @@ async function checkPins(plans: RepositoryPlan[], opts: PromotionOptions, log: L
       }
       const targetRef = plan.move.ref;
       const on = await pinOnRemote(plan.git, url, targetRef, pinned, opts.scratch, opts.gitOptions).catch((err: unknown) => {
-        throw new UserError(`cannot read component '${m.name}' (${displayUrl(url)}) to check its pin: ${err instanceof GitCommandError ? err.stderr.trim() : String(err)}. Nothing was promoted.`, {
+        throw new UserError(`cannot read component '${quoteForeign(m.name)}' (${quoteForeign(displayUrl(url))}) to check its pin: ${quoteForeign(err instanceof GitCommandError ? err.stderr.trim() : String(err))}. Nothing was promoted.`, {
           input: 'repositories',
           fix: "list the component's checkout in 'repositories', or grant the build service 'Read' on it.",
         });
       });
       plan.pins.push({ name: m.name, commit: pinned, on: on ? `on ${plan.move.branch}` : 'not on the target' });
-      if (!on) problems.push(`${m.name} is pinned at ${short(pinned)}, which is not on '${plan.move.branch}' of ${displayUrl(url)}`);
+      if (!on) problems.push(`${quoteForeign(m.name)} is pinned at ${short(pinned)}, which is not on '${plan.move.branch}' of ${quoteForeign(displayUrl(url))}`);
     });
     if (problems.length) {
-      throw new UserError(`the orchestration ${plan.name} pins component commits that are not promoted yet: ${problems.join('; ')}. Nothing was promoted.`, {
+      throw new UserError(`the orchestration ${quoteForeign(plan.name)} pins component commits that are not promoted yet: ${problems.join('; ')}. Nothing was promoted.`, {
         input: 'repositories',
         fix: "promote those components first, or in the same run (list their checkouts in 'repositories').",
       });
     }
-    log.info(`${plan.name}: every pinned component is on its target.`);
+    log.info(`${quoteForeign(plan.name)}: every pinned component is on its target.`);
   }
 }
 

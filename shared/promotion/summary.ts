@@ -1,5 +1,6 @@
 /** The plan and its outcome, as log lines (what a dry run prints) and as the Summary tab's Markdown. */
 import { ZERO_SHA } from '../git';
+import { quoteForeign } from '../output';
 import type { PromotionResult } from './apply';
 import { describeRoute } from './flow';
 import type { BackMerge, BranchMove, PromotionPlan, RepositoryPlan } from './plan';
@@ -34,7 +35,7 @@ export function describeBackMerge(b: BackMerge): string {
     case 'merged':
       return `${b.branch}: ${short(b.from)} → ${short(b.to)} (merge commit)`;
     case 'pull-request':
-      return `${b.branch}: conflicts in ${b.conflicts!.join(', ')} → pull request`;
+      return `${b.branch}: conflicts in ${b.conflicts!.map(quoteForeign).join(', ')} → pull request`;
   }
 }
 
@@ -44,18 +45,22 @@ function describeTag(r: RepositoryPlan): string {
   return `${t.tag} on ${short(r.commit)} (${state}; ${t.why})${t.untested ? ' — UNTESTED (allowUntested)' : ''}`;
 }
 
-/** The plan, one block per repository (the log, and what a dry run shows). */
+/**
+ * The plan, one block per repository (the log, and what a dry run shows). Text from outside (the
+ * commit's subject, the repository's name, what a server said of a gate, submodule and file
+ * names) is quoted with quoteForeign: one line each, no logging command.
+ */
 export function planLines(plan: PromotionPlan): string[] {
   const lines = [`Plan: ${describeRoute(plan.route)}, strategy ${plan.strategy}, ${plan.repositories.length} repositor${plan.repositories.length === 1 ? 'y' : 'ies'}.`];
   for (const r of plan.repositories) {
-    lines.push(`  ${r.name}: commit ${short(r.commit)} "${r.subject}" (on ${r.source.branch} at ${short(r.source.tip)})`);
+    lines.push(`  ${quoteForeign(r.name)}: commit ${short(r.commit)} "${quoteForeign(r.subject)}" (on ${r.source.branch} at ${short(r.source.tip)})`);
     lines.push(`    ${describeMove(r.move)}`);
     lines.push(`    tag ${describeTag(r)}`);
-    for (const g of r.gates) lines.push(`    gate ${g.gate}: ${g.passed ? 'passed' : 'FAILED'} (${g.detail})`);
+    for (const g of r.gates) lines.push(`    gate ${g.gate}: ${g.passed ? 'passed' : 'FAILED'} (${quoteForeign(g.detail)})`);
     for (const b of r.backMerges) lines.push(`    back-merge into ${describeBackMerge(b)}`);
-    for (const p of r.pins) lines.push(`    pin ${p.name} at ${short(p.commit)}: ${p.on}`);
+    for (const p of r.pins) lines.push(`    pin ${quoteForeign(p.name)} at ${short(p.commit)}: ${p.on}`);
     if (r.refs.length) lines.push(`    push: ${r.refs.map((p) => `${p.ref} → ${short(p.to)}`).join(', ')}`);
-    for (const n of r.notes) lines.push(`    note: ${n}`);
+    for (const n of r.notes) lines.push(`    note: ${quoteForeign(n)}`);
   }
   return lines;
 }
@@ -79,7 +84,7 @@ export function promotionSummary(plan: PromotionPlan, result: PromotionResult | 
   for (const r of plan.repositories) {
     const gates = r.gates.length ? r.gates.map((g) => `${g.passed ? '✅' : '❌'} ${g.gate}`).join('<br>') : 'none';
     const bm = r.backMerges.length ? r.backMerges.map(describeBackMerge).join('<br>') : '—';
-    out.push(`| ${r.name} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | \`${r.tag.tag}\`${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from \`${r.tag.candidate}\`` : ''} | ${gates} | ${escape(bm)} |`);
+    out.push(`| ${escape(r.name)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | \`${r.tag.tag}\`${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from \`${r.tag.candidate}\`` : ''} | ${gates} | ${escape(bm)} |`);
   }
   out.push('');
   if (result) {
@@ -96,6 +101,7 @@ export function promotionSummary(plan: PromotionPlan, result: PromotionResult | 
   return out.join('\n');
 }
 
+/** Text from outside in a table cell or a list item: one line, no cell break, no code span, no HTML. */
 function escape(s: string): string {
-  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return s.replace(/[|`]/g, '\\$&').replace(/</g, '&lt;').replace(/\r\n|\r|\n/g, ' ');
 }

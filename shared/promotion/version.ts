@@ -4,8 +4,8 @@
  * final and N the next free number of that version; into a final environment `vX.Y.Z` of the
  * candidate the commit already carries: the tested candidate is released, nothing recomputed.
  */
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { UserError } from '../errors';
 import { Git, type GitOptions, type TagRef } from '../git';
 import type { Log } from '../log';
@@ -14,6 +14,7 @@ import { baseAndCommits, CommitRanges, finalTags, versionCommitFilter, type Comp
 import { rcompare, SemVer } from '../versioning/semver';
 import type { TagFormat } from '../versioning/tagFormat';
 import { CANDIDATE_LABEL, decideVersion } from '../versioning/decide';
+import { journal } from '../undo';
 import type { TagKind } from './flow';
 
 export interface TagDecision {
@@ -136,12 +137,17 @@ async function nextVersion(q: TagQuery, label: string): Promise<{ version: strin
   if (q.commit === q.head) found = await history(q.git);
   else {
     const dir = join(q.scratch, `worktree-${process.pid}-${Date.now()}`);
+    // The worktree's admin folder goes into the checkout's .git: registered before it is made, and
+    // removed by files alone (no git call that could fail or be refused after a cancel).
+    const worktrees = resolve(q.git.dir, (await q.git.run(['rev-parse', '--git-path', 'worktrees'])).trim());
+    const remove = () => removeWorktree(dir, worktrees);
+    const drop = journal.register(`the scratch worktree ${dir}`, remove);
     await q.git.run(['worktree', 'add', '--quiet', '--detach', '--no-checkout', dir, q.commit]);
     try {
       found = await history(new Git(dir, q.gitOptions));
     } finally {
-      await q.git.run(['worktree', 'remove', '--force', dir]).catch(() => rmSync(dir, { recursive: true, force: true }));
-      await q.git.run(['worktree', 'prune']).catch(() => undefined);
+      remove();
+      drop();
     }
   }
   const inputs = { base: found.base, analysis: summarizeCommits(found.commits), bump: 'auto' as const, label, initial: '0.1.0', tags: q.tags, finals };
@@ -151,4 +157,14 @@ async function nextVersion(q: TagQuery, label: string): Promise<{ version: strin
   // Every commit the log listed is reachable from the promoted commit, and so is the base it stopped at.
   const ancestors = new Set([q.commit, ...found.commits.map((c) => c.hash), ...(found.base ? [found.base.commit] : [])]);
   return { version: new SemVer(decided.version).version, ancestors };
+}
+
+/**
+ * Removes a worktree made by `git worktree add <dir>` (its admin folder is `<worktrees>/<basename of dir>`,
+ * the name being unique) and `worktrees` itself when it is left empty, as `git worktree remove` does.
+ */
+function removeWorktree(dir: string, worktrees: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(join(worktrees, basename(dir)), { recursive: true, force: true });
+  if (existsSync(worktrees) && !readdirSync(worktrees).length) rmdirSync(worktrees);
 }

@@ -7,7 +7,9 @@ import { applyPromotion, type OpenPullRequest } from '../../shared/promotion/app
 import { resolveRoute } from '../../shared/promotion/flow';
 import { checkGates, parseGates } from '../../shared/promotion/gates';
 import { planPromotion, type RepositoryInput } from '../../shared/promotion/plan';
+import { pullRequestOpener } from '../../shared/promotion/pullRequests';
 import { backMergeStatus, planLines, promotionSummary } from '../../shared/promotion/summary';
+import { describeUnwind, journal } from '../../shared/undo';
 
 const PARALLEL = 8;
 
@@ -52,7 +54,7 @@ void agent.runTask(async () => {
   const ownId = agent.variable('Build.Repository.ID');
   const isOwn = (dir: string) => (listed.length ? !!ownPath && resolve(ownPath) === dir : true);
   const repositoryId = repositoryIds(rest?.client, (dir) => (ownId && isOwn(dir) ? ownId : undefined));
-  const openPullRequest: OpenPullRequest | undefined = rest?.client && !dryRun ? pullRequestOpener(rest.client, repositoryId) : undefined;
+  const openPullRequest: OpenPullRequest | undefined = rest?.client && !dryRun ? pullRequestOpener(rest.client, repositoryId, agent.pullRequestInputs()) : undefined;
 
   const plan = await planPromotion(
     inputs,
@@ -73,7 +75,11 @@ void agent.runTask(async () => {
   );
   for (const line of planLines(plan)) console.log(line);
   const result = dryRun ? undefined : await applyPromotion(plan, { openPullRequest, parallel: PARALLEL, log: agent.agentLog });
-  if (dryRun) console.log('Dry run: nothing was pushed, tagged or opened.');
+  if (dryRun) {
+    // What reading the plan moved (a fetch moves the fetched branches' remote-tracking refs) goes back too.
+    for (const line of describeUnwind(await journal.unwind())) console.log(line);
+    console.log('Dry run: nothing was pushed, tagged or opened.');
+  }
 
   const first = plan.repositories[0];
   const firstResult = result?.repositories[0];
@@ -110,20 +116,5 @@ function repositoryIds(client: AzureDevOpsClient | undefined, own: (dir: string)
     if (!client) return Promise.reject(new Error('no REST client'));
     if (!cache.has(name)) cache.set(name, client.repository(name).then((r) => r.id));
     return cache.get(name)!;
-  };
-}
-
-function pullRequestOpener(client: AzureDevOpsClient, repositoryId: (name: string, dir: string) => Promise<string>): OpenPullRequest {
-  const { reviewerIds, workItemIds, autoComplete } = agent.pullRequestInputs();
-  const pullRequests = import('../../shared/clients/pullRequests');
-  return async (repo, req) => {
-    const { openOrUpdatePullRequest } = await pullRequests;
-    const promotion = req.sourceRef.startsWith('refs/heads/relevo/promote-');
-    return openOrUpdatePullRequest(client, await repositoryId(repo.name, repo.dir), {
-      ...req,
-      reviewerIds,
-      workItemIds: promotion ? workItemIds : [],
-      autoComplete: promotion ? autoComplete : undefined,
-    });
   };
 }

@@ -33,7 +33,10 @@
  *
  * Everything needs `Authorization: Bearer <token>`: otherwise 401 TF400813 with WWW-Authenticate.
  * Faults (`fail`): the next N requests matching a path answer a status (503, 429 + Retry-After,
- * any Azure DevOps error body), or are never answered (`hang`, for timeouts).
+ * any Azure DevOps error body), or are never answered (`hang`, for timeouts). `failAt(k)`: the
+ * k-th request from then on, whatever it is (discovery included), gets a fault's answer (default
+ * 403 TF401027, which no client retries), for the tests that fail every answer of a run in turn.
+ * A pull request is abandoned by a PATCH with `status: abandoned` (or its enum value 2).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenLocal, type Fault } from './localServer';
@@ -214,6 +217,8 @@ export interface AzureDevOpsServer {
    * answer in turn. `answered()` counts the requests since the last call.
    */
   failNth(n: number, fault?: NthFault): void;
+  /** The k-th request from now on answers `fault` (default 403 TF401027, the build identity lacking Contribute); 0: none. Restarts the count (failNth with another default). */
+  failAt(k: number, fault?: NthFault): void;
   answered(): number;
   addRepository(name: string, options?: Partial<Omit<RepositoryRecord, 'name'>>): RepositoryRecord;
   addDefinition(name: string, options?: Partial<Omit<DefinitionRecord, 'name'>>): DefinitionRecord;
@@ -293,6 +298,10 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
   const faults: Array<Fault & { left: number }> = [];
   let counted = 0;
   let nth: { at: number; fault: NthFault } | undefined;
+  const failNth = (n: number, fault: NthFault = {}) => {
+    counted = 0;
+    nth = n > 0 ? { at: n, fault: { status: 500, ...fault } } : undefined;
+  };
   let nextPullRequestId = 1;
   let nextDefinitionId = 1;
   let nextBuildId = 100;
@@ -763,9 +772,10 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     fail(fault) {
       faults.push({ ...fault, left: fault.times ?? 1 });
     },
-    failNth(n, fault = {}) {
-      counted = 0;
-      nth = n > 0 ? { at: n, fault: { status: 500, ...fault } } : undefined;
+    failNth,
+    failAt(k, fault = {}) {
+      const body = adoError('GitNeedsPermissionException', `TF401027: You need the Git 'GenericContribute' permission to perform this action. Details: identity '${identity()}', scope 'repository'.`);
+      failNth(k, { status: 403, body, ...fault });
     },
     answered: () => counted,
     addRepository(name, extra = {}) {

@@ -166,6 +166,17 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.equal(updated.title, 'new');
     });
 
+    it('abandons a pull request with a PATCH of its status only; it is no longer found as active', async () => {
+      const repo = server.addRepository('orchestration');
+      const pr = await client.createPullRequest(repo.id, { sourceRefName: 'a', targetRefName: 'main', title: 't' });
+      const abandoned = await client.abandonPullRequest(repo.id, pr.id);
+      const patch = server.requestsTo(`/pullRequests/${pr.id}`, 'PATCH')[0];
+      assert.deepEqual(Object.keys(patch.body as object), ['status']);
+      assert.equal(abandoned.status, 'abandoned');
+      assert.equal(server.state.pullRequests[0].status, 'abandoned');
+      assert.equal(await client.findActivePullRequest(repo.id, 'a', 'main'), undefined);
+    });
+
     it('sets auto-complete with a PATCH: autoCompleteSetBy = connectionData\'s user, merge strategies as the library\'s enum', async () => {
       const repo = server.addRepository('orchestration');
       const pr = await client.createPullRequest(repo.id, { sourceRefName: 'a', targetRefName: 'main', title: 't' });

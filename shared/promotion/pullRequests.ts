@@ -1,0 +1,47 @@
+/**
+ * The pull requests a promotion opens (strategy pull-request, and back-merges that conflict),
+ * each registered with the undo journal before it is opened or updated, from what the run read
+ * just before: no active pull request from that branch into that target, so the one there after
+ * is this run's and is abandoned (looked up when undoing: right whether the create was answered,
+ * lost on the way back, or never reached Azure DevOps); or an open one this run reuses, whose
+ * title and description go back to what they were.
+ */
+import type { AutoCompleteOptions, AzureDevOpsClient } from '../clients/azureDevOps';
+import { openOrUpdatePullRequest } from '../clients/pullRequests';
+import { quoteForeign } from '../output';
+import { journal } from '../undo';
+import type { OpenPullRequest } from './apply';
+
+export interface PullRequestInputs {
+  reviewerIds: string[];
+  workItemIds: number[];
+  autoComplete?: AutoCompleteOptions;
+}
+
+const branch = (ref: string) => ref.replace(/^refs\/heads\//, '');
+
+export function pullRequestOpener(client: AzureDevOpsClient, repositoryId: (name: string, dir: string) => Promise<string>, inputs: PullRequestInputs): OpenPullRequest {
+  return async (repo, req) => {
+    const id = await repositoryId(repo.name, repo.dir);
+    // Work items and auto-complete belong to the promotion's pull request, not to a back-merge's.
+    const promotion = req.sourceRef.startsWith('refs/heads/relevo/promote-');
+    const before = await client.findActivePullRequest(id, req.sourceRef, req.targetRef);
+    const where = `from ${branch(req.sourceRef)} into ${branch(req.targetRef)} of ${quoteForeign(repo.name)}`;
+    if (before) {
+      const { title, description } = before;
+      journal.register(`the title and description of pull request ${before.id} ${where}`, () => client.updatePullRequest(id, before.id, { title, description }));
+    } else {
+      journal.register(`the pull request ${where}, if this run opened it (abandoned)`, async () => {
+        // Only the one this run opened: active, from this branch into this target, with this run's title.
+        const opened = await client.findActivePullRequest(id, req.sourceRef, req.targetRef);
+        if (opened && opened.title === req.title) await client.abandonPullRequest(id, opened.id);
+      });
+    }
+    return openOrUpdatePullRequest(client, id, {
+      ...req,
+      reviewerIds: inputs.reviewerIds,
+      workItemIds: promotion ? inputs.workItemIds : [],
+      autoComplete: promotion ? inputs.autoComplete : undefined,
+    });
+  };
+}
