@@ -11,7 +11,7 @@ export class InFlight {
   private current: Promise<unknown> = Promise.resolve();
 
   /** Runs `work` as the operation under way; refused once the run is cancelled. */
-  run<T>(doing: string, work: () => Promise<T>): Promise<T> {
+  async run<T>(doing: string, work: () => Promise<T>): Promise<T> {
     if (isCancelled()) throw new CancelledError(doing);
     return this.track(work());
   }

@@ -68,7 +68,7 @@ export interface RegenerateResult {
   error?: UserError;
 }
 
-const describeLocation = (l: SampleConfig['source']) => (l.kind === 'files' ? `${quoteForeign(l.path)} (${l.format})` : `${l.catalog}.${l.schema}`);
+const describeLocation = (l: SampleConfig['source']) => (l.kind === 'files' ? `${l.path} (${l.format})` : `${l.catalog}.${l.schema}`);
 
 export async function regenerateSampleData(config: SampleConfig, engine: SqlEngine, options: RegenerateOptions, log: Log): Promise<RegenerateResult> {
   const started = Date.now();
@@ -87,9 +87,9 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
     }
   }
   const plan = buildPlan(config, d, schemas, options.environments);
-  log.info(`Source ${describeLocation(config.source)}; ${config.tables.length} table(s), root ${plan.root}; seed ${quoteForeign(config.seed)}; order: ${plan.order.join(' → ')}.`);
+  log.info(`Source ${quoteForeign(describeLocation(config.source))}; ${config.tables.length} table(s), root ${plan.root}; seed ${quoteForeign(config.seed)}; order: ${plan.order.join(' → ')}.`);
   for (const env of plan.environments) {
-    log.info(`Environment ${env.name} ← ${env.from ?? 'source'} (${sizeText(env)}) → ${describeLocation(env.target)}`);
+    log.info(`Environment ${env.name} ← ${env.from ?? 'source'} (${sizeText(env)}) → ${quoteForeign(describeLocation(env.target))}`);
     for (const t of env.tables) log.info(`  ${t.table}: ${t.role}${t.masked.length ? `; masked ${t.masked.map((m) => `${quoteForeign(m.column)} (${m.rule}${m.inheritedFrom ? ` from ${quoteForeign(m.inheritedFrom)}` : ''})`).join(', ')}` : ''}`);
   }
   // A bad filter, drop or fill fails here, naming the table, before anything is staged.

@@ -60,31 +60,20 @@ describe('RegenerateSampleData (DuckDB): failures and cancels during the swap, f
 
     it('a rename of the swap failing, each in turn: PRE and DEV end exactly as before, nothing left; a re-run swaps in', async () => {
       const ws = await regenerated();
-      const shim = new RenameShim(ws.out).failAt(0);
-      const probe = await regenerate(ws.file, {}, { env: shim.env });
-      assert.equal(probe.result, 'Succeeded', explain(probe));
-      const renames = shim.renames();
-      assert.deepEqual(
-        renames.map((r) => r.replace(`${ws.out}/`, '').replace(` ${ws.out}/`, ' ')),
-        ['pre → pre.relevo-old', 'pre.relevo-next → pre', 'dev → dev.relevo-old', 'dev.relevo-next → dev'],
-        'the swap is two renames per environment',
-      );
-      // Back to the seed-42 data: the state every failing run must leave.
-      writeFileSync(ws.file, SALES_CONFIG(pro, 'parquet'));
-      assert.equal((await regenerate(ws.file)).result, 'Succeeded');
-      const before = { pre: snapshot(join(ws.out, 'pre')), dev: snapshot(join(ws.out, 'dev')) };
-      writeFileSync(ws.file, SALES_CONFIG(pro, 'parquet').replace('seed: 42', 'seed: 43'));
-      for (let k = 1; k <= renames.length; k++) {
+      const shim = new RenameShim(ws.out);
+      const swap = ['pre → pre.relevo-old', 'pre.relevo-next → pre', 'dev → dev.relevo-old', 'dev.relevo-next → dev'];
+      for (let k = 1; k <= swap.length; k++) {
         const run = await regenerate(ws.file, {}, { env: shim.failAt(k).env });
         assert.equal(run.result, 'Failed', `k=${k}: ${explain(run)}`);
+        assert.deepEqual(shim.renames().slice(0, k).map((r) => r.split(`${ws.out}/`).join('')), swap.slice(0, k), `k=${k}: the swap is two renames per environment`);
         assert.match(run.resultMessage!, /swapping in the environments failed: .*EIO/, `k=${k}`);
         assert.match(run.resultMessage!, /Put back: .*the folder .*\/out\/pre[;.]/, `k=${k}: ${run.resultMessage}`);
         assert.doesNotMatch(run.resultMessage!, /NOT put back/, `k=${k}`);
-        assertAsBefore(ws.out, before, `k=${k}`);
+        assertAsBefore(ws.out, ws.before, `k=${k}`);
       }
       const again = await regenerate(ws.file);
       assert.equal(again.result, 'Succeeded', explain(again));
-      assert.notDeepEqual(snapshot(join(ws.out, 'pre')), before.pre, 'the re-run swapped in the new sample');
+      assert.notDeepEqual(snapshot(join(ws.out, 'pre')), ws.before.pre, 'the re-run swapped in the new sample');
     });
 
     it('cancelled during the swap, at each rename: every folder already swapped is put back within the grace; PRE and DEV exactly as before', async () => {
