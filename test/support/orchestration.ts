@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, Repo, tempDir } from './repo';
 
@@ -94,20 +94,25 @@ export interface OrchestrationCopy {
   repo: Repo;
   bare: string;
   head: string;
+  /** Removes the copy (the loops that make many remove each as they go). */
+  remove(): void;
 }
 
 /**
  * A fresh copy of a folder `makeOrchestration` built (components, orchestration remote and
  * checkout), its checkout's origin pointed at the copy: the tests that run a task many times
- * build the fixture once and copy it per run.
+ * build the fixture once and copy it per run. Only the remotes and the checkout are copied (not
+ * the work repositories the tags were made in).
  */
 export function copyOrchestration(template: string, into = tempDir('relevo-orch-copy-')): OrchestrationCopy {
   const base = join(into, 'o');
-  execFileSync('cp', ['-a', template, base]);
+  mkdirSync(base);
+  const parts = readdirSync(template).filter((name) => name !== 'work');
+  execFileSync('cp', ['-a', ...parts.map((name) => join(template, name)), base]);
   const bare = join(base, 'orchestration.git');
   const repo = new Repo(join(base, 'checkout'));
   repo.git('remote', 'set-url', 'origin', bare);
-  return { base, repo, bare, head: repo.head() };
+  return { base, repo, bare, head: repo.head(), remove: () => rmSync(into, { recursive: true, force: true }) };
 }
 
 /**

@@ -109,6 +109,7 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
           assert.doesNotMatch(run.resultMessage!, /NOT put back|undone|pre-push hook/, `${what}: ${explain(run)}`);
           assert.deepEqual(checkoutState(c.repo, c.bare), before, `${what}: not as before\n${explain(run)}`);
         }
+        c.remove();
       }
       assert.ok(failed >= pushAt - 2, `only ${failed} of the ${pushAt} calls up to the push failed the run`);
     });
@@ -269,6 +270,7 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
           assert.deepEqual(checkoutState(c.repo, c.bare), before, `${what}: not as before\n${explain(run)}`);
           if (prs.length) assert.match(run.resultMessage!, /Put back: the pull request from refs\/heads\/relevo\/update-components-main into refs\/heads\/main \(abandoned\); refs\/heads\/relevo\/update-components-main on 'origin' \(deleted\)/, what);
         }
+        c.remove();
       }
       assert.equal(failed, answers * FAILURES.length, 'every answer is needed: each failure fails the run');
     });
@@ -316,6 +318,7 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
           assert.equal(branchOn(c), run.outputs.commit, what);
           assert.equal(pr.title, 'chore(components): update 2 components');
           assert.equal(pr.autoCompleteSetBy?.id, server.state.user.id);
+          c.remove();
           continue;
         }
         assert.deepEqual(checkoutState(c.repo, c.bare), before, `${what}: not as before (the branch back on the earlier commit)\n${explain(run)}`);
@@ -323,6 +326,7 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
         if (pr.reviewers.length) {
           assert.match(run.resultMessage!, new RegExp(`NOT put back: the reviewers added to pull request ${pr.pullRequestId} \\(${reviewer} stay reviewers`), what);
         } else assert.doesNotMatch(run.resultMessage!, /NOT put back/, `${what}: ${explain(run)}`);
+        c.remove();
       }
     });
   });
