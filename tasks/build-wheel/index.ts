@@ -1,31 +1,28 @@
 import * as agent from '../../shared/agent';
-import { organizationOf, tokenGoesTo } from '../../shared/clients/organization';
-import { connectDatabricks, databricksAuthFromEndpoint, type DatabricksClient } from '../../shared/clients/databricks';
 import { uploadDistribution } from '../../shared/clients/pypiUpload';
-import { UserError } from '../../shared/errors';
 import { buildProject } from '../../shared/python/build';
 import { checkInterpreter } from '../../shared/python/interpreter';
-import { readProject } from '../../shared/python/project';
-import { publish, type PublishPlan } from '../../shared/python/publish';
+import { publish } from '../../shared/python/publish';
 import { buildWheelSummary } from '../../shared/python/summary';
-import { canonicalPep440 } from '../../shared/python/wheel';
-import { toPep440 } from '../../shared/versioning/pep440';
-import { parseVersion } from '../../shared/versioning/semver';
+import { readSettings } from './settings';
 
 void agent.runTask(async () => {
-  // Every input is read and checked before anything is built or sent.
-  const project = readProject(agent.pathInput('projectDirectory') ?? process.cwd());
-  const version = requestedVersion();
-  const isolation = agent.boolInput('isolation');
-  const sdist = agent.boolInput('sdist');
-  const outputDirectory = outputFolder();
-  const timeoutMs = buildTimeoutMs();
-  const plan = publishPlan();
-  const databricks = plan.databricks ? databricksConnector() : undefined;
-
-  const interpreter = await checkInterpreter(agent.input('pythonInterpreter') ?? 'python3', { isolation, requires: project.buildRequires });
+  const s = readSettings();
+  const { project } = s;
+  const interpreter = await checkInterpreter(s.interpreter, { isolation: s.isolation, requires: project.buildRequires });
   console.log(`Python ${interpreter.version} at ${interpreter.executable}; project ${project.name ?? '(name computed by setup.py)'} in ${project.dir} (${project.files.join(', ')}).`);
-  const build = await buildProject({ project, interpreter, version, isolation, sdist, outputDirectory, tempDirectory: agent.tempDirectory(), log: agent.agentLog, onOutput: (line) => console.log(`  ${line}`), timeoutMs });
+  const build = await buildProject({
+    project,
+    interpreter,
+    version: s.version,
+    isolation: s.isolation,
+    sdist: s.sdist,
+    outputDirectory: s.outputDirectory,
+    tempDirectory: agent.tempDirectory(),
+    log: agent.agentLog,
+    onOutput: (line) => console.log(`  ${line}`),
+    timeoutMs: s.timeoutMs,
+  });
   console.log(`Built ${build.wheelPath}${build.sdistPath ? ` and ${build.sdistPath}` : ''}: ${build.wheel.name} ${build.wheel.version}, ${build.wheel.files} files checked against RECORD${build.twine === 'passed' ? ', twine check passed' : ''}.`);
 
   // What landed, as it lands: a failure after the artifact or the feed still reports them.
@@ -33,125 +30,16 @@ void agent.runTask(async () => {
   try {
     const result = await publish(
       build,
-      plan,
-      { uploadArtifact: agent.uploadArtifact, upload: uploadDistribution, databricks, log: agent.agentLog, onUploaded: (to) => uploadedTo.push(to) },
-      { outputDirectory, buildNumber: agent.variable('Build.BuildNumber') },
+      s.plan,
+      { uploadArtifact: agent.uploadArtifact, upload: uploadDistribution, databricks: s.databricks, log: agent.agentLog, onUploaded: (to) => uploadedTo.push(to) },
+      { outputDirectory: s.outputDirectory, buildNumber: agent.variable('Build.BuildNumber') },
     );
     agent.setOutput('packageName', build.wheel.name);
     agent.setOutput('pep440Version', build.wheel.version);
     agent.setOutput('wheelPath', build.wheelPath);
     agent.setOutput('sdistPath', build.sdistPath ?? '');
-    agent.uploadSummary('build-wheel', buildWheelSummary(build, result, version?.semver));
+    agent.uploadSummary('build-wheel', buildWheelSummary(build, result, s.version?.semver));
   } finally {
     agent.setOutput('uploadedTo', JSON.stringify(uploadedTo));
   }
 });
-
-/**
- * `buildTimeoutMinutes`: minutes, a decimal number above 0 (0.5 is 30 s), at most a day. Read
- * here rather than with agent.intInput, which takes whole numbers only.
- */
-function buildTimeoutMs(): number {
-  const text = agent.input('buildTimeoutMinutes') ?? '';
-  const minutes = Number(text);
-  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !(minutes > 0) || minutes > 1440) {
-    throw new UserError(`'${text}' is not a number of minutes above 0 and at most 1440.`, { input: 'buildTimeoutMinutes', fix: 'set it to how long the build may run, in minutes, e.g. 30 (decimals are allowed: 0.5 is 30 seconds).' });
-  }
-  return Math.max(1, Math.round(minutes * 60_000));
-}
-
-/** The `version` input as SemVer + PEP 440 (a PEP 440 version is taken as it is). */
-function requestedVersion(): { semver: string; pep440: string } | undefined {
-  const text = agent.input('version');
-  if (!text) return undefined;
-  const clean = text.replace(/^v(?=\d)/, '');
-  if (parseVersion(clean)) {
-    const buildId = Number(agent.variable('Build.BuildId'));
-    return { semver: clean, pep440: toPep440(clean, Number.isInteger(buildId) && buildId > 0 ? { devNumber: buildId } : {}) };
-  }
-  const pep = canonicalPep440(clean);
-  if (pep && !/[+]/.test(clean)) return { semver: clean, pep440: clean };
-  throw new UserError(`'${text}' is not a semantic version (or a PEP 440 version).`, { input: 'version', fix: 'pass a version like 1.3.0, 1.3.0-rc.2 or 1.3.0-dev.7, e.g. $(version.version) from VersionBump; or leave it empty to build the version the project says.' });
-}
-
-function outputFolder(): string {
-  const dir = agent.pathInput('outputDirectory');
-  if (!dir || dir.includes('$(')) {
-    throw new UserError(`'${dir ?? ''}' is not a folder (a variable in it is not set).`, { input: 'outputDirectory', fix: 'set outputDirectory to a folder, e.g. $(Build.ArtifactStagingDirectory)/wheels.' });
-  }
-  return dir;
-}
-
-function publishPlan(): PublishPlan {
-  const plan: PublishPlan = { initScript: agent.boolInput('initScript') };
-  const artifactName = agent.input('artifactName');
-  if (artifactName) {
-    if (!/^[\w.-]+$/.test(artifactName)) throw new UserError(`'${artifactName}' is not an artifact name.`, { input: 'artifactName', fix: 'use letters, digits, ., - and _ (e.g. wheels).' });
-    plan.artifactName = artifactName;
-  }
-  const feedUrl = agent.input('feedUrl');
-  if (feedUrl) {
-    let url: URL;
-    try {
-      url = new URL(feedUrl);
-    } catch {
-      throw new UserError(`'${feedUrl}' is not a URL.`, { input: 'feedUrl', fix: 'use the feed\'s upload URL, e.g. https://pkgs.dev.azure.com/<org>/<project>/_packaging/<feed>/pypi/upload/.' });
-    }
-    if (url.username || url.password) throw new UserError('the URL carries credentials.', { input: 'feedUrl', fix: 'remove them from the URL and use feedConnection (or the job token for Azure Artifacts).' });
-    if (url.protocol !== 'https:' && !/^(127\.0\.0\.1|localhost)$/.test(url.hostname)) throw new UserError(`'${feedUrl}' is not https.`, { input: 'feedUrl', fix: 'use the https:// upload URL.' });
-    plan.feed = { url: feedUrl, skipExisting: agent.boolInput('skipExisting'), ...feedCredentials(url) };
-  }
-  const volumePath = agent.input('volumePath');
-  const clusterIds = agent.listInput('clusterIds');
-  if (clusterIds.length && !volumePath) throw new UserError('clusters install the wheel from a volume, and volumePath is empty.', { input: 'volumePath', fix: 'set volumePath, e.g. /Volumes/main/libs/wheels.' });
-  if (volumePath) {
-    if (!/^\/(Volumes\/[^/]+\/[^/]+\/[^/]+|Workspace\/.+)/.test(volumePath)) {
-      throw new UserError(`'${volumePath}' is not a Unity Catalog volume path (DBFS root libraries are disabled from DBR 15.1).`, { input: 'volumePath', fix: 'use /Volumes/<catalog>/<schema>/<volume>[/folder], e.g. /Volumes/main/libs/wheels.' });
-    }
-    plan.databricks = { volumePath, clusterIds, restartClusters: agent.boolInput('restartClusters'), timeoutMs: agent.intInput('installTimeoutMinutes', 1, 180) * 60_000, pollMs: pollMs() };
-  }
-  return plan;
-}
-
-function pollMs(): number {
-  const ms = Number(agent.variable('Relevo.DatabricksPollMs'));
-  return Number.isFinite(ms) && ms > 0 ? ms : 5000;
-}
-
-function feedCredentials(feed: URL): { username: string; password: string; via: string } {
-  const id = agent.input('feedConnection');
-  if (id) {
-    const e = agent.endpoint(id);
-    const p = Object.fromEntries(Object.entries(e?.parameters ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-    if (p.username && p.password) return { username: p.username, password: p.password, via: 'service connection' };
-    if (p.apitoken) return { username: '__token__', password: p.apitoken, via: 'service connection token' };
-    throw new UserError('the service connection has no username/password or token.', { input: 'feedConnection', fix: 'edit it (Python package upload: username and password, or a token), or leave feedConnection empty to use the job token for an Azure Artifacts feed.' });
-  }
-  const token = agent.jobToken();
-  if (!token) throw new UserError('there is neither a service connection nor the job token to authenticate to the feed.', { input: 'feedConnection', fix: 'set feedConnection, or run in a job whose token is available to tasks (Azure Artifacts feeds of this organization).' });
-  // The job token is this organization's: it goes to its own feeds, never to another host.
-  const collection = agent.variable('System.TeamFoundationCollectionUri') ?? agent.variable('System.CollectionUri');
-  const home = collection ? new URL(collection) : undefined;
-  if (!home || !tokenGoesTo(feed.hostname, feed.pathname, home.hostname, organizationOf(home))) {
-    throw new UserError(`the job token is sent only to this organization's Azure Artifacts feeds, and '${feed.host}' is not one.`, {
-      input: 'feedConnection',
-      fix: "create a 'Python package upload' service connection for that feed and set feedConnection.",
-    });
-  }
-  return { username: 'build', password: token, via: 'job token' };
-}
-
-/** The Databricks client (its credentials read and checked now, before the build). */
-function databricksConnector(): () => Promise<DatabricksClient> {
-  const connection = agent.input('databricksConnection');
-  const arm = agent.input('databricksAzureSubscription');
-  if (!connection && !arm) throw new UserError('volumePath needs a Databricks connection.', { input: 'databricksConnection', fix: 'set databricksConnection (a Databricks (Relevo) service connection), or databricksAzureSubscription with databricksWorkspaceUrl.' });
-  const input = connection ? 'databricksConnection' : 'databricksAzureSubscription';
-  const e = agent.endpoint((connection ?? arm)!);
-  if (!e) throw new UserError(`the service connection '${connection ?? arm}' is not available to this job.`, { input, fix: 'check its name, and that this pipeline is allowed to use it (service connection → Security → Pipeline permissions).' });
-  const workspaceUrl = agent.input('databricksWorkspaceUrl');
-  const oidcRequestUri = agent.variable('System.OidcRequestUri');
-  const jobToken = e.scheme?.toLowerCase() === 'workloadidentityfederation' ? agent.jobToken() : undefined;
-  const { host, auth } = databricksAuthFromEndpoint(e, { input, workspaceUrl, oidcRequestUri, jobToken });
-  return async () => connectDatabricks({ host, auth, onRetry: (r) => console.log(`Databricks: ${r.method} ${r.path} — ${r.reason}, retry ${r.attempt} in ${Math.round(r.delayMs)} ms`) });
-}

@@ -244,7 +244,9 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
         const held = ws.shim.calls.find((c) => c.held)!;
         const undo = ws.shim.calls.filter((c) => c.n > held.n);
         assert.deepEqual(undo.map((c) => `${c.method} ${c.path}`), ['POST /api/2.0/libraries/uninstall', `DELETE /api/2.0/fs/files${SCRIPT}`, `DELETE /api/2.0/fs/files${WHEEL}`, `DELETE /api/2.0/fs/directories${FOLDER}`]);
-        assert.ok(held.abandonedAt !== undefined && held.abandonedAt <= undo[0].at, 'the held request was not abandoned when the cancel came (it was still open when the undo began)');
+        // Abandoned at once: left open, it would close only when the task exits, 2.5 s or more after the
+        // cancel (the order of the abandon and the undo's first call can flip by a few ms under load).
+        assert.ok(held.abandonedAt !== undefined && held.abandonedAt - held.at < 2000, 'the held request was not abandoned when the cancel came (it stayed open until the task ended)');
         assert.ok(emptyOrAbsent(out));
         assert.deepEqual(JSON.parse(run.outputs.uploadedTo), []);
       } finally {
