@@ -30,7 +30,7 @@ export interface RunOptions {
    * Cancels the run as the agent does: SIGINT to the task's process (not its group) once
    * `whenFile` exists or `afterMs` has passed, SIGTERM 7.5 s later, the tree killed 2.5 s after.
    */
-  cancel?: { whenFile?: string; afterMs?: number };
+  cancel?: { whenFile?: string; afterMs?: number; /** Send SIGINT again every this many ms (a person pressing Cancel twice). */ repeatEveryMs?: number };
 }
 
 export interface VsoCommand {
@@ -107,6 +107,7 @@ export function runTask(folder: string, options: RunOptions = {}): Promise<TaskR
         cancelled = { exitedAfterMs: -1, neededSigterm: false };
         child.kill('SIGINT');
         child.once('exit', () => (cancelled!.exitedAfterMs = Date.now() - at));
+        if (options.cancel?.repeatEveryMs) timers.push(setInterval(() => child.kill('SIGINT'), options.cancel.repeatEveryMs));
         timers.push(
           setTimeout(() => {
             cancelled!.neededSigterm = true;

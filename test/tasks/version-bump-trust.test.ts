@@ -5,7 +5,6 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { assertOnlyOwnCommands, explain } from '../support/agentRunner';
 import { GitShim } from '../support/gitShim';
 import { git, remoteTags, tempDir } from '../support/repo';
@@ -91,16 +90,7 @@ describe('VersionBump: failures at every step, cancellation, foreign text (built
     const shim = new GitShim().failAt(0).after('push', `[ -f '${flag}' ] && exit 0; touch '${flag}'; sleep 33.4159`);
     shim.before('ls-remote', `[ -f '${flag}' ] && sleep 1; exit 0`);
     const remoteMain = git(remote, 'rev-parse', 'refs/heads/main');
-    const running = bump(repo, RELEASE_ALL, { env: shim.env, cancel: { whenFile: flag } });
-    const again = setInterval(() => {
-      if (!existsSync(flag)) return;
-      try {
-        execFileSync('pkill', ['-INT', '-f', 'dist/tasks/version-bump/index.js']);
-      } catch {
-        // not running (yet, or any more)
-      }
-    }, 300);
-    const run = await running.finally(() => clearInterval(again));
+    const run = await bump(repo, RELEASE_ALL, { env: shim.env, cancel: { whenFile: flag, repeatEveryMs: 300 } });
     assert.equal(run.result, 'Failed', explain(run));
     assert.match(run.resultMessage!, /Cancelled .*Put back: refs\/heads\/main/);
     assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), remoteMain);
