@@ -71,6 +71,7 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
   before(() => {
     fixture = template();
   });
+  after(() => rmSync(fixture.dir, { recursive: true, force: true }));
 
   /** The pins the run was to make: on the remote branch (push) or the checkout's HEAD. */
   const assertFinished = (c: OrchestrationCopy, rev: string, why: string) => {
