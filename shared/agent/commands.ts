@@ -22,7 +22,8 @@ export class CommandWriter {
   }
 
   debug(message: string): void {
-    if (this.options.debug) this.command('task.debug', null, message);
+    // Debug lines echo inputs and variables (a branch name): data, neutralised like any other.
+    if (this.options.debug) this.command('task.debug', null, neutralise(message));
   }
 
   /** An error or warning, with `source=TaskInternal` and the agent's correlation id, as task-lib writes it. */

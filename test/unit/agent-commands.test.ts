@@ -33,8 +33,8 @@ describe('agent command writer', () => {
     quiet.w.complete('Succeeded', 'Done.');
     assert.deepEqual(quiet.lines, ['##vso[task.complete result=Succeeded;]Done.\n']);
     const loud = writer({ debug: true });
-    loud.w.debug('y');
-    assert.deepEqual(loud.lines, ['##vso[task.debug]y\n']);
+    loud.w.debug('y ##vso[task.complete result=Failed]');
+    assert.deepEqual(loud.lines, ['##vso[task.debug]y ## vso[task.complete result=Failed]\n']);
   });
 
   it('folds with group lines whose title cannot carry a command or a second line', () => {
