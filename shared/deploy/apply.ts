@@ -39,7 +39,10 @@ export interface Deployed {
   discarded?: string;
   /** A link to the folder or job in the workspace. */
   link?: string;
+  /** The job's name. */
   name?: string;
+  /** The component's tag (for a job pinned to its commit too). */
+  version?: string;
 }
 
 export interface DeployResult {
@@ -88,9 +91,12 @@ export function plannedEntries(plan: DeployPlan): Deployed[] {
 
 function deployedEntry(host: string, t: Target, createdId?: number, discarded?: string): Deployed {
   const changed = t.action !== 'unchanged';
-  if (t.kind === 'job') return { component: t.component, target: `job:${t.jobId}`, name: t.name, from: describeFrom(t), to: t.next.git_commit ?? t.next.git_tag ?? '', commit: t.commit, changed, link: `${host}/jobs/${t.jobId}` };
+  if (t.kind === 'job') {
+    const p = t.previous;
+    return { component: t.component, target: `job:${t.jobId}`, name: t.name, from: p.git_commit ?? p.git_tag ?? p.git_branch ?? '', to: t.next.git_commit ?? t.next.git_tag ?? '', commit: t.commit, changed, link: `${host}/jobs/${t.jobId}`, version: t.tag };
+  }
   const id = t.repo?.id ?? createdId;
-  return { component: t.component, target: t.path, from: t.from ? ('branch' in t.from ? t.from.branch : t.from.tag) : '', to: t.to.tag, commit: t.to.commit, changed, ...(discarded ? { discarded } : {}), ...(id !== undefined ? { link: `${host}/browse/folders/${id}` } : {}) };
+  return { component: t.component, target: t.path, from: t.from ? ('branch' in t.from ? t.from.branch : t.from.tag) : '', to: t.to.tag, commit: t.to.commit, changed, version: t.to.tag, ...(discarded ? { discarded } : {}), ...(id !== undefined ? { link: `${host}/browse/folders/${id}` } : {}) };
 }
 
 async function moveFolder(client: WorkspaceClient, t: FolderTarget, opts: ApplyOptions, putBack: PutBack): Promise<{ discarded?: string; createdId?: number }> {

@@ -35,8 +35,8 @@ export interface JobTarget {
   action: 'move' | 'unchanged';
   previous: GitSource;
   next: GitSource;
-  /** The tag or commit the job is pinned to, as shown. */
-  to: string;
+  /** The component's tag (whichever jobsPin says the job is pinned to). */
+  tag?: string;
   commit: string;
 }
 
@@ -109,10 +109,16 @@ export async function planDeploy(client: WorkspaceClient, git: Git, release: Rel
   });
 
   // Jobs: by id or by exact name; each must take its code from git and be manageable.
-  const jobs = (await mapLimit(opts.jobs, opts.parallel, (line) => jobTarget(client, line, release, opts.jobsPin))).filter((j): j is JobTarget => {
+  const jobs: JobTarget[] = [];
+  for (const j of await mapLimit(opts.jobs, opts.parallel, (line) => jobTarget(client, line, release, opts.jobsPin))) {
     if (typeof j === 'string') problems.push(j);
-    return typeof j !== 'string';
-  });
+    else {
+      // The same job named twice (by id and by name) is one target; pinned two ways, a problem.
+      const twin = jobs.find((x) => x.jobId === j.jobId);
+      if (!twin) jobs.push(j);
+      else if (twin.commit !== j.commit) problems.push(`job ${j.jobId} is named twice in jobs, for ${twin.component} and for ${j.component}: a job takes its code from one repository.`);
+    }
+  }
 
   if (problems.length) {
     throw new UserError(`the plan found ${problems.length} problem${problems.length === 1 ? '' : 's'}, so nothing was moved:\n${problems.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`, {
@@ -210,7 +216,7 @@ async function jobTarget(client: WorkspaceClient, line: string, release: Release
   const base = Object.fromEntries(Object.entries(previous).filter(([k]) => !['git_branch', 'git_tag', 'git_commit', 'git_snapshot'].includes(k))) as GitSource;
   const next: GitSource = pin === 'commit' ? { ...base, git_commit: c.commit } : { ...base, git_tag: c.tag };
   const unchanged = pin === 'commit' ? previous.git_commit === c.commit && !previous.git_branch && !previous.git_tag : previous.git_tag === c.tag && !previous.git_branch && !previous.git_commit;
-  return { kind: 'job', component: c.name, jobId: job.jobId, name: job.name, action: unchanged ? 'unchanged' : 'move', previous, next, to: pin === 'commit' ? c.commit : c.tag!, commit: c.commit };
+  return { kind: 'job', component: c.name, jobId: job.jobId, name: job.name, action: unchanged ? 'unchanged' : 'move', previous, next, tag: c.tag, commit: c.commit };
 }
 
 export function describeFrom(t: Target): string {

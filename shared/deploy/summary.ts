@@ -18,8 +18,9 @@ export function deploySummary(plan: DeployPlan, deployed: Deployed[], dryRun: bo
   for (const d of deployed) {
     const where = d.target.startsWith('job:') ? `job ${d.target.slice(4)}${d.name ? ` (${cell(d.name)})` : ''}` : `\`${cell(d.target)}\``;
     const link = d.link ? `[${where}](${d.link})` : where;
-    const now = d.changed ? (dryRun ? `→ ${cell(d.to)}` : `✅ ${cell(d.to)}`) : `${cell(d.to)} (unchanged)`;
-    lines.push(`| ${cell(d.component)} | ${cell(d.to)} | \`${d.commit.slice(0, 12)}\` | ${link} | ${cell(d.from) || '(new)'} | ${now} |`);
+    const ref = (r: string) => (/^[0-9a-f]{40}$/.test(r) ? `\`${r.slice(0, 12)}\`` : cell(r));
+    const now = d.changed ? (dryRun ? `→ ${ref(d.to)}` : `✅ ${ref(d.to)}`) : `${ref(d.to)} (unchanged)`;
+    lines.push(`| ${cell(d.component)} | ${cell(d.version ?? '') || '(untagged)'} | \`${d.commit.slice(0, 12)}\` | ${link} | ${ref(d.from) || '(new)'} | ${now} |`);
   }
   const discarded = deployed.filter((d) => d.discarded);
   if (discarded.length) {
