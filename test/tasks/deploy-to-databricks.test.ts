@@ -301,11 +301,12 @@ describe('DeployToDatabricks@1 (built task, stand-in workspace)', function () {
     }
   });
 
-  it('cancelled during a slow PATCH: every folder is put back (the slow one once its PATCH has landed), within the agent\'s grace', async () => {
+  it('cancelled during slow PATCHes: every folder is put back (each once its PATCH has landed, all at once), within the agent\'s grace', async () => {
     const ws = await makeWorkspace(release);
     const before = ws.snapshot();
+    // Each PATCH takes 2 s: put back one after another, three folders would outlast the grace.
+    for (const r of ws.state.repos.values()) r.patchDelayMs = 2000;
     const slow = ws.repoAt('/Workspace/pro/report')!;
-    slow.patchDelayMs = 2500;
     const flag = join(tempDir('relevo-cancel-'), 'patching');
     ws.hooks.onRequest = (r) => {
       if (r.method === 'PATCH' && r.path === `/api/2.0/repos/${slow.id}`) writeFileSync(flag, '');
@@ -319,6 +320,10 @@ describe('DeployToDatabricks@1 (built task, stand-in workspace)', function () {
     assert.deepEqual(slow.patches, [{ tag: 'v1.1.0' }, { tag: 'v1.0.0' }]);
     const putBack = ws.requests.find((r) => r.method === 'PATCH' && r.path === `/api/2.0/repos/${slow.id}` && (r.body as { tag?: string }).tag === 'v1.0.0')!;
     assert.ok(putBack.at >= ws.requests.find((r) => r.method === 'PATCH' && r.path === `/api/2.0/repos/${slow.id}`)!.answeredAt!, 'the put-back was sent after the slow PATCH ended');
+    // All three put back at once: each put-back PATCH was sent before any of them was answered.
+    const putBacks = ws.requests.filter((r) => r.method === 'PATCH' && (r.body as { tag?: string }).tag === 'v1.0.0');
+    assert.equal(putBacks.length, 3);
+    assert.ok(Math.max(...putBacks.map((r) => r.at)) < Math.min(...putBacks.map((r) => r.answeredAt!)), 'the folders were put back one after another');
     await ws.stop();
   });
 
