@@ -73,6 +73,8 @@ export interface JobRecord {
 
 export interface WorkspaceState {
   tokens: Set<string>;
+  /** Other tokens it accepts, e.g. the Azure AD tokens databricksServer.ts's /aad issued (workload identity federation). */
+  acceptToken?: (token: string) => boolean;
   remotes: Map<string, RemoteRecord>;
   repos: Map<number, RepoRecord>;
   directories: Set<string>;
@@ -376,7 +378,7 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
     };
     const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
     if (!path.startsWith('/api/')) return send(dbError(404, 'ENDPOINT_NOT_FOUND', `No API found for '${method} ${path}'`)); // modeled
-    if (!bearer || !state.tokens.has(bearer)) return send(dbError(401, 'UNAUTHENTICATED', 'Credential was not sent or was of an unsupported type for this API.')); // modeled
+    if (!bearer || !(state.tokens.has(bearer) || state.acceptToken?.(bearer))) return send(dbError(401, 'UNAUTHENTICATED', 'Credential was not sent or was of an unsupported type for this API.')); // modeled
 
     counted++;
     const nthFault = nth.findIndex((n) => n.at === counted);
