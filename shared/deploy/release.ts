@@ -122,9 +122,10 @@ export async function readRelease(git: Git, orchestration: boolean, opts: Releas
     : submodules.map((s) => ({ sub: s, name: s.name }));
   if (!chosen.length) throw new UserError(`'${top}/.gitmodules' declares no submodules: there is nothing to deploy.`, { input: 'workingDirectory', fix: 'point it at the orchestration repository, checked out at the version to deploy.' });
 
-  const lock = opts.lockFile ? readLock(join(top, opts.lockFile), opts.lockFile) : undefined;
+  // The lock file speaks for the pins: a list of name=tag only does not depend on it.
+  const lock = opts.lockFile && chosen.some((c) => !c.req?.tag) ? readLock(join(top, opts.lockFile), opts.lockFile) : undefined;
   if (lock) checkLockAgrees(lock, submodules, opts.lockFile);
-  else if (opts.lockFile) log.warn(`There is no lock file ${opts.lockFile} in the orchestration: the versions come from the gitlinks and the components' tags.`);
+  else if (opts.lockFile && chosen.some((c) => !c.req?.tag)) log.warn(`There is no lock file ${opts.lockFile} in the orchestration: the versions come from the gitlinks and the components' tags.`);
 
   const urlOf = (s: Submodule): string => {
     try {

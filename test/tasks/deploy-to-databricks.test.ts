@@ -272,6 +272,10 @@ describe('DeployToDatabricks@1 (built task, stand-in workspace)', function () {
     const ingest = disagreeing.components[0];
     failed(run, new RegExp(`the lock file components\\.lock\\.json disagrees with the gitlinks .*ingest: the gitlink pins ${ingest.commits['v1.1.0'].slice(0, 12)}, the lock file says ${ingest.commits['v1.0.0'].slice(0, 12)} \\(v1\\.1\\.0\\)`));
     assert.deepEqual(ws.requests, []);
+    // An explicit name=tag does not depend on the pins, nor on the lock file that speaks for them.
+    const explicit = await deploy(disagreeing, ws, { components: 'report=v1.0.0' });
+    ok(explicit);
+    assert.equal(ws.repoAt('/Workspace/pro/report')!.patches.length, 0, 'report was on v1.0.0 already');
     await ws.stop();
   });
 
