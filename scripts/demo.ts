@@ -11,6 +11,8 @@ import { makeComponent, makeOrchestration } from '../test/support/orchestration'
 import { checkout, commitOn, envRepo } from '../test/support/promotion';
 import { cleanTempDirs, git, Repo, tempDir } from '../test/support/repo';
 import { makeSalesData, SALES_CONFIG, seededToolCache } from '../test/support/sampleData';
+import { startWorkspaceServer } from '../test/support/databricksWorkspaceServer';
+import { remoteOf } from '../test/support/deploy';
 import { parseHeaders, readZip } from '../shared/python/wheel';
 
 const tty = process.stdout.isTTY;
@@ -167,6 +169,45 @@ async function main(): Promise<void> {
   for (const b of ['dev', 'pre', 'pro']) console.log(`  ${b.padEnd(3)} ${git(loader.bare, 'log', '-1', '--format=%h %s', b)} ${git(loader.bare, 'tag', '--points-at', b).split('\n').filter(Boolean).join(' ')}`);
 
   await sampleData();
+  await deployToWorkspace(orchestration.work, join(workspace, 'remotes'), { ingest: git(remote, 'rev-parse', 'v1.0.0^{commit}'), 'table-picker': picker.commits['v1.2.0'], history: history.commits['v1.2.0'] });
+}
+
+/**
+ * DeployToDatabricks: the orchestration release above (its gitlinks and lock file) deployed to a
+ * stand-in pro workspace (the Repos/Jobs contract server), whose Git folders and nightly jobs are
+ * where the previous release left them; the bill of materials printed.
+ */
+async function deployToWorkspace(orchestration: Repo, remotes: string, previous: Record<string, string>): Promise<void> {
+  const ws = await startWorkspaceServer();
+  try {
+    ws.addDirectory('/Workspace/pro');
+    for (const [name, commit] of Object.entries(previous)) {
+      const url = join(remotes, `${name}.git`);
+      const remote = remoteOf(url);
+      ws.addRemote(url, remote);
+      const tag = Object.entries(remote.tags).find(([, sha]) => sha === commit)![0];
+      ws.addRepo(`/Workspace/pro/${name}`, url, { tag });
+      ws.addJob(`${name} nightly`, { git_url: url, git_provider: 'azureDevOpsServices', git_commit: commit });
+    }
+    const inputs = { databricksConnection: 'databricks-pro', gitFolders: '/Workspace/pro/{component}', jobs: Object.keys(previous).map((n) => `${n} nightly`).join('\n') };
+    console.log(`\n${bold(`▶ DeployToDatabricks: the orchestration release (${readLock(orchestration.dir)}) into a stand-in pro workspace`)}`);
+    console.log(dim(yamlStep('DeployToDatabricks@1', 'deploy', inputs, { workspace: ws.url })));
+    const run = await runTask('deploy-to-databricks', {
+      inputs: { workingDirectory: orchestration.dir, ...inputs },
+      endpoints: { 'databricks-pro': { url: ws.url, scheme: 'Token', parameters: { apitoken: ws.token } } },
+      variables: { 'Build.SourcesDirectory': orchestration.dir },
+    });
+    const log = run.stdout.split('\n').filter((l) => l.trim() && !l.includes('##vso[') && !l.startsWith('##['));
+    console.log(`  log: ${log.join('\n       ')}`);
+    console.log(`  result: ${run.result}${run.result === 'Succeeded' ? '' : ` — ${run.resultMessage}`}`);
+    const summary = run.summaries[0]?.split('\n').filter((l) => l && !/^\|[-|:]+\|$/.test(l) && !l.startsWith('### '));
+    if (summary?.length) console.log(`  bill of materials (Summary):\n           ${summary.join('\n           ')}`);
+    const again = await runTask('deploy-to-databricks', { inputs: { workingDirectory: orchestration.dir, ...inputs }, endpoints: { 'databricks-pro': { url: ws.url, scheme: 'Token', parameters: { apitoken: ws.token } } } });
+    console.log(`  the same deploy again: ${again.result}, ${(JSON.parse(again.outputs.deployed ?? '[]') as { changed: boolean }[]).filter((d) => d.changed).length} target(s) moved`);
+    if (run.result !== 'Succeeded') process.exitCode = 1;
+  } finally {
+    await ws.stop();
+  }
 }
 
 /** RegenerateSampleData: a PRO folder of 1M orders regenerated into PRE (10%) and DEV (1,000 customers), masked; the report printed. */

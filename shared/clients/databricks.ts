@@ -715,3 +715,6 @@ function statementResult(body: Record<string, unknown>): StatementResult {
     totalChunkCount: manifest.total_chunk_count,
   };
 }
+
+/** A client's own request (token, retry policy, DatabricksError), for the calls of other Databricks APIs (./databricksWorkspace.ts). */
+export const databricksRequest = <T = Record<string, unknown>>(client: DatabricksClient, method: string, path: string, op: Operation, body?: unknown, query?: Record<string, string>): Promise<T> => (client as Client)['request']<T>(method, path, op, body, query);
