@@ -2,7 +2,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'out/', 'node_modules/', '.bench/', 'coverage/'] },
+  { ignores: ['dist/', 'dist.builds/', 'out/', 'node_modules/', '.bench/', 'coverage/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
