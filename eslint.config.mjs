@@ -7,7 +7,19 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ['**/*.mjs', '**/*.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', require: 'readonly', module: 'writable', __dirname: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+        __dirname: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+      },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
@@ -15,7 +27,17 @@ export default tseslint.config(
     files: ['shared/**/*.ts', 'tasks/**/*.ts'],
     ignores: ['shared/agent/commands.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['azure-pipelines-task-lib', 'azure-pipelines-task-lib/*'], message: 'Only shared/agent/commands.ts imports azure-pipelines-task-lib.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['azure-pipelines-task-lib', 'azure-pipelines-task-lib/*'],
+              message: 'Only shared/agent/commands.ts imports azure-pipelines-task-lib.',
+            },
+          ],
+        },
+      ],
     },
   },
 );

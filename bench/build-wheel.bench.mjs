@@ -19,7 +19,10 @@ export default async function run() {
   try {
     const project = join(work, 'ingest');
     mkdirSync(join(project, 'src', 'ingest'), { recursive: true });
-    writeFileSync(join(project, 'pyproject.toml'), '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "ingest"\nversion = "1.3.0rc2"\ndescription = "bench"\n');
+    writeFileSync(
+      join(project, 'pyproject.toml'),
+      '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "ingest"\nversion = "1.3.0rc2"\ndescription = "bench"\n',
+    );
     for (let i = 0; i < 20; i++) writeFileSync(join(project, 'src', 'ingest', `m${i}.py`), `def f${i}(x):\n    return x + ${i}\n`);
     writeFileSync(join(project, 'src', 'ingest', '__init__.py'), '__version__ = "1.3.0rc2"\n');
     const { script } = snapshotTask('build-wheel', join(work, 'task'));
@@ -28,7 +31,8 @@ export default async function run() {
     const agentTemp = join(work, 'agent-temp');
     mkdirSync(agentTemp);
     const clean = () => {
-      for (const d of [floorOut, taskOut, join(project, 'build'), join(project, 'src', 'ingest.egg-info')]) rmSync(d, { recursive: true, force: true });
+      for (const d of [floorOut, taskOut, join(project, 'build'), join(project, 'src', 'ingest.egg-info')])
+        rmSync(d, { recursive: true, force: true });
     };
     const wheelIn = (dir) => {
       const files = readdirSync(dir);
@@ -65,7 +69,8 @@ export default async function run() {
           },
           before: clean,
           check: (r) => {
-            if (!r.stdout.includes('##vso[task.complete result=Succeeded;]')) throw new Error(`BuildWheel failed:\n${r.stdout.slice(-2000)}`);
+            if (!r.stdout.includes('##vso[task.complete result=Succeeded;]'))
+              throw new Error(`BuildWheel failed:\n${r.stdout.slice(-2000)}`);
             wheelIn(taskOut);
           },
         },

@@ -36,7 +36,8 @@ export default async function run() {
       const result = await deploy(release, ws, { jobs, parallel: 64 }, { tasksDir: work });
       const total = Date.now() - started;
       if (result.result !== 'Succeeded') throw new Error(`the deploy failed: ${result.resultMessage}`);
-      for (const c of release.components) if (ws.repoAt(`/Workspace/pro/${c.name}`).head !== c.commits[release.tag]) throw new Error(`${c.name} is not on ${release.tag}`);
+      for (const c of release.components)
+        if (ws.repoAt(`/Workspace/pro/${c.name}`).head !== c.commits[release.tag]) throw new Error(`${c.name} is not on ${release.tag}`);
       const patches = ws.requests.filter((r) => r.method === 'PATCH').map((r) => r.answeredAt - r.at);
       await ws.stop();
       return { total, slowest: Math.max(0, ...patches), sum: patches.reduce((a, b) => a + b, 0) };
@@ -58,7 +59,14 @@ export default async function run() {
     console.log(`  the deploy, each PATCH 300-900 ms                        ${total.toFixed(0).padStart(6)} ms`);
     console.log(`  the slowest PATCH                                        ${slowest.toFixed(0).padStart(6)} ms`);
     console.log(`  the PATCHes' sum (one after another)                     ${sum.toFixed(0).padStart(6)} ms`);
-    console.log(goal('(deploy − constant) / slowest PATCH', `${((total - constant) / slowest).toFixed(2)}x`, `≤ ${GOAL}x`, (total - constant) / slowest <= GOAL));
+    console.log(
+      goal(
+        '(deploy − constant) / slowest PATCH',
+        `${((total - constant) / slowest).toFixed(2)}x`,
+        `≤ ${GOAL}x`,
+        (total - constant) / slowest <= GOAL,
+      ),
+    );
     cleanTempDirs();
   } finally {
     rmSync(work, { recursive: true, force: true });

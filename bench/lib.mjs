@@ -27,13 +27,18 @@ export function git(cwd, args, input) {
  * Returns { dir, built, ms }.
  */
 export function syntheticRepo(name, version, spec) {
-  return cachedDir(name, version, (tmp) => {
-    git(tmp, ['init', '-q', '-b', 'main']);
-    git(tmp, ['config', 'gc.auto', '0']);
-    git(tmp, ['fast-import', '--quiet'], fastImportStream(spec));
-    git(tmp, ['reset', '-q', '--hard', 'refs/heads/main']); // index and work tree match HEAD
-    return join('.git', 'bench-complete');
-  }, { commits: spec.commits });
+  return cachedDir(
+    name,
+    version,
+    (tmp) => {
+      git(tmp, ['init', '-q', '-b', 'main']);
+      git(tmp, ['config', 'gc.auto', '0']);
+      git(tmp, ['fast-import', '--quiet'], fastImportStream(spec));
+      git(tmp, ['reset', '-q', '--hard', 'refs/heads/main']); // index and work tree match HEAD
+      return join('.git', 'bench-complete');
+    },
+    { commits: spec.commits },
+  );
 }
 
 /**

@@ -19,7 +19,16 @@ const GOAL = 1.2;
 const TAG = 'v1.1.0-rc.1';
 
 const names = [...Array.from({ length: COMPONENTS }, (_, i) => `c${String(i).padStart(2, '0')}`), 'orchestration'];
-const ENV = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'bench@example.com', GIT_COMMITTER_NAME: 'Bench', GIT_COMMITTER_EMAIL: 'bench@example.com', LC_ALL: 'C' };
+const ENV = {
+  ...process.env,
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_AUTHOR_NAME: 'Bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.com',
+  GIT_COMMITTER_NAME: 'Bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.com',
+  LC_ALL: 'C',
+};
 const g = (cwd, ...args) => {
   const saved = process.env;
   process.env = ENV;
@@ -43,11 +52,15 @@ function buildWorkspace(tmp) {
     g(work, 'remote', 'add', 'origin', bare);
     g(work, 'push', '-q', 'origin', 'HEAD:refs/heads/pre', 'HEAD:refs/heads/pro', '--tags');
     if (name === 'orchestration') {
-      const gitmodules = names.filter((n) => n !== 'orchestration').map((n) => `[submodule "${n}"]\n\tpath = components/${n}\n\turl = ../${n}.git\n`).join('');
+      const gitmodules = names
+        .filter((n) => n !== 'orchestration')
+        .map((n) => `[submodule "${n}"]\n\tpath = components/${n}\n\turl = ../${n}.git\n`)
+        .join('');
       g(work, 'config', 'core.autocrlf', 'false');
       writeFileSync(join(work, '.gitmodules'), gitmodules);
       g(work, 'add', '.gitmodules');
-      for (const n of names.filter((x) => x !== 'orchestration')) g(work, 'update-index', '--add', '--cacheinfo', `160000,${devCommits[n]},components/${n}`);
+      for (const n of names.filter((x) => x !== 'orchestration'))
+        g(work, 'update-index', '--add', '--cacheinfo', `160000,${devCommits[n]},components/${n}`);
       g(work, 'commit', '-q', '-m', 'feat: pin the components');
     } else {
       writeFileSync(join(work, 'src.txt'), `${name}\n`);
@@ -78,16 +91,21 @@ export default async function run() {
       for (const n of names) g(join(ws, 'agent', n), 'remote', 'set-url', 'origin', join(ws, 'remotes', `${n}.git`));
     };
     const check = (label) => (r) => {
-      if (r.status !== 0 || (label === 'task' && !/##vso\[task\.complete result=Succeeded;/.test(r.stdout))) throw new Error(`${label} failed: ${r.stdout.slice(-2000)}\n${r.stderr}`);
+      if (r.status !== 0 || (label === 'task' && !/##vso\[task\.complete result=Succeeded;/.test(r.stdout)))
+        throw new Error(`${label} failed: ${r.stdout.slice(-2000)}\n${r.stderr}`);
       for (const name of names) {
         const bare = join(ws, 'remotes', `${name}.git`);
         const pre = g(bare, 'rev-parse', 'refs/heads/pre');
         const tagged = g(bare, 'rev-parse', `refs/tags/${TAG}^{commit}`);
-        if (pre !== devCommits[name] || tagged !== devCommits[name]) throw new Error(`${label}: ${name} pre=${pre} tag=${tagged}, expected ${devCommits[name]}`);
+        if (pre !== devCommits[name] || tagged !== devCommits[name])
+          throw new Error(`${label}: ${name} pre=${pre} tag=${tagged}, expected ${devCommits[name]}`);
       }
     };
     const floorScript = names
-      .map((n) => `cd '${join(ws, 'agent', n)}' && git tag -a ${TAG} -m 'Release candidate ${TAG}' HEAD && git push -q origin HEAD:refs/heads/pre refs/tags/${TAG}`)
+      .map(
+        (n) =>
+          `cd '${join(ws, 'agent', n)}' && git tag -a ${TAG} -m 'Release candidate ${TAG}' HEAD && git push -q origin HEAD:refs/heads/pre refs/tags/${TAG}`,
+      )
       .join(' && \\\n');
     const agentTemp = join(scratch, 'agent-temp');
     const taskEnv = {

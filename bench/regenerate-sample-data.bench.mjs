@@ -16,7 +16,16 @@ const DUCKDB = join(ROOT, 'node_modules', '@duckdb', 'node-api');
 
 /** Runs a small ESM program that uses DuckDB from the repository's node_modules. */
 function duck(program, args = []) {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { DuckDBInstance } from ${JSON.stringify(join(DUCKDB, 'lib', 'index.js'))};\n${program}`, ...args], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { DuckDBInstance } from ${JSON.stringify(join(DUCKDB, 'lib', 'index.js'))};\n${program}`,
+      ...args,
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`duckdb program failed: ${r.stderr}`);
   return r.stdout;
 }
@@ -43,7 +52,9 @@ export default async function run() {
     }
     writeFileSync(join(tools, 'relevo-duckdb', version, `${platform}.complete`), '');
     const config = join(work, 'sample-data.yml');
-    writeFileSync(config, `seed: 42
+    writeFileSync(
+      config,
+      `seed: 42
 source: { path: ${source}, format: parquet }
 environments:
   pre: { target: { path: ${join(work, 'out', 'pre')} }, fraction: 0.1 }
@@ -51,10 +62,19 @@ environments:
 tables:
   customers: { key: customer_id, root: true, filter: "deleted = false", mask: { email: email, full_name: hash } }
   orders:    { key: order_id, references: { customer_id: customers.customer_id } }
-`);
+`,
+    );
     const agentTemp = join(work, 'agent-temp');
     const report = join(work, 'report.json');
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME, INPUT_CONFIGFILE: config, INPUT_MASKINGSALT: 'bench-salt', INPUT_REPORTFILE: report, AGENT_TOOLSDIRECTORY: tools, AGENT_TEMPDIRECTORY: agentTemp };
+    const env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      INPUT_CONFIGFILE: config,
+      INPUT_MASKINGSALT: 'bench-salt',
+      INPUT_REPORTFILE: report,
+      AGENT_TOOLSDIRECTORY: tools,
+      AGENT_TEMPDIRECTORY: agentTemp,
+    };
     const floorOut = join(work, 'floor');
     const floor = `const c = await (await DuckDBInstance.create(':memory:', { threads: '2' })).connect();
       for (const t of ['customers', 'orders']) await c.run(\`COPY (SELECT * FROM read_parquet('${source}/\${t}.parquet')) TO '${floorOut}/\${t}.parquet' (FORMAT parquet)\`);`;
@@ -71,13 +91,18 @@ tables:
             const rep = JSON.parse(readFileSync(report, 'utf8'));
             const [pre, dev] = rep.environments;
             const root = (e) => e.tables.find((t) => t.table === 'customers').rowsOut;
-            if (Math.abs(root(pre) - pre.expectedRootRows) > pre.allowedDeviation || root(dev) !== 1000) throw new Error(`wrong sizes: PRE ${root(pre)}, DEV ${root(dev)}`);
+            if (Math.abs(root(pre) - pre.expectedRootRows) > pre.allowedDeviation || root(dev) !== 1000)
+              throw new Error(`wrong sizes: PRE ${root(pre)}, DEV ${root(dev)}`);
           },
         },
         {
           name: 'floor',
           cmd: process.execPath,
-          args: ['--input-type=module', '-e', `import { DuckDBInstance } from ${JSON.stringify(join(DUCKDB, 'lib', 'index.js'))};\n${floor}`],
+          args: [
+            '--input-type=module',
+            '-e',
+            `import { DuckDBInstance } from ${JSON.stringify(join(DUCKDB, 'lib', 'index.js'))};\n${floor}`,
+          ],
           before: () => {
             rmSync(floorOut, { recursive: true, force: true });
             mkdirSync(floorOut, { recursive: true });
@@ -92,9 +117,22 @@ tables:
     const task = results.get('task').median;
     const base = results.get('floor').median;
     const rep = JSON.parse(readFileSync(report, 'utf8'));
-    for (const e of rep.environments) console.log(`  ${e.name}: ${e.tables.map((t) => `${t.table} ${t.rowsIn} → ${t.rowsOut} (${t.durationMs} ms)`).join(', ')}; gates ${e.gates.filter((g) => g.passed).length}/${e.gates.length}`);
-    console.log(`  task (PRE 10% + DEV 1k, masked, validated)   median ${task.toFixed(0)} ms  [${results.get('task').samples.map((s) => s.toFixed(0)).join(', ')}]`);
-    console.log(`  floor (DuckDB: read + write both files once) median ${base.toFixed(0)} ms  [${results.get('floor').samples.map((s) => s.toFixed(0)).join(', ')}]`);
+    for (const e of rep.environments)
+      console.log(
+        `  ${e.name}: ${e.tables.map((t) => `${t.table} ${t.rowsIn} → ${t.rowsOut} (${t.durationMs} ms)`).join(', ')}; gates ${e.gates.filter((g) => g.passed).length}/${e.gates.length}`,
+      );
+    console.log(
+      `  task (PRE 10% + DEV 1k, masked, validated)   median ${task.toFixed(0)} ms  [${results
+        .get('task')
+        .samples.map((s) => s.toFixed(0))
+        .join(', ')}]`,
+    );
+    console.log(
+      `  floor (DuckDB: read + write both files once) median ${base.toFixed(0)} ms  [${results
+        .get('floor')
+        .samples.map((s) => s.toFixed(0))
+        .join(', ')}]`,
+    );
     console.log(goal('RegenerateSampleData / floor', `${(task / base).toFixed(2)}x`, '≤ 3x', task / base <= 3));
   } finally {
     rmSync(work, { recursive: true, force: true });

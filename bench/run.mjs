@@ -30,11 +30,13 @@ for (const file of scripts) {
   } catch (err) {
     failed.push(file);
     console.error(`--- ${file}: FAILED after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    console.error(err instanceof Error ? err.stack ?? err.message : err);
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   }
 }
 
-console.log(`\n${scripts.length - failed.length}/${scripts.length} bench script(s) ran in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+console.log(
+  `\n${scripts.length - failed.length}/${scripts.length} bench script(s) ran in ${((Date.now() - started) / 1000).toFixed(1)} s.`,
+);
 if (failed.length) {
   console.error(`Failed: ${failed.join(', ')}`);
   process.exit(1);

@@ -65,37 +65,44 @@ function componentStream(c, tags) {
  * `<set>/expected.json`: per path, the old pin and the newest tag and its commit.
  */
 function buildSet(set) {
-  return cachedDir(set.name, REPO_VERSION, (tmp) => {
-    const expected = {};
-    for (let c = 0; c < COMPONENTS; c++) {
-      const name = componentName(c);
-      const bare = join(tmp, `${name}.git`);
-      mkdirSync(bare);
-      git(bare, ['init', '-q', '--bare', '--template=', '-b', 'main']); // no sample hooks to copy: 50 inits stay fast
-      // Packed objects and refs in both sets, as on a server (fast-import leaves fewer than 100 objects loose).
-      git(bare, ['-c', 'fastimport.unpackLimit=0', 'fast-import', '--quiet'], componentStream(c, set.tags));
-      git(bare, ['pack-refs', '--all']);
-      const newest = versionOf(set.tags - 1);
-      const [from, to] = git(bare, ['rev-parse', 'v1.0.0^{commit}', `${newest}^{commit}`]).trim().split('\n');
-      expected[`components/${name}`] = { name, from, to, toTag: newest };
-    }
-    const gitmodules = Object.entries(expected)
-      .map(([path, e]) => `[submodule "${e.name}"]\n\tpath = ${path}\n\turl = ../${e.name}.git\n\trelevo-version = latest\n`)
-      .join('');
-    const when = `${BASE_TIME} +0000`;
-    const stream =
-      `commit refs/heads/main\nauthor ${IDENT} ${when}\ncommitter ${IDENT} ${when}\n${data('chore: pin components\n')}` +
-      `M 100644 inline README.md\n${data('# orchestration\n')}M 100644 inline .gitmodules\n${data(gitmodules)}` +
-      Object.entries(expected)
-        .map(([path, e]) => `M 160000 ${e.from} ${path}\n`)
-        .join('') +
-      '\n';
-    const orch = join(tmp, 'orchestration.git');
-    mkdirSync(orch);
-    git(orch, ['init', '-q', '--bare', '--template=', '-b', 'main']);
-    git(orch, ['-c', 'fastimport.unpackLimit=0', 'fast-import', '--quiet'], stream);
-    writeFileSync(join(tmp, 'expected.json'), `${JSON.stringify(expected, null, 1)}\n`);
-  }, { components: COMPONENTS, tags: set.tags });
+  return cachedDir(
+    set.name,
+    REPO_VERSION,
+    (tmp) => {
+      const expected = {};
+      for (let c = 0; c < COMPONENTS; c++) {
+        const name = componentName(c);
+        const bare = join(tmp, `${name}.git`);
+        mkdirSync(bare);
+        git(bare, ['init', '-q', '--bare', '--template=', '-b', 'main']); // no sample hooks to copy: 50 inits stay fast
+        // Packed objects and refs in both sets, as on a server (fast-import leaves fewer than 100 objects loose).
+        git(bare, ['-c', 'fastimport.unpackLimit=0', 'fast-import', '--quiet'], componentStream(c, set.tags));
+        git(bare, ['pack-refs', '--all']);
+        const newest = versionOf(set.tags - 1);
+        const [from, to] = git(bare, ['rev-parse', 'v1.0.0^{commit}', `${newest}^{commit}`])
+          .trim()
+          .split('\n');
+        expected[`components/${name}`] = { name, from, to, toTag: newest };
+      }
+      const gitmodules = Object.entries(expected)
+        .map(([path, e]) => `[submodule "${e.name}"]\n\tpath = ${path}\n\turl = ../${e.name}.git\n\trelevo-version = latest\n`)
+        .join('');
+      const when = `${BASE_TIME} +0000`;
+      const stream =
+        `commit refs/heads/main\nauthor ${IDENT} ${when}\ncommitter ${IDENT} ${when}\n${data('chore: pin components\n')}` +
+        `M 100644 inline README.md\n${data('# orchestration\n')}M 100644 inline .gitmodules\n${data(gitmodules)}` +
+        Object.entries(expected)
+          .map(([path, e]) => `M 160000 ${e.from} ${path}\n`)
+          .join('') +
+        '\n';
+      const orch = join(tmp, 'orchestration.git');
+      mkdirSync(orch);
+      git(orch, ['init', '-q', '--bare', '--template=', '-b', 'main']);
+      git(orch, ['-c', 'fastimport.unpackLimit=0', 'fast-import', '--quiet'], stream);
+      writeFileSync(join(tmp, 'expected.json'), `${JSON.stringify(expected, null, 1)}\n`);
+    },
+    { components: COMPONENTS, tags: set.tags },
+  );
 }
 
 // What a user would script: every submodule at its remote's newest version tag, committed.
@@ -138,7 +145,10 @@ function checkPins(who, work, base, expected) {
   if (parent !== base) problems.push(`HEAD~1 is ${parent}, not the orchestration's main ${base}`);
   const got = pins(work);
   const wrong = Object.entries(expected).filter(([path, e]) => got[path] !== e.to);
-  if (wrong.length) problems.push(`${wrong.length} pin(s) not at the newest tag, e.g. ${wrong[0][0]} at ${got[wrong[0][0]] ?? '(none)'} (expected ${wrong[0][1].toTag} ${wrong[0][1].to})`);
+  if (wrong.length)
+    problems.push(
+      `${wrong.length} pin(s) not at the newest tag, e.g. ${wrong[0][0]} at ${got[wrong[0][0]] ?? '(none)'} (expected ${wrong[0][1].toTag} ${wrong[0][1].to})`,
+    );
   if (Object.keys(got).length !== COMPONENTS) problems.push(`${Object.keys(got).length} gitlinks (expected ${COMPONENTS})`);
   if (problems.length) throw new Error(`${who}: ${problems.join('; ')}`);
 }
@@ -160,12 +170,20 @@ function breakdown(task, clone, env, check, traceDir, agentTemp) {
   rmSync(traceDir, { recursive: true, force: true });
   mkdirSync(traceDir);
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [task], { cwd: clone.work, env: { ...env, GIT_TRACE2_EVENT: traceDir }, encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, [task], {
+    cwd: clone.work,
+    env: { ...env, GIT_TRACE2_EVENT: traceDir },
+    encoding: 'utf8',
+    maxBuffer: 512 * 1024 * 1024,
+  });
   const total = Date.now() - t0;
   check(r);
   const phases = new Map();
   for (const f of readdirSync(traceDir)) {
-    const events = readFileSync(join(traceDir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const events = readFileSync(join(traceDir, f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     const start = events.find((e) => e.event === 'start');
     const exit = events.find((e) => e.event === 'exit' || e.event === 'atexit');
     if (!start || !exit || start.sid.includes('/')) continue; // children of git (upload-pack, index-pack …) are inside their parent's time
@@ -188,11 +206,15 @@ function printBreakdown(tags, { total, phases }) {
   console.log(`  ${tags} tags: one traced run, ${fmt(total)} ms from spawn to exit`);
   const sorted = [...phases].sort((a, b) => a[1].from - b[1].from);
   for (const [phase, p] of sorted) {
-    console.log(`    ${phase.padEnd(54)} ${String(p.n).padStart(3)} process(es), ${fmt(p.sum).padStart(5)} ms summed, from ${fmt(p.from).padStart(5)} to ${fmt(p.to).padStart(5)} ms`);
+    console.log(
+      `    ${phase.padEnd(54)} ${String(p.n).padStart(3)} process(es), ${fmt(p.sum).padStart(5)} ms summed, from ${fmt(p.from).padStart(5)} to ${fmt(p.to).padStart(5)} ms`,
+    );
   }
   const first = Math.min(...[...phases.values()].map((p) => p.from));
   const last = Math.max(...[...phases.values()].map((p) => p.to));
-  console.log(`    ${'node: start-up to the first git; after the last git'.padEnd(54)} ${fmt(first).padStart(5)} ms; ${fmt(total - last)} ms`);
+  console.log(
+    `    ${'node: start-up to the first git; after the last git'.padEnd(54)} ${fmt(first).padStart(5)} ms; ${fmt(total - last)} ms`,
+  );
 }
 
 /** The commands for one set: the ls-remote floor, the task, the peer (and the peer with --jobs in the 200-tag set). */
@@ -236,7 +258,10 @@ function setCommands(set, dir, scratch, task, peer, agentTemp) {
     } catch (err) {
       problems.push(err.message);
     }
-    if (problems.length) throw new Error(`UpdateSubmodules on ${set.tags} tags: ${problems.join('; ')}\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-4000)}`);
+    if (problems.length)
+      throw new Error(
+        `UpdateSubmodules on ${set.tags} tags: ${problems.join('; ')}\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-4000)}`,
+      );
   };
   const peerCommand = (label, clone, jobs) => ({
     name: name(label),
@@ -245,7 +270,8 @@ function setCommands(set, dir, scratch, task, peer, agentTemp) {
     opts: { cwd: clone.work, env: { ...process.env, SUBMODULE_JOBS: jobs } },
     before: clone.before,
     check: (r) => {
-      if (r.status !== 0) throw new Error(`${label} on ${set.tags} tags: exit ${r.status}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+      if (r.status !== 0)
+        throw new Error(`${label} on ${set.tags} tags: exit ${r.status}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
       checkPins(`${label} on ${set.tags} tags`, clone.work, base, expected);
     },
   });
@@ -253,7 +279,12 @@ function setCommands(set, dir, scratch, task, peer, agentTemp) {
     {
       name: name(FLOOR),
       cmd: 'bash',
-      args: ['-c', `for c in "$@"; do echo "${remotes}$c.git"; done | xargs -P ${PARALLEL} -n 1 git ls-remote --tags >/dev/null`, 'floor', ...Object.values(expected).map((e) => e.name)],
+      args: [
+        '-c',
+        `for c in "$@"; do echo "${remotes}$c.git"; done | xargs -P ${PARALLEL} -n 1 git ls-remote --tags >/dev/null`,
+        'floor',
+        ...Object.values(expected).map((e) => e.name),
+      ],
       check: (r) => {
         if (r.status !== 0) throw new Error(`ls-remote floor on ${set.tags} tags: exit ${r.status}: ${r.stderr}`);
       },
@@ -278,7 +309,9 @@ export default async function run() {
 
     const sets = SETS.map((set) => {
       const { dir, built, ms } = buildSet(set);
-      console.log(`  ${COMPONENTS} submodules × ${set.tags} tags (v1.0.0 … ${versionOf(set.tags - 1)}), pinned at v1.0.0: ${dir} (${built ? `generated in ${(ms / 1000).toFixed(1)} s` : 'cached'})`);
+      console.log(
+        `  ${COMPONENTS} submodules × ${set.tags} tags (v1.0.0 … ${versionOf(set.tags - 1)}), pinned at v1.0.0: ${dir} (${built ? `generated in ${(ms / 1000).toFixed(1)} s` : 'cached'})`,
+      );
       return { set, ...setCommands(set, dir, scratch, task, peer, agentTemp) };
     });
     // Both sets in one interleaved series, so the 200/20 ratio compares runs made side by side.
@@ -298,8 +331,12 @@ export default async function run() {
     }));
 
     console.log('\nGoals');
-    console.log(goal(`peer / UpdateSubmodules (200 tags)`, `${(many.peer / many.relevo).toFixed(2)}×`, '≥ 5×', many.peer / many.relevo >= 5));
-    console.log(goal(`UpdateSubmodules, 200 tags / 20 tags`, `${(many.relevo / few.relevo).toFixed(2)}×`, '≤ 1.5×', many.relevo / few.relevo <= 1.5));
+    console.log(
+      goal(`peer / UpdateSubmodules (200 tags)`, `${(many.peer / many.relevo).toFixed(2)}×`, '≥ 5×', many.peer / many.relevo >= 5),
+    );
+    console.log(
+      goal(`UpdateSubmodules, 200 tags / 20 tags`, `${(many.relevo / few.relevo).toFixed(2)}×`, '≤ 1.5×', many.relevo / few.relevo <= 1.5),
+    );
     console.log('For reference (no goal)');
     const ref = (label, ratio) => console.log(`  ${label.padEnd(44)} ${`${ratio.toFixed(2)}×`.padStart(10)}`);
     ref('peer --jobs 8 / UpdateSubmodules (200 tags)', many.peerJobs / many.relevo);

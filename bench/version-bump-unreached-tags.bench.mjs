@@ -67,7 +67,11 @@ function stream(newerTags) {
         `M 100644 inline ${file}\n${data(content)}\n`,
     );
   const tag = (t, mark, when) =>
-    parts.push(t.annotated ? `tag ${t.name}\nfrom :${mark}\ntagger ${IDENT} ${when} +0000\n${data(`Release ${t.name}`)}` : `reset refs/tags/${t.name}\nfrom :${mark}\n\n`);
+    parts.push(
+      t.annotated
+        ? `tag ${t.name}\nfrom :${mark}\ntagger ${IDENT} ${when} +0000\n${data(`Release ${t.name}`)}`
+        : `reset refs/tags/${t.name}\nfrom :${mark}\n\n`,
+    );
 
   for (let i = 1; i <= MAIN_COMMITS; i++) {
     commit('refs/heads/main', i, BASE_TIME + i, mainMessage(i), `src/mod${i % 20}.txt`, `change ${i}\n`);
@@ -76,7 +80,15 @@ function stream(newerTags) {
   for (let j = 1; j <= BRANCH_COMMITS; j++) {
     const mark = 100_000 + j;
     const when = BASE_TIME + 100_000 + j;
-    commit(`refs/heads/${BRANCH}`, mark, when, `fix: backport ${j}\n`, `src/mod${j % 20}.txt`, `backport ${j}\n`, j === 1 ? FORK_AT : undefined);
+    commit(
+      `refs/heads/${BRANCH}`,
+      mark,
+      when,
+      `fix: backport ${j}\n`,
+      `src/mod${j % 20}.txt`,
+      `backport ${j}\n`,
+      j === 1 ? FORK_AT : undefined,
+    );
     for (const t of BRANCH_TAGS.filter((t) => t.at === j)) tag(t, mark, when);
   }
   for (let k = 0; k < NEWER_COMMITS; k++) {
@@ -116,14 +128,22 @@ function checkTask(what, after) {
     if (r.status !== 0) problems.push(`exit code ${r.status}`);
     if (!complete?.includes('result=Succeeded')) problems.push(`task.complete: ${complete ?? '(none)'}`);
     for (const [k, v] of Object.entries(EXPECTED)) if (o[k] !== String(v)) problems.push(`${k} ${o[k]} (expected ${v})`);
-    if (problems.length) throw new Error(`VersionBump, ${what}: ${problems.join('; ')}\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-4000)}`);
+    if (problems.length)
+      throw new Error(
+        `VersionBump, ${what}: ${problems.join('; ')}\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-4000)}`,
+      );
     after?.(r);
   };
 }
 
 /** Objects in a repository: loose plus packed (fetched objects no ref points at count too). */
 function objectCount(dir) {
-  const kv = Object.fromEntries(git(dir, ['count-objects', '-v']).split('\n').filter(Boolean).map((l) => l.split(': ')));
+  const kv = Object.fromEntries(
+    git(dir, ['count-objects', '-v'])
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(': ')),
+  );
   return Number(kv.count) + Number(kv['in-pack']);
 }
 
@@ -152,7 +172,9 @@ export default async function run() {
   try {
     // A private copy of the build: dist/ may be rebuilt by someone else while this runs.
     const { script: TASK, builtAt } = snapshotTask('version-bump', join(scratch, 'version-bump'));
-    console.log(`\nMaintenance branch ${BRANCH} (${BRANCH_COMMITS} fixes on v1.4.0; v1.4.1, v1.4.2) while main carries ${NEWER_COMMITS.toLocaleString('en-US')} newer tags HEAD never reaches`);
+    console.log(
+      `\nMaintenance branch ${BRANCH} (${BRANCH_COMMITS} fixes on v1.4.0; v1.4.1, v1.4.2) while main carries ${NEWER_COMMITS.toLocaleString('en-US')} newer tags HEAD never reaches`,
+    );
     const built = REPOS.map((repo) => ({ ...repo, ...buildRepo(repo) }));
     for (const r of built) {
       const tags = git(join(r.dir, 'origin.git'), ['for-each-ref', '--format=x', 'refs/tags']).split('\n').filter(Boolean).length;
@@ -167,7 +189,13 @@ export default async function run() {
       { name: 'node -e 0', cmd: node, args: ['-e', '0'] },
       ...built.map((r) => {
         const dir = join(r.dir, 'full');
-        return { name: `VersionBump (${r.label})`, cmd: node, args: [TASK], opts: { cwd: dir, env: envFor(dir) }, check: checkTask(`full clone, ${r.label}`) };
+        return {
+          name: `VersionBump (${r.label})`,
+          cmd: node,
+          args: [TASK],
+          opts: { cwd: dir, env: envFor(dir) },
+          check: checkTask(`full clone, ${r.label}`),
+        };
       }),
     ];
     const tf = timeInterleaved(fullCommands, { runs: RUNS, warmup: WARMUP });
@@ -207,7 +235,13 @@ export default async function run() {
         before: clone.before,
         check: checkTask(`depth-1 clone, ${r.label}`, (res) => {
           clone.count();
-          deepenLog.set(r.key, res.stdout.split('\n').filter((l) => /shallow clone/i.test(l)).map((l) => l.trim()));
+          deepenLog.set(
+            r.key,
+            res.stdout
+              .split('\n')
+              .filter((l) => /shallow clone/i.test(l))
+              .map((l) => l.trim()),
+          );
         }),
       };
     });
@@ -231,7 +265,9 @@ export default async function run() {
     const objs = new Map([...fetched].map(([k, xs]) => [k, { median: median(xs.slice(WARMUP)), all: [...new Set(xs)] }]));
     const objLine = (label, key) => {
       const o = objs.get(key);
-      console.log(`  ${`objects fetched, ${label}`.padEnd(44)} ${String(o.median).padStart(10)}   ${o.all.length > 1 ? `varied: ${o.all.join(', ')}` : 'same every run'}`);
+      console.log(
+        `  ${`objects fetched, ${label}`.padEnd(44)} ${String(o.median).padStart(10)}   ${o.all.length > 1 ? `varied: ${o.all.join(', ')}` : 'same every run'}`,
+      );
     };
     for (const r of built) objLine(`VersionBump (${r.label})`, r.key);
     for (const r of built) objLine(`floor (${r.label})`, `floor-${r.key}`);
@@ -239,7 +275,9 @@ export default async function run() {
     const ms = (name) => ts.get(name).median;
     for (const r of built) {
       const over = ms(`VersionBump (${r.label})`) - ms(floorName(r));
-      console.log(`  ${`VersionBump − floor (${r.label})`.padEnd(44)} ${`${fmt(over)} ms`.padStart(10)}   the task's own cost over the deepening it needs`);
+      console.log(
+        `  ${`VersionBump − floor (${r.label})`.padEnd(44)} ${`${fmt(over)} ms`.padStart(10)}   the task's own cost over the deepening it needs`,
+      );
     }
     const shallowRatio = ms('VersionBump (3,000 tags)') / ms('VersionBump (twin)');
     console.log(goal('VersionBump: 3,000 tags / twin', `${shallowRatio.toFixed(2)}×`, '≤ 2×', shallowRatio <= 2));
@@ -257,4 +295,3 @@ export default async function run() {
     rmSync(scratch, { recursive: true, force: true });
   }
 }
-

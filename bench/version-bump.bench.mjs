@@ -19,7 +19,15 @@ const PEER = join(ROOT, 'bench', 'peer-bump.mjs');
 function routineMessage(i) {
   const kind = i % 10;
   const header =
-    kind <= 2 ? `fix: change ${i}` : kind === 3 ? `feat: thing ${i}` : kind <= 7 ? `chore: ${i}` : kind === 8 ? `docs: note ${i}` : `refactor(core): tidy ${i}`;
+    kind <= 2
+      ? `fix: change ${i}`
+      : kind === 3
+        ? `feat: thing ${i}`
+        : kind <= 7
+          ? `chore: ${i}`
+          : kind === 8
+            ? `docs: note ${i}`
+            : `refactor(core): tidy ${i}`;
   return i % 7 === 0 ? `${header}\n\nLonger explanation of change ${i},\nspread over two lines.\n\nRefs: #${i}\n` : `${header}\n`;
 }
 
@@ -91,10 +99,14 @@ function checkTask(repo) {
     if (r.status !== 0) problems.push(`exit code ${r.status}`);
     if (!complete?.includes('result=Succeeded')) problems.push(`task.complete: ${complete ?? '(none)'}`);
     if (o.version !== repo.expected.version) problems.push(`version ${o.version} (expected ${repo.expected.version})`);
-    if (o.previousVersion !== repo.lastTag.slice(1)) problems.push(`previousVersion ${o.previousVersion} (expected ${repo.lastTag.slice(1)})`);
-    if (o.commitCount !== String(repo.expected.commitCount)) problems.push(`commitCount ${o.commitCount} (expected ${repo.expected.commitCount})`);
+    if (o.previousVersion !== repo.lastTag.slice(1))
+      problems.push(`previousVersion ${o.previousVersion} (expected ${repo.lastTag.slice(1)})`);
+    if (o.commitCount !== String(repo.expected.commitCount))
+      problems.push(`commitCount ${o.commitCount} (expected ${repo.expected.commitCount})`);
     if (problems.length) {
-      throw new Error(`VersionBump on repo ${repo.key}: ${problems.join('; ')}\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-4000)}`);
+      throw new Error(
+        `VersionBump on repo ${repo.key}: ${problems.join('; ')}\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-4000)}`,
+      );
     }
   };
 }
@@ -109,7 +121,9 @@ function checkPeer(repo) {
       throw new Error(`peer on repo ${repo.key} failed: ${err.message}\n${r.stdout}\n${r.stderr}`);
     }
     if (res.releaseType !== repo.expected.releaseType || res.commitCount !== repo.expected.commitCount) {
-      throw new Error(`peer on repo ${repo.key}: ${JSON.stringify(res)} (expected releaseType ${repo.expected.releaseType}, ${repo.expected.commitCount} commits)`);
+      throw new Error(
+        `peer on repo ${repo.key}: ${JSON.stringify(res)} (expected releaseType ${repo.expected.releaseType}, ${repo.expected.commitCount} commits)`,
+      );
     }
   };
 }
@@ -117,7 +131,8 @@ function checkPeer(repo) {
 function checkFloor(repo) {
   return (r) => {
     const lines = r.stdout.split('\n').filter(Boolean).length;
-    if (r.status !== 0 || lines !== repo.expected.commitCount) throw new Error(`git log on repo ${repo.key}: exit ${r.status}, ${lines} lines (expected ${repo.expected.commitCount}): ${r.stderr}`);
+    if (r.status !== 0 || lines !== repo.expected.commitCount)
+      throw new Error(`git log on repo ${repo.key}: exit ${r.status}, ${lines} lines (expected ${repo.expected.commitCount}): ${r.stderr}`);
   };
 }
 
@@ -133,11 +148,19 @@ export default async function run() {
     for (const repo of REPOS) {
       const computed = expectationFromHistory(repo);
       if (JSON.stringify(computed) !== JSON.stringify(repo.expected)) {
-        throw new Error(`repo ${repo.key}: the history implies ${JSON.stringify(computed)}, the bench expects ${JSON.stringify(repo.expected)}`);
+        throw new Error(
+          `repo ${repo.key}: the history implies ${JSON.stringify(computed)}, the bench expects ${JSON.stringify(repo.expected)}`,
+        );
       }
-      const { dir, built, ms } = syntheticRepo(repo.name, REPO_VERSION, { commits: repo.commits, message: messageOf(repo), tags: repo.tags });
+      const { dir, built, ms } = syntheticRepo(repo.name, REPO_VERSION, {
+        commits: repo.commits,
+        message: messageOf(repo),
+        tags: repo.tags,
+      });
       console.log(`\n${repo.title}`);
-      console.log(`  repo ${dir} (${built ? `generated in ${(ms / 1000).toFixed(1)} s` : 'cached'}); expected ${repo.expected.version} from ${repo.expected.commitCount} commits since ${repo.lastTag}`);
+      console.log(
+        `  repo ${dir} (${built ? `generated in ${(ms / 1000).toFixed(1)} s` : 'cached'}); expected ${repo.expected.version} from ${repo.expected.commitCount} commits since ${repo.lastTag}`,
+      );
 
       const env = {
         ...process.env,
@@ -149,7 +172,13 @@ export default async function run() {
       const node = process.execPath;
       const commands = [
         { name: 'node -e 0', cmd: node, args: ['-e', '0'], opts: { cwd: dir } },
-        { name: `git log --format=%s ${repo.lastTag}..HEAD`, cmd: 'git', args: ['log', '--format=%s', `${repo.lastTag}..HEAD`], opts: { cwd: dir }, check: checkFloor(repo) },
+        {
+          name: `git log --format=%s ${repo.lastTag}..HEAD`,
+          cmd: 'git',
+          args: ['log', '--format=%s', `${repo.lastTag}..HEAD`],
+          opts: { cwd: dir },
+          check: checkFloor(repo),
+        },
         { name: 'VersionBump', cmd: node, args: [TASK], opts: { cwd: dir, env }, check: checkTask(repo) },
         { name: 'conventional-recommended-bump', cmd: node, args: [PEER, dir], opts: { cwd: dir }, check: checkPeer(repo) },
       ];
@@ -165,7 +194,10 @@ export default async function run() {
       const peer = t.get('conventional-recommended-bump').median;
       if (repo.key === 'a') {
         const overhead = vb - startup - floor;
-        results.push(goal('(a) VersionBump − (node -e 0) − git log', `${fmt(overhead)} ms`, '≤ 100 ms', overhead <= 100) + `   (${(overhead / 100).toFixed(2)}× the goal)`);
+        results.push(
+          goal('(a) VersionBump − (node -e 0) − git log', `${fmt(overhead)} ms`, '≤ 100 ms', overhead <= 100) +
+            `   (${(overhead / 100).toFixed(2)}× the goal)`,
+        );
       } else {
         results.push(goal('(b) VersionBump / git log', `${(vb / floor).toFixed(2)}×`, '≤ 1.5×', vb / floor <= 1.5));
         results.push(goal('(b) conventional-recommended-bump / VersionBump', `${(peer / vb).toFixed(2)}×`, '≥ 3×', peer / vb >= 3));

@@ -31,7 +31,9 @@ const onlyUsedAzureDevOpsAreas = {
   },
 };
 
-const folders = readdirSync(tasksDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+const folders = readdirSync(tasksDir, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name);
 const started = Date.now();
 try {
   await Promise.all(

@@ -39,7 +39,10 @@ function changes(repo: Repo, headBefore: string): string[] {
   const files = repo.git('ls-files', '--modified', '--others', '--exclude-standard');
   if (files) out.push(`work tree: ${files.split('\n').join(', ')} (not committed)`);
   const head = repo.head();
-  if (head !== headBefore) out.push(`commit ${head.slice(0, 12)} "${repo.git('log', '-1', '--format=%s')}" with ${repo.git('show', '--name-only', '--format=', 'HEAD').split('\n').join(', ')}`);
+  if (head !== headBefore)
+    out.push(
+      `commit ${head.slice(0, 12)} "${repo.git('log', '-1', '--format=%s')}" with ${repo.git('show', '--name-only', '--format=', 'HEAD').split('\n').join(', ')}`,
+    );
   return out;
 }
 
@@ -50,7 +53,14 @@ const TASKS: Record<string, { folder: string; step: string }> = {
   'BuildWheel@1': { folder: 'build-wheel', step: 'wheel' },
 };
 
-async function step(title: string, repo: Repo, inputs: Inputs, branch: string, extra: Record<string, string> = {}, task = 'VersionBump@1'): Promise<TaskRun> {
+async function step(
+  title: string,
+  repo: Repo,
+  inputs: Inputs,
+  branch: string,
+  extra: Record<string, string> = {},
+  task = 'VersionBump@1',
+): Promise<TaskRun> {
   console.log(`\n${bold(`▶ ${title}`)}`);
   const variables = { 'Build.SourceBranch': `refs/heads/${branch}`, ...extra };
   console.log(dim(yamlStep(task, TASKS[task].step, inputs, variables)));
@@ -61,14 +71,23 @@ async function step(title: string, repo: Repo, inputs: Inputs, branch: string, e
     variables: { ...variables, 'Build.SourcesDirectory': repo.dir },
   });
   // Folded groups (##[group] … ##[endgroup], e.g. a build's own output) stay folded here too.
-  const log = run.stdout.replace(/^##\[group\](.*)\n[\s\S]*?^##\[endgroup\]$/gm, '($1: folded)').split('\n').filter((l) => l.trim() && !l.includes('##vso['));
+  const log = run.stdout
+    .replace(/^##\[group\](.*)\n[\s\S]*?^##\[endgroup\]$/gm, '($1: folded)')
+    .split('\n')
+    .filter((l) => l.trim() && !l.includes('##vso['));
   if (log.length) console.log(`  log: ${log.join('\n       ')}`);
   console.log(`  result: ${run.result}${run.result === 'Succeeded' ? '' : ` — ${run.resultMessage}`}`);
-  console.log(`  outputs: ${Object.entries(run.outputs).map(([k, v]) => `${k}=${v === '' ? "''" : v}`).join('  ')}`);
+  console.log(
+    `  outputs: ${Object.entries(run.outputs)
+      .map(([k, v]) => `${k}=${v === '' ? "''" : v}`)
+      .join('  ')}`,
+  );
   for (const c of changes(repo, before)) console.log(`  changed: ${c}`);
   for (const w of run.warnings) console.log(`  warning: ${w}`);
   // The Summary tab's Markdown, less its heading, table rulers and folding tags.
-  const summary = run.summaries[0]?.split('\n').filter((l) => l && !/^\|[-|]+\|$/.test(l) && !l.startsWith('###') && !/^<\/?details>|^<details>/.test(l));
+  const summary = run.summaries[0]
+    ?.split('\n')
+    .filter((l) => l && !/^\|[-|]+\|$/.test(l) && !l.startsWith('###') && !/^<\/?details>|^<details>/.test(l));
   if (summary?.length) console.log(`  summary: ${summary.join('\n           ')}`);
   if (run.result !== 'Succeeded') process.exitCode = 1;
   return run;
@@ -97,8 +116,15 @@ async function main(): Promise<void> {
 
   ingest.git('checkout', '-q', '-b', 'release/1.1', 'develop');
   ingest.git('push', '-q', 'origin', 'release/1.1');
-  const candidate = await step('release/1.1: a release candidate for the tests to judge; the wheel gets the PEP 440 version', ingest, { ...release, versionFiles: 'pyproject.toml\nsrc/ingest/__init__.py' }, 'release/1.1');
-  console.log(`  pyproject.toml now says: ${/version = "(.*)"/.exec(readFileSync(join(ingest.dir, 'pyproject.toml'), 'utf8'))![1]} (PEP 440, for the wheel built next)`);
+  const candidate = await step(
+    'release/1.1: a release candidate for the tests to judge; the wheel gets the PEP 440 version',
+    ingest,
+    { ...release, versionFiles: 'pyproject.toml\nsrc/ingest/__init__.py' },
+    'release/1.1',
+  );
+  console.log(
+    `  pyproject.toml now says: ${/version = "(.*)"/.exec(readFileSync(join(ingest.dir, 'pyproject.toml'), 'utf8'))![1]} (PEP 440, for the wheel built next)`,
+  );
   git(ingest.dir, 'checkout', '-q', '--', '.');
 
   console.log(`\n== BuildWheel: the candidate becomes a wheel with the version VersionBump gave it ==`);
@@ -106,37 +132,68 @@ async function main(): Promise<void> {
   const wheelRun = await step(
     'release/1.1: build ingest as a wheel (the version stamped for the build, the checkout left as it was)',
     ingest,
-    { version: candidate.outputs.version, pythonInterpreter: python, isolation: false, outputDirectory: join(workspace, 'staging', 'wheels') },
+    {
+      version: candidate.outputs.version,
+      pythonInterpreter: python,
+      isolation: false,
+      outputDirectory: join(workspace, 'staging', 'wheels'),
+    },
     'release/1.1',
     {},
     'BuildWheel@1',
   );
   if (wheelRun.outputs.wheelPath) {
     const metadata = readZip(readFileSync(wheelRun.outputs.wheelPath)).find((e) => e.name.endsWith('.dist-info/METADATA'))!;
-    console.log(`  wheel: ${basename(wheelRun.outputs.wheelPath)}; METADATA Version: ${parseHeaders(metadata.data.toString('utf8')).get('version')?.[0]} (VersionBump said ${candidate.outputs.version})`);
+    console.log(
+      `  wheel: ${basename(wheelRun.outputs.wheelPath)}; METADATA Version: ${parseHeaders(metadata.data.toString('utf8')).get('version')?.[0]} (VersionBump said ${candidate.outputs.version})`,
+    );
   }
 
   ingest.git('checkout', '-q', 'main');
   ingest.git('merge', '-q', '--ff-only', 'release/1.1');
   ingest.git('push', '-q', 'origin', 'main');
-  await step('main: the tested candidate v1.1.0-rc.1 becomes v1.1.0 as it is, with a changelog commit', ingest, { ...release, changelogFile: 'CHANGELOG.md', commitVersionFiles: true }, 'main');
+  await step(
+    'main: the tested candidate v1.1.0-rc.1 becomes v1.1.0 as it is, with a changelog commit',
+    ingest,
+    { ...release, changelogFile: 'CHANGELOG.md', commitVersionFiles: true },
+    'main',
+  );
   // A re-run checks out the commit the first run built, not the version commit it pushed.
   ingest.git('checkout', '-q', 'main');
-  await step('main again (a re-run of the same build): finds its version commit, changes nothing', ingest, { ...release, changelogFile: 'CHANGELOG.md', commitVersionFiles: true }, 'main');
+  await step(
+    'main again (a re-run of the same build): finds its version commit, changes nothing',
+    ingest,
+    { ...release, changelogFile: 'CHANGELOG.md', commitVersionFiles: true },
+    'main',
+  );
 
   ingest.git('fetch', '-q', 'origin');
   ingest.git('checkout', '-q', '-b', 'feature/new-schema', 'origin/main');
   ingest.commit('feat!: bronze tables keyed by ingestion date', 'src/ingest/schema.py');
-  await step('feature branch, dry run: a breaking change, and a feed-safe Python version from the build id', ingest, { ...release, dryRun: true }, 'feature/new-schema', { 'Build.BuildId': '4711' });
+  await step(
+    'feature branch, dry run: a breaking change, and a feed-safe Python version from the build id',
+    ingest,
+    { ...release, dryRun: true },
+    'feature/new-schema',
+    { 'Build.BuildId': '4711' },
+  );
 
   console.log(`\nTags on the remote: ${git(remote, 'tag', '--list').split('\n').join(', ')}`);
 
   console.log(`\n== UpdateSubmodules: the orchestration pins components at exact versions ==`);
   // Two more components, released by their own teams; the orchestration pins all three at old versions.
-  const picker = makeComponent(join(workspace, 'remotes'), 'table-picker', ['v1.2.0', 'v1.3.0', 'v1.3.1', 'v2.0.0'], { subjects: { 'v1.3.1': ['fix: keep the picker stable under reorder'] } });
+  const picker = makeComponent(join(workspace, 'remotes'), 'table-picker', ['v1.2.0', 'v1.3.0', 'v1.3.1', 'v2.0.0'], {
+    subjects: { 'v1.3.1': ['fix: keep the picker stable under reorder'] },
+  });
   const history = makeComponent(join(workspace, 'remotes'), 'history', ['v1.2.0', 'v1.2.1-rc.1']);
   const orchestration = makeOrchestration(join(workspace, 'remotes'), [
-    { name: 'ingest', path: 'components/ingest', url: '../ingest.git', commit: git(remote, 'rev-parse', 'v1.0.0^{commit}'), policy: 'latest' },
+    {
+      name: 'ingest',
+      path: 'components/ingest',
+      url: '../ingest.git',
+      commit: git(remote, 'rev-parse', 'v1.0.0^{commit}'),
+      policy: 'latest',
+    },
     { name: 'table-picker', path: 'components/table-picker', url: '../table-picker.git', commit: picker.commits['v1.2.0'] },
     { name: 'history', path: 'components/history', url: '../history.git', commit: history.commits['v1.2.0'], policy: 'pin' },
   ]);
@@ -145,8 +202,17 @@ async function main(): Promise<void> {
   orchestration.work.git('fetch', '-q', '--tags', 'origin');
   console.log(`  .gitmodules:\n${readFileSync(join(orchestration.work.dir, '.gitmodules'), 'utf8').replace(/^/gm, '    ')}`);
   await step('main, dry run: the plan for every submodule', orchestration.work, { dryRun: true }, 'main', {}, 'UpdateSubmodules@1');
-  await step('main: move the pins and push them (ingest latest, table-picker within its major, history pinned)', orchestration.work, { mode: 'push' }, 'main', {}, 'UpdateSubmodules@1');
-  console.log(`  components.lock.json:\n${readFileSync(join(orchestration.work.dir, 'components.lock.json'), 'utf8').replace(/^/gm, '    ')}`);
+  await step(
+    'main: move the pins and push them (ingest latest, table-picker within its major, history pinned)',
+    orchestration.work,
+    { mode: 'push' },
+    'main',
+    {},
+    'UpdateSubmodules@1',
+  );
+  console.log(
+    `  components.lock.json:\n${readFileSync(join(orchestration.work.dir, 'components.lock.json'), 'utf8').replace(/^/gm, '    ')}`,
+  );
   await step('main again: every pin is current, nothing to commit', orchestration.work, { mode: 'push' }, 'main', {}, 'UpdateSubmodules@1');
   await step(
     "the orchestration's own version, computed from the component changes since v1.0.0",
@@ -165,11 +231,25 @@ async function main(): Promise<void> {
   await step('dev, dry run: the plan, nothing moves', onDev, { to: 'pre', dryRun: true }, 'dev', {}, 'PromoteBranch@1');
   await step('dev: the commit this build tested goes into pre as a release candidate', onDev, { to: 'pre' }, 'dev', {}, 'PromoteBranch@1');
   commitOn(loader, 'dev', 'feat(loader): schema drift alerts (not tested in pre yet)', 'src/loader/drift.py');
-  await step('pre: the candidate passed its tests; the same commit goes into pro as the final, while dev has moved on', checkout(loader, 'pre'), { to: 'pro' }, 'pre', {}, 'PromoteBranch@1');
-  for (const b of ['dev', 'pre', 'pro']) console.log(`  ${b.padEnd(3)} ${git(loader.bare, 'log', '-1', '--format=%h %s', b)} ${git(loader.bare, 'tag', '--points-at', b).split('\n').filter(Boolean).join(' ')}`);
+  await step(
+    'pre: the candidate passed its tests; the same commit goes into pro as the final, while dev has moved on',
+    checkout(loader, 'pre'),
+    { to: 'pro' },
+    'pre',
+    {},
+    'PromoteBranch@1',
+  );
+  for (const b of ['dev', 'pre', 'pro'])
+    console.log(
+      `  ${b.padEnd(3)} ${git(loader.bare, 'log', '-1', '--format=%h %s', b)} ${git(loader.bare, 'tag', '--points-at', b).split('\n').filter(Boolean).join(' ')}`,
+    );
 
   await sampleData();
-  await deployToWorkspace(orchestration.work, join(workspace, 'remotes'), { ingest: git(remote, 'rev-parse', 'v1.0.0^{commit}'), 'table-picker': picker.commits['v1.2.0'], history: history.commits['v1.2.0'] });
+  await deployToWorkspace(orchestration.work, join(workspace, 'remotes'), {
+    ingest: git(remote, 'rev-parse', 'v1.0.0^{commit}'),
+    'table-picker': picker.commits['v1.2.0'],
+    history: history.commits['v1.2.0'],
+  });
 }
 
 /**
@@ -189,8 +269,16 @@ async function deployToWorkspace(orchestration: Repo, remotes: string, previous:
       ws.addRepo(`/Workspace/pro/${name}`, url, { tag });
       ws.addJob(`${name} nightly`, { git_url: url, git_provider: 'azureDevOpsServices', git_commit: commit });
     }
-    const inputs = { databricksConnection: 'databricks-pro', gitFolders: '/Workspace/pro/{component}', jobs: Object.keys(previous).map((n) => `${n} nightly`).join('\n') };
-    console.log(`\n${bold(`▶ DeployToDatabricks: the orchestration release (${readLock(orchestration.dir)}) into a stand-in pro workspace`)}`);
+    const inputs = {
+      databricksConnection: 'databricks-pro',
+      gitFolders: '/Workspace/pro/{component}',
+      jobs: Object.keys(previous)
+        .map((n) => `${n} nightly`)
+        .join('\n'),
+    };
+    console.log(
+      `\n${bold(`▶ DeployToDatabricks: the orchestration release (${readLock(orchestration.dir)}) into a stand-in pro workspace`)}`,
+    );
     console.log(dim(yamlStep('DeployToDatabricks@1', 'deploy', inputs, { workspace: ws.url })));
     const run = await runTask('deploy-to-databricks', {
       inputs: { workingDirectory: orchestration.dir, ...inputs },
@@ -202,8 +290,13 @@ async function deployToWorkspace(orchestration: Repo, remotes: string, previous:
     console.log(`  result: ${run.result}${run.result === 'Succeeded' ? '' : ` — ${run.resultMessage}`}`);
     const summary = run.summaries[0]?.split('\n').filter((l) => l && !/^\|[-|:]+\|$/.test(l) && !l.startsWith('### '));
     if (summary?.length) console.log(`  bill of materials (Summary):\n           ${summary.join('\n           ')}`);
-    const again = await runTask('deploy-to-databricks', { inputs: { workingDirectory: orchestration.dir, ...inputs }, endpoints: { 'databricks-pro': { url: ws.url, scheme: 'Token', parameters: { apitoken: ws.token } } } });
-    console.log(`  the same deploy again: ${again.result}, ${(JSON.parse(again.outputs.deployed ?? '[]') as { changed: boolean }[]).filter((d) => d.changed).length} target(s) moved`);
+    const again = await runTask('deploy-to-databricks', {
+      inputs: { workingDirectory: orchestration.dir, ...inputs },
+      endpoints: { 'databricks-pro': { url: ws.url, scheme: 'Token', parameters: { apitoken: ws.token } } },
+    });
+    console.log(
+      `  the same deploy again: ${again.result}, ${(JSON.parse(again.outputs.deployed ?? '[]') as { changed: boolean }[]).filter((d) => d.changed).length} target(s) moved`,
+    );
     if (run.result !== 'Succeeded') process.exitCode = 1;
   } finally {
     await ws.stop();
@@ -217,24 +310,50 @@ async function sampleData(): Promise<void> {
   await makeSalesData(join(dir, 'data', 'pro'), { customers: 50_000, orders: 1_000_000, lines: 1, duplicates: 500 });
   const config = join(dir, 'sample-data.yml');
   writeFileSync(config, SALES_CONFIG('data/pro', 'parquet').replace(/out\//g, 'data/').replace('rows: 100', 'rows: 1000'));
-  console.log(`\n${bold('▶ RegenerateSampleData: PRO (50,000 customers, 1,000,000 orders, 1,000,000 order lines, Parquet) → PRE 10% → DEV 1,000 customers, masked')}`);
-  console.log(dim(`  (PRO generated in ${Date.now() - started} ms) sample-data.yml:\n${readFileSync(config, 'utf8').trim().split('\n').map((l) => `    ${l}`).join('\n')}`));
+  console.log(
+    `\n${bold('▶ RegenerateSampleData: PRO (50,000 customers, 1,000,000 orders, 1,000,000 order lines, Parquet) → PRE 10% → DEV 1,000 customers, masked')}`,
+  );
+  console.log(
+    dim(
+      `  (PRO generated in ${Date.now() - started} ms) sample-data.yml:\n${readFileSync(config, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n')}`,
+    ),
+  );
   const inputs = { configFile: config, maskingSalt: '$(SampleMaskingSalt)', reportFile: join(dir, 'report.json') };
   console.log(dim(yamlStep('RegenerateSampleData@1', 'sample', inputs, { SampleMaskingSalt: '(a secret variable)' })));
-  const run = await runTask('regenerate-sample-data', { inputs: { ...inputs, maskingSalt: 'demo-salt-kept-secret' }, variables: { 'Agent.ToolsDirectory': seededToolCache() } });
+  const run = await runTask('regenerate-sample-data', {
+    inputs: { ...inputs, maskingSalt: 'demo-salt-kept-secret' },
+    variables: { 'Agent.ToolsDirectory': seededToolCache() },
+  });
   const log = run.stdout.split('\n').filter((l) => l.trim() && !l.includes('##vso['));
   console.log(`  log: ${log.join('\n       ')}`);
   console.log(`  result: ${run.result}${run.result === 'Succeeded' ? '' : ` — ${run.resultMessage}`}`);
-  console.log(`  outputs: ${Object.entries(run.outputs).map(([k, v]) => `${k}=${v}`).join('  ')}`);
+  console.log(
+    `  outputs: ${Object.entries(run.outputs)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('  ')}`,
+  );
   const summary = run.summaries[0]?.split('\n').filter((l) => l && !/^\|[-|:]+\|$/.test(l) && !l.startsWith('### '));
   if (summary?.length) console.log(`  summary: ${summary.join('\n           ')}`);
-  if (existsSync(join(dir, 'report.json'))) console.log(`  report (${join(dir, 'report.json')}):\n${readFileSync(join(dir, 'report.json'), 'utf8').trim().split('\n').map((l) => `    ${l}`).join('\n')}`);
+  if (existsSync(join(dir, 'report.json')))
+    console.log(
+      `  report (${join(dir, 'report.json')}):\n${readFileSync(join(dir, 'report.json'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n')}`,
+    );
   if (run.result !== 'Succeeded') process.exitCode = 1;
 }
 
 /** "ingest v1.1.0 + table-picker v1.3.1 + …" from the lock file. */
 function readLock(dir: string): string {
-  const lock = JSON.parse(readFileSync(join(dir, 'components.lock.json'), 'utf8')) as { components: { name: string; tag: string | null }[] };
+  const lock = JSON.parse(readFileSync(join(dir, 'components.lock.json'), 'utf8')) as {
+    components: { name: string; tag: string | null }[];
+  };
   return lock.components.map((c) => `${c.name} ${c.tag ?? '(untagged)'}`).join(' + ');
 }
 

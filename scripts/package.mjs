@@ -28,7 +28,19 @@ mkdirSync(outDir, { recursive: true });
 // tfx takes an --output-path whose name has a dot (mktemp's /tmp/tmp.XyZ) for a file name: name the file here.
 const manifest = JSON.parse(readFileSync(join(root, 'vss-extension.json'), 'utf8'));
 const vsixPath = join(outDir, `${values.publisher ?? manifest.publisher}.${manifest.id}-${values.version ?? manifest.version}.vsix`);
-const args = ['extension', 'create', '--root', root, '--manifest-globs', 'vss-extension.json', '--output-path', vsixPath, '--no-prompt', '--no-color', '--json'];
+const args = [
+  'extension',
+  'create',
+  '--root',
+  root,
+  '--manifest-globs',
+  'vss-extension.json',
+  '--output-path',
+  vsixPath,
+  '--no-prompt',
+  '--no-color',
+  '--json',
+];
 if (values.version) args.push('--override', JSON.stringify({ version: values.version }));
 if (values.publisher) args.push('--publisher', values.publisher);
 const tfx = join(dirname(createRequire(import.meta.url).resolve('tfx-cli/package.json')), '_build', 'tfx-cli.js');

@@ -30,5 +30,10 @@ export function iniValue(text: string, section: string, key: string): string | u
     if (!/^[ \t]+\S/.test(line)) break;
     value.push(line);
   }
-  return value.map((l) => l.trim()).filter((l) => l && !/^[#;]/.test(l)).join('\n') || undefined;
+  return (
+    value
+      .map((l) => l.trim())
+      .filter((l) => l && !/^[#;]/.test(l))
+      .join('\n') || undefined
+  );
 }

@@ -16,7 +16,11 @@ export function quoteForeign(text: string): string {
   return neutralise(text.replace(/\r\n|\r|\n/g, (m) => (m === '\n' ? '\\n' : m === '\r' ? '\\r' : '\\r\\n')));
 }
 
-type Write = (chunk: string | Uint8Array, encodingOrCallback?: BufferEncoding | ((err?: Error | null) => void), callback?: (err?: Error | null) => void) => boolean;
+type Write = (
+  chunk: string | Uint8Array,
+  encodingOrCallback?: BufferEncoding | ((err?: Error | null) => void),
+  callback?: (err?: Error | null) => void,
+) => boolean;
 
 /**
  * Routes everything written to `stream` through `neutralise` and returns the raw writer, for

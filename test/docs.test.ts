@@ -27,14 +27,23 @@ interface TaskInfo {
 const tasks: TaskInfo[] = readdirSync(join(ROOT, 'tasks'), { withFileTypes: true })
   .filter((d) => d.isDirectory() && existsSync(join(ROOT, 'tasks', d.name, 'task.json')))
   .map((d) => {
-    const json = JSON.parse(readFileSync(join(ROOT, 'tasks', d.name, 'task.json'), 'utf8')) as { name: string; version: { Major: number }; inputs?: { name: string }[] };
+    const json = JSON.parse(readFileSync(join(ROOT, 'tasks', d.name, 'task.json'), 'utf8')) as {
+      name: string;
+      version: { Major: number };
+      inputs?: { name: string }[];
+    };
     return { folder: d.name, name: json.name, major: json.version.Major, inputs: new Set((json.inputs ?? []).map((i) => i.name)) };
   });
 const taskByName = new Map(tasks.map((t) => [t.name.toLowerCase(), t]));
 
 /** Markdown files whose YAML blocks and links are checked, relative to the root. */
 function markdownFiles(): string[] {
-  const docs = existsSync(join(ROOT, 'docs')) ? readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`) : [];
+  const docs = existsSync(join(ROOT, 'docs'))
+    ? readdirSync(join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .sort()
+        .map((f) => `docs/${f}`)
+    : [];
   return ['README.md', 'overview.md', ...docs];
 }
 
@@ -71,7 +80,8 @@ function fences(markdown: string): Fence[] {
     const [, marker, lang] = open;
     const body: string[] = [];
     let j = i + 1;
-    while (j < lines.length && !new RegExp(`^ {0,3}${marker[0] === '`' ? '`' : '~'}{${marker.length},}\\s*$`).test(lines[j])) body.push(lines[j++]);
+    while (j < lines.length && !new RegExp(`^ {0,3}${marker[0] === '`' ? '`' : '~'}{${marker.length},}\\s*$`).test(lines[j]))
+      body.push(lines[j++]);
     out.push({ lang: lang.toLowerCase(), line: i + 1, body: body.join('\n') });
     i = j;
   }
@@ -90,10 +100,16 @@ function withoutFences(markdown: string): string[] {
 }
 
 function yamlSources(): YamlSource[] {
-  const sources: YamlSource[] = exampleFiles().map((file) => ({ where: file, text: readFileSync(join(ROOT, file), 'utf8'), lineOffset: 0, file }));
+  const sources: YamlSource[] = exampleFiles().map((file) => ({
+    where: file,
+    text: readFileSync(join(ROOT, file), 'utf8'),
+    lineOffset: 0,
+    file,
+  }));
   for (const file of markdownFiles()) {
     for (const f of fences(readFileSync(join(ROOT, file), 'utf8'))) {
-      if (f.lang === 'yaml' || f.lang === 'yml') sources.push({ where: `${file}, the yaml block at line ${f.line}`, text: f.body, lineOffset: f.line, file });
+      if (f.lang === 'yaml' || f.lang === 'yml')
+        sources.push({ where: `${file}, the yaml block at line ${f.line}`, text: f.body, lineOffset: f.line, file });
     }
   }
   return sources;
@@ -107,7 +123,10 @@ function parse(source: YamlSource) {
   return { docs, line };
 }
 
-const scalarText = (node: unknown): string | undefined => (isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number' || typeof node.value === 'boolean') ? String(node.value) : undefined);
+const scalarText = (node: unknown): string | undefined =>
+  isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number' || typeof node.value === 'boolean')
+    ? String(node.value)
+    : undefined;
 const isTemplateExpression = (key: string) => /^\$\{\{.*\}\}$/s.test(key.trim());
 
 /** Each problem with a Relevo task step found anywhere in the document (steps under jobs, stages, templates). */
@@ -128,7 +147,8 @@ function stepProblems(root: YamlNode | null | undefined, where: string, line: (o
       const stepLine = line((taskPair!.key as YamlNode).range?.[0]);
       const step = `step '${reference}'${nameNode ? ` (name: ${scalarText(nameNode.value)})` : ''} at line ${stepLine}`;
       if (m[1] !== task.name) problems.push(`${where}: ${step} spells the task '${m[1]}'; its name is '${task.name}'.`);
-      if (Number(m[2]) !== task.major) problems.push(`${where}: ${step} asks for major ${m[2]}; tasks/${task.folder}/task.json is major ${task.major}.`);
+      if (Number(m[2]) !== task.major)
+        problems.push(`${where}: ${step} asks for major ${m[2]}; tasks/${task.folder}/task.json is major ${task.major}.`);
       const inputsPair = node.items.find((p) => isPair(p) && scalarText(p.key) === 'inputs');
       const checkInputs = (inputs: unknown) => {
         if (!isMap(inputs)) return;
@@ -167,7 +187,11 @@ function tableFirstColumnNames(markdown: string): { all: Set<string>; inputRows:
       header = undefined;
       return;
     }
-    const first = row.trimStart().slice(1).split(/(?<!\\)\|/)[0].trim();
+    const first = row
+      .trimStart()
+      .slice(1)
+      .split(/(?<!\\)\|/)[0]
+      .trim();
     if (header === undefined) {
       header = first.toLowerCase();
       return;
@@ -250,11 +274,15 @@ describe('docs and examples', () => {
       }
       const { all, inputRows } = tableFirstColumnNames(readFileSync(page, 'utf8'));
       for (const input of t.inputs) {
-        if (!all.has(input)) problems.push(`tasks/${t.folder}/task.json input '${input}' is not in a table of docs/${t.folder}.md (add a row starting with \`${input}\` to its inputs table)`);
+        if (!all.has(input))
+          problems.push(
+            `tasks/${t.folder}/task.json input '${input}' is not in a table of docs/${t.folder}.md (add a row starting with \`${input}\` to its inputs table)`,
+          );
       }
       if (!inputRows.length) problems.push(`docs/${t.folder}.md has no inputs table (a table whose first header is 'input')`);
       for (const row of inputRows) {
-        if (!t.inputs.has(row.name)) problems.push(`docs/${t.folder}.md:${row.line} documents input '${row.name}', which tasks/${t.folder}/task.json does not have`);
+        if (!t.inputs.has(row.name))
+          problems.push(`docs/${t.folder}.md:${row.line} documents input '${row.name}', which tasks/${t.folder}/task.json does not have`);
       }
     }
     assert.deepEqual(problems, [], `Inputs and their pages disagree:\n  ${problems.join('\n  ')}`);

@@ -15,7 +15,14 @@ interface TaskJson {
   minimumAgentVersion: string;
   instanceNameFormat: string;
   groups?: { name: string; visibleRule?: string }[];
-  inputs: { name: string; helpMarkDown?: string; type: string; options?: Record<string, string>; defaultValue?: string; visibleRule?: string }[];
+  inputs: {
+    name: string;
+    helpMarkDown?: string;
+    type: string;
+    options?: Record<string, string>;
+    defaultValue?: string;
+    visibleRule?: string;
+  }[];
   outputVariables: { name: string; description: string }[];
   restrictions: { settableVariables: { allowed: string[] } };
   execution: Record<string, { target: string }>;
@@ -29,13 +36,19 @@ const manifest = JSON.parse(readFileSync(join(ROOT, 'vss-extension.json'), 'utf8
   icons: { default: string };
   content: { details: { path: string } };
 };
-const taskFolders = readdirSync(join(ROOT, 'tasks'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+const taskFolders = readdirSync(join(ROOT, 'tasks'), { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
 const taskJson = (folder: string) => JSON.parse(readFileSync(join(ROOT, 'tasks', folder, 'task.json'), 'utf8')) as TaskJson;
 
 describe('repository', () => {
   it('tracks nothing generated or installed (node_modules/, dist/, out/, .bench/, .taskkey)', function () {
     if (!existsSync(join(ROOT, '.git'))) this.skip();
-    const tracked = execFileSync('git', ['ls-files', '--', 'node_modules', 'dist', 'out', '.bench', '.taskkey'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const tracked = execFileSync('git', ['ls-files', '--', 'node_modules', 'dist', 'out', '.bench', '.taskkey'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
     assert.equal(tracked, '', `remove these from the index with git rm -r --cached:\n${tracked.split('\n').slice(0, 10).join('\n')}`);
   });
 
@@ -51,7 +64,10 @@ describe('extension manifest', () => {
     for (const c of tasks) {
       assert.equal(c.properties.name, `dist/tasks/${c.id}`);
       assert.deepEqual(c.targets, ['ms.vss-distributed-task.tasks']);
-      assert.ok(manifest.files.some((f) => f.path === `dist/tasks/${c.id}`), `files has dist/tasks/${c.id}`);
+      assert.ok(
+        manifest.files.some((f) => f.path === `dist/tasks/${c.id}`),
+        `files has dist/tasks/${c.id}`,
+      );
     }
     assert.deepEqual(manifest.categories, ['Azure Pipelines']);
     assert.ok(existsSync(join(ROOT, manifest.icons.default)));
@@ -73,21 +89,39 @@ describe('extension manifest', () => {
       assert.deepEqual(Object.keys(t.execution).sort(), ['Node20_1', 'Node24']);
       assert.equal(t.execution.Node20_1.target, 'index.js');
       assert.equal(t.execution.Node24.target, 'index.js');
-      for (const input of t.inputs) assert.ok(input.helpMarkDown && input.helpMarkDown.length > 10, `${where} input ${input.name} has help`);
-      for (const input of t.inputs.filter((i) => i.type === 'pickList')) assert.ok(input.options && input.defaultValue! in input.options, `${where} ${input.name} default is an option`);
+      for (const input of t.inputs)
+        assert.ok(input.helpMarkDown && input.helpMarkDown.length > 10, `${where} input ${input.name} has help`);
+      for (const input of t.inputs.filter((i) => i.type === 'pickList'))
+        assert.ok(input.options && input.defaultValue! in input.options, `${where} ${input.name} default is an option`);
       assert.ok(t.outputVariables.length > 0);
-      assert.deepEqual([...t.restrictions.settableVariables.allowed].sort(), t.outputVariables.map((o) => o.name).sort(), `${where} may set only its outputs`);
+      assert.deepEqual(
+        [...t.restrictions.settableVariables.allowed].sort(),
+        t.outputVariables.map((o) => o.name).sort(),
+        `${where} may set only its outputs`,
+      );
       assert.ok(existsSync(join(ROOT, 'tasks', folder, 'icon.png')));
       for (const input of [...t.inputs, ...(t.groups ?? []).map((g) => ({ ...g, name: `group ${g.name}` }))].filter((i) => i.visibleRule)) {
         const rule = input.visibleRule!;
         // The classic editor splits on && or on ||, never both, and has no parentheses.
-        assert.ok(!(rule.includes('&&') && rule.includes('||')) && !/[()]/.test(rule), `${where} ${input.name}: visibleRule '${rule}' mixes && and || or uses parentheses`);
+        assert.ok(
+          !(rule.includes('&&') && rule.includes('||')) && !/[()]/.test(rule),
+          `${where} ${input.name}: visibleRule '${rule}' mixes && and || or uses parentheses`,
+        );
         for (const clause of rule.split(/&&|\|\|/)) {
-          const m = /^\s*(\w+)\s*(=|==|!=|<|>|<=|>=|Contains|StartsWith|EndsWith|NotContains|NotStartsWith|NotEndsWith)\s*(.*?)\s*$/.exec(clause);
+          const m = /^\s*(\w+)\s*(=|==|!=|<|>|<=|>=|Contains|StartsWith|EndsWith|NotContains|NotStartsWith|NotEndsWith)\s*(.*?)\s*$/.exec(
+            clause,
+          );
           assert.ok(m, `${where} ${input.name}: '${clause}' is not 'input operator value'`);
-          assert.ok(t.inputs.some((i) => i.name === m[1]), `${where} ${input.name}: visibleRule names unknown input '${m[1]}'`);
+          assert.ok(
+            t.inputs.some((i) => i.name === m[1]),
+            `${where} ${input.name}: visibleRule names unknown input '${m[1]}'`,
+          );
           // The editor reads values as [a-zA-Z0-9. ]+ (or an empty ""): '-' or '/' never match.
-          assert.match(m[3], /^(""|[A-Za-z0-9. ]+)$/, `${where} ${input.name}: visibleRule value '${m[3]}' cannot be matched by the editor`);
+          assert.match(
+            m[3],
+            /^(""|[A-Za-z0-9. ]+)$/,
+            `${where} ${input.name}: visibleRule value '${m[3]}' cannot be matched by the editor`,
+          );
         }
       }
     }
@@ -101,8 +135,15 @@ describe('packaged VSIX', function () {
 
   before(async () => {
     const out = tempDir('relevo-vsix-');
-    execFileSync(process.execPath, [join(ROOT, 'scripts', 'package.mjs'), '--output-path', out, '--version', '9.8.7', '--publisher', 'relevo-test'], { cwd: ROOT, stdio: 'pipe' });
-    vsix = join(out, readdirSync(out).find((f) => f.endsWith('.vsix'))!);
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'scripts', 'package.mjs'), '--output-path', out, '--version', '9.8.7', '--publisher', 'relevo-test'],
+      { cwd: ROOT, stdio: 'pipe' },
+    );
+    vsix = join(
+      out,
+      readdirSync(out).find((f) => f.endsWith('.vsix'))!,
+    );
     unzipped = tempDir('relevo-vsix-unzipped-');
     const zip = await JSZip.loadAsync(readFileSync(vsix));
     for (const entry of Object.values(zip.files).filter((e) => !e.dir)) {
@@ -141,6 +182,12 @@ describe('packaged VSIX', function () {
     });
     assert.equal(run.result, 'Succeeded', explain(run));
     assert.equal(run.outputs.version, '1.1.0');
-    assert.deepEqual(Object.keys(run.outputs).sort(), taskJson('version-bump').outputVariables.map((o) => o.name).sort(), 'sets exactly the outputs task.json declares');
+    assert.deepEqual(
+      Object.keys(run.outputs).sort(),
+      taskJson('version-bump')
+        .outputVariables.map((o) => o.name)
+        .sort(),
+      'sets exactly the outputs task.json declares',
+    );
   });
 });

@@ -53,7 +53,10 @@ export function gitOptions(): GitOptions {
   return {
     token: jobToken(),
     tokenScope: variable('System.TeamFoundationCollectionUri') ?? variable('System.CollectionUri'),
-    identity: { name: variable('Build.RequestedFor') ?? 'Relevo', email: variable('Build.RequestedForEmail') ?? 'relevo@users.noreply.dev.azure.com' },
+    identity: {
+      name: variable('Build.RequestedFor') ?? 'Relevo',
+      email: variable('Build.RequestedForEmail') ?? 'relevo@users.noreply.dev.azure.com',
+    },
     noProgressSeconds: seconds,
   };
 }
@@ -69,11 +72,24 @@ export function restConnection(): { collectionUri: string; token: string; projec
 /** The pull-request inputs the tasks share: reviewers, work items, auto-complete and its merge strategy. */
 export function pullRequestInputs(): { reviewerIds: string[]; workItemIds: number[]; autoComplete?: AutoCompleteOptions } {
   const workItemIds = listInput('workItems').map((w) => {
-    if (!/^\d+$/.test(w)) throw new UserError(`'${w}' is not a work item id.`, { input: 'workItems', fix: 'list work item numbers, comma-separated, e.g. 123, 456.' });
+    if (!/^\d+$/.test(w))
+      throw new UserError(`'${w}' is not a work item id.`, {
+        input: 'workItems',
+        fix: 'list work item numbers, comma-separated, e.g. 123, 456.',
+      });
     return Number(w);
   });
-  const mergeStrategy = choiceInput('mergeStrategy', ['noFastForward', 'squash', 'rebase', 'rebaseMerge'] as const satisfies readonly MergeStrategy[]);
-  return { reviewerIds: listInput('reviewers'), workItemIds, autoComplete: boolInput('autoComplete') ? { mergeStrategy, deleteSourceBranch: true } : undefined };
+  const mergeStrategy = choiceInput('mergeStrategy', [
+    'noFastForward',
+    'squash',
+    'rebase',
+    'rebaseMerge',
+  ] as const satisfies readonly MergeStrategy[]);
+  return {
+    reviewerIds: listInput('reviewers'),
+    workItemIds,
+    autoComplete: boolInput('autoComplete') ? { mergeStrategy, deleteSourceBranch: true } : undefined,
+  };
 }
 
 /**
@@ -82,7 +98,9 @@ export function pullRequestInputs(): { reviewerIds: string[]; workItemIds: numbe
  * (`ENDPOINT_DATA_<id>_<KEY>`, keys as the agent gives them, upper-cased). Undefined when the
  * job has no such connection.
  */
-export function endpoint(id: string): { id: string; url?: string; scheme?: string; parameters: Record<string, string>; data: Record<string, string> } | undefined {
+export function endpoint(
+  id: string,
+): { id: string; url?: string; scheme?: string; parameters: Record<string, string>; data: Record<string, string> } | undefined {
   const auth = host.getEndpointAuthorization(id, true);
   const key = id.replace(/\./g, '_').toUpperCase();
   const env = (name: string) => Object.keys(process.env).find((k) => k.toUpperCase() === name);
@@ -92,7 +110,7 @@ export function endpoint(id: string): { id: string; url?: string; scheme?: strin
   registerEndpointSecrets(parameters);
   const data: Record<string, string> = {};
   const prefix = `ENDPOINT_DATA_${key}_`;
-  for (const name of Object.keys(process.env)) if (name.toUpperCase().startsWith(prefix) && process.env[name]) data[name.slice(prefix.length)] = process.env[name]!;
+  for (const name of Object.keys(process.env))
+    if (name.toUpperCase().startsWith(prefix) && process.env[name]) data[name.slice(prefix.length)] = process.env[name]!;
   return { id, url: urlName ? process.env[urlName] : undefined, scheme: auth?.scheme, parameters, data };
 }
-

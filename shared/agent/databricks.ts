@@ -24,16 +24,32 @@ export interface DatabricksInputs {
 export function databricksConnection(inputs: DatabricksInputs): () => Promise<DatabricksClient> {
   const connection = input(inputs.connection);
   const arm = inputs.azureSubscription ? input(inputs.azureSubscription) : undefined;
-  const either = inputs.azureSubscription ? `set ${inputs.connection} (a Databricks (Relevo) service connection), or ${inputs.azureSubscription} with ${inputs.workspaceUrl}.` : `set ${inputs.connection} to a Databricks (Relevo) service connection.`;
-  if (!connection && !arm) throw new UserError(`${inputs.neededBy} needs a Databricks connection.`, { input: inputs.connection, fix: either });
+  const either = inputs.azureSubscription
+    ? `set ${inputs.connection} (a Databricks (Relevo) service connection), or ${inputs.azureSubscription} with ${inputs.workspaceUrl}.`
+    : `set ${inputs.connection} to a Databricks (Relevo) service connection.`;
+  if (!connection && !arm)
+    throw new UserError(`${inputs.neededBy} needs a Databricks connection.`, { input: inputs.connection, fix: either });
   const name = connection ? inputs.connection : inputs.azureSubscription!;
   const e = endpoint((connection ?? arm)!);
   if (!e) {
-    throw new UserError(`the service connection '${connection ?? arm}' is not available to this job.`, { input: name, fix: 'check its name, and that this pipeline is allowed to use it (service connection → Security → Pipeline permissions).' });
+    throw new UserError(`the service connection '${connection ?? arm}' is not available to this job.`, {
+      input: name,
+      fix: 'check its name, and that this pipeline is allowed to use it (service connection → Security → Pipeline permissions).',
+    });
   }
   const workspaceUrl = inputs.workspaceUrl ? input(inputs.workspaceUrl) : undefined;
   const token = e.scheme?.toLowerCase() === 'workloadidentityfederation' ? jobToken() : undefined;
-  const { host, auth } = databricksAuthFromEndpoint(e, { input: name, workspaceUrl, oidcRequestUri: variable('System.OidcRequestUri'), jobToken: token });
+  const { host, auth } = databricksAuthFromEndpoint(e, {
+    input: name,
+    workspaceUrl,
+    oidcRequestUri: variable('System.OidcRequestUri'),
+    jobToken: token,
+  });
   let client: DatabricksClient | undefined;
-  return async () => (client ??= connectDatabricks({ host, auth, onRetry: (r) => agentLog.info(`Databricks: ${r.method} ${r.path} — ${r.reason}, retry ${r.attempt} in ${Math.round(r.delayMs)} ms.`) }));
+  return async () =>
+    (client ??= connectDatabricks({
+      host,
+      auth,
+      onRetry: (r) => agentLog.info(`Databricks: ${r.method} ${r.path} — ${r.reason}, retry ${r.attempt} in ${Math.round(r.delayMs)} ms.`),
+    }));
 }

@@ -37,7 +37,8 @@ export const host = (() => {
   const known = new Map<string, { name: string; secret: boolean }>();
   for (const name of Object.keys(process.env)) {
     if (!/^(INPUT_|ENDPOINT_AUTH_|SECUREFILE_TICKET_|SECRET_|VSTS_TASKVARIABLE_)/.test(name)) continue;
-    if (name.startsWith('SECRET_') && name.length > 'SECRET_'.length) known.set(variableKey(name.slice(7)), { name: name.slice(7), secret: true });
+    if (name.startsWith('SECRET_') && name.length > 'SECRET_'.length)
+      known.set(variableKey(name.slice(7)), { name: name.slice(7), secret: true });
     const value = process.env[name];
     if (value) {
       secrets.set(name.toLowerCase(), value);
@@ -50,7 +51,10 @@ export const host = (() => {
   delete process.env.SYSTEM_ACCESSTOKEN;
   const correlationId = process.env.COMMAND_CORRELATION_ID ?? '';
   delete process.env.COMMAND_CORRELATION_ID;
-  for (const [list, secret] of [['VSTS_PUBLIC_VARIABLES', false], ['VSTS_SECRET_VARIABLES', true]] as const) {
+  for (const [list, secret] of [
+    ['VSTS_PUBLIC_VARIABLES', false],
+    ['VSTS_SECRET_VARIABLES', true],
+  ] as const) {
     let names: unknown = [];
     try {
       names = JSON.parse(process.env[list] || '[]');
@@ -63,7 +67,8 @@ export const host = (() => {
   const writer = new CommandWriter(writeCommandLine, { correlationId, debug: !skipDebug || debugMode });
   const debug = (message: string) => writer.debug(message);
   const noMultiline = (value: string) => {
-    if (/\r|\n/.test(value) && `${process.env.SYSTEM_UNSAFEALLOWMULTILINESECRET}`.toUpperCase() !== 'TRUE') throw new Error('Secrets cannot contain multiple lines');
+    if (/\r|\n/.test(value) && `${process.env.SYSTEM_UNSAFEALLOWMULTILINESECRET}`.toUpperCase() !== 'TRUE')
+      throw new Error('Secrets cannot contain multiple lines');
   };
   process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
     if (err?.code === 'EPIPE' && err.syscall?.toUpperCase() === 'WRITE') return;

@@ -14,7 +14,19 @@ import { describeUnwind, journal } from '../undo';
 import { host } from './host';
 import { variable } from './inputs';
 
-export { boolInput, buildBranch, buildId, choiceInput, input, intInput, listInput, pathInput, positiveNumberVariable, secretInput, variable } from './inputs';
+export {
+  boolInput,
+  buildBranch,
+  buildId,
+  choiceInput,
+  input,
+  intInput,
+  listInput,
+  pathInput,
+  positiveNumberVariable,
+  secretInput,
+  variable,
+} from './inputs';
 export { endpoint, endpointCredentials, gitOptions, jobToken, pullRequestInputs, restConnection } from './connections';
 export { setSecret } from './secrets';
 

@@ -67,7 +67,11 @@ export function boolInput(name: string): boolean {
 export function choiceInput<T extends string>(name: string, allowed: readonly T[]): T {
   const value = input(name) ?? '';
   const match = allowed.find((a) => a.toLowerCase() === value.toLowerCase());
-  if (!match) throw new UserError(`'${value}' is not one of ${allowed.join(', ')}.`, { input: name, fix: `set it to one of: ${allowed.join(', ')}.` });
+  if (!match)
+    throw new UserError(`'${value}' is not one of ${allowed.join(', ')}.`, {
+      input: name,
+      fix: `set it to one of: ${allowed.join(', ')}.`,
+    });
   return match;
 }
 
@@ -76,14 +80,20 @@ export function intInput(name: string, min: number, max: number): number {
   const text = input(name) ?? '';
   const value = Number(text);
   if (!/^\d+$/.test(text) || value < min || value > max) {
-    throw new UserError(`'${text}' is not a whole number from ${min} to ${max}.`, { input: name, fix: `set it to a number from ${min} to ${max}.` });
+    throw new UserError(`'${text}' is not a whole number from ${min} to ${max}.`, {
+      input: name,
+      fix: `set it to a number from ${min} to ${max}.`,
+    });
   }
   return value;
 }
 
 /** Non-empty lines (or comma-separated items) of an input. */
 export function listInput(name: string): string[] {
-  return (input(name) ?? '').split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
+  return (input(name) ?? '')
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** A path input resolved against `base` (default Build.SourcesDirectory, else the current folder). */
@@ -101,11 +111,14 @@ export function pathInput(name: string, base?: string): string | undefined {
 export function secretInput(name: string): string | undefined {
   const value = host.getSecretInput(name)?.trim();
   if (!value) return undefined;
-  if (/\r|\n/.test(value)) throw new UserError('the value has more than one line, and the agent masks only one-line secrets.', { input: name, fix: 'use a one-line secret variable.' });
+  if (/\r|\n/.test(value))
+    throw new UserError('the value has more than one line, and the agent masks only one-line secrets.', {
+      input: name,
+      fix: 'use a one-line secret variable.',
+    });
   setSecret(value);
   return value;
 }
-
 
 /** A pipeline variable holding a positive number (a tuning knob such as `Relevo.NetworkTimeoutSeconds`); undefined when unset or not positive. */
 export function positiveNumberVariable(name: string): number | undefined {
@@ -121,5 +134,8 @@ export function buildId(): number | undefined {
 
 /** What the build builds (branch, tag or pull request), from Build.SourceBranch; undefined when unset. */
 export function buildBranch(): BranchContext | undefined {
-  return branchContext({ sourceBranch: variable('Build.SourceBranch'), pullRequestSourceBranch: variable('System.PullRequest.SourceBranch') });
+  return branchContext({
+    sourceBranch: variable('Build.SourceBranch'),
+    pullRequestSourceBranch: variable('System.PullRequest.SourceBranch'),
+  });
 }

@@ -35,10 +35,26 @@ import { LocationsApi, type ILocationsApi } from 'azure-devops-node-api/Location
 import type { IGitApi } from 'azure-devops-node-api/GitApi';
 import type { IBuildApi } from 'azure-devops-node-api/BuildApi';
 import type { IRequestHandler, IRequestOptions, IHttpClientResponse } from 'azure-devops-node-api/interfaces/common/VsoBaseInterfaces';
-import { GitPullRequestMergeStrategy, GitStatusState, PullRequestStatus, type GitPullRequest, type GitRepository } from 'azure-devops-node-api/interfaces/GitInterfaces';
+import {
+  GitPullRequestMergeStrategy,
+  GitStatusState,
+  PullRequestStatus,
+  type GitPullRequest,
+  type GitRepository,
+} from 'azure-devops-node-api/interfaces/GitInterfaces';
 import { BuildQueryOrder, BuildResult, BuildStatus, type Build } from 'azure-devops-node-api/interfaces/BuildInterfaces';
 import { UserError } from '../errors';
-import { DeadlineExceededError, RetriesExhaustedError, classifyHttpFailure, parseRetryAfter, retryPolicy, seconds, withRetries, type RetryPolicy, type RetryVerdict } from './http';
+import {
+  DeadlineExceededError,
+  RetriesExhaustedError,
+  classifyHttpFailure,
+  parseRetryAfter,
+  retryPolicy,
+  seconds,
+  withRetries,
+  type RetryPolicy,
+  type RetryVerdict,
+} from './http';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -147,7 +163,11 @@ export interface AzureDevOpsClient {
   repository(nameOrId: string): Promise<RepositoryInfo>;
   findActivePullRequest(repositoryId: string, sourceRef: string, targetRef: string): Promise<PullRequestInfo | undefined>;
   createPullRequest(repositoryId: string, input: CreatePullRequestInput): Promise<PullRequestInfo>;
-  updatePullRequest(repositoryId: string, pullRequestId: number, changes: { title?: string; description?: string }): Promise<PullRequestInfo>;
+  updatePullRequest(
+    repositoryId: string,
+    pullRequestId: number,
+    changes: { title?: string; description?: string },
+  ): Promise<PullRequestInfo>;
   setAutoComplete(repositoryId: string, pullRequestId: number, options: AutoCompleteOptions): Promise<PullRequestInfo>;
   /** Abandons a pull request (status `abandoned`): what undoes one this run opened. */
   abandonPullRequest(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo>;
@@ -156,7 +176,10 @@ export interface AzureDevOpsClient {
   /** Adds the reviewers the pull request does not have yet (existing votes are left alone); returns those added. */
   addReviewers(repositoryId: string, pullRequestId: number, reviewerIds: string[]): Promise<string[]>;
   /** Builds of `commit` among the latest `top` (default 200) builds, newest first; by pipeline id or name. */
-  buildsForCommit(commit: string, options?: { definition?: number | string; repositoryId?: string; branch?: string; top?: number }): Promise<BuildInfo[]>;
+  buildsForCommit(
+    commit: string,
+    options?: { definition?: number | string; repositoryId?: string; branch?: string; top?: number },
+  ): Promise<BuildInfo[]>;
   /** The latest status of each context (genre/name) posted on `commit`. */
   commitStatuses(repositoryId: string, commit: string): Promise<CommitStatusInfo[]>;
   createAnnotatedTag(repositoryId: string, name: string, commit: string, message: string): Promise<AnnotatedTagInfo>;
@@ -350,9 +373,14 @@ class Client implements AzureDevOpsClient {
     try {
       uri = new URL(options.collectionUri);
     } catch {
-      throw new UserError(`'${options.collectionUri}' is not a collection URL`, { fix: 'pass System.TeamFoundationCollectionUri, e.g. https://dev.azure.com/contoso/' });
+      throw new UserError(`'${options.collectionUri}' is not a collection URL`, {
+        fix: 'pass System.TeamFoundationCollectionUri, e.g. https://dev.azure.com/contoso/',
+      });
     }
-    if (uri.protocol !== 'https:' && uri.protocol !== 'http:') throw new UserError(`'${options.collectionUri}' is not an http(s) collection URL`, { fix: 'pass System.TeamFoundationCollectionUri, e.g. https://dev.azure.com/contoso/' });
+    if (uri.protocol !== 'https:' && uri.protocol !== 'http:')
+      throw new UserError(`'${options.collectionUri}' is not an http(s) collection URL`, {
+        fix: 'pass System.TeamFoundationCollectionUri, e.g. https://dev.azure.com/contoso/',
+      });
     if (!options.token) {
       throw new UserError('there is no job token to call Azure DevOps with', { fix: TOKEN_FIX });
     }
@@ -412,7 +440,8 @@ class Client implements AzureDevOpsClient {
       async () => (await this.git()).getRepository(nameOrId, this.project).then(orNotFound),
     );
     const info = toRepository(repo);
-    if (info.project.name.toLowerCase() === this.project.toLowerCase() || info.project.id === this.project) this.projectId = info.project.id;
+    if (info.project.name.toLowerCase() === this.project.toLowerCase() || info.project.id === this.project)
+      this.projectId = info.project.id;
     this.repositoryNames.set(info.id.toLowerCase(), info.name);
     return info;
   }
@@ -431,7 +460,10 @@ class Client implements AzureDevOpsClient {
         repository: repositoryId,
         notFoundFix: this.repositoryNotFoundFix(repositoryId),
       },
-      async () => (await this.git()).getPullRequests(repositoryId, { sourceRefName, targetRefName, status: PullRequestStatus.Active }, this.project).then(orNotFound),
+      async () =>
+        (await this.git())
+          .getPullRequests(repositoryId, { sourceRefName, targetRefName, status: PullRequestStatus.Active }, this.project)
+          .then(orNotFound),
     );
     const match = prs.find((pr) => sameRef(pr.sourceRefName, sourceRefName) && sameRef(pr.targetRefName, targetRefName));
     return match ? toPullRequest(match) : undefined;
@@ -468,7 +500,11 @@ class Client implements AzureDevOpsClient {
         } catch (err) {
           // A retried create that finds "already exists" most likely met its own first attempt.
           if (attempt > 1 && isPullRequestExists(err)) {
-            const existing = await git.getPullRequests(repositoryId, { sourceRefName, targetRefName, status: PullRequestStatus.Active }, this.project);
+            const existing = await git.getPullRequests(
+              repositoryId,
+              { sourceRefName, targetRefName, status: PullRequestStatus.Active },
+              this.project,
+            );
             const mine = existing?.find((p) => p.title === input.title);
             if (mine) return mine;
           }
@@ -479,41 +515,58 @@ class Client implements AzureDevOpsClient {
     return toPullRequest(pr);
   }
 
-  async updatePullRequest(repositoryId: string, pullRequestId: number, changes: { title?: string; description?: string }): Promise<PullRequestInfo> {
+  async updatePullRequest(
+    repositoryId: string,
+    pullRequestId: number,
+    changes: { title?: string; description?: string },
+  ): Promise<PullRequestInfo> {
     const body: GitPullRequest = {};
     if (changes.title !== undefined) body.title = changes.title;
     if (changes.description !== undefined) body.description = limitDescription(changes.description);
-    const pr = await this.call(this.pullRequestOperation(`Could not update pull request ${pullRequestId}`, repositoryId, pullRequestId), async () =>
-      (await this.git()).updatePullRequest(body, repositoryId, pullRequestId, this.project).then(orNotFound),
+    const pr = await this.call(
+      this.pullRequestOperation(`Could not update pull request ${pullRequestId}`, repositoryId, pullRequestId),
+      async () => (await this.git()).updatePullRequest(body, repositoryId, pullRequestId, this.project).then(orNotFound),
     );
     return toPullRequest(pr);
   }
 
   async setAutoComplete(repositoryId: string, pullRequestId: number, options: AutoCompleteOptions): Promise<PullRequestInfo> {
     const mergeStrategy = MERGE_STRATEGY[options.mergeStrategy];
-    if (mergeStrategy === undefined) throw new UserError(`unknown merge strategy '${options.mergeStrategy}'`, { fix: `use one of ${Object.keys(MERGE_STRATEGY).join(', ')}` });
+    if (mergeStrategy === undefined)
+      throw new UserError(`unknown merge strategy '${options.mergeStrategy}'`, {
+        fix: `use one of ${Object.keys(MERGE_STRATEGY).join(', ')}`,
+      });
     const me = await this.authenticatedUser();
     const completionOptions: NonNullable<GitPullRequest['completionOptions']> = { mergeStrategy };
     if (options.deleteSourceBranch !== undefined) completionOptions.deleteSourceBranch = options.deleteSourceBranch;
     if (options.transitionWorkItems !== undefined) completionOptions.transitionWorkItems = options.transitionWorkItems;
     if (options.mergeCommitMessage !== undefined) completionOptions.mergeCommitMessage = options.mergeCommitMessage;
     const body: GitPullRequest = { autoCompleteSetBy: { id: me.id }, completionOptions };
-    const pr = await this.call(this.pullRequestOperation(`Could not set auto-complete on pull request ${pullRequestId}`, repositoryId, pullRequestId), async () =>
-      (await this.git()).updatePullRequest(body, repositoryId, pullRequestId, this.project).then(orNotFound),
+    const pr = await this.call(
+      this.pullRequestOperation(`Could not set auto-complete on pull request ${pullRequestId}`, repositoryId, pullRequestId),
+      async () => (await this.git()).updatePullRequest(body, repositoryId, pullRequestId, this.project).then(orNotFound),
     );
     return toPullRequest(pr);
   }
 
   async abandonPullRequest(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo> {
-    const pr = await this.call(this.pullRequestOperation(`Could not abandon pull request ${pullRequestId}`, repositoryId, pullRequestId), async () =>
-      (await this.git()).updatePullRequest({ status: PullRequestStatus.Abandoned }, repositoryId, pullRequestId, this.project).then(orNotFound),
+    const pr = await this.call(
+      this.pullRequestOperation(`Could not abandon pull request ${pullRequestId}`, repositoryId, pullRequestId),
+      async () =>
+        (await this.git())
+          .updatePullRequest({ status: PullRequestStatus.Abandoned }, repositoryId, pullRequestId, this.project)
+          .then(orNotFound),
     );
     return toPullRequest(pr);
   }
 
   async cancelAutoComplete(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo> {
-    const pr = await this.call(this.pullRequestOperation(`Could not turn auto-complete off on pull request ${pullRequestId}`, repositoryId, pullRequestId), async () =>
-      (await this.git()).updatePullRequest({ autoCompleteSetBy: { id: EMPTY_IDENTITY } }, repositoryId, pullRequestId, this.project).then(orNotFound),
+    const pr = await this.call(
+      this.pullRequestOperation(`Could not turn auto-complete off on pull request ${pullRequestId}`, repositoryId, pullRequestId),
+      async () =>
+        (await this.git())
+          .updatePullRequest({ autoCompleteSetBy: { id: EMPTY_IDENTITY } }, repositoryId, pullRequestId, this.project)
+          .then(orNotFound),
     );
     return toPullRequest(pr);
   }
@@ -529,7 +582,9 @@ class Client implements AzureDevOpsClient {
     for (const id of reviewerIds) {
       if (present.has(id.toLowerCase())) continue;
       // PUT …/reviewers/{id} is idempotent for a reviewer who has not voted; voters are skipped above.
-      await this.call(op, async () => (await this.git()).createPullRequestReviewer({ id, vote: 0 }, repositoryId, pullRequestId, id, this.project).then(orNotFound));
+      await this.call(op, async () =>
+        (await this.git()).createPullRequestReviewer({ id, vote: 0 }, repositoryId, pullRequestId, id, this.project).then(orNotFound),
+      );
       present.add(id.toLowerCase());
       added.push(id);
     }
@@ -538,7 +593,10 @@ class Client implements AzureDevOpsClient {
 
   // --- builds and statuses --------------------------------------------------------------------
 
-  async buildsForCommit(commit: string, options: { definition?: number | string; repositoryId?: string; branch?: string; top?: number } = {}): Promise<BuildInfo[]> {
+  async buildsForCommit(
+    commit: string,
+    options: { definition?: number | string; repositoryId?: string; branch?: string; top?: number } = {},
+  ): Promise<BuildInfo[]> {
     let definitions: number[] | undefined;
     const definition = options.definition;
     if (typeof definition === 'number' || (typeof definition === 'string' && /^\d+$/.test(definition.trim()))) {
@@ -641,7 +699,10 @@ class Client implements AzureDevOpsClient {
         notFoundFix: this.repositoryNotFoundFix(repositoryId),
         conflictFix: `the tag '${tagName}' already exists in the repository: a release of that version was made before. Delete the stray tag, or release the next version.`,
       },
-      async () => (await this.git()).createAnnotatedTag({ name: tagName, message, taggedObject: { objectId: commit } }, this.project, repositoryId).then(orNotFound),
+      async () =>
+        (await this.git())
+          .createAnnotatedTag({ name: tagName, message, taggedObject: { objectId: commit } }, this.project, repositoryId)
+          .then(orNotFound),
     );
     return { name: tag.name ?? tagName, objectId: tag.objectId ?? '', commit: tag.taggedObject?.objectId ?? commit };
   }
@@ -685,7 +746,8 @@ class Client implements AzureDevOpsClient {
         },
         (err) => this.classify(err, op.idempotent),
         this.policy,
-        (event) => this.onRetry?.({ method: trace.method, url: trace.url, attempt: event.attempt, delayMs: event.delayMs, reason: event.reason }),
+        (event) =>
+          this.onRetry?.({ method: trace.method, url: trace.url, attempt: event.attempt, delayMs: event.delayMs, reason: event.reason }),
       );
     } catch (err) {
       throw this.toError(err, op, trace);
@@ -725,25 +787,35 @@ class Client implements AzureDevOpsClient {
     const common = { method, url, attempts, cause: inner };
 
     if (inner instanceof DeadlineExceededError) {
-      return new AzureDevOpsError(redact(`${op.what}: ${request} was still unanswered when the ${seconds(inner.maxTotalMs)} bound for this call ran out (${note}).`), {
-        ...common,
-        kind: 'timeout',
-        fix: this.networkFix(),
-      });
+      return new AzureDevOpsError(
+        redact(`${op.what}: ${request} was still unanswered when the ${seconds(inner.maxTotalMs)} bound for this call ran out (${note}).`),
+        {
+          ...common,
+          kind: 'timeout',
+          fix: this.networkFix(),
+        },
+      );
     }
 
     const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
     if (status === undefined) {
       const message = typeof e.message === 'string' ? e.message : String(inner);
       if (REQUEST_TIMEOUT.test(message)) {
-        return new AzureDevOpsError(redact(withNote(`${op.what}: ${request} did not answer within ${seconds(this.policy.timeoutMs)}`)) + '.', {
-          ...common,
-          kind: 'timeout',
-          fix: this.networkFix(),
-        });
+        return new AzureDevOpsError(
+          redact(withNote(`${op.what}: ${request} did not answer within ${seconds(this.policy.timeoutMs)}`)) + '.',
+          {
+            ...common,
+            kind: 'timeout',
+            fix: this.networkFix(),
+          },
+        );
       }
       if (typeof e.code === 'string') {
-        return new AzureDevOpsError(redact(withNote(`${op.what}: ${request} failed: ${message}`)) + '.', { ...common, kind: 'network', fix: this.networkFix() });
+        return new AzureDevOpsError(redact(withNote(`${op.what}: ${request} failed: ${message}`)) + '.', {
+          ...common,
+          kind: 'network',
+          fix: this.networkFix(),
+        });
       }
       if (/Failed to find api location|Could not find information for resource area/.test(message)) {
         return new AzureDevOpsError(redact(`${op.what}: this Azure DevOps does not offer the API the call needs (${message}).`), {
@@ -752,11 +824,20 @@ class Client implements AzureDevOpsClient {
           fix: 'use Azure DevOps Services or Azure DevOps Server 2022 or newer.',
         });
       }
-      return new AzureDevOpsError(redact(withNote(`${op.what}: ${message}`)), { ...common, kind: 'other', fix: 'see the message above; re-run if it was a passing failure.' });
+      return new AzureDevOpsError(redact(withNote(`${op.what}: ${message}`)), {
+        ...common,
+        kind: 'other',
+        fix: 'see the message above; re-run if it was a passing failure.',
+      });
     }
 
     const body = e.result && typeof e.result === 'object' ? (e.result as Record<string, unknown>) : undefined;
-    const serverMessage = typeof body?.message === 'string' ? body.message : typeof e.message === 'string' && !/^Failed request: \(\d+\)$/.test(e.message) && e.message !== 'Not Found' ? e.message : undefined;
+    const serverMessage =
+      typeof body?.message === 'string'
+        ? body.message
+        : typeof e.message === 'string' && !/^Failed request: \(\d+\)$/.test(e.message) && e.message !== 'Not Found'
+          ? e.message
+          : undefined;
     const typeKey = typeof body?.typeKey === 'string' ? body.typeKey : undefined;
     const errorCode = typeof body?.errorCode === 'number' ? body.errorCode : undefined;
     const { kind, fix } = this.explain(status, op, serverMessage, typeKey);
@@ -790,11 +871,21 @@ class Client implements AzureDevOpsClient {
         fix: `an active pull request from ${op.source ?? 'the source branch'} into ${op.target ?? 'the target branch'} already exists; Azure DevOps allows one at a time. Reuse it (findActivePullRequest) or complete or abandon it first.`,
       };
     }
-    if (status === 409) return { kind: 'conflict', fix: op.conflictFix ?? 'the object already exists or was changed meanwhile; re-run to start from the current state.' };
-    if (status === 429) return { kind: 'throttled', fix: 'Azure DevOps throttled this identity and the retry bound was reached: re-run later, or spread out pipelines that call Azure DevOps at the same time.' };
-    if (status >= 500) return { kind: 'unavailable', fix: 'Azure DevOps failed or is unavailable (see https://status.dev.azure.com); re-run the job.' };
-    if (status === 400) return { kind: 'badRequest', fix: 'Azure DevOps refused the request as quoted above; correct the inputs it names.' };
-    return { kind: 'other', fix: 'see Azure DevOps\' message above.' };
+    if (status === 409)
+      return {
+        kind: 'conflict',
+        fix: op.conflictFix ?? 'the object already exists or was changed meanwhile; re-run to start from the current state.',
+      };
+    if (status === 429)
+      return {
+        kind: 'throttled',
+        fix: 'Azure DevOps throttled this identity and the retry bound was reached: re-run later, or spread out pipelines that call Azure DevOps at the same time.',
+      };
+    if (status >= 500)
+      return { kind: 'unavailable', fix: 'Azure DevOps failed or is unavailable (see https://status.dev.azure.com); re-run the job.' };
+    if (status === 400)
+      return { kind: 'badRequest', fix: 'Azure DevOps refused the request as quoted above; correct the inputs it names.' };
+    return { kind: 'other', fix: "see Azure DevOps' message above." };
   }
 
   private permissionFix(op: Operation, serverMessage: string): string {
@@ -864,7 +955,9 @@ function orNotFound<T>(value: T | null | undefined): T {
 function isPullRequestExists(err: unknown): boolean {
   const e = (err ?? {}) as LibraryError;
   const body = (e.result ?? {}) as { typeKey?: unknown; message?: unknown };
-  return e.statusCode === 409 && (body.typeKey === 'GitPullRequestExistsException' || /TF401179/.test(String(body.message ?? e.message ?? '')));
+  return (
+    e.statusCode === 409 && (body.typeKey === 'GitPullRequestExistsException' || /TF401179/.test(String(body.message ?? e.message ?? '')))
+  );
 }
 
 function retryAfterOf(e: LibraryError, now: number): number | undefined {

@@ -41,7 +41,17 @@
  */
 import { UserError } from '../errors';
 import { CancelledError } from '../processes';
-import { DeadlineExceededError, RetriesExhaustedError, classifyHttpFailure, parseRetryAfter, requestSignal, retryPolicy, seconds, withRetries, type RetryPolicy } from './http';
+import {
+  DeadlineExceededError,
+  RetriesExhaustedError,
+  classifyHttpFailure,
+  parseRetryAfter,
+  requestSignal,
+  retryPolicy,
+  seconds,
+  withRetries,
+  type RetryPolicy,
+} from './http';
 
 // ---------------------------------------------------------------------------------------------
 // Authentication
@@ -97,31 +107,69 @@ export function databricksAuthFromEndpoint(
 ): { host: string; auth: DatabricksAuth } {
   const scheme = (endpoint.scheme ?? '').toLowerCase();
   const { input } = options;
-  const authorityHost = trimSlash(options.authorityHost ?? param(endpoint.data, 'authorityHost', 'environmentAuthorityUrl') ?? param(endpoint.parameters, 'authorityHost') ?? DEFAULT_AUTHORITY_HOST);
+  const authorityHost = trimSlash(
+    options.authorityHost ??
+      param(endpoint.data, 'authorityHost', 'environmentAuthorityUrl') ??
+      param(endpoint.parameters, 'authorityHost') ??
+      DEFAULT_AUTHORITY_HOST,
+  );
   if (scheme === 'workloadidentityfederation') {
     const host = options.workspaceUrl;
-    if (!host) throw new UserError('an Azure Resource Manager connection does not say which Databricks workspace to use.', { input: 'databricksWorkspaceUrl', fix: 'set databricksWorkspaceUrl to the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net.' });
+    if (!host)
+      throw new UserError('an Azure Resource Manager connection does not say which Databricks workspace to use.', {
+        input: 'databricksWorkspaceUrl',
+        fix: 'set databricksWorkspaceUrl to the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net.',
+      });
     const tenantId = param(endpoint.parameters, 'tenantid') ?? param(endpoint.data, 'tenantid');
     const clientId = param(endpoint.parameters, 'serviceprincipalid') ?? param(endpoint.data, 'serviceprincipalid');
-    if (!tenantId || !clientId) throw new UserError('the Azure Resource Manager connection has no tenant or service principal id.', { input, fix: 'use a connection of the workload identity federation kind (app registration or managed identity).' });
+    if (!tenantId || !clientId)
+      throw new UserError('the Azure Resource Manager connection has no tenant or service principal id.', {
+        input,
+        fix: 'use a connection of the workload identity federation kind (app registration or managed identity).',
+      });
     if (!options.oidcRequestUri || !options.jobToken) {
-      throw new UserError('workload identity federation needs System.OidcRequestUri and the job token.', { input, fix: 'run on an Azure Pipelines agent 3.227 or newer (it sets System.OidcRequestUri), in a job whose token is available to tasks.' });
+      throw new UserError('workload identity federation needs System.OidcRequestUri and the job token.', {
+        input,
+        fix: 'run on an Azure Pipelines agent 3.227 or newer (it sets System.OidcRequestUri), in a job whose token is available to tasks.',
+      });
     }
-    return { host: checkHost(host, 'databricksWorkspaceUrl'), auth: { kind: 'workloadIdentity', tenantId, clientId, oidcRequestUri: options.oidcRequestUri, serviceConnectionId: endpoint.id, jobToken: options.jobToken, authorityHost } };
+    return {
+      host: checkHost(host, 'databricksWorkspaceUrl'),
+      auth: {
+        kind: 'workloadIdentity',
+        tenantId,
+        clientId,
+        oidcRequestUri: options.oidcRequestUri,
+        serviceConnectionId: endpoint.id,
+        jobToken: options.jobToken,
+        authorityHost,
+      },
+    };
   }
   if (scheme && scheme !== 'token' && scheme !== 'usernamepassword') {
-    throw new UserError(`the connection's authentication scheme '${endpoint.scheme}' is not one Relevo knows.`, { input, fix: 'use a Databricks (Relevo) connection with a personal access token or a service principal, or an Azure Resource Manager connection with workload identity federation.' });
+    throw new UserError(`the connection's authentication scheme '${endpoint.scheme}' is not one Relevo knows.`, {
+      input,
+      fix: 'use a Databricks (Relevo) connection with a personal access token or a service principal, or an Azure Resource Manager connection with workload identity federation.',
+    });
   }
   const host = checkHost(options.workspaceUrl ?? endpoint.url ?? '', input);
   if (scheme === 'usernamepassword') {
     const clientId = param(endpoint.parameters, 'username', 'clientId');
     const clientSecret = param(endpoint.parameters, 'password', 'clientSecret');
     const tenantId = param(endpoint.parameters, 'tenantId') ?? param(endpoint.data, 'tenantId');
-    if (!clientId || !clientSecret || !tenantId) throw new UserError('the service principal connection lacks its client id, secret or tenant.', { input, fix: 'edit the service connection and fill in tenant, client id and client secret.' });
+    if (!clientId || !clientSecret || !tenantId)
+      throw new UserError('the service principal connection lacks its client id, secret or tenant.', {
+        input,
+        fix: 'edit the service connection and fill in tenant, client id and client secret.',
+      });
     return { host, auth: { kind: 'servicePrincipal', tenantId, clientId, clientSecret, authorityHost } };
   }
   const token = param(endpoint.parameters, 'apitoken', 'token', 'password');
-  if (!token) throw new UserError('the connection has no token.', { input, fix: 'edit the service connection and paste a Databricks personal access token.' });
+  if (!token)
+    throw new UserError('the connection has no token.', {
+      input,
+      fix: 'edit the service connection and paste a Databricks personal access token.',
+    });
   return { host, auth: { kind: 'pat', token } };
 }
 
@@ -134,7 +182,10 @@ function checkHost(url: string, input: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new UserError(`'${url}' is not a workspace URL.`, { input, fix: 'use the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net.' });
+    throw new UserError(`'${url}' is not a workspace URL.`, {
+      input,
+      fix: 'use the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net.',
+    });
   }
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && /^(127\.0\.0\.1|localhost)$/.test(parsed.hostname))) {
     throw new UserError(`'${url}' is not an https URL.`, { input, fix: 'use the https:// workspace URL.' });
@@ -161,7 +212,8 @@ export interface DatabricksClientOptions {
 export type Library = { whl: string } | { pypi: { package: string; repo?: string } } | { jar: string } | { requirements: string };
 
 /** PENDING, RESOLVING, INSTALLING, INSTALLED, FAILED, SKIPPED, UNINSTALL_ON_RESTART, RESTORED */
-export type LibraryState = 'PENDING' | 'RESOLVING' | 'INSTALLING' | 'INSTALLED' | 'FAILED' | 'SKIPPED' | 'UNINSTALL_ON_RESTART' | 'RESTORED';
+export type LibraryState =
+  'PENDING' | 'RESOLVING' | 'INSTALLING' | 'INSTALLED' | 'FAILED' | 'SKIPPED' | 'UNINSTALL_ON_RESTART' | 'RESTORED';
 
 export interface LibraryStatus {
   library: Library;
@@ -242,10 +294,24 @@ export interface DatabricksClient {
    * CLOSED → DatabricksStatementError quoting Databricks' error; still running after
    * `timeoutMs` (default 15 min) → cancels it and throws.
    */
-  runStatement(request: ExecuteStatementRequest, options?: { timeoutMs?: number; pollMs?: number; sleep?: (ms: number) => Promise<void> }): Promise<StatementResult>;
+  runStatement(
+    request: ExecuteStatementRequest,
+    options?: { timeoutMs?: number; pollMs?: number; sleep?: (ms: number) => Promise<void> },
+  ): Promise<StatementResult>;
 }
 
-export type DatabricksErrorKind = 'unauthorized' | 'forbidden' | 'notFound' | 'conflict' | 'badRequest' | 'throttled' | 'unavailable' | 'timeout' | 'network' | 'statementFailed' | 'other';
+export type DatabricksErrorKind =
+  | 'unauthorized'
+  | 'forbidden'
+  | 'notFound'
+  | 'conflict'
+  | 'badRequest'
+  | 'throttled'
+  | 'unavailable'
+  | 'timeout'
+  | 'network'
+  | 'statementFailed'
+  | 'other';
 
 /** A call to Databricks that failed; the message quotes Databricks' error_code and message. */
 export class DatabricksError extends UserError {
@@ -258,7 +324,20 @@ export class DatabricksError extends UserError {
   readonly path?: string;
   readonly attempts?: number;
 
-  constructor(message: string, details: { kind: DatabricksErrorKind; fix: string; status?: number; errorCode?: string; serverMessage?: string; method?: string; path?: string; attempts?: number; cause?: unknown }) {
+  constructor(
+    message: string,
+    details: {
+      kind: DatabricksErrorKind;
+      fix: string;
+      status?: number;
+      errorCode?: string;
+      serverMessage?: string;
+      method?: string;
+      path?: string;
+      attempts?: number;
+      cause?: unknown;
+    },
+  ) {
     super(message, { fix: details.fix, cause: details.cause });
     this.name = 'DatabricksError';
     this.kind = details.kind;
@@ -279,12 +358,18 @@ export class DatabricksStatementError extends DatabricksError {
   ) {
     const e = statement.error;
     const quoted = e ? `${e.errorCode ?? 'ERROR'}: ${e.message ?? ''}`.trim() : `ended ${statement.state}`;
-    super(`the SQL statement ${statement.statementId} ${statement.state === 'FAILED' ? 'failed' : `ended ${statement.state}`} (${quoted}): ${sql.length > 200 ? `${sql.slice(0, 200)}…` : sql}`, {
-      kind: 'statementFailed',
-      errorCode: e?.errorCode,
-      serverMessage: e?.message,
-      fix: statement.state === 'FAILED' ? 'fix the statement or the objects it reads (the message is Databricks\' own).' : 'someone or something cancelled it; run it again.',
-    });
+    super(
+      `the SQL statement ${statement.statementId} ${statement.state === 'FAILED' ? 'failed' : `ended ${statement.state}`} (${quoted}): ${sql.length > 200 ? `${sql.slice(0, 200)}…` : sql}`,
+      {
+        kind: 'statementFailed',
+        errorCode: e?.errorCode,
+        serverMessage: e?.message,
+        fix:
+          statement.state === 'FAILED'
+            ? "fix the statement or the objects it reads (the message is Databricks' own)."
+            : 'someone or something cancelled it; run it again.',
+      },
+    );
     this.name = 'DatabricksStatementError';
   }
 }
@@ -316,7 +401,8 @@ async function send(url: string, init: RequestInit, timeoutMs: number, cancel?: 
   } catch (err) {
     if (cancel?.aborted) throw new CancelledError('waiting for Databricks');
     const e = err as { name?: string; cause?: { code?: string } };
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new HttpAttemptError(`no answer within ${seconds(timeoutMs)}`, { timedOut: true });
+    if (e.name === 'TimeoutError' || e.name === 'AbortError')
+      throw new HttpAttemptError(`no answer within ${seconds(timeoutMs)}`, { timedOut: true });
     const code = e.cause?.code;
     throw new HttpAttemptError(code ? `network error ${code}` : `network error (${(err as Error).message})`, { code });
   }
@@ -334,48 +420,94 @@ async function readJson(res: Response): Promise<Record<string, unknown> | undefi
 }
 
 /** An Azure AD access token for Databricks: client secret, or a federated OIDC assertion. */
-export async function acquireAadToken(auth: Exclude<DatabricksAuth, { kind: 'pat' }>, options: { timeoutMs?: number; retry?: Partial<RetryPolicy> } = {}): Promise<{ token: string; expiresAt: number }> {
+export async function acquireAadToken(
+  auth: Exclude<DatabricksAuth, { kind: 'pat' }>,
+  options: { timeoutMs?: number; retry?: Partial<RetryPolicy> } = {},
+): Promise<{ token: string; expiresAt: number }> {
   const policy = retryPolicy({ ...options.retry, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
-  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: auth.clientId, scope: `${DATABRICKS_AAD_RESOURCE}/.default` });
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: auth.clientId,
+    scope: `${DATABRICKS_AAD_RESOURCE}/.default`,
+  });
   if (auth.kind === 'servicePrincipal') form.set('client_secret', auth.clientSecret);
   else {
     const oidcUrl = new URL(auth.oidcRequestUri);
     oidcUrl.searchParams.set('api-version', '7.1');
     oidcUrl.searchParams.set('serviceConnectionId', auth.serviceConnectionId);
     const oidc = await call(policy, 'OIDC token request', async (cancel) => {
-      const res = await send(oidcUrl.toString(), { method: 'POST', headers: { authorization: `Bearer ${auth.jobToken}`, 'content-type': 'application/json', accept: 'application/json' }, body: '{}' }, policy.timeoutMs, cancel);
+      const res = await send(
+        oidcUrl.toString(),
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${auth.jobToken}`, 'content-type': 'application/json', accept: 'application/json' },
+          body: '{}',
+        },
+        policy.timeoutMs,
+        cancel,
+      );
       return checked(res, await readJson(res));
     });
     const assertion = typeof oidc.oidcToken === 'string' ? oidc.oidcToken : '';
-    if (!assertion) throw new UserError('Azure DevOps gave no OIDC token for the service connection.', { fix: 'check that the connection uses workload identity federation and that this pipeline may use it.' });
+    if (!assertion)
+      throw new UserError('Azure DevOps gave no OIDC token for the service connection.', {
+        fix: 'check that the connection uses workload identity federation and that this pipeline may use it.',
+      });
     form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
     form.set('client_assertion', assertion);
   }
   const tokenUrl = `${auth.authorityHost}/${encodeURIComponent(auth.tenantId)}/oauth2/v2.0/token`;
   const answer = await call(policy, 'Azure AD token request', async (cancel) => {
-    const res = await send(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString() }, policy.timeoutMs, cancel);
+    const res = await send(
+      tokenUrl,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: form.toString(),
+      },
+      policy.timeoutMs,
+      cancel,
+    );
     return checked(res, await readJson(res));
   });
   const token = typeof answer.access_token === 'string' ? answer.access_token : '';
-  if (!token) throw new UserError(`Azure AD answered without an access token (${tokenUrl}).`, { fix: 'check the tenant and the token endpoint host.' });
+  if (!token)
+    throw new UserError(`Azure AD answered without an access token (${tokenUrl}).`, {
+      fix: 'check the tenant and the token endpoint host.',
+    });
   return { token, expiresAt: Date.now() + (Number(answer.expires_in) || 3600) * 1000 };
 
   function checked(res: Response, body: Record<string, unknown> | undefined): Record<string, unknown> {
     if (res.ok) return body ?? {};
-    const text = typeof body?.error_description === 'string' ? body.error_description.split(/\r?\n/)[0] : typeof body?.message === 'string' ? body.message : '';
-    throw new HttpAttemptError(`HTTP ${res.status}${body?.error ? ` ${String(body.error)}` : ''}${text ? `: ${text}` : ''}`, { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get('retry-after') ?? undefined) });
+    const text =
+      typeof body?.error_description === 'string'
+        ? body.error_description.split(/\r?\n/)[0]
+        : typeof body?.message === 'string'
+          ? body.message
+          : '';
+    throw new HttpAttemptError(`HTTP ${res.status}${body?.error ? ` ${String(body.error)}` : ''}${text ? `: ${text}` : ''}`, {
+      status: res.status,
+      retryAfterMs: parseRetryAfter(res.headers.get('retry-after') ?? undefined),
+    });
   }
 }
 
 async function call<T>(policy: RetryPolicy, what: string, attempt: (cancel: AbortSignal | undefined) => Promise<T>): Promise<T> {
   try {
-    return await withRetries((_n, cancel) => attempt(cancel), (err) => (err instanceof HttpAttemptError ? classifyHttpFailure(err.failure, true) : { retry: false }), policy);
+    return await withRetries(
+      (_n, cancel) => attempt(cancel),
+      (err) => (err instanceof HttpAttemptError ? classifyHttpFailure(err.failure, true) : { retry: false }),
+      policy,
+    );
   } catch (err) {
     const last = err instanceof RetriesExhaustedError ? err.lastError : err;
     if (last instanceof HttpAttemptError || err instanceof RetriesExhaustedError) {
       const status = last instanceof HttpAttemptError ? last.failure.status : undefined;
       throw new UserError(`${what} failed: ${(err as Error).message}`, {
-        fix: status === 400 || status === 401 ? "check the connection's tenant, client id and secret (or the federated credential's subject: sc://<organization>/<project>/<connection>)." : 'try again later; if it persists, check the token endpoint host.',
+        fix:
+          status === 400 || status === 401
+            ? "check the connection's tenant, client id and secret (or the federated credential's subject: sc://<organization>/<project>/<connection>)."
+            : 'try again later; if it persists, check the token endpoint host.',
       });
     }
     throw err;
@@ -428,12 +560,23 @@ class Client implements DatabricksClient {
     return this.token.value;
   }
 
-  private async request<T = Record<string, unknown>>(method: string, path: string, op: Operation, body?: unknown, query?: Record<string, string>, as: 'json' | 'bytes' = 'json'): Promise<T> {
+  private async request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    op: Operation,
+    body?: unknown,
+    query?: Record<string, string>,
+    as: 'json' | 'bytes' = 'json',
+  ): Promise<T> {
     const url = new URL(this.host + path);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
     const shown = url.pathname + url.search;
     const token = await this.bearer();
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json', 'user-agent': this.options.userAgent ?? 'relevo' };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      accept: 'application/json',
+      'user-agent': this.options.userAgent ?? 'relevo',
+    };
     let payload: Uint8Array | string | undefined;
     if (body instanceof Uint8Array) {
       headers['content-type'] = 'application/octet-stream';
@@ -445,13 +588,22 @@ class Client implements DatabricksClient {
     try {
       return await withRetries(
         async (_n, cancel) => {
-          const res = await send(url.toString(), { method, headers: as === 'bytes' ? { ...headers, accept: 'application/octet-stream' } : headers, body: payload }, this.policy.timeoutMs, cancel);
+          const res = await send(
+            url.toString(),
+            { method, headers: as === 'bytes' ? { ...headers, accept: 'application/octet-stream' } : headers, body: payload },
+            this.policy.timeoutMs,
+            cancel,
+          );
           if (res.ok && as === 'bytes') return Buffer.from(await res.arrayBuffer()) as T;
           const parsed = method === 'HEAD' ? undefined : await readJson(res);
           if (res.ok) return (parsed ?? {}) as T;
           const errorCode = typeof parsed?.error_code === 'string' ? parsed.error_code : undefined;
           const message = typeof parsed?.message === 'string' ? parsed.message : undefined;
-          throw new HttpAttemptError(`HTTP ${res.status}`, { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get('retry-after') ?? undefined) }, { error_code: errorCode, message });
+          throw new HttpAttemptError(
+            `HTTP ${res.status}`,
+            { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get('retry-after') ?? undefined) },
+            { error_code: errorCode, message },
+          );
         },
         (err) => (err instanceof HttpAttemptError ? classifyHttpFailure(err.failure, op.idempotent) : { retry: false }),
         this.policy,
@@ -470,11 +622,17 @@ class Client implements DatabricksClient {
     const status = failure.status;
     const errorCode = last instanceof HttpAttemptError ? last.body?.error_code : undefined;
     const serverMessage = last instanceof HttpAttemptError ? last.body?.message : undefined;
-    const quoted = status !== undefined ? `HTTP ${status}${errorCode ? ` ${errorCode}` : ''}${serverMessage ? `: ${serverMessage}` : ''}` : (last as Error).message;
+    const quoted =
+      status !== undefined
+        ? `HTTP ${status}${errorCode ? ` ${errorCode}` : ''}${serverMessage ? `: ${serverMessage}` : ''}`
+        : (last as Error).message;
     const retried = exhausted ? ` (${exhausted.reason})` : '';
     const [kind, fix]: [DatabricksErrorKind, string] =
       status === 401
-        ? ['unauthorized', 'the token is missing, expired or not valid for this workspace: renew the personal access token in the service connection, or check that the service principal is added to the workspace.']
+        ? [
+            'unauthorized',
+            'the token is missing, expired or not valid for this workspace: renew the personal access token in the service connection, or check that the service principal is added to the workspace.',
+          ]
         : status === 403
           ? ['forbidden', op.forbiddenFix]
           : status === 404
@@ -489,7 +647,10 @@ class Client implements DatabricksClient {
                     ? ['badRequest', 'Databricks refused the request as written (see its message).']
                     : failure.timedOut
                       ? ['timeout', `no answer in time from ${this.host}: check the workspace URL and the agent's network.`]
-                      : ['network', `the agent could not reach ${this.host}: check the workspace URL and the agent's network (proxy, firewall).`];
+                      : [
+                          'network',
+                          `the agent could not reach ${this.host}: check the workspace URL and the agent's network (proxy, firewall).`,
+                        ];
     return new DatabricksError(`Could not ${op.what}: ${method} ${path} answered ${quoted}${retried}.`, {
       kind,
       fix,
@@ -531,7 +692,11 @@ class Client implements DatabricksClient {
 
   async fileExists(path: string): Promise<boolean> {
     try {
-      await this.request('HEAD', `/api/2.0/fs/files${encodePath(path)}`, { what: `read ${path}`, idempotent: true, forbiddenFix: `give the connection's identity READ VOLUME on the volume of ${path}.` });
+      await this.request('HEAD', `/api/2.0/fs/files${encodePath(path)}`, {
+        what: `read ${path}`,
+        idempotent: true,
+        forbiddenFix: `give the connection's identity READ VOLUME on the volume of ${path}.`,
+      });
       return true;
     } catch (err) {
       if (err instanceof DatabricksError && err.kind === 'notFound') return false;
@@ -540,7 +705,14 @@ class Client implements DatabricksClient {
   }
 
   async downloadFile(path: string): Promise<Buffer> {
-    return this.request<Buffer>('GET', `/api/2.0/fs/files${encodePath(path)}`, { what: `read ${path}`, idempotent: true, forbiddenFix: `give the connection's identity READ VOLUME on the volume of ${path}.` }, undefined, undefined, 'bytes');
+    return this.request<Buffer>(
+      'GET',
+      `/api/2.0/fs/files${encodePath(path)}`,
+      { what: `read ${path}`, idempotent: true, forbiddenFix: `give the connection's identity READ VOLUME on the volume of ${path}.` },
+      undefined,
+      undefined,
+      'bytes',
+    );
   }
 
   async deleteFile(path: string): Promise<boolean> {
@@ -554,7 +726,13 @@ class Client implements DatabricksClient {
   }
 
   async directoryExists(path: string): Promise<boolean> {
-    return this.absentIsFalse(() => this.request('HEAD', `/api/2.0/fs/directories${encodePath(path)}`, { what: `read the directory ${path}`, idempotent: true, forbiddenFix: `give the connection's identity READ VOLUME on the volume of ${path}.` }));
+    return this.absentIsFalse(() =>
+      this.request('HEAD', `/api/2.0/fs/directories${encodePath(path)}`, {
+        what: `read the directory ${path}`,
+        idempotent: true,
+        forbiddenFix: `give the connection's identity READ VOLUME on the volume of ${path}.`,
+      }),
+    );
   }
 
   async deleteDirectory(path: string): Promise<boolean> {
@@ -610,32 +788,59 @@ class Client implements DatabricksClient {
   }
 
   async libraryStatuses(clusterId: string): Promise<LibraryStatus[]> {
-    const body = await this.request<{ library_statuses?: Array<{ library?: Library; status?: string; messages?: string[]; is_library_for_all_clusters?: boolean }> }>(
+    const body = await this.request<{
+      library_statuses?: Array<{ library?: Library; status?: string; messages?: string[]; is_library_for_all_clusters?: boolean }>;
+    }>(
       'GET',
       '/api/2.0/libraries/cluster-status',
-      { what: `read the libraries of cluster ${clusterId}`, idempotent: true, forbiddenFix: `give the connection's identity CAN ATTACH TO (or CAN MANAGE) on cluster ${clusterId}.`, notFoundFix: `cluster ${clusterId} does not exist in this workspace: check clusterIds.` },
+      {
+        what: `read the libraries of cluster ${clusterId}`,
+        idempotent: true,
+        forbiddenFix: `give the connection's identity CAN ATTACH TO (or CAN MANAGE) on cluster ${clusterId}.`,
+        notFoundFix: `cluster ${clusterId} does not exist in this workspace: check clusterIds.`,
+      },
       undefined,
       { cluster_id: clusterId },
     );
-    return (body.library_statuses ?? []).map((s) => ({ library: s.library ?? ({} as Library), status: (s.status ?? 'PENDING') as LibraryState, messages: s.messages ?? [], isLibraryForAllClusters: !!s.is_library_for_all_clusters }));
+    return (body.library_statuses ?? []).map((s) => ({
+      library: s.library ?? ({} as Library),
+      status: (s.status ?? 'PENDING') as LibraryState,
+      messages: s.messages ?? [],
+      isLibraryForAllClusters: !!s.is_library_for_all_clusters,
+    }));
   }
 
   async cluster(clusterId: string): Promise<ClusterInfo> {
     const body = await this.request<{ cluster_id?: string; cluster_name?: string; state?: string; state_message?: string }>(
       'GET',
       '/api/2.1/clusters/get',
-      { what: `read cluster ${clusterId}`, idempotent: true, forbiddenFix: `give the connection's identity CAN ATTACH TO (or CAN MANAGE) on cluster ${clusterId}.`, notFoundFix: `cluster ${clusterId} does not exist in this workspace: check clusterIds.` },
+      {
+        what: `read cluster ${clusterId}`,
+        idempotent: true,
+        forbiddenFix: `give the connection's identity CAN ATTACH TO (or CAN MANAGE) on cluster ${clusterId}.`,
+        notFoundFix: `cluster ${clusterId} does not exist in this workspace: check clusterIds.`,
+      },
       undefined,
       { cluster_id: clusterId },
     );
-    return { clusterId: body.cluster_id ?? clusterId, name: body.cluster_name, state: body.state ?? 'UNKNOWN', stateMessage: body.state_message || undefined };
+    return {
+      clusterId: body.cluster_id ?? clusterId,
+      name: body.cluster_name,
+      state: body.state ?? 'UNKNOWN',
+      stateMessage: body.state_message || undefined,
+    };
   }
 
   async restartCluster(clusterId: string): Promise<void> {
     await this.request(
       'POST',
       '/api/2.1/clusters/restart',
-      { what: `restart cluster ${clusterId}`, idempotent: false, forbiddenFix: `give the connection's identity CAN RESTART (or CAN MANAGE) on cluster ${clusterId}.`, notFoundFix: `cluster ${clusterId} does not exist in this workspace: check clusterIds.` },
+      {
+        what: `restart cluster ${clusterId}`,
+        idempotent: false,
+        forbiddenFix: `give the connection's identity CAN RESTART (or CAN MANAGE) on cluster ${clusterId}.`,
+        notFoundFix: `cluster ${clusterId} does not exist in this workspace: check clusterIds.`,
+      },
       { cluster_id: clusterId },
     );
   }
@@ -653,19 +858,37 @@ class Client implements DatabricksClient {
     if (r.schema) body.schema = r.schema;
     if (r.rowLimit !== undefined) body.row_limit = r.rowLimit;
     if (r.parameters?.length) body.parameters = r.parameters.map((p) => ({ name: p.name, value: p.value, type: p.type ?? 'STRING' }));
-    const answer = await this.request('POST', '/api/2.0/sql/statements', sqlOperation(`run a SQL statement on warehouse ${r.warehouseId}`, r.warehouseId, false), body);
+    const answer = await this.request(
+      'POST',
+      '/api/2.0/sql/statements',
+      sqlOperation(`run a SQL statement on warehouse ${r.warehouseId}`, r.warehouseId, false),
+      body,
+    );
     return statementResult(answer);
   }
 
   async getStatement(statementId: string): Promise<StatementResult> {
-    return statementResult(await this.request('GET', `/api/2.0/sql/statements/${encodeURIComponent(statementId)}`, sqlOperation(`read SQL statement ${statementId}`, undefined, true)));
+    return statementResult(
+      await this.request(
+        'GET',
+        `/api/2.0/sql/statements/${encodeURIComponent(statementId)}`,
+        sqlOperation(`read SQL statement ${statementId}`, undefined, true),
+      ),
+    );
   }
 
   async cancelStatement(statementId: string): Promise<void> {
-    await this.request('POST', `/api/2.0/sql/statements/${encodeURIComponent(statementId)}/cancel`, sqlOperation(`cancel SQL statement ${statementId}`, undefined, true));
+    await this.request(
+      'POST',
+      `/api/2.0/sql/statements/${encodeURIComponent(statementId)}/cancel`,
+      sqlOperation(`cancel SQL statement ${statementId}`, undefined, true),
+    );
   }
 
-  async runStatement(request: ExecuteStatementRequest, options: { timeoutMs?: number; pollMs?: number; sleep?: (ms: number) => Promise<void> } = {}): Promise<StatementResult> {
+  async runStatement(
+    request: ExecuteStatementRequest,
+    options: { timeoutMs?: number; pollMs?: number; sleep?: (ms: number) => Promise<void> } = {},
+  ): Promise<StatementResult> {
     const timeoutMs = options.timeoutMs ?? 15 * 60_000;
     const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const started = Date.now();
@@ -674,7 +897,10 @@ class Client implements DatabricksClient {
     while (!TERMINAL_STATEMENT.has(result.state)) {
       if (Date.now() - started > timeoutMs) {
         await this.cancelStatement(result.statementId).catch(() => undefined);
-        throw new DatabricksError(`the SQL statement ${result.statementId} was still ${result.state} after ${seconds(timeoutMs)}; it was cancelled.`, { kind: 'timeout', fix: 'give it more time, or use a larger warehouse.' });
+        throw new DatabricksError(
+          `the SQL statement ${result.statementId} was still ${result.state} after ${seconds(timeoutMs)}; it was cancelled.`,
+          { kind: 'timeout', fix: 'give it more time, or use a larger warehouse.' },
+        );
       }
       await sleep(pollMs);
       pollMs = Math.min(pollMs * 2, 5000);
@@ -690,7 +916,9 @@ function sqlOperation(what: string, warehouseId: string | undefined, idempotent:
     what,
     idempotent,
     forbiddenFix: `give the connection's identity CAN USE on the SQL warehouse${warehouseId ? ` ${warehouseId}` : ''} and the grants the statement needs.`,
-    notFoundFix: warehouseId ? `SQL warehouse ${warehouseId} does not exist: check its id (SQL Warehouses → Connection details).` : 'the statement is gone (results are kept for a limited time).',
+    notFoundFix: warehouseId
+      ? `SQL warehouse ${warehouseId} does not exist: check its id (SQL Warehouses → Connection details).`
+      : 'the statement is gone (results are kept for a limited time).',
   };
 }
 
@@ -703,7 +931,11 @@ function describeLibrary(l: Library): string {
 
 function statementResult(body: Record<string, unknown>): StatementResult {
   const status = (body.status ?? {}) as { state?: string; error?: { error_code?: string; message?: string } };
-  const manifest = (body.manifest ?? {}) as { schema?: { columns?: Array<{ name: string; type_name?: string }> }; total_row_count?: number; total_chunk_count?: number };
+  const manifest = (body.manifest ?? {}) as {
+    schema?: { columns?: Array<{ name: string; type_name?: string }> };
+    total_row_count?: number;
+    total_chunk_count?: number;
+  };
   const result = (body.result ?? {}) as { data_array?: Array<Array<string | null>> };
   return {
     statementId: String(body.statement_id ?? ''),
@@ -717,4 +949,11 @@ function statementResult(body: Record<string, unknown>): StatementResult {
 }
 
 /** A client's own request (token, retry policy, DatabricksError), for the calls of other Databricks APIs (./databricksWorkspace.ts). */
-export const databricksRequest = <T = Record<string, unknown>>(client: DatabricksClient, method: string, path: string, op: Operation, body?: unknown, query?: Record<string, string>): Promise<T> => (client as Client)['request']<T>(method, path, op, body, query);
+export const databricksRequest = <T = Record<string, unknown>>(
+  client: DatabricksClient,
+  method: string,
+  path: string,
+  op: Operation,
+  body?: unknown,
+  query?: Record<string, string>,
+): Promise<T> => (client as Client)['request']<T>(method, path, op, body, query);

@@ -88,7 +88,10 @@ export class RetriesExhaustedError extends Error {
 
 /** An attempt was still running when the policy's total time ran out. */
 export class DeadlineExceededError extends Error {
-  constructor(readonly elapsedMs: number, readonly maxTotalMs: number) {
+  constructor(
+    readonly elapsedMs: number,
+    readonly maxTotalMs: number,
+  ) {
     super(`no answer within the ${seconds(maxTotalMs)} bound (${seconds(elapsedMs)} spent)`);
     this.name = 'DeadlineExceededError';
   }
@@ -138,20 +141,38 @@ export async function withRetries<T>(
   for (let n = 1; ; n++) {
     let error: unknown;
     try {
-      return await untilAborted(boundedByDeadline(attempt(n, signal), policy.maxTotalMs - elapsed(), () => new DeadlineExceededError(elapsed(), policy.maxTotalMs)), signal);
+      return await untilAborted(
+        boundedByDeadline(attempt(n, signal), policy.maxTotalMs - elapsed(), () => new DeadlineExceededError(elapsed(), policy.maxTotalMs)),
+        signal,
+      );
     } catch (err) {
       error = err;
     }
     if (error instanceof CancelledError) throw error;
-    if (error instanceof DeadlineExceededError) throw new RetriesExhaustedError(error, n, elapsed(), `stopped at the ${seconds(policy.maxTotalMs)} bound after ${n} attempt${n === 1 ? '' : 's'}`);
+    if (error instanceof DeadlineExceededError)
+      throw new RetriesExhaustedError(
+        error,
+        n,
+        elapsed(),
+        `stopped at the ${seconds(policy.maxTotalMs)} bound after ${n} attempt${n === 1 ? '' : 's'}`,
+      );
     const verdict = classify(error);
     if (!verdict.retry) throw error;
-    if (n >= policy.maxAttempts) throw new RetriesExhaustedError(error, n, elapsed(), `gave up after ${n} attempts in ${seconds(elapsed())}`);
+    if (n >= policy.maxAttempts)
+      throw new RetriesExhaustedError(error, n, elapsed(), `gave up after ${n} attempts in ${seconds(elapsed())}`);
     const delayMs = verdict.retryAfterMs ?? backoffMs(n, policy);
     const remaining = policy.maxTotalMs - elapsed();
     if (delayMs >= remaining) {
-      const why = verdict.retryAfterMs !== undefined ? `the server asked to wait ${seconds(delayMs)} (Retry-After)` : `the next try would start after ${seconds(delayMs)}`;
-      throw new RetriesExhaustedError(error, n, elapsed(), `gave up after ${n} attempt${n === 1 ? '' : 's'}: ${why}, beyond the ${seconds(policy.maxTotalMs)} bound`);
+      const why =
+        verdict.retryAfterMs !== undefined
+          ? `the server asked to wait ${seconds(delayMs)} (Retry-After)`
+          : `the next try would start after ${seconds(delayMs)}`;
+      throw new RetriesExhaustedError(
+        error,
+        n,
+        elapsed(),
+        `gave up after ${n} attempt${n === 1 ? '' : 's'}: ${why}, beyond the ${seconds(policy.maxTotalMs)} bound`,
+      );
     }
     onRetry?.({ attempt: n, delayMs, reason: verdict.reason, error });
     await untilAborted(policy.sleep(delayMs), signal);
@@ -233,7 +254,14 @@ export const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** Codes that mean the request never reached the server: safe to repeat even a write. */
-export const NOT_SENT_NETWORK_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN']);
+export const NOT_SENT_NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+]);
 
 /**
  * The usual verdict for an HTTP failure. `idempotent` requests (reads, PUT of one reviewer)
@@ -242,7 +270,10 @@ export const NOT_SENT_NETWORK_CODES: ReadonlySet<string> = new Set(['ECONNREFUSE
  * processing), 503 (service unavailable) and errors before the connection existed; a 500, a
  * 502/504 or a timeout may hide a write that happened, so it is reported, not repeated.
  */
-export function classifyHttpFailure(failure: { status?: number; code?: string; timedOut?: boolean; retryAfterMs?: number }, idempotent: boolean): RetryVerdict {
+export function classifyHttpFailure(
+  failure: { status?: number; code?: string; timedOut?: boolean; retryAfterMs?: number },
+  idempotent: boolean,
+): RetryVerdict {
   const { status, code } = failure;
   if (status === 429) return { retry: true, retryAfterMs: failure.retryAfterMs, reason: 'HTTP 429 (throttled)' };
   if (status !== undefined && status >= 500 && status <= 599) {

@@ -13,7 +13,10 @@ export function tokenGoesTo(host: string, path: string, collectionHost: string, 
   const h = host.toLowerCase();
   if (h === 'dev.azure.com' || h.endsWith('.dev.azure.com')) return path.toLowerCase().startsWith(`/${org}/`);
   if (h === collectionHost.toLowerCase()) return true;
-  return h.endsWith('.visualstudio.com') && (h === `${org}.visualstudio.com` || h.startsWith(`${org}.`) || h.endsWith(`.${org}.visualstudio.com`));
+  return (
+    h.endsWith('.visualstudio.com') &&
+    (h === `${org}.visualstudio.com` || h.startsWith(`${org}.`) || h.endsWith(`.${org}.visualstudio.com`))
+  );
 }
 
 export function organizationOf(uri: URL): string {

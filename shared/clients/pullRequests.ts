@@ -23,11 +23,18 @@ export interface PullRequestOptions {
   autoComplete?: AutoCompleteOptions;
 }
 
-export async function openOrUpdatePullRequest(client: AzureDevOpsClient, repositoryId: string, o: PullRequestOptions, journal?: UndoJournal): Promise<{ id: number; url: string; reused: boolean }> {
+export async function openOrUpdatePullRequest(
+  client: AzureDevOpsClient,
+  repositoryId: string,
+  o: PullRequestOptions,
+  journal?: UndoJournal,
+): Promise<{ id: number; url: string; reused: boolean }> {
   const open = await client.findActivePullRequest(repositoryId, o.sourceRef, o.targetRef);
   let pr: PullRequestInfo;
   if (open) {
-    journal?.register(`the title and description of pull request ${open.id}`, () => client.updatePullRequest(repositoryId, open.id, { title: open.title, description: open.description }));
+    journal?.register(`the title and description of pull request ${open.id}`, () =>
+      client.updatePullRequest(repositoryId, open.id, { title: open.title, description: open.description }),
+    );
     pr = await client.updatePullRequest(repositoryId, open.id, { title: o.title, description: o.description });
   } else {
     let created: PullRequestInfo | undefined;
@@ -55,7 +62,10 @@ export async function openOrUpdatePullRequest(client: AzureDevOpsClient, reposit
         const now = await client.findActivePullRequest(repositoryId, o.sourceRef, o.targetRef);
         const present = new Set((now?.id === open.id ? now.reviewerIds : []).map((id) => id.toLowerCase()));
         const added = adding.filter((id) => present.has(id.toLowerCase()));
-        if (added.length) throw new Error(`${added.join(', ')} stay reviewers: Relevo's client does not remove reviewers; remove them on the pull request by hand`);
+        if (added.length)
+          throw new Error(
+            `${added.join(', ')} stay reviewers: Relevo's client does not remove reviewers; remove them on the pull request by hand`,
+          );
       });
     }
     await client.addReviewers(repositoryId, pr.id, o.reviewerIds);
@@ -67,7 +77,8 @@ export async function openOrUpdatePullRequest(client: AzureDevOpsClient, reposit
         if (sent) throw new Error('auto-complete was already on before this run, and its merge options stay as this run set them');
       });
       sent = true;
-    } else if (open) journal?.register(`auto-complete on pull request ${open.id} (off again)`, () => client.cancelAutoComplete(repositoryId, open.id));
+    } else if (open)
+      journal?.register(`auto-complete on pull request ${open.id} (off again)`, () => client.cancelAutoComplete(repositoryId, open.id));
     pr = await client.setAutoComplete(repositoryId, pr.id, o.autoComplete);
   }
   return { id: pr.id, url: pr.webUrl ?? pr.url, reused: !!open };

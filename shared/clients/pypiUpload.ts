@@ -66,7 +66,11 @@ export function uploadForm(d: Distribution): FormData {
     ['sha256_digest', createHash('sha256').update(d.bytes).digest('hex')],
   ];
   for (const [k, v] of fields) form.append(k, v);
-  form.append('content', new Blob([new Uint8Array(d.bytes.buffer, d.bytes.byteOffset, d.bytes.byteLength)], { type: 'application/octet-stream' }), basename(d.path));
+  form.append(
+    'content',
+    new Blob([new Uint8Array(d.bytes.buffer, d.bytes.byteOffset, d.bytes.byteLength)], { type: 'application/octet-stream' }),
+    basename(d.path),
+  );
   return form;
 }
 
@@ -90,18 +94,30 @@ export async function uploadDistribution(target: UploadTarget, d: Distribution):
       async (_n, cancel) => {
         let res: Response;
         try {
-          res = await fetch(url, { method: 'POST', headers: { authorization: auth, 'user-agent': 'relevo' }, body: uploadForm(d), redirect: 'manual', signal: requestSignal(timeoutMs, cancel) });
+          res = await fetch(url, {
+            method: 'POST',
+            headers: { authorization: auth, 'user-agent': 'relevo' },
+            body: uploadForm(d),
+            redirect: 'manual',
+            signal: requestSignal(timeoutMs, cancel),
+          });
         } catch (err) {
           if (cancel?.aborted) throw new CancelledError(`uploading ${basename(d.path)}`);
           const e = err as { name?: string; cause?: { code?: string } };
-          if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new AttemptError(`no answer within ${seconds(timeoutMs)}`, { timedOut: true });
+          if (e.name === 'TimeoutError' || e.name === 'AbortError')
+            throw new AttemptError(`no answer within ${seconds(timeoutMs)}`, { timedOut: true });
           throw new AttemptError(`network error ${e.cause?.code ?? (err as Error).message}`, { code: e.cause?.code });
         }
         const text = (await res.text()).trim();
         if (res.ok) return { status: 'uploaded', httpStatus: res.status } as const;
         const message = serverMessage(text, res.statusText);
-        if (res.status === 409 || (res.status === 400 && /already exist/i.test(text))) return { status: 'exists', httpStatus: res.status, message } as const;
-        throw new AttemptError(`HTTP ${res.status}${message ? `: ${message}` : ''}`, { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get('retry-after') ?? undefined) }, text);
+        if (res.status === 409 || (res.status === 400 && /already exist/i.test(text)))
+          return { status: 'exists', httpStatus: res.status, message } as const;
+        throw new AttemptError(
+          `HTTP ${res.status}${message ? `: ${message}` : ''}`,
+          { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get('retry-after') ?? undefined) },
+          text,
+        );
       },
       (err) => (err instanceof AttemptError ? classifyHttpFailure(err.failure, false) : { retry: false }),
       { ...target.retry, timeoutMs },
@@ -112,7 +128,7 @@ export async function uploadDistribution(target: UploadTarget, d: Distribution):
     const status = last.failure.status;
     const fix =
       status === 401
-        ? "the credentials were refused: with the job token, check that the feed is in this organization; with a service connection, renew its password or token."
+        ? 'the credentials were refused: with the job token, check that the feed is in this organization; with a service connection, renew its password or token.'
         : status === 403
           ? "the identity may not publish to this feed: in the feed's settings → Permissions, give '<Project> Build Service (<Organization>)' (or the connection's user) the Feed Publisher (Contributor) role."
           : status === 404
@@ -121,7 +137,7 @@ export async function uploadDistribution(target: UploadTarget, d: Distribution):
               ? 'the feed answered with a redirect, which is not followed (credentials stay on the feed host): use the final upload URL.'
               : status === 400
                 ? 'the feed refused the upload form (its message above says why).'
-                : 'try again later; if it persists, check the feed URL and the agent\'s network.';
+                : "try again later; if it persists, check the feed URL and the agent's network.";
     throw new UploadError(`Could not upload ${basename(d.path)} to ${shown}: ${(err as Error).message}.`, status, fix);
   }
 }
@@ -135,6 +151,11 @@ function serverMessage(text: string, statusText: string): string {
     // not JSON
   }
   // warehouse answers a short HTML page: its title or first text line
-  const stripped = text.replace(/<title>([^<]*)<\/title>/i, '$1\n').replace(/<[^>]+>/g, ' ').split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const stripped = text
+    .replace(/<title>([^<]*)<\/title>/i, '$1\n')
+    .replace(/<[^>]+>/g, ' ')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
   return (stripped[0] ?? statusText).slice(0, 300);
 }

@@ -13,7 +13,13 @@ import { quoteForeign } from '../output';
 import { isCancelled, CancelledError } from '../processes';
 import { journal as runJournal, type UndoJournal } from '../undo';
 import type { DatabricksAuth } from '../clients/databricks';
-import { gitCredentialFix, isGitCredentialError, isUncommittedChangesError, type GitSource, type WorkspaceClient } from '../clients/databricksWorkspace';
+import {
+  gitCredentialFix,
+  isGitCredentialError,
+  isUncommittedChangesError,
+  type GitSource,
+  type WorkspaceClient,
+} from '../clients/databricksWorkspace';
 import { mapLimit } from '../concurrency';
 import { describeFrom, describeTarget, describeTo, type DeployPlan, type FolderTarget, type JobTarget, type Target } from './plan';
 
@@ -70,7 +76,9 @@ export async function applyDeploy(client: WorkspaceClient, plan: DeployPlan, opt
           if (done.discarded) discarded.set(t, done.discarded);
           if (done.createdId !== undefined) created.set(t, done.createdId);
         }
-        opts.log.info(`${t.component} → ${describeTarget(t)}: ${t.action === 'create' ? 'created, ' : ''}${describeTo(t)}${discarded.has(t) ? ' (uncommitted changes discarded)' : ''}.`);
+        opts.log.info(
+          `${t.component} → ${describeTarget(t)}: ${t.action === 'create' ? 'created, ' : ''}${describeTo(t)}${discarded.has(t) ? ' (uncommitted changes discarded)' : ''}.`,
+        );
       } catch (err) {
         failures.push({ target: t, error: err });
       }
@@ -93,30 +101,65 @@ function deployedEntry(host: string, t: Target, createdId?: number, discarded?: 
   const changed = t.action !== 'unchanged';
   if (t.kind === 'job') {
     const p = t.previous;
-    return { component: t.component, target: `job:${t.jobId}`, name: t.name, from: p.git_commit ?? p.git_tag ?? p.git_branch ?? '', to: t.next.git_commit ?? t.next.git_tag ?? '', commit: t.commit, changed, link: `${host}/jobs/${t.jobId}`, version: t.tag };
+    return {
+      component: t.component,
+      target: `job:${t.jobId}`,
+      name: t.name,
+      from: p.git_commit ?? p.git_tag ?? p.git_branch ?? '',
+      to: t.next.git_commit ?? t.next.git_tag ?? '',
+      commit: t.commit,
+      changed,
+      link: `${host}/jobs/${t.jobId}`,
+      version: t.tag,
+    };
   }
   const id = t.repo?.id ?? createdId;
-  return { component: t.component, target: t.path, from: t.from ? ('branch' in t.from ? t.from.branch : t.from.tag) : '', to: t.to.tag, commit: t.to.commit, changed, version: t.to.tag, ...(discarded ? { discarded } : {}), ...(id !== undefined ? { link: `${host}/browse/folders/${id}` } : {}) };
+  return {
+    component: t.component,
+    target: t.path,
+    from: t.from ? ('branch' in t.from ? t.from.branch : t.from.tag) : '',
+    to: t.to.tag,
+    commit: t.to.commit,
+    changed,
+    version: t.to.tag,
+    ...(discarded ? { discarded } : {}),
+    ...(id !== undefined ? { link: `${host}/browse/folders/${id}` } : {}),
+  };
 }
 
-async function moveFolder(client: WorkspaceClient, t: FolderTarget, opts: ApplyOptions, putBack: PutBack): Promise<{ discarded?: string; createdId?: number }> {
+async function moveFolder(
+  client: WorkspaceClient,
+  t: FolderTarget,
+  opts: ApplyOptions,
+  putBack: PutBack,
+): Promise<{ discarded?: string; createdId?: number }> {
   let id = t.repo?.id;
   let createdId: number | undefined;
   if (t.action === 'create') {
-    const repo = await putBack.track(t, client.createRepo({ url: t.url, provider: t.provider, path: t.path, gitCredentialId: opts.gitCredentialId }));
+    const repo = await putBack.track(
+      t,
+      client.createRepo({ url: t.url, provider: t.provider, path: t.path, gitCredentialId: opts.gitCredentialId }),
+    );
     id = createdId = repo.id;
   }
-  const move = (discard: boolean) => putBack.track(t, client.updateRepo(id!, { tag: t.to.tag }, { gitCredentialId: opts.gitCredentialId, discardLocalChanges: discard, path: t.path }));
+  const move = (discard: boolean) =>
+    putBack.track(
+      t,
+      client.updateRepo(id!, { tag: t.to.tag }, { gitCredentialId: opts.gitCredentialId, discardLocalChanges: discard, path: t.path }),
+    );
   let discarded: string | undefined;
   try {
     await move(false);
   } catch (err) {
     if (!isUncommittedChangesError(err)) throw err;
     if (!opts.discardLocalChanges) {
-      throw new UserError(`the Git folder ${quoteForeign(t.path)} has uncommitted changes (someone edited it in the workspace), and Databricks refused to move it: ${quoteForeign(err.serverMessage ?? '')}`, {
-        input: 'discardLocalChanges',
-        fix: `commit or discard those changes in the folder (folder → Git…), or, if ${t.path} is a read-only mirror nobody edits, set discardLocalChanges: true (the changes are destroyed).`,
-      });
+      throw new UserError(
+        `the Git folder ${quoteForeign(t.path)} has uncommitted changes (someone edited it in the workspace), and Databricks refused to move it: ${quoteForeign(err.serverMessage ?? '')}`,
+        {
+          input: 'discardLocalChanges',
+          fix: `commit or discard those changes in the folder (folder → Git…), or, if ${t.path} is a read-only mirror nobody edits, set discardLocalChanges: true (the changes are destroyed).`,
+        },
+      );
     }
     if (isCancelled()) throw new CancelledError(`moving ${t.path}`);
     discarded = err.serverMessage || 'uncommitted changes';
@@ -126,9 +169,12 @@ async function moveFolder(client: WorkspaceClient, t: FolderTarget, opts: ApplyO
   if (isCancelled()) return { discarded, createdId };
   const now = await client.getRepo(id!);
   if (now.headCommitId !== t.to.commit) {
-    throw new UserError(`the Git folder ${quoteForeign(t.path)} accepted the move to ${t.to.tag}, but its head is ${now.headCommitId?.slice(0, 12) ?? 'unknown'}, not ${t.to.commit.slice(0, 12)} (the commit ${t.to.tag} stands for).`, {
-      fix: `check that ${t.to.tag} on ${t.url} is the tag Databricks pulls (the folder's remote), and that the folder is not in a sparse or broken checkout; then re-run.`,
-    });
+    throw new UserError(
+      `the Git folder ${quoteForeign(t.path)} accepted the move to ${t.to.tag}, but its head is ${now.headCommitId?.slice(0, 12) ?? 'unknown'}, not ${t.to.commit.slice(0, 12)} (the commit ${t.to.tag} stands for).`,
+      {
+        fix: `check that ${t.to.tag} on ${t.url} is the tag Databricks pulls (the folder's remote), and that the folder is not in a sparse or broken checkout; then re-run.`,
+      },
+    );
   }
   return { discarded, createdId };
 }
@@ -138,30 +184,47 @@ async function moveJob(client: WorkspaceClient, t: JobTarget, putBack: PutBack):
   if (isCancelled()) return;
   const now = await client.getJob(t.jobId);
   if (!sameSource(now.gitSource, t.next)) {
-    throw new UserError(`job ${t.jobId} accepted the new git_source, but reads back ${quoteForeign(JSON.stringify(now.gitSource ?? null))}.`, { fix: 'someone else is editing the job: re-run once they are done.' });
+    throw new UserError(
+      `job ${t.jobId} accepted the new git_source, but reads back ${quoteForeign(JSON.stringify(now.gitSource ?? null))}.`,
+      { fix: 'someone else is editing the job: re-run once they are done.' },
+    );
   }
 }
 
 function sameSource(a: GitSource | undefined, b: GitSource | undefined): boolean {
-  const pick = (s: GitSource | undefined) => JSON.stringify([s?.git_url, s?.git_provider?.toLowerCase(), s?.git_branch, s?.git_tag, s?.git_commit]);
+  const pick = (s: GitSource | undefined) =>
+    JSON.stringify([s?.git_url, s?.git_provider?.toLowerCase(), s?.git_branch, s?.git_tag, s?.git_commit]);
   return pick(a) === pick(b);
 }
 
 function explainFailure(failures: Array<{ target: Target; error: unknown }>, authKind: DatabricksAuth['kind']): unknown {
   const [first] = failures;
-  const others = failures.length > 1 ? ` (${failures.length - 1} other move(s) failed too: ${failures.slice(1).map((f) => describeTarget(f.target)).join(', ')})` : '';
+  const others =
+    failures.length > 1
+      ? ` (${failures.length - 1} other move(s) failed too: ${failures
+          .slice(1)
+          .map((f) => describeTarget(f.target))
+          .join(', ')})`
+      : '';
   const err = first.error;
   const what = `${first.target.component} → ${describeTarget(first.target)}`;
   if (isGitCredentialError(err)) {
-    return new UserError(`${what}: Databricks could not pull ${first.target.kind === 'folder' ? quoteForeign(first.target.url) : 'the repository'}: the identity has no usable Git credential (${err.errorCode ?? `HTTP ${err.status}`}: ${quoteForeign(err.serverMessage ?? '')})${others}.`, {
-      input: 'gitCredentialId',
-      fix: gitCredentialFix(authKind, { chooseCredential: err.errorCode === 'GIT_CLI_CANNOT_CHOOSE_CREDENTIAL' }),
-    });
+    return new UserError(
+      `${what}: Databricks could not pull ${first.target.kind === 'folder' ? quoteForeign(first.target.url) : 'the repository'}: the identity has no usable Git credential (${err.errorCode ?? `HTTP ${err.status}`}: ${quoteForeign(err.serverMessage ?? '')})${others}.`,
+      {
+        input: 'gitCredentialId',
+        fix: gitCredentialFix(authKind, { chooseCredential: err.errorCode === 'GIT_CLI_CANNOT_CHOOSE_CREDENTIAL' }),
+      },
+    );
   }
   if (err instanceof CancelledError) return err;
   const message = err instanceof Error ? err.message : String(err);
   const fixAt = message.indexOf(' Fix: ');
-  if (err instanceof UserError) return new UserError(`${what}: ${fixAt >= 0 ? message.slice(0, fixAt) : message}${others}`, { fix: fixAt >= 0 ? message.slice(fixAt + 6) : undefined, cause: err });
+  if (err instanceof UserError)
+    return new UserError(`${what}: ${fixAt >= 0 ? message.slice(0, fixAt) : message}${others}`, {
+      fix: fixAt >= 0 ? message.slice(fixAt + 6) : undefined,
+      cause: err,
+    });
   return err;
 }
 
@@ -188,7 +251,16 @@ class PutBack {
   /** The request under way for `t`; the put-back waits for it to end. */
   track<T>(t: Target, request: Promise<T>): Promise<T> {
     const previous = this.inFlight.get(t) ?? Promise.resolve();
-    this.inFlight.set(t, Promise.all([previous, request.then(() => undefined, () => undefined)]));
+    this.inFlight.set(
+      t,
+      Promise.all([
+        previous,
+        request.then(
+          () => undefined,
+          () => undefined,
+        ),
+      ]),
+    );
     return request;
   }
 
@@ -225,11 +297,16 @@ class PutBack {
       return;
     }
     const from = t.from!;
-    const at = (r: { branch?: string; headCommitId?: string }) => ('branch' in from ? r.branch === from.branch : !r.branch && r.headCommitId === from.commit);
+    const at = (r: { branch?: string; headCommitId?: string }) =>
+      'branch' in from ? r.branch === from.branch : !r.branch && r.headCommitId === from.commit;
     if (at(await this.client.getRepo(t.repo!.id))) return;
-    await this.client.updateRepo(t.repo!.id, 'branch' in from ? { branch: from.branch } : { tag: from.tag }, { gitCredentialId: this.opts.gitCredentialId, path: t.path });
+    await this.client.updateRepo(t.repo!.id, 'branch' in from ? { branch: from.branch } : { tag: from.tag }, {
+      gitCredentialId: this.opts.gitCredentialId,
+      path: t.path,
+    });
     const now = await this.client.getRepo(t.repo!.id);
-    if (!at(now)) throw new Error(`it is on ${now.branch ? `branch ${now.branch}` : `commit ${now.headCommitId?.slice(0, 12)}`} after the move back`);
+    if (!at(now))
+      throw new Error(`it is on ${now.branch ? `branch ${now.branch}` : `commit ${now.headCommitId?.slice(0, 12)}`} after the move back`);
   }
 
   private async putBackJob(t: JobTarget): Promise<void> {

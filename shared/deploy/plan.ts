@@ -10,7 +10,14 @@ import type { Git } from '../git';
 import type { Log } from '../log';
 import { quoteForeign } from '../output';
 import { DatabricksError } from '../clients/databricks';
-import { gitProviderFor, samePath, type GitSource, type JobInfo, type RepoInfo, type WorkspaceClient } from '../clients/databricksWorkspace';
+import {
+  gitProviderFor,
+  samePath,
+  type GitSource,
+  type JobInfo,
+  type RepoInfo,
+  type WorkspaceClient,
+} from '../clients/databricksWorkspace';
 import { resolveExplicit, type Release, type ReleaseComponent } from './release';
 
 export interface FolderTarget {
@@ -64,9 +71,21 @@ export const ORCHESTRATION = 'orchestration';
 
 export function checkTemplates(templates: string[], components: number): void {
   for (const t of templates) {
-    if (!t.startsWith('/')) throw new UserError(`'${t}' is not a workspace path.`, { input: 'gitFolders', fix: 'start it with /, e.g. /Workspace/pro/{component}.' });
-    if (!t.includes('{component}') && components > 1) throw new UserError(`'${t}' has no {component}, so every component would go to the same folder.`, { input: 'gitFolders', fix: 'put {component} where the name goes, e.g. /Workspace/pro/{component}.' });
-    if (/[{}]/.test(t.replace(/\{component\}/g, ''))) throw new UserError(`'${t}' has a placeholder other than {component}.`, { input: 'gitFolders', fix: 'only {component} is replaced.' });
+    if (!t.startsWith('/'))
+      throw new UserError(`'${t}' is not a workspace path.`, {
+        input: 'gitFolders',
+        fix: 'start it with /, e.g. /Workspace/pro/{component}.',
+      });
+    if (!t.includes('{component}') && components > 1)
+      throw new UserError(`'${t}' has no {component}, so every component would go to the same folder.`, {
+        input: 'gitFolders',
+        fix: 'put {component} where the name goes, e.g. /Workspace/pro/{component}.',
+      });
+    if (/[{}]/.test(t.replace(/\{component\}/g, '')))
+      throw new UserError(`'${t}' has a placeholder other than {component}.`, {
+        input: 'gitFolders',
+        fix: 'only {component} is replaced.',
+      });
   }
 }
 
@@ -91,7 +110,9 @@ export async function planDeploy(client: WorkspaceClient, git: Git, release: Rel
   // Git folders: one listing per template (only folders the identity can MANAGE are listed).
   const listings = await mapLimit(opts.gitFolders, opts.parallel, async (t) => client.listRepos(listPrefix(t)));
   const pairs = opts.gitFolders.flatMap((t, i) => components.map((c) => ({ template: t, listed: listings[i], component: c })));
-  const found = await mapLimit(pairs, opts.parallel, async (p) => findFolder(client, p.template.replace(/\{component\}/g, p.component.name), p.listed));
+  const found = await mapLimit(pairs, opts.parallel, async (p) =>
+    findFolder(client, p.template.replace(/\{component\}/g, p.component.name), p.listed),
+  );
   // A component listed without a URL takes its folder's (an explicit `name=tag`).
   for (const c of components) {
     if (c.url) continue;
@@ -116,14 +137,20 @@ export async function planDeploy(client: WorkspaceClient, git: Git, release: Rel
       // The same job named twice (by id and by name) is one target; pinned two ways, a problem.
       const twin = jobs.find((x) => x.jobId === j.jobId);
       if (!twin) jobs.push(j);
-      else if (twin.commit !== j.commit) problems.push(`job ${j.jobId} is named twice in jobs, for ${twin.component} and for ${j.component}: a job takes its code from one repository.`);
+      else if (twin.commit !== j.commit)
+        problems.push(
+          `job ${j.jobId} is named twice in jobs, for ${twin.component} and for ${j.component}: a job takes its code from one repository.`,
+        );
     }
   }
 
   if (problems.length) {
-    throw new UserError(`the plan found ${problems.length} problem${problems.length === 1 ? '' : 's'}, so nothing was moved:\n${problems.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`, {
-      fix: 'each line says what to change; run with dryRun: true to check the plan again without moving anything.',
-    });
+    throw new UserError(
+      `the plan found ${problems.length} problem${problems.length === 1 ? '' : 's'}, so nothing was moved:\n${problems.map((p, i) => `  ${i + 1}. ${p}`).join('\n')}`,
+      {
+        fix: 'each line says what to change; run with dryRun: true to check the plan again without moving anything.',
+      },
+    );
   }
   const plan: DeployPlan = { host: client.host, release, folders, jobs };
   for (const line of planLines(plan)) log.info(line);
@@ -149,36 +176,69 @@ async function findFolder(client: WorkspaceClient, path: string, listed: RepoInf
     const p = await client.objectStatus(parent);
     return { parentMissing: !p || (p.objectType !== 'DIRECTORY' && p.objectType !== 'REPO') };
   }
-  if (object.objectType !== 'REPO') return { problem: `${quoteForeign(path)} is a ${object.objectType.toLowerCase() || 'workspace object'}, not a Git folder: remove it or choose another gitFolders path.` };
+  if (object.objectType !== 'REPO')
+    return {
+      problem: `${quoteForeign(path)} is a ${object.objectType.toLowerCase() || 'workspace object'}, not a Git folder: remove it or choose another gitFolders path.`,
+    };
   try {
     return { repo: { ...(await client.getRepo(object.objectId!)), path } };
   } catch (err) {
-    if (err instanceof DatabricksError && err.kind === 'forbidden') return { problem: `the connection's identity may not manage the Git folder ${quoteForeign(path)}: give it CAN MANAGE on the folder (folder → Share).` };
+    if (err instanceof DatabricksError && err.kind === 'forbidden')
+      return {
+        problem: `the connection's identity may not manage the Git folder ${quoteForeign(path)}: give it CAN MANAGE on the folder (folder → Share).`,
+      };
     throw err;
   }
 }
 
-function folderTarget(c: ReleaseComponent, path: string, repo: RepoInfo | undefined, createMissing: boolean, parentMissing?: boolean): FolderTarget | string {
+function folderTarget(
+  c: ReleaseComponent,
+  path: string,
+  repo: RepoInfo | undefined,
+  createMissing: boolean,
+  parentMissing?: boolean,
+): FolderTarget | string {
   if (!c.tag || !c.commit) {
-    if (!c.tag) return `${c.name} is pinned at ${c.commit?.slice(0, 12)}, which no tag names: a Git folder can only be moved to a branch or a tag. Release it with a tag (VersionBump), or deploy it to jobs only (jobsPin: commit).`;
+    if (!c.tag)
+      return `${c.name} is pinned at ${c.commit?.slice(0, 12)}, which no tag names: a Git folder can only be moved to a branch or a tag. Release it with a tag (VersionBump), or deploy it to jobs only (jobsPin: commit).`;
     return `${c.name}=${c.tag}: its repository URL is not known (no Git folder at ${quoteForeign(path)} names it): give it after the tag (${c.name}=${c.tag} https://…/_git/${c.name}).`;
   }
   const to = { tag: c.tag, commit: c.commit };
   if (!repo) {
-    if (!createMissing) return `the Git folder ${quoteForeign(path)} for ${c.name} does not exist: create it, or set createMissing: true to have it created (from ${quoteForeign(c.url ?? '')}).`;
-    if (parentMissing) return `the Git folder ${quoteForeign(path)} for ${c.name} would be created, but its parent folder does not exist: create it (databricks workspace mkdirs).`;
+    if (!createMissing)
+      return `the Git folder ${quoteForeign(path)} for ${c.name} does not exist: create it, or set createMissing: true to have it created (from ${quoteForeign(c.url ?? '')}).`;
+    if (parentMissing)
+      return `the Git folder ${quoteForeign(path)} for ${c.name} would be created, but its parent folder does not exist: create it (databricks workspace mkdirs).`;
     return { kind: 'folder', component: c.name, path, action: 'create', to, url: c.url!, provider: gitProviderFor(c.url!) };
   }
-  if (repo.url && c.url && !sameRepository(repo.url, c.url)) return `the Git folder ${quoteForeign(path)} is linked to ${quoteForeign(repo.url)}, not to ${c.name}'s repository ${quoteForeign(c.url)}: fix gitFolders, or relink the folder.`;
+  if (repo.url && c.url && !sameRepository(repo.url, c.url))
+    return `the Git folder ${quoteForeign(path)} is linked to ${quoteForeign(repo.url)}, not to ${c.name}'s repository ${quoteForeign(c.url)}: fix gitFolders, or relink the folder.`;
   let from: FolderTarget['from'];
   if (repo.branch) from = { branch: repo.branch, commit: repo.headCommitId };
   else {
-    const tag = repo.headCommitId ? [...(c.tags ?? new Map<string, string>())].filter(([, sha]) => sha === repo.headCommitId).map(([name]) => name).sort().pop() : undefined;
-    if (!tag) return `the Git folder ${quoteForeign(path)} is on a detached HEAD at ${repo.headCommitId?.slice(0, 12) ?? 'an unknown commit'}, which no tag of ${c.name} names, so it could not be put back if the deploy failed: put it on a branch or a tag first (folder → Git…).`;
+    const tag = repo.headCommitId
+      ? [...(c.tags ?? new Map<string, string>())]
+          .filter(([, sha]) => sha === repo.headCommitId)
+          .map(([name]) => name)
+          .sort()
+          .pop()
+      : undefined;
+    if (!tag)
+      return `the Git folder ${quoteForeign(path)} is on a detached HEAD at ${repo.headCommitId?.slice(0, 12) ?? 'an unknown commit'}, which no tag of ${c.name} names, so it could not be put back if the deploy failed: put it on a branch or a tag first (folder → Git…).`;
     from = { tag, commit: repo.headCommitId! };
   }
   const unchanged = !repo.branch && repo.headCommitId === c.commit;
-  return { kind: 'folder', component: c.name, path, action: unchanged ? 'unchanged' : 'move', repo, from, to, url: repo.url ?? c.url!, provider: repo.provider ?? gitProviderFor(c.url!) };
+  return {
+    kind: 'folder',
+    component: c.name,
+    path,
+    action: unchanged ? 'unchanged' : 'move',
+    repo,
+    from,
+    to,
+    url: repo.url ?? c.url!,
+    provider: repo.provider ?? gitProviderFor(c.url!),
+  };
 }
 
 async function jobTarget(client: WorkspaceClient, line: string, release: Release, pin: 'commit' | 'tag'): Promise<JobTarget | string> {
@@ -191,38 +251,72 @@ async function jobTarget(client: WorkspaceClient, line: string, release: Release
     if (/^\d+$/.test(ref)) job = await client.getJob(Number(ref));
     else {
       const matches = await client.jobsNamed(ref);
-      if (!matches.length) return `there is no job named '${quoteForeign(ref)}' that the connection's identity can see: check the name, or give its id.`;
-      if (matches.length > 1) return `${matches.length} jobs are named '${quoteForeign(ref)}' (ids ${matches.map((m) => m.jobId).join(', ')}): give the id instead.`;
+      if (!matches.length)
+        return `there is no job named '${quoteForeign(ref)}' that the connection's identity can see: check the name, or give its id.`;
+      if (matches.length > 1)
+        return `${matches.length} jobs are named '${quoteForeign(ref)}' (ids ${matches.map((m) => m.jobId).join(', ')}): give the id instead.`;
       job = await client.getJob(matches[0].jobId);
     }
   } catch (err) {
-    if (err instanceof DatabricksError && (err.kind === 'notFound' || (err.kind === 'badRequest' && /does not exist/i.test(err.serverMessage ?? '')))) return `job ${quoteForeign(ref)} does not exist in this workspace: check jobs.`;
-    if (err instanceof DatabricksError && err.kind === 'forbidden') return `the connection's identity may not see job ${quoteForeign(ref)}: give it CAN MANAGE on the job.`;
+    if (
+      err instanceof DatabricksError &&
+      (err.kind === 'notFound' || (err.kind === 'badRequest' && /does not exist/i.test(err.serverMessage ?? '')))
+    )
+      return `job ${quoteForeign(ref)} does not exist in this workspace: check jobs.`;
+    if (err instanceof DatabricksError && err.kind === 'forbidden')
+      return `the connection's identity may not see job ${quoteForeign(ref)}: give it CAN MANAGE on the job.`;
     throw err;
   }
   const label = `job ${job.jobId}${job.name ? ` (${quoteForeign(job.name)})` : ''}`;
   const previous = job.gitSource;
-  if (!previous?.git_url) return `${label} has no git_source: its tasks run from workspace files, not from a repository. Give it a git_source (job → Edit → Git), or leave it out of jobs.`;
+  if (!previous?.git_url)
+    return `${label} has no git_source: its tasks run from workspace files, not from a repository. Give it a git_source (job → Edit → Git), or leave it out of jobs.`;
   let c: { name: string; tag?: string; commit?: string } | undefined;
   if (component === ORCHESTRATION || (!component && sameRepository(previous.git_url, release.orchestration?.url))) {
     c = release.orchestration && { name: ORCHESTRATION, tag: release.orchestration.tag, commit: release.orchestration.commit };
   } else {
-    c = component ? release.components.find((x) => x.name === component) : release.components.find((x) => sameRepository(x.url, previous.git_url));
+    c = component
+      ? release.components.find((x) => x.name === component)
+      : release.components.find((x) => sameRepository(x.url, previous.git_url));
   }
-  if (!c) return `${label} takes its code from ${quoteForeign(previous.git_url)}, which is none of the components deployed: name the component (${ref}=<component>), or leave the job out.`;
-  if (!(await client.canManageJob(job.jobId))) return `the connection's identity may not manage ${label}: give it CAN MANAGE on the job (job → Permissions).`;
-  if (!c.commit) return `${c.name}'s tag ${c.tag} could not be resolved to a commit: give its repository URL (${c.name}=${c.tag} https://…).`;
+  if (!c)
+    return `${label} takes its code from ${quoteForeign(previous.git_url)}, which is none of the components deployed: name the component (${ref}=<component>), or leave the job out.`;
+  if (!(await client.canManageJob(job.jobId)))
+    return `the connection's identity may not manage ${label}: give it CAN MANAGE on the job (job → Permissions).`;
+  if (!c.commit)
+    return `${c.name}'s tag ${c.tag} could not be resolved to a commit: give its repository URL (${c.name}=${c.tag} https://…).`;
   if (pin === 'tag' && !c.tag) return `${label}: ${c.name} is pinned at ${c.commit.slice(0, 12)}, which no tag names; use jobsPin: commit.`;
-  const base = Object.fromEntries(Object.entries(previous).filter(([k]) => !['git_branch', 'git_tag', 'git_commit', 'git_snapshot'].includes(k))) as GitSource;
+  const base = Object.fromEntries(
+    Object.entries(previous).filter(([k]) => !['git_branch', 'git_tag', 'git_commit', 'git_snapshot'].includes(k)),
+  ) as GitSource;
   const next: GitSource = pin === 'commit' ? { ...base, git_commit: c.commit } : { ...base, git_tag: c.tag };
-  const unchanged = pin === 'commit' ? previous.git_commit === c.commit && !previous.git_branch && !previous.git_tag : previous.git_tag === c.tag && !previous.git_branch && !previous.git_commit;
-  return { kind: 'job', component: c.name, jobId: job.jobId, name: job.name, action: unchanged ? 'unchanged' : 'move', previous, next, tag: c.tag, commit: c.commit };
+  const unchanged =
+    pin === 'commit'
+      ? previous.git_commit === c.commit && !previous.git_branch && !previous.git_tag
+      : previous.git_tag === c.tag && !previous.git_branch && !previous.git_commit;
+  return {
+    kind: 'job',
+    component: c.name,
+    jobId: job.jobId,
+    name: job.name,
+    action: unchanged ? 'unchanged' : 'move',
+    previous,
+    next,
+    tag: c.tag,
+    commit: c.commit,
+  };
 }
 
 export function describeFrom(t: Target): string {
   if (t.kind === 'job') {
     const p = t.previous;
-    return p.git_commit ? `commit ${p.git_commit.slice(0, 12)}` : p.git_tag ? `tag ${p.git_tag}` : p.git_branch ? `branch ${p.git_branch}` : 'its default branch';
+    return p.git_commit
+      ? `commit ${p.git_commit.slice(0, 12)}`
+      : p.git_tag
+        ? `tag ${p.git_tag}`
+        : p.git_branch
+          ? `branch ${p.git_branch}`
+          : 'its default branch';
   }
   if (!t.from) return 'nothing (new)';
   return 'branch' in t.from ? `branch ${t.from.branch}` : `tag ${t.from.tag}`;
@@ -241,7 +335,9 @@ export function describeTarget(t: Target): string {
 export function planLines(plan: DeployPlan): string[] {
   const targets: Target[] = [...plan.folders, ...plan.jobs];
   const moving = targets.filter((t) => t.action !== 'unchanged').length;
-  const lines = [`Plan: ${plan.release.components.length} component(s) from ${plan.release.source}; ${plan.folders.length} Git folder(s), ${plan.jobs.length} job(s); ${moving} to move.`];
+  const lines = [
+    `Plan: ${plan.release.components.length} component(s) from ${plan.release.source}; ${plan.folders.length} Git folder(s), ${plan.jobs.length} job(s); ${moving} to move.`,
+  ];
   for (const t of targets) {
     const head = `  ${t.component} → ${describeTarget(t)}: `;
     if (t.action === 'unchanged') lines.push(`${head}at ${describeTo(t)} already`);

@@ -61,7 +61,11 @@ interface Requested {
 export function parseComponents(lines: string[]): Requested[] {
   return lines.map((line) => {
     const m = /^([A-Za-z0-9][\w.-]*)(?:\s*=\s*(\S+)(?:\s+(\S+))?)?$/.exec(line.trim());
-    if (!m) throw new UserError(`'${line}' is not a component.`, { input: 'components', fix: 'write one a line: a submodule name (ingest), or a name and a tag (ingest=v1.1.0), optionally followed by the repository URL.' });
+    if (!m)
+      throw new UserError(`'${line}' is not a component.`, {
+        input: 'components',
+        fix: 'write one a line: a submodule name (ingest), or a name and a tag (ingest=v1.1.0), optionally followed by the repository URL.',
+      });
     return { name: m[1], tag: m[2], url: m[3] && displayUrl(m[3]) };
   });
 }
@@ -81,11 +85,17 @@ export function parseLockFile(text: string, file: string): LockEntry[] {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new UserError(`the lock file ${file} is not JSON (${(err as Error).message}).`, { input: 'lockFile', fix: 'point lockFile at the components.lock.json UpdateSubmodules writes, or leave it empty.' });
+    throw new UserError(`the lock file ${file} is not JSON (${(err as Error).message}).`, {
+      input: 'lockFile',
+      fix: 'point lockFile at the components.lock.json UpdateSubmodules writes, or leave it empty.',
+    });
   }
   const components = (json as { components?: unknown })?.components;
   if (!Array.isArray(components) || !components.every((c) => c && typeof c.name === 'string' && typeof c.commit === 'string')) {
-    throw new UserError(`the lock file ${file} has no components list of {name, commit}.`, { input: 'lockFile', fix: 'point lockFile at the components.lock.json UpdateSubmodules writes, or leave it empty.' });
+    throw new UserError(`the lock file ${file} has no components list of {name, commit}.`, {
+      input: 'lockFile',
+      fix: 'point lockFile at the components.lock.json UpdateSubmodules writes, or leave it empty.',
+    });
   }
   return components as LockEntry[];
 }
@@ -97,12 +107,17 @@ export async function readRelease(git: Git, orchestration: boolean, opts: Releas
   if (!orchestration) {
     const untagged = requested.filter((r) => !r.tag);
     if (!requested.length || untagged.length) {
-      throw new UserError(`'${git.dir}' is not an orchestration checkout, so every component needs its tag${untagged.length ? ` (${untagged.map((r) => r.name).join(', ')} has none)` : ''}.`, {
-        input: 'components',
-        fix: 'check the orchestration repository out at the version to deploy (workingDirectory), or list name=tag for each component, e.g. ingest=v1.1.0.',
-      });
+      throw new UserError(
+        `'${git.dir}' is not an orchestration checkout, so every component needs its tag${untagged.length ? ` (${untagged.map((r) => r.name).join(', ')} has none)` : ''}.`,
+        {
+          input: 'components',
+          fix: 'check the orchestration repository out at the version to deploy (workingDirectory), or list name=tag for each component, e.g. ingest=v1.1.0.',
+        },
+      );
     }
-    const components = await mapLimit(requested, opts.parallel, async (r) => (r.url ? resolveExplicit(git, { name: r.name, url: r.url }, r.tag!) : { name: r.name, tag: r.tag }));
+    const components = await mapLimit(requested, opts.parallel, async (r) =>
+      r.url ? resolveExplicit(git, { name: r.name, url: r.url }, r.tag!) : { name: r.name, tag: r.tag },
+    );
     return { source: 'the components listed', components };
   }
 
@@ -112,26 +127,40 @@ export async function readRelease(git: Git, orchestration: boolean, opts: Releas
   const byName = new Map(submodules.map((s) => [s.name, s]));
   const unknown = requested.filter((r) => !byName.has(r.name) && !(r.tag && r.url));
   if (unknown.length) {
-    throw new UserError(`${unknown.map((r) => `'${r.name}'`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not a submodule of the orchestration (${submodules.map((s) => s.name).join(', ') || 'none'}).`, {
-      input: 'components',
-      fix: 'name submodules as .gitmodules does, or give the repository URL after the tag (ingest=v1.1.0 https://…).',
-    });
+    throw new UserError(
+      `${unknown.map((r) => `'${r.name}'`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not a submodule of the orchestration (${submodules.map((s) => s.name).join(', ') || 'none'}).`,
+      {
+        input: 'components',
+        fix: 'name submodules as .gitmodules does, or give the repository URL after the tag (ingest=v1.1.0 https://…).',
+      },
+    );
   }
   const chosen: Array<{ sub?: Submodule; req?: Requested; name: string }> = requested.length
     ? requested.map((r) => ({ sub: byName.get(r.name), req: r, name: r.name }))
     : submodules.map((s) => ({ sub: s, name: s.name }));
-  if (!chosen.length) throw new UserError(`'${top}/.gitmodules' declares no submodules: there is nothing to deploy.`, { input: 'workingDirectory', fix: 'point it at the orchestration repository, checked out at the version to deploy.' });
+  if (!chosen.length)
+    throw new UserError(`'${top}/.gitmodules' declares no submodules: there is nothing to deploy.`, {
+      input: 'workingDirectory',
+      fix: 'point it at the orchestration repository, checked out at the version to deploy.',
+    });
 
   // The lock file speaks for the pins: a list of name=tag only does not depend on it.
   const lock = opts.lockFile && chosen.some((c) => !c.req?.tag) ? readLock(join(top, opts.lockFile), opts.lockFile) : undefined;
   if (lock) checkLockAgrees(lock, submodules, opts.lockFile);
-  else if (opts.lockFile && chosen.some((c) => !c.req?.tag)) log.warn(`There is no lock file ${opts.lockFile} in the orchestration: the versions come from the gitlinks and the components' tags.`);
+  else if (opts.lockFile && chosen.some((c) => !c.req?.tag))
+    log.warn(`There is no lock file ${opts.lockFile} in the orchestration: the versions come from the gitlinks and the components' tags.`);
 
   const urlOf = (s: Submodule): string => {
     try {
       return displayUrl(resolveSubmoduleUrl(s.url, superUrl));
     } catch {
-      throw new UserError(`submodule '${s.name}' has the relative URL '${s.url}', but the orchestration checkout has no remote to resolve it against.`, { input: 'workingDirectory', fix: "check the orchestration out from its remote (the pipeline's checkout step does), or give the submodule an absolute URL." });
+      throw new UserError(
+        `submodule '${s.name}' has the relative URL '${s.url}', but the orchestration checkout has no remote to resolve it against.`,
+        {
+          input: 'workingDirectory',
+          fix: "check the orchestration out from its remote (the pipeline's checkout step does), or give the submodule an absolute URL.",
+        },
+      );
     }
   };
   const lockByName = new Map((lock ?? []).map((e) => [e.name, e]));
@@ -140,7 +169,11 @@ export async function readRelease(git: Git, orchestration: boolean, opts: Releas
       const url = c.req?.url ?? (c.sub && urlOf(c.sub));
       if (c.req?.tag) return resolveExplicit(git, { name: c.name, url, path: c.sub?.path }, c.req.tag);
       const sub = c.sub!;
-      if (!sub.commit) throw new UserError(`.gitmodules names '${sub.path}' for '${sub.name}', but HEAD pins no commit there.`, { input: 'workingDirectory', fix: 'pin the submodule (UpdateSubmodules), or leave it out with components.' });
+      if (!sub.commit)
+        throw new UserError(`.gitmodules names '${sub.path}' for '${sub.name}', but HEAD pins no commit there.`, {
+          input: 'workingDirectory',
+          fix: 'pin the submodule (UpdateSubmodules), or leave it out with components.',
+        });
       const refs = await tagsOf(git, url!, sub.name);
       const locked = lockByName.get(sub.name)?.tag ?? undefined;
       const tags = new Map(refs.map((r) => [r.name, r.commit]));
@@ -148,8 +181,19 @@ export async function readRelease(git: Git, orchestration: boolean, opts: Releas
       let version: string | undefined;
       if (locked) {
         const at = tags.get(locked);
-        if (!at) throw new UserError(`the lock file pins ${sub.name} at ${locked}, but ${displayUrl(url!)} has no tag ${locked}.`, { input: 'lockFile', fix: 'push the tag, or run UpdateSubmodules again to write a lock file for tags that exist.' });
-        if (at !== sub.commit) throw new UserError(`${sub.name}'s tag ${locked} points at ${at.slice(0, 12)} on ${displayUrl(url!)}, but the orchestration pins ${sub.commit.slice(0, 12)}: the tag was moved after the release was pinned.`, { input: 'lockFile', fix: 'put the tag back where it was released, or pin the new commit (UpdateSubmodules) and promote that.' });
+        if (!at)
+          throw new UserError(`the lock file pins ${sub.name} at ${locked}, but ${displayUrl(url!)} has no tag ${locked}.`, {
+            input: 'lockFile',
+            fix: 'push the tag, or run UpdateSubmodules again to write a lock file for tags that exist.',
+          });
+        if (at !== sub.commit)
+          throw new UserError(
+            `${sub.name}'s tag ${locked} points at ${at.slice(0, 12)} on ${displayUrl(url!)}, but the orchestration pins ${sub.commit.slice(0, 12)}: the tag was moved after the release was pinned.`,
+            {
+              input: 'lockFile',
+              fix: 'put the tag back where it was released, or pin the new commit (UpdateSubmodules) and promote that.',
+            },
+          );
         tag = locked;
         version = lockByName.get(sub.name)?.version ?? format(sub.name).versionOf(locked)?.version;
       } else {
@@ -159,9 +203,20 @@ export async function readRelease(git: Git, orchestration: boolean, opts: Releas
       }
       return { name: sub.name, url, path: sub.path, tag, version, commit: sub.commit, tags };
     }),
-    opts.orchestrationTag && remote ? tagsOf(git, remote, 'the orchestration').then((refs) => refs.filter((r) => r.commit === head).map((r) => r.name).sort().pop()) : Promise.resolve(undefined),
+    opts.orchestrationTag && remote
+      ? tagsOf(git, remote, 'the orchestration').then((refs) =>
+          refs
+            .filter((r) => r.commit === head)
+            .map((r) => r.name)
+            .sort()
+            .pop(),
+        )
+      : Promise.resolve(undefined),
   ]);
-  for (const c of components) log.info(`  ${c.name}: ${c.tag ?? `untagged ${c.commit?.slice(0, 12)}`}${c.commit ? ` (${c.commit.slice(0, 12)})` : ''}${c.url ? ` from ${quoteForeign(c.url)}` : ''}`);
+  for (const c of components)
+    log.info(
+      `  ${c.name}: ${c.tag ?? `untagged ${c.commit?.slice(0, 12)}`}${c.commit ? ` (${c.commit.slice(0, 12)})` : ''}${c.url ? ` from ${quoteForeign(c.url)}` : ''}`,
+    );
   return {
     source: `the orchestration at ${head.slice(0, 12)}${lock ? ` (gitlinks and ${opts.lockFile} agree)` : ''}`,
     orchestration: { url: superUrl && displayUrl(superUrl), commit: head, tag: orchestrationTag },
@@ -182,14 +237,22 @@ function checkLockAgrees(lock: LockEntry[], submodules: Submodule[], file: strin
     const e = locked.get(s.name);
     if (!s.commit) continue;
     if (!e) problems.push(`${s.name}: pinned at ${s.commit.slice(0, 12)}, not in the lock file`);
-    else if (e.commit !== s.commit) problems.push(`${s.name}: the gitlink pins ${s.commit.slice(0, 12)}, the lock file says ${e.commit.slice(0, 12)}${e.tag ? ` (${e.tag})` : ''}`);
+    else if (e.commit !== s.commit)
+      problems.push(
+        `${s.name}: the gitlink pins ${s.commit.slice(0, 12)}, the lock file says ${e.commit.slice(0, 12)}${e.tag ? ` (${e.tag})` : ''}`,
+      );
   }
-  for (const e of lock) if (!submodules.some((s) => s.name === e.name && s.commit)) problems.push(`${e.name}: in the lock file, but the orchestration pins no such submodule`);
+  for (const e of lock)
+    if (!submodules.some((s) => s.name === e.name && s.commit))
+      problems.push(`${e.name}: in the lock file, but the orchestration pins no such submodule`);
   if (problems.length) {
-    throw new UserError(`the lock file ${file} disagrees with the gitlinks the orchestration pins, so the release is not known: ${problems.join('; ')}. Nothing was deployed.`, {
-      input: 'lockFile',
-      fix: 'the lock file was edited or merged by hand: run UpdateSubmodules (it writes both in one commit), or check out the commit that was promoted.',
-    });
+    throw new UserError(
+      `the lock file ${file} disagrees with the gitlinks the orchestration pins, so the release is not known: ${problems.join('; ')}. Nothing was deployed.`,
+      {
+        input: 'lockFile',
+        fix: 'the lock file was edited or merged by hand: run UpdateSubmodules (it writes both in one commit), or check out the commit that was promoted.',
+      },
+    );
   }
 }
 
@@ -210,6 +273,10 @@ export async function resolveExplicit(git: Git, c: { name: string; url?: string;
   if (!c.url) return { name: c.name, tag, path: c.path };
   const refs = await tagsOf(git, c.url, c.name);
   const commit = refs.find((r) => r.name === tag)?.commit;
-  if (!commit) throw new UserError(`${c.name} has no tag ${tag} on ${displayUrl(c.url)}.`, { input: 'components', fix: `name a tag that exists (git ls-remote --tags ${displayUrl(c.url)}).` });
+  if (!commit)
+    throw new UserError(`${c.name} has no tag ${tag} on ${displayUrl(c.url)}.`, {
+      input: 'components',
+      fix: `name a tag that exists (git ls-remote --tags ${displayUrl(c.url)}).`,
+    });
   return { name: c.name, url: c.url, path: c.path, tag, commit, tags: new Map(refs.map((r) => [r.name, r.commit])) };
 }

@@ -50,7 +50,11 @@ export class GitCommandError extends Error {
 
 /** A network command that made no progress within the bound and was stopped. */
 export class GitTimeoutError extends GitCommandError {
-  constructor(args: string[], stderr: string, readonly seconds: number) {
+  constructor(
+    args: string[],
+    stderr: string,
+    readonly seconds: number,
+  ) {
     super(args, stderr, '', `git ${args[0]} made no progress for ${seconds} s and was stopped`);
     this.name = 'GitTimeoutError';
   }
@@ -64,7 +68,13 @@ export function execGit(args: string[], opts: ExecOptions): Promise<ExecResult> 
   return new Promise((resolve, reject) => {
     // Its own process group (startProcess), so that a stalled remote helper (git-remote-http)
     // stops with it. stdin is a pipe only when there is input: one pipe and one write fewer per command.
-    const child = startProcess('git', args, { cwd: opts.cwd, env: opts.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], signal: opts.signal, doing: `running git ${args[0]}` });
+    const child = startProcess('git', args, {
+      cwd: opts.cwd,
+      env: opts.env,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      signal: opts.signal,
+      doing: `running git ${args[0]}`,
+    });
     const out: string[] = [];
     let stderr = '';
     let timedOut = false;
@@ -108,7 +118,8 @@ export function execGit(args: string[], opts: ExecOptions): Promise<ExecResult> 
       const stdout = out.join('');
       if (isCancelled() && code !== 0) reject(new CancelledError(`running git ${args[0]}`));
       else if (timedOut) reject(new GitTimeoutError(args, hide(stderr), Math.round(boundMs / 1000)));
-      else if (code !== 0) reject(new GitCommandError(args, hide(stderr || (signal ? `killed by ${signal}` : `exit status ${code}`)), hide(stdout)));
+      else if (code !== 0)
+        reject(new GitCommandError(args, hide(stderr || (signal ? `killed by ${signal}` : `exit status ${code}`)), hide(stdout)));
       else resolve({ stdout, stderr });
     });
   });

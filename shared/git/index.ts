@@ -52,7 +52,10 @@ export class Git {
   ready?: Promise<void>;
   private shallowFile?: string;
 
-  constructor(readonly dir: string, private readonly options: GitOptions = {}) {
+  constructor(
+    readonly dir: string,
+    private readonly options: GitOptions = {},
+  ) {
     this.baseEnv = taskGitEnv({ ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0' });
     this.localEnv = { ...this.baseEnv, GIT_FLUSH: '0' };
     this.noProgressSeconds = options.noProgressSeconds ?? DEFAULT_NO_PROGRESS_SECONDS;
@@ -72,11 +75,17 @@ export class Git {
    */
   async remote(args: string[], remote: string, doing: string): Promise<string> {
     try {
-      return (await execGit(args, { cwd: this.dir, env: this.authEnv, noProgressMs: this.noProgressSeconds * 1000, secret: this.options.token })).stdout;
+      return (
+        await execGit(args, { cwd: this.dir, env: this.authEnv, noProgressMs: this.noProgressSeconds * 1000, secret: this.options.token })
+      ).stdout;
     } catch (err) {
       if (err instanceof GitTimeoutError) {
         const url = await this.remoteUrl(remote);
-        throw new GitTimeoutError(err.args, `'${withoutCredentials(remote)}'${url ? ` (${url})` : ''} did not answer for ${err.seconds} s while ${doing}`, err.seconds);
+        throw new GitTimeoutError(
+          err.args,
+          `'${withoutCredentials(remote)}'${url ? ` (${url})` : ''} did not answer for ${err.seconds} s while ${doing}`,
+          err.seconds,
+        );
       }
       throw err;
     }
@@ -98,7 +107,12 @@ export class Git {
    * never spans two chunks), so that a long log is parsed as it arrives instead of being held
    * whole. Resolves when git exits.
    */
-  async streamRecords(args: string[], separator: string, signal: AbortSignal | undefined, onRecord: (record: string) => void): Promise<void> {
+  async streamRecords(
+    args: string[],
+    separator: string,
+    signal: AbortSignal | undefined,
+    onRecord: (record: string) => void,
+  ): Promise<void> {
     if (separator.length !== 1) throw new Error('streamRecords takes a one-character separator');
     let pending = '';
     await execGit(args, {
@@ -125,7 +139,9 @@ export class Git {
 
   /** HEAD and whether the clone is shallow, in one process. */
   async state(): Promise<{ head: string; shallow: boolean }> {
-    const [shallow, head] = (await this.run(['rev-parse', '--is-shallow-repository', '--verify', '--end-of-options', 'HEAD^{commit}'])).trim().split('\n');
+    const [shallow, head] = (await this.run(['rev-parse', '--is-shallow-repository', '--verify', '--end-of-options', 'HEAD^{commit}']))
+      .trim()
+      .split('\n');
     return { head, shallow: shallow === 'true' };
   }
 
@@ -143,11 +159,22 @@ export class Git {
     }
     let out: string;
     try {
-      out = await this.run(['rev-parse', '--is-inside-work-tree', '--show-toplevel', '--is-shallow-repository', '--git-path', 'shallow', '--verify', '-q', 'HEAD^{commit}']);
+      out = await this.run([
+        'rev-parse',
+        '--is-inside-work-tree',
+        '--show-toplevel',
+        '--is-shallow-repository',
+        '--git-path',
+        'shallow',
+        '--verify',
+        '-q',
+        'HEAD^{commit}',
+      ]);
     } catch (err) {
       if (!(err instanceof GitCommandError)) return String(err);
       // A work tree without a commit yet: every line but HEAD is there.
-      if (err.stdout.split('\n').length < 5 || !err.stdout.startsWith('true\n')) return err.stdout.startsWith('false') ? 'it is not a work tree' : err.stderr.trim();
+      if (err.stdout.split('\n').length < 5 || !err.stdout.startsWith('true\n'))
+        return err.stdout.startsWith('false') ? 'it is not a work tree' : err.stderr.trim();
       out = err.stdout;
     }
     const [inside, top, shallow, shallowFile, head] = out.split('\n');
@@ -176,7 +203,11 @@ export class Git {
   async shallowBoundary(): Promise<Set<string>> {
     const path = (this.shallowFile ??= (await this.run(['rev-parse', '--git-path', 'shallow'])).trim());
     try {
-      return new Set(readFileSync(isAbsolute(path) ? path : join(this.dir, path), 'utf8').split('\n').filter(Boolean));
+      return new Set(
+        readFileSync(isAbsolute(path) ? path : join(this.dir, path), 'utf8')
+          .split('\n')
+          .filter(Boolean),
+      );
     } catch {
       return new Set();
     }
@@ -188,7 +219,10 @@ export class Git {
   }
 
   async remotes(): Promise<string[]> {
-    return (await this.run(['remote'])).split('\n').map((s) => s.trim()).filter(Boolean);
+    return (await this.run(['remote']))
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
 
   async remoteUrl(remote: string): Promise<string | undefined> {
@@ -198,7 +232,12 @@ export class Git {
   /** Local tags matching a ref pattern, with the commit each peels to; `mergedInto`: only those it contains. */
   async localTags(pattern: string, mergedInto?: string): Promise<TagRef[]> {
     const merged = mergedInto ? [`--merged=${mergedInto}`] : [];
-    const out = await this.run(['for-each-ref', ...merged, '--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)%00%(*objecttype)', pattern]);
+    const out = await this.run([
+      'for-each-ref',
+      ...merged,
+      '--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)%00%(*objecttype)',
+      pattern,
+    ]);
     const tags = out
       .split('\n')
       .filter(Boolean)
@@ -232,7 +271,12 @@ export class Git {
   async present(shas: string[]): Promise<Set<string>> {
     if (!shas.length) return new Set();
     const out = await this.run(['cat-file', '--batch-check=%(objectname) %(objecttype)'], { input: shas.join('\n') + '\n' });
-    return new Set(out.split('\n').filter((l) => l.endsWith(' commit')).map((l) => l.split(' ')[0]));
+    return new Set(
+      out
+        .split('\n')
+        .filter((l) => l.endsWith(' commit'))
+        .map((l) => l.split(' ')[0]),
+    );
   }
 
   isAncestor(ancestor: string, descendant: string): Promise<boolean> {
@@ -269,7 +313,11 @@ export class Git {
 
   /** Fetches refs' objects without updating any local ref (depth 1 on a shallow clone). */
   async fetchObjects(remote: string, refs: string[], shallow: boolean): Promise<void> {
-    await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', ...(shallow ? ['--depth=1'] : []), remote, ...refs], remote, `fetching ${refs.join(', ')}`);
+    await this.remote(
+      ['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', ...(shallow ? ['--depth=1'] : []), remote, ...refs],
+      remote,
+      `fetching ${refs.join(', ')}`,
+    );
   }
 
   /**
@@ -283,7 +331,8 @@ export class Git {
     try {
       await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, remote, ...(ref ? [ref] : [])], remote, doing);
     } catch (err) {
-      if (!ref || !(err instanceof GitCommandError) || err instanceof GitTimeoutError || !/couldn't find remote ref/i.test(err.stderr)) throw err;
+      if (!ref || !(err instanceof GitCommandError) || err instanceof GitTimeoutError || !/couldn't find remote ref/i.test(err.stderr))
+        throw err;
       await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, remote], remote, doing);
     }
   }
@@ -304,7 +353,12 @@ export class Git {
   async indexEntries(files: string[]): Promise<IndexSnapshot> {
     const top = await this.topLevel();
     const out = await this.run(['-C', top, 'ls-files', '--stage', '-z', '--', ...files.map((f) => relative(top, f))]);
-    const entries = new Map(out.split('\0').filter(Boolean).map((line) => [line.slice(line.indexOf('\t') + 1), line]));
+    const entries = new Map(
+      out
+        .split('\0')
+        .filter(Boolean)
+        .map((line) => [line.slice(line.indexOf('\t') + 1), line]),
+    );
     return { top, names: files.map((f) => relative(top, f)), entries };
   }
 
@@ -326,7 +380,9 @@ export class Git {
   async commitFiles(files: string[], message: string): Promise<string> {
     const before = await this.head();
     await this.run(['add', '--force', '--', ...files]);
-    await this.run(['commit', '--quiet', '--no-verify', '--no-gpg-sign', '-m', message, '--only', '--', ...files], { env: await this.identityEnv() });
+    await this.run(['commit', '--quiet', '--no-verify', '--no-gpg-sign', '-m', message, '--only', '--', ...files], {
+      env: await this.identityEnv(),
+    });
     const after = await this.head();
     if (after === before) throw new GitCommandError(['commit'], 'git made no commit');
     return after;

@@ -34,7 +34,9 @@ export async function commitOnTop(git: Git, top: string, parent: string, entries
     await git.run(['-C', top, 'read-tree', parent], { env });
     await git.run(['-C', top, 'update-index', '-z', '--index-info'], { env, input: indexInfo(entries) });
     const tree = (await git.run(['-C', top, 'write-tree'], { env })).trim();
-    return (await git.run(['-C', top, 'commit-tree', tree, '-p', parent, '-F', '-'], { env: await git.identityEnv(), input: message })).trim();
+    return (
+      await git.run(['-C', top, 'commit-tree', tree, '-p', parent, '-F', '-'], { env: await git.identityEnv(), input: message })
+    ).trim();
   } finally {
     rmSync(env.GIT_INDEX_FILE, { force: true });
   }

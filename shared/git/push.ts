@@ -28,7 +28,11 @@ export interface RefUpdate {
 export type PushRefusal = 'local' | 'race' | 'auth' | 'policy' | 'timeout' | 'server';
 
 export class PushError extends GitCommandError {
-  constructor(cause: GitCommandError, readonly refusal: PushRefusal, readonly reason: string) {
+  constructor(
+    cause: GitCommandError,
+    readonly refusal: PushRefusal,
+    readonly reason: string,
+  ) {
     super(cause.args, cause.stderr, cause.stdout, `git push failed (${refusal}): ${reason}`);
     this.name = 'PushError';
   }
@@ -36,7 +40,10 @@ export class PushError extends GitCommandError {
 
 /** A push refused part-way whose rollback was refused too: `left` are the refs that stayed. */
 export class PartialPushError extends PushError {
-  constructor(cause: PushError, readonly left: RefUpdate[]) {
+  constructor(
+    cause: PushError,
+    readonly left: RefUpdate[],
+  ) {
     super(cause, cause.refusal, cause.reason);
     this.name = 'PartialPushError';
   }
@@ -53,12 +60,18 @@ export function explainPushFailure(err: GitCommandError): PushError {
   const messages = err.stderr
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && !/^remote:\s*$/.test(l) && !/^hint:|failed to push some refs|^To |atomic push failed for ref|remote end hung up/.test(l));
+    .filter(
+      (l) => l && !/^remote:\s*$/.test(l) && !/^hint:|failed to push some refs|^To |atomic push failed for ref|remote end hung up/.test(l),
+    );
   const reason = [...refused.map((l) => l.split('\t').slice(1).join(' ')), ...messages].join('; ').replace(/\s+/g, ' ') || err.message;
   let refusal: PushRefusal;
   if (err instanceof GitTimeoutError) refusal = 'timeout';
   else if (/TF402455/.test(err.stderr)) refusal = 'policy';
-  else if (refused.some((l) => /\[rejected\] \((stale info|fetch first|non-fast-forward|already exists)\)/.test(l)) || RACE.test(err.stderr)) refusal = 'race';
+  else if (
+    refused.some((l) => /\[rejected\] \((stale info|fetch first|non-fast-forward|already exists)\)/.test(l)) ||
+    RACE.test(err.stderr)
+  )
+    refusal = 'race';
   else if (AUTH.test(err.stderr)) refusal = 'auth';
   else if (refused.length || /^To /m.test(err.stdout)) refusal = 'server';
   else refusal = 'local';
@@ -75,7 +88,11 @@ export async function pushAll(git: Git, remote: string, updates: RefUpdate[]): P
   if (!updates.length) return;
   const lease = (u: RefUpdate) => `--force-with-lease=${u.ref}:${u.previous === ZERO_SHA ? '' : u.previous}`;
   const push = (us: RefUpdate[], extra: string[] = []) =>
-    git.remote(['push', '--porcelain', ...extra, ...us.map(lease), remote, ...us.map((u) => `${u.source}:${u.ref}`)], remote, `pushing ${us.map((u) => u.ref).join(', ')}`);
+    git.remote(
+      ['push', '--porcelain', ...extra, ...us.map(lease), remote, ...us.map((u) => `${u.source}:${u.ref}`)],
+      remote,
+      `pushing ${us.map((u) => u.ref).join(', ')}`,
+    );
   try {
     await push(updates, ['--atomic']);
     return;
@@ -95,7 +112,9 @@ export async function pushAll(git: Git, remote: string, updates: RefUpdate[]): P
     const left: RefUpdate[] = [];
     for (const u of done.reverse()) {
       const target = u.previous === ZERO_SHA ? `:${u.ref}` : `+${u.previous}:${u.ref}`;
-      await git.remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, remote, target], remote, `undoing the push of ${u.ref}`).catch(() => left.push(u));
+      await git
+        .remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, remote, target], remote, `undoing the push of ${u.ref}`)
+        .catch(() => left.push(u));
     }
     throw left.length ? new PartialPushError(failure, left) : failure;
   }
@@ -110,13 +129,21 @@ export async function pushAll(git: Git, remote: string, updates: RefUpdate[]): P
 export async function putBackRemoteRefs(git: Git, remote: string, updates: RefUpdate[]): Promise<void> {
   // Object ids as they are (a tag's own object, not the commit it peels to).
   const listed = await git.remote(['ls-remote', remote, ...updates.map((u) => u.ref)], remote, 'reading the refs to put back');
-  const current = new Map(listed.split('\n').filter(Boolean).map((line) => line.split('\t')).map(([sha, ref]) => [ref, sha]));
+  const current = new Map(
+    listed
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split('\t'))
+      .map(([sha, ref]) => [ref, sha]),
+  );
   const left: string[] = [];
   for (const u of [...updates].reverse()) {
     // Not at what this run pushed: the push did not land there (or another run moved it since); not ours to touch.
     if ((current.get(u.ref) ?? ZERO_SHA) !== u.pushed) continue;
     const target = u.previous === ZERO_SHA ? `:${u.ref}` : `+${u.previous}:${u.ref}`;
-    await git.remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, remote, target], remote, `putting back ${u.ref}`).catch((err: Error) => left.push(`${u.ref} (${err.message.split('\n')[0]})`));
+    await git
+      .remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, remote, target], remote, `putting back ${u.ref}`)
+      .catch((err: Error) => left.push(`${u.ref} (${err.message.split('\n')[0]})`));
   }
   if (left.length) throw new Error(`could not put back ${left.join(', ')}`);
 }

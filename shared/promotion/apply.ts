@@ -37,7 +37,10 @@ export interface OpenedPullRequest {
  * Opens a pull request in a repository, or updates the open one for the same branches. It
  * registers with the undo journal, before opening or updating, how to take that back.
  */
-export type OpenPullRequest = (repo: RepositoryPlan, req: { sourceRef: string; targetRef: string; title: string; description: string }) => Promise<OpenedPullRequest>;
+export type OpenPullRequest = (
+  repo: RepositoryPlan,
+  req: { sourceRef: string; targetRef: string; title: string; description: string },
+) => Promise<OpenedPullRequest>;
 
 export interface RepositoryResult {
   name: string;
@@ -62,11 +65,19 @@ class RepositoryFailure extends Error {
 
 const shortRef = (ref: string) => ref.replace(/^refs\/(heads|tags)\//, '');
 
-export async function applyPromotion(plan: PromotionPlan, opts: { openPullRequest?: OpenPullRequest; parallel: number; log: Log }): Promise<PromotionResult> {
+export async function applyPromotion(
+  plan: PromotionPlan,
+  opts: { openPullRequest?: OpenPullRequest; parallel: number; log: Log },
+): Promise<PromotionResult> {
   const log = opts.log;
   const several = plan.repositories.length > 1;
   // Every repository's push runs to its end (landed or refused) before a failure is reported: the journal then puts back all of them.
-  const settled = await mapLimit(plan.repositories, opts.parallel, (r) => pushRepository(r, several, log).then((result) => ({ result }), (error: unknown) => ({ error: new RepositoryFailure(r, error) })));
+  const settled = await mapLimit(plan.repositories, opts.parallel, (r) =>
+    pushRepository(r, several, log).then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error: new RepositoryFailure(r, error) }),
+    ),
+  );
   const failure = settled.find((s): s is { error: RepositoryFailure } => 'error' in s)?.error;
   if (failure) throw explainFailure(failure, several);
   const results = settled.map((s) => (s as { result: RepositoryResult }).result);
@@ -79,7 +90,9 @@ export async function applyPromotion(plan: PromotionPlan, opts: { openPullReques
       if (r.pullRequest) {
         if (!opts.openPullRequest) throw new Error('pull-request strategy without a pull-request service');
         result.pullRequest = await opts.openPullRequest(r, r.pullRequest);
-        log.info(`${name}: ${result.pullRequest.reused ? 'updated the open' : 'opened'} pull request ${result.pullRequest.id}: ${quoteForeign(result.pullRequest.url)}`);
+        log.info(
+          `${name}: ${result.pullRequest.reused ? 'updated the open' : 'opened'} pull request ${result.pullRequest.id}: ${quoteForeign(result.pullRequest.url)}`,
+        );
       }
       for (const bm of r.backMerges.filter((b) => b.status === 'pull-request')) {
         if (!opts.openPullRequest) throw new Error('a back-merge pull request without a pull-request service');
@@ -90,7 +103,9 @@ export async function applyPromotion(plan: PromotionPlan, opts: { openPullReques
           description: `Merging ${r.commit.slice(0, 12)} (${r.tag.tag}) back into '${bm.branch}' conflicts in: ${bm.conflicts!.join(', ')}. Resolve the conflicts here.\n\nOpened by Relevo PromoteBranch.`,
         });
         result.backMergePullRequests.push({ ...pr, branch: bm.branch });
-        log.warn(`${name}: merging ${r.tag.tag} back into '${bm.branch}' conflicts (${bm.conflicts!.map(quoteForeign).join(', ')}): ${pr.reused ? 'updated the open' : 'opened'} pull request ${pr.id} to resolve it: ${quoteForeign(pr.url)}`);
+        log.warn(
+          `${name}: merging ${r.tag.tag} back into '${bm.branch}' conflicts (${bm.conflicts!.map(quoteForeign).join(', ')}): ${pr.reused ? 'updated the open' : 'opened'} pull request ${pr.id} to resolve it: ${quoteForeign(pr.url)}`,
+        );
       }
     }
   } catch (err) {
@@ -100,7 +115,13 @@ export async function applyPromotion(plan: PromotionPlan, opts: { openPullReques
   if (done.length) {
     journal.landed(
       `the promotion (${done
-        .map((r) => [...r.pushed.map((u) => shortRef(u.ref)), ...(r.pullRequest ? [`pull request ${r.pullRequest.id}`] : []), ...r.backMergePullRequests.map((pr) => `pull request ${pr.id}`)].join(', '))
+        .map((r) =>
+          [
+            ...r.pushed.map((u) => shortRef(u.ref)),
+            ...(r.pullRequest ? [`pull request ${r.pullRequest.id}`] : []),
+            ...r.backMergePullRequests.map((pr) => `pull request ${pr.id}`),
+          ].join(', '),
+        )
         .map((what, i) => (several ? `${quoteForeign(done[i].name)}: ${what}` : what))
         .join('; ')})`,
     );
@@ -123,14 +144,22 @@ async function pushRepository(r: RepositoryPlan, several: boolean, log: Log): Pr
       const object = (await r.git.run(['mktag'], { input: text })).trim();
       updates.push({ source: object, ref: p.ref, pushed: object, previous: ZERO_SHA });
       result.createdTag = p.tag.name;
-    } else if (p.ref.startsWith('refs/tags/')) updates.push({ source: p.ref, ref: p.ref, pushed: (await r.git.run(['rev-parse', p.ref])).trim(), previous: ZERO_SHA });
+    } else if (p.ref.startsWith('refs/tags/'))
+      updates.push({ source: p.ref, ref: p.ref, pushed: (await r.git.run(['rev-parse', p.ref])).trim(), previous: ZERO_SHA });
     else updates.push({ source: p.to, ref: p.ref, pushed: p.to, previous: p.previous });
   }
   // git moves the checkout's remote-tracking refs with the push (and with a put-back): they go
   // back to what they were before it. Registered first, so undone after the remote's refs.
-  await registerTrackingRefs(r.git, r.remote, updates.map((u) => u.ref), several ? `${name}: ` : '');
+  await registerTrackingRefs(
+    r.git,
+    r.remote,
+    updates.map((u) => u.ref),
+    several ? `${name}: ` : '',
+  );
   // Before the push, from what the plan read: each ref back to its value then, if it is at what this run pushed.
-  journal.register(`${several ? `${name}: ` : ''}${updates.map((u) => u.ref).join(', ')} on '${r.remote}'`, () => putBackRemoteRefs(r.git, r.remote, updates));
+  journal.register(`${several ? `${name}: ` : ''}${updates.map((u) => u.ref).join(', ')} on '${r.remote}'`, () =>
+    putBackRemoteRefs(r.git, r.remote, updates),
+  );
   try {
     await pushAll(r.git, r.remote, updates);
   } catch (err) {
@@ -151,15 +180,28 @@ function explainFailure(failure: RepositoryFailure, several: boolean): unknown {
   const where = several ? `${quoteForeign(r.name)}: ` : '';
   if (err instanceof UserError) return err;
   if (err instanceof PartialPushError) {
-    const stayed = err.left.map((u) => `${u.ref} at ${u.pushed.slice(0, 12)} (was ${u.previous === ZERO_SHA ? 'absent' : u.previous.slice(0, 12)})`).join(', ');
-    return new UserError(`${where}the push was refused part-way (${quoteForeign(err.reason)}), and putting back the refs it had pushed was refused too: ${stayed}.`, {
-      fix: `the lines after this say whether the undo put them back in the end; reset any ref it did not put back on '${r.remote}' by hand, then fix the cause above. A server that advertises atomic pushes avoids this.`,
-    });
+    const stayed = err.left
+      .map((u) => `${u.ref} at ${u.pushed.slice(0, 12)} (was ${u.previous === ZERO_SHA ? 'absent' : u.previous.slice(0, 12)})`)
+      .join(', ');
+    return new UserError(
+      `${where}the push was refused part-way (${quoteForeign(err.reason)}), and putting back the refs it had pushed was refused too: ${stayed}.`,
+      {
+        fix: `the lines after this say whether the undo put them back in the end; reset any ref it did not put back on '${r.remote}' by hand, then fix the cause above. A server that advertises atomic pushes avoids this.`,
+      },
+    );
   }
   if (err instanceof PushError) {
     const atomic = err.args.includes('--atomic');
     const failedRef = err.args[err.args.length - 1]?.split(':').pop() ?? '';
-    const pushedBefore = r.refs.map((p) => p.ref).slice(0, Math.max(0, r.refs.findIndex((p) => p.ref === failedRef)));
+    const pushedBefore = r.refs
+      .map((p) => p.ref)
+      .slice(
+        0,
+        Math.max(
+          0,
+          r.refs.findIndex((p) => p.ref === failedRef),
+        ),
+      );
     // A stalled connection says nothing about what the server did before it stalled: the undo reads the remote to know.
     const state =
       err.refusal === 'timeout'
@@ -175,9 +217,18 @@ function explainFailure(failure: RepositoryFailure, several: boolean): unknown {
       timeout: 'check that the agent can reach the remote, then re-run.',
       server: 'the server (a hook or a permission) refused a ref: see its message above; fix that, then re-run.',
     };
-    const what = err.refusal === 'policy' ? `a branch policy on '${r.move.branch}' refused the direct push (TF402455)` : `the push to '${r.remote}' was refused (${err.refusal}): ${quoteForeign(err.reason)}`;
-    return new UserError(`${where}${what}. ${state}`, { input: err.refusal === 'policy' ? 'strategy' : undefined, fix: fixes[err.refusal] });
+    const what =
+      err.refusal === 'policy'
+        ? `a branch policy on '${r.move.branch}' refused the direct push (TF402455)`
+        : `the push to '${r.remote}' was refused (${err.refusal}): ${quoteForeign(err.reason)}`;
+    return new UserError(`${where}${what}. ${state}`, {
+      input: err.refusal === 'policy' ? 'strategy' : undefined,
+      fix: fixes[err.refusal],
+    });
   }
-  if (err instanceof GitCommandError) return new UserError(`${where}git ${err.args[0]} failed: ${quoteForeign(err.stderr.trim().replace(/\s+/g, ' '))}.`, { fix: 'see the git message above.' });
+  if (err instanceof GitCommandError)
+    return new UserError(`${where}git ${err.args[0]} failed: ${quoteForeign(err.stderr.trim().replace(/\s+/g, ' '))}.`, {
+      fix: 'see the git message above.',
+    });
   return err;
 }

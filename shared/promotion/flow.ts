@@ -49,16 +49,22 @@ export interface Route {
 
 function checkBranchName(name: string, input: string): void {
   if (!isValidRefName(`refs/heads/${name.replace(VERSION_PLACEHOLDER, '1.0.0')}`)) {
-    throw new UserError(`'${quoteForeign(name)}' is not a valid branch name.`, { input, fix: 'use a branch name git accepts (no spaces, no ~ ^ : ? * [ \\, no ..).' });
+    throw new UserError(`'${quoteForeign(name)}' is not a valid branch name.`, {
+      input,
+      fix: 'use a branch name git accepts (no spaces, no ~ ^ : ? * [ \\, no ..).',
+    });
   }
 }
 
 /** The branch the run built (Build.SourceBranch), when it is the source: a name git accepts, so it can be read and printed. */
 function checkBuiltBranch(name: string): void {
   if (!isValidRefName(`refs/heads/${name}`)) {
-    throw new UserError(`the branch this run built, '${quoteForeign(name)}' (Build.SourceBranch), is not a valid branch name: nothing was promoted.`, {
-      fix: 'run the promotion in a build of a branch (a hotfix/* or release/* branch pushed to the repository).',
-    });
+    throw new UserError(
+      `the branch this run built, '${quoteForeign(name)}' (Build.SourceBranch), is not a valid branch name: nothing was promoted.`,
+      {
+        fix: 'run the promotion in a build of a branch (a hotfix/* or release/* branch pushed to the repository).',
+      },
+    );
   }
 }
 
@@ -67,15 +73,34 @@ export function resolveRoute(o: FlowOptions): Route {
   if (o.flow === 'environments') {
     const branches = o.branches;
     if (branches.length < 2) {
-      throw new UserError(`needs at least two environments in promotion order (got ${branches.length ? `'${branches.join(', ')}'` : 'none'}).`, { input: 'branches', fix: 'list the branches in order, e.g. dev, pre, pro.' });
+      throw new UserError(
+        `needs at least two environments in promotion order (got ${branches.length ? `'${branches.join(', ')}'` : 'none'}).`,
+        { input: 'branches', fix: 'list the branches in order, e.g. dev, pre, pro.' },
+      );
     }
     for (const b of branches) checkBranchName(b, 'branches');
     const dup = branches.find((b, i) => branches.indexOf(b) !== i);
-    if (dup) throw new UserError(`'${dup}' is listed twice.`, { input: 'branches', fix: 'list each environment branch once, in promotion order.' });
-    if (!o.to) throw new UserError('says nothing: which environment should this run promote into?', { input: 'to', fix: `set it to one of ${branches.slice(1).join(', ')}.` });
+    if (dup)
+      throw new UserError(`'${dup}' is listed twice.`, {
+        input: 'branches',
+        fix: 'list each environment branch once, in promotion order.',
+      });
+    if (!o.to)
+      throw new UserError('says nothing: which environment should this run promote into?', {
+        input: 'to',
+        fix: `set it to one of ${branches.slice(1).join(', ')}.`,
+      });
     const at = branches.indexOf(o.to);
-    if (at < 0) throw new UserError(`'${o.to}' is not one of the environments (${branches.join(', ')}).`, { input: 'to', fix: `set it to one of ${branches.slice(1).join(', ')}, or add it to 'branches'.` });
-    if (at === 0) throw new UserError(`'${o.to}' is the first environment: nothing comes before it.`, { input: 'to', fix: `promote into one of ${branches.slice(1).join(', ')}.` });
+    if (at < 0)
+      throw new UserError(`'${o.to}' is not one of the environments (${branches.join(', ')}).`, {
+        input: 'to',
+        fix: `set it to one of ${branches.slice(1).join(', ')}, or add it to 'branches'.`,
+      });
+    if (at === 0)
+      throw new UserError(`'${o.to}' is the first environment: nothing comes before it.`, {
+        input: 'to',
+        fix: `promote into one of ${branches.slice(1).join(', ')}.`,
+      });
     const hotfix = !!builtBranch && builtBranch.startsWith(o.hotfixPrefix) && builtBranch.length > o.hotfixPrefix.length;
     if (hotfix) checkBuiltBranch(builtBranch);
     return {
@@ -89,24 +114,54 @@ export function resolveRoute(o: FlowOptions): Route {
       input: 'to',
     };
   }
-  for (const [name, input] of [[o.developBranch, 'developBranch'], [o.mainBranch, 'mainBranch'], [`${o.releasePrefix}x`, 'releasePrefix'], [`${o.hotfixPrefix}x`, 'hotfixPrefix']] as const) checkBranchName(name, input);
+  for (const [name, input] of [
+    [o.developBranch, 'developBranch'],
+    [o.mainBranch, 'mainBranch'],
+    [`${o.releasePrefix}x`, 'releasePrefix'],
+    [`${o.hotfixPrefix}x`, 'hotfixPrefix'],
+  ] as const)
+    checkBranchName(name, input);
   switch (o.action) {
     case 'release-start':
-      return { flow: 'gitflow', action: o.action, source: o.developBranch, target: `${o.releasePrefix}${VERSION_PLACEHOLDER}`, kind: 'candidate', backMerge: [], hotfix: false, input: 'action' };
+      return {
+        flow: 'gitflow',
+        action: o.action,
+        source: o.developBranch,
+        target: `${o.releasePrefix}${VERSION_PLACEHOLDER}`,
+        kind: 'candidate',
+        backMerge: [],
+        hotfix: false,
+        input: 'action',
+      };
     case 'release-finish':
     case 'hotfix-finish': {
       const prefix = o.action === 'release-finish' ? o.releasePrefix : o.hotfixPrefix;
       if (!builtBranch || !builtBranch.startsWith(prefix) || builtBranch.length === prefix.length) {
-        throw new UserError(`${o.action} promotes the ${prefix}* branch this run built, but the run built '${o.built?.ref ? quoteForeign(o.built.ref) : 'nothing (Build.SourceBranch is not set)'}'.`, {
-          input: 'action',
-          fix: `run it in a pipeline triggered on ${prefix}* (Build.SourceBranch refs/heads/${prefix}<version>), or check '${o.action === 'release-finish' ? 'releasePrefix' : 'hotfixPrefix'}'.`,
-        });
+        throw new UserError(
+          `${o.action} promotes the ${prefix}* branch this run built, but the run built '${o.built?.ref ? quoteForeign(o.built.ref) : 'nothing (Build.SourceBranch is not set)'}'.`,
+          {
+            input: 'action',
+            fix: `run it in a pipeline triggered on ${prefix}* (Build.SourceBranch refs/heads/${prefix}<version>), or check '${o.action === 'release-finish' ? 'releasePrefix' : 'hotfixPrefix'}'.`,
+          },
+        );
       }
       checkBuiltBranch(builtBranch);
-      return { flow: 'gitflow', action: o.action, source: builtBranch, target: o.mainBranch, kind: 'final', backMerge: [o.developBranch], hotfix: o.action === 'hotfix-finish', input: 'action' };
+      return {
+        flow: 'gitflow',
+        action: o.action,
+        source: builtBranch,
+        target: o.mainBranch,
+        kind: 'final',
+        backMerge: [o.developBranch],
+        hotfix: o.action === 'hotfix-finish',
+        input: 'action',
+      };
     }
     default:
-      throw new UserError(`'${o.action ?? ''}' is not a git-flow action.`, { input: 'action', fix: 'set it to release-start, release-finish or hotfix-finish.' });
+      throw new UserError(`'${o.action ?? ''}' is not a git-flow action.`, {
+        input: 'action',
+        fix: 'set it to release-start, release-finish or hotfix-finish.',
+      });
   }
 }
 

@@ -46,7 +46,10 @@ export function parseGates(lines: string[]): Gate[] {
     });
   }
   if (gates.length && lines.some((l) => l.trim().toLowerCase() === 'none')) {
-    throw new UserError("'none' is listed together with other gates.", { input: 'requireSucceeded', fix: "remove 'none', or list only 'none'." });
+    throw new UserError("'none' is listed together with other gates.", {
+      input: 'requireSucceeded',
+      fix: "remove 'none', or list only 'none'.",
+    });
   }
   return gates;
 }
@@ -59,7 +62,12 @@ export function describeGate(g: Gate): string {
 export type GateClient = Pick<AzureDevOpsClient, 'buildsForCommit' | 'commitStatuses'>;
 
 /** Checks every gate for `commit` (all of them, so the failure names each one that is missing). */
-export async function checkGates(client: GateClient, gates: Gate[], commit: string, repositoryId: () => Promise<string>): Promise<GateResult[]> {
+export async function checkGates(
+  client: GateClient,
+  gates: Gate[],
+  commit: string,
+  repositoryId: () => Promise<string>,
+): Promise<GateResult[]> {
   let statuses: ReturnType<GateClient['commitStatuses']> | undefined;
   return Promise.all(
     gates.map(async (g): Promise<GateResult> => {
@@ -69,13 +77,23 @@ export async function checkGates(client: GateClient, gates: Gate[], commit: stri
         const passed = builds.find((b) => b.status === 'completed' && b.result === 'succeeded');
         if (passed) return { gate, passed: true, detail: `${describeBuild(passed)} succeeded` };
         const others = builds.map((b) => `${describeBuild(b)} ${b.result ?? b.status}`);
-        return { gate, passed: false, detail: others.length ? `no succeeded build of this commit (${others.join(', ')})` : 'no build of this commit' };
+        return {
+          gate,
+          passed: false,
+          detail: others.length ? `no succeeded build of this commit (${others.join(', ')})` : 'no build of this commit',
+        };
       }
       statuses ??= repositoryId().then((id) => client.commitStatuses(id, commit));
-      const found = (await statuses).filter((s) => s.name.toLowerCase() === g.name.toLowerCase() && (!g.genre || (s.genre ?? '').toLowerCase() === g.genre.toLowerCase()));
+      const found = (await statuses).filter(
+        (s) => s.name.toLowerCase() === g.name.toLowerCase() && (!g.genre || (s.genre ?? '').toLowerCase() === g.genre.toLowerCase()),
+      );
       const ok = found.find((s) => s.state === 'succeeded');
       if (ok) return { gate, passed: true, detail: `status ${ok.genre ? `${ok.genre}/` : ''}${ok.name} succeeded` };
-      return { gate, passed: false, detail: found.length ? `status is ${found.map((s) => s.state).join(', ')}` : 'no such status on this commit' };
+      return {
+        gate,
+        passed: false,
+        detail: found.length ? `status is ${found.map((s) => s.state).join(', ')}` : 'no such status on this commit',
+      };
     }),
   );
 }

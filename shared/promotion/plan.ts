@@ -117,23 +117,38 @@ const short = (sha: string) => sha.slice(0, 12);
 /** Plans every repository (several at once), then checks orchestrations against their components' plans. */
 export async function planPromotion(inputs: RepositoryInput[], opts: PromotionOptions, log: Log): Promise<PromotionPlan> {
   if (opts.strategy === 'pull-request' && opts.route.action === 'release-start') {
-    throw new UserError('a release start creates the release branch: there is nothing to open a pull request into.', { input: 'strategy', fix: "use 'fast-forward' for release-start." });
+    throw new UserError('a release start creates the release branch: there is nothing to open a pull request into.', {
+      input: 'strategy',
+      fix: "use 'fast-forward' for release-start.",
+    });
   }
-  const settled = await mapLimit(inputs, opts.parallel, (i) => planRepository(i, opts, log, inputs.length > 1).then((plan) => ({ plan }), (error: unknown) => ({ error: gitFailure(error), dir: i.dir })));
+  const settled = await mapLimit(inputs, opts.parallel, (i) =>
+    planRepository(i, opts, log, inputs.length > 1).then(
+      (plan) => ({ plan }),
+      (error: unknown) => ({ error: gitFailure(error), dir: i.dir }),
+    ),
+  );
   const failures = settled.filter((s): s is { error: unknown; dir: string } => 'error' in s);
   if (failures.length === 1 && inputs.length === 1) throw failures[0].error;
   if (failures.length) {
     const bug = failures.find((f) => !(f.error instanceof UserError));
     if (bug) throw bug.error;
-    throw new UserError(`${failures.length} of ${inputs.length} repositories cannot be promoted; nothing was promoted. ${failures.map((f) => `[${f.dir}] ${(f.error as Error).message}`).join(' ')}`);
+    throw new UserError(
+      `${failures.length} of ${inputs.length} repositories cannot be promoted; nothing was promoted. ${failures.map((f) => `[${f.dir}] ${(f.error as Error).message}`).join(' ')}`,
+    );
   }
   const repositories = settled.map((s) => (s as { plan: RepositoryPlan }).plan);
-  const failedGates = repositories.flatMap((r) => r.gates.filter((g) => !g.passed).map((g) => `${inputs.length > 1 ? `${r.name}: ` : ''}${g.gate} (${g.detail})`));
+  const failedGates = repositories.flatMap((r) =>
+    r.gates.filter((g) => !g.passed).map((g) => `${inputs.length > 1 ? `${r.name}: ` : ''}${g.gate} (${g.detail})`),
+  );
   if (failedGates.length) {
-    throw new UserError(`commit${inputs.length > 1 ? 's' : ` ${short(repositories[0].commit)}`} did not pass: ${failedGates.join('; ')}. Nothing was promoted.`, {
-      input: 'requireSucceeded',
-      fix: 'promote a commit whose builds and checks succeeded (re-run the failed ones), or correct the gate names.',
-    });
+    throw new UserError(
+      `commit${inputs.length > 1 ? 's' : ` ${short(repositories[0].commit)}`} did not pass: ${failedGates.join('; ')}. Nothing was promoted.`,
+      {
+        input: 'requireSucceeded',
+        fix: 'promote a commit whose builds and checks succeeded (re-run the failed ones), or correct the gate names.',
+      },
+    );
   }
   await checkPins(repositories, opts, log).catch((err: unknown) => {
     throw gitFailure(err);
@@ -152,18 +167,24 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
   localRead.catch(() => undefined);
   await git.ready;
   const opened = git.opened!;
-  if (!opened.head) throw new UserError(`'${input.dir}' has no commits yet.`, { input: input.input, fix: 'point it at the checked-out repository.' });
+  if (!opened.head)
+    throw new UserError(`'${input.dir}' has no commits yet.`, { input: input.input, fix: 'point it at the checked-out repository.' });
   const [config, local] = await Promise.all([configRead, localRead]);
   const head = opened.head;
   const shallow = opened.shallow;
   const remote = opts.remote;
   if (!config.remotes.has(remote)) {
-    throw new UserError(`'${input.dir}' has no remote '${remote}' (it has ${config.remotes.size ? [...config.remotes.keys()].join(', ') : 'none'}).`, { input: 'remote', fix: "name the remote the checkout came from (the agent's is 'origin')." });
+    throw new UserError(
+      `'${input.dir}' has no remote '${remote}' (it has ${config.remotes.size ? [...config.remotes.keys()].join(', ') : 'none'}).`,
+      { input: 'remote', fix: "name the remote the checkout came from (the agent's is 'origin')." },
+    );
   }
   const remoteUrl = config.remotes.get(remote)?.replace(/\/\/[^/@]*@/, '//');
   const name = repositoryName(remoteUrl, input.dir);
   const sourceRef = `refs/heads/${route.source}`;
-  const targetPattern = route.target.includes(VERSION_PLACEHOLDER) ? `refs/heads/${route.target.replace(VERSION_PLACEHOLDER, '*')}` : `refs/heads/${route.target}`;
+  const targetPattern = route.target.includes(VERSION_PLACEHOLDER)
+    ? `refs/heads/${route.target.replace(VERSION_PLACEHOLDER, '*')}`
+    : `refs/heads/${route.target}`;
   const wanted = [sourceRef, targetPattern, ...route.backMerge.map((b) => `refs/heads/${b}`), 'refs/heads/relevo/*', format.refPattern];
   const listing = await git.remoteRefs(remote, wanted, 'reading the branches and tags').catch((err: unknown) => {
     const detail = quoteForeign(err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err));
@@ -173,13 +194,18 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
   });
   const heads = new Map(listing.filter((r) => r.name.startsWith('refs/heads/')).map((r) => [r.name, r.commit]));
   const tagRefs: TagRef[] = listing.filter((r) => !r.name.startsWith('refs/'));
-  const { tags } = collectTags(format, local, { remote, refs: tagRefs }, '', true, (m) => log.warn(`${quoteForeign(name)}: ${quoteForeign(m)}`));
+  const { tags } = collectTags(format, local, { remote, refs: tagRefs }, '', true, (m) =>
+    log.warn(`${quoteForeign(name)}: ${quoteForeign(m)}`),
+  );
   const sourceTip = heads.get(sourceRef);
   if (!sourceTip) {
-    throw new UserError(`the source branch '${route.source}' does not exist on '${remote}' of ${quoteForeign(name)}; nothing was promoted.`, {
-      input: route.hotfix && route.input === 'to' ? undefined : route.input === 'to' ? 'branches' : 'action',
-      fix: `push '${route.source}' first, or check the branch names.`,
-    });
+    throw new UserError(
+      `the source branch '${route.source}' does not exist on '${remote}' of ${quoteForeign(name)}; nothing was promoted.`,
+      {
+        input: route.hotfix && route.input === 'to' ? undefined : route.input === 'to' ? 'branches' : 'action',
+        fix: `push '${route.source}' first, or check the branch names.`,
+      },
+    );
   }
   const commit = input.commit ?? head;
 
@@ -199,19 +225,28 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
     await registerTrackingRefs(git, remote, missingRefs, several ? `${quoteForeign(name)}: ` : '');
     await git.fetchObjects(remote, missingRefs, false).catch((err: unknown) => {
       const detail = quoteForeign(err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err));
-      throw new UserError(`cannot fetch ${missingRefs.join(', ')} of ${quoteForeign(name)} from '${remote}': ${detail}. Nothing was promoted.`, { fix: "grant the build service 'Read' on the repository and check the remote." });
+      throw new UserError(
+        `cannot fetch ${missingRefs.join(', ')} of ${quoteForeign(name)} from '${remote}': ${detail}. Nothing was promoted.`,
+        { fix: "grant the build service 'Read' on the repository and check the remote." },
+      );
     });
     objects = await readObjects(git, [commit, `${commit}:.gitmodules`]);
   }
   if (!objects.has(commit)) {
-    throw new UserError(`commit ${short(commit)} (the commit this build tested) is not in ${name}, nor on '${route.source}' on '${remote}'; nothing was promoted.`, {
-      fix: `run the promotion in a build of '${route.source}', or check out the repository that commit belongs to.`,
-    });
+    throw new UserError(
+      `commit ${short(commit)} (the commit this build tested) is not in ${name}, nor on '${route.source}' on '${remote}'; nothing was promoted.`,
+      {
+        fix: `run the promotion in a build of '${route.source}', or check out the repository that commit belongs to.`,
+      },
+    );
   }
   if (commit !== sourceTip && !(await git.isAncestor(commit, sourceTip))) {
-    throw new UserError(`commit ${short(commit)} (the commit this build tested) is not on the source branch '${route.source}' (at ${short(sourceTip)}) on '${remote}' of ${name}; nothing was promoted.`, {
-      fix: `promote from a build of '${route.source}': only what the source environment has can move on.`,
-    });
+    throw new UserError(
+      `commit ${short(commit)} (the commit this build tested) is not on the source branch '${route.source}' (at ${short(sourceTip)}) on '${remote}' of ${name}; nothing was promoted.`,
+      {
+        fix: `promote from a build of '${route.source}': only what the source environment has can move on.`,
+      },
+    );
   }
   const subject = objects.get(commit)!.subject;
 
@@ -239,7 +274,15 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
   const target = route.target.replace(VERSION_PLACEHOLDER, tag.version.replace(/-.*$/, ''));
   const targetRef = `refs/heads/${target}`;
   const notes: string[] = [];
-  const move = await planMove(git, opts.strategy, { commit, target, targetRef, from: heads.get(targetRef), tag, source: route.source, name });
+  const move = await planMove(git, opts.strategy, {
+    commit,
+    target,
+    targetRef,
+    from: heads.get(targetRef),
+    tag,
+    source: route.source,
+    name,
+  });
   if (move.kind === 'create') notes.push(`'${target}' does not exist on '${remote}': it is created at ${short(commit)}.`);
   if (move.kind === 'contains') notes.push(`'${target}' contains ${short(commit)} already: the branch does not move.`);
   if (move.kind === 'up-to-date') notes.push(`'${target}' is at ${short(commit)} already.`);
@@ -253,16 +296,29 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
       sourceRef: prRef,
       targetRef,
       title: `Promote ${tag.tag} to ${target}`,
-      description: [`Promotes ${short(commit)} (${subject}) from '${route.source}' to '${target}' as ${tag.tag}.`, '', `Opened by Relevo PromoteBranch. ${tag.why}.`].join('\n'),
+      description: [
+        `Promotes ${short(commit)} (${subject}) from '${route.source}' to '${target}' as ${tag.tag}.`,
+        '',
+        `Opened by Relevo PromoteBranch. ${tag.why}.`,
+      ].join('\n'),
     };
   } else if (move.to !== move.from && move.kind !== 'contains') refs.push({ ref: targetRef, to: move.to, previous: move.from });
 
   const backMerges: BackMerge[] = [];
   for (const branch of route.backMerge) {
-    const bm = await planBackMerge(git, { branch, from: heads.get(`refs/heads/${branch}`), commit, tag, route: `${route.source} → ${target}`, pullRequestRef: `refs/heads/relevo/back-merge-${tag.tag}-into-${branch}`, name });
+    const bm = await planBackMerge(git, {
+      branch,
+      from: heads.get(`refs/heads/${branch}`),
+      commit,
+      tag,
+      route: `${route.source} → ${target}`,
+      pullRequestRef: `refs/heads/relevo/back-merge-${tag.tag}-into-${branch}`,
+      name,
+    });
     backMerges.push(bm);
     if (bm.status === 'fast-forward' || bm.status === 'merged') refs.push({ ref: bm.ref, to: bm.to, previous: bm.from });
-    if (bm.status === 'pull-request') refs.push({ ref: bm.pullRequestRef!, to: commit, previous: heads.get(bm.pullRequestRef!) ?? ZERO_SHA });
+    if (bm.status === 'pull-request')
+      refs.push({ ref: bm.pullRequestRef!, to: commit, previous: heads.get(bm.pullRequestRef!) ?? ZERO_SHA });
     if (bm.status === 'missing') notes.push(`'${branch}' does not exist on '${remote}': no back-merge into it.`);
   }
   if (!tag.existing || tag.pushExisting) {
@@ -270,7 +326,12 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
       ref: `refs/tags/${tag.tag}`,
       to: commit,
       previous: ZERO_SHA,
-      tag: tag.existing ? undefined : { name: tag.tag, message: `${tag.kind === 'final' ? 'Release' : 'Release candidate'} ${opts.component ? `${opts.component} ` : ''}${tag.version}${tag.candidate ? ` (from ${tag.candidate})` : ''}, promoted ${route.source} → ${target}` },
+      tag: tag.existing
+        ? undefined
+        : {
+            name: tag.tag,
+            message: `${tag.kind === 'final' ? 'Release' : 'Release candidate'} ${opts.component ? `${opts.component} ` : ''}${tag.version}${tag.candidate ? ` (from ${tag.candidate})` : ''}, promoted ${route.source} → ${target}`,
+          },
     });
   }
   return {
@@ -298,12 +359,18 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
 /** A git command that failed while planning (it could not read what it needed) is the environment's doing, not a bug: nothing moved yet. */
 function gitFailure(err: unknown): unknown {
   if (!(err instanceof GitCommandError)) return err;
-  return new UserError(`git ${err.args[0]} failed while reading the repository: ${quoteForeign(err.stderr.trim().replace(/\s+/g, ' ') || err.message)}. Nothing was promoted.`, { fix: 'see the git message; re-run once git can read the checkout and its remote.' });
+  return new UserError(
+    `git ${err.args[0]} failed while reading the repository: ${quoteForeign(err.stderr.trim().replace(/\s+/g, ' ') || err.message)}. Nothing was promoted.`,
+    { fix: 'see the git message; re-run once git can read the checkout and its remote.' },
+  );
 }
 
 /** The repository's name: the last part of its remote URL (Azure Repos: after `_git/`), else the folder's. */
 export function repositoryName(url: string | undefined, dir: string): string {
-  const from = (url ?? dir).replace(/[?#].*$/, '').replace(/\/+$/, '').replace(/\.git$/, '');
+  const from = (url ?? dir)
+    .replace(/[?#].*$/, '')
+    .replace(/\/+$/, '')
+    .replace(/\.git$/, '');
   return decodeURIComponent(from.slice(Math.max(from.lastIndexOf('/'), from.lastIndexOf(':')) + 1)) || dir;
 }
 
@@ -315,7 +382,10 @@ async function planMove(
   const base = { branch: m.target, ref: m.targetRef };
   if (!m.from) {
     if (strategy === 'pull-request') {
-      throw new UserError(`the target branch '${m.target}' does not exist on the remote of ${m.name}: a pull request needs a branch to go into.`, { input: 'strategy', fix: "create the branch first, or use 'fast-forward' (it creates it)." });
+      throw new UserError(
+        `the target branch '${m.target}' does not exist on the remote of ${m.name}: a pull request needs a branch to go into.`,
+        { input: 'strategy', fix: "create the branch first, or use 'fast-forward' (it creates it)." },
+      );
     }
     return { ...base, from: ZERO_SHA, to: m.commit, kind: 'create' };
   }
@@ -327,18 +397,33 @@ async function planMove(
   if (strategy === 'fast-forward') {
     if (fastForward) return { ...base, from: m.from, to: m.commit, kind: 'fast-forward' };
     const ahead = (await git.run(['log', '--format=%h %s', `${m.commit}..${m.from}`])).trim().split('\n').filter(Boolean);
-    const shown = ahead.slice(0, 10).map((l) => `'${quoteForeign(l)}'`).join(', ') + (ahead.length > 10 ? ` and ${ahead.length - 10} more` : '');
-    throw new UserError(`'${m.target}' has ${ahead.length} commit(s) that '${m.source}' lacks, so it cannot fast-forward to ${short(m.commit)}: ${shown}. Nothing was promoted.`, {
-      input: 'strategy',
-      fix: `use 'strategy: merge' (a merge commit on '${m.target}') or 'strategy: pull-request' (a pull request to review), or bring those commits back into '${m.source}' first.`,
-    });
+    const shown =
+      ahead
+        .slice(0, 10)
+        .map((l) => `'${quoteForeign(l)}'`)
+        .join(', ') + (ahead.length > 10 ? ` and ${ahead.length - 10} more` : '');
+    throw new UserError(
+      `'${m.target}' has ${ahead.length} commit(s) that '${m.source}' lacks, so it cannot fast-forward to ${short(m.commit)}: ${shown}. Nothing was promoted.`,
+      {
+        input: 'strategy',
+        fix: `use 'strategy: merge' (a merge commit on '${m.target}') or 'strategy: pull-request' (a pull request to review), or bring those commits back into '${m.source}' first.`,
+      },
+    );
   }
-  const merged = await mergeCommit(git, m.from, m.commit, `Merge ${m.tag.tag} into ${m.target}\n\nPromoted ${short(m.commit)} from '${m.source}' to '${m.target}' by Relevo PromoteBranch.\n`);
+  const merged = await mergeCommit(
+    git,
+    m.from,
+    m.commit,
+    `Merge ${m.tag.tag} into ${m.target}\n\nPromoted ${short(m.commit)} from '${m.source}' to '${m.target}' by Relevo PromoteBranch.\n`,
+  );
   if ('conflicts' in merged) {
-    throw new UserError(`merging ${short(m.commit)} into '${m.target}' conflicts in ${merged.conflicts.map(quoteForeign).join(', ')}. Nothing was promoted.`, {
-      input: 'strategy',
-      fix: "use 'strategy: pull-request' and resolve the conflicts in the pull request, or merge by hand.",
-    });
+    throw new UserError(
+      `merging ${short(m.commit)} into '${m.target}' conflicts in ${merged.conflicts.map(quoteForeign).join(', ')}. Nothing was promoted.`,
+      {
+        input: 'strategy',
+        fix: "use 'strategy: pull-request' and resolve the conflicts in the pull request, or merge by hand.",
+      },
+    );
   }
   return { ...base, from: m.from, to: merged.commit, kind: 'merge', mergeCommit: merged.commit };
 }
@@ -352,8 +437,22 @@ async function planBackMerge(
   const common = b.from === b.commit ? b.commit : b.tag.ancestors?.has(b.from) ? b.from : await mergeBase(git, b.commit, b.from);
   if (common === b.commit) return { branch: b.branch, ref, from: b.from, to: b.from, status: 'up-to-date' };
   if (common === b.from) return { branch: b.branch, ref, from: b.from, to: b.commit, status: 'fast-forward' };
-  const merged = await mergeCommit(git, b.from, b.commit, `Merge ${b.tag.tag} back into ${b.branch}\n\nBack-merge after ${b.route}, by Relevo PromoteBranch.\n`);
-  if ('conflicts' in merged) return { branch: b.branch, ref, from: b.from, to: b.from, status: 'pull-request', conflicts: merged.conflicts, pullRequestRef: b.pullRequestRef };
+  const merged = await mergeCommit(
+    git,
+    b.from,
+    b.commit,
+    `Merge ${b.tag.tag} back into ${b.branch}\n\nBack-merge after ${b.route}, by Relevo PromoteBranch.\n`,
+  );
+  if ('conflicts' in merged)
+    return {
+      branch: b.branch,
+      ref,
+      from: b.from,
+      to: b.from,
+      status: 'pull-request',
+      conflicts: merged.conflicts,
+      pullRequestRef: b.pullRequestRef,
+    };
   return { branch: b.branch, ref, from: b.from, to: merged.commit, status: 'merged' };
 }
 
@@ -380,7 +479,9 @@ async function mergeCommit(git: Git, ours: string, theirs: string, message: stri
     throw err;
   }
   const tree = out.split('\n')[0].trim();
-  const commit = (await git.run(['commit-tree', tree, '-p', ours, '-p', theirs, '-F', '-'], { env: await git.identityEnv(), input: message })).trim();
+  const commit = (
+    await git.run(['commit-tree', tree, '-p', ours, '-p', theirs, '-F', '-'], { env: await git.identityEnv(), input: message })
+  ).trim();
   return { commit };
 }
 
@@ -415,7 +516,10 @@ async function checkPins(plans: RepositoryPlan[], opts: PromotionOptions, log: L
         const tip = component.move.kind === 'pull-request' ? component.move.from : component.move.to;
         const on = tip !== ZERO_SHA && (tip === pinned || (await component.git.isAncestor(pinned, tip)));
         plan.pins.push({ name: m.name, commit: pinned, on: on ? `on ${component.move.branch} after this run` : 'not on the target' });
-        if (!on) problems.push(`${quoteForeign(m.name)} is pinned at ${short(pinned)}, which is not on '${component.move.branch}' of ${quoteForeign(component.name)}${component.move.kind === 'pull-request' ? ' (its promotion is a pull request, not merged yet)' : ''}`);
+        if (!on)
+          problems.push(
+            `${quoteForeign(m.name)} is pinned at ${short(pinned)}, which is not on '${component.move.branch}' of ${quoteForeign(component.name)}${component.move.kind === 'pull-request' ? ' (its promotion is a pull request, not merged yet)' : ''}`,
+          );
         return;
       }
       if (opts.route.target.includes(VERSION_PLACEHOLDER)) {
@@ -424,19 +528,28 @@ async function checkPins(plans: RepositoryPlan[], opts: PromotionOptions, log: L
       }
       const targetRef = plan.move.ref;
       const on = await pinOnRemote(plan.git, url, targetRef, pinned, opts.scratch, opts.gitOptions).catch((err: unknown) => {
-        throw new UserError(`cannot read component '${quoteForeign(m.name)}' (${quoteForeign(displayUrl(url))}) to check its pin: ${quoteForeign(err instanceof GitCommandError ? err.stderr.trim() : String(err))}. Nothing was promoted.`, {
-          input: 'repositories',
-          fix: "list the component's checkout in 'repositories', or grant the build service 'Read' on it.",
-        });
+        throw new UserError(
+          `cannot read component '${quoteForeign(m.name)}' (${quoteForeign(displayUrl(url))}) to check its pin: ${quoteForeign(err instanceof GitCommandError ? err.stderr.trim() : String(err))}. Nothing was promoted.`,
+          {
+            input: 'repositories',
+            fix: "list the component's checkout in 'repositories', or grant the build service 'Read' on it.",
+          },
+        );
       });
       plan.pins.push({ name: m.name, commit: pinned, on: on ? `on ${plan.move.branch}` : 'not on the target' });
-      if (!on) problems.push(`${quoteForeign(m.name)} is pinned at ${short(pinned)}, which is not on '${plan.move.branch}' of ${quoteForeign(displayUrl(url))}`);
+      if (!on)
+        problems.push(
+          `${quoteForeign(m.name)} is pinned at ${short(pinned)}, which is not on '${plan.move.branch}' of ${quoteForeign(displayUrl(url))}`,
+        );
     });
     if (problems.length) {
-      throw new UserError(`the orchestration ${quoteForeign(plan.name)} pins component commits that are not promoted yet: ${problems.join('; ')}. Nothing was promoted.`, {
-        input: 'repositories',
-        fix: "promote those components first, or in the same run (list their checkouts in 'repositories').",
-      });
+      throw new UserError(
+        `the orchestration ${quoteForeign(plan.name)} pins component commits that are not promoted yet: ${problems.join('; ')}. Nothing was promoted.`,
+        {
+          input: 'repositories',
+          fix: "promote those components first, or in the same run (list their checkouts in 'repositories').",
+        },
+      );
     }
     log.info(`${quoteForeign(plan.name)}: every pinned component is on its target.`);
   }
@@ -459,7 +572,11 @@ async function pinOnRemote(git: Git, url: string, ref: string, commit: string, s
 }
 
 function normalizeUrl(url: string): string {
-  return displayUrl(url).replace(/^file:\/\//, '').replace(/\/+$/, '').replace(/\.git$/, '').toLowerCase();
+  return displayUrl(url)
+    .replace(/^file:\/\//, '')
+    .replace(/\/+$/, '')
+    .replace(/\.git$/, '')
+    .toLowerCase();
 }
 
 /** Remote URLs and the user's identity, in one process. */

@@ -20,7 +20,11 @@ export interface PullRequestInputs {
 
 const branch = (ref: string) => ref.replace(/^refs\/heads\//, '');
 
-export function pullRequestOpener(client: AzureDevOpsClient, repositoryId: (name: string, dir: string) => Promise<string>, inputs: PullRequestInputs): OpenPullRequest {
+export function pullRequestOpener(
+  client: AzureDevOpsClient,
+  repositoryId: (name: string, dir: string) => Promise<string>,
+  inputs: PullRequestInputs,
+): OpenPullRequest {
   return async (repo, req) => {
     const id = await repositoryId(repo.name, repo.dir);
     // Work items and auto-complete belong to the promotion's pull request, not to a back-merge's.
@@ -29,7 +33,9 @@ export function pullRequestOpener(client: AzureDevOpsClient, repositoryId: (name
     const where = `from ${branch(req.sourceRef)} into ${branch(req.targetRef)} of ${quoteForeign(repo.name)}`;
     if (before) {
       const { title, description } = before;
-      journal.register(`the title and description of pull request ${before.id} ${where}`, () => client.updatePullRequest(id, before.id, { title, description }));
+      journal.register(`the title and description of pull request ${before.id} ${where}`, () =>
+        client.updatePullRequest(id, before.id, { title, description }),
+      );
     } else {
       journal.register(`the pull request ${where}, if this run opened it (abandoned)`, async () => {
         // Only the one this run opened: active, from this branch into this target, with this run's title.

@@ -51,9 +51,13 @@ function describeTag(r: RepositoryPlan): string {
  * names) is quoted with quoteForeign: one line each, no logging command.
  */
 export function planLines(plan: PromotionPlan): string[] {
-  const lines = [`Plan: ${describeRoute(plan.route)}, strategy ${plan.strategy}, ${plan.repositories.length} repositor${plan.repositories.length === 1 ? 'y' : 'ies'}.`];
+  const lines = [
+    `Plan: ${describeRoute(plan.route)}, strategy ${plan.strategy}, ${plan.repositories.length} repositor${plan.repositories.length === 1 ? 'y' : 'ies'}.`,
+  ];
   for (const r of plan.repositories) {
-    lines.push(`  ${quoteForeign(r.name)}: commit ${short(r.commit)} "${quoteForeign(r.subject)}" (on ${r.source.branch} at ${short(r.source.tip)})`);
+    lines.push(
+      `  ${quoteForeign(r.name)}: commit ${short(r.commit)} "${quoteForeign(r.subject)}" (on ${r.source.branch} at ${short(r.source.tip)})`,
+    );
     lines.push(`    ${describeMove(r.move)}`);
     lines.push(`    tag ${describeTag(r)}`);
     for (const g of r.gates) lines.push(`    gate ${g.gate}: ${g.passed ? 'passed' : 'FAILED'} (${quoteForeign(g.detail)})`);
@@ -77,22 +81,36 @@ export function backMergeStatus(r: RepositoryPlan | undefined): string {
 
 export function promotionSummary(plan: PromotionPlan, result: PromotionResult | undefined, dryRun: boolean): string {
   const out = [`### PromoteBranch: ${describeRoute(plan.route)}`, ''];
-  out.push(dryRun ? '**Dry run**: the plan below was checked; nothing was pushed, tagged or opened.' : `Strategy \`${plan.strategy}\`; every check passed before anything moved.`, '');
+  out.push(
+    dryRun
+      ? '**Dry run**: the plan below was checked; nothing was pushed, tagged or opened.'
+      : `Strategy \`${plan.strategy}\`; every check passed before anything moved.`,
+    '',
+  );
   const untested = plan.repositories.filter((r) => r.tag.untested);
-  if (untested.length) out.push(`> ⚠️ **Untested release** (allowUntested): ${untested.map((r) => `${r.name} ${r.tag.tag}`).join(', ')} carried no release candidate.`, '');
+  if (untested.length)
+    out.push(
+      `> ⚠️ **Untested release** (allowUntested): ${untested.map((r) => `${r.name} ${r.tag.tag}`).join(', ')} carried no release candidate.`,
+      '',
+    );
   out.push('| repository | commit | target | tag | gates | back-merge |', '|---|---|---|---|---|---|');
   for (const r of plan.repositories) {
     const gates = r.gates.length ? r.gates.map((g) => `${g.passed ? '✅' : '❌'} ${g.gate}`).join('<br>') : 'none';
     const bm = r.backMerges.length ? r.backMerges.map(describeBackMerge).join('<br>') : '—';
-    out.push(`| ${escape(r.name)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | \`${r.tag.tag}\`${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from \`${r.tag.candidate}\`` : ''} | ${gates} | ${escape(bm)} |`);
+    out.push(
+      `| ${escape(r.name)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | \`${r.tag.tag}\`${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from \`${r.tag.candidate}\`` : ''} | ${gates} | ${escape(bm)} |`,
+    );
   }
   out.push('');
   if (result) {
     out.push('**What happened**', '');
     for (const r of result.repositories) {
       const plan_ = plan.repositories.find((p) => p.name === r.name)!;
-      out.push(`- ${r.name}: ${r.pushed.length ? `pushed ${r.pushed.map((u) => `\`${u.ref.replace(/^refs\/(heads|tags)\//, '')}\``).join(', ')}` : 'nothing to push'}${r.pullRequest ? `; ${r.pullRequest.reused ? 'updated' : 'opened'} [pull request ${r.pullRequest.id}](${r.pullRequest.url})` : ''}`);
-      for (const pr of r.backMergePullRequests) out.push(`  - ⚠️ back-merge into \`${pr.branch}\` conflicts: [pull request ${pr.id}](${pr.url}) to resolve it`);
+      out.push(
+        `- ${r.name}: ${r.pushed.length ? `pushed ${r.pushed.map((u) => `\`${u.ref.replace(/^refs\/(heads|tags)\//, '')}\``).join(', ')}` : 'nothing to push'}${r.pullRequest ? `; ${r.pullRequest.reused ? 'updated' : 'opened'} [pull request ${r.pullRequest.id}](${r.pullRequest.url})` : ''}`,
+      );
+      for (const pr of r.backMergePullRequests)
+        out.push(`  - ⚠️ back-merge into \`${pr.branch}\` conflicts: [pull request ${pr.id}](${pr.url}) to resolve it`);
       for (const n of plan_.notes) out.push(`  - ${escape(n)}`);
     }
     out.push('');
@@ -103,5 +121,8 @@ export function promotionSummary(plan: PromotionPlan, result: PromotionResult | 
 
 /** Text from outside in a table cell or a list item: one line, no cell break, no code span, no HTML. */
 function escape(s: string): string {
-  return s.replace(/[|`]/g, '\\$&').replace(/</g, '&lt;').replace(/\r\n|\r|\n/g, ' ');
+  return s
+    .replace(/[|`]/g, '\\$&')
+    .replace(/</g, '&lt;')
+    .replace(/\r\n|\r|\n/g, ' ');
 }

@@ -9,10 +9,19 @@ import { journal } from '../undo';
 
 /** Registers putting back the tracking refs of `refs` (full names; only refs/heads/* have one). `label` prefixes the journal's line. */
 export async function registerTrackingRefs(git: Git, remote: string, refs: string[], label = ''): Promise<void> {
-  const tracking = [...new Set(refs.filter((r) => r.startsWith('refs/heads/')).map((r) => `refs/remotes/${remote}/${r.slice('refs/heads/'.length)}`))];
+  const tracking = [
+    ...new Set(refs.filter((r) => r.startsWith('refs/heads/')).map((r) => `refs/remotes/${remote}/${r.slice('refs/heads/'.length)}`)),
+  ];
   if (!tracking.length) return;
   const listed = await git.run(['for-each-ref', '--format=%(refname) %(objectname)', ...tracking]);
-  const was = new Map(listed.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+  const was = new Map(
+    listed
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ') as [string, string]),
+  );
   const lines = tracking.map((ref) => (was.has(ref) ? `update ${ref} ${was.get(ref)}` : `delete ${ref}`));
-  journal.register(`${label}the checkout's ${tracking.join(', ')}`, () => git.run(['update-ref', '--stdin'], { input: lines.join('\n') + '\n' }));
+  journal.register(`${label}the checkout's ${tracking.join(', ')}`, () =>
+    git.run(['update-ref', '--stdin'], { input: lines.join('\n') + '\n' }),
+  );
 }

@@ -75,18 +75,36 @@ export async function decideTag(q: TagQuery): Promise<TagDecision> {
     why,
   });
   const final = highest(on.filter((t) => !t.version.prerelease.length));
-  if (final) return existing(final, q.kind === 'final' ? `the commit is released already as ${final.name}` : `the commit is released already as ${final.name}: no candidate is made`);
+  if (final)
+    return existing(
+      final,
+      q.kind === 'final'
+        ? `the commit is released already as ${final.name}`
+        : `the commit is released already as ${final.name}: no candidate is made`,
+    );
   const candidate = highest(on.filter((t) => t.version.prerelease[0] === CANDIDATE_LABEL));
   if (q.kind === 'candidate' && candidate) return existing(candidate, `the commit is a candidate already (${candidate.name})`);
   if (q.kind === 'final' && candidate) {
     const version = release(candidate.version);
-    return checked(q, { version, tag: q.format.tagFor(version), kind: 'final', existing: false, pushExisting: false, candidate: candidate.name, untested: false, why: `the tested candidate ${candidate.name} is released as it is` });
+    return checked(q, {
+      version,
+      tag: q.format.tagFor(version),
+      kind: 'final',
+      existing: false,
+      pushExisting: false,
+      candidate: candidate.name,
+      untested: false,
+      why: `the tested candidate ${candidate.name} is released as it is`,
+    });
   }
   if (q.kind === 'final' && !q.allowUntested) {
-    throw new UserError(`commit ${q.commit.slice(0, 12)} carries no release candidate (no '${q.format.tagFor(`X.Y.Z-${CANDIDATE_LABEL}.N`)}' tag): a final is made only from a tested candidate.`, {
-      input: 'allowUntested',
-      fix: `promote the commit into '${q.candidateBranch}' first (it gets its candidate tag there), or set 'allowUntested: true' to release it untested (the Summary flags it).`,
-    });
+    throw new UserError(
+      `commit ${q.commit.slice(0, 12)} carries no release candidate (no '${q.format.tagFor(`X.Y.Z-${CANDIDATE_LABEL}.N`)}' tag): a final is made only from a tested candidate.`,
+      {
+        input: 'allowUntested',
+        fix: `promote the commit into '${q.candidateBranch}' first (it gets its candidate tag there), or set 'allowUntested: true' to release it untested (the Summary flags it).`,
+      },
+    );
   }
   const label = q.kind === 'candidate' ? CANDIDATE_LABEL : '';
   const { version, ancestors } = await nextVersion(q, label);
@@ -98,7 +116,10 @@ export async function decideTag(q: TagQuery): Promise<TagDecision> {
     existing: false,
     pushExisting: false,
     untested: q.kind === 'final',
-    why: q.kind === 'final' ? 'allowUntested: released without a candidate, version from the commits since the last release' : 'the next candidate, from the commits since the last release',
+    why:
+      q.kind === 'final'
+        ? 'allowUntested: released without a candidate, version from the commits since the last release'
+        : 'the next candidate, from the commits since the last release',
   });
 }
 
@@ -106,10 +127,13 @@ export async function decideTag(q: TagQuery): Promise<TagDecision> {
 function checked(q: TagQuery, d: TagDecision): TagDecision {
   const clash = q.tags.find((t) => t.name === d.tag && t.commit !== q.commit);
   if (clash) {
-    throw new UserError(`the tag '${d.tag}' already exists at commit ${clash.commit.slice(0, 12)}, not at the promoted commit ${q.commit.slice(0, 12)}.`, {
-      input: 'tagFormat',
-      fix: 'that version was released from another commit: promote that commit, or delete the stray tag; nothing was promoted.',
-    });
+    throw new UserError(
+      `the tag '${d.tag}' already exists at commit ${clash.commit.slice(0, 12)}, not at the promoted commit ${q.commit.slice(0, 12)}.`,
+      {
+        input: 'tagFormat',
+        fix: 'that version was released from another commit: promote that commit, or delete the stray tag; nothing was promoted.',
+      },
+    );
   }
   return d;
 }
@@ -150,7 +174,15 @@ async function nextVersion(q: TagQuery, label: string): Promise<{ version: strin
       drop();
     }
   }
-  const inputs = { base: found.base, analysis: summarizeCommits(found.commits), bump: 'auto' as const, label, initial: '0.1.0', tags: q.tags, finals };
+  const inputs = {
+    base: found.base,
+    analysis: summarizeCommits(found.commits),
+    bump: 'auto' as const,
+    label,
+    initial: '0.1.0',
+    tags: q.tags,
+    finals,
+  };
   let decided = decideVersion(inputs);
   // Nothing since the last release that asks for a bump (chores only): a promotion still ships a new version.
   if (decided.reason.kind === 'no-relevant-commits') decided = decideVersion({ ...inputs, bump: 'patch' });

@@ -84,21 +84,40 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
     for (const path of byproducts(o.project.dir)) if (!before.has(path)) rmSync(path, { recursive: true, force: true });
   };
   // Registered before the build makes them: a failed, stopped or cancelled build leaves no build/ or *.egg-info.
-  const forgetByproducts = journal.register(`the build folders (build/, *.egg-info) the build made in ${o.project.dir} (removed)`, removeByproducts);
+  const forgetByproducts = journal.register(
+    `the build folders (build/, *.egg-info) the build made in ${o.project.dir} (removed)`,
+    removeByproducts,
+  );
   const scratch = mkdtempSync(join(o.tempDirectory, 'relevo-wheel-'));
   let result: BuildResult;
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONIOENCODING: 'utf-8' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PYTHONDONTWRITEBYTECODE: '1',
+      PIP_DISABLE_PIP_VERSION_CHECK: '1',
+      PYTHONIOENCODING: 'utf-8',
+    };
     if (stamp?.kind === 'files') {
       for (const edit of stamp.edits) {
-        o.log.info(`Version ${edit.newVersion} stamped into ${edit.path}${edit.via ? ` (${edit.via})` : ''} for the build (was ${edit.oldVersion}; put back afterwards).`);
+        o.log.info(
+          `Version ${edit.newVersion} stamped into ${edit.path}${edit.via ? ` (${edit.via})` : ''} for the build (was ${edit.oldVersion}; put back afterwards).`,
+        );
         stamped.write(edit.path, edit.after);
       }
     } else if (stamp?.kind === 'env') {
       Object.assign(env, stamp.env);
       o.log.info(`Version: ${stamp.note}`);
     }
-    const args = ['-m', 'build', '--wheel', ...(o.sdist ? ['--sdist'] : []), '--outdir', scratch, ...(o.isolation ? [] : ['--no-isolation']), o.project.dir];
+    const args = [
+      '-m',
+      'build',
+      '--wheel',
+      ...(o.sdist ? ['--sdist'] : []),
+      '--outdir',
+      scratch,
+      ...(o.isolation ? [] : ['--no-isolation']),
+      o.project.dir,
+    ];
     o.log.info(`${o.interpreter.command} ${args.join(' ')}`);
     // The build's own output, folded in the agent's log (as text: the log neutralises it).
     o.log.group?.('Build output');
@@ -110,24 +129,31 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
     }
     if (run.timedOut) {
       const last = run.output.trimEnd().split(/\r?\n/).slice(-10).join('\n');
-      throw new UserError(`the build of ${o.project.name ?? basename(o.project.dir)} ran for ${duration(o.timeoutMs)} and was stopped with every process it started (${buildPhase(run.output)}). Its last output:\n${last}\n`, {
-        input: 'buildTimeoutMinutes',
-        fix: `run '${o.interpreter.command} -m build${o.isolation ? '' : ' --no-isolation'}' in ${o.project.dir} to see where it waits (a prompt, a download, a compiler), fix it, or raise buildTimeoutMinutes.`,
-      });
+      throw new UserError(
+        `the build of ${o.project.name ?? basename(o.project.dir)} ran for ${duration(o.timeoutMs)} and was stopped with every process it started (${buildPhase(run.output)}). Its last output:\n${last}\n`,
+        {
+          input: 'buildTimeoutMinutes',
+          fix: `run '${o.interpreter.command} -m build${o.isolation ? '' : ' --no-isolation'}' in ${o.project.dir} to see where it waits (a prompt, a download, a compiler), fix it, or raise buildTimeoutMinutes.`,
+        },
+      );
     }
     if (run.code !== 0) {
       const tail = run.output.trimEnd().split(/\r?\n/).slice(-25).join('\n');
       const missing = /ERROR Missing dependencies:\s*\n?\s*(.+)/.exec(run.output)?.[1];
-      throw new UserError(`the build of ${o.project.name ?? basename(o.project.dir)} failed (exit ${run.code}). The end of its output:\n${tail}\n`, {
-        fix: missing
-          ? `install the build requirement (${o.interpreter.command} -m pip install '${missing.trim()}') or set isolation: true where a package index is reachable.`
-          : `run '${o.interpreter.command} -m build${o.isolation ? '' : ' --no-isolation'}' in ${o.project.dir} to reproduce it, and fix what the output above says.`,
-      });
+      throw new UserError(
+        `the build of ${o.project.name ?? basename(o.project.dir)} failed (exit ${run.code}). The end of its output:\n${tail}\n`,
+        {
+          fix: missing
+            ? `install the build requirement (${o.interpreter.command} -m pip install '${missing.trim()}') or set isolation: true where a package index is reachable.`
+            : `run '${o.interpreter.command} -m build${o.isolation ? '' : ' --no-isolation'}' in ${o.project.dir} to reproduce it, and fix what the output above says.`,
+        },
+      );
     }
     const built = readdirSync(scratch);
     const wheels = built.filter((f) => f.endsWith('.whl'));
     const sdists = built.filter((f) => f.endsWith('.tar.gz'));
-    if (wheels.length !== 1 || (o.sdist && sdists.length !== 1)) throw new Error(`the build made ${built.join(', ') || 'nothing'}; expected one wheel${o.sdist ? ' and one sdist' : ''}`);
+    if (wheels.length !== 1 || (o.sdist && sdists.length !== 1))
+      throw new Error(`the build made ${built.join(', ') || 'nothing'}; expected one wheel${o.sdist ? ' and one sdist' : ''}`);
     let wheel: WheelInfo;
     try {
       wheel = inspectWheel(join(scratch, wheels[0]), { name: o.project.name, version: expectedVersion });
@@ -141,7 +167,10 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
       });
     }
     if (o.sdist && !sdists[0].includes(wheel.version.replace(/_/g, '-')) && !sdists[0].includes(wheel.fileName.version)) {
-      throw new UserError(`the sdist ${sdists[0]} does not carry the wheel's version ${wheel.version}.`, { input: 'sdist', fix: 'set sdist: false, or make the project read its version from one place.' });
+      throw new UserError(`the sdist ${sdists[0]} does not carry the wheel's version ${wheel.version}.`, {
+        input: 'sdist',
+        fix: 'set sdist: false, or make the project read its version from one place.',
+      });
     }
     let twine: BuildResult['twine'] = 'absent';
     if (o.interpreter.twine) {
@@ -162,7 +191,15 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
     output.write(wheelPath, readFileSync(join(scratch, wheels[0])));
     const sdistPath = o.sdist ? join(o.outputDirectory, sdists[0]) : undefined;
     if (sdistPath) output.write(sdistPath, readFileSync(join(scratch, sdists[0])));
-    result = { wheel: { ...wheel, file: wheelPath }, wheelPath, sdistPath, stamp, expectedVersion, twine, seconds: (Date.now() - started) / 1000 };
+    result = {
+      wheel: { ...wheel, file: wheelPath },
+      wheelPath,
+      sdistPath,
+      stamp,
+      expectedVersion,
+      twine,
+      seconds: (Date.now() - started) / 1000,
+    };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -185,6 +222,10 @@ const TWINE_CHECK_BOUND_MS = 5 * 60_000;
 
 /** Which phase of `python -m build` a stopped build was in, from the last phase line it printed. */
 export function buildPhase(output: string): string {
-  const phases = [...output.matchAll(/^\* (Creating [^\n]*|Installing packages in isolated environment[^\n]*|Getting build dependencies for (?:wheel|sdist)[^\n]*|Building (?:wheel|sdist)[^\n]*)$/gm)].map((m) => m[1].replace(/\.+$/, ''));
+  const phases = [
+    ...output.matchAll(
+      /^\* (Creating [^\n]*|Installing packages in isolated environment[^\n]*|Getting build dependencies for (?:wheel|sdist)[^\n]*|Building (?:wheel|sdist)[^\n]*)$/gm,
+    ),
+  ].map((m) => m[1].replace(/\.+$/, ''));
   return phases.length ? `it was at: ${phases[phases.length - 1]}` : 'before it printed its first phase';
 }

@@ -75,7 +75,12 @@ export function runProcess(
     let output = '';
     let pending = '';
     let timedOut = false;
-    const child = startProcess(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], doing: `running ${command}` });
+    const child = startProcess(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      doing: `running ${command}`,
+    });
     const timer = setTimeout(() => {
       timedOut = true;
       void stopGroup(child, 2000);
@@ -112,7 +117,10 @@ function quote(arg: string): string {
  * Checks the interpreter: it runs, is Python 3.8+, has `build`, and (without isolation) has the
  * backend's requirements installed. `requires` is the project's [build-system] requires.
  */
-export async function checkInterpreter(command: string, options: { isolation: boolean; requires: string[]; input?: string }): Promise<Interpreter> {
+export async function checkInterpreter(
+  command: string,
+  options: { isolation: boolean; requires: string[]; input?: string },
+): Promise<Interpreter> {
   const input = options.input ?? 'pythonInterpreter';
   const names = options.isolation ? [] : options.requires.map(requirementName);
   const run = await runProcess(command, ['-c', PROBE, JSON.stringify(names)], { timeoutMs: 60_000 });
@@ -126,9 +134,16 @@ export async function checkInterpreter(command: string, options: { isolation: bo
   try {
     probe = JSON.parse(run.output.trim().split('\n').pop() ?? '') as ProbeResult;
   } catch {
-    throw new UserError(`'${command}' is not a Python 3 interpreter (it answered: ${run.output.trim().split('\n').slice(-3).join(' | ').slice(0, 300)}).`, { input, fix: `set ${input} to python3 or the interpreter's path.` });
+    throw new UserError(
+      `'${command}' is not a Python 3 interpreter (it answered: ${run.output.trim().split('\n').slice(-3).join(' | ').slice(0, 300)}).`,
+      { input, fix: `set ${input} to python3 or the interpreter's path.` },
+    );
   }
-  if (!probe.ok) throw new UserError(`'${command}' is Python ${probe.version}; building needs 3.8 or newer.`, { input, fix: 'add a UsePythonVersion@0 step (versionSpec: 3.x) before this one, or point it at a newer interpreter.' });
+  if (!probe.ok)
+    throw new UserError(`'${command}' is Python ${probe.version}; building needs 3.8 or newer.`, {
+      input,
+      fix: 'add a UsePythonVersion@0 step (versionSpec: 3.x) before this one, or point it at a newer interpreter.',
+    });
   const py = quote(command);
   const debian = /^\/usr\/bin\/python3(\.\d+)?$/.test(probe.executable);
   if (!probe.build) {
@@ -145,10 +160,13 @@ export async function checkInterpreter(command: string, options: { isolation: bo
   }
   if (probe.missing.length) {
     const wanted = options.requires.filter((r) => probe.missing.includes(requirementName(r)));
-    throw new UserError(`without isolation the build uses what is installed, and the Python at ${probe.executable} lacks the build requirements ${wanted.join(', ')} ([build-system] requires).`, {
-      input: 'isolation',
-      fix: `install them: ${py} -m pip install ${wanted.map(quote).join(' ')}${debian ? ` (Debian/Ubuntu: sudo apt-get install -y ${probe.missing.map((n) => `python3-${n.toLowerCase().replace(/_/g, '-')}`).join(' ')})` : ''}; or set isolation: true where a package index is reachable.`,
-    });
+    throw new UserError(
+      `without isolation the build uses what is installed, and the Python at ${probe.executable} lacks the build requirements ${wanted.join(', ')} ([build-system] requires).`,
+      {
+        input: 'isolation',
+        fix: `install them: ${py} -m pip install ${wanted.map(quote).join(' ')}${debian ? ` (Debian/Ubuntu: sudo apt-get install -y ${probe.missing.map((n) => `python3-${n.toLowerCase().replace(/_/g, '-')}`).join(' ')})` : ''}; or set isolation: true where a package index is reachable.`,
+      },
+    );
   }
   return { command, executable: probe.executable, version: probe.version, twine: probe.twine };
 }

@@ -36,14 +36,19 @@ function table(v: unknown): Record<string, unknown> | undefined {
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }
 
-
 export function readProject(dir: string, input = 'projectDirectory'): PythonProject {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new UserError(`'${dir}' is not a folder.`, { input, fix: 'set it to the folder that holds pyproject.toml, setup.cfg or setup.py (relative to $(Build.SourcesDirectory)).' });
+    throw new UserError(`'${dir}' is not a folder.`, {
+      input,
+      fix: 'set it to the folder that holds pyproject.toml, setup.cfg or setup.py (relative to $(Build.SourcesDirectory)).',
+    });
   }
   const files = PROJECT_FILES.filter((f) => existsSync(join(dir, f)));
   if (!files.length) {
-    throw new UserError(`'${dir}' holds no pyproject.toml, setup.cfg or setup.py.`, { input, fix: 'set it to the folder of the Python project (the one with pyproject.toml).' });
+    throw new UserError(`'${dir}' holds no pyproject.toml, setup.cfg or setup.py.`, {
+      input,
+      fix: 'set it to the folder of the Python project (the one with pyproject.toml).',
+    });
   }
   let name: string | undefined;
   let buildRequires = ['setuptools>=40.8.0'];
@@ -53,7 +58,10 @@ export function readProject(dir: string, input = 'projectDirectory'): PythonProj
     try {
       data = parseToml(readFileSync(join(dir, 'pyproject.toml'), 'utf8')) as Record<string, unknown>;
     } catch (err) {
-      throw new UserError(`pyproject.toml is not valid TOML (${(err as Error).message.split('\n')[0]}).`, { input, fix: 'fix the file; `python -c "import tomllib; tomllib.load(open(\'pyproject.toml\', \'rb\'))"` shows where.' });
+      throw new UserError(`pyproject.toml is not valid TOML (${(err as Error).message.split('\n')[0]}).`, {
+        input,
+        fix: "fix the file; `python -c \"import tomllib; tomllib.load(open('pyproject.toml', 'rb'))\"` shows where.",
+      });
     }
     const project = table(data.project);
     const poetry = table(table(data.tool)?.poetry);
@@ -66,7 +74,8 @@ export function readProject(dir: string, input = 'projectDirectory'): PythonProj
     }
   }
   if (!name && files.includes('setup.cfg')) name = iniValue(readFileSync(join(dir, 'setup.cfg'), 'utf8'), 'metadata', 'name');
-  if (!name && files.includes('setup.py')) name = /\bname\s*=\s*["']([A-Za-z0-9][A-Za-z0-9._-]*)["']/.exec(readFileSync(join(dir, 'setup.py'), 'utf8'))?.[1];
+  if (!name && files.includes('setup.py'))
+    name = /\bname\s*=\s*["']([A-Za-z0-9][A-Za-z0-9._-]*)["']/.exec(readFileSync(join(dir, 'setup.py'), 'utf8'))?.[1];
   return { dir, files, name, buildRequires, backend };
 }
 
@@ -82,7 +91,8 @@ export function requirementName(requirement: string): string {
  */
 export function planVersionStamp(project: PythonProject, versions: { semver: string; pep440: string }, input = 'version'): VersionStamp {
   const reasons: string[] = [];
-  if (project.files.includes('setup.py') && /use_scm_version\s*=/.test(readFileSync(join(project.dir, 'setup.py'), 'utf8'))) return scm('setup.py use_scm_version');
+  if (project.files.includes('setup.py') && /use_scm_version\s*=/.test(readFileSync(join(project.dir, 'setup.py'), 'utf8')))
+    return scm('setup.py use_scm_version');
   for (const file of project.files) {
     try {
       const plan = planVersionFileEdits([{ entry: file, path: join(project.dir, file) }], versions);
@@ -96,7 +106,7 @@ export function planVersionStamp(project: PythonProject, versions: { semver: str
   }
   throw new UserError(`cannot find where the project's version is written (${reasons.join(' ')}).`, {
     input,
-    fix: "write the version in pyproject.toml ([project] version = \"0.1.0\"), setup.cfg ([metadata] version = 0.1.0) or setup.py (version=\"0.1.0\"), or leave 'version' empty to build the version the project says.",
+    fix: 'write the version in pyproject.toml ([project] version = "0.1.0"), setup.cfg ([metadata] version = 0.1.0) or setup.py (version="0.1.0"), or leave \'version\' empty to build the version the project says.',
   });
 
   function scm(why: string): VersionStamp {

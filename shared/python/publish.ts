@@ -89,10 +89,22 @@ export function indexUrlFor(feedUrl: string): string | undefined {
  * cluster with RELEVO_INDEX_URL (e.g. from a secret: `{{secrets/libs/feed-url}}`): no
  * credential is ever written into the script.
  */
-export function initScriptText(o: { name: string; version: string; indexUrl?: string; wheelRemotePath?: string; buildNumber?: string }): string {
-  const lines = ['#!/bin/bash', `# Installs ${o.name}==${o.version} at cluster start. Written by Relevo BuildWheel${o.buildNumber ? ` (build ${o.buildNumber})` : ''}.`, 'set -euo pipefail'];
+export function initScriptText(o: {
+  name: string;
+  version: string;
+  indexUrl?: string;
+  wheelRemotePath?: string;
+  buildNumber?: string;
+}): string {
+  const lines = [
+    '#!/bin/bash',
+    `# Installs ${o.name}==${o.version} at cluster start. Written by Relevo BuildWheel${o.buildNumber ? ` (build ${o.buildNumber})` : ''}.`,
+    'set -euo pipefail',
+  ];
   if (o.indexUrl) {
-    lines.push(`# The index may need credentials: set RELEVO_INDEX_URL on the cluster from a secret, e.g. RELEVO_INDEX_URL={{secrets/libs/feed-url}}.`);
+    lines.push(
+      `# The index may need credentials: set RELEVO_INDEX_URL on the cluster from a secret, e.g. RELEVO_INDEX_URL={{secrets/libs/feed-url}}.`,
+    );
     lines.push(`INDEX_URL="\${RELEVO_INDEX_URL:-${o.indexUrl}}"`);
     lines.push(`/databricks/python/bin/pip install --quiet --disable-pip-version-check --index-url "$INDEX_URL" '${o.name}==${o.version}'`);
   } else if (o.wheelRemotePath) {
@@ -103,12 +115,36 @@ export function initScriptText(o: { name: string; version: string; indexUrl?: st
 
 function distributions(build: BuildResult): Distribution[] {
   const w = build.wheel;
-  const out: Distribution[] = [{ path: build.wheelPath, bytes: readFileSync(build.wheelPath), name: w.name, version: w.version, filetype: 'bdist_wheel', pyversion: w.fileName.python, metadataVersion: w.metadataVersion }];
-  if (build.sdistPath) out.push({ path: build.sdistPath, bytes: readFileSync(build.sdistPath), name: w.name, version: w.version, filetype: 'sdist', pyversion: 'source', metadataVersion: w.metadataVersion });
+  const out: Distribution[] = [
+    {
+      path: build.wheelPath,
+      bytes: readFileSync(build.wheelPath),
+      name: w.name,
+      version: w.version,
+      filetype: 'bdist_wheel',
+      pyversion: w.fileName.python,
+      metadataVersion: w.metadataVersion,
+    },
+  ];
+  if (build.sdistPath)
+    out.push({
+      path: build.sdistPath,
+      bytes: readFileSync(build.sdistPath),
+      name: w.name,
+      version: w.version,
+      filetype: 'sdist',
+      pyversion: 'source',
+      metadataVersion: w.metadataVersion,
+    });
   return out;
 }
 
-export async function publish(build: BuildResult, plan: PublishPlan, deps: PublishDeps, context: { outputDirectory: string; buildNumber?: string }): Promise<PublishResult> {
+export async function publish(
+  build: BuildResult,
+  plan: PublishPlan,
+  deps: PublishDeps,
+  context: { outputDirectory: string; buildNumber?: string },
+): Promise<PublishResult> {
   const result: PublishResult = { uploadedTo: [], feed: [], clusters: [] };
   const done = (to: string) => {
     result.uploadedTo.push(to);
@@ -120,7 +156,18 @@ export async function publish(build: BuildResult, plan: PublishPlan, deps: Publi
   if (plan.initScript) {
     const name = `install-${build.wheel.name}-${build.wheel.version}.sh`;
     result.initScriptPath = join(context.outputDirectory, name);
-    new FileChanges().write(result.initScriptPath, Buffer.from(initScriptText({ name: build.wheel.name, version: build.wheel.version, indexUrl: plan.feed ? indexUrlFor(plan.feed.url) : undefined, wheelRemotePath: remoteWheel, buildNumber: context.buildNumber })));
+    new FileChanges().write(
+      result.initScriptPath,
+      Buffer.from(
+        initScriptText({
+          name: build.wheel.name,
+          version: build.wheel.version,
+          indexUrl: plan.feed ? indexUrlFor(plan.feed.url) : undefined,
+          wheelRemotePath: remoteWheel,
+          buildNumber: context.buildNumber,
+        }),
+      ),
+    );
     chmodSync(result.initScriptPath, 0o755);
     log.info(`Init script written: ${result.initScriptPath}`);
   }
@@ -140,7 +187,10 @@ export async function publish(build: BuildResult, plan: PublishPlan, deps: Publi
       // the feed answered may have landed too: the journal says so rather than guess.
       let answered = false;
       const forget = journal.register(`${file} in the feed ${feed.url}`, () => {
-        if (!answered) throw new Error('the upload was under way when the run stopped: the feed may have kept it, and a feed does not give a version back');
+        if (!answered)
+          throw new Error(
+            'the upload was under way when the run stopped: the feed may have kept it, and a feed does not give a version back',
+          );
       });
       let outcome: UploadOutcome;
       try {
@@ -153,10 +203,13 @@ export async function publish(build: BuildResult, plan: PublishPlan, deps: Publi
       if (outcome.status === 'exists') {
         forget();
         if (!feed.skipExisting) {
-          throw new UserError(`${file} is already in the feed (HTTP ${outcome.httpStatus}: ${quoteForeign(outcome.message)}); a published version cannot be replaced.`, {
-            input: 'skipExisting',
-            fix: 'build a new version (VersionBump), or set skipExisting: true to go on when the file is there already.',
-          });
+          throw new UserError(
+            `${file} is already in the feed (HTTP ${outcome.httpStatus}: ${quoteForeign(outcome.message)}); a published version cannot be replaced.`,
+            {
+              input: 'skipExisting',
+              fix: 'build a new version (VersionBump), or set skipExisting: true to go on when the file is there already.',
+            },
+          );
         }
         log.info(`Feed: ${file} is already there (HTTP ${outcome.httpStatus}), skipped (skipExisting).`);
         result.feed.push({ file, status: 'skipped' });
@@ -189,21 +242,31 @@ export async function publish(build: BuildResult, plan: PublishPlan, deps: Publi
       const broken = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
       if (broken) throw broken.reason;
       result.clusters = settled.map((s) => (s as PromiseFulfilledResult<ClusterReport>).value);
-      for (const c of result.clusters) log.info(`Cluster ${c.clusterId}${c.name ? ` (${quoteForeign(c.name)})` : ''}: ${describeOutcome(c.outcome)}${c.messages.length ? ` — ${c.messages.map(quoteForeign).join(' | ')}` : ''}`);
+      for (const c of result.clusters)
+        log.info(
+          `Cluster ${c.clusterId}${c.name ? ` (${quoteForeign(c.name)})` : ''}: ${describeOutcome(c.outcome)}${c.messages.length ? ` — ${c.messages.map(quoteForeign).join(' | ')}` : ''}`,
+        );
       const bad = result.clusters.filter((c) => c.outcome === 'failed' || c.outcome === 'timeout');
       if (bad.length) {
-        throw new UserError(`the library did not install on ${bad.map((c) => `cluster ${c.clusterId} (${c.outcome === 'failed' ? `FAILED: ${c.messages.map(quoteForeign).join(' | ') || 'no message'}` : `not done after ${Math.round(db.timeoutMs / 1000)} s`})`).join(', ')}.`, {
-          input: 'clusterIds',
-          fix: bad.some((c) => c.outcome === 'failed')
-            ? "read Databricks' message above (often a dependency pip cannot resolve on the cluster, or a Python version the wheel does not support); fix it and build again."
-            : 'raise installTimeoutMinutes, or check the cluster in the Databricks UI (Libraries tab).',
-        });
+        throw new UserError(
+          `the library did not install on ${bad.map((c) => `cluster ${c.clusterId} (${c.outcome === 'failed' ? `FAILED: ${c.messages.map(quoteForeign).join(' | ') || 'no message'}` : `not done after ${Math.round(db.timeoutMs / 1000)} s`})`).join(', ')}.`,
+          {
+            input: 'clusterIds',
+            fix: bad.some((c) => c.outcome === 'failed')
+              ? "read Databricks' message above (often a dependency pip cannot resolve on the cluster, or a Python version the wheel does not support); fix it and build again."
+              : 'raise installTimeoutMinutes, or check the cluster in the Databricks UI (Libraries tab).',
+          },
+        );
       }
       for (const c of result.clusters.filter((x) => x.outcome === 'already-installed')) {
-        log.warn(`Cluster ${c.clusterId} already had ${wheelName} installed: installing the same version again does nothing on a running cluster (it keeps the files it loaded). Set restartClusters: true to restart it and load the new file, or build a new version.`);
+        log.warn(
+          `Cluster ${c.clusterId} already had ${wheelName} installed: installing the same version again does nothing on a running cluster (it keeps the files it loaded). Set restartClusters: true to restart it and load the new file, or build a new version.`,
+        );
       }
     }
-    journal.landed(`${onVolume.join(', ')} on the volume${db.clusterIds.length ? `, the library on cluster ${db.clusterIds.join(', ')}` : ''}`);
+    journal.landed(
+      `${onVolume.join(', ')} on the volume${db.clusterIds.length ? `, the library on cluster ${db.clusterIds.join(', ')}` : ''}`,
+    );
     for (const path of onVolume) done(path);
   }
   return result;
@@ -235,7 +298,9 @@ async function makeDirectory(client: DatabricksClient, path: string): Promise<vo
 /** Uploads a file to the volume, registering first how to put back what was there: nothing (delete) or its bytes. */
 async function putFile(client: DatabricksClient, path: string, bytes: Buffer): Promise<void> {
   const previous = (await client.fileExists(path)) ? await client.downloadFile(path) : undefined;
-  journal.register(`the file ${path} on the volume (${previous ? 'its previous bytes written back' : 'deleted'})`, () => (previous ? client.uploadFile(path, previous, { overwrite: true }) : client.deleteFile(path)));
+  journal.register(`the file ${path} on the volume (${previous ? 'its previous bytes written back' : 'deleted'})`, () =>
+    previous ? client.uploadFile(path, previous, { overwrite: true }) : client.deleteFile(path),
+  );
   await client.uploadFile(path, bytes, { overwrite: true });
 }
 
@@ -260,7 +325,13 @@ function statusOf(statuses: LibraryStatus[], whl: string): LibraryStatus | undef
   return statuses.find((s) => 'whl' in s.library && s.library.whl === whl);
 }
 
-async function installOnCluster(client: DatabricksClient, clusterId: string, whl: string, db: NonNullable<PublishPlan['databricks']>, deps: PublishDeps): Promise<ClusterReport> {
+async function installOnCluster(
+  client: DatabricksClient,
+  clusterId: string,
+  whl: string,
+  db: NonNullable<PublishPlan['databricks']>,
+  deps: PublishDeps,
+): Promise<ClusterReport> {
   const sleep = deps.sleep ?? ((ms: number) => waitUnlessCancelled(ms));
   const started = Date.now();
   const cluster = await client.cluster(clusterId);
@@ -271,10 +342,18 @@ async function installOnCluster(client: DatabricksClient, clusterId: string, whl
   // A library the cluster listed before is not this run's to take off (one marked for
   // uninstall is: uninstalling again puts that mark back).
   if (!before || before.status === 'UNINSTALL_ON_RESTART') {
-    journal.register(`the library ${whl} on cluster ${clusterId} (uninstalled${running ? '; a running cluster drops it at its next restart' : ''})`, () => client.uninstallLibraries(clusterId, [{ whl }]));
+    journal.register(
+      `the library ${whl} on cluster ${clusterId} (uninstalled${running ? '; a running cluster drops it at its next restart' : ''})`,
+      () => client.uninstallLibraries(clusterId, [{ whl }]),
+    );
   }
   await client.installLibraries(clusterId, [{ whl }]);
-  const report = (outcome: ClusterOutcome, messages: string[] = []): ClusterReport => ({ clusterId, name: cluster.name, outcome, messages });
+  const report = (outcome: ClusterOutcome, messages: string[] = []): ClusterReport => ({
+    clusterId,
+    name: cluster.name,
+    outcome,
+    messages,
+  });
   if (!running) return report('on-start', cluster.stateMessage ? [`${cluster.state}: ${cluster.stateMessage}`] : [cluster.state]);
   let restarted = false;
   if (already) {
@@ -296,7 +375,8 @@ async function installOnCluster(client: DatabricksClient, clusterId: string, whl
       await sleep(db.pollMs);
       const c = await client.cluster(clusterId);
       if (c.state === 'RUNNING') break;
-      if (c.state === 'TERMINATED' || c.state === 'ERROR') return report('failed', [`the cluster went ${c.state} while restarting${c.stateMessage ? `: ${c.stateMessage}` : ''}`]);
+      if (c.state === 'TERMINATED' || c.state === 'ERROR')
+        return report('failed', [`the cluster went ${c.state} while restarting${c.stateMessage ? `: ${c.stateMessage}` : ''}`]);
       if (Date.now() - started > db.timeoutMs) return report('timeout', [`the cluster was still ${c.state}`]);
     }
   }

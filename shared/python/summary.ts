@@ -21,21 +21,35 @@ export function buildWheelSummary(build: BuildResult, published: PublishResult, 
     ['Wheel', `\`${basename(build.wheelPath)}\` — ${w.files} files, ${kb(w.bytes)}, sha256 \`${w.sha256.slice(0, 16)}…\``],
   ];
   if (build.sdistPath) rows.push(['sdist', `\`${basename(build.sdistPath)}\``]);
-  rows.push(['Checks', `file name, METADATA Name and Version${build.expectedVersion ? ` (= ${build.expectedVersion})` : ''}, WHEEL tags, RECORD hashes of every file; twine check ${build.twine === 'passed' ? 'passed' : 'not run (twine is not installed)'}`]);
-  if (build.stamp?.kind === 'files') rows.push(['Version stamped', build.stamp.edits.map((e) => `\`${basename(e.path)}\` ${e.oldVersion} → ${e.newVersion}`).join(', ') + ' for the build, put back after']);
-  if (build.stamp?.kind === 'env') rows.push(['Version stamped', `SETUPTOOLS_SCM_PRETEND_VERSION=${w.version} (the version comes from git tags)`]);
+  rows.push([
+    'Checks',
+    `file name, METADATA Name and Version${build.expectedVersion ? ` (= ${build.expectedVersion})` : ''}, WHEEL tags, RECORD hashes of every file; twine check ${build.twine === 'passed' ? 'passed' : 'not run (twine is not installed)'}`,
+  ]);
+  if (build.stamp?.kind === 'files')
+    rows.push([
+      'Version stamped',
+      build.stamp.edits.map((e) => `\`${basename(e.path)}\` ${e.oldVersion} → ${e.newVersion}`).join(', ') +
+        ' for the build, put back after',
+    ]);
+  if (build.stamp?.kind === 'env')
+    rows.push(['Version stamped', `SETUPTOOLS_SCM_PRETEND_VERSION=${w.version} (the version comes from git tags)`]);
   rows.push(['Build time', `${build.seconds.toFixed(1)} s`]);
   const lines = [`### Wheel ${w.name} ${w.version}`, '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`), ''];
   if (published.uploadedTo.length || published.initScriptPath) {
     lines.push('**Published to**', '');
-    for (const to of published.uploadedTo) lines.push(`- ${to.startsWith('artifact:') ? `pipeline artifact \`${to.slice(9)}\`` : `\`${to}\``}`);
+    for (const to of published.uploadedTo)
+      lines.push(`- ${to.startsWith('artifact:') ? `pipeline artifact \`${to.slice(9)}\`` : `\`${to}\``}`);
     for (const f of published.feed.filter((x) => x.status === 'skipped')) lines.push(`- feed: \`${f.file}\` was already there, skipped`);
-    if (published.initScriptPath && !published.initScriptRemote) lines.push(`- init script \`${basename(published.initScriptPath)}\` (in the output folder)`);
+    if (published.initScriptPath && !published.initScriptRemote)
+      lines.push(`- init script \`${basename(published.initScriptPath)}\` (in the output folder)`);
     lines.push('');
   } else lines.push('Not published (no artifactName, feedUrl or volumePath).', '');
   if (published.clusters.length) {
     lines.push('| cluster | library |', '|---|---|');
-    for (const c of published.clusters) lines.push(`| ${c.clusterId}${c.name ? ` (${c.name})` : ''} | ${OUTCOME[c.outcome]}${c.messages.length ? `: ${c.messages.join('; ')}` : ''} |`);
+    for (const c of published.clusters)
+      lines.push(
+        `| ${c.clusterId}${c.name ? ` (${c.name})` : ''} | ${OUTCOME[c.outcome]}${c.messages.length ? `: ${c.messages.join('; ')}` : ''} |`,
+      );
     lines.push('');
   }
   return lines.join('\n');

@@ -188,7 +188,8 @@ export function inspectWheel(path: string, expect: WheelExpectations = {}): Whee
   const bytes = readFileSync(path);
   const problems: string[] = [];
   const fileName = parseWheelFileName(path);
-  if (!fileName) throw new WheelCheckError(basename(path), ["the file name is not {distribution}-{version}(-{build})?-{python}-{abi}-{platform}.whl"]);
+  if (!fileName)
+    throw new WheelCheckError(basename(path), ['the file name is not {distribution}-{version}(-{build})?-{python}-{abi}-{platform}.whl']);
   let entries: ZipEntry[];
   try {
     entries = readZip(bytes);
@@ -197,7 +198,10 @@ export function inspectWheel(path: string, expect: WheelExpectations = {}): Whee
   }
   const byName = new Map(entries.map((e) => [e.name, e]));
   const distInfo = [...new Set(entries.map((e) => /^([^/]+\.dist-info)\//.exec(e.name)?.[1]).filter((d): d is string => !!d))];
-  if (distInfo.length !== 1) throw new WheelCheckError(basename(path), [`it has ${distInfo.length} .dist-info folders (${distInfo.join(', ') || 'none'}); a wheel has exactly one`]);
+  if (distInfo.length !== 1)
+    throw new WheelCheckError(basename(path), [
+      `it has ${distInfo.length} .dist-info folders (${distInfo.join(', ') || 'none'}); a wheel has exactly one`,
+    ]);
   const dir = distInfo[0];
   const text = (file: string) => byName.get(`${dir}/${file}`)?.data.toString('utf8');
   const metadata = text('METADATA');
@@ -214,18 +218,28 @@ export function inspectWheel(path: string, expect: WheelExpectations = {}): Whee
     if (!version) problems.push('METADATA has no Version');
     else if (!canonicalPep440(version)) problems.push(`METADATA Version '${version}' is not a PEP 440 version`);
   }
-  if (expect.name && name && normalizeName(name) !== normalizeName(expect.name)) problems.push(`METADATA Name is '${name}', the project says '${expect.name}'`);
-  if (expect.version && version && !samePep440(version, expect.version)) problems.push(`METADATA Version is '${version}', the build asked for '${expect.version}'`);
-  if (name && wheelNameComponent(fileName.distribution).toLowerCase() !== wheelNameComponent(name).toLowerCase()) problems.push(`the file name's distribution '${fileName.distribution}' is not the METADATA Name '${name}' (as ${wheelNameComponent(name)})`);
-  if (version && fileName.version !== version.replace(/-/g, '_') && !samePep440(fileName.version, version)) problems.push(`the file name's version '${fileName.version}' is not the METADATA Version '${version}'`);
+  if (expect.name && name && normalizeName(name) !== normalizeName(expect.name))
+    problems.push(`METADATA Name is '${name}', the project says '${expect.name}'`);
+  if (expect.version && version && !samePep440(version, expect.version))
+    problems.push(`METADATA Version is '${version}', the build asked for '${expect.version}'`);
+  if (name && wheelNameComponent(fileName.distribution).toLowerCase() !== wheelNameComponent(name).toLowerCase())
+    problems.push(
+      `the file name's distribution '${fileName.distribution}' is not the METADATA Name '${name}' (as ${wheelNameComponent(name)})`,
+    );
+  if (version && fileName.version !== version.replace(/-/g, '_') && !samePep440(fileName.version, version))
+    problems.push(`the file name's version '${fileName.version}' is not the METADATA Version '${version}'`);
   const expectedDir = `${fileName.distribution}-${fileName.version}.dist-info`;
-  if (dir.toLowerCase() !== expectedDir.toLowerCase() && normalizeName(dir) !== normalizeName(expectedDir)) problems.push(`the metadata folder is '${dir}', the file name says '${expectedDir}'`);
+  if (dir.toLowerCase() !== expectedDir.toLowerCase() && normalizeName(dir) !== normalizeName(expectedDir))
+    problems.push(`the metadata folder is '${dir}', the file name says '${expectedDir}'`);
   const headers = parseHeaders(wheel ?? '');
   const tags = headers.get('tag') ?? [];
   if (wheel !== undefined) {
-    if (!headers.get('wheel-version')?.[0]?.startsWith('1.')) problems.push(`WHEEL Wheel-Version is '${headers.get('wheel-version')?.[0] ?? ''}', pip reads 1.x`);
+    if (!headers.get('wheel-version')?.[0]?.startsWith('1.'))
+      problems.push(`WHEEL Wheel-Version is '${headers.get('wheel-version')?.[0] ?? ''}', pip reads 1.x`);
     for (const py of fileName.python.split('.')) {
-      for (const abi of fileName.abi.split('.')) for (const plat of fileName.platform.split('.')) if (!tags.includes(`${py}-${abi}-${plat}`)) problems.push(`WHEEL lists no Tag ${py}-${abi}-${plat} (the file name's)`);
+      for (const abi of fileName.abi.split('.'))
+        for (const plat of fileName.platform.split('.'))
+          if (!tags.includes(`${py}-${abi}-${plat}`)) problems.push(`WHEEL lists no Tag ${py}-${abi}-${plat} (the file name's)`);
     }
   }
   if (record !== undefined) {
@@ -244,7 +258,8 @@ export function inspectWheel(path: string, expect: WheelExpectations = {}): Whee
       }
       const m = /^(sha256|sha384|sha512)=(.+)$/.exec(r.hash);
       if (!m) problems.push(`RECORD has no sha256 for ${e.name}`);
-      else if (createHash(m[1]).update(e.data).digest('base64url') !== m[2]) problems.push(`RECORD's ${m[1]} of ${e.name} does not match the file`);
+      else if (createHash(m[1]).update(e.data).digest('base64url') !== m[2])
+        problems.push(`RECORD's ${m[1]} of ${e.name} does not match the file`);
       if (r.size !== String(e.data.length)) problems.push(`RECORD says ${e.name} is ${r.size} bytes, it is ${e.data.length}`);
     }
     for (const file of listed.keys()) if (!byName.has(file)) problems.push(`RECORD lists ${file}, which is not in the wheel`);

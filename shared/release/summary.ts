@@ -35,7 +35,12 @@ export function explainReason(plan: VersionPlan): string {
       let why: string;
       if (r.requested !== 'auto') why = `bump is set to '${r.requested}'`;
       else if (drivers.length) {
-        const commits = r.fromCommits === asked ? ', and so do the commits' : r.fromCommits !== 'none' ? ` (the commits alone ask for a ${r.fromCommits})` : '';
+        const commits =
+          r.fromCommits === asked
+            ? ', and so do the commits'
+            : r.fromCommits !== 'none'
+              ? ` (the commits alone ask for a ${r.fromCommits})`
+              : '';
         why = `${listOf(drivers.map(describeChange))} drove a ${asked} bump since ${plan.baseTag}${commits}`;
       } else {
         const others = plan.components?.filter((c) => c.change !== 'none') ?? [];
@@ -63,7 +68,12 @@ function componentTable(changes: readonly ComponentChange[], baseTag: string | u
   if (!changes.length) return [`No submodule changed since ${baseTag}.`, ''];
   const version = (e: ComponentChange['from']) => (e ? (e.tag ? `\`${e.tag}\`` : `untagged \`${e.commit.slice(0, 12)}\``) : '');
   const commit = (e: ComponentChange['from']) => (e ? `\`${e.commit.slice(0, 7)}\`` : '—');
-  const lines = [`Component changes since ${baseTag} (${changes.length}):`, '', '| component | version | change | commits |', '|---|---|---|---|'];
+  const lines = [
+    `Component changes since ${baseTag} (${changes.length}):`,
+    '',
+    '| component | version | change | commits |',
+    '|---|---|---|---|',
+  ];
   for (const c of changes) {
     const v = c.kind === 'added' ? `added at ${version(c.to)}` : c.kind === 'removed' ? 'removed' : `${version(c.from)} → ${version(c.to)}`;
     lines.push(`| ${escapeMd(c.name)} | ${v} | ${c.change}${c.untagged ? ' (untagged)' : ''} | ${commit(c.from)} → ${commit(c.to)} |`);
@@ -75,7 +85,9 @@ function componentTable(changes: readonly ComponentChange[], baseTag: string | u
 /** The `componentChanges` output: one JSON line, an entry per changed submodule. */
 export function componentChangesJson(changes: readonly ComponentChange[]): string {
   const end = (e: ComponentChange['from']) => (e ? { commit: e.commit, tag: e.tag ?? null, version: e.version ?? null } : null);
-  return JSON.stringify(changes.map((c) => ({ name: c.name, path: c.path, kind: c.kind, change: c.change, from: end(c.from), to: end(c.to) })));
+  return JSON.stringify(
+    changes.map((c) => ({ name: c.name, path: c.path, kind: c.kind, change: c.change, from: end(c.from), to: end(c.to) })),
+  );
 }
 
 function countsLine(plan: VersionPlan): string {
@@ -110,7 +122,10 @@ export function versionSummary(plan: VersionPlan, result: ApplyResult | undefine
   }
   if (driverCount) {
     lines.push(`Commits that drove the bump (${driverCount} of ${plan.commitCount}):`, '');
-    for (const c of drivers) lines.push(`- \`${c.hash.slice(0, 7)}\` ${c.type ? `${c.type}${c.scope ? `(${c.scope})` : ''}${c.breaking ? '!' : ''}: ` : ''}${escapeMd(c.subject)}`);
+    for (const c of drivers)
+      lines.push(
+        `- \`${c.hash.slice(0, 7)}\` ${c.type ? `${c.type}${c.scope ? `(${c.scope})` : ''}${c.breaking ? '!' : ''}: ` : ''}${escapeMd(c.subject)}`,
+      );
     if (driverCount > 20) lines.push(`- … and ${driverCount - 20} more`);
     lines.push('');
   }

@@ -11,7 +11,17 @@ import { CANDIDATE_LABEL, decideVersion, fitsChannel, highest, releaseOf, type R
 import { changelogSection, insertChangelogSection } from '../versioning/changelog';
 import { channelFor, type Channel, type ChannelRule } from '../versioning/channels';
 import { summarizeCommits, type BumpLevel, type CommitAnalysis } from '../versioning/conventional';
-import { baseAndCommits, collectTags, CommitRanges, finalTags, listRemote, tagsOnReleaseCommits, versionCommitFilter, type ComponentTag, type HistoryQuery } from '../versioning/history';
+import {
+  baseAndCommits,
+  collectTags,
+  CommitRanges,
+  finalTags,
+  listRemote,
+  tagsOnReleaseCommits,
+  versionCommitFilter,
+  type ComponentTag,
+  type HistoryQuery,
+} from '../versioning/history';
 import { toPep440 } from '../versioning/pep440';
 import { levelBetween, parseVersion, rcompare, SemVer } from '../versioning/semver';
 import { parseTagFormat, type TagFormat } from '../versioning/tagFormat';
@@ -82,13 +92,19 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   const format = parseTagFormat(opts.tagFormat, opts.component);
   const initial = parseVersion(opts.initialVersion);
   if (!initial || initial.prerelease.length) {
-    throw new UserError(`'${opts.initialVersion}' is not a release version.`, { input: 'initialVersion', fix: 'use MAJOR.MINOR.PATCH, e.g. 0.1.0.' });
+    throw new UserError(`'${opts.initialVersion}' is not a release version.`, {
+      input: 'initialVersion',
+      fix: 'use MAJOR.MINOR.PATCH, e.g. 0.1.0.',
+    });
   }
   if (opts.pushTag && !opts.createTag) {
-    throw new UserError('pushTag is on but createTag is off: there is no tag to push, and a version commit without its tag would be released twice.', {
-      input: 'pushTag',
-      fix: "set 'createTag: true' as well, or turn 'pushTag' off.",
-    });
+    throw new UserError(
+      'pushTag is on but createTag is off: there is no tag to push, and a version commit without its tag would be released twice.',
+      {
+        input: 'pushTag',
+        fix: "set 'createTag: true' as well, or turn 'pushTag' off.",
+      },
+    );
   }
   if (opts.submodules) checkComponentTagFormat(opts.submodules.tagFormat);
   // The local tags first (in a full clone the range log waits for them alone), the remote's
@@ -104,7 +120,15 @@ export async function planVersion(git: Git, opts: VersionBumpOptions, log: Log):
   }
 }
 
-async function planWithRanges(git: Git, opts: VersionBumpOptions, log: Log, format: TagFormat, initialVersion: string, localTagsRead: Promise<TagRef[]>, ranges: CommitRanges): Promise<VersionPlan> {
+async function planWithRanges(
+  git: Git,
+  opts: VersionBumpOptions,
+  log: Log,
+  format: TagFormat,
+  initialVersion: string,
+  localTagsRead: Promise<TagRef[]>,
+  ranges: CommitRanges,
+): Promise<VersionPlan> {
   const warnings: string[] = [];
   const notes: string[] = [];
   const warn = (m: string) => {
@@ -127,10 +151,19 @@ async function planWithRanges(git: Git, opts: VersionBumpOptions, log: Log, form
       .catch(() => undefined);
   }
   const remoteName = git.remotes().then((names) => (names.includes('origin') ? 'origin' : names[0]));
-  const first = [remoteName, localTagsRead, remoteName.then((name) => (name ? listRemote(git, name, format, opts.branch.ref) : undefined)), checkPaths(git, opts.paths, warn)] as const;
+  const first = [
+    remoteName,
+    localTagsRead,
+    remoteName.then((name) => (name ? listRemote(git, name, format, opts.branch.ref) : undefined)),
+    checkPaths(git, opts.paths, warn),
+  ] as const;
   for (const p of first) p.catch(() => undefined);
   await git.ready;
-  const noCommits = () => new UserError('the repository has no commits yet.', { input: 'workingDirectory', fix: 'commit something first, or point at the right repository.' });
+  const noCommits = () =>
+    new UserError('the repository has no commits yet.', {
+      input: 'workingDirectory',
+      fix: 'commit something first, or point at the right repository.',
+    });
   const opened = git.opened;
   const [{ head, shallow }, remote, localTags, listing] = await Promise.all([
     // openRepository read HEAD already, in the process that checked the folder.
@@ -145,7 +178,9 @@ async function planWithRanges(git: Git, opts: VersionBumpOptions, log: Log, form
   ]);
   const { tags, branchTip } = collectTags(format, localTags, listing, opts.branch.ref, (shallow || opts.pushTag) && !opts.dryRun, warn);
   const channel = channelFor(opts.branch.branch, opts.channels);
-  log.info(`${opts.branch.kind === 'tag' ? 'Tag' : 'Branch'} '${opts.branch.branch}' → ${channel.label ? `pre-release '${channel.label}'` : 'final release'} channel.`);
+  log.info(
+    `${opts.branch.kind === 'tag' ? 'Tag' : 'Branch'} '${opts.branch.branch}' → ${channel.label ? `pre-release '${channel.label}'` : 'final release'} channel.`,
+  );
 
   const finals = finalTags(tags);
   const query = (candidates: ComponentTag[]): HistoryQuery => ({
@@ -159,22 +194,36 @@ async function planWithRanges(git: Git, opts: VersionBumpOptions, log: Log, form
     ranges,
   });
   const direct = highest(tags.filter((t) => t.commit === head && fitsChannel(t, channel)));
-  const candidate = !direct && !channel.label ? highest(tags.filter((t) => t.commit === head && t.version.prerelease[0] === CANDIDATE_LABEL)) : undefined;
+  const candidate =
+    !direct && !channel.label ? highest(tags.filter((t) => t.commit === head && t.version.prerelease[0] === CANDIDATE_LABEL)) : undefined;
   // The base of the usual case is looked for while checking for an earlier run's version
   // commit (which it narrows when the remote's branch tip is unknown); on a shallow clone
   // (where looking fetches) only after.
   const usual = direct || candidate || shallow ? undefined : baseAndCommits(git, query(finals), log);
   usual?.catch(() => undefined);
-  const onReleaseCommit = direct ? undefined : highest(await tagsOnReleaseCommits(git, tags, head, (t) => fitsChannel(t, channel), remote, shallow, branchTip, usual));
-  const released = direct ? { tag: direct, onReleaseCommit: false } : onReleaseCommit ? { tag: onReleaseCommit, onReleaseCommit: true } : undefined;
+  const onReleaseCommit = direct
+    ? undefined
+    : highest(await tagsOnReleaseCommits(git, tags, head, (t) => fitsChannel(t, channel), remote, shallow, branchTip, usual));
+  const released = direct
+    ? { tag: direct, onReleaseCommit: false }
+    : onReleaseCommit
+      ? { tag: onReleaseCommit, onReleaseCommit: true }
+      : undefined;
 
   // An already released HEAD reports the base below its version, as the first run did.
   const promoted = released ? undefined : candidate;
   const ceiling = released?.tag ?? promoted;
   const { base, commits } =
-    ceiling || !usual ? await baseAndCommits(git, query(ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(releaseOf(ceiling.version))) > 0) : finals), log) : await usual;
+    ceiling || !usual
+      ? await baseAndCommits(
+          git,
+          query(ceiling ? finals.filter((t) => rcompare(t.version, new SemVer(releaseOf(ceiling.version))) > 0) : finals),
+          log,
+        )
+      : await usual;
   const analysis = summarizeCommits(commits);
-  const components = opts.submodules && base && !promoted ? await componentsSince(git, base, head, remote, opts, log, warn, note) : undefined;
+  const components =
+    opts.submodules && base && !promoted ? await componentsSince(git, base, head, remote, opts, log, warn, note) : undefined;
 
   const { version, reason } = decideVersion({
     released,
@@ -237,15 +286,30 @@ async function componentsSince(
     return undefined;
   }
   const [superUrl, top] = await Promise.all([remote ? git.configValue(`remote.${remote}.url`) : undefined, git.topLevel()]);
-  const changes = await readComponentChanges(git, { base: base.commit, head, paths: opts.paths, tagFormat: opts.submodules!.tagFormat, superUrl, top }, warn);
-  log.info(changes.length ? `Submodules changed since ${base.name}: ${changes.map(describeChange).join('; ')}.` : `No submodule changed since ${base.name}.`);
+  const changes = await readComponentChanges(
+    git,
+    { base: base.commit, head, paths: opts.paths, tagFormat: opts.submodules!.tagFormat, superUrl, top },
+    warn,
+  );
+  log.info(
+    changes.length
+      ? `Submodules changed since ${base.name}: ${changes.map(describeChange).join('; ')}.`
+      : `No submodule changed since ${base.name}.`,
+  );
   return changes;
 }
 
 /** Warns about each path that matches nothing in HEAD (a typo); fails when none does. */
 async function checkPaths(git: Git, paths: string[], warn: (m: string) => void): Promise<void> {
   if (!paths.length) return;
-  const matches = await Promise.all(paths.map((p) => git.run(['ls-files', '--', p]).then((out) => out.trim() !== '', () => false)));
+  const matches = await Promise.all(
+    paths.map((p) =>
+      git.run(['ls-files', '--', p]).then(
+        (out) => out.trim() !== '',
+        () => false,
+      ),
+    ),
+  );
   const missing = paths.filter((_, i) => !matches[i]);
   if (missing.length === paths.length) {
     throw new UserError(`none of the paths matches a file in the built commit: ${missing.map((p) => `'${p}'`).join(', ')}.`, {
@@ -257,7 +321,15 @@ async function checkPaths(git: Git, paths: string[], warn: (m: string) => void):
 }
 
 /** Adds the changelog, commit, tag and push steps; checks up front everything that would make them fail. */
-async function planActions(git: Git, plan: VersionPlan, opts: VersionBumpOptions, tags: ComponentTag[], remote: string | undefined, warn: (m: string) => void, note: (m: string) => void) {
+async function planActions(
+  git: Git,
+  plan: VersionPlan,
+  opts: VersionBumpOptions,
+  tags: ComponentTag[],
+  remote: string | undefined,
+  warn: (m: string) => void,
+  note: (m: string) => void,
+) {
   const top = await git.topLevel();
   // Links are followed to the file they name: that file is written and committed, and only inside the repository.
   const target = (path: string, input: string) => {
@@ -268,10 +340,13 @@ async function planActions(git: Git, plan: VersionPlan, opts: VersionBumpOptions
       throw new UserError(`${(err as Error).message}.`, { input, fix: 'point it at an existing file, or remove the broken link.' });
     }
     if (resolved.escapes) {
-      throw new UserError(`'${path}' leads outside the repository (to '${resolved.target}') through a symbolic link; Relevo writes only inside the repository. Nothing was changed.`, {
-        input,
-        fix: 'list the file the link points to, inside the repository, or replace the link with the file.',
-      });
+      throw new UserError(
+        `'${path}' leads outside the repository (to '${resolved.target}') through a symbolic link; Relevo writes only inside the repository. Nothing was changed.`,
+        {
+          input,
+          fix: 'list the file the link points to, inside the repository, or replace the link with the file.',
+        },
+      );
     }
     return resolved.target;
   };
@@ -283,17 +358,29 @@ async function planActions(git: Git, plan: VersionPlan, opts: VersionBumpOptions
     try {
       before = readOptionalBytes(path);
     } catch (err) {
-      throw new UserError(`cannot read '${opts.changelogFile}' (${(err as NodeJS.ErrnoException).code}).`, { input: 'changelogFile', fix: 'point it at a Markdown file, or leave it empty.' });
+      throw new UserError(`cannot read '${opts.changelogFile}' (${(err as NodeJS.ErrnoException).code}).`, {
+        input: 'changelogFile',
+        fix: 'point it at a Markdown file, or leave it empty.',
+      });
     }
-    const after = insertChangelogSection(before, plan.version, changelogSection(plan.version, opts.today, plan.analysis.commits, plan.components));
+    const after = insertChangelogSection(
+      before,
+      plan.version,
+      changelogSection(plan.version, opts.today, plan.analysis.commits, plan.components),
+    );
     if (!before || !after.equals(before)) plan.actions.changelog = { path, before, after };
   }
   if ((opts.createTag || opts.commitVersionFiles || opts.pushTag) && opts.branch.kind !== 'branch') {
     const what = opts.branch.kind === 'tag' ? 'Tag build' : 'Pull-request build';
-    note(`${what} (${opts.branch.ref}): the version is computed, but no commit, tag or push is made; versions are released from branch builds.`);
+    note(
+      `${what} (${opts.branch.ref}): the version is computed, but no commit, tag or push is made; versions are released from branch builds.`,
+    );
     return;
   }
-  const toCommit = [...plan.actions.files.filter((f) => !f.after.equals(f.before)).map((f) => f.path), ...(plan.actions.changelog ? [plan.actions.changelog.path] : [])];
+  const toCommit = [
+    ...plan.actions.files.filter((f) => !f.after.equals(f.before)).map((f) => f.path),
+    ...(plan.actions.changelog ? [plan.actions.changelog.path] : []),
+  ];
   if (opts.commitVersionFiles && toCommit.length) {
     for (const file of toCommit) {
       if (!isInside(file, top)) {
@@ -308,15 +395,22 @@ async function planActions(git: Git, plan: VersionPlan, opts: VersionBumpOptions
   if (opts.createTag) {
     const existing = tags.find((t) => t.name === plan.tag);
     if (existing && existing.commit !== plan.head) {
-      throw new UserError(`the tag '${plan.tag}' already exists at commit ${existing.commit.slice(0, 12)}, not at this commit (${plan.head.slice(0, 12)}).`, {
-        input: 'createTag',
-        fix: 'merge the branch that carries that release into this one so it becomes the base, or delete the stray tag; nothing was changed.',
-      });
+      throw new UserError(
+        `the tag '${plan.tag}' already exists at commit ${existing.commit.slice(0, 12)}, not at this commit (${plan.head.slice(0, 12)}).`,
+        {
+          input: 'createTag',
+          fix: 'merge the branch that carries that release into this one so it becomes the base, or delete the stray tag; nothing was changed.',
+        },
+      );
     }
     plan.actions.tag = { name: plan.tag, message: `Release ${opts.component ? `${opts.component} ` : ''}${plan.version}` };
   }
   if (opts.pushTag && plan.actions.tag) {
-    if (!remote) throw new UserError('there is no git remote to push to.', { input: 'pushTag', fix: "add a remote named 'origin', or turn pushTag off." });
+    if (!remote)
+      throw new UserError('there is no git remote to push to.', {
+        input: 'pushTag',
+        fix: "add a remote named 'origin', or turn pushTag off.",
+      });
     plan.actions.push = { remote, branchRef: plan.actions.commit ? `refs/heads/${opts.branch.branch}` : undefined };
   } else if (plan.actions.commit) {
     warn('commitVersionFiles is on but pushTag is off: the version commit stays on the agent.');
@@ -394,23 +488,35 @@ export async function applyVersion(git: Git, plan: VersionPlan, opts: VersionBum
   }
 }
 
-async function refUpdates(git: Git, plan: VersionPlan, result: ApplyResult, target: string, opts: VersionBumpOptions): Promise<RefUpdate[]> {
+async function refUpdates(
+  git: Git,
+  plan: VersionPlan,
+  result: ApplyResult,
+  target: string,
+  opts: VersionBumpOptions,
+): Promise<RefUpdate[]> {
   const remote = plan.actions.push!.remote;
   const updates: RefUpdate[] = [];
   const branchRef = plan.actions.push!.branchRef;
   if (branchRef && result.committed) {
     const [current] = await git.remoteRefs(remote, [branchRef], `reading ${branchRef}`);
     if (!current) {
-      throw new UserError(`the branch '${opts.branch.branch}' does not exist on '${remote}', so the version commit has nowhere to go; nothing was pushed.`, {
-        input: 'commitVersionFiles',
-        fix: `push the branch first (git push ${remote} HEAD:${branchRef}), check Build.SourceBranch, or turn commitVersionFiles off to release with a tag only.`,
-      });
+      throw new UserError(
+        `the branch '${opts.branch.branch}' does not exist on '${remote}', so the version commit has nowhere to go; nothing was pushed.`,
+        {
+          input: 'commitVersionFiles',
+          fix: `push the branch first (git push ${remote} HEAD:${branchRef}), check Build.SourceBranch, or turn commitVersionFiles off to release with a tag only.`,
+        },
+      );
     }
     if (current.commit !== plan.head) {
-      throw new UserError(`'${branchRef}' on '${remote}' has moved since this run started (now ${current.commit.slice(0, 12)}, run built ${plan.head.slice(0, 12)}); nothing was pushed.`, {
-        input: 'commitVersionFiles',
-        fix: 're-run the pipeline on the new commit: it gets the next version.',
-      });
+      throw new UserError(
+        `'${branchRef}' on '${remote}' has moved since this run started (now ${current.commit.slice(0, 12)}, run built ${plan.head.slice(0, 12)}); nothing was pushed.`,
+        {
+          input: 'commitVersionFiles',
+          fix: 're-run the pipeline on the new commit: it gets the next version.',
+        },
+      );
     }
     updates.push({ source: target, ref: branchRef, pushed: target, previous: current.commit });
   }
@@ -442,10 +548,13 @@ function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): u
           fix: "git's own checks on the agent said no (repository hooks do not run for Relevo's pushes): see its message above, and check the remote's URL and the agent's git configuration.",
         });
       case 'race':
-        return new UserError(`the branch or tag moved on the remote since this run started (another run pushed first): ${err.reason}. ${nothing}`, {
-          input: 'pushTag',
-          fix: 're-run the pipeline: it starts from the new commit and gives the next version.',
-        });
+        return new UserError(
+          `the branch or tag moved on the remote since this run started (another run pushed first): ${err.reason}. ${nothing}`,
+          {
+            input: 'pushTag',
+            fix: 're-run the pipeline: it starts from the new commit and gives the next version.',
+          },
+        );
       case 'policy':
         return new UserError(`the branch '${opts.branch.branch}' has policies that block direct pushes. ${nothing}`, {
           input: 'commitVersionFiles',
@@ -457,10 +566,13 @@ function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): u
           fix: "give the build service identity 'Contribute' and 'Create tag' on the repository (Project settings → Repositories → Security).",
         });
       case 'timeout':
-        return new UserError(`the push did not complete: ${err.stderr.trim()}. Check on the remote whether the tag arrived before re-running.`, {
-          input: 'pushTag',
-          fix: 'check that the agent can reach the remote, then re-run the pipeline (a re-run finds a tag that did land).',
-        });
+        return new UserError(
+          `the push did not complete: ${err.stderr.trim()}. Check on the remote whether the tag arrived before re-running.`,
+          {
+            input: 'pushTag',
+            fix: 'check that the agent can reach the remote, then re-run the pipeline (a re-run finds a tag that did land).',
+          },
+        );
       case 'server':
         return new UserError(`the remote rejected the push: ${err.reason}. ${nothing}`, {
           input: 'pushTag',
@@ -469,11 +581,17 @@ function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): u
     }
   }
   if (err instanceof GitCommandError) {
-    return new UserError(`git ${err.args[0]} failed: ${err.stderr.trim().replace(/\s+/g, ' ')}.`, { input: step, fix: 'see the git message above.' });
+    return new UserError(`git ${err.args[0]} failed: ${err.stderr.trim().replace(/\s+/g, ' ')}.`, {
+      input: step,
+      fix: 'see the git message above.',
+    });
   }
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code && (step === 'versionFiles' || step === 'changelogFile')) {
-    return new UserError(`cannot write the file (${code}: ${(err as Error).message}).`, { input: step, fix: 'make the file writable by the agent, or remove it from the input.' });
+    return new UserError(`cannot write the file (${code}: ${(err as Error).message}).`, {
+      input: step,
+      fix: 'make the file writable by the agent, or remove it from the input.',
+    });
   }
   return err;
 }

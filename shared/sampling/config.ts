@@ -50,7 +50,10 @@ export interface SampleConfig {
 
 /** A configuration error: the file, the path inside it, what is wrong and what is allowed. */
 export function configError(file: string, path: string, message: string, allowed?: string): UserError {
-  return new UserError(`${path ? `${path}: ` : ''}${message}${allowed ? `; allowed: ${allowed}` : ''}.`, { input: 'configFile', fix: `edit ${file}${path ? ` at ${path}` : ''}.` });
+  return new UserError(`${path ? `${path}: ` : ''}${message}${allowed ? `; allowed: ${allowed}` : ''}.`, {
+    input: 'configFile',
+    fix: `edit ${file}${path ? ` at ${path}` : ''}.`,
+  });
 }
 
 let validate: ReturnType<Ajv['compile']> | undefined;
@@ -61,13 +64,19 @@ export function loadConfig(file: string): SampleConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UserError(`cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? String(err)}.`, { input: 'configFile', fix: 'give the path of the YAML or JSON configuration file (relative to the sources folder).' });
+    throw new UserError(`cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? String(err)}.`, {
+      input: 'configFile',
+      fix: 'give the path of the YAML or JSON configuration file (relative to the sources folder).',
+    });
   }
   let raw: unknown;
   try {
     raw = extname(file).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
   } catch (err) {
-    throw new UserError(`'${file}' is not valid ${extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`, { input: 'configFile', fix: 'correct the syntax.' });
+    throw new UserError(
+      `'${file}' is not valid ${extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`,
+      { input: 'configFile', fix: 'correct the syntax.' },
+    );
   }
   return parseConfig(raw, file);
 }
@@ -84,12 +93,35 @@ export function parseConfig(raw: unknown, file: string): SampleConfig {
   const environments: EnvironmentConfig[] = [];
   for (const [name, env] of Object.entries(doc.environments)) {
     const at = `environments.${name}`;
-    if ((env.fraction === undefined) === (env.rows === undefined)) throw fail(at, env.fraction === undefined ? 'gives neither fraction nor rows' : 'gives both fraction and rows', 'exactly one of fraction (0 < f ≤ 1) or rows (≥ 1)');
-    if (env.from !== undefined && !(env.from in doc.environments)) throw fail(`${at}.from`, `'${env.from}' is not a declared environment`, Object.keys(doc.environments).filter((e) => e !== name).join(', ') || 'another environment');
+    if ((env.fraction === undefined) === (env.rows === undefined))
+      throw fail(
+        at,
+        env.fraction === undefined ? 'gives neither fraction nor rows' : 'gives both fraction and rows',
+        'exactly one of fraction (0 < f ≤ 1) or rows (≥ 1)',
+      );
+    if (env.from !== undefined && !(env.from in doc.environments))
+      throw fail(
+        `${at}.from`,
+        `'${env.from}' is not a declared environment`,
+        Object.keys(doc.environments)
+          .filter((e) => e !== name)
+          .join(', ') || 'another environment',
+      );
     if (env.from === name) throw fail(`${at}.from`, 'an environment cannot be drawn from itself', 'another environment');
     const target = location(env.target, `${at}.target`, base, source.kind === 'files' ? source.format : 'parquet', fail);
-    if (target.kind !== source.kind) throw fail(`${at}.target`, `is ${target.kind === 'files' ? '{ path }' : '{ catalog, schema }'} but the source is ${source.kind === 'files' ? '{ path }' : '{ catalog, schema }'}`, 'the same kind of location as the source');
-    environments.push({ name, target, from: env.from, size: env.fraction !== undefined ? { fraction: env.fraction } : { rows: env.rows! }, tolerance: env.tolerance });
+    if (target.kind !== source.kind)
+      throw fail(
+        `${at}.target`,
+        `is ${target.kind === 'files' ? '{ path }' : '{ catalog, schema }'} but the source is ${source.kind === 'files' ? '{ path }' : '{ catalog, schema }'}`,
+        'the same kind of location as the source',
+      );
+    environments.push({
+      name,
+      target,
+      from: env.from,
+      size: env.fraction !== undefined ? { fraction: env.fraction } : { rows: env.rows! },
+      tolerance: env.tolerance,
+    });
   }
   checkEnvironmentOrder(environments, fail);
   checkTargets(source, environments, fail);
@@ -106,11 +138,32 @@ export function parseConfig(raw: unknown, file: string): SampleConfig {
     filter: t.filter,
     drop: t.drop === undefined ? [] : Array.isArray(t.drop) ? t.drop : [t.drop],
     dedupe: t.dedupe === true,
-    nulls: Object.fromEntries(Object.entries(t.nulls ?? {}).map(([c, r]): [string, NullRule] => [c, r === 'drop' ? { kind: 'drop' } : { kind: 'fill', value: r.fill }])),
-    mask: Object.fromEntries(Object.entries(t.mask ?? {}).map(([c, m]): [string, MaskRule] => [c, m === null || m === 'null' ? { kind: 'null' } : typeof m === 'string' ? { kind: m as 'hash' | 'email' | 'phone' } : { kind: 'fixed', value: m.fixed }])),
+    nulls: Object.fromEntries(
+      Object.entries(t.nulls ?? {}).map(([c, r]): [string, NullRule] => [
+        c,
+        r === 'drop' ? { kind: 'drop' } : { kind: 'fill', value: r.fill },
+      ]),
+    ),
+    mask: Object.fromEntries(
+      Object.entries(t.mask ?? {}).map(([c, m]): [string, MaskRule] => [
+        c,
+        m === null || m === 'null'
+          ? { kind: 'null' }
+          : typeof m === 'string'
+            ? { kind: m as 'hash' | 'email' | 'phone' }
+            : { kind: 'fixed', value: m.fixed },
+      ]),
+    ),
   }));
   checkTables(tables, fail);
-  return { file, seed: String(doc.seed), source, environments: orderEnvironments(environments), tables, maskSample: doc.validation?.maskSample ?? 10_000 };
+  return {
+    file,
+    seed: String(doc.seed),
+    source,
+    environments: orderEnvironments(environments),
+    tables,
+    maskSample: doc.validation?.maskSample ?? 10_000,
+  };
 }
 
 interface RawLocation {
@@ -123,7 +176,20 @@ interface RawConfig {
   seed: number | string;
   source: RawLocation;
   environments: Record<string, { target: RawLocation; from?: string; fraction?: number; rows?: number; tolerance?: number }>;
-  tables: Record<string, { key?: string; root?: boolean; references?: Record<string, string>; copy?: 'full'; filter?: string; drop?: string | string[]; dedupe?: boolean; nulls?: Record<string, 'drop' | { fill: string | number | boolean }>; mask?: Record<string, string | null | { fixed: string | number | boolean }> }>;
+  tables: Record<
+    string,
+    {
+      key?: string;
+      root?: boolean;
+      references?: Record<string, string>;
+      copy?: 'full';
+      filter?: string;
+      drop?: string | string[];
+      dedupe?: boolean;
+      nulls?: Record<string, 'drop' | { fill: string | number | boolean }>;
+      mask?: Record<string, string | null | { fixed: string | number | boolean }>;
+    }
+  >;
   validation?: { maskSample?: number };
 }
 
@@ -131,10 +197,16 @@ type Fail = (path: string, message: string, allowed?: string) => UserError;
 
 function location(raw: RawLocation, at: string, base: string, defaultFormat: FileFormat, fail: Fail): Location {
   if (raw.path !== undefined) {
-    if (raw.catalog !== undefined || raw.schema !== undefined) throw fail(at, 'mixes path with catalog/schema', '{ path, format } for files, or { catalog, schema } for Databricks');
+    if (raw.catalog !== undefined || raw.schema !== undefined)
+      throw fail(at, 'mixes path with catalog/schema', '{ path, format } for files, or { catalog, schema } for Databricks');
     return { kind: 'files', path: isAbsolute(raw.path) ? raw.path : resolve(base, raw.path), format: raw.format ?? defaultFormat };
   }
-  if (raw.catalog === undefined || raw.schema === undefined) throw fail(at, raw.catalog === undefined && raw.schema === undefined ? 'names no location' : 'needs both catalog and schema', '{ path, format } for files, or { catalog, schema } for Databricks');
+  if (raw.catalog === undefined || raw.schema === undefined)
+    throw fail(
+      at,
+      raw.catalog === undefined && raw.schema === undefined ? 'names no location' : 'needs both catalog and schema',
+      '{ path, format } for files, or { catalog, schema } for Databricks',
+    );
   if (raw.format !== undefined) throw fail(`${at}.format`, 'applies to files only', 'no format with catalog and schema');
   return { kind: 'tables', catalog: raw.catalog, schema: raw.schema };
 }
@@ -151,15 +223,30 @@ function overlaps(a: Location, b: Location): boolean {
     };
     return inside(a.path, b.path) || inside(b.path, a.path);
   }
-  return a.kind === 'tables' && b.kind === 'tables' && a.catalog.toLowerCase() === b.catalog.toLowerCase() && a.schema.toLowerCase() === b.schema.toLowerCase();
+  return (
+    a.kind === 'tables' &&
+    b.kind === 'tables' &&
+    a.catalog.toLowerCase() === b.catalog.toLowerCase() &&
+    a.schema.toLowerCase() === b.schema.toLowerCase()
+  );
 }
 
 /** Refused before anything runs: a target equal to, inside or around the source or another target. */
 function checkTargets(source: Location, envs: EnvironmentConfig[], fail: Fail): void {
   for (const env of envs) {
-    if (overlaps(env.target, source)) throw fail(`environments.${env.name}.target`, `'${describeLocation(env.target)}' is the source '${describeLocation(source)}' (or overlaps it): regenerating would overwrite production data`, 'a folder or schema of its own, apart from the source');
+    if (overlaps(env.target, source))
+      throw fail(
+        `environments.${env.name}.target`,
+        `'${describeLocation(env.target)}' is the source '${describeLocation(source)}' (or overlaps it): regenerating would overwrite production data`,
+        'a folder or schema of its own, apart from the source',
+      );
     for (const other of envs) {
-      if (other !== env && envs.indexOf(other) > envs.indexOf(env) && overlaps(env.target, other.target)) throw fail(`environments.${other.name}.target`, `'${describeLocation(other.target)}' overlaps the target of '${env.name}'`, 'a folder or schema per environment');
+      if (other !== env && envs.indexOf(other) > envs.indexOf(env) && overlaps(env.target, other.target))
+        throw fail(
+          `environments.${other.name}.target`,
+          `'${describeLocation(other.target)}' overlaps the target of '${env.name}'`,
+          'a folder or schema per environment',
+        );
     }
   }
 }
@@ -167,8 +254,13 @@ function checkTargets(source: Location, envs: EnvironmentConfig[], fail: Fail): 
 function checkEnvironmentOrder(envs: EnvironmentConfig[], fail: Fail): void {
   for (const env of envs) {
     const seen = [env.name];
-    for (let e = env; e.from; ) {
-      if (seen.includes(e.from)) throw fail(`environments.${env.name}.from`, `environments are drawn from each other in a cycle (${[...seen, e.from].join(' → ')})`, 'a chain that ends at the source');
+    for (let e = env; e.from;) {
+      if (seen.includes(e.from))
+        throw fail(
+          `environments.${env.name}.from`,
+          `environments are drawn from each other in a cycle (${[...seen, e.from].join(' → ')})`,
+          'a chain that ends at the source',
+        );
       seen.push(e.from);
       e = envs.find((x) => x.name === e.from)!;
     }
@@ -184,23 +276,56 @@ function orderEnvironments(envs: EnvironmentConfig[]): EnvironmentConfig[] {
 function checkTables(tables: TableConfig[], fail: Fail): void {
   const byName = new Map(tables.map((t) => [t.name, t]));
   const roots = tables.filter((t) => t.root);
-  if (roots.length !== 1) throw fail('tables', roots.length ? `${roots.length} tables are the sampling root (${roots.map((t) => t.name).join(', ')})` : 'no table is the sampling root', 'exactly one table with root: true');
+  if (roots.length !== 1)
+    throw fail(
+      'tables',
+      roots.length
+        ? `${roots.length} tables are the sampling root (${roots.map((t) => t.name).join(', ')})`
+        : 'no table is the sampling root',
+      'exactly one table with root: true',
+    );
   for (const t of tables) {
     const at = `tables.${t.name}`;
-    if (t.copyFull && (t.root || t.references.length)) throw fail(at, `copy: full cannot be combined with ${t.root ? 'root' : 'references'}`, 'copy: full alone, or a key with root or references');
-    if (!t.copyFull && !t.key) throw fail(at, 'has no key', 'key: <column> (every sampled table needs one; lookup tables can use copy: full)');
+    if (t.copyFull && (t.root || t.references.length))
+      throw fail(
+        at,
+        `copy: full cannot be combined with ${t.root ? 'root' : 'references'}`,
+        'copy: full alone, or a key with root or references',
+      );
+    if (!t.copyFull && !t.key)
+      throw fail(at, 'has no key', 'key: <column> (every sampled table needs one; lookup tables can use copy: full)');
     for (const r of t.references) {
       const parent = byName.get(r.table);
-      if (!parent) throw fail(`${at}.references.${r.column}`, `'${r.table}' is not a declared table`, tables.map((x) => `${x.name}.<column>`).join(', '));
-      if (!parent.copyFull && parent.key !== r.parentColumn) throw fail(`${at}.references.${r.column}`, `'${r.table}.${r.parentColumn}' is not the key of '${r.table}' (its key is '${parent.key}')`, `${r.table}.${parent.key}`);
+      if (!parent)
+        throw fail(
+          `${at}.references.${r.column}`,
+          `'${r.table}' is not a declared table`,
+          tables.map((x) => `${x.name}.<column>`).join(', '),
+        );
+      if (!parent.copyFull && parent.key !== r.parentColumn)
+        throw fail(
+          `${at}.references.${r.column}`,
+          `'${r.table}.${r.parentColumn}' is not the key of '${r.table}' (its key is '${parent.key}')`,
+          `${r.table}.${parent.key}`,
+        );
     }
   }
   const cycle = findCycle(tables);
-  if (cycle) throw fail(`tables.${cycle[0]}.references`, `the references form a cycle: ${cycle.join(' → ')}`, 'references that never lead back to the same table (break the cycle: drop one reference, or make one table copy: full)');
+  if (cycle)
+    throw fail(
+      `tables.${cycle[0]}.references`,
+      `the references form a cycle: ${cycle.join(' → ')}`,
+      'references that never lead back to the same table (break the cycle: drop one reference, or make one table copy: full)',
+    );
   const root = roots[0];
   const roles = tableRoles(tables);
   for (const t of tables) {
-    if (roles.get(t.name) === 'isolated') throw fail(`tables.${t.name}`, `is neither the root (${root.name}), nor reaches it through references, nor is referenced by a sampled table, nor copy: full`, 'root: true, references: { column: table.key }, or copy: full');
+    if (roles.get(t.name) === 'isolated')
+      throw fail(
+        `tables.${t.name}`,
+        `is neither the root (${root.name}), nor reaches it through references, nor is referenced by a sampled table, nor copy: full`,
+        'root: true, references: { column: table.key }, or copy: full',
+      );
   }
 }
 
@@ -214,10 +339,13 @@ export type TableRole = 'root' | 'child' | 'parent' | 'full' | 'isolated';
 export function tableRoles(tables: TableConfig[]): Map<string, TableRole> {
   const byName = new Map(tables.map((t) => [t.name, t]));
   const roles = new Map<string, TableRole>();
-  const reachesRoot = (t: TableConfig, seen: Set<string>): boolean => t.root || t.references.some((r) => !seen.has(r.table) && byName.has(r.table) && reachesRoot(byName.get(r.table)!, new Set([...seen, r.table])));
-  for (const t of tables) roles.set(t.name, t.copyFull ? 'full' : t.root ? 'root' : reachesRoot(t, new Set([t.name])) ? 'child' : 'isolated');
+  const reachesRoot = (t: TableConfig, seen: Set<string>): boolean =>
+    t.root ||
+    t.references.some((r) => !seen.has(r.table) && byName.has(r.table) && reachesRoot(byName.get(r.table)!, new Set([...seen, r.table])));
+  for (const t of tables)
+    roles.set(t.name, t.copyFull ? 'full' : t.root ? 'root' : reachesRoot(t, new Set([t.name])) ? 'child' : 'isolated');
   // Parents: referenced (directly or through other parents) by a child or the root.
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const t of tables) {
       const role = roles.get(t.name);
@@ -261,14 +389,19 @@ function findCycle(tables: TableConfig[]): string[] | undefined {
 /** Ajv's errors as one message: the deepest path, what is wrong there, what is allowed. */
 function schemaError(file: string, errors: ErrorObject[]): UserError {
   const path = (e: ErrorObject) => {
-    const parts = e.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const parts = e.instancePath
+      .split('/')
+      .slice(1)
+      .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
     if (e.keyword === 'additionalProperties') parts.push(String((e.params as { additionalProperty: string }).additionalProperty));
     if (e.keyword === 'required') parts.push(String((e.params as { missingProperty: string }).missingProperty));
     if (e.keyword === 'propertyNames') parts.push(String((e.params as { propertyName: string }).propertyName));
     return parts.join('.');
   };
   // The most specific error: the deepest path; at one path, an anyOf's own summary over its branches.
-  const sorted = [...errors].filter((e) => e.keyword !== 'if').sort((a, b) => path(b).split('.').length - path(a).split('.').length || Number(b.keyword === 'anyOf') - Number(a.keyword === 'anyOf'));
+  const sorted = [...errors]
+    .filter((e) => e.keyword !== 'if')
+    .sort((a, b) => path(b).split('.').length - path(a).split('.').length || Number(b.keyword === 'anyOf') - Number(a.keyword === 'anyOf'));
   const e = sorted[0];
   const at = path(e);
   const parentSchema = e.parentSchema as { description?: string; properties?: Record<string, unknown> } | undefined;
@@ -282,11 +415,22 @@ function schemaError(file: string, errors: ErrorObject[]): UserError {
     case 'propertyNames':
       return configError(file, at, 'is not a valid name', 'letters, digits and _ (not starting with a digit)');
     default:
-      return configError(file, at, `${e.message ?? 'is not valid'}${'data' in e && e.data !== undefined && typeof e.data !== 'object' ? ` (found ${JSON.stringify(e.data)})` : ''}`, describeAt(errors, e, parentSchema));
+      return configError(
+        file,
+        at,
+        `${e.message ?? 'is not valid'}${'data' in e && e.data !== undefined && typeof e.data !== 'object' ? ` (found ${JSON.stringify(e.data)})` : ''}`,
+        describeAt(errors, e, parentSchema),
+      );
   }
 }
 
 function describeAt(errors: ErrorObject[], e: ErrorObject, parentSchema: { description?: string } | undefined): string | undefined {
   const schemaPath = e.schemaPath.replace(/\/[^/]+$/, '');
-  return parentSchema?.description ?? (errors.find((x) => x.schemaPath.startsWith(schemaPath) && (x.parentSchema as { description?: string })?.description)?.parentSchema as { description?: string })?.description;
+  return (
+    parentSchema?.description ??
+    (
+      errors.find((x) => x.schemaPath.startsWith(schemaPath) && (x.parentSchema as { description?: string })?.description)
+        ?.parentSchema as { description?: string }
+    )?.description
+  );
 }

@@ -95,7 +95,9 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
   const present = async (env: EnvironmentPlan, names: string[], run: (sql: string) => Promise<Row[]>): Promise<Set<string>> => {
     if (env.target.kind !== 'tables' || !names.length) return new Set();
     const list = names.map((n) => databricks.literal(n)).join(', ');
-    const rows = await run(`SELECT table_name FROM ${q(env.target.catalog)}.information_schema.tables WHERE table_schema = ${databricks.literal(env.target.schema.toLowerCase())} AND table_name IN (${list})`);
+    const rows = await run(
+      `SELECT table_name FROM ${q(env.target.catalog)}.information_schema.tables WHERE table_schema = ${databricks.literal(env.target.schema.toLowerCase())} AND table_name IN (${list})`,
+    );
     return new Set(rows.map((r) => String(r.table_name).toLowerCase()));
   };
   const where = (env: EnvironmentPlan) => (env.target.kind === 'tables' ? `${env.target.catalog}.${env.target.schema}` : env.name);
@@ -110,7 +112,11 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
     const batch = putBacks.get(env.name)!;
     batch.outcome ??= (async () => {
       await inFlight.settled(SETTLE_MS);
-      const there = await present(env, batch.swaps.flatMap((s) => Object.values(s.t.names)), statement);
+      const there = await present(
+        env,
+        batch.swaps.flatMap((s) => Object.values(s.t.names)),
+        statement,
+      );
       const failures = new Map<string, unknown>();
       await Promise.all(
         batch.swaps.map(async ({ t, hadTable }) => {
@@ -141,7 +147,9 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
       }
       await statement(`ALTER TABLE ${t.old} RENAME TO ${t.real}`);
     } catch (err) {
-      throw new Error(`${err instanceof Error ? err.message : String(err)}; the previous table is intact as ${t.old}, and the next run puts it back before anything else`);
+      throw new Error(
+        `${err instanceof Error ? err.message : String(err)}; the previous table is intact as ${t.old}, and the next run puts it back before anything else`,
+      );
     }
   };
 
@@ -151,7 +159,11 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
     async prepare(envs) {
       for (const env of envs) {
         const tables = tablesOf(env);
-        const there = await present(env, tables.flatMap((t) => [t.names.real, t.names.old]), query);
+        const there = await present(
+          env,
+          tables.flatMap((t) => [t.names.real, t.names.old]),
+          query,
+        );
         for (const t of tables) {
           if (!there.has(t.names.old)) continue;
           // A run killed mid-swap (beyond the agent's grace) left the previous table only under
@@ -163,7 +175,9 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
           // A CREATE still running ends first, so no staging table appears after the drop.
           await inFlight.settled(SETTLE_MS);
           const results = await Promise.allSettled(tables.map((t) => statement(`DROP TABLE IF EXISTS ${t.next}`)));
-          const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${tables[i].next}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`] : []));
+          const failed = results.flatMap((r, i) =>
+            r.status === 'rejected' ? [`${tables[i].next}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`] : [],
+          );
           if (failed.length) throw new Error(`not dropped: ${failed.join('; ')}`);
         });
       }
@@ -171,7 +185,11 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
     async previousFingerprints(env) {
       const out: Record<string, string> = {};
       const tables = tablesOf(env);
-      const there = await present(env, tables.map((t) => t.names.real), query);
+      const there = await present(
+        env,
+        tables.map((t) => t.names.real),
+        query,
+      );
       for (const t of tables) {
         if (!there.has(t.names.real)) continue;
         const rows = await query(`SHOW TBLPROPERTIES ${t.real} ('relevo.fingerprint')`);
@@ -185,14 +203,19 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
         const tables = (record(env).tables ?? {}) as Record<string, { fingerprint?: string }>;
         for (const t of tablesOf(env)) {
           const fingerprint = tables[t.table]?.fingerprint;
-          if (fingerprint) await query(`ALTER TABLE ${t.next} SET TBLPROPERTIES ('relevo.fingerprint' = ${databricks.literal(fingerprint)})`);
+          if (fingerprint)
+            await query(`ALTER TABLE ${t.next} SET TBLPROPERTIES ('relevo.fingerprint' = ${databricks.literal(fingerprint)})`);
         }
       }
       const swapped: { t: TableNames; hadTable: boolean }[] = [];
       for (const env of envs) {
         const tables = tablesOf(env);
         // Known before the swap: which tables have a previous version to put back.
-        const there = await present(env, tables.map((t) => t.names.real), query);
+        const there = await present(
+          env,
+          tables.map((t) => t.names.real),
+          query,
+        );
         const batch = putBacks.get(env.name) ?? { swaps: [] };
         putBacks.set(env.name, batch);
         for (const t of tables) {

@@ -49,7 +49,14 @@ export function loadDuckDb(moduleDir: string): DuckDbApi {
   return req('@duckdb/node-api') as DuckDbApi;
 }
 
-export async function openDuckDbEngine(options: { moduleDir: string; tempDir: string; salt?: string; threads?: number; memoryLimit?: string; journal?: UndoJournal }): Promise<SqlEngine> {
+export async function openDuckDbEngine(options: {
+  moduleDir: string;
+  tempDir: string;
+  salt?: string;
+  threads?: number;
+  memoryLimit?: string;
+  journal?: UndoJournal;
+}): Promise<SqlEngine> {
   const journal = options.journal ?? runJournal;
   const api = loadDuckDb(options.moduleDir);
   mkdirSync(options.tempDir, { recursive: true });
@@ -67,7 +74,16 @@ export async function openDuckDbEngine(options: { moduleDir: string; tempDir: st
   await connection.run('SET VARIABLE relevo_salt = $salt', { salt: options.salt ?? '' });
   const query = async (sql: string): Promise<Row[]> => {
     const reader = await inFlight.run('running SQL', () => connection.runAndReadAll(sql));
-    return reader.getRowObjectsJson().map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === null || v === undefined ? null : typeof v === 'object' ? JSON.stringify(v) : String(v)])));
+    return reader
+      .getRowObjectsJson()
+      .map((r) =>
+        Object.fromEntries(
+          Object.entries(r).map(([k, v]) => [
+            k,
+            v === null || v === undefined ? null : typeof v === 'object' ? JSON.stringify(v) : String(v),
+          ]),
+        ),
+      );
   };
   const folders = (path: string) => {
     const target = path.replace(/[\\/]+$/, '');
@@ -89,10 +105,13 @@ export async function openDuckDbEngine(options: { moduleDir: string; tempDir: st
           const entries = readdirSync(target);
           if (entries.length && !entries.includes(MANIFEST)) {
             const shown = entries.slice(0, 3).map(quoteForeign).join(', ');
-            throw new UserError(`environments.${env.name}.target: '${quoteForeign(target)}' holds files (${shown}${entries.length > 3 ? ', …' : ''}) that RegenerateSampleData did not write (it has no ${MANIFEST}); the whole folder is replaced on every run.`, {
-              input: 'configFile',
-              fix: 'point the target at an empty folder of its own (or empty this one).',
-            });
+            throw new UserError(
+              `environments.${env.name}.target: '${quoteForeign(target)}' holds files (${shown}${entries.length > 3 ? ', …' : ''}) that RegenerateSampleData did not write (it has no ${MANIFEST}); the whole folder is replaced on every run.`,
+              {
+                input: 'configFile',
+                fix: 'point the target at an empty folder of its own (or empty this one).',
+              },
+            );
           }
         }
         journal.register(`the staging folder ${quoteForeign(next)} (removed)`, async () => {
@@ -107,7 +126,9 @@ export async function openDuckDbEngine(options: { moduleDir: string; tempDir: st
     async previousFingerprints(env) {
       if (env.target.kind !== 'files') return {};
       try {
-        const manifest = JSON.parse(readFileSync(join(env.target.path, MANIFEST), 'utf8')) as { tables?: Record<string, { fingerprint?: string }> };
+        const manifest = JSON.parse(readFileSync(join(env.target.path, MANIFEST), 'utf8')) as {
+          tables?: Record<string, { fingerprint?: string }>;
+        };
         return Object.fromEntries(Object.entries(manifest.tables ?? {}).flatMap(([t, v]) => (v.fingerprint ? [[t, v.fingerprint]] : [])));
       } catch {
         return {};
@@ -118,7 +139,9 @@ export async function openDuckDbEngine(options: { moduleDir: string; tempDir: st
       for (const env of envs) {
         if (env.target.kind !== 'files') continue;
         const { target, next, old } = folders(env.target.path);
-        await inFlight.run('swapping in the environments', () => writeFile(join(next, MANIFEST), `${JSON.stringify(record(env), null, 2)}\n`));
+        await inFlight.run('swapping in the environments', () =>
+          writeFile(join(next, MANIFEST), `${JSON.stringify(record(env), null, 2)}\n`),
+        );
         // Known before the swap: whether there was a previous folder to put back.
         const hadTarget = existsSync(target);
         journal.register(`the folder ${quoteForeign(target)}`, async () => {

@@ -23,17 +23,50 @@ export const DUCKDB_VERSION = '1.5.6-r.1';
 
 /** The packages and their integrity, as in package-lock.json (test/unit/sampling-duckdb-tool.test.ts keeps them equal). */
 export const DUCKDB_PACKAGES: Record<string, { version: string; integrity: string }> = {
-  '@duckdb/node-api': { version: DUCKDB_VERSION, integrity: 'sha512-yIPol6P4EQmsAUsb27donJf7iADrM31Ei/WkvhkZpSscjhEErYsuF19lsJ/qz5mUWxsKFQpLdjvrlhPQnMTBqw==' },
-  '@duckdb/node-bindings': { version: DUCKDB_VERSION, integrity: 'sha512-/pWlTyvKC1d16iSMJCBAPwlmzoeXRs5Y9cqG+TpKd/YAW6Ke05FJg099v/Im2bkS9BgznNyNcAK1NxA1eQhSUw==' },
-  '@duckdb/node-bindings-darwin-arm64': { version: DUCKDB_VERSION, integrity: 'sha512-KFT/J/pyouuAD1jftAIfcWVRdorg+c/yVR/BJL8LJKrST+mYC4d7QSuQ+iXSYbFpHENUAeZUagXrMPtZT8Xzsg==' },
-  '@duckdb/node-bindings-darwin-x64': { version: DUCKDB_VERSION, integrity: 'sha512-tVwUZNvdQoaPJhrh3q2e6jxm1MhahNHJQK/pvCyco46NX0mEuGzlw9i0n2MArgsyzccdCwScOK9ctbyr+3oMbQ==' },
-  '@duckdb/node-bindings-linux-arm64': { version: DUCKDB_VERSION, integrity: 'sha512-3jnUaDil1BrF/6vAZwVaInJ1xoBaWGHB4PDiUnzJWKCo8a8TLx9j7/gPyPl/UGRBftrYIuTihRZSfF4mWMgtWA==' },
-  '@duckdb/node-bindings-linux-arm64-musl': { version: DUCKDB_VERSION, integrity: 'sha512-j6dcNLWnFvlQyKMtl36HyeDsOaetXFoj0dH21Q9MbLjABNuJs5ekDV6zMSEda/g5+z1Tm6r2KFOS8j3tGUCRiw==' },
-  '@duckdb/node-bindings-linux-x64': { version: DUCKDB_VERSION, integrity: 'sha512-IXcrZJE6kEqM0Z4wwdVnGBHX/frOS33VPNAwDXQ/Q+Fs84b058Qe94chrCCIcNJlG8Y3UHIUU4eBeCQxW5mN1Q==' },
-  '@duckdb/node-bindings-linux-x64-musl': { version: DUCKDB_VERSION, integrity: 'sha512-PVzIEZqp7QN07WBgjmIH0cK2GKXR735KmL6wnghTzRnhHWrePxx3MjZB9zZHI8tB73wdF8luarBm4EgqSjGyVA==' },
-  '@duckdb/node-bindings-win32-arm64': { version: DUCKDB_VERSION, integrity: 'sha512-nzNTZx9rus5QpuX+KH6UOPNeZp8yF25TxV6DiUly4RKgR5mu6xo8c7a7lS80AqxTJfJ9BwUIiqlCuYKWztRM5A==' },
-  '@duckdb/node-bindings-win32-x64': { version: DUCKDB_VERSION, integrity: 'sha512-5Rpn5WXEG5gY/u7Keh+c4kuwG/LiE31pCP9CoCohv+u0aFensk/yRIQVW/CXuIoITky9xFhdRzaWUtAnGTYxJQ==' },
-  'detect-libc': { version: '2.1.2', integrity: 'sha512-Btj2BOOO83o3WyH59e8MgXsxEQVcarkUOpEYrubB0urwnN10yQ364rsiByU11nZlqWYZm05i/of7io4mzihBtQ==' },
+  '@duckdb/node-api': {
+    version: DUCKDB_VERSION,
+    integrity: 'sha512-yIPol6P4EQmsAUsb27donJf7iADrM31Ei/WkvhkZpSscjhEErYsuF19lsJ/qz5mUWxsKFQpLdjvrlhPQnMTBqw==',
+  },
+  '@duckdb/node-bindings': {
+    version: DUCKDB_VERSION,
+    integrity: 'sha512-/pWlTyvKC1d16iSMJCBAPwlmzoeXRs5Y9cqG+TpKd/YAW6Ke05FJg099v/Im2bkS9BgznNyNcAK1NxA1eQhSUw==',
+  },
+  '@duckdb/node-bindings-darwin-arm64': {
+    version: DUCKDB_VERSION,
+    integrity: 'sha512-KFT/J/pyouuAD1jftAIfcWVRdorg+c/yVR/BJL8LJKrST+mYC4d7QSuQ+iXSYbFpHENUAeZUagXrMPtZT8Xzsg==',
+  },
+  '@duckdb/node-bindings-darwin-x64': {
+    version: DUCKDB_VERSION,
+    integrity: 'sha512-tVwUZNvdQoaPJhrh3q2e6jxm1MhahNHJQK/pvCyco46NX0mEuGzlw9i0n2MArgsyzccdCwScOK9ctbyr+3oMbQ==',
+  },
+  '@duckdb/node-bindings-linux-arm64': {
+    version: DUCKDB_VERSION,
+    integrity: 'sha512-3jnUaDil1BrF/6vAZwVaInJ1xoBaWGHB4PDiUnzJWKCo8a8TLx9j7/gPyPl/UGRBftrYIuTihRZSfF4mWMgtWA==',
+  },
+  '@duckdb/node-bindings-linux-arm64-musl': {
+    version: DUCKDB_VERSION,
+    integrity: 'sha512-j6dcNLWnFvlQyKMtl36HyeDsOaetXFoj0dH21Q9MbLjABNuJs5ekDV6zMSEda/g5+z1Tm6r2KFOS8j3tGUCRiw==',
+  },
+  '@duckdb/node-bindings-linux-x64': {
+    version: DUCKDB_VERSION,
+    integrity: 'sha512-IXcrZJE6kEqM0Z4wwdVnGBHX/frOS33VPNAwDXQ/Q+Fs84b058Qe94chrCCIcNJlG8Y3UHIUU4eBeCQxW5mN1Q==',
+  },
+  '@duckdb/node-bindings-linux-x64-musl': {
+    version: DUCKDB_VERSION,
+    integrity: 'sha512-PVzIEZqp7QN07WBgjmIH0cK2GKXR735KmL6wnghTzRnhHWrePxx3MjZB9zZHI8tB73wdF8luarBm4EgqSjGyVA==',
+  },
+  '@duckdb/node-bindings-win32-arm64': {
+    version: DUCKDB_VERSION,
+    integrity: 'sha512-nzNTZx9rus5QpuX+KH6UOPNeZp8yF25TxV6DiUly4RKgR5mu6xo8c7a7lS80AqxTJfJ9BwUIiqlCuYKWztRM5A==',
+  },
+  '@duckdb/node-bindings-win32-x64': {
+    version: DUCKDB_VERSION,
+    integrity: 'sha512-5Rpn5WXEG5gY/u7Keh+c4kuwG/LiE31pCP9CoCohv+u0aFensk/yRIQVW/CXuIoITky9xFhdRzaWUtAnGTYxJQ==',
+  },
+  'detect-libc': {
+    version: '2.1.2',
+    integrity: 'sha512-Btj2BOOO83o3WyH59e8MgXsxEQVcarkUOpEYrubB0urwnN10yQ364rsiByU11nZlqWYZm05i/of7io4mzihBtQ==',
+  },
 };
 
 export const DEFAULT_NPM_REGISTRY = 'https://registry.npmjs.org';
@@ -41,7 +74,11 @@ export const DEFAULT_NPM_REGISTRY = 'https://registry.npmjs.org';
 /** The native package for this machine (`musl` on Alpine-like Linux). */
 export function nativePackage(platform: string = process.platform, arch: string = process.arch, musl = isMusl()): string {
   const name = `@duckdb/node-bindings-${platform}-${arch}${platform === 'linux' && musl ? '-musl' : ''}`;
-  if (!DUCKDB_PACKAGES[name]) throw new UserError(`DuckDB has no build for ${platform}-${arch}${musl ? ' (musl)' : ''}.`, { input: 'engine', fix: 'run on a Linux, macOS or Windows agent on x64 or arm64, or use the databricks engine.' });
+  if (!DUCKDB_PACKAGES[name])
+    throw new UserError(`DuckDB has no build for ${platform}-${arch}${musl ? ' (musl)' : ''}.`, {
+      input: 'engine',
+      fix: 'run on a Linux, macOS or Windows agent on x64 or arm64, or use the databricks engine.',
+    });
   return name;
 }
 
@@ -71,12 +108,19 @@ export interface AcquireOptions {
 export async function acquireDuckDb(options: AcquireOptions): Promise<string> {
   if (options.modulePath) {
     if (!existsSync(join(options.modulePath, 'node_modules', '@duckdb', 'node-api'))) {
-      throw new UserError(`'${options.modulePath}' has no node_modules/@duckdb/node-api.`, { input: 'engine', fix: 'point the variable Relevo.DuckDbModulePath at a folder where `npm install @duckdb/node-api` ran, or unset it to use the tool cache.' });
+      throw new UserError(`'${options.modulePath}' has no node_modules/@duckdb/node-api.`, {
+        input: 'engine',
+        fix: 'point the variable Relevo.DuckDbModulePath at a folder where `npm install @duckdb/node-api` ran, or unset it to use the tool cache.',
+      });
     }
     options.log.info(`DuckDB from ${options.modulePath} (Relevo.DuckDbModulePath).`);
     return options.modulePath;
   }
-  if (!options.toolsDirectory) throw new UserError('the agent did not say where its tool cache is (Agent.ToolsDirectory).', { input: 'engine', fix: 'run on an Azure Pipelines agent, or set the variable Relevo.DuckDbModulePath.' });
+  if (!options.toolsDirectory)
+    throw new UserError('the agent did not say where its tool cache is (Agent.ToolsDirectory).', {
+      input: 'engine',
+      fix: 'run on an Azure Pipelines agent, or set the variable Relevo.DuckDbModulePath.',
+    });
   const { dir, marker } = duckDbToolFolder(options.toolsDirectory);
   if (existsSync(marker)) {
     options.log.info(`DuckDB ${DUCKDB_VERSION} from the tool cache (${dir}).`);
@@ -95,10 +139,13 @@ export async function acquireDuckDb(options: AcquireOptions): Promise<string> {
       const [algorithm, expected] = [integrity.slice(0, integrity.indexOf('-')), integrity.slice(integrity.indexOf('-') + 1)];
       const actual = createHash(algorithm).update(bytes).digest('base64');
       if (actual !== expected) {
-        throw new UserError(`the download of ${name}@${version} from ${registry} does not match its pinned integrity (${algorithm}-${actual.slice(0, 16)}…, expected ${integrity.slice(0, 23)}…); nothing was installed.`, {
-          input: 'engine',
-          fix: 'check that Relevo.NpmRegistry is the npm registry (or a faithful mirror) and that no proxy rewrites downloads.',
-        });
+        throw new UserError(
+          `the download of ${name}@${version} from ${registry} does not match its pinned integrity (${algorithm}-${actual.slice(0, 16)}…, expected ${integrity.slice(0, 23)}…); nothing was installed.`,
+          {
+            input: 'engine',
+            fix: 'check that Relevo.NpmRegistry is the npm registry (or a faithful mirror) and that no proxy rewrites downloads.',
+          },
+        );
       }
       extractTarball(gunzipSync(bytes), join(partial, 'node_modules', ...name.split('/')));
     }
@@ -129,7 +176,10 @@ async function download(url: string, fetchImpl: typeof fetch): Promise<Buffer> {
     }
     await new Promise((r) => setTimeout(r, 1000 * attempt));
   }
-  throw new UserError(`cannot download ${url}: ${lastError}.`, { input: 'engine', fix: 'let the agent reach the npm registry (or set Relevo.NpmRegistry to a mirror), or install @duckdb/node-api on the agent and set Relevo.DuckDbModulePath.' });
+  throw new UserError(`cannot download ${url}: ${lastError}.`, {
+    input: 'engine',
+    fix: 'let the agent reach the npm registry (or set Relevo.NpmRegistry to a mirror), or install @duckdb/node-api on the agent and set Relevo.DuckDbModulePath.',
+  });
 }
 
 /** Extracts an npm tarball (ustar; entries under `package/`) into `dest`. */
@@ -139,7 +189,11 @@ export function extractTarball(tar: Buffer, dest: string): void {
   while (offset + 512 <= tar.length) {
     const header = tar.subarray(offset, offset + 512);
     if (header.every((b) => b === 0)) break;
-    const text = (start: number, length: number) => header.subarray(start, start + length).toString('utf8').replace(/\0.*$/s, '');
+    const text = (start: number, length: number) =>
+      header
+        .subarray(start, start + length)
+        .toString('utf8')
+        .replace(/\0.*$/s, '');
     const size = parseInt(text(124, 12).trim() || '0', 8);
     const type = String.fromCharCode(header[156] || 48);
     const prefix = text(345, 155);

@@ -28,7 +28,9 @@ export class InFlight {
   /** Resolves when the operation under way has ended, or after `ms`, whichever comes first. */
   settled(ms: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    return Promise.race([this.current.then(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+    return Promise.race([this.current.then(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() =>
+      clearTimeout(timer),
+    );
   }
 }
 

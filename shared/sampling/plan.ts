@@ -78,7 +78,10 @@ export interface SamplingPlan {
 export type SourceSchemas = Map<string, Column[]>;
 
 export function schemaFingerprint(columns: Column[]): string {
-  return createHash('sha256').update(columns.map((c) => `${c.name}:${c.type.toUpperCase()}`).join('\n')).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(columns.map((c) => `${c.name}:${c.type.toUpperCase()}`).join('\n'))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** Builds the plan for the named environments (default: all, parents first). */
@@ -86,7 +89,10 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   const fail = (path: string, message: string, allowed?: string) => configError(config.file, path, message, allowed);
   for (const name of only) {
     if (!config.environments.some((e) => e.name === name)) {
-      throw new UserError(`'${name}' is not an environment of ${config.file}.`, { input: 'environments', fix: `name some of: ${config.environments.map((e) => e.name).join(', ')} (or leave it empty for all).` });
+      throw new UserError(`'${name}' is not an environment of ${config.file}.`, {
+        input: 'environments',
+        fix: `name some of: ${config.environments.map((e) => e.name).join(', ')} (or leave it empty for all).`,
+      });
     }
   }
   const roles = tableRoles(config.tables);
@@ -95,8 +101,17 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   const order = dependencyOrder(config.tables, roles);
   const masks = resolveMasks(config, d, schemas, fail);
   const column = (t: TableConfig, name: string, path: string) => {
-    const c = schemas.get(t.name)!.find((x) => x.name === name) ?? schemas.get(t.name)!.find((x) => x.name.toLowerCase() === name.toLowerCase());
-    if (!c) throw fail(path, `'${t.name}' has no column '${name}'`, schemas.get(t.name)!.map((x) => x.name).join(', '));
+    const c =
+      schemas.get(t.name)!.find((x) => x.name === name) ?? schemas.get(t.name)!.find((x) => x.name.toLowerCase() === name.toLowerCase());
+    if (!c)
+      throw fail(
+        path,
+        `'${t.name}' has no column '${name}'`,
+        schemas
+          .get(t.name)!
+          .map((x) => x.name)
+          .join(', '),
+      );
     return c;
   };
   for (const t of config.tables) {
@@ -119,9 +134,14 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
       ...(t.filter ? [`(${t.filter})`] : []),
       ...t.drop.map((x) => `NOT coalesce((${x}), FALSE)`),
       ...(t.key && !t.copyFull ? [`${q(t.key)} IS NOT NULL`] : []),
-      ...Object.entries(t.nulls).filter(([, r]) => r.kind === 'drop').map(([c]) => `${q(c)} IS NOT NULL`),
+      ...Object.entries(t.nulls)
+        .filter(([, r]) => r.kind === 'drop')
+        .map(([c]) => `${q(c)} IS NOT NULL`),
     ];
-    const dedupe = t.dedupe && t.key ? ` QUALIFY row_number() OVER (PARTITION BY ${q(t.key)} ORDER BY ${cols.map((c) => q(c.name)).join(', ')}) = 1` : '';
+    const dedupe =
+      t.dedupe && t.key
+        ? ` QUALIFY row_number() OVER (PARTITION BY ${q(t.key)} ORDER BY ${cols.map((c) => q(c.name)).join(', ')}) = 1`
+        : '';
     if (!where.length && !dedupe && select.every((s, i) => s === q(cols[i].name))) return d.source(config.source, t.name);
     return `(SELECT ${select.join(', ')} FROM ${d.source(config.source, t.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}${dedupe})`;
   };
@@ -140,7 +160,8 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   /** The root rows an environment keeps (unmasked, with the unit), nested along its chain. */
   const rootRows = (env: EnvironmentConfig): string => {
     const chain: EnvironmentConfig[] = [];
-    for (let e: EnvironmentConfig | undefined = env; e; e = e.from ? config.environments.find((x) => x.name === e!.from) : undefined) chain.unshift(e);
+    for (let e: EnvironmentConfig | undefined = env; e; e = e.from ? config.environments.find((x) => x.name === e!.from) : undefined)
+      chain.unshift(e);
     let rate = 1;
     let sql = `(SELECT r.*, ${d.unit(`r.${q(root.key!)}`, config.seed)} AS __relevo_u FROM ${cleaned(root)} r)`;
     for (const e of chain) {
@@ -170,7 +191,11 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
             .filter((r) => roles.get(r.table) === 'root' || roles.get(r.table) === 'child')
             .map((r) => `${maskedValue(t, r.column, 't')} IN (SELECT ${q(r.parentColumn)} FROM ${staged(r.table)})`);
         } else if (role === 'parent') {
-          const referencing = config.tables.flatMap((c) => (roles.get(c.name) !== 'full' ? c.references.filter((r) => r.table === name).map((r) => `SELECT ${q(r.column)} FROM ${staged(c.name)}`) : []));
+          const referencing = config.tables.flatMap((c) =>
+            roles.get(c.name) !== 'full'
+              ? c.references.filter((r) => r.table === name).map((r) => `SELECT ${q(r.column)} FROM ${staged(c.name)}`)
+              : [],
+          );
           where = [`${maskedValue(t, t.key!, 't')} IN (${referencing.join(' UNION ALL ')})`];
         }
       }
@@ -195,13 +220,36 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
           sql: `SELECT count(*) AS n FROM (SELECT ${q(m.column)} AS v FROM ${staged(name)} WHERE ${q(m.column)} IS NOT NULL LIMIT ${config.maskSample}) m WHERE m.v IN (SELECT ${q(m.column)} FROM ${d.source(config.source, name)} WHERE ${q(m.column)} IS NOT NULL)`,
         });
       }
-      return { table: name, role, source: d.source(config.source, name), cleaned: cleaned(t), columns: cols, fingerprint: schemaFingerprint(cols), staged: staged(name), select, statements: d.stageStatements(env.name, env.target, name, select), masked, checks };
+      return {
+        table: name,
+        role,
+        source: d.source(config.source, name),
+        cleaned: cleaned(t),
+        columns: cols,
+        fingerprint: schemaFingerprint(cols),
+        staged: staged(name),
+        select,
+        statements: d.stageStatements(env.name, env.target, name, select),
+        masked,
+        checks,
+      };
     });
     const baseCountSql = `SELECT count(*) AS n FROM ${parentEnv ? rootRows(parentEnv) : cleaned(root)} b`;
     return { name: env.name, target: env.target, from: env.from, size: env.size, tolerance: env.tolerance, baseCountSql, tables };
   });
-  const needsSalt = [...masks.values()].some((m) => [...m.values()].some((x) => x.rule.kind === 'hash' || x.rule.kind === 'email' || x.rule.kind === 'phone'));
-  return { dialect: d.name, seed: config.seed, source: config.source, root: root.name, order, environments, needsSalt, maskSample: config.maskSample };
+  const needsSalt = [...masks.values()].some((m) =>
+    [...m.values()].some((x) => x.rule.kind === 'hash' || x.rule.kind === 'email' || x.rule.kind === 'phone'),
+  );
+  return {
+    dialect: d.name,
+    seed: config.seed,
+    source: config.source,
+    root: root.name,
+    order,
+    environments,
+    needsSalt,
+    maskSample: config.maskSample,
+  };
 }
 
 interface ResolvedMask {
@@ -215,7 +263,12 @@ interface ResolvedMask {
  * Each table's masks by column: its own, and for a reference column the mask of the key it
  * references (a hashed customer_id is hashed in orders too, so the join still lines up).
  */
-function resolveMasks(config: SampleConfig, d: Dialect, schemas: SourceSchemas, fail: (p: string, m: string, a?: string) => Error): Map<string, Map<string, ResolvedMask>> {
+function resolveMasks(
+  config: SampleConfig,
+  d: Dialect,
+  schemas: SourceSchemas,
+  fail: (p: string, m: string, a?: string) => Error,
+): Map<string, Map<string, ResolvedMask>> {
   const byName = new Map(config.tables.map((t) => [t.name, t]));
   const typeOf = (table: string, column: string) => schemas.get(table)!.find((c) => c.name === column)?.type;
   const result = new Map<string, Map<string, ResolvedMask>>();
@@ -224,7 +277,15 @@ function resolveMasks(config: SampleConfig, d: Dialect, schemas: SourceSchemas, 
     for (const [column, rule] of Object.entries(t.mask)) {
       const at = `tables.${t.name}.mask.${column}`;
       const type = typeOf(t.name, column);
-      if (!type) throw fail(at, `'${t.name}' has no column '${column}'`, schemas.get(t.name)!.map((c) => c.name).join(', '));
+      if (!type)
+        throw fail(
+          at,
+          `'${t.name}' has no column '${column}'`,
+          schemas
+            .get(t.name)!
+            .map((c) => c.name)
+            .join(', '),
+        );
       const problem = maskProblem(d, rule, type);
       if (problem) throw fail(at, problem, 'hash (text, integers), email and phone (text), null, { fixed: value }');
       m.set(column, { rule, hashType: type });
@@ -239,15 +300,36 @@ function resolveMasks(config: SampleConfig, d: Dialect, schemas: SourceSchemas, 
       const own = result.get(t.name)!.get(r.column);
       const at = `tables.${t.name}.mask.${r.column}`;
       if (parentMask && (parentMask.rule.kind === 'null' || parentMask.rule.kind === 'fixed')) {
-        throw fail(`tables.${parent.name}.mask.${r.parentColumn}`, `'${parent.name}.${r.parentColumn}' is referenced by ${t.name}.${r.column}, and a ${parentMask.rule.kind} mask would break that join`, 'hash (deterministic, so the join still lines up)');
+        throw fail(
+          `tables.${parent.name}.mask.${r.parentColumn}`,
+          `'${parent.name}.${r.parentColumn}' is referenced by ${t.name}.${r.column}, and a ${parentMask.rule.kind} mask would break that join`,
+          'hash (deterministic, so the join still lines up)',
+        );
       }
-      if (own && !parentMask) throw fail(at, `'${t.name}.${r.column}' references ${r.table}.${r.parentColumn}, which is not masked: masking only one side breaks the join`, `the same mask on ${r.table}.${r.parentColumn} (the reference inherits it), or none`);
-      if (own && parentMask && JSON.stringify(own.rule) !== JSON.stringify(parentMask.rule)) throw fail(at, `is ${own.rule.kind} but the referenced ${r.table}.${r.parentColumn} is ${parentMask.rule.kind}`, `${parentMask.rule.kind} (or leave it out: the reference inherits the key's mask)`);
+      if (own && !parentMask)
+        throw fail(
+          at,
+          `'${t.name}.${r.column}' references ${r.table}.${r.parentColumn}, which is not masked: masking only one side breaks the join`,
+          `the same mask on ${r.table}.${r.parentColumn} (the reference inherits it), or none`,
+        );
+      if (own && parentMask && JSON.stringify(own.rule) !== JSON.stringify(parentMask.rule))
+        throw fail(
+          at,
+          `is ${own.rule.kind} but the referenced ${r.table}.${r.parentColumn} is ${parentMask.rule.kind}`,
+          `${parentMask.rule.kind} (or leave it out: the reference inherits the key's mask)`,
+        );
       if (parentMask) {
         const type = typeOf(t.name, r.column)!;
         const problem = maskProblem(d, parentMask.rule, type);
-        if (problem) throw fail(at, `inherits ${parentMask.rule.kind} from ${r.table}.${r.parentColumn}, but ${problem}`, `a ${r.column} of the same type as ${r.table}.${r.parentColumn}`);
-        result.get(t.name)!.set(r.column, { rule: parentMask.rule, hashType: parentMask.hashType, inheritedFrom: `${r.table}.${r.parentColumn}` });
+        if (problem)
+          throw fail(
+            at,
+            `inherits ${parentMask.rule.kind} from ${r.table}.${r.parentColumn}, but ${problem}`,
+            `a ${r.column} of the same type as ${r.table}.${r.parentColumn}`,
+          );
+        result
+          .get(t.name)!
+          .set(r.column, { rule: parentMask.rule, hashType: parentMask.hashType, inheritedFrom: `${r.table}.${r.parentColumn}` });
       }
     }
   }
@@ -269,7 +351,11 @@ function dependencyOrder(tables: TableConfig[], roles: Map<string, TableRole>): 
   const parents = tables.filter((t) => roles.get(t.name) === 'parent').map((t) => t.name);
   const placed = new Set<string>();
   while (placed.size < parents.length) {
-    const next = parents.find((p) => !placed.has(p) && tables.every((c) => !c.references.some((r) => r.table === p) || roles.get(c.name) !== 'parent' || placed.has(c.name)));
+    const next = parents.find(
+      (p) =>
+        !placed.has(p) &&
+        tables.every((c) => !c.references.some((r) => r.table === p) || roles.get(c.name) !== 'parent' || placed.has(c.name)),
+    );
     if (!next) break;
     placed.add(next);
     order.push(next);

@@ -70,7 +70,12 @@ export interface RegenerateResult {
 
 const describeLocation = (l: SampleConfig['source']) => (l.kind === 'files' ? `${l.path} (${l.format})` : `${l.catalog}.${l.schema}`);
 
-export async function regenerateSampleData(config: SampleConfig, engine: SqlEngine, options: RegenerateOptions, log: Log): Promise<RegenerateResult> {
+export async function regenerateSampleData(
+  config: SampleConfig,
+  engine: SqlEngine,
+  options: RegenerateOptions,
+  log: Log,
+): Promise<RegenerateResult> {
   const started = Date.now();
   const d = engine.dialect;
   const schemas: SourceSchemas = new Map();
@@ -79,18 +84,26 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
     try {
       schemas.set(t.name, columnsOf(await engine.query(d.describe(relation))));
     } catch (err) {
-      throw new UserError(`tables.${t.name}: cannot read the source table ${config.source.kind === 'files' ? `'${config.source.path}/${t.name}.${config.source.format}'` : relation}: ${message(err)}.`, {
-        input: 'configFile',
-        fix: `check that the source ${config.source.kind === 'files' ? `folder has ${t.name}.${config.source.format} (format: ${config.source.format})` : 'schema has this table and the connection may read it'}, or remove the table from ${config.file}.`,
-        cause: err,
-      });
+      throw new UserError(
+        `tables.${t.name}: cannot read the source table ${config.source.kind === 'files' ? `'${config.source.path}/${t.name}.${config.source.format}'` : relation}: ${message(err)}.`,
+        {
+          input: 'configFile',
+          fix: `check that the source ${config.source.kind === 'files' ? `folder has ${t.name}.${config.source.format} (format: ${config.source.format})` : 'schema has this table and the connection may read it'}, or remove the table from ${config.file}.`,
+          cause: err,
+        },
+      );
     }
   }
   const plan = buildPlan(config, d, schemas, options.environments);
-  log.info(`Source ${quoteForeign(describeLocation(config.source))}; ${config.tables.length} table(s), root ${plan.root}; seed ${quoteForeign(config.seed)}; order: ${plan.order.join(' → ')}.`);
+  log.info(
+    `Source ${quoteForeign(describeLocation(config.source))}; ${config.tables.length} table(s), root ${plan.root}; seed ${quoteForeign(config.seed)}; order: ${plan.order.join(' → ')}.`,
+  );
   for (const env of plan.environments) {
     log.info(`Environment ${env.name} ← ${env.from ?? 'source'} (${sizeText(env)}) → ${quoteForeign(describeLocation(env.target))}`);
-    for (const t of env.tables) log.info(`  ${t.table}: ${t.role}${t.masked.length ? `; masked ${t.masked.map((m) => `${quoteForeign(m.column)} (${m.rule}${m.inheritedFrom ? ` from ${quoteForeign(m.inheritedFrom)}` : ''})`).join(', ')}` : ''}`);
+    for (const t of env.tables)
+      log.info(
+        `  ${t.table}: ${t.role}${t.masked.length ? `; masked ${t.masked.map((m) => `${quoteForeign(m.column)} (${m.rule}${m.inheritedFrom ? ` from ${quoteForeign(m.inheritedFrom)}` : ''})`).join(', ')}` : ''}`,
+      );
   }
   // A bad filter, drop or fill fails here, naming the table, before anything is staged.
   for (const t of config.tables) {
@@ -103,11 +116,21 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
     } catch (err) {
       throw new UserError(`tables.${t.name}: the cleaning rules (filter, drop, nulls) are not valid SQL for this table: ${message(err)}.`, {
         input: 'configFile',
-        fix: `use the columns of ${t.name} (${schemas.get(t.name)!.map((c) => quoteForeign(c.name)).join(', ')}) in ${quoteForeign(config.file)}.`,
+        fix: `use the columns of ${t.name} (${schemas
+          .get(t.name)!
+          .map((c) => quoteForeign(c.name))
+          .join(', ')}) in ${quoteForeign(config.file)}.`,
       });
     }
   }
-  const report: SampleReport = { engine: d.name, seed: config.seed, status: options.dryRun ? 'dryRun' : 'succeeded', environments: [], failures: [], durationMs: 0 };
+  const report: SampleReport = {
+    engine: d.name,
+    seed: config.seed,
+    status: options.dryRun ? 'dryRun' : 'succeeded',
+    environments: [],
+    failures: [],
+    durationMs: 0,
+  };
   if (options.dryRun) {
     log.info('Dry run: the SQL each environment would run (nothing is staged, swapped or written):');
     for (const env of plan.environments) {
@@ -117,7 +140,16 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
         for (const c of t.checks) log.info(`-- gate ${c.kind} ${t.table}.${quoteForeign(c.column)}\n${c.sql};`);
       }
     }
-    report.environments = plan.environments.map((env) => ({ name: env.name, from: env.from ?? 'source', target: describeLocation(env.target), size: sizeText(env), tables: [], gates: [], schemaChanges: [], durationMs: 0 }));
+    report.environments = plan.environments.map((env) => ({
+      name: env.name,
+      from: env.from ?? 'source',
+      target: describeLocation(env.target),
+      size: sizeText(env),
+      tables: [],
+      gates: [],
+      schemaChanges: [],
+      durationMs: 0,
+    }));
     report.durationMs = Date.now() - started;
     return { plan, report };
   }
@@ -126,18 +158,38 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
   try {
     await engine.prepare(plan.environments);
     const rowsIn = new Map<string, number>();
-    for (const env of plan.environments) report.environments.push(await stageEnvironment(env, plan, engine, rowsIn, report.environments.find((e) => e.name === env.from), log));
+    for (const env of plan.environments)
+      report.environments.push(
+        await stageEnvironment(
+          env,
+          plan,
+          engine,
+          rowsIn,
+          report.environments.find((e) => e.name === env.from),
+          log,
+        ),
+      );
     const failed = report.environments.flatMap((e) => e.gates.filter((g) => !g.passed).map((g) => `${e.name}: ${g.detail}`));
     if (failed.length) {
       report.failures = failed;
-      throw new UserError(`${failed.length} validation gate(s) failed, so no environment was replaced (the previous data is untouched): ${failed.join('; ')}.`, {
-        fix: 'see the report; fix the source data or the configuration (tolerance, masks, references) and run again.',
-      });
+      throw new UserError(
+        `${failed.length} validation gate(s) failed, so no environment was replaced (the previous data is untouched): ${failed.join('; ')}.`,
+        {
+          fix: 'see the report; fix the source data or the configuration (tolerance, masks, references) and run again.',
+        },
+      );
     }
     swapping = true;
     await engine.commit(plan.environments, (env) => {
       const r = report.environments.find((e) => e.name === env.name)!;
-      return { generatedBy: 'RegenerateSampleData@1', generatedAt: new Date().toISOString(), seed: config.seed, from: r.from, size: r.size, tables: Object.fromEntries(r.tables.map((t) => [t.table, { rows: t.rowsOut, fingerprint: t.fingerprint, masked: t.masked }])) };
+      return {
+        generatedBy: 'RegenerateSampleData@1',
+        generatedAt: new Date().toISOString(),
+        seed: config.seed,
+        from: r.from,
+        size: r.size,
+        tables: Object.fromEntries(r.tables.map((t) => [t.table, { rows: t.rowsOut, fingerprint: t.fingerprint, masked: t.masked }])),
+      };
     });
     for (const env of report.environments) log.info(`Swapped in ${env.name} (${quoteForeign(env.target)}).`);
   } catch (err) {
@@ -152,18 +204,37 @@ export async function regenerateSampleData(config: SampleConfig, engine: SqlEngi
   return { plan, report };
 }
 
-async function stageEnvironment(env: EnvironmentPlan, plan: SamplingPlan, engine: SqlEngine, rowsIn: Map<string, number>, parent: EnvironmentReport | undefined, log: Log): Promise<EnvironmentReport> {
+async function stageEnvironment(
+  env: EnvironmentPlan,
+  plan: SamplingPlan,
+  engine: SqlEngine,
+  rowsIn: Map<string, number>,
+  parent: EnvironmentReport | undefined,
+  log: Log,
+): Promise<EnvironmentReport> {
   const started = Date.now();
   const d = engine.dialect;
   const previous = await engine.previousFingerprints(env);
-  const report: EnvironmentReport = { name: env.name, from: env.from ?? 'source', target: env.target.kind === 'files' ? env.target.path : `${env.target.catalog}.${env.target.schema}`, size: sizeText(env), tables: [], gates: [], schemaChanges: [], durationMs: 0 };
+  const report: EnvironmentReport = {
+    name: env.name,
+    from: env.from ?? 'source',
+    target: env.target.kind === 'files' ? env.target.path : `${env.target.catalog}.${env.target.schema}`,
+    size: sizeText(env),
+    tables: [],
+    gates: [],
+    schemaChanges: [],
+    durationMs: 0,
+  };
   for (const t of env.tables) {
     const tableStarted = Date.now();
     for (const sql of t.statements) {
       try {
         await engine.query(sql);
       } catch (err) {
-        throw new UserError(`${env.name}.${t.table}: staging failed: ${message(err)}.`, { fix: 'see the statement in the log (dryRun prints them all); check the table\'s filter, drop and masks.', cause: err });
+        throw new UserError(`${env.name}.${t.table}: staging failed: ${message(err)}.`, {
+          fix: "see the statement in the log (dryRun prints them all); check the table's filter, drop and masks.",
+          cause: err,
+        });
       }
     }
     if (!rowsIn.has(t.table)) rowsIn.set(t.table, await count(engine, `SELECT count(*) AS n FROM ${t.source}`));
@@ -175,7 +246,16 @@ async function stageEnvironment(env: EnvironmentPlan, plan: SamplingPlan, engine
       log.warn(`${env.name}: ${quoteForeign(change)}.`);
     }
     const tableIn = parent?.tables.find((x) => x.table === t.table)?.rowsOut ?? rowsIn.get(t.table)!;
-    report.tables.push({ table: t.table, role: t.role, rowsIn: tableIn, rowsOut, orphans: 0, masked: t.masked.map((m) => m.column), fingerprint: t.fingerprint, durationMs: Date.now() - tableStarted });
+    report.tables.push({
+      table: t.table,
+      role: t.role,
+      rowsIn: tableIn,
+      rowsOut,
+      orphans: 0,
+      masked: t.masked.map((m) => m.column),
+      fingerprint: t.fingerprint,
+      durationMs: Date.now() - tableStarted,
+    });
     log.info(`  ${env.name}.${t.table}: ${tableIn} → ${rowsOut} row(s) (${Date.now() - tableStarted} ms)`);
   }
   // The gates, once every table is staged (a child's parent may come after it).
@@ -185,25 +265,58 @@ async function stageEnvironment(env: EnvironmentPlan, plan: SamplingPlan, engine
       const n = await count(engine, c.sql);
       if (c.kind === 'orphans') {
         tr.orphans += n;
-        report.gates.push({ gate: 'orphans', table: t.table, passed: n === 0, detail: n ? `${t.table}.${c.column}: ${n} row(s) reference no ${c.parent} (is the source missing them?)` : `${t.table}.${c.column} → ${c.parent}: no orphans` });
+        report.gates.push({
+          gate: 'orphans',
+          table: t.table,
+          passed: n === 0,
+          detail: n
+            ? `${t.table}.${c.column}: ${n} row(s) reference no ${c.parent} (is the source missing them?)`
+            : `${t.table}.${c.column} → ${c.parent}: no orphans`,
+        });
       } else {
-        report.gates.push({ gate: 'masked', table: t.table, passed: n === 0, detail: n ? `${t.table}.${c.column}: ${n} masked value(s) (of up to ${plan.maskSample} checked) equal a value of the source column` : `${t.table}.${c.column}: no source value among up to ${Math.min(plan.maskSample, tr.rowsOut)} checked` });
+        report.gates.push({
+          gate: 'masked',
+          table: t.table,
+          passed: n === 0,
+          detail: n
+            ? `${t.table}.${c.column}: ${n} masked value(s) (of up to ${plan.maskSample} checked) equal a value of the source column`
+            : `${t.table}.${c.column}: no source value among up to ${Math.min(plan.maskSample, tr.rowsOut)} checked`,
+        });
       }
     }
     // The sample's schema is the source's: names and types, in order.
     const staged = columnsOf(await engine.query(d.describe(t.staged)));
-    const same = staged.length === t.columns.length && staged.every((c, i) => c.name === t.columns[i].name && c.type.toUpperCase() === t.columns[i].type.toUpperCase());
-    report.gates.push({ gate: 'schema', table: t.table, passed: same, detail: same ? `${t.table}: schema equals the source's (${t.fingerprint})` : `${t.table}: the staged schema (${staged.map((c) => `${c.name} ${c.type}`).join(', ')}) differs from the source's (${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')})` });
+    const same =
+      staged.length === t.columns.length &&
+      staged.every((c, i) => c.name === t.columns[i].name && c.type.toUpperCase() === t.columns[i].type.toUpperCase());
+    report.gates.push({
+      gate: 'schema',
+      table: t.table,
+      passed: same,
+      detail: same
+        ? `${t.table}: schema equals the source's (${t.fingerprint})`
+        : `${t.table}: the staged schema (${staged.map((c) => `${c.name} ${c.type}`).join(', ')}) differs from the source's (${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')})`,
+    });
   }
   // The root's size gate.
   const base = await count(engine, env.baseCountSql);
   const root = report.tables.find((t) => t.role === 'root')!;
   const expected = 'fraction' in env.size ? base * env.size.fraction : Math.min(env.size.rows, base);
-  const allowed = env.tolerance !== undefined ? env.tolerance * expected : 'rows' in env.size ? 0 : Math.max(0.05 * expected, 4 * Math.sqrt(expected * (1 - env.size.fraction)), 1);
+  const allowed =
+    env.tolerance !== undefined
+      ? env.tolerance * expected
+      : 'rows' in env.size
+        ? 0
+        : Math.max(0.05 * expected, 4 * Math.sqrt(expected * (1 - env.size.fraction)), 1);
   report.expectedRootRows = Math.round(expected);
   report.allowedDeviation = Math.round(allowed * 100) / 100;
   const ok = Math.abs(root.rowsOut - expected) <= allowed;
-  report.gates.unshift({ gate: 'rows', table: root.table, passed: ok, detail: `${root.table}: ${root.rowsOut} row(s), target ${Math.round(expected)} ± ${Math.round(allowed)} (${sizeText(env)} of ${base})${ok ? '' : ': outside the tolerance'}` });
+  report.gates.unshift({
+    gate: 'rows',
+    table: root.table,
+    passed: ok,
+    detail: `${root.table}: ${root.rowsOut} row(s), target ${Math.round(expected)} ± ${Math.round(allowed)} (${sizeText(env)} of ${base})${ok ? '' : ': outside the tolerance'}`,
+  });
   for (const g of report.gates.filter((x) => !x.passed)) log.warn(`${env.name}: gate ${g.gate} failed: ${quoteForeign(g.detail)}.`);
   report.durationMs = Date.now() - started;
   return report;

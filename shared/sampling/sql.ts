@@ -53,7 +53,8 @@ const sqlString = (value: string) => `'${value.replace(/'/g, "''")}'`;
 export const duckdb: Dialect = {
   name: 'duckdb',
   ident: (name) => `"${name.replace(/"/g, '""')}"`,
-  literal: (value) => (typeof value === 'string' ? sqlString(value) : typeof value === 'boolean' ? String(value).toUpperCase() : String(value)),
+  literal: (value) =>
+    typeof value === 'string' ? sqlString(value) : typeof value === 'boolean' ? String(value).toUpperCase() : String(value),
   source(location, table) {
     if (location.kind !== 'files') throw new Error('duckdb reads files');
     return fileReader(location.path, table, location.format);
@@ -63,7 +64,8 @@ export const duckdb: Dialect = {
   unitScale: 2 ** 52,
   saltedSha256: (expr) => `sha256(getvariable('relevo_salt') || CAST(${expr} AS VARCHAR))`,
   hexPrefixToInt: (hex, digits) => `('0x' || substr(${hex}, 1, ${digits}))::BIGINT`,
-  replaceDigits: (expr, digits) => `array_to_string(list_transform(string_split(${expr}, ''), (c, i) -> CASE WHEN c BETWEEN '0' AND '9' THEN substr(${digits}, i, 1) ELSE c END), '')`,
+  replaceDigits: (expr, digits) =>
+    `array_to_string(list_transform(string_split(${expr}, ''), (c, i) -> CASE WHEN c BETWEEN '0' AND '9' THEN substr(${digits}, i, 1) ELSE c END), '')`,
   family: typeFamily,
   describe: (relation) => `DESCRIBE SELECT * FROM ${relation}`,
   orderedOutput: true,
@@ -71,7 +73,10 @@ export const duckdb: Dialect = {
     if (target.kind !== 'files') throw new Error('duckdb writes files');
     const staged = duckdb.stage(env, target, table);
     const file = sqlString(`${stagingFolder(target.path).replace(/\\/g, '/')}/${table}.${target.format}`);
-    return [`CREATE OR REPLACE TEMP TABLE ${staged} AS ${select}`, `COPY ${staged} TO ${file} (FORMAT ${target.format === 'csv' ? 'csv, HEADER true' : 'parquet'})`];
+    return [
+      `CREATE OR REPLACE TEMP TABLE ${staged} AS ${select}`,
+      `COPY ${staged} TO ${file} (FORMAT ${target.format === 'csv' ? 'csv, HEADER true' : 'parquet'})`,
+    ];
   },
 };
 
@@ -83,7 +88,12 @@ export function fileReader(folder: string, table: string, format: FileFormat): s
 export const databricks: Dialect = {
   name: 'databricks',
   ident: (name) => `\`${name.replace(/`/g, '``')}\``,
-  literal: (value) => (typeof value === 'string' ? `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : typeof value === 'boolean' ? String(value).toUpperCase() : String(value)),
+  literal: (value) =>
+    typeof value === 'string'
+      ? `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+      : typeof value === 'boolean'
+        ? String(value).toUpperCase()
+        : String(value),
   source(location, table) {
     if (location.kind !== 'tables') throw new Error('databricks reads tables');
     return [location.catalog, location.schema, table].map(databricks.ident).join('.');
@@ -96,7 +106,8 @@ export const databricks: Dialect = {
   unitScale: 1_000_000,
   saltedSha256: (expr) => `sha2(concat(:relevo_salt, CAST(${expr} AS STRING)), 256)`,
   hexPrefixToInt: (hex, digits) => `CAST(conv(substr(${hex}, 1, ${digits}), 16, 10) AS BIGINT)`,
-  replaceDigits: (expr, digits) => `array_join(transform(split(${expr}, ''), (c, i) -> CASE WHEN c BETWEEN '0' AND '9' THEN substr(${digits}, i + 1, 1) ELSE c END), '')`,
+  replaceDigits: (expr, digits) =>
+    `array_join(transform(split(${expr}, ''), (c, i) -> CASE WHEN c BETWEEN '0' AND '9' THEN substr(${digits}, i + 1, 1) ELSE c END), '')`,
   family: typeFamily,
   describe: (relation) => `DESCRIBE TABLE ${relation}`,
   orderedOutput: false,
@@ -121,7 +132,8 @@ const HEX_DIGITS: Partial<Record<TypeFamily, number>> = { int64: 15, int32: 7, i
 export function maskProblem(d: Dialect, rule: MaskRule, type: string): string | undefined {
   const family = d.family(type);
   if (rule.kind === 'hash' && family === 'other') return `hash masks text and signed integer columns, and this column is ${type}`;
-  if ((rule.kind === 'email' || rule.kind === 'phone') && family !== 'text') return `${rule.kind} masks text columns, and this column is ${type}`;
+  if ((rule.kind === 'email' || rule.kind === 'phone') && family !== 'text')
+    return `${rule.kind} masks text columns, and this column is ${type}`;
   return undefined;
 }
 

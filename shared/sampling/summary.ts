@@ -21,10 +21,16 @@ export function sampleSummary(report: SampleReport, reportPath?: string): string
     lines.push(`#### ${env.name} ← ${env.from} (${env.size}) → ${code(env.target)}`, '');
     if (!env.tables.length) continue;
     lines.push('| table | role | rows in | rows out | orphans | masked columns | ms |', '|---|---|--:|--:|--:|---|--:|');
-    for (const t of env.tables) lines.push(`| ${t.table} | ${t.role} | ${t.rowsIn} | ${t.rowsOut} | ${t.orphans} | ${t.masked.map(md).join(', ') || '–'} | ${t.durationMs} |`);
+    for (const t of env.tables)
+      lines.push(
+        `| ${t.table} | ${t.role} | ${t.rowsIn} | ${t.rowsOut} | ${t.orphans} | ${t.masked.map(md).join(', ') || '–'} | ${t.durationMs} |`,
+      );
     lines.push('');
     const failed = env.gates.filter((g) => !g.passed);
-    lines.push(`Gates: ${env.gates.length - failed.length} of ${env.gates.length} passed${env.expectedRootRows !== undefined ? `; root target ${env.expectedRootRows} ± ${env.allowedDeviation}` : ''}.`, '');
+    lines.push(
+      `Gates: ${env.gates.length - failed.length} of ${env.gates.length} passed${env.expectedRootRows !== undefined ? `; root target ${env.expectedRootRows} ± ${env.allowedDeviation}` : ''}.`,
+      '',
+    );
     for (const g of failed) lines.push(`- ❌ ${g.gate}: ${md(g.detail)}`);
     for (const c of env.schemaChanges) lines.push(`- ⚠️ ${md(c)}`);
     if (failed.length || env.schemaChanges.length) lines.push('');

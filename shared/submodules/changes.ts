@@ -68,7 +68,11 @@ export async function gitmodulesAt(git: Git, commit: string): Promise<ReturnType
  * another commit: the version change between the tags the two commits carry (a
  * pre-release-only step is a patch); an end without a version tag → patch, flagged `untagged`.
  */
-export function classifyChange(kind: ComponentChange['kind'], from: ComponentTag | undefined, to: ComponentTag | undefined): { change: BumpLevel; untagged: boolean } {
+export function classifyChange(
+  kind: ComponentChange['kind'],
+  from: ComponentTag | undefined,
+  to: ComponentTag | undefined,
+): { change: BumpLevel; untagged: boolean } {
   if (kind === 'added') return { change: 'minor', untagged: false };
   if (kind === 'removed') return { change: 'major', untagged: false };
   if (!from || !to) return { change: 'patch', untagged: true };
@@ -147,7 +151,11 @@ export async function readComponentChanges(git: Git, o: ComponentChangeOptions, 
     const from = versionAt(tags, p.from);
     const to = versionAt(tags, p.to);
     const { change, untagged } = classifyChange(kind, from, to);
-    const end = (commit: string, tag: ComponentTag | undefined): ComponentEnd => ({ commit, tag: tag?.name, version: tag?.version.version });
+    const end = (commit: string, tag: ComponentTag | undefined): ComponentEnd => ({
+      commit,
+      tag: tag?.name,
+      version: tag?.version.version,
+    });
     return {
       name: p.name,
       path: p.path,
@@ -162,7 +170,9 @@ export async function readComponentChanges(git: Git, o: ComponentChangeOptions, 
   for (const c of changes) {
     if (!c.untagged) continue;
     const bare = [c.from, c.to].filter((e): e is ComponentEnd => !!e && !e.tag).map((e) => e.commit.slice(0, 12));
-    warn(`Submodule '${c.name}': commit ${bare.join(' and ')} carries no version tag (format '${o.tagFormat}'), so the change cannot be read from versions; counted as a patch.`);
+    warn(
+      `Submodule '${c.name}': commit ${bare.join(' and ')} carries no version tag (format '${o.tagFormat}'), so the change cannot be read from versions; counted as a patch.`,
+    );
   }
   return changes;
 }
@@ -178,7 +188,9 @@ export function checkComponentTagFormat(format: string): void {
     parseTagFormat(format, format.includes('{component}') ? 'component' : '');
   } catch (err) {
     if (!(err instanceof UserError)) throw err;
-    throw new UserError(err.message.replace(/^Input '[^']*': /, '').replace(/\binput 'tagFormat'|'tagFormat'/g, "'submoduleTagFormat'"), { input: 'submoduleTagFormat' });
+    throw new UserError(err.message.replace(/^Input '[^']*': /, '').replace(/\binput 'tagFormat'|'tagFormat'/g, "'submoduleTagFormat'"), {
+      input: 'submoduleTagFormat',
+    });
   }
 }
 
@@ -198,11 +210,14 @@ function componentFormat(format: string, name: string): TagFormat {
 function unreadable(name: string, url: string, err: unknown): unknown {
   if (!(err instanceof GitCommandError)) return err;
   const detail = err instanceof GitTimeoutError ? err.stderr.trim() || err.message : err.stderr.trim().replace(/\s+/g, ' ') || err.message;
-  return new UserError(`cannot read the tags of submodule '${name}' (${displayUrl(url)}): ${detail}. Its versions decide the orchestration's bump, so nothing was changed.`, {
-    input: 'submodules',
-    fix:
-      err instanceof GitTimeoutError
-        ? 'check that the agent can reach that remote (proxy, firewall, service health) and re-run.'
-        : "let the job read that repository (grant the build service 'Read' on it; if the job token is limited to referenced repositories, list it under resources.repositories or check out with 'submodules: true'), or correct its url in .gitmodules.",
-  });
+  return new UserError(
+    `cannot read the tags of submodule '${name}' (${displayUrl(url)}): ${detail}. Its versions decide the orchestration's bump, so nothing was changed.`,
+    {
+      input: 'submodules',
+      fix:
+        err instanceof GitTimeoutError
+          ? 'check that the agent can reach that remote (proxy, firewall, service health) and re-run.'
+          : "let the job read that repository (grant the build service 'Read' on it; if the job token is limited to referenced repositories, list it under resources.repositories or check out with 'submodules: true'), or correct its url in .gitmodules.",
+    },
+  );
 }

@@ -22,7 +22,12 @@ interface Before {
   head?: { branch?: string; commit: string };
 }
 
-export async function checkOutSubmodules(git: Git, top: string, remote: string, subs: readonly { name: string; path: string }[]): Promise<void> {
+export async function checkOutSubmodules(
+  git: Git,
+  top: string,
+  remote: string,
+  subs: readonly { name: string; path: string }[],
+): Promise<void> {
   const before: Before[] = [];
   for (const s of subs) {
     const dir = join(top, s.path);
@@ -46,7 +51,8 @@ export async function checkOutSubmodules(git: Git, top: string, remote: string, 
       // deinit drops the whole section: what was there before comes back, nothing else.
       const prefix = `submodule.${b.name}.`;
       const had = config.filter(([k]) => k.startsWith(prefix));
-      if (now.some(([k]) => k.startsWith(prefix)) || had.length) await git.run(['-C', top, 'config', '--local', '--remove-section', `submodule.${b.name}`]).catch(() => undefined);
+      if (now.some(([k]) => k.startsWith(prefix)) || had.length)
+        await git.run(['-C', top, 'config', '--local', '--remove-section', `submodule.${b.name}`]).catch(() => undefined);
       for (const [key, value] of had) await git.run(['-C', top, 'config', '--local', '--add', key, value]);
     }
   });

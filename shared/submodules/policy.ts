@@ -12,9 +12,7 @@ import type { ComponentTag } from '../versioning/history';
 import { changeBetween, parseVersion } from '../versioning/semver';
 
 export type Policy =
-  | { kind: 'latest' | 'minor' | 'patch' | 'pin' }
-  | { kind: 'exact'; version: string }
-  | { kind: 'range'; range: Range; text: string };
+  { kind: 'latest' | 'minor' | 'patch' | 'pin' } | { kind: 'exact'; version: string } | { kind: 'range'; range: Range; text: string };
 
 export const POLICY_WORDS = ['latest', 'minor', 'patch', 'pin'] as const;
 
@@ -73,7 +71,8 @@ export interface DecisionInput {
 
 /** What happens to one submodule. A pinned version that does not exist is an error (all or nothing). */
 export function decideSubmodule(i: DecisionInput): Decision {
-  if (!i.tags.length) return { action: 'skip', why: 'no version tags', warning: `${q(i.name)}: its remote has no version tags; left as it is.` };
+  if (!i.tags.length)
+    return { action: 'skip', why: 'no version tags', warning: `${q(i.name)}: its remote has no version tags; left as it is.` };
   const from = i.current?.version;
   if (i.policy.kind === 'pin') return { action: 'keep', why: 'pinned (policy pin)' };
   if (i.policy.kind === 'exact') {
@@ -107,10 +106,20 @@ export function decideSubmodule(i: DecisionInput): Decision {
   }
   const best = candidates[0];
   if (!best) {
-    return { action: 'keep', why: `no version matches '${describePolicy(i.policy)}'`, warning: `${q(i.name)}: no eligible version matches '${describePolicy(i.policy)}'; the pin stays.` };
+    return {
+      action: 'keep',
+      why: `no version matches '${describePolicy(i.policy)}'`,
+      warning: `${q(i.name)}: no eligible version matches '${describePolicy(i.policy)}'; the pin stays.`,
+    };
   }
   if (best.commit === i.commit) return { action: 'keep', why: `already at the newest match (${best.version.version})` };
   // Never move backwards on a moving policy: a newer pin than any match stays.
-  if (from && best.version.compare(from) <= 0) return { action: 'keep', why: `${from.version} is already at or above the newest match (${best.version.version})` };
-  return { action: 'update', target: best, change: changeBetween(from, best.version), why: `newest match for '${describePolicy(i.policy)}'` };
+  if (from && best.version.compare(from) <= 0)
+    return { action: 'keep', why: `${from.version} is already at or above the newest match (${best.version.version})` };
+  return {
+    action: 'update',
+    target: best,
+    change: changeBetween(from, best.version),
+    why: `newest match for '${describePolicy(i.policy)}'`,
+  };
 }

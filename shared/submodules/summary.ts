@@ -20,7 +20,12 @@ export const MAX_CHANGE_LOGS = 10;
  * remote into a scratch repository (commits only where the server allows it). Best effort:
  * a component whose history cannot be read has no entry.
  */
-export async function changeLogs(git: Git, updates: ComponentUpdate[], scratchRoot: string, parallel: number): Promise<Map<string, string[]>> {
+export async function changeLogs(
+  git: Git,
+  updates: ComponentUpdate[],
+  scratchRoot: string,
+  parallel: number,
+): Promise<Map<string, string[]>> {
   const logs = new Map<string, string[]>();
   if (updates.length > MAX_CHANGE_LOGS) return logs;
   const scratch = mkdtempSync(join(scratchRoot, 'relevo-components-'));
@@ -30,8 +35,20 @@ export async function changeLogs(git: Git, updates: ComponentUpdate[], scratchRo
       const dir = join(scratch, String(i));
       try {
         await git.run(['init', '-q', '--bare', dir]);
-        await git.remote(['-C', dir, 'fetch', '-q', '--no-tags', '--filter=tree:0', u.url, `refs/tags/${u.toTag}`], u.url, `reading the history of ${u.name}`);
-        const out = await git.run(['-C', dir, 'log', `--max-count=${MAX_SUBJECTS + 1}`, '--format=%s', `${u.previousCommit}..${u.commit}`, '--']);
+        await git.remote(
+          ['-C', dir, 'fetch', '-q', '--no-tags', '--filter=tree:0', u.url, `refs/tags/${u.toTag}`],
+          u.url,
+          `reading the history of ${u.name}`,
+        );
+        const out = await git.run([
+          '-C',
+          dir,
+          'log',
+          `--max-count=${MAX_SUBJECTS + 1}`,
+          '--format=%s',
+          `${u.previousCommit}..${u.commit}`,
+          '--',
+        ]);
         logs.set(u.name, out.split('\n').filter(Boolean));
       } catch {
         // The history is a courtesy of the summary; the update itself does not depend on it.
@@ -43,26 +60,44 @@ export async function changeLogs(git: Git, updates: ComponentUpdate[], scratchRo
   return logs;
 }
 
-export function submoduleSummary(plan: SubmodulePlan, result: SubmoduleResult | undefined, dryRun: boolean, logs: Map<string, string[]>): string {
-  const lines = [`### UpdateSubmodules: ${plan.updates.length} component${plan.updates.length === 1 ? '' : 's'} updated${dryRun ? ' (dry run)' : ''}`, ''];
+export function submoduleSummary(
+  plan: SubmodulePlan,
+  result: SubmoduleResult | undefined,
+  dryRun: boolean,
+  logs: Map<string, string[]>,
+): string {
+  const lines = [
+    `### UpdateSubmodules: ${plan.updates.length} component${plan.updates.length === 1 ? '' : 's'} updated${dryRun ? ' (dry run)' : ''}`,
+    '',
+  ];
   if (plan.updates.length) {
     lines.push('| component | from | to | change | commits |', '|---|---|---|---|---|');
     for (const u of plan.updates) {
       const subjects = logs.get(u.name);
-      const commits = subjects ? subjects.slice(0, MAX_SUBJECTS).map((s) => markdownCell(s)).join('<br>') + (subjects.length > MAX_SUBJECTS ? '<br>…' : '') : '';
-      lines.push(`| ${markdownCell(u.name)} | ${u.fromTag ? markdownCell(u.fromTag) : u.previousCommit ? `\`${u.previousCommit.slice(0, 12)}\`` : '—'} | ${markdownCell(u.toTag)} | ${u.change} | ${commits} |`);
+      const commits = subjects
+        ? subjects
+            .slice(0, MAX_SUBJECTS)
+            .map((s) => markdownCell(s))
+            .join('<br>') + (subjects.length > MAX_SUBJECTS ? '<br>…' : '')
+        : '';
+      lines.push(
+        `| ${markdownCell(u.name)} | ${u.fromTag ? markdownCell(u.fromTag) : u.previousCommit ? `\`${u.previousCommit.slice(0, 12)}\`` : '—'} | ${markdownCell(u.toTag)} | ${u.change} | ${commits} |`,
+      );
     }
     lines.push('', `Largest change: **${plan.maxChange}**.`, '');
-    if (plan.updates.length > MAX_CHANGE_LOGS) lines.push(`Commit subjects are listed when ${MAX_CHANGE_LOGS} or fewer components move.`, '');
+    if (plan.updates.length > MAX_CHANGE_LOGS)
+      lines.push(`Commit subjects are listed when ${MAX_CHANGE_LOGS} or fewer components move.`, '');
   }
   lines.push('<details><summary>Every submodule</summary>', '', '| submodule | path | policy | decision |', '|---|---|---|---|');
-  for (const c of plan.components) lines.push(`| ${markdownCell(c.name)} | ${markdownCode(c.path)} | ${markdownCell(c.policy)} | ${markdownCell(describeDecision(c))} |`);
+  for (const c of plan.components)
+    lines.push(`| ${markdownCell(c.name)} | ${markdownCode(c.path)} | ${markdownCell(c.policy)} | ${markdownCell(describeDecision(c))} |`);
   lines.push('', '</details>', '');
   if (dryRun) lines.push('Dry run: nothing was committed or pushed.');
   else if (result?.commit) {
     const done = [`committed ${result.commit.slice(0, 12)}`];
     if (result.pushed.length) done.push(`pushed ${result.pushed.map((r) => markdownCode(r)).join(', ')}`);
-    if (result.pullRequest) done.push(`${result.pullRequest.reused ? 'updated' : 'opened'} [pull request ${result.pullRequest.id}](${result.pullRequest.url})`);
+    if (result.pullRequest)
+      done.push(`${result.pullRequest.reused ? 'updated' : 'opened'} [pull request ${result.pullRequest.id}](${result.pullRequest.url})`);
     if (result.checkedOut.length) done.push(`checked out ${result.checkedOut.map((p) => markdownCode(p)).join(', ')}`);
     lines.push(`Done: ${done.join(', ')}.`);
   } else lines.push('Nothing was changed.');

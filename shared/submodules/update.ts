@@ -109,13 +109,19 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     log.warn(m);
   };
   const [{ top, submodules }, head, remotes] = await Promise.all([readSubmodules(git), git.head(), git.remotes()]);
-  if (!submodules.length) throw new UserError(`'${q(top)}/.gitmodules' declares no submodules.`, { input: 'workingDirectory', fix: 'point it at the orchestration repository.' });
+  if (!submodules.length)
+    throw new UserError(`'${q(top)}/.gitmodules' declares no submodules.`, {
+      input: 'workingDirectory',
+      fix: 'point it at the orchestration repository.',
+    });
   const remote = remotes.includes('origin') ? 'origin' : remotes[0];
   const superUrl = remote ? await git.configValue(`remote.${remote}.url`) : undefined;
   const included = selection(opts.include, opts.exclude);
   const channel = channelFor(opts.branch.branch, opts.channels);
   const eligibility = { channelLabel: channel.label, allowPrerelease: opts.allowPrerelease };
-  log.info(`${submodules.length} submodule(s); branch '${q(opts.branch.branch)}' → ${channel.label ? `pre-release channel '${channel.label}' (release candidates${channel.label === 'rc' ? '' : ` and '${channel.label}' versions`} are eligible)` : 'final channel (final versions only)'}${opts.allowPrerelease ? '; allowPrerelease: every pre-release is eligible' : ''}.`);
+  log.info(
+    `${submodules.length} submodule(s); branch '${q(opts.branch.branch)}' → ${channel.label ? `pre-release channel '${channel.label}' (release candidates${channel.label === 'rc' ? '' : ` and '${channel.label}' versions`} are eligible)` : 'final channel (final versions only)'}${opts.allowPrerelease ? '; allowPrerelease: every pre-release is eligible' : ''}.`,
+  );
 
   const readings = await mapLimit(submodules, opts.parallel, async (sub) => {
     const isIncluded = included(sub);
@@ -124,20 +130,28 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     try {
       url = resolveSubmoduleUrl(sub.url, superUrl);
     } catch {
-      throw new UserError(`submodule '${q(sub.name)}' has the relative URL '${q(sub.url)}', but the repository has no remote to resolve it against.`, {
-        input: 'workingDirectory',
-        fix: "check the orchestration repository out from its remote (the pipeline's checkout step does), or give the submodule an absolute URL.",
-      });
+      throw new UserError(
+        `submodule '${q(sub.name)}' has the relative URL '${q(sub.url)}', but the repository has no remote to resolve it against.`,
+        {
+          input: 'workingDirectory',
+          fix: "check the orchestration repository out from its remote (the pipeline's checkout step does), or give the submodule an absolute URL.",
+        },
+      );
     }
     const format = componentFormat(opts.tagFormat, sub.name);
     try {
       return { sub, url, policy, isIncluded, tags: await componentTags(git, url, format) };
     } catch (err) {
-      const detail = (err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err)).replace(/\s+/g, ' ').replace(/\.$/, '');
+      const detail = (err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err))
+        .replace(/\s+/g, ' ')
+        .replace(/\.$/, '');
       if (!isIncluded) return { sub, url, policy, isIncluded, tags: undefined, unreadable: detail };
-      throw new UserError(`cannot read the remote of submodule '${q(sub.name)}' (${q(displayUrl(url))}): ${q(detail)}. Nothing was committed or pushed.`, {
-        fix: "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
-      });
+      throw new UserError(
+        `cannot read the remote of submodule '${q(sub.name)}' (${q(displayUrl(url))}): ${q(detail)}. Nothing was committed or pushed.`,
+        {
+          fix: "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
+        },
+      );
     }
   });
 
@@ -159,8 +173,12 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     };
     if (!r.sub.commit) warn(`${q(r.sub.name)}: .gitmodules names '${q(r.sub.path)}', but HEAD has no submodule there; left out.`);
     if (!r.isIncluded || !r.sub.commit) {
-      components.push({ ...base, decision: { action: 'excluded', why: r.sub.commit ? 'excluded by include/exclude' : 'no gitlink at its path' } });
-      if (r.unreadable) warn(`${q(r.sub.name)} (excluded): its remote could not be read (${q(r.unreadable)}); the lock file records no version for it.`);
+      components.push({
+        ...base,
+        decision: { action: 'excluded', why: r.sub.commit ? 'excluded by include/exclude' : 'no gitlink at its path' },
+      });
+      if (r.unreadable)
+        warn(`${q(r.sub.name)} (excluded): its remote could not be read (${q(r.unreadable)}); the lock file records no version for it.`);
       continue;
     }
     const decision = decideSubmodule({ name: r.sub.name, policy: r.policy, tags: r.tags!, current, commit: r.sub.commit, eligibility });
@@ -173,7 +191,10 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
   }
 
   const plan: SubmodulePlan = { top, head, remote, components, updates, maxChange, delivery: { mode: opts.mode }, warnings, notes };
-  for (const c of components) log.info(`  ${q(c.name)} (${q(c.path)}): ${q(c.policy)}; ${c.current ? `at ${q(c.current.tag)}` : c.pinned ? `at untagged ${c.pinned.slice(0, 12)}` : 'not pinned'}; ${q(describeDecision(c))}`);
+  for (const c of components)
+    log.info(
+      `  ${q(c.name)} (${q(c.path)}): ${q(c.policy)}; ${c.current ? `at ${q(c.current.tag)}` : c.pinned ? `at untagged ${c.pinned.slice(0, 12)}` : 'not pinned'}; ${q(describeDecision(c))}`,
+    );
   if (!updates.length) {
     notes.push('Every pin is current: nothing to commit.');
     return plan;
@@ -198,8 +219,25 @@ function componentFormat(format: string, name: string): TagFormat {
   }
 }
 
-function toUpdate(sub: Submodule, url: string, current: ComponentTag | undefined, target: ComponentTag, change: BumpLevel): ComponentUpdate {
-  return { name: sub.name, path: sub.path, from: current?.version.version, fromTag: current?.name, to: target.version.version, toTag: target.name, change, commit: target.commit, url, previousCommit: sub.commit };
+function toUpdate(
+  sub: Submodule,
+  url: string,
+  current: ComponentTag | undefined,
+  target: ComponentTag,
+  change: BumpLevel,
+): ComponentUpdate {
+  return {
+    name: sub.name,
+    path: sub.path,
+    from: current?.version.version,
+    fromTag: current?.name,
+    to: target.version.version,
+    toTag: target.name,
+    change,
+    commit: target.commit,
+    url,
+    previousCommit: sub.commit,
+  };
 }
 
 export function describeDecision(c: ComponentPlan): string {
@@ -210,14 +248,17 @@ export function describeDecision(c: ComponentPlan): string {
 
 /** Include (default: everything) and exclude lists, by submodule name or path glob. */
 function selection(include: string[], exclude: string[]): (s: Submodule) => boolean {
-  const matches = (patterns: string[], s: Submodule) => patterns.some((p) => globToRegExp(p).test(s.name) || globToRegExp(p.replace(/\/+$/, '')).test(s.path));
+  const matches = (patterns: string[], s: Submodule) =>
+    patterns.some((p) => globToRegExp(p).test(s.name) || globToRegExp(p.replace(/\/+$/, '')).test(s.path));
   return (s) => (!include.length || matches(include, s)) && !matches(exclude, s);
 }
 
 /** The commit message: one line per change, and `***NO_CI***` unless the commit should trigger CI. */
 export function commitMessage(updates: ComponentUpdate[], triggerCi: boolean): string {
   const subject = `chore(components): update ${updates.length} component${updates.length === 1 ? '' : 's'}`;
-  const lines = updates.map((u) => `${u.name}: ${u.fromTag ?? (u.previousCommit ? u.previousCommit.slice(0, 12) : 'none')} → ${u.toTag} (${u.change})`);
+  const lines = updates.map(
+    (u) => `${u.name}: ${u.fromTag ?? (u.previousCommit ? u.previousCommit.slice(0, 12) : 'none')} → ${u.toTag} (${u.change})`,
+  );
   return [subject, '', ...lines, ...(triggerCi ? [] : ['', '***NO_CI***'])].join('\n') + '\n';
 }
 
@@ -243,19 +284,40 @@ export function lockFileContent(components: ComponentPlan[], updates: ComponentU
 
 async function planDelivery(opts: UpdateSubmodulesOptions, remote: string | undefined): Promise<SubmodulePlan['delivery']> {
   if (opts.mode === 'commit') return { mode: 'commit' };
-  if (!remote) throw new UserError('there is no git remote to push to.', { input: 'mode', fix: "check the repository out from its remote, or use mode 'commit'." });
+  if (!remote)
+    throw new UserError('there is no git remote to push to.', {
+      input: 'mode',
+      fix: "check the repository out from its remote, or use mode 'commit'.",
+    });
   if (opts.mode === 'push') {
     if (opts.branch.kind !== 'branch') {
-      throw new UserError(`a ${opts.branch.kind === 'tag' ? 'tag' : 'pull-request'} build (${q(opts.branch.ref)}) has no branch to push the pins to.`, {
-        input: 'mode',
-        fix: "run the update from a branch build (scheduled or manual), or use mode 'pull-request' with targetBranch.",
-      });
+      throw new UserError(
+        `a ${opts.branch.kind === 'tag' ? 'tag' : 'pull-request'} build (${q(opts.branch.ref)}) has no branch to push the pins to.`,
+        {
+          input: 'mode',
+          fix: "run the update from a branch build (scheduled or manual), or use mode 'pull-request' with targetBranch.",
+        },
+      );
     }
     return { mode: 'push', branchRef: opts.branch.ref };
   }
-  const target = opts.targetBranch ? (opts.targetBranch.startsWith('refs/') ? opts.targetBranch : `refs/heads/${opts.targetBranch}`) : opts.branch.kind === 'branch' ? opts.branch.ref : undefined;
-  if (!target) throw new UserError(`a ${opts.branch.kind} build has no branch to open the pull request against.`, { input: 'targetBranch', fix: 'set targetBranch, e.g. main.' });
-  return { mode: 'pull-request', targetRef: target, sourceRef: `refs/heads/relevo/update-components-${target.replace(/^refs\/heads\//, '')}` };
+  const target = opts.targetBranch
+    ? opts.targetBranch.startsWith('refs/')
+      ? opts.targetBranch
+      : `refs/heads/${opts.targetBranch}`
+    : opts.branch.kind === 'branch'
+      ? opts.branch.ref
+      : undefined;
+  if (!target)
+    throw new UserError(`a ${opts.branch.kind} build has no branch to open the pull request against.`, {
+      input: 'targetBranch',
+      fix: 'set targetBranch, e.g. main.',
+    });
+  return {
+    mode: 'pull-request',
+    targetRef: target,
+    sourceRef: `refs/heads/relevo/update-components-${target.replace(/^refs\/heads\//, '')}`,
+  };
 }
 
 export interface SubmoduleResult {
@@ -275,7 +337,13 @@ export interface SubmoduleResult {
  * step puts all of it back. Once the pins are delivered (committed in `commit` mode, pushed in
  * `push` mode, the pull request opened or updated), they are kept, reported as landed.
  */
-export async function applySubmoduleUpdate(git: Git, plan: SubmodulePlan, opts: UpdateSubmodulesOptions, openPullRequest: OpenPullRequest | undefined, log: Log): Promise<SubmoduleResult> {
+export async function applySubmoduleUpdate(
+  git: Git,
+  plan: SubmodulePlan,
+  opts: UpdateSubmodulesOptions,
+  openPullRequest: OpenPullRequest | undefined,
+  log: Log,
+): Promise<SubmoduleResult> {
   const result: SubmoduleResult = { pushed: [], checkedOut: [] };
   if (!plan.updates.length || !plan.commitMessage) return result;
   const files = new FileChanges();
@@ -301,13 +369,19 @@ export async function applySubmoduleUpdate(git: Git, plan: SubmodulePlan, opts: 
     if (d.mode === 'push') {
       const previous = await remoteTip(git, plan.remote!, d.branchRef!);
       if (!previous) {
-        throw new UserError(`the branch '${q(d.branchRef!)}' does not exist on '${q(plan.remote!)}'; nothing was pushed.`, { input: 'mode', fix: "push the branch first, or use mode 'commit'." });
+        throw new UserError(`the branch '${q(d.branchRef!)}' does not exist on '${q(plan.remote!)}'; nothing was pushed.`, {
+          input: 'mode',
+          fix: "push the branch first, or use mode 'commit'.",
+        });
       }
       if (previous !== plan.head) {
-        throw new UserError(`'${q(d.branchRef!)}' on '${q(plan.remote!)}' has moved since this run started (now ${previous.slice(0, 12)}, run built ${plan.head.slice(0, 12)}); nothing was pushed.`, {
-          input: 'mode',
-          fix: 're-run the pipeline: it updates the new commit.',
-        });
+        throw new UserError(
+          `'${q(d.branchRef!)}' on '${q(plan.remote!)}' has moved since this run started (now ${previous.slice(0, 12)}, run built ${plan.head.slice(0, 12)}); nothing was pushed.`,
+          {
+            input: 'mode',
+            fix: 're-run the pipeline: it updates the new commit.',
+          },
+        );
       }
       await push(git, plan.remote!, { source: commit, ref: d.branchRef!, pushed: commit, previous });
       result.pushed.push(d.branchRef!);
@@ -324,7 +398,9 @@ export async function applySubmoduleUpdate(git: Git, plan: SubmodulePlan, opts: 
         description: pullRequestDescription(plan),
       });
       journal.landed(`${q(d.sourceRef!)} on '${q(plan.remote!)}' and pull request ${result.pullRequest.id}`);
-      log.info(`${result.pullRequest.reused ? 'Updated the open' : 'Opened'} pull request ${result.pullRequest.id}: ${q(result.pullRequest.url)}`);
+      log.info(
+        `${result.pullRequest.reused ? 'Updated the open' : 'Opened'} pull request ${result.pullRequest.id}: ${q(result.pullRequest.url)}`,
+      );
     } else {
       journal.landed(`the local commit ${commit.slice(0, 12)} with the new pins`);
     }
@@ -338,7 +414,10 @@ export async function applySubmoduleUpdate(git: Git, plan: SubmodulePlan, opts: 
 
 /** Pushes one ref, registered first: the journal puts it back from what the remote holds then (landed, not landed or in part). */
 async function push(git: Git, remote: string, update: RefUpdate): Promise<void> {
-  journal.register(`${q(update.ref)} on '${q(remote)}' (${update.previous === ZERO_SHA ? 'deleted' : `back to ${update.previous.slice(0, 12)}`})`, () => putBackRemoteRefs(git, remote, [update]));
+  journal.register(
+    `${q(update.ref)} on '${q(remote)}' (${update.previous === ZERO_SHA ? 'deleted' : `back to ${update.previous.slice(0, 12)}`})`,
+    () => putBackRemoteRefs(git, remote, [update]),
+  );
   await pushAll(git, remote, [update]);
 }
 
@@ -350,21 +429,35 @@ function explainApplyFailure(err: unknown): unknown {
   if (err instanceof UserError) return err;
   if (err instanceof PushError) {
     const fix: Record<string, string> = {
-      local: "git's own checks on the agent said no (repository hooks do not run for Relevo's pushes): see its message above, and check the remote's URL and the agent's git configuration.",
+      local:
+        "git's own checks on the agent said no (repository hooks do not run for Relevo's pushes): see its message above, and check the remote's URL and the agent's git configuration.",
       race: 're-run the pipeline: it updates the new commit.',
       policy: "grant the build service 'Bypass policies when pushing' on the branch, or use mode 'pull-request'.",
       auth: "give the build service identity 'Contribute' (and 'Create branch' for pull-request mode) on the orchestration repository.",
       timeout: 'check that the agent can reach the remote, then re-run.',
       server: 'check the branch permissions and server hooks named above.',
     };
-    const what = err.refusal === 'timeout' ? `the push did not complete (${err.reason})` : err.refusal === 'local' ? `git refused the push on the agent, before contacting the remote: ${err.reason}` : `the push was refused (${err.refusal}): ${err.reason}`;
+    const what =
+      err.refusal === 'timeout'
+        ? `the push did not complete (${err.reason})`
+        : err.refusal === 'local'
+          ? `git refused the push on the agent, before contacting the remote: ${err.reason}`
+          : `the push was refused (${err.refusal}): ${err.reason}`;
     return new UserError(`${q(what)}.`, { input: 'mode', fix: fix[err.refusal] });
   }
-  if (err instanceof GitCommandError) return new UserError(`git ${err.args.find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? err.args[0]} failed: ${q(err.stderr.trim().replace(/\s+/g, ' '))}.`, { fix: 'see the git message above.' });
+  if (err instanceof GitCommandError)
+    return new UserError(
+      `git ${err.args.find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? err.args[0]} failed: ${q(err.stderr.trim().replace(/\s+/g, ' '))}.`,
+      { fix: 'see the git message above.' },
+    );
   return err;
 }
 
 function pullRequestDescription(plan: SubmodulePlan): string {
-  const rows = plan.updates.map((u) => `| ${markdownCell(u.name)} | ${u.fromTag ? markdownCell(u.fromTag) : '—'} | ${markdownCell(u.toTag)} | ${u.change} |`);
-  return ['Component pins moved by Relevo UpdateSubmodules.', '', '| component | from | to | change |', '|---|---|---|---|', ...rows].join('\n');
+  const rows = plan.updates.map(
+    (u) => `| ${markdownCell(u.name)} | ${u.fromTag ? markdownCell(u.fromTag) : '—'} | ${markdownCell(u.toTag)} | ${u.change} |`,
+  );
+  return ['Component pins moved by Relevo UpdateSubmodules.', '', '| component | from | to | change |', '|---|---|---|---|', ...rows].join(
+    '\n',
+  );
 }

@@ -31,6 +31,9 @@ export function displayUrl(url: string): string {
 
 /** A repository's name from its URL (`…/_git/orchestration` → `orchestration`), else the folder's name. */
 export function repositoryName(url: string | undefined, dir: string): string {
-  const from = (url ?? dir).replace(/[?#].*$/, '').replace(/\/+$/, '').replace(/\.git$/, '');
+  const from = (url ?? dir)
+    .replace(/[?#].*$/, '')
+    .replace(/\/+$/, '')
+    .replace(/\.git$/, '');
   return decodeURIComponent(from.slice(Math.max(from.lastIndexOf('/'), from.lastIndexOf(':')) + 1)) || dir;
 }

@@ -17,7 +17,12 @@ const SECTIONS: [CommitKind, string][] = [
  * commits grouped by kind, newest first. Pass the commits that count
  * (`CommitAnalysis.commits`): a commit and its revert, both in the range, are left out of it.
  */
-export function changelogSection(version: string, date: string, commits: ParsedCommit[], components: readonly ComponentChange[] = []): string {
+export function changelogSection(
+  version: string,
+  date: string,
+  commits: ParsedCommit[],
+  components: readonly ComponentChange[] = [],
+): string {
   const lines = [`## ${version} (${date})`, ''];
   if (components.length) {
     lines.push('### Components', '');
@@ -37,7 +42,7 @@ export function changelogSection(version: string, date: string, commits: ParsedC
 
 /** `**ingest** v1.0.0 → v2.0.0 (major)`; an untagged end is named by its commit. */
 function componentLine(c: ComponentChange): string {
-  const end = (e: ComponentChange['from']) => (e ? e.tag ?? e.commit.slice(0, 12) : '?');
+  const end = (e: ComponentChange['from']) => (e ? (e.tag ?? e.commit.slice(0, 12)) : '?');
   if (c.kind === 'added') return `**${c.name}** added at ${end(c.to)}`;
   if (c.kind === 'removed') return `**${c.name}** removed`;
   return `**${c.name}** ${end(c.from)} → ${end(c.to)} (${c.change})`;
@@ -73,7 +78,7 @@ export function insertChangelogSection(existing: Buffer | undefined, version: st
   const sameVersion = new RegExp(`^## +\\[?v?${version.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.+-])`);
   let firstRelease = -1;
   let inFence = false;
-  for (let at = start; at < text.length; ) {
+  for (let at = start; at < text.length;) {
     const end = text.indexOf('\n', at);
     const next = end < 0 ? text.length : end + 1;
     const line = text.slice(at, next);

@@ -16,7 +16,10 @@ const LABEL = /^[0-9A-Za-z-]*$/;
 
 export function parseBranchChannels(text: string, inputName = 'branchChannels'): ChannelRule[] {
   const rules: ChannelRule[] = [];
-  for (const entry of text.split(/[\n,;]/).map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of text
+    .split(/[\n,;]/)
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = entry.indexOf('=');
     if (eq <= 0) {
       throw new UserError(`'${entry}' is not of the form 'branchPattern=label'.`, {
@@ -39,13 +42,20 @@ export function parseBranchChannels(text: string, inputName = 'branchChannels'):
 
 /** `*` matches any run of characters, `/` included; nothing else is special. */
 export function globToRegExp(glob: string): RegExp {
-  const body = glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+  const body = glob
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
   return new RegExp(`^${body}$`);
 }
 
 /** A SemVer-safe pre-release label made from a branch name: `feature/My_Thing` → `feature-my-thing`. */
 export function labelFromBranch(branch: string): string {
-  const label = branch.toLowerCase().replace(/[^0-9a-z-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-|-$/g, '');
+  const label = branch
+    .toLowerCase()
+    .replace(/[^0-9a-z-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^-|-$/g, '');
   if (!label) return 'branch';
   return /^\d+$/.test(label) ? `b${label}` : label;
 }

@@ -30,9 +30,8 @@ export function componentLevel(changes: readonly ComponentChange[]): BumpLevel {
 
 /** `ingest v1.0.0 → v2.0.0 (major)`, `reporting added at v1.0.0 (minor)`, `legacy removed (major)`. */
 export function describeChange(c: ComponentChange): string {
-  const end = (e: ComponentEnd | undefined) => (e ? e.tag ?? `${e.commit.slice(0, 12)} (untagged)` : '?');
+  const end = (e: ComponentEnd | undefined) => (e ? (e.tag ?? `${e.commit.slice(0, 12)} (untagged)`) : '?');
   if (c.kind === 'added') return `${c.name} added at ${end(c.to)} (${c.change})`;
   if (c.kind === 'removed') return `${c.name} removed (${c.change})`;
   return `${c.name} ${end(c.from)} → ${end(c.to)} (${c.change})`;
 }
-

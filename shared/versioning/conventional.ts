@@ -30,7 +30,9 @@ export interface ParsedCommit {
 }
 
 /** Types as they are usually written: the lookup hands out one shared string instead of a copy per commit. */
-const USUAL_TYPES = new Map(['feat', 'fix', 'chore', 'docs', 'refactor', 'perf', 'test', 'build', 'ci', 'style', 'revert'].map((t) => [t, t]));
+const USUAL_TYPES = new Map(
+  ['feat', 'fix', 'chore', 'docs', 'refactor', 'perf', 'test', 'build', 'ci', 'style', 'revert'].map((t) => [t, t]),
+);
 
 /** `type(scope)!: subject`; numbered groups, so no groups object is made for each of thousands of commits. */
 const HEADER = /^([A-Za-z][\w-]*)(?:\(([^()\r\n]*)\))?(!)?:[ \t]+(\S.*)$/;
@@ -41,7 +43,14 @@ const BREAKING_FOOTER = /^BREAKING[ -]CHANGE:[ \t]*\S/m;
 const DEPRECATED_FOOTER = /^(?:Deprecated|DEPRECATED):[ \t]*\S/m;
 const SEMVER_HINT = /\+semver:\s*(major|breaking|minor|feature|patch|fix|none|skip)\b/i;
 const HINT_LEVEL: Record<string, BumpLevel> = {
-  major: 'major', breaking: 'major', minor: 'minor', feature: 'minor', patch: 'patch', fix: 'patch', none: 'none', skip: 'none',
+  major: 'major',
+  breaking: 'major',
+  minor: 'minor',
+  feature: 'minor',
+  patch: 'patch',
+  fix: 'patch',
+  none: 'none',
+  skip: 'none',
 };
 
 /**
@@ -66,11 +75,30 @@ export function parseCommit(commit: CommitInfo): ParsedCommit {
   const hash = commit.hash;
   const h = HEADER.exec(header);
   if (!h) {
-    if (!GIT_REVERT.test(header)) return { hash, type: undefined, scope: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint, reverts: undefined };
+    if (!GIT_REVERT.test(header))
+      return {
+        hash,
+        type: undefined,
+        scope: undefined,
+        subject: header,
+        breaking: breakingFooter,
+        deprecated: deprecatedFooter,
+        hint,
+        reverts: undefined,
+      };
     // A hint quoted in `Revert "… +semver: major"` belongs to the reverted commit, not to the revert.
     const ownHint = hint && SEMVER_HINT.exec(body);
     const own = ownHint ? HINT_LEVEL[ownHint[1].toLowerCase()] : undefined;
-    return { hash, type: 'revert', scope: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint: own, reverts: revertedCommit(body) };
+    return {
+      hash,
+      type: 'revert',
+      scope: undefined,
+      subject: header,
+      breaking: breakingFooter,
+      deprecated: deprecatedFooter,
+      hint: own,
+      reverts: revertedCommit(body),
+    };
   }
   // The header is trimmed, so the subject (from its first non-blank) has nothing to trim.
   const type = USUAL_TYPES.get(h[1]) ?? h[1].toLowerCase();
@@ -105,7 +133,16 @@ export function maxLevel(a: BumpLevel, b: BumpLevel): BumpLevel {
 export type CommitKind = 'breaking' | 'feat' | 'deprecation' | 'fix' | 'perf' | 'revert' | 'hint' | 'other';
 
 /** The level each kind asks for; a hint's is the hint itself (`c.hint`, read first), never this entry. */
-const KIND_LEVEL: Record<CommitKind, BumpLevel> = { hint: 'none', breaking: 'major', feat: 'minor', deprecation: 'minor', fix: 'patch', perf: 'patch', revert: 'patch', other: 'none' };
+const KIND_LEVEL: Record<CommitKind, BumpLevel> = {
+  hint: 'none',
+  breaking: 'major',
+  feat: 'minor',
+  deprecation: 'minor',
+  fix: 'patch',
+  perf: 'patch',
+  revert: 'patch',
+  other: 'none',
+};
 
 export function commitKind(c: ParsedCommit): CommitKind {
   if (c.hint) return 'hint';
@@ -184,7 +221,8 @@ function cancelledByReverts(parsed: ParsedCommit[]): Set<number> | undefined {
     const sha = c.reverts;
     if (!sha) return;
     let t = parsed.findIndex((o, j) => j !== i && o.hash === sha);
-    if (t < 0) t = parsed.findIndex((o, j) => j !== i && Math.min(o.hash.length, sha.length) >= MIN_SHA && sameCommit(o.hash.toLowerCase(), sha));
+    if (t < 0)
+      t = parsed.findIndex((o, j) => j !== i && Math.min(o.hash.length, sha.length) >= MIN_SHA && sameCommit(o.hash.toLowerCase(), sha));
     if (t < 0 || t === i) return;
     target.set(i, t);
     revertsOf.set(t, [...(revertsOf.get(t) ?? []), i]);

@@ -52,7 +52,10 @@ export interface VersionInputs {
 /** The version and why, from what the history says. Plain data in, plain data out. */
 export function decideVersion(i: VersionInputs): { version: string; reason: Reason } {
   if (i.released) {
-    return { version: i.released.tag.version.version, reason: { kind: 'already-tagged', tag: i.released.tag.name, onReleaseCommit: i.released.onReleaseCommit } };
+    return {
+      version: i.released.tag.version.version,
+      reason: { kind: 'already-tagged', tag: i.released.tag.name, onReleaseCommit: i.released.onReleaseCommit },
+    };
   }
   if (i.promoted) return { version: releaseOf(i.promoted.version), reason: { kind: 'promoted-candidate', candidate: i.promoted.name } };
   if (!i.base) return { version: withLabel(i.initial, i.label, i.tags), reason: { kind: 'initial' } };
@@ -72,7 +75,15 @@ export function decideVersion(i: VersionInputs): { version: string; reason: Reas
   }
   return {
     version: withLabel(next, i.label, i.tags),
-    reason: { kind: 'commits', level, requested: i.bump, zeroMajor: level !== requested, pastRelease, fromCommits: i.analysis.level, fromComponents: i.componentLevel },
+    reason: {
+      kind: 'commits',
+      level,
+      requested: i.bump,
+      zeroMajor: level !== requested,
+      pastRelease,
+      fromCommits: i.analysis.level,
+      fromComponents: i.componentLevel,
+    },
   };
 }
 
@@ -97,4 +108,3 @@ export function withLabel(version: string, label: string, tags: ComponentTag[]):
   }
   return `${version}-${label}.${highestN + 1}`;
 }
-

@@ -54,7 +54,10 @@ export function collectTags(
         continue;
       }
       const local = byName.get(t.name);
-      if (local && local !== t.commit) warn(`Tag '${t.name}' differs locally (${local.slice(0, 12)}) and on '${listing.remote}' (${t.commit.slice(0, 12)}); using the remote's.`);
+      if (local && local !== t.commit)
+        warn(
+          `Tag '${t.name}' differs locally (${local.slice(0, 12)}) and on '${listing.remote}' (${t.commit.slice(0, 12)}); using the remote's.`,
+        );
       byName.set(t.name, t.commit);
     }
   } else if (listing) {
@@ -114,7 +117,13 @@ export async function tagsOnReleaseCommits(
     candidates = candidates.filter((t) => t.commit === branchTip);
     // Best effort: a tag that cannot be fetched is simply not a re-run.
     if (candidates.length && remote && !(await git.present([branchTip])).has(branchTip)) {
-      await git.fetchObjects(remote, candidates.map((t) => `refs/tags/${t.name}`), shallow).catch(() => undefined);
+      await git
+        .fetchObjects(
+          remote,
+          candidates.map((t) => `refs/tags/${t.name}`),
+          shallow,
+        )
+        .catch(() => undefined);
     }
   } else if (below) {
     const { base, commits } = await below;
@@ -306,7 +315,11 @@ async function deepenToBase(git: Git, q: HistoryQuery, log: Log): Promise<Compon
     const unshallow = !q.finals.length || step > DEEPEN_MAX_STEP || triedUnshallow;
     try {
       if (unshallow) {
-        log.info(q.finals.length ? 'Shallow clone: fetching the rest of the history.' : 'Shallow clone and no release tag yet: fetching the full history to count commits.');
+        log.info(
+          q.finals.length
+            ? 'Shallow clone: fetching the rest of the history.'
+            : 'Shallow clone and no release tag yet: fetching the full history to count commits.',
+        );
         await git.deepen(q.remote, 'all', q.ref);
         triedUnshallow = true;
       } else {
@@ -322,7 +335,8 @@ async function deepenToBase(git: Git, q: HistoryQuery, log: Log): Promise<Compon
     const after = await git.shallowBoundary();
     if (after.size && sameSet(after, boundary)) {
       // The remote has nothing behind HEAD's boundary (HEAD was force-pushed over, or its ref is gone).
-      if (triedUnshallow) throw shallowError('fetching more history added no commits: the built commit may no longer be on any branch of the remote.');
+      if (triedUnshallow)
+        throw shallowError('fetching more history added no commits: the built commit may no longer be on any branch of the remote.');
       triedUnshallow = true;
       step = DEEPEN_MAX_STEP + 1;
     }
@@ -335,7 +349,7 @@ function sameSet(a: Set<string>, b: Set<string>): boolean {
 
 function shallowError(problem: string): UserError {
   return new UserError(`${problem} VersionBump needs the history back to the last release tag.`, {
-    fix: "check out the full history in the YAML:\n  steps:\n  - checkout: self\n    fetchDepth: 0\n    fetchTags: true",
+    fix: 'check out the full history in the YAML:\n  steps:\n  - checkout: self\n    fetchDepth: 0\n    fetchTags: true',
   });
 }
 
@@ -345,7 +359,13 @@ function shallowError(problem: string): UserError {
  * (computed without `paths`): `base` is a parent of some commit read, i.e. an ancestor of
  * HEAD; git prints it as a boundary commit (`--boundary`), so no commit's parents are read.
  */
-export async function readCommits(git: Git, base: string | undefined, paths: string[], skip: (c: ParsedCommit) => boolean = () => false, signal?: AbortSignal): Promise<RangeRead> {
+export async function readCommits(
+  git: Git,
+  base: string | undefined,
+  paths: string[],
+  skip: (c: ParsedCommit) => boolean = () => false,
+  signal?: AbortSignal,
+): Promise<RangeRead> {
   const commits: ParsedCommit[] = [];
   let reachesBase = false;
   const boundary = !!base && !paths.length;

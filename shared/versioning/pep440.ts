@@ -15,7 +15,12 @@ export function toPep440(semver: string, opts: { devNumber?: number } = {}): str
   const v = parseVersion(semver);
   if (!v) throw new Error(`not a SemVer version: ${semver}`);
   const release = `${v.major}.${v.minor}.${v.patch}`;
-  const local = v.build.length ? `+${v.build.join('.').toLowerCase().replace(/[^0-9a-z.]/g, '.')}` : '';
+  const local = v.build.length
+    ? `+${v.build
+        .join('.')
+        .toLowerCase()
+        .replace(/[^0-9a-z.]/g, '.')}`
+    : '';
   if (!v.prerelease.length) return release + local;
   const [label, ...rest] = v.prerelease.map(String);
   const number = rest.find((p) => /^\d+$/.test(p)) ?? '0';

@@ -104,7 +104,11 @@ const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 function decode(buf: Buffer, entry: string): Doc {
   if (buf.length >= 2 && ((buf[0] === 0xff && buf[1] === 0xfe) || (buf[0] === 0xfe && buf[1] === 0xff))) {
-    fail(entry, 'is saved as UTF-16 (it starts with a UTF-16 byte-order mark), an encoding Relevo does not edit.', 'save the file as UTF-8 (with or without a BOM); Python, npm and pip all read UTF-8.');
+    fail(
+      entry,
+      'is saved as UTF-16 (it starts with a UTF-16 byte-order mark), an encoding Relevo does not edit.',
+      'save the file as UTF-8 (with or without a BOM); Python, npm and pip all read UTF-8.',
+    );
   }
   const bom = buf.subarray(0, 3).equals(UTF8_BOM) ? 3 : 0;
   const body = buf.subarray(bom);
@@ -169,7 +173,15 @@ type Finder = (doc: Doc) => Found;
 
 /** What an entry amounts to: a file to edit (maybe another one than listed), or only a note. */
 type Resolution =
-  | { kind: 'edit'; entry: string; path: string; python: boolean; via?: string; find: Finder; /** Names a followed file in messages. */ label?: string }
+  | {
+      kind: 'edit';
+      entry: string;
+      path: string;
+      python: boolean;
+      via?: string;
+      find: Finder;
+      /** Names a followed file in messages. */ label?: string;
+    }
   | { kind: 'note'; entry: string; note: string };
 
 /** The span of group `v` (or `version`, or the first group) of `regex` in `text[from, to)`. */
@@ -180,7 +192,6 @@ function findIn(text: string, regex: RegExp, from = 0, to = text.length): [numbe
   return span ? [from + span[0], from + span[1]] : undefined;
 }
 
-
 /** A module-level `NAME = "x"` or `NAME: <annotation> = "x"`. */
 function assignment(name: string): RegExp {
   return new RegExp(`^${escapeRegex(name)}[ \\t]*(?::[^=\\n]*)?=[ \\t]*(["'])(?<v>[^"'\\n]*)\\1`, 'm');
@@ -189,7 +200,8 @@ function assignment(name: string): RegExp {
 function assignmentFinder(entry: string, name: string, where = ''): Finder {
   return (doc) => {
     const span = findIn(doc.text, assignment(name));
-    if (!span) fail(entry, `no ${name} = "..." line${where}.`, `add '${name} = "0.1.0"' at module level, or list the file that holds the version.`);
+    if (!span)
+      fail(entry, `no ${name} = "..." line${where}.`, `add '${name} = "0.1.0"' at module level, or list the file that holds the version.`);
     return { format: name, spans: [span] };
   };
 }
@@ -223,15 +235,28 @@ interface VersionFileFormat {
 }
 
 export const VERSION_FILE_FORMATS = {
-  'pyproject.toml': { label: 'pyproject.toml', takes: (name) => name === 'pyproject.toml', resolve: (spec, read) => resolvePyproject(spec, read(spec.path)) },
-  'setup.cfg': { label: 'setup.cfg', takes: (name) => name === 'setup.cfg', resolve: (spec, read) => resolveSetupCfg(spec, read(spec.path)) },
+  'pyproject.toml': {
+    label: 'pyproject.toml',
+    takes: (name) => name === 'pyproject.toml',
+    resolve: (spec, read) => resolvePyproject(spec, read(spec.path)),
+  },
+  'setup.cfg': {
+    label: 'setup.cfg',
+    takes: (name) => name === 'setup.cfg',
+    resolve: (spec, read) => resolveSetupCfg(spec, read(spec.path)),
+  },
   'setup.py': {
     label: 'setup.py',
     takes: (name) => name === 'setup.py',
     resolve: (spec, _read, edit) =>
       edit(true, (doc) => {
         const span = findIn(doc.text, /\bversion\s*=\s*(["'])(?<v>[^"'\n]*)\1/);
-        if (!span) fail(spec.entry, 'no literal version="..." argument.', 'write the version as a string literal in setup(), or list the file it is read from.');
+        if (!span)
+          fail(
+            spec.entry,
+            'no literal version="..." argument.',
+            'write the version as a string literal in setup(), or list the file it is read from.',
+          );
         return { format: 'setup.py', spans: [span] };
       }),
   },
@@ -241,7 +266,7 @@ export const VERSION_FILE_FORMATS = {
     resolve: (spec, _read, edit) =>
       edit(true, (doc) => {
         const span = findIn(doc.text, assignment('__version__'));
-        if (!span) fail(spec.entry, 'no __version__ = "..." line.', "add '__version__ = \"0.1.0\"' at module level.");
+        if (!span) fail(spec.entry, 'no __version__ = "..." line.', 'add \'__version__ = "0.1.0"\' at module level.');
         return { format: '__version__', spans: [span] };
       }),
   },
@@ -256,7 +281,11 @@ export const VERSION_FILE_FORMATS = {
         return { format: 'package.json', spans: [span] };
       }),
   },
-  VERSION: { label: 'VERSION', takes: (name) => name === 'version' || name === 'version.txt', resolve: (spec, _read, edit) => edit(false, plainVersionFinder(spec.entry)) },
+  VERSION: {
+    label: 'VERSION',
+    takes: (name) => name === 'version' || name === 'version.txt',
+    resolve: (spec, _read, edit) => edit(false, plainVersionFinder(spec.entry)),
+  },
 } satisfies Record<VersionFileFormatId, VersionFileFormat>;
 
 /** The formats as the help names them: "pyproject.toml, setup.cfg, …". */
@@ -273,7 +302,12 @@ function resolveEntry(spec: VersionFileSpec, read: (path: string) => Doc): Resol
     const python = ext === '.py' || name === 'pyproject.toml' || name === 'setup.cfg';
     return edit(python, (doc) => {
       const span = findIn(doc.text, regex);
-      if (!span) fail(spec.entry, 'the pattern matches nothing in the file.', 'check the pattern against the file, or list the file without a pattern if its format is known.');
+      if (!span)
+        fail(
+          spec.entry,
+          'the pattern matches nothing in the file.',
+          'check the pattern against the file, or list the file without a pattern if its format is known.',
+        );
       return { format: 'regex', spans: [span] };
     });
   }
@@ -341,9 +375,16 @@ function moduleCandidates(base: string, module: string[], packageDir: Record<str
 }
 
 function followAttr(entry: string, base: string, attr: string, packageDir: Record<string, string>, via: string): Resolution {
-  const parts = attr.trim().split('.').map((p) => p.trim());
+  const parts = attr
+    .trim()
+    .split('.')
+    .map((p) => p.trim());
   if (parts.length < 2 || parts.some((p) => !/^[A-Za-z_]\w*$/.test(p))) {
-    fail(entry, `the version is read from '${attr}' (${via}), which is not a 'package.attribute' name.`, 'name the attribute with its module, e.g. <package>.__version__, or list the file that holds the version.');
+    fail(
+      entry,
+      `the version is read from '${attr}' (${via}), which is not a 'package.attribute' name.`,
+      'name the attribute with its module, e.g. <package>.__version__, or list the file that holds the version.',
+    );
   }
   const name = parts.pop()!;
   const candidates = moduleCandidates(base, parts, packageDir);
@@ -355,13 +396,29 @@ function followAttr(entry: string, base: string, attr: string, packageDir: Recor
       "list the file that holds the version instead (e.g. src/<package>/__init__.py), or set the package's folder ([tool.setuptools.package-dir] or [options] package_dir).",
     );
   }
-  return { kind: 'edit', entry, path, python: true, via, label: `${entry} → ${relative(base, path)}`, find: assignmentFinder(entry, name, ` in ${relative(base, path)} (${via})`) };
+  return {
+    kind: 'edit',
+    entry,
+    path,
+    python: true,
+    via,
+    label: `${entry} → ${relative(base, path)}`,
+    find: assignmentFinder(entry, name, ` in ${relative(base, path)} (${via})`),
+  };
 }
 
 function followFile(entry: string, base: string, file: string, via: string, find: (where: string) => Finder): Resolution {
   const path = resolve(base, file);
   readBytes(path, entry, { from: base, via }); // a missing file is reported with how it was reached
-  return { kind: 'edit', entry, path, python: true, via, label: `${entry} → ${relative(base, path)}`, find: find(` in ${relative(base, path)} (${via})`) };
+  return {
+    kind: 'edit',
+    entry,
+    path,
+    python: true,
+    via,
+    label: `${entry} → ${relative(base, path)}`,
+    find: find(` in ${relative(base, path)} (${via})`),
+  };
 }
 
 /** A Python `re` pattern (hatch's `pattern`) as a JavaScript one, for the usual constructs. */
@@ -380,7 +437,11 @@ function pythonRegex(entry: string, pattern: string, via: string): RegExp {
     if (!/\(\?<version>/.test(source)) throw new Error('it has no group named version');
     return regex;
   } catch (err) {
-    fail(entry, `the version pattern '${pattern}' (${via}) cannot be used (${(err as Error).message}).`, 'list the file that holds the version instead, with path:regex if its format is not known.');
+    fail(
+      entry,
+      `the version pattern '${pattern}' (${via}) cannot be used (${(err as Error).message}).`,
+      'list the file that holds the version instead, with path:regex if its format is not known.',
+    );
   }
 }
 
@@ -390,7 +451,12 @@ const HATCH_DEFAULT = /^(?:__version__|VERSION)(?:\s*:\s*str)? *= *(['"])v?(?<v>
 function regexFinder(entry: string, regex: RegExp, format: string): (where: string) => Finder {
   return (where) => (doc) => {
     const span = findIn(doc.text, regex);
-    if (!span) fail(entry, `no version found${where}.`, "write it as '__version__ = \"0.1.0\"' at module level, or list the file that holds the version.");
+    if (!span)
+      fail(
+        entry,
+        `no version found${where}.`,
+        'write it as \'__version__ = "0.1.0"\' at module level, or list the file that holds the version.',
+      );
     return { format, spans: [span] };
   };
 }
@@ -576,12 +642,16 @@ function pyprojectStatics(entry: string, doc: Doc): Found {
     const raw = at ? doc.text.slice(at.start, at.end) : '';
     const quote = /^("""|'''|"|')/.exec(raw)?.[0].length ?? 0;
     if (!at || !quote || raw.slice(quote, raw.length - quote) !== value) {
-      fail(entry, `the version in ${label} is not written as a plain string on a line of its own (e.g. in an inline table), so Relevo cannot edit it in place.`, `write it as 'version = "${value}"' under ${label}.`);
+      fail(
+        entry,
+        `the version in ${label} is not written as a plain string on a line of its own (e.g. in an inline table), so Relevo cannot edit it in place.`,
+        `write it as 'version = "${value}"' under ${label}.`,
+      );
     }
     spans.push([at.start + quote, at.end - quote]);
     where.push(label);
   }
-  if (!spans.length) fail(entry, 'no version in [project] or [tool.poetry].', "add 'version = \"0.1.0\"' under [project].");
+  if (!spans.length) fail(entry, 'no version in [project] or [tool.poetry].', 'add \'version = "0.1.0"\' under [project].');
   return { format: `pyproject ${where.join(' + ')}`, spans };
 }
 
@@ -610,7 +680,7 @@ function resolvePyproject(spec: VersionFileSpec, doc: Doc): Resolution {
   const scmTable = table(tool?.setuptools_scm) !== undefined;
   if (!dynamic) {
     if (scmTable) return fromGit('setuptools-scm');
-    fail(entry, 'no version in [project] or [tool.poetry].', "add 'version = \"0.1.0\"' under [project].");
+    fail(entry, 'no version in [project] or [tool.poetry].', 'add \'version = "0.1.0"\' under [project].');
   }
 
   const hatch = table(get(tool, ['hatch', 'version']));
@@ -626,32 +696,55 @@ function resolvePyproject(spec: VersionFileSpec, doc: Doc): Resolution {
   if (setuptoolsVersion) {
     if (typeof setuptoolsVersion.attr === 'string') {
       const packageDir: Record<string, string> = {};
-      for (const [k, v] of Object.entries(table(get(tool, ['setuptools', 'package-dir'])) ?? {})) if (typeof v === 'string') packageDir[k] = v;
+      for (const [k, v] of Object.entries(table(get(tool, ['setuptools', 'package-dir'])) ?? {}))
+        if (typeof v === 'string') packageDir[k] = v;
       return followAttr(entry, base, setuptoolsVersion.attr, packageDir, via(`[tool.setuptools.dynamic] attr ${setuptoolsVersion.attr}`));
     }
     const files = strings(setuptoolsVersion.file);
     if (files.length === 1) {
-      return followFile(entry, base, files[0], via(`[tool.setuptools.dynamic] file ${files[0]}`), (where) => plainVersionFinder(entry, where));
+      return followFile(entry, base, files[0], via(`[tool.setuptools.dynamic] file ${files[0]}`), (where) =>
+        plainVersionFinder(entry, where),
+      );
     }
-    fail(entry, '[tool.setuptools.dynamic] version is neither {attr = "..."} nor {file = "..."} with one file.', 'read it from one file or attribute, or list the file that holds the version instead.');
+    fail(
+      entry,
+      '[tool.setuptools.dynamic] version is neither {attr = "..."} nor {file = "..."} with one file.',
+      'read it from one file or attribute, or list the file that holds the version instead.',
+    );
   }
   if (hatch) {
     const path = hatch.path;
-    if (typeof path !== 'string') fail(entry, '[tool.hatch.version] has no path (and its source is not vcs).', 'set path = "src/<package>/__about__.py", or list the file that holds the version instead.');
+    if (typeof path !== 'string')
+      fail(
+        entry,
+        '[tool.hatch.version] has no path (and its source is not vcs).',
+        'set path = "src/<package>/__about__.py", or list the file that holds the version instead.',
+      );
     const how = via(`[tool.hatch.version] path ${path}`);
     if (hatch.source === 'code') {
       const expression = typeof hatch.expression === 'string' ? hatch.expression : '__version__';
-      if (!/^[A-Za-z_]\w*$/.test(expression)) fail(entry, `[tool.hatch.version] reads the version from the expression '${expression}', which Relevo cannot follow.`, 'list the file that holds the version instead.');
+      if (!/^[A-Za-z_]\w*$/.test(expression))
+        fail(
+          entry,
+          `[tool.hatch.version] reads the version from the expression '${expression}', which Relevo cannot follow.`,
+          'list the file that holds the version instead.',
+        );
       return followFile(entry, base, path, how, (where) => assignmentFinder(entry, expression, where));
     }
     if (hatch.source !== undefined && hatch.source !== 'regex') {
-      fail(entry, `[tool.hatch.version] source '${String(hatch.source)}' is not one Relevo can follow.`, 'list the file that holds the version instead.');
+      fail(
+        entry,
+        `[tool.hatch.version] source '${String(hatch.source)}' is not one Relevo can follow.`,
+        'list the file that holds the version instead.',
+      );
     }
     const regex = typeof hatch.pattern === 'string' ? pythonRegex(entry, hatch.pattern, how) : HATCH_DEFAULT;
     return followFile(entry, base, path, how, regexFinder(entry, regex, 'hatch version'));
   }
   if (pdm?.source === 'file' && typeof pdm.path === 'string') {
-    return followFile(entry, base, pdm.path, via(`[tool.pdm.version] path ${pdm.path}`), (where) => assignmentFinder(entry, '__version__', where));
+    return followFile(entry, base, pdm.path, via(`[tool.pdm.version] path ${pdm.path}`), (where) =>
+      assignmentFinder(entry, '__version__', where),
+    );
   }
   if (requires.some((r) => /^\s*setuptools[-_]scm\b/i.test(r))) return fromGit('setuptools-scm');
   if (typeof backend === 'string' && backend.startsWith('flit_core')) {
@@ -694,8 +787,16 @@ function resolveSetupCfg(spec: VersionFileSpec, doc: Doc): Resolution {
   }
   const file = /^file:\s*(.+)$/.exec(value);
   if (file) {
-    const files = file[1].split(',').map((f) => f.trim()).filter(Boolean);
-    if (files.length !== 1) fail(entry, `the version is read from several files (${file[1]}).`, 'read it from one file, or list the file that holds the version instead.');
+    const files = file[1]
+      .split(',')
+      .map((f) => f.trim())
+      .filter(Boolean);
+    if (files.length !== 1)
+      fail(
+        entry,
+        `the version is read from several files (${file[1]}).`,
+        'read it from one file, or list the file that holds the version instead.',
+      );
     return followFile(entry, base, files[0], `${entry} version = file: ${files[0]}`, (where) => plainVersionFinder(entry, where));
   }
   return { kind: 'edit', entry, path: spec.path, python: true, find };

@@ -10,7 +10,9 @@ void agent.runTask(async () => {
   const s = readSettings();
   const { project } = s;
   const interpreter = await checkInterpreter(s.interpreter, { isolation: s.isolation, requires: project.buildRequires });
-  console.log(`Python ${interpreter.version} at ${interpreter.executable}; project ${project.name ?? '(name computed by setup.py)'} in ${project.dir} (${project.files.join(', ')}).`);
+  console.log(
+    `Python ${interpreter.version} at ${interpreter.executable}; project ${project.name ?? '(name computed by setup.py)'} in ${project.dir} (${project.files.join(', ')}).`,
+  );
   const build = await buildProject({
     project,
     interpreter,
@@ -23,7 +25,9 @@ void agent.runTask(async () => {
     onOutput: (line) => console.log(`  ${line}`),
     timeoutMs: s.timeoutMs,
   });
-  console.log(`Built ${build.wheelPath}${build.sdistPath ? ` and ${build.sdistPath}` : ''}: ${build.wheel.name} ${build.wheel.version}, ${build.wheel.files} files checked against RECORD${build.twine === 'passed' ? ', twine check passed' : ''}.`);
+  console.log(
+    `Built ${build.wheelPath}${build.sdistPath ? ` and ${build.sdistPath}` : ''}: ${build.wheel.name} ${build.wheel.version}, ${build.wheel.files} files checked against RECORD${build.twine === 'passed' ? ', twine check passed' : ''}.`,
+  );
 
   // What landed, as it lands: a failure after the artifact or the feed still reports them.
   const uploadedTo: string[] = [];
@@ -31,7 +35,13 @@ void agent.runTask(async () => {
     const result = await publish(
       build,
       s.plan,
-      { uploadArtifact: agent.uploadArtifact, upload: uploadDistribution, databricks: s.databricks, log: agent.agentLog, onUploaded: (to) => uploadedTo.push(to) },
+      {
+        uploadArtifact: agent.uploadArtifact,
+        upload: uploadDistribution,
+        databricks: s.databricks,
+        log: agent.agentLog,
+        onUploaded: (to) => uploadedTo.push(to),
+      },
       { outputDirectory: s.outputDirectory, buildNumber: agent.variable('Build.BuildNumber') },
     );
     agent.setOutput('packageName', build.wheel.name);

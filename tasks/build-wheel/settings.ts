@@ -34,9 +34,24 @@ export function readSettings(): BuildWheelSettings {
   const timeoutMs = buildTimeoutMs();
   const plan = publishPlan();
   const databricks = plan.databricks
-    ? databricksConnection({ connection: 'databricksConnection', azureSubscription: 'databricksAzureSubscription', workspaceUrl: 'databricksWorkspaceUrl', neededBy: 'volumePath' })
+    ? databricksConnection({
+        connection: 'databricksConnection',
+        azureSubscription: 'databricksAzureSubscription',
+        workspaceUrl: 'databricksWorkspaceUrl',
+        neededBy: 'volumePath',
+      })
     : undefined;
-  return { project, version, interpreter: agent.input('pythonInterpreter') ?? 'python3', isolation, sdist, outputDirectory, timeoutMs, plan, databricks };
+  return {
+    project,
+    version,
+    interpreter: agent.input('pythonInterpreter') ?? 'python3',
+    isolation,
+    sdist,
+    outputDirectory,
+    timeoutMs,
+    plan,
+    databricks,
+  };
 }
 
 /**
@@ -47,7 +62,10 @@ function buildTimeoutMs(): number {
   const text = agent.input('buildTimeoutMinutes') ?? '';
   const minutes = Number(text);
   if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !(minutes > 0) || minutes > 1440) {
-    throw new UserError(`'${text}' is not a number of minutes above 0 and at most 1440.`, { input: 'buildTimeoutMinutes', fix: 'set it to how long the build may run, in minutes, e.g. 30 (decimals are allowed: 0.5 is 30 seconds).' });
+    throw new UserError(`'${text}' is not a number of minutes above 0 and at most 1440.`, {
+      input: 'buildTimeoutMinutes',
+      fix: 'set it to how long the build may run, in minutes, e.g. 30 (decimals are allowed: 0.5 is 30 seconds).',
+    });
   }
   return Math.max(1, Math.round(minutes * 60_000));
 }
@@ -63,13 +81,19 @@ function requestedVersion(): { semver: string; pep440: string } | undefined {
   }
   const pep = canonicalPep440(clean);
   if (pep && !/[+]/.test(clean)) return { semver: clean, pep440: clean };
-  throw new UserError(`'${text}' is not a semantic version (or a PEP 440 version).`, { input: 'version', fix: 'pass a version like 1.3.0, 1.3.0-rc.2 or 1.3.0-dev.7, e.g. $(version.version) from VersionBump; or leave it empty to build the version the project says.' });
+  throw new UserError(`'${text}' is not a semantic version (or a PEP 440 version).`, {
+    input: 'version',
+    fix: 'pass a version like 1.3.0, 1.3.0-rc.2 or 1.3.0-dev.7, e.g. $(version.version) from VersionBump; or leave it empty to build the version the project says.',
+  });
 }
 
 function outputFolder(): string {
   const dir = agent.pathInput('outputDirectory');
   if (!dir || dir.includes('$(')) {
-    throw new UserError(`'${dir ?? ''}' is not a folder (a variable in it is not set).`, { input: 'outputDirectory', fix: 'set outputDirectory to a folder, e.g. $(Build.ArtifactStagingDirectory)/wheels.' });
+    throw new UserError(`'${dir ?? ''}' is not a folder (a variable in it is not set).`, {
+      input: 'outputDirectory',
+      fix: 'set outputDirectory to a folder, e.g. $(Build.ArtifactStagingDirectory)/wheels.',
+    });
   }
   return dir;
 }
@@ -78,7 +102,11 @@ function publishPlan(): PublishPlan {
   const plan: PublishPlan = { initScript: agent.boolInput('initScript') };
   const artifactName = agent.input('artifactName');
   if (artifactName) {
-    if (!/^[\w.-]+$/.test(artifactName)) throw new UserError(`'${artifactName}' is not an artifact name.`, { input: 'artifactName', fix: 'use letters, digits, ., - and _ (e.g. wheels).' });
+    if (!/^[\w.-]+$/.test(artifactName))
+      throw new UserError(`'${artifactName}' is not an artifact name.`, {
+        input: 'artifactName',
+        fix: 'use letters, digits, ., - and _ (e.g. wheels).',
+      });
     plan.artifactName = artifactName;
   }
   const feedUrl = agent.input('feedUrl');
@@ -87,24 +115,44 @@ function publishPlan(): PublishPlan {
     try {
       url = new URL(feedUrl);
     } catch {
-      throw new UserError(`'${feedUrl}' is not a URL.`, { input: 'feedUrl', fix: 'use the feed\'s upload URL, e.g. https://pkgs.dev.azure.com/<org>/<project>/_packaging/<feed>/pypi/upload/.' });
+      throw new UserError(`'${feedUrl}' is not a URL.`, {
+        input: 'feedUrl',
+        fix: "use the feed's upload URL, e.g. https://pkgs.dev.azure.com/<org>/<project>/_packaging/<feed>/pypi/upload/.",
+      });
     }
-    if (url.username || url.password) throw new UserError('the URL carries credentials.', { input: 'feedUrl', fix: 'remove them from the URL and use feedConnection (or the job token for Azure Artifacts).' });
-    if (url.protocol !== 'https:' && !/^(127\.0\.0\.1|localhost)$/.test(url.hostname)) throw new UserError(`'${feedUrl}' is not https.`, { input: 'feedUrl', fix: 'use the https:// upload URL.' });
+    if (url.username || url.password)
+      throw new UserError('the URL carries credentials.', {
+        input: 'feedUrl',
+        fix: 'remove them from the URL and use feedConnection (or the job token for Azure Artifacts).',
+      });
+    if (url.protocol !== 'https:' && !/^(127\.0\.0\.1|localhost)$/.test(url.hostname))
+      throw new UserError(`'${feedUrl}' is not https.`, { input: 'feedUrl', fix: 'use the https:// upload URL.' });
     plan.feed = { url: feedUrl, skipExisting: agent.boolInput('skipExisting'), ...feedCredentials(url) };
   }
   const volumePath = agent.input('volumePath');
   const clusterIds = agent.listInput('clusterIds');
-  if (clusterIds.length && !volumePath) throw new UserError('clusters install the wheel from a volume, and volumePath is empty.', { input: 'volumePath', fix: 'set volumePath, e.g. /Volumes/main/libs/wheels.' });
+  if (clusterIds.length && !volumePath)
+    throw new UserError('clusters install the wheel from a volume, and volumePath is empty.', {
+      input: 'volumePath',
+      fix: 'set volumePath, e.g. /Volumes/main/libs/wheels.',
+    });
   if (volumePath) {
     if (!/^\/(Volumes\/[^/]+\/[^/]+\/[^/]+|Workspace\/.+)/.test(volumePath)) {
-      throw new UserError(`'${volumePath}' is not a Unity Catalog volume path (DBFS root libraries are disabled from DBR 15.1).`, { input: 'volumePath', fix: 'use /Volumes/<catalog>/<schema>/<volume>[/folder], e.g. /Volumes/main/libs/wheels.' });
+      throw new UserError(`'${volumePath}' is not a Unity Catalog volume path (DBFS root libraries are disabled from DBR 15.1).`, {
+        input: 'volumePath',
+        fix: 'use /Volumes/<catalog>/<schema>/<volume>[/folder], e.g. /Volumes/main/libs/wheels.',
+      });
     }
-    plan.databricks = { volumePath, clusterIds, restartClusters: agent.boolInput('restartClusters'), timeoutMs: agent.intInput('installTimeoutMinutes', 1, 180) * 60_000, pollMs: agent.positiveNumberVariable('Relevo.DatabricksPollMs') ?? 5000 };
+    plan.databricks = {
+      volumePath,
+      clusterIds,
+      restartClusters: agent.boolInput('restartClusters'),
+      timeoutMs: agent.intInput('installTimeoutMinutes', 1, 180) * 60_000,
+      pollMs: agent.positiveNumberVariable('Relevo.DatabricksPollMs') ?? 5000,
+    };
   }
   return plan;
 }
-
 
 function feedCredentials(feed: URL): { username: string; password: string; via: string } {
   const id = agent.input('feedConnection');
@@ -113,10 +161,17 @@ function feedCredentials(feed: URL): { username: string; password: string; via: 
     const p = Object.fromEntries(Object.entries(e?.parameters ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     if (p.username && p.password) return { username: p.username, password: p.password, via: 'service connection' };
     if (p.apitoken) return { username: '__token__', password: p.apitoken, via: 'service connection token' };
-    throw new UserError('the service connection has no username/password or token.', { input: 'feedConnection', fix: 'edit it (Python package upload: username and password, or a token), or leave feedConnection empty to use the job token for an Azure Artifacts feed.' });
+    throw new UserError('the service connection has no username/password or token.', {
+      input: 'feedConnection',
+      fix: 'edit it (Python package upload: username and password, or a token), or leave feedConnection empty to use the job token for an Azure Artifacts feed.',
+    });
   }
   const token = agent.jobToken();
-  if (!token) throw new UserError('there is neither a service connection nor the job token to authenticate to the feed.', { input: 'feedConnection', fix: 'set feedConnection, or run in a job whose token is available to tasks (Azure Artifacts feeds of this organization).' });
+  if (!token)
+    throw new UserError('there is neither a service connection nor the job token to authenticate to the feed.', {
+      input: 'feedConnection',
+      fix: 'set feedConnection, or run in a job whose token is available to tasks (Azure Artifacts feeds of this organization).',
+    });
   // The job token is this organization's: it goes to its own feeds, never to another host.
   const collection = agent.variable('System.TeamFoundationCollectionUri') ?? agent.variable('System.CollectionUri');
   const home = collection ? new URL(collection) : undefined;
@@ -128,4 +183,3 @@ function feedCredentials(feed: URL): { username: string; password: string; via: 
   }
   return { username: 'build', password: token, via: 'job token' };
 }
-

@@ -16,7 +16,11 @@ void agent.runTask(async () => {
   const parallel = agent.intInput('parallel', 1, 64);
   const gitFolders = agent.listInput('gitFolders');
   const jobs = agent.listInput('jobs');
-  if (!gitFolders.length && !jobs.length) throw new UserError('there is nowhere to deploy to.', { input: 'gitFolders', fix: 'set gitFolders (e.g. /Workspace/pro/{component}), jobs, or both.' });
+  if (!gitFolders.length && !jobs.length)
+    throw new UserError('there is nowhere to deploy to.', {
+      input: 'gitFolders',
+      fix: 'set gitFolders (e.g. /Workspace/pro/{component}), jobs, or both.',
+    });
   const components = agent.listInput('components');
   const explicitOnly = components.length > 0 && parseComponents(components).every((c) => c.tag);
   const options = {
@@ -42,22 +46,45 @@ void agent.runTask(async () => {
     git = new Git(agent.tempDirectory(), agent.gitOptions());
   }
   agent.agentLog.group?.('The release');
-  const release = await readRelease(git, orchestration, { components, lockFile: agent.input('lockFile') ?? '', tagFormat: agent.input('tagFormat') ?? 'v{version}', parallel, orchestrationTag: jobs.length > 0 && options.jobsPin === 'tag' }, agent.agentLog);
+  const release = await readRelease(
+    git,
+    orchestration,
+    {
+      components,
+      lockFile: agent.input('lockFile') ?? '',
+      tagFormat: agent.input('tagFormat') ?? 'v{version}',
+      parallel,
+      orchestrationTag: jobs.length > 0 && options.jobsPin === 'tag',
+    },
+    agent.agentLog,
+  );
   agent.agentLog.endGroup?.();
 
   const client = workspaceClient(connect());
   const plan = await planDeploy(client, git, release, options, agent.agentLog);
-  const deployed = dryRun ? plannedEntries(plan) : (await applyDeploy(client, plan, { ...options, authKind, log: agent.agentLog })).deployed;
+  const deployed = dryRun
+    ? plannedEntries(plan)
+    : (await applyDeploy(client, plan, { ...options, authKind, log: agent.agentLog })).deployed;
   if (dryRun) console.log(`Dry run: ${deployed.filter((d) => d.changed).length} target(s) would move; nothing was changed.`);
-  else console.log(`Deployed: ${deployed.filter((d) => d.changed).length} target(s) moved, ${deployed.filter((d) => !d.changed).length} already there.`);
-  agent.setOutput('deployed', JSON.stringify(deployed.map(({ component, target, from, to, commit, changed }) => ({ component, target, from, to, commit, changed }))));
+  else
+    console.log(
+      `Deployed: ${deployed.filter((d) => d.changed).length} target(s) moved, ${deployed.filter((d) => !d.changed).length} already there.`,
+    );
+  agent.setOutput(
+    'deployed',
+    JSON.stringify(deployed.map(({ component, target, from, to, commit, changed }) => ({ component, target, from, to, commit, changed }))),
+  );
   agent.uploadSummary('deploy-to-databricks', deploySummary(plan, deployed, dryRun));
 });
 
 function credentialId(): number | undefined {
   const text = agent.input('gitCredentialId');
   if (!text) return undefined;
-  if (!/^\d+$/.test(text)) throw new UserError(`'${text}' is not a Git credential id.`, { input: 'gitCredentialId', fix: 'use the number databricks git-credentials list shows, or leave it empty.' });
+  if (!/^\d+$/.test(text))
+    throw new UserError(`'${text}' is not a Git credential id.`, {
+      input: 'gitCredentialId',
+      fix: 'use the number databricks git-credentials list shows, or leave it empty.',
+    });
   return Number(text);
 }
 
@@ -65,13 +92,29 @@ function credentialId(): number | undefined {
 function databricksConnector(): { connect: () => ReturnType<typeof connectDatabricks>; authKind: DatabricksAuth['kind'] } {
   const connection = agent.input('databricksConnection');
   const arm = agent.input('databricksAzureSubscription');
-  if (!connection && !arm) throw new UserError('there is no Databricks connection.', { input: 'databricksConnection', fix: 'set databricksConnection (a Databricks (Relevo) service connection), or databricksAzureSubscription with databricksWorkspaceUrl.' });
+  if (!connection && !arm)
+    throw new UserError('there is no Databricks connection.', {
+      input: 'databricksConnection',
+      fix: 'set databricksConnection (a Databricks (Relevo) service connection), or databricksAzureSubscription with databricksWorkspaceUrl.',
+    });
   const input = connection ? 'databricksConnection' : 'databricksAzureSubscription';
   const e = agent.endpoint((connection ?? arm)!);
-  if (!e) throw new UserError(`the service connection '${connection ?? arm}' is not available to this job.`, { input, fix: 'check its name, and that this pipeline is allowed to use it (service connection → Security → Pipeline permissions).' });
+  if (!e)
+    throw new UserError(`the service connection '${connection ?? arm}' is not available to this job.`, {
+      input,
+      fix: 'check its name, and that this pipeline is allowed to use it (service connection → Security → Pipeline permissions).',
+    });
   const workspaceUrl = agent.input('databricksWorkspaceUrl');
   const oidcRequestUri = agent.variable('System.OidcRequestUri');
   const jobToken = e.scheme?.toLowerCase() === 'workloadidentityfederation' ? agent.jobToken() : undefined;
   const { host, auth } = databricksAuthFromEndpoint(e, { input, workspaceUrl, oidcRequestUri, jobToken });
-  return { connect: () => connectDatabricks({ host, auth, onRetry: (r) => console.log(`Databricks: ${r.method} ${r.path} — ${r.reason}, retry ${r.attempt} in ${Math.round(r.delayMs)} ms`) }), authKind: auth.kind };
+  return {
+    connect: () =>
+      connectDatabricks({
+        host,
+        auth,
+        onRetry: (r) => console.log(`Databricks: ${r.method} ${r.path} — ${r.reason}, retry ${r.attempt} in ${Math.round(r.delayMs)} ms`),
+      }),
+    authKind: auth.kind,
+  };
 }

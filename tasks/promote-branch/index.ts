@@ -15,9 +15,14 @@ const PARALLEL = 8;
 
 void agent.runTask(async () => {
   const dryRun = agent.boolInput('dryRun');
-  const built = branchContext({ sourceBranch: agent.variable('Build.SourceBranch'), pullRequestSourceBranch: agent.variable('System.PullRequest.SourceBranch') });
+  const built = branchContext({
+    sourceBranch: agent.variable('Build.SourceBranch'),
+    pullRequestSourceBranch: agent.variable('System.PullRequest.SourceBranch'),
+  });
   if (built?.kind === 'pull-request') {
-    throw new UserError(`a pull-request validation build (${built.ref}) tested a merge that is on no branch: it cannot be promoted.`, { fix: 'run the promotion in a build of the source branch (e.g. a stage that runs only for dev, pre or release/*).' });
+    throw new UserError(`a pull-request validation build (${built.ref}) tested a merge that is on no branch: it cannot be promoted.`, {
+      fix: 'run the promotion in a build of the source branch (e.g. a stage that runs only for dev, pre or release/*).',
+    });
   }
   const flow = agent.choiceInput('flow', ['environments', 'gitflow'] as const);
   const route = resolveRoute({
@@ -47,14 +52,21 @@ void agent.runTask(async () => {
   const dirs = inputs.map((i) => i.dir);
   const dup = dirs.find((d, i) => dirs.indexOf(d) !== i);
   if (dup) throw new UserError(`'${dup}' is listed twice.`, { input: 'repositories', fix: 'list each checkout once.' });
-  for (const i of inputs) if (i.commit && !/^[0-9a-f]{40}$/i.test(i.commit)) throw new UserError(`Build.SourceVersion '${i.commit}' is not a commit id.`, { fix: 'run the task in a pipeline (the agent sets Build.SourceVersion).' });
+  for (const i of inputs)
+    if (i.commit && !/^[0-9a-f]{40}$/i.test(i.commit))
+      throw new UserError(`Build.SourceVersion '${i.commit}' is not a commit id.`, {
+        fix: 'run the task in a pipeline (the agent sets Build.SourceVersion).',
+      });
 
   const needsRest = gates.length > 0 || (strategy === 'pull-request' && !dryRun) || (route.backMerge.length > 0 && !dryRun);
-  const rest = needsRest ? await restClient(gates.length ? 'requireSucceeded' : 'strategy', gates.length > 0 || strategy === 'pull-request') : undefined;
+  const rest = needsRest
+    ? await restClient(gates.length ? 'requireSucceeded' : 'strategy', gates.length > 0 || strategy === 'pull-request')
+    : undefined;
   const ownId = agent.variable('Build.Repository.ID');
   const isOwn = (dir: string) => (listed.length ? !!ownPath && resolve(ownPath) === dir : true);
   const repositoryId = repositoryIds(rest?.client, (dir) => (ownId && isOwn(dir) ? ownId : undefined));
-  const openPullRequest: OpenPullRequest | undefined = rest?.client && !dryRun ? pullRequestOpener(rest.client, repositoryId, agent.pullRequestInputs()) : undefined;
+  const openPullRequest: OpenPullRequest | undefined =
+    rest?.client && !dryRun ? pullRequestOpener(rest.client, repositoryId, agent.pullRequestInputs()) : undefined;
 
   const plan = await planPromotion(
     inputs,
@@ -67,7 +79,9 @@ void agent.runTask(async () => {
       paths: agent.listInput('paths'),
       allowUntested: agent.boolInput('allowUntested'),
       gitOptions: agent.gitOptions(),
-      checkGates: gates.length ? (repo, commit) => checkGates(rest!.client!, gates, commit, () => repositoryId(repo.name, repo.dir)) : undefined,
+      checkGates: gates.length
+        ? (repo, commit) => checkGates(rest!.client!, gates, commit, () => repositoryId(repo.name, repo.dir))
+        : undefined,
       scratch: agent.tempDirectory(),
       parallel: PARALLEL,
     },
@@ -97,10 +111,13 @@ async function restClient(input: string, required: boolean): Promise<{ client?: 
   const connection = agent.restConnection();
   if (!connection) {
     if (!required) return {};
-    throw new UserError('needs the Azure DevOps REST API with the job token and the project (System.AccessToken, System.TeamFoundationCollectionUri, System.TeamProject).', {
-      input,
-      fix: "run in an Azure Pipelines job whose token is available to tasks (classic: 'Allow scripts to access the OAuth token').",
-    });
+    throw new UserError(
+      'needs the Azure DevOps REST API with the job token and the project (System.AccessToken, System.TeamFoundationCollectionUri, System.TeamProject).',
+      {
+        input,
+        fix: "run in an Azure Pipelines job whose token is available to tasks (classic: 'Allow scripts to access the OAuth token').",
+      },
+    );
   }
   // Loaded only when needed: the REST library is most of the bundle and most of its start-up.
   const { connectAzureDevOps } = await import('../../shared/clients/azureDevOps');
@@ -108,13 +125,20 @@ async function restClient(input: string, required: boolean): Promise<{ client?: 
 }
 
 /** Repository ids by name, looked up once each; the build's own from Build.Repository.ID. */
-function repositoryIds(client: AzureDevOpsClient | undefined, own: (dir: string) => string | undefined): (name: string, dir: string) => Promise<string> {
+function repositoryIds(
+  client: AzureDevOpsClient | undefined,
+  own: (dir: string) => string | undefined,
+): (name: string, dir: string) => Promise<string> {
   const cache = new Map<string, Promise<string>>();
   return (name, dir) => {
     const id = own(dir);
     if (id) return Promise.resolve(id);
     if (!client) return Promise.reject(new Error('no REST client'));
-    if (!cache.has(name)) cache.set(name, client.repository(name).then((r) => r.id));
+    if (!cache.has(name))
+      cache.set(
+        name,
+        client.repository(name).then((r) => r.id),
+      );
     return cache.get(name)!;
   };
 }

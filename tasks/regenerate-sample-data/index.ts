@@ -14,14 +14,30 @@ void agent.runTask(async () => {
   const dryRun = agent.boolInput('dryRun');
   const salt = agent.secretInput('maskingSalt');
   if (salt && /^\$\([\w.]+\)$/.test(salt)) {
-    throw new UserError(`the variable ${salt} is not defined.`, { input: 'maskingSalt', fix: 'define it as a secret variable (pipeline variables, or a variable group), or correct its name.' });
+    throw new UserError(`the variable ${salt} is not defined.`, {
+      input: 'maskingSalt',
+      fix: 'define it as a secret variable (pipeline variables, or a variable group), or correct its name.',
+    });
   }
-  const masks = config.tables.flatMap((t) => Object.entries(t.mask).filter(([, m]) => m.kind === 'hash' || m.kind === 'email' || m.kind === 'phone').map(([c]) => `${t.name}.${c}`));
+  const masks = config.tables.flatMap((t) =>
+    Object.entries(t.mask)
+      .filter(([, m]) => m.kind === 'hash' || m.kind === 'email' || m.kind === 'phone')
+      .map(([c]) => `${t.name}.${c}`),
+  );
   if (masks.length && !salt && !dryRun) {
-    throw new UserError(`${masks.length} column(s) are masked (${masks.slice(0, 3).join(', ')}${masks.length > 3 ? ', …' : ''}), and masks need a salt.`, { input: 'maskingSalt', fix: 'set it to a secret variable, e.g. $(SampleMaskingSalt) (a long random value, the same on every run).' });
+    throw new UserError(
+      `${masks.length} column(s) are masked (${masks.slice(0, 3).join(', ')}${masks.length > 3 ? ', …' : ''}), and masks need a salt.`,
+      { input: 'maskingSalt', fix: 'set it to a secret variable, e.g. $(SampleMaskingSalt) (a long random value, the same on every run).' },
+    );
   }
   if ((config.source.kind === 'files') !== (engineName === 'duckdb')) {
-    throw new UserError(`the ${engineName} engine reads ${engineName === 'duckdb' ? 'files ({ path, format })' : 'tables ({ catalog, schema })'}, and the configuration's source is ${config.source.kind === 'files' ? 'a folder' : 'a catalog and schema'}.`, { input: 'engine', fix: `use engine ${config.source.kind === 'files' ? 'duckdb' : 'databricks'}, or change source in ${configFile}.` });
+    throw new UserError(
+      `the ${engineName} engine reads ${engineName === 'duckdb' ? 'files ({ path, format })' : 'tables ({ catalog, schema })'}, and the configuration's source is ${config.source.kind === 'files' ? 'a folder' : 'a catalog and schema'}.`,
+      {
+        input: 'engine',
+        fix: `use engine ${config.source.kind === 'files' ? 'duckdb' : 'databricks'}, or change source in ${configFile}.`,
+      },
+    );
   }
 
   const engine: SqlEngine = engineName === 'duckdb' ? await duckDbEngine(salt) : await databricksEngine(salt);
@@ -41,7 +57,10 @@ void agent.runTask(async () => {
 
 /** DuckDB from the tool cache (downloaded there once per agent), never from the bundle. */
 async function duckDbEngine(salt: string | undefined): Promise<SqlEngine> {
-  const [{ acquireDuckDb }, { openDuckDbEngine }] = await Promise.all([import('../../shared/sampling/duckdbTool'), import('../../shared/sampling/duckdbEngine')]);
+  const [{ acquireDuckDb }, { openDuckDbEngine }] = await Promise.all([
+    import('../../shared/sampling/duckdbTool'),
+    import('../../shared/sampling/duckdbEngine'),
+  ]);
   const moduleDir = await acquireDuckDb({
     toolsDirectory: agent.variable('Agent.ToolsDirectory'),
     modulePath: agent.variable('Relevo.DuckDbModulePath'),
@@ -55,13 +74,41 @@ async function duckDbEngine(salt: string | undefined): Promise<SqlEngine> {
 async function databricksEngine(salt: string | undefined): Promise<SqlEngine> {
   const connection = agent.input('databricksConnection');
   const warehouseId = agent.input('warehouseId');
-  if (!connection) throw new UserError('the databricks engine needs a Databricks service connection.', { input: 'databricksConnection', fix: 'pick the connection to the workspace that has the SQL warehouse.' });
-  if (!warehouseId) throw new UserError('the databricks engine needs a SQL warehouse.', { input: 'warehouseId', fix: 'set it to the warehouse id (SQL Warehouses → Connection details).' });
+  if (!connection)
+    throw new UserError('the databricks engine needs a Databricks service connection.', {
+      input: 'databricksConnection',
+      fix: 'pick the connection to the workspace that has the SQL warehouse.',
+    });
+  if (!warehouseId)
+    throw new UserError('the databricks engine needs a SQL warehouse.', {
+      input: 'warehouseId',
+      fix: 'set it to the warehouse id (SQL Warehouses → Connection details).',
+    });
   const endpoint = agent.endpoint(connection);
-  if (!endpoint) throw new UserError(`the job has no service connection '${connection}'.`, { input: 'databricksConnection', fix: 'pick an existing connection and authorize the pipeline to use it.' });
-  const [{ connectDatabricks, databricksAuthFromEndpoint }, { openDatabricksEngine }] = await Promise.all([import('../../shared/clients/databricks'), import('../../shared/sampling/databricksEngine')]);
-  const { host, auth } = databricksAuthFromEndpoint(endpoint, { input: 'databricksConnection', oidcRequestUri: agent.variable('System.OidcRequestUri'), jobToken: agent.jobToken() });
-  const client = connectDatabricks({ host, auth, onRetry: (e) => agent.agentLog.info(`Databricks: ${e.method} ${e.path} again in ${e.delayMs} ms (${e.reason}).`) });
+  if (!endpoint)
+    throw new UserError(`the job has no service connection '${connection}'.`, {
+      input: 'databricksConnection',
+      fix: 'pick an existing connection and authorize the pipeline to use it.',
+    });
+  const [{ connectDatabricks, databricksAuthFromEndpoint }, { openDatabricksEngine }] = await Promise.all([
+    import('../../shared/clients/databricks'),
+    import('../../shared/sampling/databricksEngine'),
+  ]);
+  const { host, auth } = databricksAuthFromEndpoint(endpoint, {
+    input: 'databricksConnection',
+    oidcRequestUri: agent.variable('System.OidcRequestUri'),
+    jobToken: agent.jobToken(),
+  });
+  const client = connectDatabricks({
+    host,
+    auth,
+    onRetry: (e) => agent.agentLog.info(`Databricks: ${e.method} ${e.path} again in ${e.delayMs} ms (${e.reason}).`),
+  });
   const seconds = Number(agent.variable('Relevo.StatementTimeoutSeconds'));
-  return openDatabricksEngine({ client, warehouseId, salt, statementTimeoutMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined });
+  return openDatabricksEngine({
+    client,
+    warehouseId,
+    salt,
+    statementTimeoutMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined,
+  });
 }

@@ -10,11 +10,15 @@ void agent.runTask(async () => {
   const git = startRepository(settings.dir, agent.gitOptions(), 'workingDirectory');
   const options = settings.options(await resolveBranch(() => git.ready!.then(() => git.currentBranch())));
   const plan = await planVersion(git, options, agent.agentLog);
-  console.log(`Version ${plan.version} (previous ${plan.previousVersion || 'none'}, bump ${plan.bump}, ${plan.commitCount} commit(s)). ${explainReason(plan)}`);
+  console.log(
+    `Version ${plan.version} (previous ${plan.previousVersion || 'none'}, bump ${plan.bump}, ${plan.commitCount} commit(s)). ${explainReason(plan)}`,
+  );
   const result = settings.dryRun ? undefined : await applyVersion(git, plan, options, agent.agentLog);
   if (settings.dryRun) {
     const a = plan.actions;
-    console.log(`Dry run: would write ${a.files.length} version file(s)${a.commit ? ', commit' : ''}${a.tag ? `, tag ${a.tag.name}` : ''}${a.push ? `, push to ${a.push.remote}` : ''}.`);
+    console.log(
+      `Dry run: would write ${a.files.length} version file(s)${a.commit ? ', commit' : ''}${a.tag ? `, tag ${a.tag.name}` : ''}${a.push ? `, push to ${a.push.remote}` : ''}.`,
+    );
   }
 
   agent.setOutput('version', plan.version);

@@ -30,7 +30,11 @@ export interface RunOptions {
    * Cancels the run as the agent does: SIGINT to the task's process (not its group) once
    * `whenFile` exists or `afterMs` has passed, SIGTERM 7.5 s later, the tree killed 2.5 s after.
    */
-  cancel?: { whenFile?: string; afterMs?: number; /** Send SIGINT again every this many ms (a person pressing Cancel twice). */ repeatEveryMs?: number };
+  cancel?: {
+    whenFile?: string;
+    afterMs?: number;
+    /** Send SIGINT again every this many ms (a person pressing Cancel twice). */ repeatEveryMs?: number;
+  };
 }
 
 export interface VsoCommand {
@@ -181,7 +185,10 @@ export function parseRun(exitCode: number | null, stdout: string, stderr: string
 
 /** A readable dump for assertion messages. */
 export function explain(run: TaskRun): string {
-  return `result=${run.result} message=${run.resultMessage}\n--- stdout ---\n${run.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.debug]')).join('\n')}\n--- stderr ---\n${run.stderr}`;
+  return `result=${run.result} message=${run.resultMessage}\n--- stdout ---\n${run.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('##vso[task.debug]'))
+    .join('\n')}\n--- stderr ---\n${run.stderr}`;
 }
 
 /** Asserts the run Succeeded (the log in the message otherwise). */
@@ -209,15 +216,27 @@ export function assertNoToken(run: TaskRun, token: string): void {
  * output, one of its task.json outputs; `##[` starts a line only as the task's own group markers.
  */
 export function assertOnlyOwnCommands(run: TaskRun, folder: string): void {
-  const outputs = new Set((JSON.parse(readFileSync(join(ROOT, 'tasks', folder, 'task.json'), 'utf8')).outputVariables ?? []).map((o: { name: string }) => o.name));
-  const own = new Set(['task.setvariable', 'task.issue', 'task.complete', 'task.setsecret', 'task.uploadsummary', 'task.debug', 'build.updatebuildnumber', 'artifact.upload']);
+  const outputs = new Set(
+    (JSON.parse(readFileSync(join(ROOT, 'tasks', folder, 'task.json'), 'utf8')).outputVariables ?? []).map((o: { name: string }) => o.name),
+  );
+  const own = new Set([
+    'task.setvariable',
+    'task.issue',
+    'task.complete',
+    'task.setsecret',
+    'task.uploadsummary',
+    'task.debug',
+    'build.updatebuildnumber',
+    'artifact.upload',
+  ]);
   const bad: string[] = [];
   for (const line of `${run.stdout}\n${run.stderr}`.split(/\r\n|\n|\r/)) {
     const at = line.search(/##vso\[/i);
     if (at >= 0) {
       const cmd = commandFromString(line.slice(at)) as unknown as VsoCommand;
       const second = line.slice(at + 6).search(/##vso\[/i) >= 0 && cmd.command !== 'task.setvariable';
-      if (at > 0 || !own.has(cmd.command) || (cmd.command === 'task.setvariable' && !outputs.has(cmd.properties.variable)) || second) bad.push(line);
+      if (at > 0 || !own.has(cmd.command) || (cmd.command === 'task.setvariable' && !outputs.has(cmd.properties.variable)) || second)
+        bad.push(line);
     }
     if (/##\[/i.test(line) && !/^##\[(group|endgroup)\]/.test(line)) bad.push(line);
   }

@@ -73,15 +73,71 @@ interface Location {
 
 /** Route templates as Azure DevOps advertises them; resourceVersion = what the v17 client asks for. */
 const LOCATIONS: Location[] = [
-  { id: LOCATION_IDS.connectionData, area: 'Location', resourceName: 'ConnectionData', routeTemplate: '_apis/{resource}', resourceVersion: 1, preview: true },
-  { id: LOCATION_IDS.resourceAreas, area: 'Location', resourceName: 'ResourceAreas', routeTemplate: '_apis/{resource}/{areaId}', resourceVersion: 1, preview: true },
-  { id: LOCATION_IDS.repositories, area: 'git', resourceName: 'repositories', routeTemplate: '{project}/_apis/git/{resource}/{repositoryId}', resourceVersion: 2 },
-  { id: LOCATION_IDS.pullRequests, area: 'git', resourceName: 'pullRequests', routeTemplate: '{project}/_apis/git/repositories/{repositoryId}/{resource}/{pullRequestId}', resourceVersion: 2 },
-  { id: LOCATION_IDS.pullRequestReviewers, area: 'git', resourceName: 'reviewers', routeTemplate: '{project}/_apis/git/repositories/{repositoryId}/pullRequests/{pullRequestId}/{resource}/{reviewerId}', resourceVersion: 1 },
-  { id: LOCATION_IDS.statuses, area: 'git', resourceName: 'statuses', routeTemplate: '{project}/_apis/git/repositories/{repositoryId}/commits/{commitId}/{resource}', resourceVersion: 2 },
-  { id: LOCATION_IDS.annotatedTags, area: 'git', resourceName: 'annotatedTags', routeTemplate: '{project}/_apis/git/repositories/{repositoryId}/{resource}/{objectId}', resourceVersion: 1 },
-  { id: LOCATION_IDS.builds, area: 'build', resourceName: 'builds', routeTemplate: '{project}/_apis/build/{resource}/{buildId}', resourceVersion: 7 },
-  { id: LOCATION_IDS.definitions, area: 'build', resourceName: 'definitions', routeTemplate: '{project}/_apis/build/{resource}/{definitionId}', resourceVersion: 7 },
+  {
+    id: LOCATION_IDS.connectionData,
+    area: 'Location',
+    resourceName: 'ConnectionData',
+    routeTemplate: '_apis/{resource}',
+    resourceVersion: 1,
+    preview: true,
+  },
+  {
+    id: LOCATION_IDS.resourceAreas,
+    area: 'Location',
+    resourceName: 'ResourceAreas',
+    routeTemplate: '_apis/{resource}/{areaId}',
+    resourceVersion: 1,
+    preview: true,
+  },
+  {
+    id: LOCATION_IDS.repositories,
+    area: 'git',
+    resourceName: 'repositories',
+    routeTemplate: '{project}/_apis/git/{resource}/{repositoryId}',
+    resourceVersion: 2,
+  },
+  {
+    id: LOCATION_IDS.pullRequests,
+    area: 'git',
+    resourceName: 'pullRequests',
+    routeTemplate: '{project}/_apis/git/repositories/{repositoryId}/{resource}/{pullRequestId}',
+    resourceVersion: 2,
+  },
+  {
+    id: LOCATION_IDS.pullRequestReviewers,
+    area: 'git',
+    resourceName: 'reviewers',
+    routeTemplate: '{project}/_apis/git/repositories/{repositoryId}/pullRequests/{pullRequestId}/{resource}/{reviewerId}',
+    resourceVersion: 1,
+  },
+  {
+    id: LOCATION_IDS.statuses,
+    area: 'git',
+    resourceName: 'statuses',
+    routeTemplate: '{project}/_apis/git/repositories/{repositoryId}/commits/{commitId}/{resource}',
+    resourceVersion: 2,
+  },
+  {
+    id: LOCATION_IDS.annotatedTags,
+    area: 'git',
+    resourceName: 'annotatedTags',
+    routeTemplate: '{project}/_apis/git/repositories/{repositoryId}/{resource}/{objectId}',
+    resourceVersion: 1,
+  },
+  {
+    id: LOCATION_IDS.builds,
+    area: 'build',
+    resourceName: 'builds',
+    routeTemplate: '{project}/_apis/build/{resource}/{buildId}',
+    resourceVersion: 7,
+  },
+  {
+    id: LOCATION_IDS.definitions,
+    area: 'build',
+    resourceName: 'definitions',
+    routeTemplate: '{project}/_apis/build/{resource}/{definitionId}',
+    resourceVersion: 7,
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -185,7 +241,6 @@ export interface RecordedRequest {
   status?: number;
 }
 
-
 export interface AzureDevOpsServerOptions {
   token?: string;
   organization?: string;
@@ -223,7 +278,11 @@ export interface AzureDevOpsServer {
   addRepository(name: string, options?: Partial<Omit<RepositoryRecord, 'name'>>): RepositoryRecord;
   addDefinition(name: string, options?: Partial<Omit<DefinitionRecord, 'name'>>): DefinitionRecord;
   addBuild(build: Partial<BuildRecord> & { definitionId: number; sourceVersion: string }): BuildRecord;
-  addStatus(repositoryId: string, commitId: string, status: Partial<StatusRecord> & { state: StatusRecord['state']; context: StatusRecord['context'] }): StatusRecord;
+  addStatus(
+    repositoryId: string,
+    commitId: string,
+    status: Partial<StatusRecord> & { state: StatusRecord['state']; context: StatusRecord['context'] },
+  ): StatusRecord;
   /** Requests whose decoded path ends with `suffix` (case-insensitive), discovery excluded unless asked. */
   requestsTo(suffix: string, method?: string): RecordedRequest[];
   stop(): Promise<void>;
@@ -309,10 +368,19 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
 
   // --- lookups ----------------------------------------------------------------------------------
 
-  const projectOf = (nameOrId: string) => state.projects.find((p) => p.id.toLowerCase() === nameOrId.toLowerCase() || p.name.toLowerCase() === nameOrId.toLowerCase());
+  const projectOf = (nameOrId: string) =>
+    state.projects.find((p) => p.id.toLowerCase() === nameOrId.toLowerCase() || p.name.toLowerCase() === nameOrId.toLowerCase());
   const needProject = (nameOrId: string): ProjectRecord => {
     const p = projectOf(nameOrId);
-    if (!p) throw json(404, adoError('ProjectDoesNotExistWithNameException', `VS800075: The project with id 'vstfs:///Classification/TeamProject/${nameOrId}' does not exist, or you do not have permission to access it.`, 'Microsoft.TeamFoundation.Core.WebApi'));
+    if (!p)
+      throw json(
+        404,
+        adoError(
+          'ProjectDoesNotExistWithNameException',
+          `VS800075: The project with id 'vstfs:///Classification/TeamProject/${nameOrId}' does not exist, or you do not have permission to access it.`,
+          'Microsoft.TeamFoundation.Core.WebApi',
+        ),
+      );
     return p;
   };
   const needRepository = (projectName: string, nameOrId: string): RepositoryRecord => {
@@ -320,7 +388,13 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     const key = nameOrId.toLowerCase();
     const repo = state.repositories.find((r) => r.projectId === p.id && (r.id.toLowerCase() === key || r.name.toLowerCase() === key));
     if (!repo || repo.hidden) {
-      throw json(404, adoError('GitRepositoryNotFoundException', `TF401019: The Git repository with name or identifier ${nameOrId} does not exist or you do not have permissions for the operation you are attempting.`));
+      throw json(
+        404,
+        adoError(
+          'GitRepositoryNotFoundException',
+          `TF401019: The Git repository with name or identifier ${nameOrId} does not exist or you do not have permissions for the operation you are attempting.`,
+        ),
+      );
     }
     return repo;
   };
@@ -334,15 +408,34 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     if (!state.denied.has(permission)) return;
     if (permission === 'viewBuilds') {
       // modeled: the wording is ours, the shape is Azure DevOps' error body.
-      throw json(403, adoError('AccessDeniedException', `Access denied. ${state.user.displayName} needs View builds permissions for the pipelines in team project ${project.name} to perform the action.`, 'Microsoft.TeamFoundation.Build.WebApi'));
+      throw json(
+        403,
+        adoError(
+          'AccessDeniedException',
+          `Access denied. ${state.user.displayName} needs View builds permissions for the pipelines in team project ${project.name} to perform the action.`,
+          'Microsoft.TeamFoundation.Build.WebApi',
+        ),
+      );
     }
-    throw json(403, adoError('GitNeedsPermissionException', `TF401027: You need the Git '${gitName}' permission to perform this action. Details: identity '${identity()}', scope 'repository'.`));
+    throw json(
+      403,
+      adoError(
+        'GitNeedsPermissionException',
+        `TF401027: You need the Git '${gitName}' permission to perform this action. Details: identity '${identity()}', scope 'repository'.`,
+      ),
+    );
   };
   const badRequest = (typeKey: string, message: string) => json(400, adoError(typeKey, message));
 
   // --- JSON shapes --------------------------------------------------------------------------------
 
-  const projectJson = (p: ProjectRecord) => ({ id: p.id, name: p.name, url: `${base}_apis/projects/${p.id}`, state: 'wellFormed', visibility: 'private' });
+  const projectJson = (p: ProjectRecord) => ({
+    id: p.id,
+    name: p.name,
+    url: `${base}_apis/projects/${p.id}`,
+    state: 'wellFormed',
+    visibility: 'private',
+  });
   const repositoryJson = (r: RepositoryRecord) => {
     const p = state.projects.find((x) => x.id === r.projectId)!;
     const web = `${base}${encodeURIComponent(p.name)}/_git/${encodeURIComponent(r.name)}`;
@@ -365,7 +458,9 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     const repo = state.repositories.find((r) => r.id === pr.repositoryId)!;
     const completionOptions = pr.completionOptions && {
       ...pr.completionOptions,
-      ...(typeof pr.completionOptions.mergeStrategy === 'number' ? { mergeStrategy: MERGE_STRATEGIES[pr.completionOptions.mergeStrategy] } : {}),
+      ...(typeof pr.completionOptions.mergeStrategy === 'number'
+        ? { mergeStrategy: MERGE_STRATEGIES[pr.completionOptions.mergeStrategy] }
+        : {}),
     };
     return {
       repository: repositoryJson(repo),
@@ -381,7 +476,13 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       mergeStatus: 'succeeded',
       isDraft: pr.isDraft,
       mergeId: createHash('sha1').update(`merge${pr.pullRequestId}`).digest('hex'),
-      reviewers: pr.reviewers.map((r) => ({ id: r.id, vote: r.vote, isRequired: r.isRequired ?? false, hasDeclined: false, isFlagged: false })),
+      reviewers: pr.reviewers.map((r) => ({
+        id: r.id,
+        vote: r.vote,
+        isRequired: r.isRequired ?? false,
+        hasDeclined: false,
+        isFlagged: false,
+      })),
       url: `${base}${repo.projectId}/_apis/git/repositories/${repo.id}/pullRequests/${pr.pullRequestId}`,
       supportsIterations: true,
       artifactId: `vstfs:///Git/PullRequestId/${repo.projectId}%2f${repo.id}%2f${pr.pullRequestId}`,
@@ -389,7 +490,16 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       ...(completionOptions ? { completionOptions } : {}),
     };
   };
-  const definitionJson = (d: DefinitionRecord) => ({ id: d.id, name: d.name, path: d.path, type: 'build', queueStatus: 'enabled', revision: 1, project: projectJson(needProject(d.projectId)), url: `${base}${d.projectId}/_apis/build/Definitions/${d.id}` });
+  const definitionJson = (d: DefinitionRecord) => ({
+    id: d.id,
+    name: d.name,
+    path: d.path,
+    type: 'build',
+    queueStatus: 'enabled',
+    revision: 1,
+    project: projectJson(needProject(d.projectId)),
+    url: `${base}${d.projectId}/_apis/build/Definitions/${d.id}`,
+  });
   const buildJson = (b: BuildRecord) => {
     const d = state.definitions.find((x) => x.id === b.definitionId);
     const p = needProject(b.projectId);
@@ -430,8 +540,22 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       method: 'GET',
       pattern: /^_apis\/connectiondata$/i,
       handle: () => {
-        const user = { id: state.user.id, descriptor: `Microsoft.TeamFoundation.ServiceIdentity;build:${identity().slice('Build\\'.length)}`, providerDisplayName: state.user.displayName, isActive: true, properties: {}, resourceVersion: 2, metaTypeId: 255 };
-        return json(200, { authenticatedUser: user, authorizedUser: user, instanceId: randomUUID(), deploymentType: 'hosted', locationServiceData: { serviceOwner: '00025394-6065-48ca-87d9-7f5672854ef7', defaultAccessMappingMoniker: 'PublicAccessMapping' } });
+        const user = {
+          id: state.user.id,
+          descriptor: `Microsoft.TeamFoundation.ServiceIdentity;build:${identity().slice('Build\\'.length)}`,
+          providerDisplayName: state.user.displayName,
+          isActive: true,
+          properties: {},
+          resourceVersion: 2,
+          metaTypeId: 255,
+        };
+        return json(200, {
+          authenticatedUser: user,
+          authorizedUser: user,
+          instanceId: randomUUID(),
+          deploymentType: 'hosted',
+          locationServiceData: { serviceOwner: '00025394-6065-48ca-87d9-7f5672854ef7', defaultAccessMappingMoniker: 'PublicAccessMapping' },
+        });
       },
     },
     { method: 'OPTIONS', pattern: /^_apis\/(git|build)$/i, handle: (_ctx, m) => list(locationsOf(m[1].toLowerCase())) },
@@ -453,7 +577,9 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         const same = (a: string, b: string | undefined) => b === undefined || a.toLowerCase() === b.toLowerCase();
         const found = state.pullRequests
           .filter((p) => p.repositoryId === repo.id && (wanted === 'all' || p.status === wanted))
-          .filter((p) => same(p.sourceRefName, q['searchCriteria.sourceRefName']) && same(p.targetRefName, q['searchCriteria.targetRefName']))
+          .filter(
+            (p) => same(p.sourceRefName, q['searchCriteria.sourceRefName']) && same(p.targetRefName, q['searchCriteria.targetRefName']),
+          )
           .sort((a, b) => b.pullRequestId - a.pullRequestId)
           .slice(0, q.$top ? Number(q.$top) : 101);
         return list(found.map(pullRequestJson));
@@ -469,14 +595,31 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         const body = (ctx.body ?? {}) as Record<string, unknown>;
         const source = typeof body.sourceRefName === 'string' ? body.sourceRefName : '';
         const target = typeof body.targetRefName === 'string' ? body.targetRefName : '';
-        if (!source || !target) return badRequest('InvalidArgumentValueException', 'The source and target branch of a pull request must be given (sourceRefName, targetRefName).'); // modeled
+        if (!source || !target)
+          return badRequest(
+            'InvalidArgumentValueException',
+            'The source and target branch of a pull request must be given (sourceRefName, targetRefName).',
+          ); // modeled
         if (repo.branches && (!repo.branches.includes(source) || !repo.branches.includes(target))) {
-          return badRequest('GitPullRequestCannotBeActivated', 'TF401398: The pull request cannot be activated because the source and/or the target branch no longer exists, or the requested refs are not branches');
+          return badRequest(
+            'GitPullRequestCannotBeActivated',
+            'TF401398: The pull request cannot be activated because the source and/or the target branch no longer exists, or the requested refs are not branches',
+          );
         }
         const description = typeof body.description === 'string' ? body.description : '';
-        if (description.length > 4000) return badRequest('InvalidArgumentValueException', 'The pull request description is too long: at most 4000 characters are allowed.'); // modeled
-        const exists = state.pullRequests.some((p) => p.repositoryId === repo.id && p.status === 'active' && p.sourceRefName === source && p.targetRefName === target);
-        if (exists) return json(409, adoError('GitPullRequestExistsException', 'TF401179: An active pull request for the source and target branch already exists.'));
+        if (description.length > 4000)
+          return badRequest(
+            'InvalidArgumentValueException',
+            'The pull request description is too long: at most 4000 characters are allowed.',
+          ); // modeled
+        const exists = state.pullRequests.some(
+          (p) => p.repositoryId === repo.id && p.status === 'active' && p.sourceRefName === source && p.targetRefName === target,
+        );
+        if (exists)
+          return json(
+            409,
+            adoError('GitPullRequestExistsException', 'TF401179: An active pull request for the source and target branch already exists.'),
+          );
         const ids = (v: unknown) => (Array.isArray(v) ? v.map((x) => String((x as { id?: unknown })?.id ?? '')).filter(Boolean) : []);
         // Auto-complete fields in a create body are ignored (R "Pull request" row).
         const pr: PullRequestRecord = {
@@ -513,7 +656,11 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         const body = (ctx.body ?? {}) as Record<string, unknown>;
         if (typeof body.title === 'string') pr.title = body.title;
         if (typeof body.description === 'string') {
-          if (body.description.length > 4000) return badRequest('InvalidArgumentValueException', 'The pull request description is too long: at most 4000 characters are allowed.'); // modeled
+          if (body.description.length > 4000)
+            return badRequest(
+              'InvalidArgumentValueException',
+              'The pull request description is too long: at most 4000 characters are allowed.',
+            ); // modeled
           pr.description = body.description;
         }
         if (typeof body.isDraft === 'boolean') pr.isDraft = body.isDraft;
@@ -542,13 +689,20 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         const pr = needPullRequest(needRepository(m[1], m[2]), m[3]);
         needPermission('pullRequestContribute', 'PullRequestContribute');
         const reviewerId = m[4];
-        if (!/^[0-9a-f-]{36}$/i.test(reviewerId)) return badRequest('InvalidArgumentValueException', `The reviewer id '${reviewerId}' is not an identity id.`); // modeled
+        if (!/^[0-9a-f-]{36}$/i.test(reviewerId))
+          return badRequest('InvalidArgumentValueException', `The reviewer id '${reviewerId}' is not an identity id.`); // modeled
         const body = (ctx.body ?? {}) as { vote?: unknown; isRequired?: unknown };
         let reviewer = pr.reviewers.find((r) => r.id.toLowerCase() === reviewerId.toLowerCase());
         if (!reviewer) pr.reviewers.push((reviewer = { id: reviewerId, vote: 0 }));
         if (typeof body.vote === 'number') reviewer.vote = body.vote;
         if (typeof body.isRequired === 'boolean') reviewer.isRequired = body.isRequired;
-        return json(200, { id: reviewer.id, vote: reviewer.vote, isRequired: reviewer.isRequired ?? false, hasDeclined: false, isFlagged: false });
+        return json(200, {
+          id: reviewer.id,
+          vote: reviewer.vote,
+          isRequired: reviewer.isRequired ?? false,
+          hasDeclined: false,
+          isFlagged: false,
+        });
       },
     },
     {
@@ -558,7 +712,9 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       handle: (ctx, m) => {
         const repo = needRepository(m[1], m[2]);
         const commit = m[3].toLowerCase();
-        let found = state.statuses.filter((s) => s.repositoryId === repo.id && s.commitId.toLowerCase() === commit).sort((a, b) => b.creationDate.localeCompare(a.creationDate));
+        let found = state.statuses
+          .filter((s) => s.repositoryId === repo.id && s.commitId.toLowerCase() === commit)
+          .sort((a, b) => b.creationDate.localeCompare(a.creationDate));
         if (ctx.query.latestOnly === 'true') {
           const seen = new Set<string>();
           found = found.filter((s) => {
@@ -568,7 +724,18 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
             return true;
           });
         }
-        return list(found.map((s, i) => ({ id: i + 1, state: s.state, description: s.description, context: s.context, creationDate: s.creationDate, updatedDate: s.creationDate, targetUrl: s.targetUrl, createdBy: { id: state.user.id, displayName: state.user.displayName } })));
+        return list(
+          found.map((s, i) => ({
+            id: i + 1,
+            state: s.state,
+            description: s.description,
+            context: s.context,
+            creationDate: s.creationDate,
+            updatedDate: s.creationDate,
+            targetUrl: s.targetUrl,
+            createdBy: { id: state.user.id, displayName: state.user.displayName },
+          })),
+        );
       },
     },
     {
@@ -582,12 +749,20 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         const name = typeof body.name === 'string' ? body.name : '';
         const objectId = typeof body.taggedObject?.objectId === 'string' ? body.taggedObject.objectId : '';
         if (!name) return badRequest('InvalidArgumentValueException', 'The tag name must be given.'); // modeled
-        if (typeof body.message !== 'string' || !body.message) return badRequest('InvalidArgumentValueException', 'The tag message must be given.'); // I vsts-rest-api-specs#176: 400 without a message; text modeled
-        if (!/^[0-9a-f]{40}$/i.test(objectId)) return badRequest('InvalidArgumentValueException', `'${objectId}' is not a valid object id.`); // modeled
+        if (typeof body.message !== 'string' || !body.message)
+          return badRequest('InvalidArgumentValueException', 'The tag message must be given.'); // I vsts-rest-api-specs#176: 400 without a message; text modeled
+        if (!/^[0-9a-f]{40}$/i.test(objectId))
+          return badRequest('InvalidArgumentValueException', `'${objectId}' is not a valid object id.`); // modeled
         if (state.tags.some((t) => t.repositoryId === repo.id && t.name === name)) {
           return json(409, adoError('GitRefNameConflictException', `The tag 'refs/tags/${name}' already exists.`)); // I vsts-rest-api-specs#390: 409; text modeled
         }
-        const tag: TagRecord = { repositoryId: repo.id, name, message: body.message, taggedObjectId: objectId.toLowerCase(), objectId: createHash('sha1').update(`tag ${name} ${objectId}`).digest('hex') };
+        const tag: TagRecord = {
+          repositoryId: repo.id,
+          name,
+          message: body.message,
+          taggedObjectId: objectId.toLowerCase(),
+          objectId: createHash('sha1').update(`tag ${name} ${objectId}`).digest('hex'),
+        };
         state.tags.push(tag);
         return json(201, {
           name: tag.name,
@@ -607,7 +782,8 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         const p = needProject(m[1]);
         needPermission('viewBuilds', '');
         const name = ctx.query.name;
-        const pattern = name === undefined ? undefined : new RegExp(`^${name.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i');
+        const pattern =
+          name === undefined ? undefined : new RegExp(`^${name.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i');
         return list(state.definitions.filter((d) => d.projectId === p.id && (!pattern || pattern.test(d.name))).map(definitionJson));
       },
     },
@@ -624,7 +800,11 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         let found = state.builds.filter((b) => b.projectId === p.id && (!definitions || definitions.includes(b.definitionId)));
         if (q.repositoryId) found = found.filter((b) => (b.repositoryId ?? '').toLowerCase() === q.repositoryId.toLowerCase());
         if (q.branchName) found = found.filter((b) => b.sourceBranch === q.branchName);
-        found.sort((a, b) => (order === 'queuetimeascending' || order === '5' ? a.queueTime.localeCompare(b.queueTime) : b.queueTime.localeCompare(a.queueTime) || b.id - a.id));
+        found.sort((a, b) =>
+          order === 'queuetimeascending' || order === '5'
+            ? a.queueTime.localeCompare(b.queueTime)
+            : b.queueTime.localeCompare(a.queueTime) || b.id - a.id,
+        );
         return list(found.slice(0, q.$top ? Number(q.$top) : 1000).map(buildJson));
       },
     },
@@ -649,16 +829,41 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     const released = loc.preview ? 0 : Number(releasedVersion);
     if (!requested) {
       if (method === 'GET') return undefined;
-      return json(400, adoError('VssVersionNotSpecifiedException', `No api-version was supplied for the ${method} request. An api-version must be supplied for any non-GET request.`, 'Microsoft.VisualStudio.Services.WebApi')); // modeled
+      return json(
+        400,
+        adoError(
+          'VssVersionNotSpecifiedException',
+          `No api-version was supplied for the ${method} request. An api-version must be supplied for any non-GET request.`,
+          'Microsoft.VisualStudio.Services.WebApi',
+        ),
+      ); // modeled
     }
     const m = /^(\d+\.\d+)(-preview(?:\.(\d+))?)?$/.exec(requested);
-    if (!m) return json(400, adoError('VssInvalidApiVersionException', `The api-version '${requested}' is not valid.`, 'Microsoft.VisualStudio.Services.WebApi')); // modeled
+    if (!m)
+      return json(
+        400,
+        adoError('VssInvalidApiVersionException', `The api-version '${requested}' is not valid.`, 'Microsoft.VisualStudio.Services.WebApi'),
+      ); // modeled
     const version = Number(m[1]);
     if (version > Number(maxVersion) || (m[3] !== undefined && Number(m[3]) > loc.resourceVersion)) {
-      return json(400, adoError('VssVersionOutOfRangeException', `The requested REST API version of ${requested} is out of range for this server. The latest REST API version this server supports is ${maxVersion}.`, 'Microsoft.VisualStudio.Services.WebApi'));
+      return json(
+        400,
+        adoError(
+          'VssVersionOutOfRangeException',
+          `The requested REST API version of ${requested} is out of range for this server. The latest REST API version this server supports is ${maxVersion}.`,
+          'Microsoft.VisualStudio.Services.WebApi',
+        ),
+      );
     }
     if (version > released && !m[2]) {
-      return json(400, adoError('VssInvalidPreviewVersionException', `The requested version "${requested}" of the resource is under preview. The -preview flag must be supplied in the api-version for such requests. For example: "${requested}-preview"`, 'Microsoft.VisualStudio.Services.WebApi'));
+      return json(
+        400,
+        adoError(
+          'VssInvalidPreviewVersionException',
+          `The requested version "${requested}" of the resource is under preview. The -preview flag must be supplied in the api-version for such requests. For example: "${requested}-preview"`,
+          'Microsoft.VisualStudio.Services.WebApi',
+        ),
+      );
     }
     return undefined;
   }
@@ -689,7 +894,14 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       }
     }
     const method = (req.method ?? 'GET').toUpperCase();
-    const record: RecordedRequest = { method, path: decodedPath, query, apiVersion, authorization, ...(body !== undefined ? { body } : {}) };
+    const record: RecordedRequest = {
+      method,
+      path: decodedPath,
+      query,
+      apiVersion,
+      authorization,
+      ...(body !== undefined ? { body } : {}),
+    };
     requests.push(record);
 
     const send = (reply: Reply) => {
@@ -710,7 +922,8 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       res.end(payload);
     };
 
-    if (!decodedPath.toLowerCase().startsWith(prefix)) return send(json(404, adoError('HttpException', `No organization at ${decodedPath}.`, 'System.Web'))); // modeled
+    if (!decodedPath.toLowerCase().startsWith(prefix))
+      return send(json(404, adoError('HttpException', `No organization at ${decodedPath}.`, 'System.Web'))); // modeled
     const rest = decodedPath.slice(prefix.length);
     // Faults come first: a gateway or throttler answers before the service looks at the request.
     counted++;
@@ -720,7 +933,12 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     const fault =
       mine && !lost
         ? { ...mine, path: rest, left: 1 }
-        : faults.find((f) => f.left > 0 && (!f.method || f.method.toUpperCase() === method) && (typeof f.path === 'string' ? rest.toLowerCase().includes(f.path.toLowerCase()) : f.path.test(rest)));
+        : faults.find(
+            (f) =>
+              f.left > 0 &&
+              (!f.method || f.method.toUpperCase() === method) &&
+              (typeof f.path === 'string' ? rest.toLowerCase().includes(f.path.toLowerCase()) : f.path.test(rest)),
+          );
     if (fault) {
       fault.left--;
       if (fault.hang) {
@@ -731,7 +949,17 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       return send(json(status, fault.body ?? defaultFaultBody(status), fault.headers));
     }
     if (authorization !== 'valid') {
-      return send(json(401, adoError('UnauthorizedRequestException', 'TF400813: Resource not available for anonymous access. Client authentication required.', 'Microsoft.TeamFoundation.Framework.Server'), { 'www-authenticate': 'Bearer authorization_uri=https://login.microsoftonline.com/common' }));
+      return send(
+        json(
+          401,
+          adoError(
+            'UnauthorizedRequestException',
+            'TF400813: Resource not available for anonymous access. Client authentication required.',
+            'Microsoft.TeamFoundation.Framework.Server',
+          ),
+          { 'www-authenticate': 'Bearer authorization_uri=https://login.microsoftonline.com/common' },
+        ),
+      );
     }
     if (badJson) return send(badRequest('VssRequestContentException', 'The request body is not valid JSON.')); // modeled
     for (const route of routes) {
@@ -742,7 +970,8 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         const versionError = checkVersion(method, apiVersion, route.location);
         if (versionError) return send(versionError);
       }
-      const answer = (reply: Reply) => send(lost ? json(lost.status ?? 500, lost.body ?? defaultFaultBody(lost.status ?? 500), lost.headers) : reply);
+      const answer = (reply: Reply) =>
+        send(lost ? json(lost.status ?? 500, lost.body ?? defaultFaultBody(lost.status ?? 500), lost.headers) : reply);
       try {
         return answer(route.handle({ method, segments: rest.split('/'), query, body, apiVersion }, m));
       } catch (err) {
@@ -750,12 +979,27 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         return send(json(500, adoError('InternalServerErrorException', `contract server bug: ${(err as Error).message}`, 'Relevo.Test')));
       }
     }
-    return send(json(404, adoError('RouteNotFoundException', `The contract server has no ${method} route for /${organization}/${rest}.`, 'Relevo.Test')));
+    return send(
+      json(
+        404,
+        adoError('RouteNotFoundException', `The contract server has no ${method} route for /${organization}/${rest}.`, 'Relevo.Test'),
+      ),
+    );
   }
 
   function defaultFaultBody(status: number): unknown {
-    if (status === 429) return adoError('RequestThrottledException', 'TF400733: The request has been throttled. Retry after the delay the Retry-After header gives.', 'Microsoft.VisualStudio.Services.WebApi'); // modeled
-    if (status === 503) return adoError('ServiceUnavailableException', 'TF400898: The service is temporarily unavailable. Try again later.', 'Microsoft.VisualStudio.Services.WebApi'); // modeled
+    if (status === 429)
+      return adoError(
+        'RequestThrottledException',
+        'TF400733: The request has been throttled. Retry after the delay the Retry-After header gives.',
+        'Microsoft.VisualStudio.Services.WebApi',
+      ); // modeled
+    if (status === 503)
+      return adoError(
+        'ServiceUnavailableException',
+        'TF400898: The service is temporarily unavailable. Try again later.',
+        'Microsoft.VisualStudio.Services.WebApi',
+      ); // modeled
     return adoError('InternalServerErrorException', `The server answered ${status}.`, 'Microsoft.VisualStudio.Services.WebApi'); // modeled
   }
 
@@ -774,7 +1018,10 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     },
     failNth,
     failAt(k, fault = {}) {
-      const body = adoError('GitNeedsPermissionException', `TF401027: You need the Git 'GenericContribute' permission to perform this action. Details: identity '${identity()}', scope 'repository'.`);
+      const body = adoError(
+        'GitNeedsPermissionException',
+        `TF401027: You need the Git 'GenericContribute' permission to perform this action. Details: identity '${identity()}', scope 'repository'.`,
+      );
       failNth(k, { status: 403, body, ...fault });
     },
     answered: () => counted,
@@ -804,7 +1051,12 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       return record;
     },
     addStatus(repositoryId, commitId, status) {
-      const record: StatusRecord = { repositoryId, commitId, creationDate: new Date(Date.UTC(2026, 0, 1) + state.statuses.length * 1000).toISOString(), ...status };
+      const record: StatusRecord = {
+        repositoryId,
+        commitId,
+        creationDate: new Date(Date.UTC(2026, 0, 1) + state.statuses.length * 1000).toISOString(),
+        ...status,
+      };
       state.statuses.push(record);
       return record;
     },

@@ -43,7 +43,8 @@ import { randomUUID } from 'node:crypto';
 export const DATABRICKS_SCOPE = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default';
 
 export type ClusterState = 'PENDING' | 'RUNNING' | 'RESTARTING' | 'TERMINATED' | 'TERMINATING' | 'ERROR';
-export type LibraryState = 'PENDING' | 'RESOLVING' | 'INSTALLING' | 'INSTALLED' | 'FAILED' | 'SKIPPED' | 'UNINSTALL_ON_RESTART' | 'RESTORED';
+export type LibraryState =
+  'PENDING' | 'RESOLVING' | 'INSTALLING' | 'INSTALLED' | 'FAILED' | 'SKIPPED' | 'UNINSTALL_ON_RESTART' | 'RESTORED';
 
 export interface LibraryRecord {
   library: Record<string, unknown>;
@@ -73,7 +74,13 @@ export interface StatementRecord {
   outcome: SqlOutcome;
 }
 /** What a statement does: rows, or an error (a FAILED statement still answers HTTP 200). `onDone`: called once when it ends SUCCEEDED (a change that lands only then). */
-export type SqlOutcome = { columns?: Array<{ name: string; type?: string }>; rows?: Array<Array<string | null>>; error?: { error_code: string; message: string }; polls?: number; onDone?: () => void };
+export type SqlOutcome = {
+  columns?: Array<{ name: string; type?: string }>;
+  rows?: Array<Array<string | null>>;
+  error?: { error_code: string; message: string };
+  polls?: number;
+  onDone?: () => void;
+};
 
 export type Operation = 'files' | 'libraries' | 'clusters' | 'restart' | 'sql';
 
@@ -109,7 +116,6 @@ export interface RecordedRequest {
   bytes?: number;
   status?: number;
 }
-
 
 export interface DatabricksServer {
   /** The workspace URL, `http://127.0.0.1:<port>`. */
@@ -206,7 +212,11 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     }
   };
 
-  const routes: Array<{ method: string; pattern: RegExp; handle: (ctx: { query: Record<string, string>; body: unknown; raw: Buffer }, m: string[]) => Reply }> = [
+  const routes: Array<{
+    method: string;
+    pattern: RegExp;
+    handle: (ctx: { query: Record<string, string>; body: unknown; raw: Buffer }, m: string[]) => Reply;
+  }> = [
     {
       method: 'PUT',
       pattern: /^\/api\/2\.0\/fs\/directories(\/.+)$/,
@@ -215,7 +225,8 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         needVolume(m[1]);
         // `mkdir -p`: every folder below the volume.
         const volume = volumeOf(m[1])!;
-        for (let dir = m[1].replace(/\/+$/, ''); dir.length > volume.length && !folderExists(dir); dir = dir.slice(0, dir.lastIndexOf('/'))) state.directories.add(dir);
+        for (let dir = m[1].replace(/\/+$/, ''); dir.length > volume.length && !folderExists(dir); dir = dir.slice(0, dir.lastIndexOf('/')))
+          state.directories.add(dir);
         return json(204, undefined);
       },
     },
@@ -234,7 +245,8 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         deny('files', `WRITE VOLUME on '${volumeOf(m[1]) ?? m[1]}'`);
         const dir = m[1].replace(/\/+$/, '');
         if (!state.directories.has(dir)) return dbError(404, 'NOT_FOUND', `The directory '${dir}' does not exist.`); // modeled
-        if ([...state.files.keys(), ...state.directories].some((p) => p.startsWith(`${dir}/`))) return dbError(409, 'DIRECTORY_NOT_EMPTY', `The directory '${dir}' is not empty.`); // modeled
+        if ([...state.files.keys(), ...state.directories].some((p) => p.startsWith(`${dir}/`)))
+          return dbError(409, 'DIRECTORY_NOT_EMPTY', `The directory '${dir}' is not empty.`); // modeled
         state.directories.delete(dir);
         return json(204, undefined);
       },
@@ -245,7 +257,8 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
       handle: (ctx, m) => {
         deny('files', `WRITE VOLUME on '${volumeOf(m[1]) ?? m[1]}'`);
         needVolume(m[1]);
-        if (state.files.has(m[1]) && ctx.query.overwrite !== 'true') return dbError(409, 'ALREADY_EXISTS', `The file being created already exists.`); // modeled
+        if (state.files.has(m[1]) && ctx.query.overwrite !== 'true')
+          return dbError(409, 'ALREADY_EXISTS', `The file being created already exists.`); // modeled
         state.files.set(m[1], ctx.raw);
         return json(204, undefined);
       },
@@ -284,7 +297,8 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         const body = (ctx.body ?? {}) as { cluster_id?: unknown; libraries?: unknown };
         deny('libraries', `to install libraries on cluster ${String(body.cluster_id)}`);
         const c = needCluster(body.cluster_id);
-        if (!Array.isArray(body.libraries) || !body.libraries.length) return dbError(400, 'INVALID_PARAMETER_VALUE', 'libraries must be a non-empty list.'); // modeled
+        if (!Array.isArray(body.libraries) || !body.libraries.length)
+          return dbError(400, 'INVALID_PARAMETER_VALUE', 'libraries must be a non-empty list.'); // modeled
         for (const l of body.libraries as Array<Record<string, unknown>>) {
           // R Facts: re-installing the same library on a running cluster does nothing.
           const listed = c.libraries.find((x) => libraryKey(x.library) === libraryKey(l));
@@ -303,7 +317,8 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         const body = (ctx.body ?? {}) as { cluster_id?: unknown; libraries?: unknown };
         deny('libraries', `to uninstall libraries from cluster ${String(body.cluster_id)}`);
         const c = needCluster(body.cluster_id);
-        if (!Array.isArray(body.libraries) || !body.libraries.length) return dbError(400, 'INVALID_PARAMETER_VALUE', 'libraries must be a non-empty list.'); // modeled
+        if (!Array.isArray(body.libraries) || !body.libraries.length)
+          return dbError(400, 'INVALID_PARAMETER_VALUE', 'libraries must be a non-empty list.'); // modeled
         const keys = new Set((body.libraries as Array<Record<string, unknown>>).map(libraryKey));
         // SDK: not uninstalled until the cluster restarts; one not installed: no impact, no error.
         if (c.state === 'RUNNING' || c.state === 'RESTARTING') {
@@ -321,7 +336,12 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         advance(c);
         return json(200, {
           cluster_id: c.id,
-          library_statuses: c.libraries.map((l) => ({ library: l.library, status: l.status, ...(l.messages.length ? { messages: l.messages } : {}), is_library_for_all_clusters: false })),
+          library_statuses: c.libraries.map((l) => ({
+            library: l.library,
+            status: l.status,
+            ...(l.messages.length ? { messages: l.messages } : {}),
+            is_library_for_all_clusters: false,
+          })),
         });
       },
     },
@@ -340,7 +360,12 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
             for (const l of c.libraries) l.status = 'PENDING';
           }
         }
-        return json(200, { cluster_id: c.id, cluster_name: c.name, state: c.state, state_message: c.state === 'TERMINATED' ? 'Inactive cluster terminated (inactive for 120 minutes).' : '' });
+        return json(200, {
+          cluster_id: c.id,
+          cluster_name: c.name,
+          state: c.state,
+          state_message: c.state === 'TERMINATED' ? 'Inactive cluster terminated (inactive for 120 minutes).' : '',
+        });
       },
     },
     {
@@ -362,13 +387,18 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
       handle: (ctx) => {
         const b = (ctx.body ?? {}) as Record<string, unknown>;
         deny('sql', `CAN USE on SQL warehouse ${String(b.warehouse_id)}`);
-        if (typeof b.warehouse_id !== 'string' || !b.warehouse_id) return dbError(400, 'INVALID_PARAMETER_VALUE', 'warehouse_id is required.'); // modeled
-        if (!state.warehouses.has(b.warehouse_id)) return dbError(404, 'RESOURCE_DOES_NOT_EXIST', `Warehouse ${b.warehouse_id} does not exist.`); // modeled
-        if (typeof b.statement !== 'string' || !b.statement.trim()) return dbError(400, 'INVALID_PARAMETER_VALUE', 'statement is required.'); // modeled
+        if (typeof b.warehouse_id !== 'string' || !b.warehouse_id)
+          return dbError(400, 'INVALID_PARAMETER_VALUE', 'warehouse_id is required.'); // modeled
+        if (!state.warehouses.has(b.warehouse_id))
+          return dbError(404, 'RESOURCE_DOES_NOT_EXIST', `Warehouse ${b.warehouse_id} does not exist.`); // modeled
+        if (typeof b.statement !== 'string' || !b.statement.trim())
+          return dbError(400, 'INVALID_PARAMETER_VALUE', 'statement is required.'); // modeled
         const wait = typeof b.wait_timeout === 'string' ? b.wait_timeout : '10s';
         const w = /^(\d+)s$/.exec(wait);
-        if (!w || (Number(w[1]) !== 0 && (Number(w[1]) < 5 || Number(w[1]) > 50))) return dbError(400, 'INVALID_PARAMETER_VALUE', `wait_timeout must be 0s or between 5s and 50s, not '${wait}'.`); // R "Run SQL"
-        if (b.on_wait_timeout !== undefined && b.on_wait_timeout !== 'CONTINUE' && b.on_wait_timeout !== 'CANCEL') return dbError(400, 'INVALID_PARAMETER_VALUE', 'on_wait_timeout must be CONTINUE or CANCEL.'); // modeled
+        if (!w || (Number(w[1]) !== 0 && (Number(w[1]) < 5 || Number(w[1]) > 50)))
+          return dbError(400, 'INVALID_PARAMETER_VALUE', `wait_timeout must be 0s or between 5s and 50s, not '${wait}'.`); // R "Run SQL"
+        if (b.on_wait_timeout !== undefined && b.on_wait_timeout !== 'CONTINUE' && b.on_wait_timeout !== 'CANCEL')
+          return dbError(400, 'INVALID_PARAMETER_VALUE', 'on_wait_timeout must be CONTINUE or CANCEL.'); // modeled
         const parameters = Array.isArray(b.parameters) ? (b.parameters as StatementRecord['parameters']) : [];
         const id = `01ef-${randomUUID()}`;
         // R Facts: named parameters only; one statement per call.
@@ -384,10 +414,19 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         // `polls` answers that are not final yet: PENDING first, then RUNNING (default 0: done within the wait).
         const polls = outcome.polls ?? 0;
         const steps: Array<'PENDING' | 'RUNNING'> = Array.from({ length: polls }, (_, i) => (i === 0 ? 'PENDING' : 'RUNNING'));
-        const rec: StatementRecord = { id, warehouseId: b.warehouse_id, statement: b.statement, parameters, state: 'PENDING', steps, outcome };
+        const rec: StatementRecord = {
+          id,
+          warehouseId: b.warehouse_id,
+          statement: b.statement,
+          parameters,
+          state: 'PENDING',
+          steps,
+          outcome,
+        };
         state.statements.set(id, rec);
         step(rec);
-        if ((rec.state === 'PENDING' || rec.state === 'RUNNING') && b.on_wait_timeout === 'CANCEL' && Number(w[1]) > 0) rec.state = 'CANCELED';
+        if ((rec.state === 'PENDING' || rec.state === 'RUNNING') && b.on_wait_timeout === 'CANCEL' && Number(w[1]) > 0)
+          rec.state = 'CANCELED';
         return json(200, statementJson(rec));
       },
     },
@@ -430,7 +469,10 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
       const rows = rec.outcome.rows ?? [];
       out.manifest = {
         format: 'JSON_ARRAY',
-        schema: { column_count: columns.length, columns: columns.map((c, i) => ({ name: c.name, type_name: c.type ?? 'STRING', position: i })) },
+        schema: {
+          column_count: columns.length,
+          columns: columns.map((c, i) => ({ name: c.name, type_name: c.type ?? 'STRING', position: i })),
+        },
         total_row_count: rows.length,
         total_chunk_count: 1,
         chunks: [{ chunk_index: 0, row_offset: 0, row_count: rows.length }],
@@ -445,16 +487,29 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
 
   function aadToken(form: URLSearchParams, tenant: string): Reply {
     const aadError = (error: string, description: string) => json(400, { error, error_description: description, error_codes: [7000215] });
-    if (form.get('grant_type') !== 'client_credentials') return aadError('unsupported_grant_type', 'AADSTS70003: The app requested an unsupported grant type.'); // modeled
-    if (form.get('scope') !== DATABRICKS_SCOPE) return aadError('invalid_scope', `AADSTS70011: The provided value for scope ${form.get('scope')} is not valid.`); // modeled
+    if (form.get('grant_type') !== 'client_credentials')
+      return aadError('unsupported_grant_type', 'AADSTS70003: The app requested an unsupported grant type.'); // modeled
+    if (form.get('scope') !== DATABRICKS_SCOPE)
+      return aadError('invalid_scope', `AADSTS70011: The provided value for scope ${form.get('scope')} is not valid.`); // modeled
     const sp = state.servicePrincipals.get(form.get('client_id') ?? '');
-    if (!sp || sp.tenantId !== tenant) return aadError('unauthorized_client', `AADSTS700016: Application with identifier '${form.get('client_id')}' was not found in the directory '${tenant}'.`);
+    if (!sp || sp.tenantId !== tenant)
+      return aadError(
+        'unauthorized_client',
+        `AADSTS700016: Application with identifier '${form.get('client_id')}' was not found in the directory '${tenant}'.`,
+      );
     if (form.get('client_assertion')) {
-      if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' || !sp.federated || ![...state.issuedOidc.values()].includes(form.get('client_assertion')!)) {
+      if (
+        form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' ||
+        !sp.federated ||
+        ![...state.issuedOidc.values()].includes(form.get('client_assertion')!)
+      ) {
         return aadError('invalid_client', 'AADSTS700213: No matching federated identity record found for presented assertion.');
       }
     } else if (!sp.secret || form.get('client_secret') !== sp.secret) {
-      return aadError('invalid_client', 'AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.');
+      return aadError(
+        'invalid_client',
+        'AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.',
+      );
     }
     const access = `aad-${randomUUID()}`;
     state.issuedAad.add(access);
@@ -472,7 +527,12 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     const method = (req.method ?? 'GET').toUpperCase();
     const auth = req.headers.authorization;
     const bearer = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
-    const authorization: RecordedRequest['authorization'] = auth === undefined ? 'none' : bearer && (state.tokens.has(bearer) || state.issuedAad.has(bearer) || state.jobTokens.has(bearer)) ? 'valid' : 'invalid';
+    const authorization: RecordedRequest['authorization'] =
+      auth === undefined
+        ? 'none'
+        : bearer && (state.tokens.has(bearer) || state.issuedAad.has(bearer) || state.jobTokens.has(bearer))
+          ? 'valid'
+          : 'invalid';
     const type = String(req.headers['content-type'] ?? '');
     let body: unknown;
     if (type.includes('json') && raw.length) {
@@ -482,7 +542,15 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         body = raw.toString('utf8');
       }
     } else if (type.includes('x-www-form-urlencoded')) body = Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
-    const record: RecordedRequest = { method, path, query, headers: req.headers, authorization, ...(body !== undefined ? { body } : {}), bytes: raw.length };
+    const record: RecordedRequest = {
+      method,
+      path,
+      query,
+      headers: req.headers,
+      authorization,
+      ...(body !== undefined ? { body } : {}),
+      bytes: raw.length,
+    };
     requests.push(record);
     const send = (reply: Reply) => {
       record.status = reply.status;
@@ -495,7 +563,12 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
       res.end(method === 'HEAD' ? undefined : payload);
     };
 
-    const fault = faults.find((f) => f.left > 0 && (!f.method || f.method.toUpperCase() === method) && (typeof f.path === 'string' ? path.includes(f.path) : f.path.test(path)));
+    const fault = faults.find(
+      (f) =>
+        f.left > 0 &&
+        (!f.method || f.method.toUpperCase() === method) &&
+        (typeof f.path === 'string' ? path.includes(f.path) : f.path.test(path)),
+    );
     if (fault) {
       fault.left--;
       if (fault.hang) {
@@ -503,15 +576,20 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         return;
       }
       const status = fault.status ?? 503;
-      const defaultBody = status === 429 ? { error_code: 'REQUEST_LIMIT_EXCEEDED', message: 'Too many requests. Please wait a moment and try again.' } : { error_code: 'TEMPORARILY_UNAVAILABLE', message: 'The service at /api is temporarily unavailable. Please try again later.' }; // modeled
+      const defaultBody =
+        status === 429
+          ? { error_code: 'REQUEST_LIMIT_EXCEEDED', message: 'Too many requests. Please wait a moment and try again.' }
+          : { error_code: 'TEMPORARILY_UNAVAILABLE', message: 'The service at /api is temporarily unavailable. Please try again later.' }; // modeled
       return send(json(status, fault.body ?? defaultBody, fault.headers));
     }
 
     const aad = /^\/aad\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(path);
     if (aad && method === 'POST') return send(aadToken(new URLSearchParams(raw.toString('utf8')), aad[1]));
     if (path === '/oidc' && method === 'POST') {
-      if (query['api-version'] !== '7.1' || !query.serviceConnectionId) return send(json(400, { message: 'api-version=7.1 and serviceConnectionId are required' })); // modeled
-      if (!bearer || !state.jobTokens.has(bearer)) return send(json(401, { message: 'TF400813: Resource not available for anonymous access.' }));
+      if (query['api-version'] !== '7.1' || !query.serviceConnectionId)
+        return send(json(400, { message: 'api-version=7.1 and serviceConnectionId are required' })); // modeled
+      if (!bearer || !state.jobTokens.has(bearer))
+        return send(json(401, { message: 'TF400813: Resource not available for anonymous access.' }));
       const oidc = `oidc-${randomUUID()}`;
       state.issuedOidc.set(query.serviceConnectionId, oidc);
       return send(json(200, { oidcToken: oidc }));
@@ -547,7 +625,14 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     requests,
     fail: (fault) => faults.push({ ...fault, left: fault.times ?? 1 }),
     addCluster(id, o = {}) {
-      const c: ClusterRecord = { id, name: o.name ?? `cluster-${id}`, state: o.state ?? 'RUNNING', libraries: [], restartReads: o.restartReads ?? 1, ...(o.failInstall ? { failInstall: o.failInstall } : {}) };
+      const c: ClusterRecord = {
+        id,
+        name: o.name ?? `cluster-${id}`,
+        state: o.state ?? 'RUNNING',
+        libraries: [],
+        restartReads: o.restartReads ?? 1,
+        ...(o.failInstall ? { failInstall: o.failInstall } : {}),
+      };
       state.clusters.set(id, c);
       return c;
     },

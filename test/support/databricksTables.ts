@@ -23,7 +23,10 @@ export interface ModelTable {
 
 /** A three-part name as the engine writes it (`a`.`b`.`c`) → `a.b.c`, lower case. */
 function nameOf(quoted: string): string {
-  return [...quoted.matchAll(/`((?:[^`]|``)*)`/g)].map((m) => m[1].replace(/``/g, '`')).join('.').toLowerCase();
+  return [...quoted.matchAll(/`((?:[^`]|``)*)`/g)]
+    .map((m) => m[1].replace(/``/g, '`'))
+    .join('.')
+    .toLowerCase();
 }
 
 const ID = '(`(?:[^`]|``)*`(?:\\.`(?:[^`]|``)*`){2})';
@@ -55,19 +58,32 @@ export class TableStore {
     readonly source: string,
     columns: Record<string, [string, string][]>,
   ) {
-    for (const [t, cols] of Object.entries(columns)) this.tables.set(`${source}.${t}`.toLowerCase(), { columns: cols, properties: {}, made: 'source' });
+    for (const [t, cols] of Object.entries(columns))
+      this.tables.set(`${source}.${t}`.toLowerCase(), { columns: cols, properties: {}, made: 'source' });
   }
 
   /** The tables of one schema (`catalog.schema`), by name: which run made each. */
   schema(where: string): Record<string, string> {
     const prefix = `${where.toLowerCase()}.`;
-    return Object.fromEntries([...this.tables].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v.made]).sort(([a], [b]) => a.localeCompare(b)));
+    return Object.fromEntries(
+      [...this.tables]
+        .filter(([k]) => k.startsWith(prefix))
+        .map(([k, v]) => [k.slice(prefix.length), v.made])
+        .sort(([a], [b]) => a.localeCompare(b)),
+    );
   }
 
   /** Puts a table in place (as a previous run left it). */
   put(name: string, made: string, properties: Record<string, string> = {}): void {
-    const base = name.split('.').pop()!.replace(/__relevo_(next|old)$/, '');
-    this.tables.set(name.toLowerCase(), { columns: this.tables.get(`${this.source}.${base}`.toLowerCase())?.columns ?? [], properties, made });
+    const base = name
+      .split('.')
+      .pop()!
+      .replace(/__relevo_(next|old)$/, '');
+    this.tables.set(name.toLowerCase(), {
+      columns: this.tables.get(`${this.source}.${base}`.toLowerCase())?.columns ?? [],
+      properties,
+      made,
+    });
   }
 
   readonly answer = (sql: string): SqlOutcome => {
@@ -90,23 +106,44 @@ export class TableStore {
   };
 
   private apply(sql: string): SqlOutcome {
-    const notFound = (name: string): SqlOutcome => ({ error: { error_code: 'TABLE_OR_VIEW_NOT_FOUND', message: `[TABLE_OR_VIEW_NOT_FOUND] The table or view ${name} cannot be found. Verify the spelling and correctness of the schema and catalog.` } });
+    const notFound = (name: string): SqlOutcome => ({
+      error: {
+        error_code: 'TABLE_OR_VIEW_NOT_FOUND',
+        message: `[TABLE_OR_VIEW_NOT_FOUND] The table or view ${name} cannot be found. Verify the spelling and correctness of the schema and catalog.`,
+      },
+    });
     const need = (quoted: string) => this.tables.get(nameOf(quoted));
     let m: RegExpExecArray | null;
     if ((m = re('DESCRIBE TABLE ID').exec(sql))) {
       const t = need(m[1]);
       if (!t) return notFound(m[1]);
-      return { columns: [{ name: 'col_name' }, { name: 'data_type' }, { name: 'comment' }], rows: t.columns.map(([c, type]) => [c, type, null]) };
+      return {
+        columns: [{ name: 'col_name' }, { name: 'data_type' }, { name: 'comment' }],
+        rows: t.columns.map(([c, type]) => [c, type, null]),
+      };
     }
     if ((m = re('CREATE OR REPLACE TABLE ID AS (SELECT .*)').exec(sql))) {
-      const base = nameOf(m[1]).split('.').pop()!.replace(/__relevo_next$/, '');
-      this.tables.set(nameOf(m[1]), { columns: this.tables.get(`${this.source}.${base}`.toLowerCase())?.columns ?? [], properties: {}, made: this.label });
+      const base = nameOf(m[1])
+        .split('.')
+        .pop()!
+        .replace(/__relevo_next$/, '');
+      this.tables.set(nameOf(m[1]), {
+        columns: this.tables.get(`${this.source}.${base}`.toLowerCase())?.columns ?? [],
+        properties: {},
+        made: this.label,
+      });
       return {};
     }
     if ((m = re('ALTER TABLE ID RENAME TO ID').exec(sql))) {
       const t = need(m[1]);
       if (!t) return notFound(m[1]);
-      if (this.tables.has(nameOf(m[2]))) return { error: { error_code: 'TABLE_OR_VIEW_ALREADY_EXISTS', message: `[TABLE_OR_VIEW_ALREADY_EXISTS] Cannot create table or view ${m[2]} because it already exists.` } };
+      if (this.tables.has(nameOf(m[2])))
+        return {
+          error: {
+            error_code: 'TABLE_OR_VIEW_ALREADY_EXISTS',
+            message: `[TABLE_OR_VIEW_ALREADY_EXISTS] Cannot create table or view ${m[2]} because it already exists.`,
+          },
+        };
       this.tables.delete(nameOf(m[1]));
       this.tables.set(nameOf(m[2]), t);
       return {};
@@ -127,12 +164,22 @@ export class TableStore {
       const value = t.properties[m[2]] ?? `Table ${nameOf(m[1])} does not have property: ${m[2]}`;
       return { columns: [{ name: 'key' }, { name: 'value' }], rows: [[m[2], value]] };
     }
-    if ((m = /^SELECT table_name FROM `((?:[^`]|``)*)`\.information_schema\.tables WHERE table_schema = '((?:[^'\\]|\\.)*)' AND table_name IN \((.*)\)$/s.exec(sql))) {
+    if (
+      (m =
+        /^SELECT table_name FROM `((?:[^`]|``)*)`\.information_schema\.tables WHERE table_schema = '((?:[^'\\]|\\.)*)' AND table_name IN \((.*)\)$/s.exec(
+          sql,
+        ))
+    ) {
       const prefix = `${m[1].replace(/``/g, '`')}.${literal(m[2])}.`.toLowerCase();
       const wanted = [...m[3].matchAll(/'((?:[^'\\]|\\.)*)'/g)].map((x) => literal(x[1]));
       return { columns: [{ name: 'table_name' }], rows: wanted.filter((w) => this.tables.has(prefix + w)).map((w) => [w]) };
     }
     if (/^SELECT count\(\*\) AS n /s.test(sql)) return { columns: [{ name: 'n' }], rows: [['0']] };
-    return { error: { error_code: 'PARSE_SYNTAX_ERROR', message: `[PARSE_SYNTAX_ERROR] the contract server's table model does not know this statement: ${sql.slice(0, 80)}` } };
+    return {
+      error: {
+        error_code: 'PARSE_SYNTAX_ERROR',
+        message: `[PARSE_SYNTAX_ERROR] the contract server's table model does not know this statement: ${sql.slice(0, 80)}`,
+      },
+    };
   }
 }

@@ -113,7 +113,11 @@ export interface WorkspaceServer {
   addRemote(url: string, remote: Partial<RemoteRecord> & Pick<RemoteRecord, 'tags'>): void;
   addDirectory(path: string): void;
   /** A Git folder at `path` linked to `url` (a known remote), on `branch` (default the remote's default) or detached at `tag`. */
-  addRepo(path: string, url: string, options?: Partial<Omit<RepoRecord, 'id' | 'path' | 'url' | 'head' | 'patches'>> & { tag?: string }): RepoRecord;
+  addRepo(
+    path: string,
+    url: string,
+    options?: Partial<Omit<RepoRecord, 'id' | 'path' | 'url' | 'head' | 'patches'>> & { tag?: string },
+  ): RepoRecord;
   addJob(name: string, gitSource?: Record<string, unknown>, options?: Partial<Pick<JobRecord, 'manageable' | 'visible'>>): JobRecord;
   repoAt(path: string): RepoRecord | undefined;
   /** Where every folder and job is: compared before and after a run. */
@@ -134,13 +138,34 @@ const dbError = (status: number, error_code: string, message: string) => json(st
 
 /** Databricks' words for a missing Git credential (K: the knowledge base's and users' quotes). */
 const GIT_CREDENTIAL_ERRORS = {
-  missing: dbError(403, 'PERMISSION_DENIED', 'Missing Git provider credentials. Go to User Settings > Git Integration to set up your Git credentials.'),
-  aad: dbError(403, 'PERMISSION_DENIED', 'Azure Active Directory credentials missing. Ensure you are either logged in with your Azure Active Directory account or have setup an Azure DevOps personal access token (PAT) in User Settings > Git Integration.'),
-  choose: dbError(400, 'GIT_CLI_CANNOT_CHOOSE_CREDENTIAL', 'Multiple Git credentials found for provider azureDevOpsServices; specify git_credential_id.'), // modeled text; the code is K
+  missing: dbError(
+    403,
+    'PERMISSION_DENIED',
+    'Missing Git provider credentials. Go to User Settings > Git Integration to set up your Git credentials.',
+  ),
+  aad: dbError(
+    403,
+    'PERMISSION_DENIED',
+    'Azure Active Directory credentials missing. Ensure you are either logged in with your Azure Active Directory account or have setup an Azure DevOps personal access token (PAT) in User Settings > Git Integration.',
+  ),
+  choose: dbError(
+    400,
+    'GIT_CLI_CANNOT_CHOOSE_CREDENTIAL',
+    'Multiple Git credentials found for provider azureDevOpsServices; specify git_credential_id.',
+  ), // modeled text; the code is K
 };
 
 /** S GitProvider (and azureDevOpsServicesAad for credentials), compared case-insensitively. */
-const PROVIDERS = ['gitHub', 'bitbucketCloud', 'gitLab', 'azureDevOpsServices', 'gitHubEnterprise', 'bitbucketServer', 'gitLabEnterpriseEdition', 'awsCodeCommit'];
+const PROVIDERS = [
+  'gitHub',
+  'bitbucketCloud',
+  'gitLab',
+  'azureDevOpsServices',
+  'gitHubEnterprise',
+  'bitbucketServer',
+  'gitLabEnterpriseEdition',
+  'awsCodeCommit',
+];
 
 const norm = (p: string) => p.replace(/\/+$/, '').replace(/^\/Workspace(?=\/)/, '');
 
@@ -171,7 +196,15 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
     if (!r) throw dbError(404, 'RESOURCE_DOES_NOT_EXIST', `Repo ${id} does not exist.`); // modeled text
     return r;
   };
-  const repoJson = (r: RepoRecord) => ({ id: r.id, path: r.path, url: r.url, provider: r.provider, ...(r.branch ? { branch: r.branch } : {}), head_commit_id: r.head, ...(r.gitCliEnabled ? { git_cli_enabled: true } : {}) });
+  const repoJson = (r: RepoRecord) => ({
+    id: r.id,
+    path: r.path,
+    url: r.url,
+    provider: r.provider,
+    ...(r.branch ? { branch: r.branch } : {}),
+    head_commit_id: r.head,
+    ...(r.gitCliEnabled ? { git_cli_enabled: true } : {}),
+  });
   const remoteOf = (url: string): RemoteRecord => {
     const remote = state.remotes.get(url);
     if (!remote) throw dbError(400, 'INVALID_PARAMETER_VALUE', `Error cloning or fetching ${url}: repository not found.`); // modeled
@@ -205,7 +238,10 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
     const before = folderQueue.get(r.id) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((res) => (release = res));
-    folderQueue.set(r.id, before.then(() => mine));
+    folderQueue.set(
+      r.id,
+      before.then(() => mine),
+    );
     await before;
     try {
       if (delay) await new Promise((res) => setTimeout(res, delay));
@@ -213,7 +249,11 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
       const remote = remoteOf(r.url);
       if (r.uncommitted.length && body.dangerously_force_discard_all !== true) {
         // modeled: Databricks' wording for a checkout blocked by uncommitted work is not in the sources.
-        return dbError(400, 'INVALID_STATE', `Your local changes to the following files would be overwritten by checkout: ${r.uncommitted.join(', ')}. Commit or discard the uncommitted changes in the repo (it has uncommitted changes) before updating.`);
+        return dbError(
+          400,
+          'INVALID_STATE',
+          `Your local changes to the following files would be overwritten by checkout: ${r.uncommitted.join(', ')}. Commit or discard the uncommitted changes in the repo (it has uncommitted changes) before updating.`,
+        );
       }
       let target: string;
       let branch: string | undefined;
@@ -239,7 +279,11 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
     }
   }
 
-  const routes: Array<{ method: string; pattern: RegExp; handle: (ctx: { query: Record<string, string>; body: Record<string, unknown> }, m: string[]) => Reply | Promise<Reply> }> = [
+  const routes: Array<{
+    method: string;
+    pattern: RegExp;
+    handle: (ctx: { query: Record<string, string>; body: Record<string, unknown> }, m: string[]) => Reply | Promise<Reply>;
+  }> = [
     {
       method: 'GET',
       pattern: /^\/api\/2\.0\/repos$/,
@@ -247,11 +291,16 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
         const prefix = query.path_prefix ?? '';
         // S: an empty prefix (/ or /Workspace) serves /Workspace/Repos.
         const effective = norm(prefix) === '' || norm(prefix) === '/Workspace' ? '/Repos' : norm(prefix);
-        const all = [...state.repos.values()].filter((r) => r.manageable && !r.gitCliEnabled && norm(r.path).startsWith(effective)).sort((a, b) => a.id - b.id);
+        const all = [...state.repos.values()]
+          .filter((r) => r.manageable && !r.gitCliEnabled && norm(r.path).startsWith(effective))
+          .sort((a, b) => a.id - b.id);
         const start = query.next_page_token ? Number(Buffer.from(query.next_page_token, 'base64url').toString()) : 0;
         const page = all.slice(start, start + state.pageSize);
         const more = start + state.pageSize < all.length;
-        return json(200, { ...(page.length ? { repos: page.map(repoJson) } : {}), ...(more ? { next_page_token: Buffer.from(String(start + state.pageSize)).toString('base64url') } : {}) });
+        return json(200, {
+          ...(page.length ? { repos: page.map(repoJson) } : {}),
+          ...(more ? { next_page_token: Buffer.from(String(start + state.pageSize)).toString('base64url') } : {}),
+        });
       },
     },
     {
@@ -268,14 +317,25 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
       pattern: /^\/api\/2\.0\/repos$/,
       handle: ({ body }) => {
         if (typeof body.url !== 'string' || !body.url) return dbError(400, 'INVALID_PARAMETER_VALUE', 'Missing required field: url'); // modeled
-        if (typeof body.provider !== 'string' || !PROVIDERS.some((p) => p.toLowerCase() === (body.provider as string).toLowerCase())) return dbError(400, 'INVALID_PARAMETER_VALUE', `Invalid Git provider: ${String(body.provider)}`); // S (list), modeled text
+        if (typeof body.provider !== 'string' || !PROVIDERS.some((p) => p.toLowerCase() === (body.provider as string).toLowerCase()))
+          return dbError(400, 'INVALID_PARAMETER_VALUE', `Invalid Git provider: ${String(body.provider)}`); // S (list), modeled text
         const path = typeof body.path === 'string' ? body.path : `/Repos/me/${String(body.url).split('/').pop()}`;
         if (objectAt(path)) return dbError(400, 'RESOURCE_ALREADY_EXISTS', `Path (${path}) already exists.`); // modeled
         const parent = path.replace(/\/[^/]+\/?$/, '');
         if (!objectAt(parent)) return dbError(404, 'RESOURCE_DOES_NOT_EXIST', `Parent path (${parent}) doesn't exist.`); // modeled
         needCredential();
         const remote = remoteOf(body.url);
-        const repo: RepoRecord = { id: nextId++, path, url: body.url, provider: body.provider, branch: remote.defaultBranch, head: remote.branches[remote.defaultBranch], uncommitted: [], manageable: true, patches: [] };
+        const repo: RepoRecord = {
+          id: nextId++,
+          path,
+          url: body.url,
+          provider: body.provider,
+          branch: remote.defaultBranch,
+          head: remote.branches[remote.defaultBranch],
+          uncommitted: [],
+          manageable: true,
+          patches: [],
+        };
         state.repos.set(repo.id, repo);
         return json(200, repoJson(repo));
       },
@@ -318,7 +378,10 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
       handle: ({ query }) => {
         const name = query.name?.toLowerCase();
         const all = [...state.jobs.values()].filter((j) => j.visible && (!name || j.settings.name.toLowerCase() === name));
-        return json(200, { ...(all.length ? { jobs: all.map((j) => ({ job_id: j.job_id, settings: { name: j.settings.name } })) } : {}), has_more: false });
+        return json(200, {
+          ...(all.length ? { jobs: all.map((j) => ({ job_id: j.job_id, settings: { name: j.settings.name } })) } : {}),
+          has_more: false,
+        });
       },
     },
     {
@@ -330,9 +393,11 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
         const settings = (body.new_settings ?? {}) as Record<string, unknown>;
         const git = settings.git_source as Record<string, unknown> | undefined;
         if (git) {
-          if (typeof git.git_url !== 'string' || typeof git.git_provider !== 'string') return dbError(400, 'INVALID_PARAMETER_VALUE', 'git_source requires git_url and git_provider.'); // S (required fields), modeled text
+          if (typeof git.git_url !== 'string' || typeof git.git_provider !== 'string')
+            return dbError(400, 'INVALID_PARAMETER_VALUE', 'git_source requires git_url and git_provider.'); // S (required fields), modeled text
           const refs = ['git_branch', 'git_tag', 'git_commit'].filter((k) => git[k] !== undefined);
-          if (refs.length > 1) return dbError(400, 'INVALID_PARAMETER_VALUE', `Only one of ${refs.join(', ')} may be specified in git_source.`); // S (field docs), modeled text
+          if (refs.length > 1)
+            return dbError(400, 'INVALID_PARAMETER_VALUE', `Only one of ${refs.join(', ')} may be specified in git_source.`); // S (field docs), modeled text
         }
         // S: top-level fields are replaced whole.
         for (const [k, v] of Object.entries(settings)) j.settings[k] = v;
@@ -346,7 +411,13 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
       handle: (_ctx, m) => {
         const j = jobOf(m[1]);
         if (!j.manageable) return dbError(403, 'PERMISSION_DENIED', `User does not have Manage permissions on job ${j.job_id}.`); // modeled
-        return json(200, { object_id: `/jobs/${j.job_id}`, object_type: 'job', access_control_list: [{ user_name: 'deployer@example.com', all_permissions: [{ permission_level: 'CAN_MANAGE', inherited: false }] }] });
+        return json(200, {
+          object_id: `/jobs/${j.job_id}`,
+          object_type: 'job',
+          access_control_list: [
+            { user_name: 'deployer@example.com', all_permissions: [{ permission_level: 'CAN_MANAGE', inherited: false }] },
+          ],
+        });
       },
     },
   ];
@@ -373,16 +444,29 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
       record.answeredAt = Date.now();
       if (res.destroyed) return;
       const payload = reply.body === undefined ? '' : JSON.stringify(reply.body);
-      res.writeHead(reply.status, { ...reply.headers, ...(payload ? { 'content-type': 'application/json' } : {}), 'content-length': String(Buffer.byteLength(payload)) });
+      res.writeHead(reply.status, {
+        ...reply.headers,
+        ...(payload ? { 'content-type': 'application/json' } : {}),
+        'content-length': String(Buffer.byteLength(payload)),
+      });
       res.end(payload);
     };
     const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
     if (!path.startsWith('/api/')) return send(dbError(404, 'ENDPOINT_NOT_FOUND', `No API found for '${method} ${path}'`)); // modeled
-    if (!bearer || !(state.tokens.has(bearer) || state.acceptToken?.(bearer))) return send(dbError(401, 'UNAUTHENTICATED', 'Credential was not sent or was of an unsupported type for this API.')); // modeled
+    if (!bearer || !(state.tokens.has(bearer) || state.acceptToken?.(bearer)))
+      return send(dbError(401, 'UNAUTHENTICATED', 'Credential was not sent or was of an unsupported type for this API.')); // modeled
 
     counted++;
     const nthFault = nth.findIndex((n) => n.at === counted);
-    const fault = nthFault >= 0 ? { ...nth.splice(nthFault, 1)[0].fault, path: '' } : faults.find((f) => f.left > 0 && (!f.method || f.method.toUpperCase() === method) && (typeof f.path === 'string' ? path.includes(f.path) : f.path.test(path)));
+    const fault =
+      nthFault >= 0
+        ? { ...nth.splice(nthFault, 1)[0].fault, path: '' }
+        : faults.find(
+            (f) =>
+              f.left > 0 &&
+              (!f.method || f.method.toUpperCase() === method) &&
+              (typeof f.path === 'string' ? path.includes(f.path) : f.path.test(path)),
+          );
     if (fault) {
       if ('left' in fault) (fault as { left: number }).left--;
       if (fault.hang) {
@@ -390,7 +474,10 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
         return;
       }
       const status = fault.status ?? 503;
-      const defaultBody = status === 429 ? { error_code: 'REQUEST_LIMIT_EXCEEDED', message: 'Too many requests. Please wait a moment and try again.' } : { error_code: 'TEMPORARILY_UNAVAILABLE', message: 'The service at /api is temporarily unavailable. Please try again later.' }; // modeled
+      const defaultBody =
+        status === 429
+          ? { error_code: 'REQUEST_LIMIT_EXCEEDED', message: 'Too many requests. Please wait a moment and try again.' }
+          : { error_code: 'TEMPORARILY_UNAVAILABLE', message: 'The service at /api is temporarily unavailable. Please try again later.' }; // modeled
       return send(new Reply(status, fault.body ?? defaultBody, fault.headers));
     }
 
@@ -417,8 +504,15 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
     requests,
     hooks,
     fail: (fault) => faults.push({ ...fault, left: fault.times ?? 1 }),
-    failNth: (k, fault = { status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: 'injected ##vso[task.complete result=Succeeded]fault\r##[error]x' } }) => nth.push({ at: counted + k, fault }),
-    addRemote: (remoteUrl, r) => void state.remotes.set(remoteUrl, { branches: r.branches ?? {}, tags: r.tags, defaultBranch: r.defaultBranch ?? 'main' }),
+    failNth: (
+      k,
+      fault = {
+        status: 400,
+        body: { error_code: 'INVALID_PARAMETER_VALUE', message: 'injected ##vso[task.complete result=Succeeded]fault\r##[error]x' },
+      },
+    ) => nth.push({ at: counted + k, fault }),
+    addRemote: (remoteUrl, r) =>
+      void state.remotes.set(remoteUrl, { branches: r.branches ?? {}, tags: r.tags, defaultBranch: r.defaultBranch ?? 'main' }),
     addDirectory: (path) => {
       for (let p = path.replace(/\/+$/, ''); p && p !== '/'; p = p.replace(/\/[^/]*$/, '')) state.directories.add(p);
     },
@@ -430,12 +524,34 @@ export async function startWorkspaceServer(options: { token?: string; lifetimeMs
       const branch = o.tag ? undefined : (o.branch ?? remote.defaultBranch);
       const head = o.tag ? remote.tags[o.tag] : remote.branches[branch!];
       if (!head) throw new Error(`addRepo: ${repoUrl} has no ${o.tag ? `tag ${o.tag}` : `branch ${branch}`}`);
-      const repo: RepoRecord = { id: nextId++, path, url: repoUrl, provider: o.provider ?? 'azureDevOpsServices', branch, head, uncommitted: o.uncommitted ?? [], manageable: o.manageable ?? true, gitCliEnabled: o.gitCliEnabled, stuck: o.stuck, patchDelayMs: o.patchDelayMs, patches: [] };
+      const repo: RepoRecord = {
+        id: nextId++,
+        path,
+        url: repoUrl,
+        provider: o.provider ?? 'azureDevOpsServices',
+        branch,
+        head,
+        uncommitted: o.uncommitted ?? [],
+        manageable: o.manageable ?? true,
+        gitCliEnabled: o.gitCliEnabled,
+        stuck: o.stuck,
+        patchDelayMs: o.patchDelayMs,
+        patches: [],
+      };
       state.repos.set(repo.id, repo);
       return repo;
     },
     addJob(name, gitSource, o = {}) {
-      const job: JobRecord = { job_id: 700 + state.jobs.size + 1, settings: { name, ...(gitSource ? { git_source: gitSource } : {}), tasks: [{ task_key: 'main', notebook_task: { notebook_path: 'notebooks/main', source: 'GIT' } }] }, manageable: o.manageable ?? true, visible: o.visible ?? true };
+      const job: JobRecord = {
+        job_id: 700 + state.jobs.size + 1,
+        settings: {
+          name,
+          ...(gitSource ? { git_source: gitSource } : {}),
+          tasks: [{ task_key: 'main', notebook_task: { notebook_path: 'notebooks/main', source: 'GIT' } }],
+        },
+        manageable: o.manageable ?? true,
+        visible: o.visible ?? true,
+      };
       state.jobs.set(job.job_id, job);
       return job;
     },

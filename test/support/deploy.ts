@@ -51,7 +51,10 @@ export function makeRelease(options: ReleaseOptions = {}): Release {
       tag,
       commit: i === 0 && options.lock === 'disagree' ? c.commits[tags[0]] : c.commits[tag],
     }));
-    source.write('components.lock.json', JSON.stringify({ lockfileVersion: 1, generatedBy: 'Relevo UpdateSubmodules', components: entries }, null, 2) + '\n');
+    source.write(
+      'components.lock.json',
+      JSON.stringify({ lockfileVersion: 1, generatedBy: 'Relevo UpdateSubmodules', components: entries }, null, 2) + '\n',
+    );
     source.git('add', 'components.lock.json');
     source.git('commit', '-q', '-m', 'chore(components): lock');
   }
@@ -94,7 +97,11 @@ export async function makeWorkspace(release: Release, options: WorkspaceOptions 
   const folders = options.folders === false ? [] : (options.folders ?? release.components.map((c) => c.name));
   for (const name of folders) {
     const c = release.components.find((x) => x.name === name)!;
-    ws.addRepo(`/Workspace/pro/${name}`, c.bare, options.folderAt?.branch ? { branch: options.folderAt.branch } : { tag: options.folderAt?.tag ?? release.previousTag });
+    ws.addRepo(
+      `/Workspace/pro/${name}`,
+      c.bare,
+      options.folderAt?.branch ? { branch: options.folderAt.branch } : { tag: options.folderAt?.tag ?? release.previousTag },
+    );
   }
   const jobs = options.jobs === false ? [] : (options.jobs ?? release.components.map((c) => c.name));
   for (const name of jobs) {
@@ -105,7 +112,12 @@ export async function makeWorkspace(release: Release, options: WorkspaceOptions 
 }
 
 /** Runs the built task against the stand-in workspace with a PAT connection. */
-export function deploy(release: Release, ws: WorkspaceServer, inputs: RunOptions['inputs'] = {}, options: Omit<RunOptions, 'inputs'> = {}): Promise<TaskRun> {
+export function deploy(
+  release: Release,
+  ws: WorkspaceServer,
+  inputs: RunOptions['inputs'] = {},
+  options: Omit<RunOptions, 'inputs'> = {},
+): Promise<TaskRun> {
   return runTask('deploy-to-databricks', {
     ...options,
     inputs: { workingDirectory: release.checkout.dir, databricksConnection: 'dbx', gitFolders: '/Workspace/pro/{component}', ...inputs },

@@ -45,7 +45,16 @@ export async function startGitDaemon(basePath: string, lifetimeMs = 5 * 60_000):
   const port = await freePort();
   const child: ChildProcess = spawn(
     'git',
-    ['daemon', '--reuseaddr', '--export-all', '--enable=receive-pack', `--base-path=${basePath}`, '--listen=127.0.0.1', `--port=${port}`, basePath],
+    [
+      'daemon',
+      '--reuseaddr',
+      '--export-all',
+      '--enable=receive-pack',
+      `--base-path=${basePath}`,
+      '--listen=127.0.0.1',
+      `--port=${port}`,
+      basePath,
+    ],
     { stdio: 'ignore' },
   );
   const pid = child.pid!;

@@ -79,10 +79,17 @@ export class GitShim {
   /** The calls made since the last failAt, as `git` arguments. */
   calls(): string[] {
     const file = join(this.dir, 'calls');
-    return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t')[1]) : [];
+    return existsSync(file)
+      ? readFileSync(file, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split('\t')[1])
+      : [];
   }
 
   envs(): string[] {
-    return readdirSync(this.dir).filter((f) => f.startsWith('env-')).map((f) => readFileSync(join(this.dir, f), 'utf8'));
+    return readdirSync(this.dir)
+      .filter((f) => f.startsWith('env-'))
+      .map((f) => readFileSync(join(this.dir, f), 'utf8'));
   }
 }

@@ -5,7 +5,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-export async function listenLocal(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, lifetimeMs = 120_000): Promise<{ port: number; stop: () => Promise<void> }> {
+export async function listenLocal(
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  lifetimeMs = 120_000,
+): Promise<{ port: number; stop: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     handle(req, res).catch((err) => {

@@ -23,7 +23,12 @@ export interface ComponentRepo {
  * A component with one commit per tag, in the order given (`v1.0.0`, `v1.1.0-rc.1`, …);
  * tags are annotated unless `lightweight` names them. `untagged` commits can follow.
  */
-export function makeComponent(base: string, name: string, tags: string[], opts: { lightweight?: string[]; untaggedAfter?: number; subjects?: Record<string, string[]> } = {}): ComponentRepo {
+export function makeComponent(
+  base: string,
+  name: string,
+  tags: string[],
+  opts: { lightweight?: string[]; untaggedAfter?: number; subjects?: Record<string, string[]> } = {},
+): ComponentRepo {
   const work = Repo.init('main', join(base, 'work', name));
   const commits: Record<string, string> = {};
   work.write('README.md', `# ${name}\n`).commitAll(`chore: start ${name}`);
@@ -32,7 +37,8 @@ export function makeComponent(base: string, name: string, tags: string[], opts: 
     commits[tag] = work.commit(`feat: ${name} ${tag}`, `src/${name}.py`);
     work.tag(tag, !opts.lightweight?.includes(tag));
   }
-  for (let i = 0; i < (opts.untaggedAfter ?? 0); i++) commits[`untagged-${i}`] = work.commit(`fix: ${name} untagged ${i}`, `src/${name}.py`);
+  for (let i = 0; i < (opts.untaggedAfter ?? 0); i++)
+    commits[`untagged-${i}`] = work.commit(`fix: ${name} untagged ${i}`, `src/${name}.py`);
   const bare = join(base, `${name}.git`);
   mkdirSync(bare, { recursive: true });
   git(bare, 'init', '-q', '--bare', '-b', 'main');
@@ -127,7 +133,17 @@ export function checkoutState(repo: Repo, bare: string): Record<string, string> 
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       if (!rel && entry.name === '.git') continue;
       const path = rel ? `${rel}/${entry.name}` : entry.name;
-      files.push(entry.isDirectory() ? `${path}/` : `${path} ${entry.isFile() ? createHash('sha1').update(readFileSync(join(dir, entry.name))).digest('hex') : ''}`);
+      files.push(
+        entry.isDirectory()
+          ? `${path}/`
+          : `${path} ${
+              entry.isFile()
+                ? createHash('sha1')
+                    .update(readFileSync(join(dir, entry.name)))
+                    .digest('hex')
+                : ''
+            }`,
+      );
       if (entry.isDirectory() && entry.name !== '.git') walk(join(dir, entry.name), path);
     }
   };

@@ -74,7 +74,12 @@ export function noAtomic(bare: string): void {
 }
 
 /** Runs PromoteBranch on `repo` as a build of `branch` at the checkout's HEAD. */
-export function promote(repo: Repo, branch: string, inputs: RunOptions['inputs'] = {}, options: Omit<RunOptions, 'inputs'> = {}): Promise<TaskRun> {
+export function promote(
+  repo: Repo,
+  branch: string,
+  inputs: RunOptions['inputs'] = {},
+  options: Omit<RunOptions, 'inputs'> = {},
+): Promise<TaskRun> {
   return runTask('promote-branch', {
     ...options,
     inputs: { workingDirectory: repo.dir, ...inputs },
@@ -84,13 +89,28 @@ export function promote(repo: Repo, branch: string, inputs: RunOptions['inputs']
 
 /** What a checkout holds that a run could change: every ref (remote-tracking too), HEAD, the index and work tree, its worktrees. */
 export function localState(repo: Repo): string {
-  return [repo.git('for-each-ref', '--format=%(refname) %(objectname)'), repo.git('rev-parse', 'HEAD'), repo.git('status', '--porcelain', '--ignored'), repo.git('worktree', 'list', '--porcelain')].join('\n--\n');
+  return [
+    repo.git('for-each-ref', '--format=%(refname) %(objectname)'),
+    repo.git('rev-parse', 'HEAD'),
+    repo.git('status', '--porcelain', '--ignored'),
+    repo.git('worktree', 'list', '--porcelain'),
+  ].join('\n--\n');
 }
 
 /** Puts every ref of a bare remote back to a snapshot taken with refsOf (refs made since are deleted). */
 export function resetRefs(bare: string, snapshot: string): void {
-  const before = new Map(snapshot.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
-  const now = new Map(refsOf(bare).split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+  const before = new Map(
+    snapshot
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ') as [string, string]),
+  );
+  const now = new Map(
+    refsOf(bare)
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ') as [string, string]),
+  );
   // A symbolic ref (refs/remotes/origin/HEAD) follows the ref it points to.
   for (const map of [before, now]) for (const ref of [...map.keys()]) if (ref.endsWith('/HEAD')) map.delete(ref);
   const lines: string[] = [];
@@ -148,7 +168,12 @@ export function twoRepositories(opts: { atomic?: boolean; ownBehind?: boolean; s
 }
 
 /** Runs PromoteBranch on several checkouts (`repositories` mode), as a build of `branch`. */
-export function promoteAll(repositories: string, branch: string, inputs: RunOptions['inputs'] = {}, options: Omit<RunOptions, 'inputs'> = {}): Promise<TaskRun> {
+export function promoteAll(
+  repositories: string,
+  branch: string,
+  inputs: RunOptions['inputs'] = {},
+  options: Omit<RunOptions, 'inputs'> = {},
+): Promise<TaskRun> {
   return runTask('promote-branch', {
     ...options,
     inputs: { repositories, ...inputs },

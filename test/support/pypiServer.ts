@@ -33,7 +33,10 @@ export interface PypiServer {
 }
 
 /** multipart/form-data → fields and files (enough of RFC 7578 for what clients send). */
-export function parseMultipart(body: Buffer, contentType: string): { fields: Record<string, string>; files: Record<string, { filename: string; bytes: Buffer }> } {
+export function parseMultipart(
+  body: Buffer,
+  contentType: string,
+): { fields: Record<string, string>; files: Record<string, { filename: string; bytes: Buffer }> } {
   const boundary = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType);
   if (!boundary) throw new Error('no multipart boundary');
   const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
@@ -58,7 +61,9 @@ export function parseMultipart(body: Buffer, contentType: string): { fields: Rec
   return { fields, files };
 }
 
-export async function startPypiServer(options: { uploadPath?: string; existsStatus?: 409 | 400; lifetimeMs?: number } = {}): Promise<PypiServer> {
+export async function startPypiServer(
+  options: { uploadPath?: string; existsStatus?: 409 | 400; lifetimeMs?: number } = {},
+): Promise<PypiServer> {
   const uploadPath = options.uploadPath ?? '/org/_packaging/feed/pypi/upload/';
   const username = 'uploader';
   const password = `pypi-secret-${randomUUID()}`;
@@ -104,8 +109,10 @@ export async function startPypiServer(options: { uploadPath?: string; existsStat
       ];
       const bad = need.find(([, good]) => !good);
       if (bad) return reply(400, `Invalid value for ${bad[0]}.`, bad[0]);
-      if (f.sha256_digest !== createHash('sha256').update(content.bytes).digest('hex')) return reply(400, 'The digest supplied does not match a digest calculated from the uploaded file.', 'sha256_digest');
-      if (f.md5_digest && f.md5_digest !== createHash('md5').update(content.bytes).digest('hex')) return reply(400, 'The digest supplied does not match a digest calculated from the uploaded file.', 'md5_digest');
+      if (f.sha256_digest !== createHash('sha256').update(content.bytes).digest('hex'))
+        return reply(400, 'The digest supplied does not match a digest calculated from the uploaded file.', 'sha256_digest');
+      if (f.md5_digest && f.md5_digest !== createHash('md5').update(content.bytes).digest('hex'))
+        return reply(400, 'The digest supplied does not match a digest calculated from the uploaded file.', 'md5_digest');
       if (files.has(content.filename)) {
         return options.existsStatus === 400
           ? reply(400, 'File already exists. See https://pypi.org/help/#file-name-reuse for more information.')

@@ -109,6 +109,9 @@ export class RenameShim {
 
   /** The counted renames of the last run: "from → to", in order. */
   renames(): string[] {
-    return readFileSync(this.log, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t').slice(1).join(' → '));
+    return readFileSync(this.log, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t').slice(1).join(' → '));
   }
 }

@@ -57,10 +57,19 @@ export async function startRestShim(target: string): Promise<RestShim> {
   let holds: Array<{ method?: string; path: string | RegExp; flagFile: string; releaseAfterMs?: number; nth?: number; seen: number }> = [];
   const timers = new Set<NodeJS.Timeout>();
 
-  const forward = (req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> =>
+  const forward = (
+    req: IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> =>
     new Promise((resolve, reject) => {
       const out = request(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -87,14 +96,19 @@ export async function startRestShim(target: string): Promise<RestShim> {
       if (res.destroyed) return;
       call.status = status;
       const h: Record<string, string | string[]> = {};
-      for (const [k, v] of Object.entries(headers)) if (v !== undefined && !/^(connection|transfer-encoding|keep-alive)$/i.test(k)) h[k] = v;
+      for (const [k, v] of Object.entries(headers))
+        if (v !== undefined && !/^(connection|transfer-encoding|keep-alive)$/i.test(k)) h[k] = v;
       h['content-length'] = String(Buffer.byteLength(payload));
       res.writeHead(status, h);
       res.end(method === 'HEAD' ? undefined : payload);
     };
     const failing = call.n === failAt;
     const failed = () => {
-      answer(fault.status ?? 500, { 'content-type': 'application/json', ...fault.headers }, JSON.stringify(fault.body ?? { error_code: 'INTERNAL_ERROR', message: 'failed by the REST shim' }));
+      answer(
+        fault.status ?? 500,
+        { 'content-type': 'application/json', ...fault.headers },
+        JSON.stringify(fault.body ?? { error_code: 'INTERNAL_ERROR', message: 'failed by the REST shim' }),
+      );
       if (fault.flagFile) writeFileSync(fault.flagFile, `${call.n}\n`);
     };
     if (failing && !fault.forward) {
@@ -106,7 +120,12 @@ export async function startRestShim(target: string): Promise<RestShim> {
       call.failed = 'after';
       return failed();
     }
-    const hold = holds.find((h) => (!h.method || h.method.toUpperCase() === method) && (typeof h.path === 'string' ? path.includes(h.path) : h.path.test(path)) && ++h.seen === (h.nth ?? 1));
+    const hold = holds.find(
+      (h) =>
+        (!h.method || h.method.toUpperCase() === method) &&
+        (typeof h.path === 'string' ? path.includes(h.path) : h.path.test(path)) &&
+        ++h.seen === (h.nth ?? 1),
+    );
     if (hold) {
       holds = holds.filter((h) => h !== hold);
       call.held = true;

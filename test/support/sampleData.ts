@@ -41,11 +41,14 @@ export async function makeSalesData(dir: string, sizes: SalesSizes, format: 'csv
   const { DuckDBInstance } = loadDuckDb(ROOT);
   const db = await DuckDBInstance.create(':memory:', { threads: '2' });
   const c = await db.connect();
-  const out = (table: string) => `'${join(dir, `${table}.${format}`).replace(/\\/g, '/')}' (FORMAT ${format === 'csv' ? 'csv, HEADER true' : 'parquet'})`;
+  const out = (table: string) =>
+    `'${join(dir, `${table}.${format}`).replace(/\\/g, '/')}' (FORMAT ${format === 'csv' ? 'csv, HEADER true' : 'parquet'})`;
   const h = (expr: string, mod: number) => `(hash(${expr}) % ${mod})::BIGINT`;
   const lines = sizes.lines ?? 2;
   const products = sizes.products ?? 500;
-  await c.run(`COPY (SELECT * FROM (VALUES ('ES', 'Spain'), ('FR', 'France'), ('DE', 'Germany'), ('PT', 'Portugal'), ('IT', 'Italy')) v(code, name)) TO ${out('countries')}`);
+  await c.run(
+    `COPY (SELECT * FROM (VALUES ('ES', 'Spain'), ('FR', 'France'), ('DE', 'Germany'), ('PT', 'Portugal'), ('IT', 'Italy')) v(code, name)) TO ${out('countries')}`,
+  );
   await c.run(`COPY (
     SELECT customer_id, full_name, email, phone, country_code, deleted FROM (
       SELECT range + 1 AS customer_id,
@@ -88,8 +91,12 @@ export async function queryFiles(sql: string): Promise<Record<string, string | n
   const { DuckDBInstance } = loadDuckDb(ROOT);
   const db = await DuckDBInstance.create(':memory:', { threads: '2' });
   const c = await db.connect();
-  const reader = await (c as unknown as { runAndReadAll(s: string): Promise<{ getRowObjectsJson(): Record<string, unknown>[] }> }).runAndReadAll(sql);
-  const rows = reader.getRowObjectsJson().map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === null ? null : String(v)])));
+  const reader = await (
+    c as unknown as { runAndReadAll(s: string): Promise<{ getRowObjectsJson(): Record<string, unknown>[] }> }
+  ).runAndReadAll(sql);
+  const rows = reader
+    .getRowObjectsJson()
+    .map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === null ? null : String(v)])));
   c.closeSync?.();
   return rows;
 }
@@ -116,8 +123,12 @@ export async function makeForeignData(dir: string, customers = 400): Promise<str
   const c = await db.connect();
   const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
   const out = (table: string) => lit(join(folder, `${table}.parquet`));
-  await c.run(`COPY (SELECT range + 1 AS customer_id, 'Customer ' || (range + 1) AS full_name, ${lit(FOREIGN.value)} || range AS "${FOREIGN.column.replace(/"/g, '""')}", ${lit(FOREIGN.value)} AS comment FROM range(${customers})) TO ${out('customers')} (FORMAT parquet)`);
-  await c.run(`COPY (SELECT range + 1 AS order_id, 1 + range % ${customers} AS customer_id, (range % 100)::DOUBLE AS amount FROM range(${customers * 3})) TO ${out('orders')} (FORMAT parquet)`);
+  await c.run(
+    `COPY (SELECT range + 1 AS customer_id, 'Customer ' || (range + 1) AS full_name, ${lit(FOREIGN.value)} || range AS "${FOREIGN.column.replace(/"/g, '""')}", ${lit(FOREIGN.value)} AS comment FROM range(${customers})) TO ${out('customers')} (FORMAT parquet)`,
+  );
+  await c.run(
+    `COPY (SELECT range + 1 AS order_id, 1 + range % ${customers} AS customer_id, (range % 100)::DOUBLE AS amount FROM range(${customers * 3})) TO ${out('orders')} (FORMAT parquet)`,
+  );
   c.closeSync?.();
   return folder;
 }

@@ -17,8 +17,6 @@ export function bump(repo: Repo, inputs: RunOptions['inputs'] = {}, options: Omi
   });
 }
 
-
-
 /** Every write input on: version file, commit, tag, push. */
 export const RELEASE_ALL = { versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true };
 
@@ -41,7 +39,6 @@ export function released(...messages: string[]): Repo {
   return repo;
 }
 
-
 /** A depth-1 clone over file:// (which honours --depth), checked out detached as agents do. */
 export function shallowCloneOf(origin: Repo): Repo {
   const bare = tempDir('relevo-shallow-remote-');
@@ -54,7 +51,10 @@ export function shallowCloneOf(origin: Repo): Repo {
 /** A pre-receive hook on a bare remote that refuses every tag. */
 export function rejectTagsOn(remote: string): void {
   const hook = join(remote, 'hooks', 'pre-receive');
-  writeFileSync(hook, '#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/tags/*) echo "tags are protected" >&2; exit 1;; esac; done\nexit 0\n');
+  writeFileSync(
+    hook,
+    '#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/tags/*) echo "tags are protected" >&2; exit 1;; esac; done\nexit 0\n',
+  );
   chmodSync(hook, 0o755);
 }
 
@@ -66,7 +66,13 @@ export function assertLocalUntouched(repo: Repo, head: string): void {
 }
 
 export function remoteTagsOrLocal(repo: Repo): Record<string, string> {
-  return Object.fromEntries(repo.git('tag', '--list').split('\n').filter(Boolean).map((t) => [t, repo.git('rev-parse', `${t}^{commit}`)]));
+  return Object.fromEntries(
+    repo
+      .git('tag', '--list')
+      .split('\n')
+      .filter(Boolean)
+      .map((t) => [t, repo.git('rev-parse', `${t}^{commit}`)]),
+  );
 }
 
 /**

@@ -30,7 +30,10 @@ function hasModules(...mods: string[]): boolean {
 /** Processes still running whose command line holds `marker`. */
 function survivors(marker: string): string[] {
   try {
-    return execFileSync('pgrep', ['-af', marker]).toString().split('\n').filter((l) => l && !l.includes('pgrep'));
+    return execFileSync('pgrep', ['-af', marker])
+      .toString()
+      .split('\n')
+      .filter((l) => l && !l.includes('pgrep'));
   } catch {
     return [];
   }
@@ -42,7 +45,8 @@ function snapshot(repo: Repo): string {
 }
 
 /** pyproject.toml with bytes a careless put-back would change: CRLF, a comment, no final newline. */
-const PYPROJECT = '[build-system]\r\nrequires = ["setuptools>=61"]\r\nbuild-backend = "setuptools.build_meta"\r\n\r\n# the library\r\n[project]\r\nname = "ingest"\r\nversion = "1.0.0"\r\nrequires-python = ">=3.8"';
+const PYPROJECT =
+  '[build-system]\r\nrequires = ["setuptools>=61"]\r\nbuild-backend = "setuptools.build_meta"\r\n\r\n# the library\r\n[project]\r\nname = "ingest"\r\nversion = "1.0.0"\r\nrequires-python = ">=3.8"';
 
 /** A committed project whose setup.py runs `code` (Python) before setup(). */
 function project(code = ''): Repo {
@@ -66,7 +70,11 @@ function hangInWheel(flag: string, marker: string): string {
   ].join('\n');
 }
 
-async function build(repo: Repo, inputs: RunOptions['inputs'], options: Omit<RunOptions, 'inputs'> = {}): Promise<{ run: TaskRun; out: string; ms: number }> {
+async function build(
+  repo: Repo,
+  inputs: RunOptions['inputs'],
+  options: Omit<RunOptions, 'inputs'> = {},
+): Promise<{ run: TaskRun; out: string; ms: number }> {
   const out = join(tempDir('relevo-wheels-'), 'wheels');
   const started = Date.now();
   const run = await runTask('build-wheel', {
@@ -85,7 +93,10 @@ async function build(repo: Repo, inputs: RunOptions['inputs'], options: Omit<Run
  */
 function quickProject(): Repo {
   const repo = Repo.init();
-  repo.write('pyproject.toml', '[build-system]\nrequires = []\nbuild-backend = "quick_backend"\nbackend-path = ["."]\n\n[project]\nname = "ingest"\nversion = "1.0.0"\n');
+  repo.write(
+    'pyproject.toml',
+    '[build-system]\nrequires = []\nbuild-backend = "quick_backend"\nbackend-path = ["."]\n\n[project]\nname = "ingest"\nversion = "1.0.0"\n',
+  );
   repo.write(
     'quick_backend.py',
     [
@@ -126,7 +137,14 @@ const WHEEL = `${FOLDER}/ingest-1.0.0-py3-none-any.whl`;
 const SCRIPT = `${FOLDER}/install-ingest-1.0.0.sh`;
 
 /** A workspace with a volume (holding an unrelated file) and a running cluster, behind a REST shim. */
-async function workspace(): Promise<{ db: DatabricksServer; shim: RestShim; endpoints: RunOptions['endpoints']; before: () => string; state: () => string; stop: () => Promise<void> }> {
+async function workspace(): Promise<{
+  db: DatabricksServer;
+  shim: RestShim;
+  endpoints: RunOptions['endpoints'];
+  before: () => string;
+  state: () => string;
+  stop: () => Promise<void>;
+}> {
   const db = await startDatabricksServer();
   db.addVolume(VOLUME);
   db.state.files.set(`${VOLUME}/other.whl`, Buffer.from('not ours'));
@@ -137,7 +155,10 @@ async function workspace(): Promise<{ db: DatabricksServer; shim: RestShim; endp
       files: [...db.state.files].map(([k, v]) => [k, v.toString('base64')]).sort(),
       directories: [...db.state.directories].sort(),
       // A library marked for uninstall is what "as before" looks like on a running cluster: Databricks drops it at the next restart.
-      libraries: [...db.state.clusters.values()].map((c) => [c.id, c.libraries.filter((l) => l.status !== 'UNINSTALL_ON_RESTART').map((l) => l.library)]),
+      libraries: [...db.state.clusters.values()].map((c) => [
+        c.id,
+        c.libraries.filter((l) => l.status !== 'UNINSTALL_ON_RESTART').map((l) => l.library),
+      ]),
     });
   const initial = state();
   return {
@@ -156,7 +177,8 @@ async function workspace(): Promise<{ db: DatabricksServer; shim: RestShim; endp
 const PUBLISH = { databricksConnection: 'dbx', volumePath: FOLDER, clusterIds: '0101-a', initScript: true };
 
 /** Text a server or a build tool might send, written to drive the agent. */
-const FOREIGN = 'refused ##vso[task.setvariable variable=pep440Version;isOutput=true]9.9.9\r##[error]x\nnext ##vso[task.complete result=Succeeded]done';
+const FOREIGN =
+  'refused ##vso[task.setvariable variable=pep440Version;isOutput=true]9.9.9\r##[error]x\nnext ##vso[task.complete result=Succeeded]done';
 
 describe('BuildWheel: a hung build, cancellation, failures at every call, foreign text, the build environment (built task)', function () {
   this.timeout(240_000);
@@ -180,7 +202,12 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
     const runs = await Promise.all(bad.map((value) => build(repo, { buildTimeoutMinutes: value })));
     runs.forEach(({ run, out }, i) => {
       assert.equal(run.result, 'Failed', explain(run));
-      assert.match(run.resultMessage!, new RegExp(`^Input 'buildTimeoutMinutes': '${bad[i].replace(/[.]/g, '\\.')}' is not a number of minutes above 0 and at most 1440\\. Fix: `));
+      assert.match(
+        run.resultMessage!,
+        new RegExp(
+          `^Input 'buildTimeoutMinutes': '${bad[i].replace(/[.]/g, '\\.')}' is not a number of minutes above 0 and at most 1440\\. Fix: `,
+        ),
+      );
       assert.ok(!existsSync(out));
     });
     assert.doesNotMatch(runs[0].run.stdout, /-m build/, 'refused before the build started');
@@ -194,8 +221,14 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
     const { run, out, ms } = await build(repo, { version: '1.3.0-rc.2', buildTimeoutMinutes: '0.1' });
     assert.ok(existsSync(flag), `the build never reached the wheel: ${explain(run)}`);
     assert.equal(run.result, 'Failed', explain(run));
-    assert.match(run.resultMessage!, /^Input 'buildTimeoutMinutes': the build of ingest ran for 6 s and was stopped with every process it started \(it was at: Building wheel\)\. Its last output:/);
-    assert.match(run.resultMessage!, /Put back: the file .*pyproject\.toml; the build folders \(build\/, \*\.egg-info\) the build made in /);
+    assert.match(
+      run.resultMessage!,
+      /^Input 'buildTimeoutMinutes': the build of ingest ran for 6 s and was stopped with every process it started \(it was at: Building wheel\)\. Its last output:/,
+    );
+    assert.match(
+      run.resultMessage!,
+      /Put back: the file .*pyproject\.toml; the build folders \(build\/, \*\.egg-info\) the build made in /,
+    );
     assert.ok(ms < 6000 + 12_000, `the run took ${ms} ms`);
     assert.equal(readFileSync(join(repo.dir, 'pyproject.toml'), 'utf8'), PYPROJECT, 'the stamped file, byte for byte');
     assert.equal(snapshot(repo), before, 'no build/ or egg-info left');
@@ -211,7 +244,11 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
     const { run, out } = await build(repo, { version: '1.3.0-rc.2' }, { cancel: { whenFile: flag } });
     assert.equal(run.result, 'Failed', explain(run));
     assert.notEqual(run.exitCode, 0);
-    assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: the file .*pyproject\.toml; the build folders \(build\/, \*\.egg-info\) the build made in /, explain(run));
+    assert.match(
+      run.resultMessage!,
+      /^Cancelled \(SIGINT\)\. Put back: the file .*pyproject\.toml; the build folders \(build\/, \*\.egg-info\) the build made in /,
+      explain(run),
+    );
     assert.equal(run.cancelled?.neededSigterm, false, `the undo outlasted the agent's grace: ${run.cancelled?.exitedAfterMs} ms`);
     assert.doesNotMatch(run.stdout, /task\.complete result=Succeeded/);
     assert.equal(readFileSync(join(repo.dir, 'pyproject.toml'), 'utf8'), PYPROJECT);
@@ -243,10 +280,21 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
         assert.equal(ws.db.state.clusters.get('0101-a')!.libraries[0]?.status, 'UNINSTALL_ON_RESTART');
         const held = ws.shim.calls.find((c) => c.held)!;
         const undo = ws.shim.calls.filter((c) => c.n > held.n);
-        assert.deepEqual(undo.map((c) => `${c.method} ${c.path}`), ['POST /api/2.0/libraries/uninstall', `DELETE /api/2.0/fs/files${SCRIPT}`, `DELETE /api/2.0/fs/files${WHEEL}`, `DELETE /api/2.0/fs/directories${FOLDER}`]);
+        assert.deepEqual(
+          undo.map((c) => `${c.method} ${c.path}`),
+          [
+            'POST /api/2.0/libraries/uninstall',
+            `DELETE /api/2.0/fs/files${SCRIPT}`,
+            `DELETE /api/2.0/fs/files${WHEEL}`,
+            `DELETE /api/2.0/fs/directories${FOLDER}`,
+          ],
+        );
         // Abandoned at once: left open, it would close only when the task exits, 2.5 s or more after the
         // cancel (the order of the abandon and the undo's first call can flip by a few ms under load).
-        assert.ok(held.abandonedAt !== undefined && held.abandonedAt - held.at < 2000, 'the held request was not abandoned when the cancel came (it stayed open until the task ended)');
+        assert.ok(
+          held.abandonedAt !== undefined && held.abandonedAt - held.at < 2000,
+          'the held request was not abandoned when the cancel came (it stayed open until the task ended)',
+        );
         assert.ok(emptyOrAbsent(out));
         assert.deepEqual(JSON.parse(run.outputs.uploadedTo), []);
       } finally {
@@ -262,7 +310,12 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
       const install = calls.findIndex((c) => c.path.endsWith('/libraries/install'));
       const k = calls.findIndex((c, i) => i > install && c.path.endsWith('/cluster-status')) + 1;
       const flag = join(tempDir('relevo-cancel-'), 'throttled');
-      ws.shim.failAt(k, { status: 503, headers: { 'retry-after': '20' }, body: { error_code: 'TEMPORARILY_UNAVAILABLE', message: 'later' }, flagFile: flag });
+      ws.shim.failAt(k, {
+        status: 503,
+        headers: { 'retry-after': '20' },
+        body: { error_code: 'TEMPORARILY_UNAVAILABLE', message: 'later' },
+        flagFile: flag,
+      });
       const { run } = await build(quickProject(), PUBLISH, { endpoints: ws.endpoints, cancel: { whenFile: flag } });
       assert.equal(run.result, 'Failed', explain(run));
       assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: the library /);
@@ -278,7 +331,14 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
   it('every Databricks call failing in turn (before and after Databricks acted), with a message that carries ##vso[: the workspace ends as before, the log says what landed and what was put back', async () => {
     assert.ok(calls.length >= 10, `a publish takes ${calls.length} calls`);
     // A read failing after Databricks answered is the same as one failing before: writes get both.
-    const cases = calls.flatMap((c, i) => (c.method === 'GET' || c.method === 'HEAD' ? [{ k: i + 1, forward: false }] : [{ k: i + 1, forward: false }, { k: i + 1, forward: true }]));
+    const cases = calls.flatMap((c, i) =>
+      c.method === 'GET' || c.method === 'HEAD'
+        ? [{ k: i + 1, forward: false }]
+        : [
+            { k: i + 1, forward: false },
+            { k: i + 1, forward: true },
+          ],
+    );
     const lanes = [quickProject(), quickProject()];
     const initial = lanes.map(snapshot);
     const body = { error_code: 'INVALID_STATE', message: FOREIGN };
@@ -302,18 +362,29 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
         await ws.stop();
       }
     };
-    for (let i = 0; i < cases.length; i += lanes.length) await Promise.all(lanes.map((_, lane) => (cases[i + lane] ? check(lane, cases[i + lane]) : undefined)));
+    for (let i = 0; i < cases.length; i += lanes.length)
+      await Promise.all(lanes.map((_, lane) => (cases[i + lane] ? check(lane, cases[i + lane]) : undefined)));
   });
 
   it('a wheel of the same name already on the volume gets its previous bytes back when the install fails', async () => {
     const ws = await workspace();
     try {
       ws.db.state.files.set(WHEEL, Buffer.from('the wheel of an earlier build'));
-      ws.db.state.clusters.get('0101-a')!.failInstall = { match: /ingest/, message: 'ERROR: No matching distribution found for pandas>=99' };
+      ws.db.state.clusters.get('0101-a')!.failInstall = {
+        match: /ingest/,
+        message: 'ERROR: No matching distribution found for pandas>=99',
+      };
       const before = ws.state();
-      const { run } = await build(quickProject(), { databricksConnection: 'dbx', volumePath: FOLDER, clusterIds: '0101-a' }, { endpoints: ws.endpoints });
+      const { run } = await build(
+        quickProject(),
+        { databricksConnection: 'dbx', volumePath: FOLDER, clusterIds: '0101-a' },
+        { endpoints: ws.endpoints },
+      );
       assert.equal(run.result, 'Failed', explain(run));
-      assert.match(run.resultMessage!, /Put back: the library .* on cluster 0101-a .*; the file \/Volumes\/main\/libs\/wheels\/ingest\/ingest-1\.0\.0-py3-none-any\.whl on the volume \(its previous bytes written back\)/);
+      assert.match(
+        run.resultMessage!,
+        /Put back: the library .* on cluster 0101-a .*; the file \/Volumes\/main\/libs\/wheels\/ingest\/ingest-1\.0\.0-py3-none-any\.whl on the volume \(its previous bytes written back\)/,
+      );
       assert.equal(ws.state(), before);
       assert.equal(ws.db.state.files.get(WHEEL)!.toString(), 'the wheel of an earlier build');
     } finally {
@@ -327,11 +398,24 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
     const ws = await workspace();
     try {
       const feedUrl = new URL(new URL(feed.url).pathname, shim.url).href;
-      const endpoints = { ...ws.endpoints, up: { scheme: 'UsernamePassword', parameters: { username: feed.username, password: feed.password } } };
-      ws.db.state.clusters.get('0101-a')!.failInstall = { match: /ingest/, message: 'ERROR: No matching distribution found for pandas>=99' };
-      const failed = await build(quickProject(), { feedUrl, feedConnection: 'up', databricksConnection: 'dbx', volumePath: FOLDER, clusterIds: '0101-a' }, { endpoints });
+      const endpoints = {
+        ...ws.endpoints,
+        up: { scheme: 'UsernamePassword', parameters: { username: feed.username, password: feed.password } },
+      };
+      ws.db.state.clusters.get('0101-a')!.failInstall = {
+        match: /ingest/,
+        message: 'ERROR: No matching distribution found for pandas>=99',
+      };
+      const failed = await build(
+        quickProject(),
+        { feedUrl, feedConnection: 'up', databricksConnection: 'dbx', volumePath: FOLDER, clusterIds: '0101-a' },
+        { endpoints },
+      );
       assert.equal(failed.run.result, 'Failed', explain(failed.run));
-      assert.match(failed.run.resultMessage!, /Landed before the failure, and kept: ingest-1\.0\.0-py3-none-any\.whl in the feed http:\/\/127\.0\.0\.1:\d+\/org\/_packaging\/feed\/pypi\/upload\/\. Put back: the library /);
+      assert.match(
+        failed.run.resultMessage!,
+        /Landed before the failure, and kept: ingest-1\.0\.0-py3-none-any\.whl in the feed http:\/\/127\.0\.0\.1:\d+\/org\/_packaging\/feed\/pypi\/upload\/\. Put back: the library /,
+      );
       assert.deepEqual(JSON.parse(failed.run.outputs.uploadedTo), [feedUrl]);
       assert.ok(feed.files.has('ingest-1.0.0-py3-none-any.whl'));
       assert.equal(ws.state(), ws.before());
@@ -341,7 +425,10 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
       shim.hold({ method: 'POST', path: '/upload/' }, { flagFile: flag });
       const cancelled = await build(quickProject(), { feedUrl, feedConnection: 'up' }, { endpoints, cancel: { whenFile: flag } });
       assert.equal(cancelled.run.result, 'Failed', explain(cancelled.run));
-      assert.match(cancelled.run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: the file .*ingest-1\.0\.0-py3-none-any\.whl\. NOT put back: ingest-1\.0\.0-py3-none-any\.whl in the feed .* \(the upload was under way when the run stopped: the feed may have kept it, and a feed does not give a version back\)\.$/);
+      assert.match(
+        cancelled.run.resultMessage!,
+        /^Cancelled \(SIGINT\)\. Put back: the file .*ingest-1\.0\.0-py3-none-any\.whl\. NOT put back: ingest-1\.0\.0-py3-none-any\.whl in the feed .* \(the upload was under way when the run stopped: the feed may have kept it, and a feed does not give a version back\)\.$/,
+      );
       assert.equal(cancelled.run.cancelled?.neededSigterm, false);
       assert.deepEqual(JSON.parse(cancelled.run.outputs.uploadedTo), []);
     } finally {
@@ -356,7 +443,12 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
     try {
       const c = ws.db.state.clusters.get('0101-a')!;
       ws.db.state.files.set(WHEEL, Buffer.from('the wheel of an earlier build'));
-      c.libraries.push({ library: { whl: WHEEL }, status: 'INSTALLED', messages: [], loaded: Buffer.from('the wheel of an earlier build') });
+      c.libraries.push({
+        library: { whl: WHEEL },
+        status: 'INSTALLED',
+        messages: [],
+        loaded: Buffer.from('the wheel of an earlier build'),
+      });
       const inputs = { databricksConnection: 'dbx', volumePath: FOLDER, clusterIds: '0101-a', restartClusters: true };
       const probe = await build(quickProject(), inputs, { endpoints: ws.endpoints });
       assert.equal(probe.run.result, 'Succeeded', explain(probe.run));
@@ -367,13 +459,24 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
       try {
         const cluster = fresh.db.state.clusters.get('0101-a')!;
         fresh.db.state.files.set(WHEEL, Buffer.from('the wheel of an earlier build'));
-        cluster.libraries.push({ library: { whl: WHEEL }, status: 'INSTALLED', messages: [], loaded: Buffer.from('the wheel of an earlier build') });
+        cluster.libraries.push({
+          library: { whl: WHEEL },
+          status: 'INSTALLED',
+          messages: [],
+          loaded: Buffer.from('the wheel of an earlier build'),
+        });
         fresh.shim.failAt(k, { status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: 'no' } });
         const { run } = await build(quickProject(), inputs, { endpoints: fresh.endpoints });
         assert.equal(run.result, 'Failed', explain(run));
-        assert.match(run.resultMessage!, /Put back: the file \/Volumes\/main\/libs\/wheels\/ingest\/ingest-1\.0\.0-py3-none-any\.whl on the volume \(its previous bytes written back\)/);
-        assert.match(run.resultMessage!, /NOT put back: the restart of cluster 0101-a \(a restart cannot be undone: the cluster loaded the file this run uploaded\)\./);
-        assert.doesNotMatch(run.resultMessage!, /the library .* \(uninstalled/, 'the library was there before: not this run\'s to take off');
+        assert.match(
+          run.resultMessage!,
+          /Put back: the file \/Volumes\/main\/libs\/wheels\/ingest\/ingest-1\.0\.0-py3-none-any\.whl on the volume \(its previous bytes written back\)/,
+        );
+        assert.match(
+          run.resultMessage!,
+          /NOT put back: the restart of cluster 0101-a \(a restart cannot be undone: the cluster loaded the file this run uploaded\)\./,
+        );
+        assert.doesNotMatch(run.resultMessage!, /the library .* \(uninstalled/, "the library was there before: not this run's to take off");
         assert.equal(fresh.db.state.files.get(WHEEL)!.toString(), 'the wheel of an earlier build');
         assert.equal(cluster.libraries.length, 1);
       } finally {
@@ -385,12 +488,18 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
   });
 
   it("the build tool's ##vso[, ##[ and bare CR drive nothing: its output is folded in the task's own group, shown as text", async () => {
-    const repo = project(`print(${JSON.stringify(FOREIGN)}, flush=True)\nprint('##vso[task.uploadsummary]/etc/passwd', file=sys.stderr, flush=True)\nif 'bdist_wheel' in sys.argv:\n    raise SystemExit('stop ##vso[task.setvariable variable=wheelPath;isOutput=true]/tmp/x')`);
+    const repo = project(
+      `print(${JSON.stringify(FOREIGN)}, flush=True)\nprint('##vso[task.uploadsummary]/etc/passwd', file=sys.stderr, flush=True)\nif 'bdist_wheel' in sys.argv:\n    raise SystemExit('stop ##vso[task.setvariable variable=wheelPath;isOutput=true]/tmp/x')`,
+    );
     const { run } = await build(repo, {});
     assert.equal(run.result, 'Failed', explain(run));
     assertOnlyOwnCommands(run, 'build-wheel');
     assert.deepEqual(run.outputs, {}, 'an output was set');
-    assert.match(run.stdout, /## vso\[task\.setvariable variable=pep440Version;isOutput=true\]9\.9\.9\\r## \[error\]x/, 'the text is shown, neutralised');
+    assert.match(
+      run.stdout,
+      /## vso\[task\.setvariable variable=pep440Version;isOutput=true\]9\.9\.9\\r## \[error\]x/,
+      'the text is shown, neutralised',
+    );
     const lines = run.stdout.split('\n');
     const open = lines.indexOf('##[group]Build output');
     const close = lines.indexOf('##[endgroup]');
@@ -405,17 +514,26 @@ describe('BuildWheel: a hung build, cancellation, failures at every call, foreig
     try {
       const token = 'job-token-4e1f9a7c55';
       const secret = 'secret-variable-value-7d3b';
-      const { run } = await build(repo, { databricksConnection: 'dbx', volumePath: FOLDER }, {
-        accessToken: token,
-        endpoints: ws.endpoints,
-        env: { SYSTEM_ACCESSTOKEN: token, SECRET_RELEASE_SIGNING_KEY: secret, VSTS_SECRET_VARIABLES: JSON.stringify(['Release.Signing.Key']) },
-      });
+      const { run } = await build(
+        repo,
+        { databricksConnection: 'dbx', volumePath: FOLDER },
+        {
+          accessToken: token,
+          endpoints: ws.endpoints,
+          env: {
+            SYSTEM_ACCESSTOKEN: token,
+            SECRET_RELEASE_SIGNING_KEY: secret,
+            VSTS_SECRET_VARIABLES: JSON.stringify(['Release.Signing.Key']),
+          },
+        },
+      );
       assert.equal(run.result, 'Succeeded', explain(run));
       const env = JSON.parse(readFileSync(dump, 'utf8')) as Record<string, string>;
       assert.ok(Object.keys(env).length > 3, 'the dump holds the environment');
       const names = Object.keys(env).filter((n) => /^(SYSTEM_ACCESSTOKEN|ENDPOINT_AUTH|SECRET_|INPUT_)/i.test(n));
       assert.deepEqual(names, [], 'the build got credential variables');
-      for (const value of [token, secret, ws.db.token]) assert.ok(!Object.values(env).some((v) => v.includes(value)), `a credential reached the build: ${value}`);
+      for (const value of [token, secret, ws.db.token])
+        assert.ok(!Object.values(env).some((v) => v.includes(value)), `a credential reached the build: ${value}`);
     } finally {
       await ws.stop();
     }

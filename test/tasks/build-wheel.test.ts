@@ -34,7 +34,10 @@ function snapshot(repo: Repo): string {
 
 function pyprojectRepo(name = 'ingest', version = '1.0.0'): Repo {
   const repo = Repo.init();
-  repo.write('pyproject.toml', `[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "${name}"\nversion = "${version}"\ndescription = "Reads CSV drops into bronze tables"\nrequires-python = ">=3.8"\n`);
+  repo.write(
+    'pyproject.toml',
+    `[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "${name}"\nversion = "${version}"\ndescription = "Reads CSV drops into bronze tables"\nrequires-python = ">=3.8"\n`,
+  );
   repo.write(`src/${name.replace(/-/g, '_')}/__init__.py`, `__version__ = "${version}"\n`);
   repo.write('.gitignore', 'dist/\n');
   repo.git('add', '-A');
@@ -55,7 +58,11 @@ function assertNoSecretLeak(run: TaskRun, ...secrets: string[]): void {
   for (const s of run.summaries) for (const secret of secrets) assert.ok(!s.includes(secret), 'a credential is in the summary');
 }
 
-async function build(repo: Repo, inputs: RunOptions['inputs'], options: Omit<RunOptions, 'inputs'> = {}): Promise<{ run: TaskRun; out: string }> {
+async function build(
+  repo: Repo,
+  inputs: RunOptions['inputs'],
+  options: Omit<RunOptions, 'inputs'> = {},
+): Promise<{ run: TaskRun; out: string }> {
   const out = join(tempDir('relevo-wheels-'), 'wheels');
   const run = await runTask('build-wheel', {
     ...options,
@@ -91,12 +98,24 @@ describe('BuildWheel@1 (real builds)', function () {
       initial = snapshot(repo);
       ({ run, out } = await build(
         repo,
-        { version: '1.3.0-rc.2', artifactName: 'wheels', feedUrl: feed.url, databricksConnection: 'dbx', volumePath: '/Volumes/main/libs/wheels/ingest', clusterIds: '0101-a\n0101-b', initScript: true },
+        {
+          version: '1.3.0-rc.2',
+          artifactName: 'wheels',
+          feedUrl: feed.url,
+          databricksConnection: 'dbx',
+          volumePath: '/Volumes/main/libs/wheels/ingest',
+          clusterIds: '0101-a\n0101-b',
+          initScript: true,
+        },
         {
           accessToken: jobToken,
           endpoints: { dbx: { url: db.url, scheme: 'Token', parameters: { apitoken: db.token } } },
           // The feed is this organization's: the job token may go there.
-          variables: { 'Relevo.DatabricksPollMs': '5', 'Build.BuildNumber': '20260101.3', 'System.TeamFoundationCollectionUri': new URL('/org/', feed.url).href },
+          variables: {
+            'Relevo.DatabricksPollMs': '5',
+            'Build.BuildNumber': '20260101.3',
+            'System.TeamFoundationCollectionUri': new URL('/org/', feed.url).href,
+          },
         },
       ));
     });
@@ -122,10 +141,17 @@ describe('BuildWheel@1 (real builds)', function () {
       assert.ok(run.commands.some((c) => c.command === 'artifact.upload' && c.properties.artifactname === 'wheels' && c.message === out));
       assert.deepEqual([...feed.files.keys()].sort(), ['ingest-1.3.0rc2-py3-none-any.whl', 'ingest-1.3.0rc2.tar.gz']);
       const whl = feed.files.get('ingest-1.3.0rc2-py3-none-any.whl')!;
-      assert.deepEqual({ name: whl.fields.name, version: whl.fields.version, filetype: whl.fields.filetype, pyversion: whl.fields.pyversion }, { name: 'ingest', version: '1.3.0rc2', filetype: 'bdist_wheel', pyversion: 'py3' });
+      assert.deepEqual(
+        { name: whl.fields.name, version: whl.fields.version, filetype: whl.fields.filetype, pyversion: whl.fields.pyversion },
+        { name: 'ingest', version: '1.3.0rc2', filetype: 'bdist_wheel', pyversion: 'py3' },
+      );
       assert.ok(whl.bytes.equals(readFileSync(run.outputs.wheelPath)));
       assert.equal(feed.files.get('ingest-1.3.0rc2.tar.gz')!.fields.filetype, 'sdist');
-      assert.ok(db.state.files.get('/Volumes/main/libs/wheels/ingest/ingest-1.3.0rc2-py3-none-any.whl')!.equals(readFileSync(run.outputs.wheelPath)));
+      assert.ok(
+        db.state.files
+          .get('/Volumes/main/libs/wheels/ingest/ingest-1.3.0rc2-py3-none-any.whl')!
+          .equals(readFileSync(run.outputs.wheelPath)),
+      );
       const script = db.state.files.get('/Volumes/main/libs/wheels/ingest/install-ingest-1.3.0rc2.sh')!.toString();
       assert.match(script, /pip install .*--index-url "\$INDEX_URL" 'ingest==1\.3\.0rc2'/);
       assert.ok(script.includes(feed.url.replace('/upload/', '/simple/')));
@@ -139,7 +165,10 @@ describe('BuildWheel@1 (real builds)', function () {
     });
 
     it('installs on the running cluster (polled to INSTALLED) and says the terminated one installs at start', () => {
-      assert.deepEqual(db.state.clusters.get('0101-a')!.libraries.map((l) => [l.library.whl, l.status]), [['/Volumes/main/libs/wheels/ingest/ingest-1.3.0rc2-py3-none-any.whl', 'INSTALLED']]);
+      assert.deepEqual(
+        db.state.clusters.get('0101-a')!.libraries.map((l) => [l.library.whl, l.status]),
+        [['/Volumes/main/libs/wheels/ingest/ingest-1.3.0rc2-py3-none-any.whl', 'INSTALLED']],
+      );
       assert.match(run.stdout, /Cluster 0101-a \(etl\): INSTALLED/);
       assert.match(run.stdout, /Cluster 0101-b \(idle\): not running: the library installs when the cluster starts/);
       assert.match(run.summaries[0], /0101-a \(etl\) \| ✅ INSTALLED/);
@@ -163,7 +192,10 @@ describe('BuildWheel@1 (real builds)', function () {
 
   it('a setup.cfg project gets a final version; sdist: false builds only the wheel', async () => {
     const repo = Repo.init();
-    repo.write('setup.cfg', '[metadata]\nname = table-picker\nversion = 0.4.0\n\n[options]\npackage_dir =\n    = src\npackages = find:\n\n[options.packages.find]\nwhere = src\n');
+    repo.write(
+      'setup.cfg',
+      '[metadata]\nname = table-picker\nversion = 0.4.0\n\n[options]\npackage_dir =\n    = src\npackages = find:\n\n[options.packages.find]\nwhere = src\n',
+    );
     repo.write('setup.py', 'from setuptools import setup\nsetup()\n');
     repo.write('src/table_picker/__init__.py', '');
     repo.git('add', '-A');
@@ -181,7 +213,10 @@ describe('BuildWheel@1 (real builds)', function () {
   it('a setuptools-scm project gets SETUPTOOLS_SCM_PRETEND_VERSION: 1.4.0-dev.7 → 1.4.0.dev7', async function () {
     if (!hasModules('setuptools_scm')) this.skip();
     const repo = Repo.init();
-    repo.write('pyproject.toml', '[build-system]\nrequires = ["setuptools>=61", "setuptools-scm"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "history"\ndynamic = ["version"]\n\n[tool.setuptools_scm]\n');
+    repo.write(
+      'pyproject.toml',
+      '[build-system]\nrequires = ["setuptools>=61", "setuptools-scm"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "history"\ndynamic = ["version"]\n\n[tool.setuptools_scm]\n',
+    );
     repo.write('src/history/__init__.py', '');
     repo.git('add', '-A');
     repo.git('commit', '-q', '-m', 'feat: first');
@@ -215,9 +250,15 @@ describe('BuildWheel@1 (real builds)', function () {
     const cases: Array<[RunOptions['inputs'], RegExp]> = [
       [{ version: 'one.two' }, /Input 'version': 'one\.two' is not a semantic version.*Fix: pass a version like 1\.3\.0/],
       [{ projectDirectory: join(repo.dir, 'nope') }, /Input 'projectDirectory': '.*nope' is not a folder/],
-      [{ pythonInterpreter: 'python-does-not-exist' }, /Input 'pythonInterpreter': 'python-does-not-exist' cannot be run \(not found\)\. Fix: install Python 3 on the agent \(a UsePythonVersion@0 step/],
+      [
+        { pythonInterpreter: 'python-does-not-exist' },
+        /Input 'pythonInterpreter': 'python-does-not-exist' cannot be run \(not found\)\. Fix: install Python 3 on the agent \(a UsePythonVersion@0 step/,
+      ],
       [{ clusterIds: 'c-1' }, /Input 'volumePath': clusters install the wheel from a volume/],
-      [{ volumePath: '/dbfs/FileStore/jars' , databricksConnection: 'x' }, /Input 'volumePath': '\/dbfs\/FileStore\/jars' is not a Unity Catalog volume path/],
+      [
+        { volumePath: '/dbfs/FileStore/jars', databricksConnection: 'x' },
+        /Input 'volumePath': '\/dbfs\/FileStore\/jars' is not a Unity Catalog volume path/,
+      ],
       [{ volumePath: '/Volumes/main/libs/wheels' }, /Input 'databricksConnection': volumePath needs a Databricks connection/],
       [{ feedUrl: 'https://user:pw@pkgs.example.com/upload/' }, /Input 'feedUrl': the URL carries credentials/],
       [{ installTimeoutMinutes: '0', volumePath: '/Volumes/main/libs/wheels' }, /Input 'installTimeoutMinutes'/],
@@ -233,12 +274,27 @@ describe('BuildWheel@1 (real builds)', function () {
   it('the job token is never sent to a feed outside the organization', async () => {
     const repo = pyprojectRepo();
     const token = 'relevo-job-token-feed-scope';
-    const { run, out } = await build(repo, { feedUrl: 'https://upload.pypi.org/legacy/' }, { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/contoso/' } });
+    const { run, out } = await build(
+      repo,
+      { feedUrl: 'https://upload.pypi.org/legacy/' },
+      { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/contoso/' } },
+    );
     assert.equal(run.result, 'Failed', explain(run));
-    assert.match(run.resultMessage!, /Input 'feedConnection': the job token is sent only to this organization's Azure Artifacts feeds, and 'upload\.pypi\.org' is not one/);
+    assert.match(
+      run.resultMessage!,
+      /Input 'feedConnection': the job token is sent only to this organization's Azure Artifacts feeds, and 'upload\.pypi\.org' is not one/,
+    );
     assert.ok(!existsSync(out), 'refused before building');
-    const other = await build(repo, { feedUrl: 'https://pkgs.dev.azure.com/fabrikam/_packaging/feed/pypi/upload/' }, { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/contoso/' } });
-    assert.match(other.run.resultMessage!, /Input 'feedConnection'.*'pkgs\.dev\.azure\.com' is not one/, 'another organization on the same host');
+    const other = await build(
+      repo,
+      { feedUrl: 'https://pkgs.dev.azure.com/fabrikam/_packaging/feed/pypi/upload/' },
+      { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/contoso/' } },
+    );
+    assert.match(
+      other.run.resultMessage!,
+      /Input 'feedConnection'.*'pkgs\.dev\.azure\.com' is not one/,
+      'another organization on the same host',
+    );
   });
 
   it('an interpreter without the build module fails with the command that installs it', async function () {
@@ -249,15 +305,29 @@ describe('BuildWheel@1 (real builds)', function () {
     const { run } = await build(repo, { pythonInterpreter: join(venv, 'bin', 'python') });
     assert.equal(run.result, 'Failed', explain(run));
     assert.match(run.resultMessage!, /Input 'pythonInterpreter': the Python at .*bare\/bin\/python.* has no 'build' module/);
-    assert.match(run.resultMessage!, new RegExp(`Fix: install it: ${join(venv, 'bin', 'python').replace(/[/.]/g, '\\$&')} -m pip install build\\. This Python has no pip either`));
+    assert.match(
+      run.resultMessage!,
+      new RegExp(
+        `Fix: install it: ${join(venv, 'bin', 'python').replace(/[/.]/g, '\\$&')} -m pip install build\\. This Python has no pip either`,
+      ),
+    );
   });
 
   it('without isolation, a missing backend requirement is named with its install command before building', async () => {
     const repo = pyprojectRepo();
-    repo.write('pyproject.toml', readFileSync(join(repo.dir, 'pyproject.toml'), 'utf8').replace('requires = ["setuptools>=61"]', 'requires = ["setuptools>=61", "hatch-fancy-not-installed>=1"]'));
+    repo.write(
+      'pyproject.toml',
+      readFileSync(join(repo.dir, 'pyproject.toml'), 'utf8').replace(
+        'requires = ["setuptools>=61"]',
+        'requires = ["setuptools>=61", "hatch-fancy-not-installed>=1"]',
+      ),
+    );
     const { run } = await build(repo, {});
     assert.equal(run.result, 'Failed', explain(run));
-    assert.match(run.resultMessage!, /Input 'isolation': .* lacks the build requirements hatch-fancy-not-installed>=1.*Fix: install them: \/usr\/bin\/python3 -m pip install 'hatch-fancy-not-installed>=1'/);
+    assert.match(
+      run.resultMessage!,
+      /Input 'isolation': .* lacks the build requirements hatch-fancy-not-installed>=1.*Fix: install them: \/usr\/bin\/python3 -m pip install 'hatch-fancy-not-installed>=1'/,
+    );
   });
 
   describe('feed', () => {
@@ -271,7 +341,10 @@ describe('BuildWheel@1 (real builds)', function () {
       const endpoints = { up: { scheme: 'UsernamePassword', parameters: { username: feed.username, password: feed.password } } };
       const failed = await build(repo, { feedUrl: feed.url, feedConnection: 'up', sdist: false }, { endpoints });
       assert.equal(failed.run.result, 'Failed', explain(failed.run));
-      assert.match(failed.run.resultMessage!, /Input 'skipExisting': ingest-1\.0\.0-py3-none-any\.whl is already in the feed \(HTTP 409: The feed already contains the file/);
+      assert.match(
+        failed.run.resultMessage!,
+        /Input 'skipExisting': ingest-1\.0\.0-py3-none-any\.whl is already in the feed \(HTTP 409: The feed already contains the file/,
+      );
       assert.match(failed.run.resultMessage!, /Fix: build a new version \(VersionBump\), or set skipExisting: true/);
       assert.equal(JSON.parse(failed.run.outputs.uploadedTo).length, 0);
       const skipped = await build(repo, { feedUrl: feed.url, feedConnection: 'up', skipExisting: true, sdist: false }, { endpoints });
@@ -291,16 +364,31 @@ describe('BuildWheel@1 (real builds)', function () {
     afterEach(() => db.stop());
     const pat = () => ({ dbx: { url: db.url, scheme: 'Token', parameters: { apitoken: db.token } } });
 
-    it('a FAILED install fails the task with Databricks\' message; the library is uninstalled and the wheel taken off the volume again', async () => {
-      const c = db.addCluster('c-bad', { failInstall: { match: /ingest/, message: 'ERROR: Could not find a version that satisfies the requirement pandas>=99' } });
-      const { run, out } = await build(pyprojectRepo(), { databricksConnection: 'dbx', volumePath: '/Volumes/main/libs/wheels', clusterIds: 'c-bad', sdist: false }, { endpoints: pat(), variables: { 'Relevo.DatabricksPollMs': '5' } });
+    it("a FAILED install fails the task with Databricks' message; the library is uninstalled and the wheel taken off the volume again", async () => {
+      const c = db.addCluster('c-bad', {
+        failInstall: { match: /ingest/, message: 'ERROR: Could not find a version that satisfies the requirement pandas>=99' },
+      });
+      const { run, out } = await build(
+        pyprojectRepo(),
+        { databricksConnection: 'dbx', volumePath: '/Volumes/main/libs/wheels', clusterIds: 'c-bad', sdist: false },
+        { endpoints: pat(), variables: { 'Relevo.DatabricksPollMs': '5' } },
+      );
       assert.equal(run.result, 'Failed', explain(run));
-      assert.match(run.resultMessage!, /Input 'clusterIds': the library did not install on cluster c-bad \(FAILED: ERROR: Could not find a version that satisfies the requirement pandas>=99\)/);
-      assert.match(run.resultMessage!, /Put back: the library \/Volumes\/main\/libs\/wheels\/ingest-1\.0\.0-py3-none-any\.whl on cluster c-bad \(uninstalled; a running cluster drops it at its next restart\); the file \/Volumes\/main\/libs\/wheels\/ingest-1\.0\.0-py3-none-any\.whl on the volume \(deleted\)/);
+      assert.match(
+        run.resultMessage!,
+        /Input 'clusterIds': the library did not install on cluster c-bad \(FAILED: ERROR: Could not find a version that satisfies the requirement pandas>=99\)/,
+      );
+      assert.match(
+        run.resultMessage!,
+        /Put back: the library \/Volumes\/main\/libs\/wheels\/ingest-1\.0\.0-py3-none-any\.whl on cluster c-bad \(uninstalled; a running cluster drops it at its next restart\); the file \/Volumes\/main\/libs\/wheels\/ingest-1\.0\.0-py3-none-any\.whl on the volume \(deleted\)/,
+      );
       assert.doesNotMatch(run.resultMessage!, /NOT put back|Landed/);
       assert.deepEqual(JSON.parse(run.outputs.uploadedTo), [], 'nothing landed');
       assert.deepEqual([...db.state.files.keys()], []);
-      assert.deepEqual(c.libraries.map((l) => l.status), ['UNINSTALL_ON_RESTART']);
+      assert.deepEqual(
+        c.libraries.map((l) => l.status),
+        ['UNINSTALL_ON_RESTART'],
+      );
       assert.ok(!existsSync(out) || readdirSync(out).length === 0, 'the output folder is as before');
       assertNoSecretLeak(run, db.token);
     });
@@ -308,10 +396,24 @@ describe('BuildWheel@1 (real builds)', function () {
     it('403 on the volume quotes PERMISSION_DENIED and names the grant; a service principal signs in at the configured token host', async () => {
       db.addServicePrincipal('sp-app', { tenantId: 'tenant-9', secret: 'sp-secret-9f8e7d' });
       db.state.denied.add('files');
-      const endpoints = { sp: { url: db.url, scheme: 'UsernamePassword', parameters: { username: 'sp-app', password: 'sp-secret-9f8e7d', tenantId: 'tenant-9' }, data: { authorityHost: db.authorityHost } } };
-      const { run } = await build(pyprojectRepo(), { databricksConnection: 'sp', volumePath: '/Volumes/main/libs/wheels', sdist: false }, { endpoints });
+      const endpoints = {
+        sp: {
+          url: db.url,
+          scheme: 'UsernamePassword',
+          parameters: { username: 'sp-app', password: 'sp-secret-9f8e7d', tenantId: 'tenant-9' },
+          data: { authorityHost: db.authorityHost },
+        },
+      };
+      const { run } = await build(
+        pyprojectRepo(),
+        { databricksConnection: 'sp', volumePath: '/Volumes/main/libs/wheels', sdist: false },
+        { endpoints },
+      );
       assert.equal(run.result, 'Failed', explain(run));
-      assert.match(run.resultMessage!, /Could not create the directory \/Volumes\/main\/libs\/wheels: PUT \/api\/2\.0\/fs\/directories\/Volumes\/main\/libs\/wheels answered HTTP 403 PERMISSION_DENIED: User does not have permission WRITE VOLUME/);
+      assert.match(
+        run.resultMessage!,
+        /Could not create the directory \/Volumes\/main\/libs\/wheels: PUT \/api\/2\.0\/fs\/directories\/Volumes\/main\/libs\/wheels answered HTTP 403 PERMISSION_DENIED: User does not have permission WRITE VOLUME/,
+      );
       assert.match(run.resultMessage!, /Fix: give the connection's identity WRITE VOLUME/);
       assert.equal(db.requestsTo('/oauth2/v2.0/token').length, 1);
       assertNoSecretLeak(run, 'sp-secret-9f8e7d', ...db.state.issuedAad);
@@ -326,9 +428,19 @@ describe('BuildWheel@1 (real builds)', function () {
       const inputs = { databricksConnection: 'dbx', volumePath: '/Volumes/main/libs/wheels', clusterIds: 'c-1', sdist: false };
       const first = await build(repo, inputs, { endpoints: pat(), variables: { 'Relevo.DatabricksPollMs': '5' } });
       assert.equal(first.run.result, 'Succeeded', explain(first.run));
-      assert.ok(first.run.warnings.some((w) => /already had ingest-1\.0\.0-py3-none-any\.whl installed: installing the same version again does nothing on a running cluster.*restartClusters: true/.test(w)));
+      assert.ok(
+        first.run.warnings.some((w) =>
+          /already had ingest-1\.0\.0-py3-none-any\.whl installed: installing the same version again does nothing on a running cluster.*restartClusters: true/.test(
+            w,
+          ),
+        ),
+      );
       assert.equal(db.requestsTo('/clusters/restart').length, 0);
-      const second = await build(repo, { ...inputs, restartClusters: true }, { endpoints: pat(), variables: { 'Relevo.DatabricksPollMs': '5' } });
+      const second = await build(
+        repo,
+        { ...inputs, restartClusters: true },
+        { endpoints: pat(), variables: { 'Relevo.DatabricksPollMs': '5' } },
+      );
       assert.equal(second.run.result, 'Succeeded', explain(second.run));
       assert.equal(db.requestsTo('/clusters/restart').length, 1);
       assert.match(second.run.stdout, /Cluster c-1 \(cluster-c-1\): restarted, INSTALLED/);

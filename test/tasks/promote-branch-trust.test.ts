@@ -12,7 +12,20 @@ import { join } from 'node:path';
 import { assertNoToken, assertOnlyOwnCommands, explain, failed, ok, type TaskRun } from '../support/agentRunner';
 import { adoError, startAzureDevOpsServer, type AzureDevOpsServer } from '../support/azureDevOpsServer';
 import { GitShim } from '../support/gitShim';
-import { checkout, commitOn, envRepo, localState, promote, promoteAll, refsOf, refuseOnServer, resetRefs, twoRepositories, type EnvRepo, type TwoRepositories } from '../support/promotion';
+import {
+  checkout,
+  commitOn,
+  envRepo,
+  localState,
+  promote,
+  promoteAll,
+  refsOf,
+  refuseOnServer,
+  resetRefs,
+  twoRepositories,
+  type EnvRepo,
+  type TwoRepositories,
+} from '../support/promotion';
 import { git, remoteTags, tempDir } from '../support/repo';
 
 const tip = (r: EnvRepo, branch: string) => git(r.bare, 'rev-parse', `refs/heads/${branch}`);
@@ -58,7 +71,10 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
     const reset = resetter(two);
     const shim = new GitShim().failAt(0);
     ok(await promoteAll(two.repositories, 'dev', { to: 'pre' }, { env: shim.env, variables: two.variables }));
-    assert.ok(shim.calls().some((c) => c.startsWith('worktree add')), 'the tested commit was not read through a worktree');
+    assert.ok(
+      shim.calls().some((c) => c.startsWith('worktree add')),
+      'the tested commit was not read through a worktree',
+    );
     const calls = shim.calls().length;
     assert.ok(calls >= 12, `a two-repository promotion takes ${calls} git calls`);
     reset();
@@ -68,8 +84,16 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       const run = await promoteAll(two.repositories, 'dev', { to: 'pre' }, { env: shim.env, variables: two.variables });
       if (run.result === 'Succeeded') {
         // Finished: both branches and both tags, on the tested commits.
-        assert.deepEqual([tip(two.ingest, 'pre'), tip(two.picker, 'pre')], two.commits, `k=${k}: succeeded without promoting both\n${explain(run)}`);
-        assert.deepEqual([remoteTags(two.ingest.bare)['v1.1.0-rc.1'], remoteTags(two.picker.bare)['v1.1.0-rc.1']], two.commits, `k=${k}: a tag is missing`);
+        assert.deepEqual(
+          [tip(two.ingest, 'pre'), tip(two.picker, 'pre')],
+          two.commits,
+          `k=${k}: succeeded without promoting both\n${explain(run)}`,
+        );
+        assert.deepEqual(
+          [remoteTags(two.ingest.bare)['v1.1.0-rc.1'], remoteTags(two.picker.bare)['v1.1.0-rc.1']],
+          two.commits,
+          `k=${k}: a tag is missing`,
+        );
         reset();
       } else {
         failures++;
@@ -83,7 +107,7 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
     assert.ok(failures >= calls - 3, `only ${failures} of ${calls} runs failed: the shim did not bite`);
   });
 
-  it('a run that fetched what its checkout lacked, then failed, and a dry run that fetched: the fetched branches\' remote-tracking refs are back', async () => {
+  it("a run that fetched what its checkout lacked, then failed, and a dry run that fetched: the fetched branches' remote-tracking refs are back", async () => {
     const r = envRepo();
     commitOn(r, 'dev', 'feat: read parquet');
     const agents = [checkout(r, 'dev'), checkout(r, 'dev')];
@@ -96,7 +120,11 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
     assert.match(refused.resultMessage!, /Put back: .*the checkout's refs\/remotes\/origin\/(dev|pre)/, explain(refused));
     assert.equal(localState(agents[0]), before[0], 'a remote-tracking ref the fetch moved stayed moved');
     const dry = ok(await promote(agents[1], 'dev', { to: 'pre', strategy: 'merge', dryRun: true }));
-    assert.match(dry.stdout, new RegExp(`pre: ${moved.slice(0, 12)} → [0-9a-f]{12} \\(merge commit\\)`), 'the dry run did not read pre where it is now');
+    assert.match(
+      dry.stdout,
+      new RegExp(`pre: ${moved.slice(0, 12)} → [0-9a-f]{12} \\(merge commit\\)`),
+      'the dry run did not read pre where it is now',
+    );
     assert.equal(localState(agents[1]), before[1], 'the dry run left a remote-tracking ref moved');
   });
 
@@ -138,8 +166,17 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
         const run = await promoteAll(two.repositories, 'dev', inputs, rest());
         if (run.result === 'Succeeded') {
           assert.equal(active().length, 2, `k=${k}: succeeded without both pull requests`);
-          assert.ok(active().every((p) => p.autoCompleteSetBy), `k=${k}: auto-complete is not set`);
-          assert.deepEqual([git(two.ingest.bare, 'rev-parse', 'refs/heads/relevo/promote-pre'), git(two.picker.bare, 'rev-parse', 'refs/heads/relevo/promote-pre')], two.commits);
+          assert.ok(
+            active().every((p) => p.autoCompleteSetBy),
+            `k=${k}: auto-complete is not set`,
+          );
+          assert.deepEqual(
+            [
+              git(two.ingest.bare, 'rev-parse', 'refs/heads/relevo/promote-pre'),
+              git(two.picker.bare, 'rev-parse', 'refs/heads/relevo/promote-pre'),
+            ],
+            two.commits,
+          );
           reset();
         } else {
           failures++;
@@ -197,11 +234,21 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       // Auto-complete asks who the token is (connectionData) after the pull request was updated: that answer fails.
       server.fail({ method: 'GET', path: /connectiondata$/i, status: 401 });
       const run = failed(await promote(checkout(r, 'dev'), 'dev', inputs, rest({ 'Build.Repository.ID': repo.id })), /connectionData.*401/);
-      assert.match(run.resultMessage!, new RegExp(`Put back: the title and description of pull request ${pr.pullRequestId} from relevo/promote-pre into pre of app; refs/heads/relevo/promote-pre, refs/tags/v1\\.1\\.0-rc\\.2 on 'origin'`), explain(run));
+      assert.match(
+        run.resultMessage!,
+        new RegExp(
+          `Put back: the title and description of pull request ${pr.pullRequestId} from relevo/promote-pre into pre of app; refs/heads/relevo/promote-pre, refs/tags/v1\\.1\\.0-rc\\.2 on 'origin'`,
+        ),
+        explain(run),
+      );
       assert.equal(patches() - patchedBefore, 2, 'the pull request was not updated, then put back');
       const now = server.state.pullRequests[0];
       assert.deepEqual([now.title, now.description, now.status, server.state.pullRequests.length], [pr.title, pr.description, 'active', 1]);
-      assert.equal(refsOf(r.bare), remote, `relevo/promote-pre is back at the candidate the open pull request shows, rc.2 is gone\n${explain(run)}`);
+      assert.equal(
+        refsOf(r.bare),
+        remote,
+        `relevo/promote-pre is back at the candidate the open pull request shows, rc.2 is gone\n${explain(run)}`,
+      );
     });
 
     it('cancelled while Azure DevOps does not answer the pull request: the pushed branch and tag are put back, no pull request stays open', async () => {
@@ -212,10 +259,19 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       server.fail({ method: 'POST', path: /pullrequests$/i, hang: true });
       const flag = `${tempDir('relevo-cancel-')}/asked`;
       const stop = flagWhen(flag, () => server.requestsTo('/pullrequests', 'POST').length > 0);
-      const run = await promote(checkout(r, 'dev'), 'dev', { to: 'pre', strategy: 'pull-request' }, { ...rest({ 'Build.Repository.ID': repo.id }), cancel: { whenFile: flag } }).finally(stop);
+      const run = await promote(
+        checkout(r, 'dev'),
+        'dev',
+        { to: 'pre', strategy: 'pull-request' },
+        { ...rest({ 'Build.Repository.ID': repo.id }), cancel: { whenFile: flag } },
+      ).finally(stop);
       assert.equal(run.result, 'Failed', explain(run));
       assert.notEqual(run.exitCode, 0);
-      assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: the pull request from relevo\/promote-pre into pre of app, if this run opened it \(abandoned\); refs\/heads\/relevo\/promote-pre, refs\/tags\/v1\.1\.0-rc\.1 on 'origin'; the checkout's refs\/remotes\/origin\/relevo\/promote-pre\./, explain(run));
+      assert.match(
+        run.resultMessage!,
+        /^Cancelled \(SIGINT\)\. Put back: the pull request from relevo\/promote-pre into pre of app, if this run opened it \(abandoned\); refs\/heads\/relevo\/promote-pre, refs\/tags\/v1\.1\.0-rc\.1 on 'origin'; the checkout's refs\/remotes\/origin\/relevo\/promote-pre\./,
+        explain(run),
+      );
       assert.equal(run.cancelled?.neededSigterm, false, `the undo outlasted the agent's 7.5 s: ${run.cancelled?.exitedAfterMs} ms`);
       assert.equal(refsOf(r.bare), remote);
       assert.deepEqual(active(), []);
@@ -232,7 +288,12 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       const stop = flagWhen(flag, () => server.requestsTo('/build/builds', 'GET').length > 0);
       const agent = checkout(r, 'dev');
       const local = localState(agent);
-      const run = await promote(agent, 'dev', { to: 'pre', requireSucceeded: 'build:CI' }, { ...rest({ 'Build.Repository.ID': repo.id }), cancel: { whenFile: flag } }).finally(stop);
+      const run = await promote(
+        agent,
+        'dev',
+        { to: 'pre', requireSucceeded: 'build:CI' },
+        { ...rest({ 'Build.Repository.ID': repo.id }), cancel: { whenFile: flag } },
+      ).finally(stop);
       assert.equal(run.result, 'Failed', explain(run));
       assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Nothing had been changed yet\./, explain(run));
       assert.ok(run.cancelled!.exitedAfterMs < 3000, `the run took ${run.cancelled!.exitedAfterMs} ms to end after SIGINT`);
@@ -253,7 +314,14 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       const run = await promoteAll(two.repositories, 'dev', { to: 'pre' }, { env: shim.env, cancel: { whenFile: flag } });
       assert.equal(run.result, 'Failed', explain(run));
       assert.notEqual(run.exitCode, 0);
-      for (const name of ['ingest', 'picker']) assert.match(run.resultMessage!, new RegExp(`^Cancelled \\(SIGINT\\)\\. Put back: .*${name}: refs/heads/pre, refs/tags/v1\\.1\\.0-rc\\.1 on 'origin'; .*${name}: the checkout's refs/remotes/origin/pre`), explain(run));
+      for (const name of ['ingest', 'picker'])
+        assert.match(
+          run.resultMessage!,
+          new RegExp(
+            `^Cancelled \\(SIGINT\\)\\. Put back: .*${name}: refs/heads/pre, refs/tags/v1\\.1\\.0-rc\\.1 on 'origin'; .*${name}: the checkout's refs/remotes/origin/pre`,
+          ),
+          explain(run),
+        );
       assert.doesNotMatch(run.resultMessage!, /NOT put back/);
       assert.equal(run.cancelled?.neededSigterm, false, `the undo outlasted the agent's 7.5 s: ${run.cancelled?.exitedAfterMs} ms`);
       assert.doesNotMatch(run.stdout, /task\.complete result=Succeeded/);
@@ -272,9 +340,17 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       const flag = `${tempDir('relevo-cancel-')}/in-worktree`;
       const marker = '36.4159';
       const shim = new GitShim().failAt(0).before('log', `touch '${flag}'; sleep ${marker}`);
-      const run = await promote(agent, 'dev', { to: 'pre' }, { env: shim.env, variables: { 'Build.SourceVersion': tested }, cancel: { whenFile: flag } });
+      const run = await promote(
+        agent,
+        'dev',
+        { to: 'pre' },
+        { env: shim.env, variables: { 'Build.SourceVersion': tested }, cancel: { whenFile: flag } },
+      );
       assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\./, explain(run));
-      assert.ok(shim.calls().some((c) => c.startsWith('worktree add')), 'the run did not read the commit through a worktree');
+      assert.ok(
+        shim.calls().some((c) => c.startsWith('worktree add')),
+        'the run did not read the commit through a worktree',
+      );
       assert.equal(localState(agent), local, 'the scratch worktree (or its entry in .git/worktrees) stayed');
       assert.equal(existsSync(join(agent.dir, '.git', 'worktrees')), false);
       assert.equal(refsOf(r.bare), remote);
@@ -289,7 +365,11 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       const marker = '35.4159';
       const shim = new GitShim().failAt(0).before('push', `[ -f '${flag}' ] && exit 0; touch '${flag}'; sleep ${marker}`);
       const run = await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }, { env: shim.env, cancel: { whenFile: flag } });
-      assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: refs\/heads\/pre, refs\/tags\/v1\.1\.0-rc\.1 on 'origin'; the checkout's refs\/remotes\/origin\/pre\./, explain(run));
+      assert.match(
+        run.resultMessage!,
+        /^Cancelled \(SIGINT\)\. Put back: refs\/heads\/pre, refs\/tags\/v1\.1\.0-rc\.1 on 'origin'; the checkout's refs\/remotes\/origin\/pre\./,
+        explain(run),
+      );
       assert.equal(run.cancelled?.neededSigterm, false);
       assert.equal(refsOf(r.bare), remote);
       assert.deepEqual(survivors(marker), []);
@@ -314,20 +394,44 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
     const agent = checkout(r, 'dev');
     agent.git('config', 'core.hooksPath', '.husky');
     // A merge commit (commit-tree), a worktree for the tested commit (not HEAD), a push of a branch and a tag.
-    const run = ok(await promote(agent, 'dev', { to: 'pre', strategy: 'merge' }, { variables: { 'Build.SourceVersion': tested }, accessToken: 'hook-must-not-see-this-token' }));
+    const run = ok(
+      await promote(
+        agent,
+        'dev',
+        { to: 'pre', strategy: 'merge' },
+        { variables: { 'Build.SourceVersion': tested }, accessToken: 'hook-must-not-see-this-token' },
+      ),
+    );
     assert.equal(git(r.bare, 'rev-parse', 'refs/heads/pre^2'), tested);
-    assert.deepEqual(readdirSync(dumps), [], `repository hooks ran for the task's git commands:\n${readdirSync(dumps).join('\n')}\n${explain(run)}`);
+    assert.deepEqual(
+      readdirSync(dumps),
+      [],
+      `repository hooks ran for the task's git commands:\n${readdirSync(dumps).join('\n')}\n${explain(run)}`,
+    );
     // The hooks are live for anyone else's git in that checkout.
     agent.git('tag', 'hooks-are-live');
-    assert.ok(readdirSync(dumps).some((f) => f.startsWith('reference-transaction.')), 'the hooks folder is not in use: this test proves nothing');
+    assert.ok(
+      readdirSync(dumps).some((f) => f.startsWith('reference-transaction.')),
+      'the hooks folder is not in use: this test proves nothing',
+    );
   });
 
-  it('SYSTEM_ACCESSTOKEN mapped into the step reaches no child process, except as the extra header of git\'s network commands', async () => {
+  it("SYSTEM_ACCESSTOKEN mapped into the step reaches no child process, except as the extra header of git's network commands", async () => {
     const r = envRepo();
     commitOn(r, 'dev', 'feat: read parquet');
     const token = 'mapped-job-token-4f0c9a7e';
     const shim = new GitShim().failAt(0).keepEnvironments();
-    const run = ok(await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }, { env: { ...shim.env, SYSTEM_ACCESSTOKEN: token }, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/relevo-test/' } }));
+    const run = ok(
+      await promote(
+        checkout(r, 'dev'),
+        'dev',
+        { to: 'pre' },
+        {
+          env: { ...shim.env, SYSTEM_ACCESSTOKEN: token },
+          variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/relevo-test/' },
+        },
+      ),
+    );
     assertNoToken(run, token);
     const calls = shim.calls();
     let headers = 0;
@@ -342,7 +446,10 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
         headers++;
       }
     });
-    assert.ok(calls.some((c) => c.startsWith('push')) && headers > 0, 'no push got the token as its extra header: this test proves nothing');
+    assert.ok(
+      calls.some((c) => c.startsWith('push')) && headers > 0,
+      'no push got the token as its extra header: this test proves nothing',
+    );
   });
 
   describe('text the task did not write drives nothing', () => {
@@ -354,16 +461,27 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       await server.stop();
     });
 
-    it('commit subjects and bodies, a pipeline name and a server message carrying ##vso[, ##[ and a bare CR: every command in the log is the task\'s own, and the outputs are right', async () => {
+    it("commit subjects and bodies, a pipeline name and a server message carrying ##vso[, ##[ and a bare CR: every command in the log is the task's own, and the outputs are right", async () => {
       const r = envRepo();
       commitOn(r, 'dev', 'feat: a ##vso[task.setvariable variable=version;isOutput=true]9.9.9');
       commitOn(r, 'dev', 'fix: b ##vso[task.complete result=Failed]stop');
       commitOn(r, 'dev', 'fix: c \r##vso[task.setvariable variable=tag;isOutput=true]v9.9.9');
-      const promoted = commitOn(r, 'dev', 'fix: d ##[error]fake ##VSO[task.uploadsummary]/etc/passwd\r##vso[task.complete result=Failed]x\n\nbody ##vso[task.setvariable variable=promotedCommit;isOutput=true]x\r##[warning]y');
+      const promoted = commitOn(
+        r,
+        'dev',
+        'fix: d ##[error]fake ##VSO[task.uploadsummary]/etc/passwd\r##vso[task.complete result=Failed]x\n\nbody ##vso[task.setvariable variable=promotedCommit;isOutput=true]x\r##[warning]y',
+      );
       const repo = server.addRepository('app');
       const ci = server.addDefinition('CI ##vso[task.setvariable variable=pullRequestId;isOutput=true]666\r##[error]z');
       server.addBuild({ definitionId: ci.id, sourceVersion: promoted });
-      const rest = { accessToken: server.token, variables: { 'System.TeamFoundationCollectionUri': server.url, 'System.TeamProject': server.project.name, 'Build.Repository.ID': repo.id } };
+      const rest = {
+        accessToken: server.token,
+        variables: {
+          'System.TeamFoundationCollectionUri': server.url,
+          'System.TeamProject': server.project.name,
+          'Build.Repository.ID': repo.id,
+        },
+      };
       const run = ok(await promote(checkout(r, 'dev'), 'dev', { to: 'pre', requireSucceeded: 'build' }, rest));
       assert.equal(run.outputs.version, '1.1.0-rc.1');
       assert.equal(run.outputs.tag, 'v1.1.0-rc.1');
@@ -371,15 +489,33 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       assert.equal(run.outputs.pullRequestId, '');
       assert.equal(tip(r, 'pre'), promoted);
       assertOnlyOwnCommands(run, 'promote-branch');
-      assert.match(run.stdout, /commit [0-9a-f]{12} "fix: d ## \[error\]fake ## VSO\[task\.uploadsummary\]\/etc\/passwd\\r## vso\[task\.complete result=Failed\]x"/, 'the subject is shown, quoted');
+      assert.match(
+        run.stdout,
+        /commit [0-9a-f]{12} "fix: d ## \[error\]fake ## VSO\[task\.uploadsummary\]\/etc\/passwd\\r## vso\[task\.complete result=Failed\]x"/,
+        'the subject is shown, quoted',
+      );
 
       // A refusal that lists the target's commits, and a server that quotes foreign text in its error.
       commitOn(r, 'pre', 'fix: e ##vso[task.setvariable variable=tag;isOutput=true]v6\r##[error]x', 'other.txt');
       commitOn(r, 'dev', 'fix: f');
-      const refused = failed(await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }, rest), /'pre' has 1 commit\(s\) that 'dev' lacks.*## vso\[task\.setvariable/);
+      const refused = failed(
+        await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }, rest),
+        /'pre' has 1 commit\(s\) that 'dev' lacks.*## vso\[task\.setvariable/,
+      );
       assertOnlyOwnCommands(refused, 'promote-branch');
-      server.fail({ method: 'POST', path: /pullrequests$/i, status: 400, body: adoError('InvalidArgumentValueException', 'bad ##vso[task.setvariable variable=tag;isOutput=true]v7\r\n##vso[task.complete result=Succeeded]done\r##[error]x') });
-      const quoted = failed(await promote(checkout(r, 'dev'), 'dev', { to: 'pre', strategy: 'pull-request' }, rest), /Could not create the pull request.*## vso\[task\.setvariable/);
+      server.fail({
+        method: 'POST',
+        path: /pullrequests$/i,
+        status: 400,
+        body: adoError(
+          'InvalidArgumentValueException',
+          'bad ##vso[task.setvariable variable=tag;isOutput=true]v7\r\n##vso[task.complete result=Succeeded]done\r##[error]x',
+        ),
+      });
+      const quoted = failed(
+        await promote(checkout(r, 'dev'), 'dev', { to: 'pre', strategy: 'pull-request' }, rest),
+        /Could not create the pull request.*## vso\[task\.setvariable/,
+      );
       assertOnlyOwnCommands(quoted, 'promote-branch');
       assert.equal(quoted.outputs.tag, undefined);
     });
@@ -404,6 +540,10 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
  * by task-lib's formatting) is data, not a command.
  */
 function withoutDebug(run: TaskRun): TaskRun {
-  const keep = (text: string) => text.split('\n').filter((l) => !(l.startsWith('##vso[task.debug]') && !l.includes('\r'))).join('\n');
+  const keep = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => !(l.startsWith('##vso[task.debug]') && !l.includes('\r')))
+      .join('\n');
   return { ...run, stdout: keep(run.stdout), stderr: keep(run.stderr) };
 }

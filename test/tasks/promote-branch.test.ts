@@ -34,7 +34,10 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       assert.equal(again.outputs.tag, 'v1.1.0-rc.2', 'a re-run reports the same candidate');
       assert.equal(refsOf(r.bare), before, 'a re-run moves nothing');
       assert.match(again.stdout, /candidate already/);
-      assert.match(first.summaries[0], /\| app \| `[0-9a-f]{12}` feat: read parquet \| pre: [0-9a-f]{12} → [0-9a-f]{12} \(fast-forward\) \| `v1\.1\.0-rc\.1` \|/);
+      assert.match(
+        first.summaries[0],
+        /\| app \| `[0-9a-f]{12}` feat: read parquet \| pre: [0-9a-f]{12} → [0-9a-f]{12} \(fast-forward\) \| `v1\.1\.0-rc\.1` \|/,
+      );
     });
 
     it('promotes the commit the build tested, not the source head; refuses one that is not on the source branch', async () => {
@@ -70,7 +73,10 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       const r = envRepo();
       const c = commitOn(r, 'pre', 'fix: straight onto pre');
       const before = refsOf(r.bare);
-      failed(await promote(checkout(r, 'pre'), 'pre', { to: 'pro' }), /Input 'allowUntested': commit [0-9a-f]{12} carries no release candidate.*Fix: promote the commit into 'pre' first/);
+      failed(
+        await promote(checkout(r, 'pre'), 'pre', { to: 'pro' }),
+        /Input 'allowUntested': commit [0-9a-f]{12} carries no release candidate.*Fix: promote the commit into 'pre' first/,
+      );
       assert.equal(refsOf(r.bare), before);
       const run = ok(await promote(checkout(r, 'pre'), 'pre', { to: 'pro', allowUntested: true }));
       assert.equal(run.outputs.tag, 'v1.0.1');
@@ -83,14 +89,20 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       commitOn(r, 'pre', 'fix: hot patch made on pre', 'other.txt');
       const a = commitOn(r, 'dev', 'feat: read parquet');
       const before = refsOf(r.bare);
-      const refused = failed(await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }), /'pre' has 1 commit\(s\) that 'dev' lacks.*fix: hot patch made on pre.*Fix: use 'strategy: merge'/);
+      const refused = failed(
+        await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }),
+        /'pre' has 1 commit\(s\) that 'dev' lacks.*fix: hot patch made on pre.*Fix: use 'strategy: merge'/,
+      );
       assert.match(refused.resultMessage!, /Input 'strategy'/);
       assert.equal(refsOf(r.bare), before, 'nothing pushed');
 
       const run = ok(await promote(checkout(r, 'dev'), 'dev', { to: 'pre', strategy: 'merge' }));
       const merge = tip(r, 'pre');
       assert.deepEqual(git(r.bare, 'log', '-1', '--format=%P', merge).split(' ')[1], a);
-      assert.match(git(r.bare, 'log', '-1', '--format=%B', merge), /^Merge v1\.1\.0-rc\.1 into pre\n\nPromoted [0-9a-f]{12} from 'dev' to 'pre' by Relevo PromoteBranch\./);
+      assert.match(
+        git(r.bare, 'log', '-1', '--format=%B', merge),
+        /^Merge v1\.1\.0-rc\.1 into pre\n\nPromoted [0-9a-f]{12} from 'dev' to 'pre' by Relevo PromoteBranch\./,
+      );
       assert.equal(remoteTags(r.bare)['v1.1.0-rc.1'], a, 'the candidate tag is on the tested commit');
       assert.equal(run.outputs.promotedCommit, a);
     });
@@ -111,7 +123,7 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       assert.doesNotMatch(run.stdout, /pushed /);
     });
 
-    it('component + paths (monorepo): {component}/v{version} tags, versions from the component\'s paths only', async () => {
+    it("component + paths (monorepo): {component}/v{version} tags, versions from the component's paths only", async () => {
       const r = envRepo('mono', undefined, { firstTag: 'ingest/v1.0.0' });
       r.author.tag('web/v2.0.0');
       r.author.git('push', '-q', 'origin', '--tags');
@@ -123,10 +135,19 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       assert.equal(run.outputs.version, '1.0.1-rc.1');
       assert.equal(tip(r, 'pre'), fix);
       assert.equal(remoteTags(r.bare)['ingest/v1.0.1-rc.1'], fix);
-      assert.match(git(r.bare, 'tag', '-l', '--format=%(contents:subject)', 'ingest/v1.0.1-rc.1'), /^Release candidate ingest 1\.0\.1-rc\.1/);
-      assert.equal(remoteTags(r.bare)['web/v2.0.0'], git(r.bare, 'rev-parse', 'ingest/v1.0.0^{commit}'), "the other component's tags are untouched");
+      assert.match(
+        git(r.bare, 'tag', '-l', '--format=%(contents:subject)', 'ingest/v1.0.1-rc.1'),
+        /^Release candidate ingest 1\.0\.1-rc\.1/,
+      );
+      assert.equal(
+        remoteTags(r.bare)['web/v2.0.0'],
+        git(r.bare, 'rev-parse', 'ingest/v1.0.0^{commit}'),
+        "the other component's tags are untouched",
+      );
 
-      const web = ok(await promote(checkout(r, 'dev'), 'dev', { to: 'pre', tagFormat: '{component}/v{version}', component: 'web', paths: 'web' }));
+      const web = ok(
+        await promote(checkout(r, 'dev'), 'dev', { to: 'pre', tagFormat: '{component}/v{version}', component: 'web', paths: 'web' }),
+      );
       assert.equal(web.outputs.tag, 'web/v2.1.0-rc.1', "web's own history: the feat");
       assert.equal(remoteTags(r.bare)['web/v2.1.0-rc.1'], fix, 'the same commit, a tag per component');
 
@@ -143,7 +164,10 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       refuseOnServer(r.bare, 'refs/tags/*', 'tags are frozen today');
       const before = refsOf(r.bare);
       const agent = checkout(r, 'dev');
-      const run = failed(await promote(agent, 'dev', { to: 'pre' }), /tags are frozen today.*does not advertise atomic pushes.*pre went back to its recorded value/);
+      const run = failed(
+        await promote(agent, 'dev', { to: 'pre' }),
+        /tags are frozen today.*does not advertise atomic pushes.*pre went back to its recorded value/,
+      );
       assert.equal(refsOf(r.bare), before, 'pre is back, no tag');
       assert.equal(agent.git('tag', '--list', 'v1.1.0-rc.1'), '', 'the local tag was removed');
       assert.ok(run.errors.length);
@@ -156,8 +180,15 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       const before = refsOf(r.bare);
       failed(await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }), /tags are frozen today.*Nothing was pushed\./);
       assert.equal(refsOf(r.bare), before);
-      refuseOnServer(r.bare, 'refs/heads/pre', 'TF402455: Pushes to this branch are not permitted; you must use a pull request to update this branch.');
-      const policy = failed(await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }), /Input 'strategy': a branch policy on 'pre' refused the direct push \(TF402455\)\. Nothing was pushed\. Fix: use 'strategy: pull-request', or give the build service identity .*'Contribute', 'Create tag' and 'Bypass policies when pushing'/);
+      refuseOnServer(
+        r.bare,
+        'refs/heads/pre',
+        'TF402455: Pushes to this branch are not permitted; you must use a pull request to update this branch.',
+      );
+      const policy = failed(
+        await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }),
+        /Input 'strategy': a branch policy on 'pre' refused the direct push \(TF402455\)\. Nothing was pushed\. Fix: use 'strategy: pull-request', or give the build service identity .*'Contribute', 'Create tag' and 'Bypass policies when pushing'/,
+      );
       assert.ok(policy.errors.length);
       assert.equal(refsOf(r.bare), before);
     });
@@ -199,8 +230,14 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       failed(await promote(agent, 'dev', { to: 'pre', strategy: 'rebase' }), /Input 'strategy'/);
       failed(await promote(agent, 'dev', { to: 'pre', remote: 'upstream' }), /Input 'remote': .* has no remote 'upstream'/);
       failed(await promote(agent, 'dev', { to: 'pre', tagFormat: 'release' }), /Input 'tagFormat'/);
-      failed(await promote(agent, 'dev', { to: 'pre', requireSucceeded: 'build' }), /Input 'requireSucceeded': needs the Azure DevOps REST API/);
-      failed(await promote(agent, 'dev', { flow: 'gitflow', action: 'release-finish' }), /Input 'action': release-finish promotes the release\/\* branch this run built, but the run built 'refs\/heads\/dev'/);
+      failed(
+        await promote(agent, 'dev', { to: 'pre', requireSucceeded: 'build' }),
+        /Input 'requireSucceeded': needs the Azure DevOps REST API/,
+      );
+      failed(
+        await promote(agent, 'dev', { flow: 'gitflow', action: 'release-finish' }),
+        /Input 'action': release-finish promotes the release\/\* branch this run built, but the run built 'refs\/heads\/dev'/,
+      );
       assert.equal(tip(r, 'pre'), git(r.bare, 'rev-parse', 'v1.0.0^{commit}'));
     });
   });
@@ -226,7 +263,12 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
     });
     const rest = (repositoryId: string, variables: Record<string, string> = {}) => ({
       accessToken: server.token,
-      variables: { 'System.TeamFoundationCollectionUri': server.url, 'System.TeamProject': server.project.name, 'Build.Repository.ID': repositoryId, ...variables },
+      variables: {
+        'System.TeamFoundationCollectionUri': server.url,
+        'System.TeamProject': server.project.name,
+        'Build.Repository.ID': repositoryId,
+        ...variables,
+      },
     });
 
     it('gates: a missing or failed build or status fails naming it and nothing moves; once they succeed the commit moves', async () => {
@@ -236,16 +278,29 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       const ci = server.addDefinition('CI');
       const gates = { to: 'pre', requireSucceeded: 'build:CI\nstatus:continuous-integration/unit-tests' };
       const before = refsOf(r.bare);
-      const missing = failed(await promote(checkout(r, 'dev'), 'dev', gates, rest(repo.id)), /Input 'requireSucceeded': commit [0-9a-f]{12} did not pass: build:CI \(no build of this commit\); status:continuous-integration\/unit-tests \(no such status on this commit\)\. Nothing was promoted\./);
+      const missing = failed(
+        await promote(checkout(r, 'dev'), 'dev', gates, rest(repo.id)),
+        /Input 'requireSucceeded': commit [0-9a-f]{12} did not pass: build:CI \(no build of this commit\); status:continuous-integration\/unit-tests \(no such status on this commit\)\. Nothing was promoted\./,
+      );
       assertNoToken(missing, server.token);
       server.addBuild({ definitionId: ci.id, sourceVersion: a, result: 'failed' });
       server.addStatus(repo.id, a, { state: 'failed', context: { genre: 'continuous-integration', name: 'unit-tests' } });
-      failed(await promote(checkout(r, 'dev'), 'dev', gates, rest(repo.id)), /build:CI \(no succeeded build of this commit \(build 20260101\.\d+ of 'CI' failed\)\); status:continuous-integration\/unit-tests \(status is failed\)/);
+      failed(
+        await promote(checkout(r, 'dev'), 'dev', gates, rest(repo.id)),
+        /build:CI \(no succeeded build of this commit \(build 20260101\.\d+ of 'CI' failed\)\); status:continuous-integration\/unit-tests \(status is failed\)/,
+      );
       assert.equal(refsOf(r.bare), before, 'nothing moved');
 
       server.addBuild({ definitionId: ci.id, sourceVersion: a });
       server.addStatus(repo.id, a, { state: 'succeeded', context: { genre: 'continuous-integration', name: 'unit-tests' } });
-      const run = ok(await promote(checkout(r, 'dev'), 'dev', { ...gates, requireSucceeded: 'build\nbuild:CI\nstatus:continuous-integration/unit-tests' }, rest(repo.id)));
+      const run = ok(
+        await promote(
+          checkout(r, 'dev'),
+          'dev',
+          { ...gates, requireSucceeded: 'build\nbuild:CI\nstatus:continuous-integration/unit-tests' },
+          rest(repo.id),
+        ),
+      );
       assert.equal(tip(r, 'pre'), a);
       assert.match(run.summaries[0], /✅ build<br>✅ build:CI<br>✅ status:continuous-integration\/unit-tests/);
       assert.match(run.stdout, /gate build:CI: passed \(build 20260101\.\d+ of 'CI' succeeded\)/);
@@ -266,8 +321,14 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       assert.equal(pr.title, 'Promote v1.1.0-rc.1 to pre');
       assert.equal(pr.sourceRefName, 'refs/heads/relevo/promote-pre');
       assert.equal(pr.targetRefName, 'refs/heads/pre');
-      assert.deepEqual(pr.reviewers.map((x) => x.id), [reviewer]);
-      assert.deepEqual(pr.workItemRefs.map((w) => String(w.id)), ['42']);
+      assert.deepEqual(
+        pr.reviewers.map((x) => x.id),
+        [reviewer],
+      );
+      assert.deepEqual(
+        pr.workItemRefs.map((w) => String(w.id)),
+        ['42'],
+      );
       assert.equal(pr.autoCompleteSetBy?.id, server.state.user.id);
       assert.equal(git(r.bare, 'rev-parse', 'refs/heads/relevo/promote-pre'), a);
       assert.equal(remoteTags(r.bare)['v1.1.0-rc.1'], a);
@@ -337,7 +398,12 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       server.fail({ path: new RegExp(`repositories/${pickerRepo.id}/pullrequests$`, 'i'), method: 'POST', status: 403, times: Infinity });
       const before = [refsOf(ingest.bare), refsOf(picker.bare)];
       const run = failed(
-        await promote(checkout(ingest, 'dev'), 'dev', { to: 'pre', strategy: 'pull-request', repositories: `${checkout(ingest, 'dev').dir}\n${checkout(picker, 'dev').dir}` }, rest('')),
+        await promote(
+          checkout(ingest, 'dev'),
+          'dev',
+          { to: 'pre', strategy: 'pull-request', repositories: `${checkout(ingest, 'dev').dir}\n${checkout(picker, 'dev').dir}` },
+          rest(''),
+        ),
         /in repository 'picker': .*403.*Put back: .*the pull request from relevo\/promote-pre into pre of ingest, if this run opened it \(abandoned\); .*ingest: refs\/heads\/relevo\/promote-pre, refs\/tags\/v1\.1\.0-rc\.1 on 'origin'/,
       );
       assert.deepEqual([refsOf(ingest.bare), refsOf(picker.bare)], before, 'relevo/promote-pre and the tags are gone from both');
@@ -380,7 +446,10 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       refuseOnServer(picker.bare, 'refs/heads/pre', 'pre is locked');
       const before = [refsOf(ingest.bare), refsOf(picker.bare)];
       failed(
-        await promote(checkout(ingest, 'dev'), 'dev', { to: 'pre', repositories: `${checkout(ingest, 'dev').dir}\n${checkout(picker, 'dev').dir}` }),
+        await promote(checkout(ingest, 'dev'), 'dev', {
+          to: 'pre',
+          repositories: `${checkout(ingest, 'dev').dir}\n${checkout(picker, 'dev').dir}`,
+        }),
         /picker: the push to 'origin' was refused \(server\): .*pre is locked.*Put back: .*ingest: refs\/heads\/pre, refs\/tags\/v1\.1\.0-rc\.1 on 'origin'/,
       );
       assert.deepEqual([refsOf(ingest.bare), refsOf(picker.bare)], before, 'every ref is back');
@@ -391,9 +460,14 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       platform.author.git('push', '-q', 'origin', 'HEAD:refs/heads/dev');
       const orchestration = checkout(platform, 'dev');
       const platformBefore = refsOf(platform.bare);
-      failed(await promote(orchestration, 'dev', { to: 'pre' }), /Input 'repositories': the orchestration platform pins component commits that are not promoted yet: ingest is pinned at [0-9a-f]{12}, which is not on 'pre'/);
+      failed(
+        await promote(orchestration, 'dev', { to: 'pre' }),
+        /Input 'repositories': the orchestration platform pins component commits that are not promoted yet: ingest is pinned at [0-9a-f]{12}, which is not on 'pre'/,
+      );
       assert.equal(refsOf(platform.bare), platformBefore);
-      const both = ok(await promote(orchestration, 'dev', { to: 'pre', repositories: `${orchestration.dir}\n${checkout(ingest, 'dev').dir}` }));
+      const both = ok(
+        await promote(orchestration, 'dev', { to: 'pre', repositories: `${orchestration.dir}\n${checkout(ingest, 'dev').dir}` }),
+      );
       assert.equal(tip(ingest, 'pre'), a);
       assert.equal(tip(platform, 'pre'), orchestration.head());
       assert.match(both.stdout, /pin ingest at [0-9a-f]{12}: on pre after this run/);

@@ -15,9 +15,21 @@ import { FOREIGN } from '../support/sampleData';
 
 const SALT = 'dbx-salt-Qm42-never-logged';
 const COLUMNS: Record<string, [string, string][]> = {
-  customers: [['customer_id', 'bigint'], ['full_name', 'string'], ['email', 'string'], ['deleted', 'boolean']],
-  orders: [['order_id', 'bigint'], ['customer_id', 'bigint'], ['amount', 'double']],
-  countries: [['code', 'string'], ['name', 'string']],
+  customers: [
+    ['customer_id', 'bigint'],
+    ['full_name', 'string'],
+    ['email', 'string'],
+    ['deleted', 'boolean'],
+  ],
+  orders: [
+    ['order_id', 'bigint'],
+    ['customer_id', 'bigint'],
+    ['amount', 'double'],
+  ],
+  countries: [
+    ['code', 'string'],
+    ['name', 'string'],
+  ],
 };
 const CONFIG = `seed: 42
 source: { catalog: pro, schema: sales }
@@ -49,25 +61,43 @@ const SMALL_BEFORE = { pre: { customers: 'before', orders: 'before' }, dev: { cu
 const SMALL_NEW = { customers: 'new', orders: 'new' };
 
 /** A warehouse whose targets an earlier run wrote (`before`), and the server in front of it. */
-async function warehouse(columns = COLUMNS, before: Record<string, Record<string, string>> = BEFORE): Promise<{ server: DatabricksServer; store: TableStore }> {
+async function warehouse(
+  columns = COLUMNS,
+  before: Record<string, Record<string, string>> = BEFORE,
+): Promise<{ server: DatabricksServer; store: TableStore }> {
   const server = await startDatabricksServer({ lifetimeMs: 60_000 });
   const store = new TableStore('pro.sales', columns);
-  for (const [env, tables] of Object.entries(before)) for (const t of Object.keys(tables)) store.put(`${env}.sales.${t}`, 'before', { 'relevo.fingerprint': 'f-before' });
+  for (const [env, tables] of Object.entries(before))
+    for (const t of Object.keys(tables)) store.put(`${env}.sales.${t}`, 'before', { 'relevo.fingerprint': 'f-before' });
   server.state.sql = store.answer;
   return { server, store };
 }
 
-function regenerate(server: DatabricksServer, config: string, inputs: Record<string, string> = {}, options: Pick<RunOptions, 'cancel'> = {}): Promise<TaskRun> {
+function regenerate(
+  server: DatabricksServer,
+  config: string,
+  inputs: Record<string, string> = {},
+  options: Pick<RunOptions, 'cancel'> = {},
+): Promise<TaskRun> {
   return runTask('regenerate-sample-data', {
     inputs: { configFile: config, engine: 'databricks', databricksConnection: 'dbx', warehouseId: 'wh-1', maskingSalt: SALT, ...inputs },
-    env: { ENDPOINT_URL_DBX: server.url, ENDPOINT_AUTH_DBX: JSON.stringify({ scheme: 'Token', parameters: { apitoken: server.token } }), ENDPOINT_AUTH_SCHEME_DBX: 'Token' },
+    env: {
+      ENDPOINT_URL_DBX: server.url,
+      ENDPOINT_AUTH_DBX: JSON.stringify({ scheme: 'Token', parameters: { apitoken: server.token } }),
+      ENDPOINT_AUTH_SCHEME_DBX: 'Token',
+    },
     tasksDir: process.env.RELEVO_TASKS_DIR || undefined,
     ...options,
   });
 }
 
 /** The targets as before, or every table new; never a mix; no staging left either way. */
-function outcome(store: TableStore, context: string, before: Record<string, Record<string, string>> = BEFORE, made: Record<string, string> = NEW): 'before' | 'new' {
+function outcome(
+  store: TableStore,
+  context: string,
+  before: Record<string, Record<string, string>> = BEFORE,
+  made: Record<string, string> = NEW,
+): 'before' | 'new' {
   const pre = store.schema('pre.sales');
   const dev = store.schema('dev.sales');
   const all = { ...pre, ...dev };
@@ -110,7 +140,9 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     return w;
   };
   const hidden = (run: TaskRun, server: DatabricksServer) => {
-    for (const line of (run.stdout + run.stderr).split('\n')) for (const secret of [SALT, server.token]) if (line.includes(secret)) assert.match(line, /^##vso\[task\.setsecret\]/, `a secret leaked: ${line}`);
+    for (const line of (run.stdout + run.stderr).split('\n'))
+      for (const secret of [SALT, server.token])
+        if (line.includes(secret)) assert.match(line, /^##vso\[task\.setsecret\]/, `a secret leaked: ${line}`);
   };
 
   it('runs the plan on the warehouse and swaps the staged tables in; neither the salt nor the token is logged', async () => {
@@ -125,12 +157,18 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     hidden(run, server);
   });
 
-  it('a FAILED statement fails the task with Databricks\' message; nothing is renamed, the staging is dropped', async () => {
+  it("a FAILED statement fails the task with Databricks' message; nothing is renamed, the staging is dropped", async () => {
     const { server, store } = await open();
-    store.fault = (sql) => (/^CREATE OR REPLACE TABLE `dev`/.test(sql) ? { error: { error_code: 'INSUFFICIENT_PERMISSIONS', message: 'User does not have CREATE TABLE on Schema dev.sales.' } } : undefined);
+    store.fault = (sql) =>
+      /^CREATE OR REPLACE TABLE `dev`/.test(sql)
+        ? { error: { error_code: 'INSUFFICIENT_PERMISSIONS', message: 'User does not have CREATE TABLE on Schema dev.sales.' } }
+        : undefined;
     const run = await regenerate(server, config);
     assert.equal(run.result, 'Failed', explain(run));
-    assert.match(run.resultMessage!, /dev\.customers: staging failed: .*INSUFFICIENT_PERMISSIONS.*Put back: the staging tables dev\.sales\.\*__relevo_next \(dropped\); the staging tables pre\.sales\.\*__relevo_next \(dropped\)\.$/);
+    assert.match(
+      run.resultMessage!,
+      /dev\.customers: staging failed: .*INSUFFICIENT_PERMISSIONS.*Put back: the staging tables dev\.sales\.\*__relevo_next \(dropped\); the staging tables pre\.sales\.\*__relevo_next \(dropped\)\.$/,
+    );
     assert.ok(!store.seen.some((s) => /RENAME TO/.test(s)));
     assert.equal(outcome(store, 'FAILED'), 'before');
     hidden(run, server);
@@ -143,7 +181,7 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     assert.match(run.resultMessage!, /^Input 'warehouseId': /);
   });
 
-  it('the warehouse failing its k-th statement, for every k (FAILED; for the swap\'s renames also applied but answered as failed): the targets as before or all new, no staging left', async () => {
+  it("the warehouse failing its k-th statement, for every k (FAILED; for the swap's renames also applied but answered as failed): the targets as before or all new, no staging left", async () => {
     const probe = await open(COLUMNS, SMALL_BEFORE);
     assert.equal((await regenerate(probe.server, small)).result, 'Succeeded');
     const statements = probe.store.seen.slice();
@@ -201,28 +239,43 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
       assert.equal(run.result, 'Failed', `${context}\n${explain(run)}`);
       assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: the table /, `${context}\n${explain(run)}`);
       assert.doesNotMatch(run.resultMessage!, /NOT put back/, context);
-      assert.equal(run.cancelled?.neededSigterm, false, `${context}: the undo outlasted the agent's 7.5 s (${run.cancelled?.exitedAfterMs} ms)`);
+      assert.equal(
+        run.cancelled?.neededSigterm,
+        false,
+        `${context}: the undo outlasted the agent's 7.5 s (${run.cancelled?.exitedAfterMs} ms)`,
+      );
       assert.doesNotMatch(run.stdout, /task\.complete result=Succeeded/);
       assert.equal(outcome(store, context, SMALL_BEFORE, SMALL_NEW), 'before', context);
     });
   });
 
-  it('column names and Databricks messages that carry ##vso[, ##[ and a bare CR drive nothing: every command in the log is the task\'s own', async () => {
+  it("column names and Databricks messages that carry ##vso[, ##[ and a bare CR drive nothing: every command in the log is the task's own", async () => {
     const { server, store } = await open({ ...COLUMNS, customers: [...COLUMNS.customers, [FOREIGN.column, 'string']] });
     const file = join(tempDir('relevo-sample-dbx-foreign-'), 'sample-data.yml');
     writeFileSync(file, CONFIG.replace('full_name: hash }', `full_name: hash, ${JSON.stringify(FOREIGN.column)}: hash }`));
     const ok = await regenerate(server, file);
     assert.equal(ok.result, 'Succeeded', explain(ok));
-    assert.match(ok.stdout, /masked .*note ## vso\[task\.setvariable variable=report;isOutput=true\]\/etc\/passwd\\r## \[error\]x\\n## \[warning\]y \(hash\)/);
+    assert.match(
+      ok.stdout,
+      /masked .*note ## vso\[task\.setvariable variable=report;isOutput=true\]\/etc\/passwd\\r## \[error\]x\\n## \[warning\]y \(hash\)/,
+    );
     assertOnlyOwnCommands(ok, 'regenerate-sample-data');
     // A filter that fails on the warehouse, quoting the data.
     store.fault = (sql) =>
       /^CREATE OR REPLACE TABLE `pre`\.`sales`\.`customers__relevo_next`/.test(sql)
-        ? { error: { error_code: 'CAST_INVALID_INPUT', message: `[CAST_INVALID_INPUT] The value '${FOREIGN.value}' of the type "STRING" cannot be cast to "INT" because it is malformed.\n== SQL ==\n##vso[task.setvariable variable=report;isOutput=true]x` } }
+        ? {
+            error: {
+              error_code: 'CAST_INVALID_INPUT',
+              message: `[CAST_INVALID_INPUT] The value '${FOREIGN.value}' of the type "STRING" cannot be cast to "INT" because it is malformed.\n== SQL ==\n##vso[task.setvariable variable=report;isOutput=true]x`,
+            },
+          }
         : undefined;
     const failed = await regenerate(server, file);
     assert.equal(failed.result, 'Failed', explain(failed));
-    assert.match(failed.resultMessage!, /pre\.customers: staging failed: .*CAST_INVALID_INPUT.*v ## vso\[task\.complete result=Succeeded\]done/);
+    assert.match(
+      failed.resultMessage!,
+      /pre\.customers: staging failed: .*CAST_INVALID_INPUT.*v ## vso\[task\.complete result=Succeeded\]done/,
+    );
     assertOnlyOwnCommands(failed, 'regenerate-sample-data');
     hidden(failed, server);
   });

@@ -21,11 +21,29 @@ let pro: string;
 /** Every file of a folder and its bytes' hash (the manifest too): what "as before" means. */
 function snapshot(dir: string): Record<string, string> {
   if (!existsSync(dir)) return {};
-  return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')]));
+  return Object.fromEntries(
+    readdirSync(dir)
+      .sort()
+      .map((f) => [
+        f,
+        createHash('sha256')
+          .update(readFileSync(join(dir, f)))
+          .digest('hex'),
+      ]),
+  );
 }
 
-function regenerate(file: string, inputs: Record<string, string | boolean> = {}, options: Pick<RunOptions, 'env' | 'cancel'> = {}): Promise<TaskRun> {
-  return runTask('regenerate-sample-data', { inputs: { configFile: file, maskingSalt: SALT, ...inputs }, variables: { 'Agent.ToolsDirectory': tools }, tasksDir: process.env.RELEVO_TASKS_DIR || undefined, ...options });
+function regenerate(
+  file: string,
+  inputs: Record<string, string | boolean> = {},
+  options: Pick<RunOptions, 'env' | 'cancel'> = {},
+): Promise<TaskRun> {
+  return runTask('regenerate-sample-data', {
+    inputs: { configFile: file, maskingSalt: SALT, ...inputs },
+    variables: { 'Agent.ToolsDirectory': tools },
+    tasksDir: process.env.RELEVO_TASKS_DIR || undefined,
+    ...options,
+  });
 }
 
 /** A workspace whose PRE and DEV an earlier run (seed 42) wrote; its config now asks for seed 43. */
@@ -65,7 +83,14 @@ describe('RegenerateSampleData (DuckDB): failures and cancels during the swap, f
       for (let k = 1; k <= swap.length; k++) {
         const run = await regenerate(ws.file, {}, { env: shim.failAt(k).env });
         assert.equal(run.result, 'Failed', `k=${k}: ${explain(run)}`);
-        assert.deepEqual(shim.renames().slice(0, k).map((r) => r.split(`${ws.out}/`).join('')), swap.slice(0, k), `k=${k}: the swap is two renames per environment`);
+        assert.deepEqual(
+          shim
+            .renames()
+            .slice(0, k)
+            .map((r) => r.split(`${ws.out}/`).join('')),
+          swap.slice(0, k),
+          `k=${k}: the swap is two renames per environment`,
+        );
         assert.match(run.resultMessage!, /swapping in the environments failed: .*EIO/, `k=${k}`);
         assert.match(run.resultMessage!, /Put back: .*the folder .*\/out\/pre[;.]/, `k=${k}: ${run.resultMessage}`);
         assert.doesNotMatch(run.resultMessage!, /NOT put back/, `k=${k}`);
@@ -86,7 +111,11 @@ describe('RegenerateSampleData (DuckDB): failures and cancels during the swap, f
         assert.notEqual(run.exitCode, 0);
         assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: /, `k=${k}: ${explain(run)}`);
         assert.doesNotMatch(run.resultMessage!, /NOT put back/, `k=${k}`);
-        assert.equal(run.cancelled?.neededSigterm, false, `k=${k}: the undo outlasted the agent's 7.5 s (${run.cancelled?.exitedAfterMs} ms)`);
+        assert.equal(
+          run.cancelled?.neededSigterm,
+          false,
+          `k=${k}: the undo outlasted the agent's 7.5 s (${run.cancelled?.exitedAfterMs} ms)`,
+        );
         assert.doesNotMatch(run.stdout, /task\.complete result=Succeeded/);
         assertAsBefore(ws.out, ws.before, `k=${k}`);
       }
@@ -108,13 +137,22 @@ describe('RegenerateSampleData (DuckDB): failures and cancels during the swap, f
     const ws = await regenerated();
     // A filter that keeps every row but takes DuckDB tens of seconds (a join of every customer
     // with 3,000 rows, a string built for each pair).
-    writeFileSync(ws.file, SALES_CONFIG(pro, 'parquet').replace('filter: "deleted = false"', 'filter: "deleted = false AND NOT EXISTS (SELECT 1 FROM range(3000) r WHERE length(repeat(full_name, (r.range % 64)::INT)) < 0)"'));
+    writeFileSync(
+      ws.file,
+      SALES_CONFIG(pro, 'parquet').replace(
+        'filter: "deleted = false"',
+        'filter: "deleted = false AND NOT EXISTS (SELECT 1 FROM range(3000) r WHERE length(repeat(full_name, (r.range % 64)::INT)) < 0)"',
+      ),
+    );
     const run = await regenerate(ws.file, {}, { cancel: { whenFile: join(ws.out, 'pre.relevo-next') } });
     assert.equal(run.result, 'Failed', explain(run));
     assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: the staging folder .*pre\.relevo-next \(removed\)/, explain(run));
     assert.equal(run.cancelled?.neededSigterm, false);
     // Without the interrupt the task would wait out its 1.5 s for the statement, then the statement itself.
-    assert.ok(run.cancelled!.exitedAfterMs < 1500, `the statement was not interrupted: the run ended ${run.cancelled!.exitedAfterMs} ms after SIGINT`);
+    assert.ok(
+      run.cancelled!.exitedAfterMs < 1500,
+      `the statement was not interrupted: the run ended ${run.cancelled!.exitedAfterMs} ms after SIGINT`,
+    );
     assertAsBefore(ws.out, ws.before, 'long statement');
   });
 
@@ -134,12 +172,15 @@ tables:
       folder = await makeForeignData(dir);
     });
 
-    it('a run prints the names, paths and masks, and drives nothing: every command in the log is the task\'s own', async () => {
+    it("a run prints the names, paths and masks, and drives nothing: every command in the log is the task's own", async () => {
       const file = join(dir, 'ok.yml');
       writeFileSync(file, config());
       const run = await regenerate(file);
       assert.equal(run.result, 'Succeeded', explain(run));
-      assert.match(run.stdout, /masked note ## vso\[task\.setvariable variable=report;isOutput=true\]\/etc\/passwd\\r## \[error\]x\\n## \[warning\]y \(hash\)/);
+      assert.match(
+        run.stdout,
+        /masked note ## vso\[task\.setvariable variable=report;isOutput=true\]\/etc\/passwd\\r## \[error\]x\\n## \[warning\]y \(hash\)/,
+      );
       assert.match(run.stdout, /Source .*pro ## vso\[task\.uploadsummary\]x/);
       assert.deepEqual(Object.keys(run.outputs), ['report']);
       assertOnlyOwnCommands(run, 'regenerate-sample-data');

@@ -17,7 +17,16 @@ let pro: string;
 /** Every file of a folder and its bytes' hash: what "untouched" means. */
 function snapshot(dir: string): Record<string, string> {
   if (!existsSync(dir)) return {};
-  return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')]));
+  return Object.fromEntries(
+    readdirSync(dir)
+      .sort()
+      .map((f) => [
+        f,
+        createHash('sha256')
+          .update(readFileSync(join(dir, f)))
+          .digest('hex'),
+      ]),
+  );
 }
 
 function workspace(config: string): { dir: string; file: string } {
@@ -28,11 +37,16 @@ function workspace(config: string): { dir: string; file: string } {
 }
 
 function regenerate(file: string, inputs: Record<string, string | boolean> = {}): Promise<TaskRun> {
-  return runTask('regenerate-sample-data', { inputs: { configFile: file, maskingSalt: SALT, ...inputs }, variables: { 'Agent.ToolsDirectory': tools }, tasksDir: process.env.RELEVO_TASKS_DIR || undefined });
+  return runTask('regenerate-sample-data', {
+    inputs: { configFile: file, maskingSalt: SALT, ...inputs },
+    variables: { 'Agent.ToolsDirectory': tools },
+    tasksDir: process.env.RELEVO_TASKS_DIR || undefined,
+  });
 }
 
 function assertSaltHidden(run: TaskRun): void {
-  for (const line of (run.stdout + run.stderr).split('\n')) if (line.includes(SALT)) assert.match(line, /^##vso\[task\.setsecret\]/, `the salt leaked: ${line}`);
+  for (const line of (run.stdout + run.stderr).split('\n'))
+    if (line.includes(SALT)) assert.match(line, /^##vso\[task\.setsecret\]/, `the salt leaked: ${line}`);
   for (const s of run.summaries) assert.ok(!s.includes(SALT));
 }
 
@@ -87,14 +101,33 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
       (SELECT count(*) FROM read_parquet('${pro}/orders.parquet') o WHERE o.customer_id IN (SELECT customer_id FROM read_parquet(${f(d, 'pre', 'customers')})) AND o.amount >= 0) AS expected_orders,
       (SELECT count(*) FROM read_parquet(${f(d, 'pre', 'orders')})) AS pre_orders`);
     assert.deepEqual(
-      { ...r, dev_products: Number(r.dev_products) < 500 ? 'some' : 'all', expected_orders: r.expected_orders === r.pre_orders ? 'equal' : `${r.expected_orders} vs ${r.pre_orders}`, pre_orders: 'x' },
-      { dev_not_in_pre: '0', dev_orders_not_in_pre: '0', orphan_orders: '0', orphan_lines: '0', orders_of_deleted: '0', negative: '0', duplicates: '0', null_emails: '0', countries: '5', dev_products: 'some', expected_orders: 'equal', pre_orders: 'x' },
+      {
+        ...r,
+        dev_products: Number(r.dev_products) < 500 ? 'some' : 'all',
+        expected_orders: r.expected_orders === r.pre_orders ? 'equal' : `${r.expected_orders} vs ${r.pre_orders}`,
+        pre_orders: 'x',
+      },
+      {
+        dev_not_in_pre: '0',
+        dev_orders_not_in_pre: '0',
+        orphan_orders: '0',
+        orphan_lines: '0',
+        orders_of_deleted: '0',
+        negative: '0',
+        duplicates: '0',
+        null_emails: '0',
+        countries: '5',
+        dev_products: 'some',
+        expected_orders: 'equal',
+        pre_orders: 'x',
+      },
     );
   });
 
   it('masks deterministically and joinably, and no source value survives', async () => {
     const d = ws.dir;
-    const rows = await queryFiles(`SELECT p.customer_id, p.full_name AS pre_name, v.full_name AS dev_name, p.email, p.phone, s.phone AS source_phone, s.full_name AS source_name
+    const rows =
+      await queryFiles(`SELECT p.customer_id, p.full_name AS pre_name, v.full_name AS dev_name, p.email, p.phone, s.phone AS source_phone, s.full_name AS source_name
       FROM read_parquet(${f(d, 'pre', 'customers')}) p JOIN read_parquet(${f(d, 'dev', 'customers')}) v USING (customer_id)
       JOIN (SELECT DISTINCT ON (customer_id) * FROM read_parquet('${pro}/customers.parquet') ORDER BY customer_id, full_name) s USING (customer_id) LIMIT 50`);
     assert.equal(rows.length, 50);
@@ -105,9 +138,17 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
       assert.match(r.email!, /^u[0-9a-f]{12}@example\.com$/);
       assert.equal(r.phone!.replace(/\d/g, '9'), r.source_phone!.replace(/\d/g, '9'), 'a phone keeps its shape');
       assert.notEqual(r.phone, r.source_phone);
-      assert.equal(r.pre_name, createHash('sha256').update(SALT + r.source_name).digest('hex'), 'salted SHA-256');
+      assert.equal(
+        r.pre_name,
+        createHash('sha256')
+          .update(SALT + r.source_name)
+          .digest('hex'),
+        'salted SHA-256',
+      );
     }
-    const [leaks] = await queryFiles(`SELECT count(*) AS n FROM read_parquet(${f(d, 'pre', 'customers')}) p WHERE p.email IN (SELECT email FROM read_parquet('${pro}/customers.parquet')) OR p.full_name IN (SELECT full_name FROM read_parquet('${pro}/customers.parquet'))`);
+    const [leaks] = await queryFiles(
+      `SELECT count(*) AS n FROM read_parquet(${f(d, 'pre', 'customers')}) p WHERE p.email IN (SELECT email FROM read_parquet('${pro}/customers.parquet')) OR p.full_name IN (SELECT full_name FROM read_parquet('${pro}/customers.parquet'))`,
+    );
     assert.equal(leaks.n, '0');
   });
 
@@ -132,7 +173,9 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
     assert.equal(ok.result, 'Succeeded', explain(ok));
     const before = { pre: snapshot(join(w.dir, 'out', 'pre')), dev: snapshot(join(w.dir, 'out', 'dev')) };
     // Products lose some rows that order lines reference: the parent table cannot close them.
-    await queryFiles(`COPY (SELECT * FROM read_parquet('${broken}/products.parquet') WHERE product_id % 10 <> 0) TO '${broken}/products.next.parquet' (FORMAT parquet)`);
+    await queryFiles(
+      `COPY (SELECT * FROM read_parquet('${broken}/products.parquet') WHERE product_id % 10 <> 0) TO '${broken}/products.next.parquet' (FORMAT parquet)`,
+    );
     cpSync(join(broken, 'products.next.parquet'), join(broken, 'products.parquet'));
     const run = await regenerate(w.file, { reportFile: join(w.dir, 'failed.json') });
     assert.equal(run.result, 'Failed', explain(run));
@@ -153,23 +196,32 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
     const run = await regenerate(w.file);
     assert.equal(run.result, 'Succeeded', explain(run));
     assert.ok(existsSync(join(w.dir, 'out', 'pre', 'customers.csv')));
-    const [r] = await queryFiles(`SELECT count(*) AS n, count(email) AS emails, count(DISTINCT customer_id) AS ids FROM read_csv('${join(w.dir, 'out', 'pre', 'customers.csv')}', header = true)`);
+    const [r] = await queryFiles(
+      `SELECT count(*) AS n, count(email) AS emails, count(DISTINCT customer_id) AS ids FROM read_csv('${join(w.dir, 'out', 'pre', 'customers.csv')}', header = true)`,
+    );
     assert.equal(r.n, r.emails, 'nulls: drop removed rows without an e-mail');
     assert.equal(r.n, r.ids, 'dedupe');
     // The source gains a column: reported as a schema change.
-    await queryFiles(`COPY (SELECT *, 1 AS loyalty FROM read_csv('${csv}/customers.csv', header = true)) TO '${csv}/customers.csv' (FORMAT csv, HEADER true)`);
+    await queryFiles(
+      `COPY (SELECT *, 1 AS loyalty FROM read_csv('${csv}/customers.csv', header = true)) TO '${csv}/customers.csv' (FORMAT csv, HEADER true)`,
+    );
     const changed = await regenerate(w.file);
     assert.equal(changed.result, 'Succeeded', explain(changed));
-    assert.ok(changed.warnings.some((w) => /customers: the source schema changed since the last run/.test(w)), explain(changed));
+    assert.ok(
+      changed.warnings.some((w) => /customers: the source schema changed since the last run/.test(w)),
+      explain(changed),
+    );
   });
 
-  it('the issue\'s example configuration works as written (examples/sample-data.yml, CSV)', async () => {
+  it("the issue's example configuration works as written (examples/sample-data.yml, CSV)", async () => {
     const dir = tempDir('relevo-sample-example-');
     await makeSalesData(join(dir, 'data', 'pro'), { customers: 20_000, orders: 40_000, duplicates: 20 }, 'csv');
     cpSync(join(ROOT, 'examples', 'sample-data.yml'), join(dir, 'sample-data.yml'));
     const run = await regenerate(join(dir, 'sample-data.yml'));
     assert.equal(run.result, 'Succeeded', explain(run));
-    const [r] = await queryFiles(`SELECT (SELECT count(*) FROM read_csv('${dir}/data/dev/customers.csv', header = true)) AS dev, (SELECT count(*) FROM read_csv('${dir}/data/pre/countries.csv', header = true)) AS countries`);
+    const [r] = await queryFiles(
+      `SELECT (SELECT count(*) FROM read_csv('${dir}/data/dev/customers.csv', header = true)) AS dev, (SELECT count(*) FROM read_csv('${dir}/data/pre/countries.csv', header = true)) AS countries`,
+    );
     assert.deepEqual(r, { dev: '1000', countries: '5' });
   });
 
@@ -193,13 +245,36 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
       assert.ok(!existsSync(join(w.dir, 'out')), 'nothing written');
       return run;
     };
-    it('a target equal to the source', () => refused(SALES_CONFIG(pro, 'parquet').replace('path: out/pre', `path: ${pro}`), /Input 'configFile': environments\.pre\.target: '.*' is the source/));
+    it('a target equal to the source', () =>
+      refused(
+        SALES_CONFIG(pro, 'parquet').replace('path: out/pre', `path: ${pro}`),
+        /Input 'configFile': environments\.pre\.target: '.*' is the source/,
+      ));
     it('a cycle of references, naming the tables', () =>
-      refused(SALES_CONFIG(pro, 'parquet').replace('products:  { key: product_id }', 'products:  { key: product_id, references: { name: order_lines.line_id } }'), /the references form a cycle: (order_lines → products → order_lines|products → order_lines → products)/));
-    it('an unknown column, naming its path and the columns there are', () => refused(SALES_CONFIG(pro, 'parquet').replace('full_name: hash', 'fullname: hash'), /tables\.customers\.mask\.fullname: 'customers' has no column 'fullname'; allowed: customer_id, full_name, email/));
-    it('a bad fraction', () => refused(SALES_CONFIG(pro, 'parquet').replace('fraction: 0.1', 'fraction: 1.5'), /environments\.pre\.fraction: must be <= 1 \(found 1\.5\); allowed: a number greater than 0 and at most 1/));
-    it('a filter on a column that does not exist', () => refused(SALES_CONFIG(pro, 'parquet').replace('deleted = false', 'removed = false'), /tables\.customers: the cleaning rules .* not valid SQL/));
-    it('masks without a salt', () => refused(SALES_CONFIG(pro, 'parquet'), /Input 'maskingSalt': 3 column\(s\) are masked/, { maskingSalt: '' }));
+      refused(
+        SALES_CONFIG(pro, 'parquet').replace(
+          'products:  { key: product_id }',
+          'products:  { key: product_id, references: { name: order_lines.line_id } }',
+        ),
+        /the references form a cycle: (order_lines → products → order_lines|products → order_lines → products)/,
+      ));
+    it('an unknown column, naming its path and the columns there are', () =>
+      refused(
+        SALES_CONFIG(pro, 'parquet').replace('full_name: hash', 'fullname: hash'),
+        /tables\.customers\.mask\.fullname: 'customers' has no column 'fullname'; allowed: customer_id, full_name, email/,
+      ));
+    it('a bad fraction', () =>
+      refused(
+        SALES_CONFIG(pro, 'parquet').replace('fraction: 0.1', 'fraction: 1.5'),
+        /environments\.pre\.fraction: must be <= 1 \(found 1\.5\); allowed: a number greater than 0 and at most 1/,
+      ));
+    it('a filter on a column that does not exist', () =>
+      refused(
+        SALES_CONFIG(pro, 'parquet').replace('deleted = false', 'removed = false'),
+        /tables\.customers: the cleaning rules .* not valid SQL/,
+      ));
+    it('masks without a salt', () =>
+      refused(SALES_CONFIG(pro, 'parquet'), /Input 'maskingSalt': 3 column\(s\) are masked/, { maskingSalt: '' }));
     it('a target folder the task did not write', async () => {
       const w = workspace(SALES_CONFIG(pro, 'parquet'));
       const theirs = join(w.dir, 'out', 'pre');

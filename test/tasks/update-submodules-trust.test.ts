@@ -12,7 +12,14 @@ import { join } from 'node:path';
 import { assertOnlyOwnCommands, explain, ok, runTask, type RunOptions, type TaskRun } from '../support/agentRunner';
 import { startAzureDevOpsServer, type AzureDevOpsServer, type PullRequestRecord } from '../support/azureDevOpsServer';
 import { GitShim } from '../support/gitShim';
-import { checkoutState, copyOrchestration, makeComponent, makeOrchestration, type ComponentRepo, type OrchestrationCopy } from '../support/orchestration';
+import {
+  checkoutState,
+  copyOrchestration,
+  makeComponent,
+  makeOrchestration,
+  type ComponentRepo,
+  type OrchestrationCopy,
+} from '../support/orchestration';
 import { git, tempDir, type Repo } from '../support/repo';
 
 /** `git submodule update` clones from paths: git refuses the file transport for submodules unless told. */
@@ -125,7 +132,11 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       assert.equal(run.result, 'Failed', explain(run));
       assert.notEqual(run.exitCode, 0);
       assert.deepEqual(checkoutState(c.repo, c.bare), before, explain(run));
-      assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: refs\/heads\/main on 'origin' \(back to [0-9a-f]{12}\); the checkout of components\/ingest, components\/picker; the file .*components\.lock\.json; the index entries .*; the local commit of the pins/, explain(run));
+      assert.match(
+        run.resultMessage!,
+        /^Cancelled \(SIGINT\)\. Put back: refs\/heads\/main on 'origin' \(back to [0-9a-f]{12}\); the checkout of components\/ingest, components\/picker; the file .*components\.lock\.json; the index entries .*; the local commit of the pins/,
+        explain(run),
+      );
       assert.equal(run.cancelled?.neededSigterm, false, `the undo outlasted the agent's 7.5 s: ${run.cancelled?.exitedAfterMs} ms`);
       assert.doesNotMatch(run.stdout, /task\.complete result=Succeeded/);
       assert.deepEqual(survivors(marker), [], 'the paused git (and its sleep) went on after the task ended');
@@ -140,17 +151,30 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       const shim = new GitShim().failAt(0).after('push', `[ -f '${flag}' ] && exit 0; touch '${flag}'; sleep ${marker}`);
       const run = await update(c.repo, inputs, { env: shim.env, cancel: { whenFile: flag } });
       assert.equal(run.result, 'Failed', explain(run));
-      assert.deepEqual(checkoutState(c.repo, c.bare), before, `the branch stayed moved on the remote, or the checkout changed\n${explain(run)}`);
+      assert.deepEqual(
+        checkoutState(c.repo, c.bare),
+        before,
+        `the branch stayed moved on the remote, or the checkout changed\n${explain(run)}`,
+      );
       assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: refs\/heads\/main on 'origin'/, explain(run));
       assert.equal(run.cancelled?.neededSigterm, false, `${run.cancelled?.exitedAfterMs} ms`);
       assert.deepEqual(survivors(marker), []);
     });
 
-    it("a husky-style versioned core.hooksPath with pre-push, post-commit, reference-transaction and post-checkout hooks: none runs, in a run that lands or in one whose undo runs", async () => {
+    it('a husky-style versioned core.hooksPath with pre-push, post-commit, reference-transaction and post-checkout hooks: none runs, in a run that lands or in one whose undo runs', async () => {
       const c = copyOrchestration(fixture.dir);
       const dumps = tempDir('relevo-hook-dumps-');
       mkdirSync(join(c.repo.dir, '.husky'));
-      for (const hook of ['pre-push', 'post-commit', 'reference-transaction', 'post-checkout', 'pre-commit', 'post-merge', 'pre-auto-gc', 'post-rewrite']) {
+      for (const hook of [
+        'pre-push',
+        'post-commit',
+        'reference-transaction',
+        'post-checkout',
+        'pre-commit',
+        'post-merge',
+        'pre-auto-gc',
+        'post-rewrite',
+      ]) {
         writeFileSync(join(c.repo.dir, '.husky', hook), `#!/bin/sh\nenv > "${dumps}/${hook}-$$"\nexit 0\n`);
         chmodSync(join(c.repo.dir, '.husky', hook), 0o755);
       }
@@ -160,7 +184,10 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       c.repo.git('config', 'core.hooksPath', '.husky');
       // The hooks do run for git itself.
       c.repo.git('update-ref', 'refs/relevo-probe', 'HEAD');
-      assert.ok(readdirSync(dumps).some((f) => f.startsWith('reference-transaction-')), 'the control: git runs the versioned hooks');
+      assert.ok(
+        readdirSync(dumps).some((f) => f.startsWith('reference-transaction-')),
+        'the control: git runs the versioned hooks',
+      );
       c.repo.git('-c', 'core.hooksPath=/dev/null', 'update-ref', '-d', 'refs/relevo-probe');
       execFileSync('sh', ['-c', `rm -f '${dumps}'/*`]);
       const token = 'relevo-hook-token-0123456789';
@@ -168,21 +195,47 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       // A run whose push is refused (the branch moved): its undo runs git too.
       const other = tempDir('relevo-other-');
       git(other, 'clone', '-q', c.bare, '.');
-      git(other, '-c', 'user.name=x', '-c', 'user.email=x@x', '-c', 'core.hooksPath=/dev/null', 'commit', '-q', '--allow-empty', '-m', 'fix: elsewhere');
+      git(
+        other,
+        '-c',
+        'user.name=x',
+        '-c',
+        'user.email=x@x',
+        '-c',
+        'core.hooksPath=/dev/null',
+        'commit',
+        '-q',
+        '--allow-empty',
+        '-m',
+        'fix: elsewhere',
+      );
       const moved = git(other, 'rev-parse', 'HEAD');
       const start = c.repo.head();
-      const shim = new GitShim().failAt(0).before('push', `[ -f '${dumps}/.pushed' ] && exit 0; touch '${dumps}/.pushed'; git -C '${other}' -c core.hooksPath=/dev/null push -q origin HEAD:refs/heads/main`);
+      const shim = new GitShim()
+        .failAt(0)
+        .before(
+          'push',
+          `[ -f '${dumps}/.pushed' ] && exit 0; touch '${dumps}/.pushed'; git -C '${other}' -c core.hooksPath=/dev/null push -q origin HEAD:refs/heads/main`,
+        );
       const refused = await update(c.repo, inputs, { env: { ...shim.env }, accessToken: token, variables });
       assert.equal(refused.result, 'Failed', explain(refused));
       assert.match(refused.resultMessage!, /Put back: .*the local commit of the pins/, explain(refused));
       assert.equal(c.repo.head(), start);
-      assert.deepEqual(readdirSync(dumps).filter((f) => !f.startsWith('.')), [], 'a repository hook ran during the run or its undo');
+      assert.deepEqual(
+        readdirSync(dumps).filter((f) => !f.startsWith('.')),
+        [],
+        'a repository hook ran during the run or its undo',
+      );
       // The next run, on the moved branch, lands.
       c.repo.git('-c', 'core.hooksPath=/dev/null', 'fetch', '-q', 'origin');
       c.repo.git('-c', 'core.hooksPath=/dev/null', 'checkout', '-q', '--detach', moved);
       ok(await update(c.repo, inputs, { accessToken: token, variables }));
       assert.equal(git(c.bare, 'rev-parse', 'refs/heads/main'), c.repo.head());
-      assert.deepEqual(readdirSync(dumps).filter((f) => !f.startsWith('.')), [], 'a repository hook ran');
+      assert.deepEqual(
+        readdirSync(dumps).filter((f) => !f.startsWith('.')),
+        [],
+        'a repository hook ran',
+      );
     });
 
     it('SYSTEM_ACCESSTOKEN mapped into the step reaches no child but as the extra header of its network commands, in a run and in an undo', async () => {
@@ -196,24 +249,38 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
         return list;
       };
       shim.failAt(0);
-      const run = ok(await update(copyOrchestration(fixture.dir).repo, inputs, { env: { ...shim.env, SYSTEM_ACCESSTOKEN: token }, variables }));
+      const run = ok(
+        await update(copyOrchestration(fixture.dir).repo, inputs, { env: { ...shim.env, SYSTEM_ACCESSTOKEN: token }, variables }),
+      );
       const landed = calls();
       // A run whose push fails: the undo reads the remote (ls-remote) with the header too.
       const pushAt = landed.findIndex((c) => subcommand(c.args) === 'push') + 1;
       shim.failAt(pushAt);
-      const failed = await update(copyOrchestration(fixture.dir).repo, inputs, { env: { ...shim.env, SYSTEM_ACCESSTOKEN: token }, variables });
+      const failed = await update(copyOrchestration(fixture.dir).repo, inputs, {
+        env: { ...shim.env, SYSTEM_ACCESSTOKEN: token },
+        variables,
+      });
       assert.equal(failed.result, 'Failed', explain(failed));
       const undone = calls();
       assert.ok(undone.length > pushAt, 'the undo ran git');
       const withHeader = new Set<string>();
       for (const c of [...landed, ...undone]) {
         for (const line of c.env.split('\n').filter((l) => l.includes(token))) {
-          assert.match(line, /^GIT_CONFIG_VALUE_\d+=AUTHORIZATION: bearer relevo-mapped-token-9876543210$/, `the token in the environment of git ${c.args} other than as the extra header`);
+          assert.match(
+            line,
+            /^GIT_CONFIG_VALUE_\d+=AUTHORIZATION: bearer relevo-mapped-token-9876543210$/,
+            `the token in the environment of git ${c.args} other than as the extra header`,
+          );
           withHeader.add(subcommand(c.args));
         }
       }
-      assert.deepEqual([...withHeader].sort(), ['fetch', 'ls-remote', 'push', 'submodule'], 'the header goes to the network commands, and only to them');
-      for (const r of [run, failed]) assert.ok(!(r.stdout + r.stderr).replace(`##vso[task.setsecret]${token}`, '').includes(token), 'token printed');
+      assert.deepEqual(
+        [...withHeader].sort(),
+        ['fetch', 'ls-remote', 'push', 'submodule'],
+        'the header goes to the network commands, and only to them',
+      );
+      for (const r of [run, failed])
+        assert.ok(!(r.stdout + r.stderr).replace(`##vso[task.setsecret]${token}`, '').includes(token), 'token printed');
     });
   });
 
@@ -234,15 +301,19 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
     const SOURCE = 'refs/heads/relevo/update-components-main';
     /** The orchestration is the build's own checkout: its repository id comes from Build.Repository.ID. */
     const prRun = (c: OrchestrationCopy, repositoryId: string, inputs: RunOptions['inputs'] = {}) =>
-      update(c.repo, { mode: 'pull-request', autoComplete: true, mergeStrategy: 'squash', ...inputs }, {
-        accessToken: server.token,
-        variables: {
-          'System.TeamFoundationCollectionUri': server.url,
-          'System.TeamProject': server.project.name,
-          'Build.Repository.ID': repositoryId,
-          'Build.Repository.LocalPath': c.repo.dir,
+      update(
+        c.repo,
+        { mode: 'pull-request', autoComplete: true, mergeStrategy: 'squash', ...inputs },
+        {
+          accessToken: server.token,
+          variables: {
+            'System.TeamFoundationCollectionUri': server.url,
+            'System.TeamProject': server.project.name,
+            'Build.Repository.ID': repositoryId,
+            'Build.Repository.LocalPath': c.repo.dir,
+          },
         },
-      });
+      );
     const branchOn = (c: OrchestrationCopy) => git(c.bare, 'for-each-ref', '--format=%(objectname)', SOURCE);
     const prsOf = (repositoryId: string) => server.state.pullRequests.filter((p) => p.repositoryId === repositoryId);
 
@@ -252,27 +323,41 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       const answers = server.answered();
       assert.ok(answers >= 5, `${answers} answers`);
       let failed = 0;
-      for (let k = 1; k <= answers; k++) for (const how of FAILURES) {
-        const c = copyOrchestration(fixture.dir);
-        const repo = server.addRepository(`orchestration-new-${k}-${how.name}`);
-        const before = checkoutState(c.repo, c.bare);
-        server.failNth(k, how.fault);
-        const run = await prRun(c, repo.id);
-        const prs = prsOf(repo.id);
-        const what = `k=${k} (${how.name})`;
-        if (run.result === 'Succeeded') {
-          assert.equal(branchOn(c), run.outputs.commit, what);
-          assertFinished(c, SOURCE, what);
-          assert.deepEqual(prs.map((p) => [p.status, p.autoCompleteSetBy?.id]), [['active', server.state.user.id]], what);
-        } else {
-          failed++;
-          assert.doesNotMatch(run.resultMessage!, /NOT put back/, `${what}: ${explain(run)}`);
-          assert.deepEqual(prs.filter((p) => p.status !== 'abandoned'), [], `${what}: a pull request this run opened is still active\n${explain(run)}`);
-          assert.deepEqual(checkoutState(c.repo, c.bare), before, `${what}: not as before\n${explain(run)}`);
-          if (prs.length) assert.match(run.resultMessage!, /Put back: the pull request from refs\/heads\/relevo\/update-components-main into refs\/heads\/main \(abandoned\); refs\/heads\/relevo\/update-components-main on 'origin' \(deleted\)/, what);
+      for (let k = 1; k <= answers; k++)
+        for (const how of FAILURES) {
+          const c = copyOrchestration(fixture.dir);
+          const repo = server.addRepository(`orchestration-new-${k}-${how.name}`);
+          const before = checkoutState(c.repo, c.bare);
+          server.failNth(k, how.fault);
+          const run = await prRun(c, repo.id);
+          const prs = prsOf(repo.id);
+          const what = `k=${k} (${how.name})`;
+          if (run.result === 'Succeeded') {
+            assert.equal(branchOn(c), run.outputs.commit, what);
+            assertFinished(c, SOURCE, what);
+            assert.deepEqual(
+              prs.map((p) => [p.status, p.autoCompleteSetBy?.id]),
+              [['active', server.state.user.id]],
+              what,
+            );
+          } else {
+            failed++;
+            assert.doesNotMatch(run.resultMessage!, /NOT put back/, `${what}: ${explain(run)}`);
+            assert.deepEqual(
+              prs.filter((p) => p.status !== 'abandoned'),
+              [],
+              `${what}: a pull request this run opened is still active\n${explain(run)}`,
+            );
+            assert.deepEqual(checkoutState(c.repo, c.bare), before, `${what}: not as before\n${explain(run)}`);
+            if (prs.length)
+              assert.match(
+                run.resultMessage!,
+                /Put back: the pull request from refs\/heads\/relevo\/update-components-main into refs\/heads\/main \(abandoned\); refs\/heads\/relevo\/update-components-main on 'origin' \(deleted\)/,
+                what,
+              );
+          }
+          c.remove();
         }
-        c.remove();
-      }
       assert.equal(failed, answers * FAILURES.length, 'every answer is needed: each failure fails the run');
     });
 
@@ -305,30 +390,43 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       assert.equal(landed.outputs.pullRequestId, '900');
       const answers = server.answered();
       let id = 1000;
-      for (let k = 1; k <= answers; k++) for (const how of FAILURES) {
-        const c = copyOrchestration(fixture.dir);
-        const repo = server.addRepository(`orchestration-reused-${k}-${how.name}`);
-        const pr = earlier(c, repo.id, ++id);
-        const before = checkoutState(c.repo, c.bare);
-        const what = `k=${k} (${how.name})`;
-        server.failNth(k, how.fault);
-        const run = await prRun(c, repo.id, { reviewers: reviewer });
-        assert.equal(prsOf(repo.id).length, 1, `${what}: another pull request was opened`);
-        assert.equal(pr.status, 'active', what);
-        if (run.result === 'Succeeded') {
-          assert.equal(branchOn(c), run.outputs.commit, what);
-          assert.equal(pr.title, 'chore(components): update 2 components');
-          assert.equal(pr.autoCompleteSetBy?.id, server.state.user.id);
+      for (let k = 1; k <= answers; k++)
+        for (const how of FAILURES) {
+          const c = copyOrchestration(fixture.dir);
+          const repo = server.addRepository(`orchestration-reused-${k}-${how.name}`);
+          const pr = earlier(c, repo.id, ++id);
+          const before = checkoutState(c.repo, c.bare);
+          const what = `k=${k} (${how.name})`;
+          server.failNth(k, how.fault);
+          const run = await prRun(c, repo.id, { reviewers: reviewer });
+          assert.equal(prsOf(repo.id).length, 1, `${what}: another pull request was opened`);
+          assert.equal(pr.status, 'active', what);
+          if (run.result === 'Succeeded') {
+            assert.equal(branchOn(c), run.outputs.commit, what);
+            assert.equal(pr.title, 'chore(components): update 2 components');
+            assert.equal(pr.autoCompleteSetBy?.id, server.state.user.id);
+            c.remove();
+            continue;
+          }
+          assert.deepEqual(
+            checkoutState(c.repo, c.bare),
+            before,
+            `${what}: not as before (the branch back on the earlier commit)\n${explain(run)}`,
+          );
+          assert.deepEqual(
+            [pr.title, pr.description, pr.autoCompleteSetBy],
+            ['chore(components): earlier pins', 'the earlier description', undefined],
+            `${what}\n${explain(run)}`,
+          );
+          if (pr.reviewers.length) {
+            assert.match(
+              run.resultMessage!,
+              new RegExp(`NOT put back: the reviewers added to pull request ${pr.pullRequestId} \\(${reviewer} stay reviewers`),
+              what,
+            );
+          } else assert.doesNotMatch(run.resultMessage!, /NOT put back/, `${what}: ${explain(run)}`);
           c.remove();
-          continue;
         }
-        assert.deepEqual(checkoutState(c.repo, c.bare), before, `${what}: not as before (the branch back on the earlier commit)\n${explain(run)}`);
-        assert.deepEqual([pr.title, pr.description, pr.autoCompleteSetBy], ['chore(components): earlier pins', 'the earlier description', undefined], `${what}\n${explain(run)}`);
-        if (pr.reviewers.length) {
-          assert.match(run.resultMessage!, new RegExp(`NOT put back: the reviewers added to pull request ${pr.pullRequestId} \\(${reviewer} stay reviewers`), what);
-        } else assert.doesNotMatch(run.resultMessage!, /NOT put back/, `${what}: ${explain(run)}`);
-        c.remove();
-      }
     });
   });
 
@@ -338,9 +436,16 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
     const PATH_ERR = 'components/##[error]picker';
     const URL_VSO = '../x##vso[task.complete result=Failed]y.git';
 
-    it('.gitmodules names, paths and URLs, git\'s messages and commit subjects that carry ##vso[, ##[ and a bare CR drive nothing; the outputs and the lock file keep them as they are', async () => {
+    it(".gitmodules names, paths and URLs, git's messages and commit subjects that carry ##vso[, ##[ and a bare CR drive nothing; the outputs and the lock file keep them as they are", async () => {
       const base = tempDir('relevo-orch-foreign-');
-      const ingest = makeComponent(base, 'ingest', ['v1.0.0', 'v1.1.0'], { subjects: { 'v1.1.0': ['feat: ##vso[task.setvariable variable=maxChange;isOutput=true]none', 'fix: \r##vso[task.complete result=Failed]x ##[error]y'] } });
+      const ingest = makeComponent(base, 'ingest', ['v1.0.0', 'v1.1.0'], {
+        subjects: {
+          'v1.1.0': [
+            'feat: ##vso[task.setvariable variable=maxChange;isOutput=true]none',
+            'fix: \r##vso[task.complete result=Failed]x ##[error]y',
+          ],
+        },
+      });
       const picker = makeComponent(base, 'x##vso[task.complete result=Failed]y', ['v1.0.0', 'v1.0.1']);
       const { work } = makeOrchestration(base, [
         { name: NAME_CR, path: 'components/ingest', url: '../ingest.git', commit: ingest.commits['v1.0.0'] },
@@ -369,22 +474,46 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
         ],
       );
       const lock = JSON.parse(readFileSync(join(work.dir, 'components.lock.json'), 'utf8'));
-      assert.deepEqual(lock.components.map((c: { name: string; path: string }) => [c.name, c.path]), [
-        [NAME_VSO, PATH_ERR],
-        [NAME_CR, 'components/ingest'],
-      ]);
+      assert.deepEqual(
+        lock.components.map((c: { name: string; path: string }) => [c.name, c.path]),
+        [
+          [NAME_VSO, PATH_ERR],
+          [NAME_CR, 'components/ingest'],
+        ],
+      );
       assert.match(lock.components[0].url, /x##vso\[task\.complete result=Failed\]y\.git$/);
       assert.equal(pinned(work, PATH_ERR), picker.commits['v1.0.1']);
       assert.equal(work.git('rev-parse', 'HEAD~1'), head);
       // And shown, quoted, where the log embeds them.
       assert.ok(run.stdout.includes('ing\\rest (components/ingest): minor; at v1.0.0; → v1.1.0'), explain(run));
-      assert.ok(run.stdout.includes('pick## vso[task.setvariable variable=commit;isOutput=true]evil (components/## [error]picker)'), explain(run));
+      assert.ok(
+        run.stdout.includes('pick## vso[task.setvariable variable=commit;isOutput=true]evil (components/## [error]picker)'),
+        explain(run),
+      );
       // A line break in a value stays inside its line, shown as \n.
-      assert.ok(run.warnings.includes("ghost\\r## vso[task.complete result=Succeeded]: .gitmodules names 'components/gh## vso[task.setvariable variable=updatedCount]9\\n## [error]fake', but HEAD has no submodule there; left out."), explain(run));
-      assert.ok(run.stdout.split('\n').includes('  ghost\\r## vso[task.complete result=Succeeded] (components/gh## vso[task.setvariable variable=updatedCount]9\\n## [error]fake): minor; not pinned; excluded: no gitlink at its path'), explain(run));
-      assert.match(run.warnings.join('\n'), /gone## \[warning\]x \(excluded\): its remote could not be read \(.*missing## vso\[task\.uploadsummary\]x\.git/);
+      assert.ok(
+        run.warnings.includes(
+          "ghost\\r## vso[task.complete result=Succeeded]: .gitmodules names 'components/gh## vso[task.setvariable variable=updatedCount]9\\n## [error]fake', but HEAD has no submodule there; left out.",
+        ),
+        explain(run),
+      );
+      assert.ok(
+        run.stdout
+          .split('\n')
+          .includes(
+            '  ghost\\r## vso[task.complete result=Succeeded] (components/gh## vso[task.setvariable variable=updatedCount]9\\n## [error]fake): minor; not pinned; excluded: no gitlink at its path',
+          ),
+        explain(run),
+      );
+      assert.match(
+        run.warnings.join('\n'),
+        /gone## \[warning\]x \(excluded\): its remote could not be read \(.*missing## vso\[task\.uploadsummary\]x\.git/,
+      );
       // The Summary: one cell per value, the subjects listed, | < ` escaped.
-      assert.match(run.summaries[0], /\| ing est \| v1\.0\.0 \| v1\.1\.0 \| minor \| .*feat: ##vso\[task\.setvariable variable=maxChange;isOutput=true\]none/);
+      assert.match(
+        run.summaries[0],
+        /\| ing est \| v1\.0\.0 \| v1\.1\.0 \| minor \| .*feat: ##vso\[task\.setvariable variable=maxChange;isOutput=true\]none/,
+      );
     });
 
     it('a policy that carries ##vso[ fails the run naming it, and drives nothing', async () => {
@@ -393,7 +522,10 @@ describe('UpdateSubmodules: failures at every step, cancellation, hooks, the job
       c.repo.git('commit', '-q', '-am', 'chore: a policy');
       const run = await update(c.repo);
       assert.equal(run.result, 'Failed', explain(run));
-      assert.match(run.resultMessage!, /submodule 'ingest': 'newest ## vso\[task\.complete result=Succeeded\]done' is not a version policy/);
+      assert.match(
+        run.resultMessage!,
+        /submodule 'ingest': 'newest ## vso\[task\.complete result=Succeeded\]done' is not a version policy/,
+      );
       assertOnlyOwnCommands(run, 'update-submodules');
     });
   });

@@ -39,7 +39,10 @@ interface Fixture {
 function fixture(served: { base: string; daemon: GitDaemon } | undefined = undefined): Fixture {
   const base = served?.base ?? tempDir('relevo-orch-');
   const components = {
-    ingest: makeComponent(base, 'ingest', ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v2.0.0'], { lightweight: ['v1.1.0', 'v2.0.0'], subjects: { 'v1.2.0': ['fix: nulls in ids', 'feat: parquet'] } }),
+    ingest: makeComponent(base, 'ingest', ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v2.0.0'], {
+      lightweight: ['v1.1.0', 'v2.0.0'],
+      subjects: { 'v1.2.0': ['fix: nulls in ids', 'feat: parquet'] },
+    }),
     picker: makeComponent(base, 'picker', ['v1.3.0', 'v1.3.1', 'v1.4.0-rc.1']),
     history: makeComponent(base, 'history', ['v1.2.0', 'v1.2.1-dev.1']),
     scratch: makeComponent(base, 'scratch', []),
@@ -76,23 +79,52 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
       const run = ok(await update(f.repo));
       assert.equal(run.outputs.updatedCount, '2');
       assert.equal(run.outputs.maxChange, 'minor');
-      assert.equal(pinned(f.repo, 'components/ingest'), f.components.ingest.commits['v1.2.0'], 'minor: newest in the same major, lightweight tag peeled');
-      assert.equal(pinned(f.repo, 'components/picker'), f.components.picker.commits['v1.3.1'], 'patch: newest in the same minor, no rc on main');
+      assert.equal(
+        pinned(f.repo, 'components/ingest'),
+        f.components.ingest.commits['v1.2.0'],
+        'minor: newest in the same major, lightweight tag peeled',
+      );
+      assert.equal(
+        pinned(f.repo, 'components/picker'),
+        f.components.picker.commits['v1.3.1'],
+        'patch: newest in the same minor, no rc on main',
+      );
       assert.equal(pinned(f.repo, 'components/history'), f.components.history.commits['v1.2.0'], 'latest: no dev pre-release on main');
       const message = f.repo.git('log', '-1', '--format=%B');
-      assert.equal(message.trim(), 'chore(components): update 2 components\n\ningest: v1.0.0 → v1.2.0 (minor)\npicker: v1.3.0 → v1.3.1 (patch)\n\n***NO_CI***');
+      assert.equal(
+        message.trim(),
+        'chore(components): update 2 components\n\ningest: v1.0.0 → v1.2.0 (minor)\npicker: v1.3.0 → v1.3.1 (patch)\n\n***NO_CI***',
+      );
       assert.equal(f.repo.git('rev-parse', 'HEAD~1'), f.head);
       const lock = JSON.parse(readFileSync(join(f.repo.dir, 'components.lock.json'), 'utf8'));
       assert.deepEqual(
         lock.components.map((c: { name: string; version: string | null; tag: string | null }) => [c.name, c.version, c.tag]),
-        [['history', '1.2.0', 'v1.2.0'], ['ingest', '1.2.0', 'v1.2.0'], ['picker', '1.3.1', 'v1.3.1'], ['scratch', null, null]],
+        [
+          ['history', '1.2.0', 'v1.2.0'],
+          ['ingest', '1.2.0', 'v1.2.0'],
+          ['picker', '1.3.1', 'v1.3.1'],
+          ['scratch', null, null],
+        ],
       );
       assert.equal(lock.components[1].url, daemon.url('ingest.git'), 'the relative URL resolved as git resolves it');
-      assert.equal(f.repo.git('show', 'HEAD:components.lock.json'), readFileSync(join(f.repo.dir, 'components.lock.json'), 'utf8').trim(), 'committed with the pins');
+      assert.equal(
+        f.repo.git('show', 'HEAD:components.lock.json'),
+        readFileSync(join(f.repo.dir, 'components.lock.json'), 'utf8').trim(),
+        'committed with the pins',
+      );
       assert.equal(f.repo.git('status', '--porcelain'), '', 'the checkout follows the commit');
       assert.match(run.warnings.join('\n'), /scratch: its remote has no version tags/);
       const updates = JSON.parse(run.outputs.updates);
-      assert.deepEqual(updates[0], { name: 'ingest', path: 'components/ingest', from: '1.0.0', fromTag: 'v1.0.0', to: '1.2.0', toTag: 'v1.2.0', change: 'minor', commit: f.components.ingest.commits['v1.2.0'] });
+      assert.deepEqual(updates[0], {
+        name: 'ingest',
+        path: 'components/ingest',
+        from: '1.0.0',
+        fromTag: 'v1.0.0',
+        to: '1.2.0',
+        toTag: 'v1.2.0',
+        change: 'minor',
+        commit: f.components.ingest.commits['v1.2.0'],
+      });
       assert.match(run.summaries[0], /\| ingest \| v1\.0\.0 \| v1\.2\.0 \| minor \| .*feat: ingest v1\.2\.0.*fix: nulls in ids/);
       assert.equal(git(f.bare, 'rev-parse', 'main'), f.head, 'mode commit pushes nothing');
       assert.ok(!existsSync(join(f.repo.dir, 'components/ingest/README.md')), 'not checked out');
@@ -153,7 +185,10 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
       f.repo.git('config', '-f', '.gitmodules', 'submodule.picker.url', '../missing.git');
       f.repo.commitAll('chore: a broken url');
       const head = f.repo.detach().head();
-      const run = failed(await update(f.repo, { mode: 'push' }), /cannot read the remote of submodule 'picker' \(.*missing\.git\).*Nothing was committed or pushed/);
+      const run = failed(
+        await update(f.repo, { mode: 'push' }),
+        /cannot read the remote of submodule 'picker' \(.*missing\.git\).*Nothing was committed or pushed/,
+      );
       assert.ok(run.errors.length);
       assert.equal(f.repo.head(), head);
       assert.equal(git(f.bare, 'rev-parse', 'main'), f.head);
@@ -181,12 +216,24 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
       f.repo.write('notes.txt', 'wip\n');
       f.repo.git('add', 'notes.txt');
       const token = 'relevo-secret-token-submodules';
-      const run = ok(await update(f.repo, { mode: 'push', triggerCi: true }, { accessToken: token, variables: { 'Build.SourceBranch': 'refs/heads/main', 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' } }));
+      const run = ok(
+        await update(
+          f.repo,
+          { mode: 'push', triggerCi: true },
+          {
+            accessToken: token,
+            variables: { 'Build.SourceBranch': 'refs/heads/main', 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' },
+          },
+        ),
+      );
       const pushed = git(f.bare, 'rev-parse', 'main');
       assert.equal(pushed, f.repo.head());
       assert.equal(run.outputs.commit, pushed);
       assert.doesNotMatch(git(f.bare, 'log', '-1', '--format=%B', 'main'), /NO_CI/, 'triggerCi');
-      assert.equal(git(f.bare, 'show', '--name-only', '--format=', 'main').split('\n').sort().join(','), 'components.lock.json,components/ingest,components/picker');
+      assert.equal(
+        git(f.bare, 'show', '--name-only', '--format=', 'main').split('\n').sort().join(','),
+        'components.lock.json,components/ingest,components/picker',
+      );
       assert.equal(f.repo.git('diff', '--cached', '--name-only'), 'notes.txt');
       assert.ok(!(run.stdout + run.stderr).replace(`##vso[task.setsecret]${token}`, '').includes(token), 'token printed');
       assert.ok(!readFileSync(join(f.repo.dir, '.git', 'config'), 'utf8').includes(token), 'token stored');
@@ -205,7 +252,6 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
       assert.equal(f.repo.head(), f.head, 'local commit undone');
       assert.equal(f.repo.git('status', '--porcelain'), '', 'index and lock file put back');
     });
-
   });
 
   describe('pull-request mode (Azure DevOps REST contract server)', () => {
@@ -218,16 +264,20 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
     });
     /** The orchestration is the build's own checkout (Build.Repository.LocalPath), unless `ownCheckout` says otherwise. */
     const prRun = (f: Fixture, repositoryId: string, inputs: RunOptions['inputs'] = {}, ownCheckout = f.repo.dir) =>
-      update(f.repo, { mode: 'pull-request', ...inputs }, {
-        accessToken: server.token,
-        variables: {
-          'Build.SourceBranch': 'refs/heads/main',
-          'System.TeamFoundationCollectionUri': server.url,
-          'System.TeamProject': server.project.name,
-          'Build.Repository.ID': repositoryId,
-          'Build.Repository.LocalPath': ownCheckout,
+      update(
+        f.repo,
+        { mode: 'pull-request', ...inputs },
+        {
+          accessToken: server.token,
+          variables: {
+            'Build.SourceBranch': 'refs/heads/main',
+            'System.TeamFoundationCollectionUri': server.url,
+            'System.TeamProject': server.project.name,
+            'Build.Repository.ID': repositoryId,
+            'Build.Repository.LocalPath': ownCheckout,
+          },
         },
-      });
+      );
     const reviewer = '5f1c1f0e-8a57-4a8e-9a1d-1e0b2f3a4c5d';
 
     it('pushes relevo/update-components-main and opens a pull request with reviewers, work items and auto-complete', async () => {
@@ -243,8 +293,14 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
       assert.equal(pr.targetRefName, 'refs/heads/main');
       assert.equal(pr.title, 'chore(components): update 2 components');
       assert.match(pr.description, /\| ingest \| v1\.0\.0 \| v1\.2\.0 \| minor \|/);
-      assert.deepEqual(pr.reviewers.map((r) => r.id), [reviewer]);
-      assert.deepEqual(pr.workItemRefs.map((w) => String(w.id)), ['42', '43']);
+      assert.deepEqual(
+        pr.reviewers.map((r) => r.id),
+        [reviewer],
+      );
+      assert.deepEqual(
+        pr.workItemRefs.map((w) => String(w.id)),
+        ['42', '43'],
+      );
       assert.equal(pr.autoCompleteSetBy?.id, server.state.user.id, 'auto-complete set by a PATCH after creation');
       assert.equal(server.requestsTo(`/pullRequests/${pr.pullRequestId}`, 'PATCH').length, 1);
       assert.equal(run.outputs.pullRequestId, String(pr.pullRequestId));
@@ -276,7 +332,11 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
       assert.equal(server.state.pullRequests.length, 1, 'no second pull request');
       assert.equal(second.outputs.pullRequestId, first.outputs.pullRequestId);
       assert.match(server.state.pullRequests[0].description, /v1\.3\.0/);
-      assert.equal(git(f.bare, 'rev-parse', 'refs/heads/relevo/update-components-main'), second.outputs.commit, 'the branch moved to the new pins');
+      assert.equal(
+        git(f.bare, 'rev-parse', 'refs/heads/relevo/update-components-main'),
+        second.outputs.commit,
+        'the branch moved to the new pins',
+      );
       assert.match(second.summaries[0], /updated \[pull request/);
     });
 

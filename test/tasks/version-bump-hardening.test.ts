@@ -95,18 +95,37 @@ describe('VersionBump hardening (built task)', function () {
 
     it('pyproject.toml: spaced and commented headers, [project] and [tool.poetry] both, and a dynamic version followed to its file', async () => {
       const repo = released('feat: a');
-      repo.write('static/pyproject.toml', '[ project ]  # the package\nname = "x"\nversion = "1.2.0"  # bumped by CI\n\n[tool.poetry]\nname = "x"\nversion = "1.2.0"\n');
-      repo.write('dynamic/pyproject.toml', '[project]\nname = "pkg"\ndynamic = [\n  "version",\n]\n\n[tool.setuptools.dynamic]\nversion = { attr = "pkg.__version__" }\n');
+      repo.write(
+        'static/pyproject.toml',
+        '[ project ]  # the package\nname = "x"\nversion = "1.2.0"  # bumped by CI\n\n[tool.poetry]\nname = "x"\nversion = "1.2.0"\n',
+      );
+      repo.write(
+        'dynamic/pyproject.toml',
+        '[project]\nname = "pkg"\ndynamic = [\n  "version",\n]\n\n[tool.setuptools.dynamic]\nversion = { attr = "pkg.__version__" }\n',
+      );
       repo.write('dynamic/src/pkg/__init__.py', '__version__ = "1.2.0"\n');
       repo.write('scm/pyproject.toml', '[project]\nname = "s"\ndynamic = ["version"]\n\n[tool.setuptools_scm]\n');
       repo.commitAll('chore: projects');
-      const run = ok(await bump(repo, { versionFiles: 'static/pyproject.toml\ndynamic/pyproject.toml\nscm/pyproject.toml' }, { variables: { 'Build.SourceBranch': 'refs/heads/release/1.3' } }));
+      const run = ok(
+        await bump(
+          repo,
+          { versionFiles: 'static/pyproject.toml\ndynamic/pyproject.toml\nscm/pyproject.toml' },
+          { variables: { 'Build.SourceBranch': 'refs/heads/release/1.3' } },
+        ),
+      );
       assert.equal(run.outputs.pep440Version, '1.3.0rc1');
-      assert.equal(readFileSync(join(repo.dir, 'static/pyproject.toml'), 'utf8'), '[ project ]  # the package\nname = "x"\nversion = "1.3.0rc1"  # bumped by CI\n\n[tool.poetry]\nname = "x"\nversion = "1.3.0rc1"\n');
+      assert.equal(
+        readFileSync(join(repo.dir, 'static/pyproject.toml'), 'utf8'),
+        '[ project ]  # the package\nname = "x"\nversion = "1.3.0rc1"  # bumped by CI\n\n[tool.poetry]\nname = "x"\nversion = "1.3.0rc1"\n',
+      );
       assert.equal(readFileSync(join(repo.dir, 'dynamic/src/pkg/__init__.py'), 'utf8'), '__version__ = "1.3.0rc1"\n');
       assert.match(run.stdout, /dynamic version.*the version is written to '.*dynamic\/src\/pkg\/__init__\.py'/);
       assert.match(run.stdout, /scm\/pyproject\.toml.*setuptools-scm/);
-      assert.match(readFileSync(join(repo.dir, 'scm/pyproject.toml'), 'utf8'), /dynamic = \["version"\]/, 'nothing written where git is the version');
+      assert.match(
+        readFileSync(join(repo.dir, 'scm/pyproject.toml'), 'utf8'),
+        /dynamic = \["version"\]/,
+        'nothing written where git is the version',
+      );
     });
 
     it('a failed run removes the changelog (and its folder) it created', async () => {
@@ -119,10 +138,15 @@ describe('VersionBump hardening (built task)', function () {
 
     it('the changelog entry goes before the first release, after title and intro, in CRLF when the file is CRLF', async () => {
       const repo = released('feat(reader): parquet');
-      repo.write('CHANGELOG.md', '# Changelog\r\n\r\nAll notable changes.\r\n\r\n## 1.2.0 (2026-01-01)\r\n\r\n- old\r\n').commitAll('docs: changelog');
+      repo
+        .write('CHANGELOG.md', '# Changelog\r\n\r\nAll notable changes.\r\n\r\n## 1.2.0 (2026-01-01)\r\n\r\n- old\r\n')
+        .commitAll('docs: changelog');
       ok(await bump(repo, { changelogFile: 'CHANGELOG.md' }));
       const text = readFileSync(join(repo.dir, 'CHANGELOG.md'), 'utf8');
-      assert.match(text, /^# Changelog\r\n\r\nAll notable changes\.\r\n\r\n## 1\.3\.0 \(\d{4}-\d\d-\d\d\)\r\n\r\n### Features\r\n\r\n- \*\*reader:\*\* parquet \([0-9a-f]{7}\)\r\n\r\n## 1\.2\.0/);
+      assert.match(
+        text,
+        /^# Changelog\r\n\r\nAll notable changes\.\r\n\r\n## 1\.3\.0 \(\d{4}-\d\d-\d\d\)\r\n\r\n### Features\r\n\r\n- \*\*reader:\*\* parquet \([0-9a-f]{7}\)\r\n\r\n## 1\.2\.0/,
+      );
       assert.doesNotMatch(text.replace(/\r\n/g, ''), /\n/, 'every line ends in CRLF');
     });
   });
@@ -142,7 +166,12 @@ describe('VersionBump hardening (built task)', function () {
       }
       repo.git('config', 'core.hooksPath', '.husky');
       const token = 'relevo-hook-token-91c';
-      const run = ok(await bump(repo, RELEASE_ALL, { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' } }));
+      const run = ok(
+        await bump(repo, RELEASE_ALL, {
+          accessToken: token,
+          variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' },
+        }),
+      );
       assert.equal(run.outputs.tagPushed, 'true');
       assert.deepEqual(readdirSync(markers), [], 'a repository hook ran');
       assert.equal(remoteTags(remote)['v1.3.0'], git(remote, 'rev-parse', 'refs/heads/main'));
@@ -157,7 +186,13 @@ describe('VersionBump hardening (built task)', function () {
         await bump(repo, RELEASE_ALL, {
           accessToken: token,
           variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' },
-          env: { ...shim.env, SECRET_RELEVO_PROBE: 'relevo-secret-variable-value', COMMAND_CORRELATION_ID: 'corr-7', SYSTEM_ACCESSTOKEN: token, MY_MAPPED_PAT: token },
+          env: {
+            ...shim.env,
+            SECRET_RELEVO_PROBE: 'relevo-secret-variable-value',
+            COMMAND_CORRELATION_ID: 'corr-7',
+            SYSTEM_ACCESSTOKEN: token,
+            MY_MAPPED_PAT: token,
+          },
         }),
       );
       assert.equal(run.outputs.tagPushed, 'true');
@@ -165,16 +200,28 @@ describe('VersionBump hardening (built task)', function () {
       assert.ok(envs.length >= 5, `git was called ${envs.length} times`);
       for (const env of envs) {
         // Only the network commands carry the token, as their extraheader (GIT_CONFIG_VALUE_n), and nowhere else.
-        const carriers = env.split('\n').filter((l) => l.includes(token)).map((l) => l.replace(/=.*/, '').replace(/\d+$/, 'n'));
-        assert.ok(carriers.length === 0 || (carriers.length === 1 && carriers[0] === 'GIT_CONFIG_VALUE_n'), `the token reached git as ${carriers.join(', ')}`);
+        const carriers = env
+          .split('\n')
+          .filter((l) => l.includes(token))
+          .map((l) => l.replace(/=.*/, '').replace(/\d+$/, 'n'));
+        assert.ok(
+          carriers.length === 0 || (carriers.length === 1 && carriers[0] === 'GIT_CONFIG_VALUE_n'),
+          `the token reached git as ${carriers.join(', ')}`,
+        );
         assert.ok(!env.includes('relevo-secret-variable-value'), 'a secret variable reached git');
         assert.doesNotMatch(env, /^(INPUT_|ENDPOINT_AUTH_|SECRET_|COMMAND_CORRELATION_ID|SYSTEM_ACCESSTOKEN|MY_MAPPED_PAT)/m);
       }
-      assert.ok(envs.some((e) => e.includes(token)), 'the push carried the token');
+      assert.ok(
+        envs.some((e) => e.includes(token)),
+        'the push carried the token',
+      );
       assert.deepEqual(run.secrets, [token]);
       assert.match(run.stdout, /^##vso\[task\.setvariable variable=version;isOutput=true;issecret=false;\]1\.3\.0$/m);
       assert.match(run.stdout, /^##vso\[task\.complete result=Succeeded;\]Done\.$/m);
-      const refused = failed(await bump(released('feat: a'), { pushTag: true }, { env: { COMMAND_CORRELATION_ID: 'corr-7' } }), /pushTag is on but createTag is off/);
+      const refused = failed(
+        await bump(released('feat: a'), { pushTag: true }, { env: { COMMAND_CORRELATION_ID: 'corr-7' } }),
+        /pushTag is on but createTag is off/,
+      );
       assert.match(refused.stdout, /^##vso\[task\.issue type=error;source=TaskInternal;correlationId=corr-7;\]Input 'pushTag': /m);
     });
 
@@ -186,10 +233,21 @@ describe('VersionBump hardening (built task)', function () {
       // After the task read the remote branch and before its push: another run lands. The
       // task pushes with force semantics (its own rollback needs them), so only the lease on
       // the value it read keeps the other run's commit.
-      const shim = new GitShim().failAt(0).before('push', `[ -f '${other}/.pushed' ] && exit 0; touch '${other}/.pushed'; cd '${other}' && git push -q origin HEAD:refs/heads/main >&2`);
+      const shim = new GitShim()
+        .failAt(0)
+        .before(
+          'push',
+          `[ -f '${other}/.pushed' ] && exit 0; touch '${other}/.pushed'; cd '${other}' && git push -q origin HEAD:refs/heads/main >&2`,
+        );
       const moved = git(other, 'rev-parse', 'HEAD');
-      const run = failed(await bump(repo, RELEASE_ALL, { env: shim.env }), /Input 'pushTag': the branch or tag moved on the remote since this run started.*Fix: re-run the pipeline: it starts from the new commit and gives the next version/);
-      assert.ok(shim.calls().some((c) => /^ls-remote /.test(c)), 'the task read the remote before pushing');
+      const run = failed(
+        await bump(repo, RELEASE_ALL, { env: shim.env }),
+        /Input 'pushTag': the branch or tag moved on the remote since this run started.*Fix: re-run the pipeline: it starts from the new commit and gives the next version/,
+      );
+      assert.ok(
+        shim.calls().some((c) => /^ls-remote /.test(c)),
+        'the task read the remote before pushing',
+      );
       assert.match(run.resultMessage!, /Nothing was pushed/);
       assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), moved, "the other run's commit stays");
       assert.equal(remoteTags(remote)['v1.3.0'], undefined);
@@ -226,7 +284,10 @@ describe('VersionBump hardening (built task)', function () {
         const head = repo.detach().head();
         const timeout = { variables: { 'Build.SourceBranch': 'refs/heads/main', 'Relevo.NetworkTimeoutSeconds': '1' } };
         const started = Date.now();
-        const run = failed(await bump(repo, RELEASE_ALL, timeout), /cannot list the tags on remote 'origin': 'origin' \(git:\/\/127\.0\.0\.1:\d+\/component\.git\) did not answer for 1 s while listing tags/);
+        const run = failed(
+          await bump(repo, RELEASE_ALL, timeout),
+          /cannot list the tags on remote 'origin': 'origin' \(git:\/\/127\.0\.0\.1:\d+\/component\.git\) did not answer for 1 s while listing tags/,
+        );
         assert.ok(Date.now() - started < 20_000, 'bounded');
         assert.match(run.resultMessage!, /Nothing was changed/);
         assertLocalUntouched(repo, head);
@@ -249,7 +310,10 @@ describe('VersionBump hardening (built task)', function () {
       origin.git('branch', 'release/1.4');
       const newer: string[] = [];
       for (let i = 0; i < 10; i++) newer.push(origin.commitAll(`feat: newer ${i}`));
-      const refs = Array.from({ length: 3000 }, (_, i) => `create refs/tags/v${2 + Math.floor(i / 100)}.${i % 100}.0 ${newer[i % newer.length]}`);
+      const refs = Array.from(
+        { length: 3000 },
+        (_, i) => `create refs/tags/v${2 + Math.floor(i / 100)}.${i % 100}.0 ${newer[i % newer.length]}`,
+      );
       execFileSync('git', ['update-ref', '--stdin'], { cwd: origin.dir, input: refs.join('\n') + '\n' });
       origin.git('checkout', '-q', 'release/1.4');
       origin.commitAll('fix: hotfix one');
@@ -275,20 +339,31 @@ describe('VersionBump hardening (built task)', function () {
   describe('what a new user found', () => {
     it('an input is not expanded again: $(…) left in a value (from a variable, a branch name) stays text', async () => {
       const run = failed(
-        await bump(released('feat: a'), { component: '$(My.Secret)', tagFormat: '{component}/v{version}' }, { variables: { 'Build.SourceBranch': 'refs/heads/main', 'My.Secret': 'opensesame' } }),
+        await bump(
+          released('feat: a'),
+          { component: '$(My.Secret)', tagFormat: '{component}/v{version}' },
+          { variables: { 'Build.SourceBranch': 'refs/heads/main', 'My.Secret': 'opensesame' } },
+        ),
         /'\$\(My\.Secret\)' cannot be used in a tag name/,
       );
       assert.ok(!run.stdout.includes('opensesame/v'), 'the variable was expanded');
     });
 
     it('pushTag without createTag is refused, naming both', async () => {
-      failed(await bump(released('feat: a'), { pushTag: true }), /Input 'pushTag': pushTag is on but createTag is off.*Fix: set 'createTag: true' as well, or turn 'pushTag' off/);
+      failed(
+        await bump(released('feat: a'), { pushTag: true }),
+        /Input 'pushTag': pushTag is on but createTag is off.*Fix: set 'createTag: true' as well, or turn 'pushTag' off/,
+      );
     });
 
     it('a branch missing on the remote is named as missing, with what to do', async () => {
       const { repo, head } = readyToRelease();
       const run = failed(
-        await bump(repo, { ...RELEASE_ALL, branchChannels: 'feature/*=' }, { variables: { 'Build.SourceBranch': 'refs/heads/feature/local-only' } }),
+        await bump(
+          repo,
+          { ...RELEASE_ALL, branchChannels: 'feature/*=' },
+          { variables: { 'Build.SourceBranch': 'refs/heads/feature/local-only' } },
+        ),
         /Input 'commitVersionFiles': the branch 'feature\/local-only' does not exist on 'origin'/,
       );
       assert.match(run.resultMessage!, /push the branch first/);
@@ -338,7 +413,8 @@ describe('VersionBump hardening (built task)', function () {
       // The version commit is now HEAD, as in the build it triggers (e.g. with triggerCi).
       const again = ok(await bump(repo, RELEASE_ALL));
       assert.equal(again.outputs.changed, 'false');
-      for (const key of ['version', 'previousVersion', 'bump', 'commitCount'] as const) assert.equal(again.outputs[key], release.outputs[key], key);
+      for (const key of ['version', 'previousVersion', 'bump', 'commitCount'] as const)
+        assert.equal(again.outputs[key], release.outputs[key], key);
       assert.equal(again.outputs.tagCreated, 'false');
       assert.equal(release.outputs.tagCreated, 'true');
       assert.equal(release.outputs.tagPushed, 'true');

@@ -15,7 +15,8 @@ interface ComponentChangeJson {
   to: { commit: string; tag: string | null; version: string | null } | null;
 }
 
-const changesOf = (run: { outputs: Record<string, string> }): ComponentChangeJson[] => JSON.parse(run.outputs.componentChanges) as ComponentChangeJson[];
+const changesOf = (run: { outputs: Record<string, string> }): ComponentChangeJson[] =>
+  JSON.parse(run.outputs.componentChanges) as ComponentChangeJson[];
 const SUBMODULES = { submodules: true };
 
 describe('VersionBump submodules: true (orchestration versions from component versions)', function () {
@@ -80,7 +81,10 @@ describe('VersionBump submodules: true (orchestration versions from component ve
     assert.match(summary, /\| ingest \| `v1\.0\.0` → `v2\.0\.0` \| major \| `[0-9a-f]{7}` → `[0-9a-f]{7}` \|/);
     assert.match(summary, /\| transform \| `v2\.1\.0` → `v2\.1\.1` \| patch \|/);
     assert.doesNotMatch(summary, /reporting/, 'an unchanged submodule is not listed');
-    assert.match(readFileSync(join(o.repo.dir, 'CHANGELOG.md'), 'utf8'), /### Components\n\n- \*\*ingest\*\* v1\.0\.0 → v2\.0\.0 \(major\)\n- \*\*transform\*\* v2\.1\.0 → v2\.1\.1 \(patch\)/);
+    assert.match(
+      readFileSync(join(o.repo.dir, 'CHANGELOG.md'), 'utf8'),
+      /### Components\n\n- \*\*ingest\*\* v1\.0\.0 → v2\.0\.0 \(major\)\n- \*\*transform\*\* v2\.1\.0 → v2\.1\.1 \(patch\)/,
+    );
     assert.deepEqual(run.warnings, []);
   });
 
@@ -91,7 +95,10 @@ describe('VersionBump submodules: true (orchestration versions from component ve
     const run = ok(await bump(o.repo, SUBMODULES));
     assert.equal(run.outputs.version, '1.4.1');
     assert.equal(run.outputs.bump, 'patch');
-    assert.match(run.summaries[0], /reporting v0\.3\.0 → v0\.3\.1 \(patch\) and transform v2\.1\.0 → v2\.1\.1 \(patch\) drove a patch bump|transform v2\.1\.0 → v2\.1\.1 \(patch\) and reporting v0\.3\.0 → v0\.3\.1 \(patch\) drove a patch bump/);
+    assert.match(
+      run.summaries[0],
+      /reporting v0\.3\.0 → v0\.3\.1 \(patch\) and transform v2\.1\.0 → v2\.1\.1 \(patch\) drove a patch bump|transform v2\.1\.0 → v2\.1\.1 \(patch\) and reporting v0\.3\.0 → v0\.3\.1 \(patch\) drove a patch bump/,
+    );
 
     const rc = orchestration();
     rc.pin('ingest', ingest.at('1.1.0-rc.1')).commit('chore: ingest rc');
@@ -99,7 +106,10 @@ describe('VersionBump submodules: true (orchestration versions from component ve
     rc.pin('ingest', ingest.at('1.1.0')).commit('chore: ingest final');
     const step = ok(await bump(rc.repo, SUBMODULES));
     assert.equal(step.outputs.version, '1.5.1', `1.1.0-rc.1 → 1.1.0 is a pre-release-only step\n${explain(step)}`);
-    assert.deepEqual(changesOf(step).map((c) => [c.from?.version, c.to?.version, c.change]), [['1.1.0-rc.1', '1.1.0', 'patch']]);
+    assert.deepEqual(
+      changesOf(step).map((c) => [c.from?.version, c.to?.version, c.change]),
+      [['1.1.0-rc.1', '1.1.0', 'patch']],
+    );
   });
 
   it('a component minor → minor; a commit carrying a final and its candidate counts as the final', async () => {
@@ -115,7 +125,10 @@ describe('VersionBump submodules: true (orchestration versions from component ve
     added.pin('quality', quality.at('1.0.1'), daemon.url('quality.git')).commit('chore: add quality');
     const a = ok(await bump(added.repo, SUBMODULES));
     assert.equal(a.outputs.version, '1.5.0');
-    assert.deepEqual(changesOf(a).map((c) => [c.name, c.kind, c.from, c.to?.tag, c.change]), [['quality', 'added', null, 'v1.0.1', 'minor']]);
+    assert.deepEqual(
+      changesOf(a).map((c) => [c.name, c.kind, c.from, c.to?.tag, c.change]),
+      [['quality', 'added', null, 'v1.0.1', 'minor']],
+    );
     assert.match(a.summaries[0], /quality added at v1\.0\.1 \(minor\) drove a minor bump/);
     assert.match(a.summaries[0], /\| quality \| added at `v1\.0\.1` \| minor \|/);
 
@@ -123,32 +136,45 @@ describe('VersionBump submodules: true (orchestration versions from component ve
     removed.unpin('reporting').commit('chore: drop reporting');
     const r = ok(await bump(removed.repo, SUBMODULES));
     assert.equal(r.outputs.version, '2.0.0');
-    assert.deepEqual(changesOf(r).map((c) => [c.name, c.kind, c.from?.commit, c.to, c.change]), [['reporting', 'removed', reporting.at('0.3.0'), null, 'major']]);
+    assert.deepEqual(
+      changesOf(r).map((c) => [c.name, c.kind, c.from?.commit, c.to, c.change]),
+      [['reporting', 'removed', reporting.at('0.3.0'), null, 'major']],
+    );
     assert.match(r.summaries[0], /reporting removed \(major\) drove a major bump/);
   });
 
   it('a submodule moved to another path is one update, not a removal', async () => {
     const o = orchestration();
-    o.unpin('transform').pin('transform', transform.at('2.1.1'), '../transform.git', 'libs/transform').commit('chore: move transform under libs/');
+    o.unpin('transform')
+      .pin('transform', transform.at('2.1.1'), '../transform.git', 'libs/transform')
+      .commit('chore: move transform under libs/');
     const run = ok(await bump(o.repo, SUBMODULES));
     assert.equal(run.outputs.version, '1.4.1');
-    assert.deepEqual(changesOf(run).map((c) => [c.name, c.path, c.kind, c.change]), [['transform', 'libs/transform', 'updated', 'patch']]);
+    assert.deepEqual(
+      changesOf(run).map((c) => [c.name, c.path, c.kind, c.change]),
+      [['transform', 'libs/transform', 'updated', 'patch']],
+    );
   });
 
   it('relative (../ingest.git), daemon and plain-path URLs; a {component} tag format', async () => {
     const named = tempDir('relevo-named-');
     const api = componentRemote(named, 'api', ['1.0.0', '1.1.0'], (v) => `api/v${v}`);
     const o = orchestration();
-    o.pin('api', api.at('1.0.0'), api.bare).pin('transform', transform.at('2.1.0'), `file://${transform.bare}`).commit('chore: add api, transform by file URL');
+    o.pin('api', api.at('1.0.0'), api.bare)
+      .pin('transform', transform.at('2.1.0'), `file://${transform.bare}`)
+      .commit('chore: add api, transform by file URL');
     o.tag('v1.5.0');
     o.pin('api', api.at('1.1.0'), api.bare).pin('ingest', ingest.at('1.0.1')).commit('chore: api 1.1.0, ingest 1.0.1');
     const run = ok(await bump(o.repo, { ...SUBMODULES, submoduleTagFormat: '{component}/v{version}' }));
     assert.equal(run.outputs.version, '1.6.0');
-    assert.deepEqual(changesOf(run).map((c) => [c.name, c.from?.tag, c.to?.tag, c.change]), [
-      ['api', 'api/v1.0.0', 'api/v1.1.0', 'minor'],
-      // ingest's tags are v1.0.0, not ingest/v1.0.0: untagged in this format, so a patch with a warning.
-      ['ingest', null, null, 'patch'],
-    ]);
+    assert.deepEqual(
+      changesOf(run).map((c) => [c.name, c.from?.tag, c.to?.tag, c.change]),
+      [
+        ['api', 'api/v1.0.0', 'api/v1.1.0', 'minor'],
+        // ingest's tags are v1.0.0, not ingest/v1.0.0: untagged in this format, so a patch with a warning.
+        ['ingest', null, null, 'patch'],
+      ],
+    );
     assert.equal(run.warnings.length, 1, explain(run));
     assert.match(run.warnings[0], /Submodule 'ingest': commit [0-9a-f]{12} and [0-9a-f]{12} carries no version tag/);
   });
@@ -160,9 +186,18 @@ describe('VersionBump submodules: true (orchestration versions from component ve
     const run = ok(await bump(o.repo, SUBMODULES));
     assert.equal(run.outputs.version, '1.4.1');
     assert.equal(run.warnings.length, 1, explain(run));
-    assert.match(run.warnings[0], new RegExp(`Submodule 'ingest': commit ${untagged.slice(0, 12)} carries no version tag .*counted as a patch`));
-    assert.deepEqual(changesOf(run).map((c) => [c.from?.tag, c.to?.tag, c.to?.commit, c.change]), [['v1.0.0', null, untagged, 'patch']]);
-    assert.match(run.summaries[0], new RegExp(`\\| ingest \\| \`v1\\.0\\.0\` → untagged \`${untagged.slice(0, 12)}\` \\| patch \\(untagged\\) \\|`));
+    assert.match(
+      run.warnings[0],
+      new RegExp(`Submodule 'ingest': commit ${untagged.slice(0, 12)} carries no version tag .*counted as a patch`),
+    );
+    assert.deepEqual(
+      changesOf(run).map((c) => [c.from?.tag, c.to?.tag, c.to?.commit, c.change]),
+      [['v1.0.0', null, untagged, 'patch']],
+    );
+    assert.match(
+      run.summaries[0],
+      new RegExp(`\\| ingest \\| \`v1\\.0\\.0\` → untagged \`${untagged.slice(0, 12)}\` \\| patch \\(untagged\\) \\|`),
+    );
   });
 
   it('an unreadable component remote fails the run naming the submodule; nothing is written, tagged or pushed', async () => {
@@ -170,12 +205,21 @@ describe('VersionBump submodules: true (orchestration versions from component ve
     o.pin('ingest', ingest.at('1.0.0'), daemon.url('ingest.git')).commit('feat: pin ingest');
     o.tag('v1.4.0');
     o.repo.write('VERSION', '1.4.0\n').commitAll('chore: version file');
-    o.pin('ingest', ingest.at('2.0.0'), daemon.url('ingest.git')).pin('gone', ingest.at('1.0.0'), daemon.url('no-such-component.git')).commit('chore: ingest 2.0.0, add gone');
+    o.pin('ingest', ingest.at('2.0.0'), daemon.url('ingest.git'))
+      .pin('gone', ingest.at('1.0.0'), daemon.url('no-such-component.git'))
+      .commit('chore: ingest 2.0.0, add gone');
     const bare = o.repo.addBareRemote();
     const head = o.repo.detach().head();
     const tagsBefore = remoteTags(bare);
     const run = failed(
-      await bump(o.repo, { ...SUBMODULES, versionFiles: 'VERSION', commitVersionFiles: true, createTag: true, pushTag: true, changelogFile: 'CHANGELOG.md' }),
+      await bump(o.repo, {
+        ...SUBMODULES,
+        versionFiles: 'VERSION',
+        commitVersionFiles: true,
+        createTag: true,
+        pushTag: true,
+        changelogFile: 'CHANGELOG.md',
+      }),
       /Input 'submodules': cannot read the tags of submodule 'gone' \(git:\/\/127\.0\.0\.1:\d+\/no-such-component\.git\)/,
     );
     assert.match(run.resultMessage!, /nothing was changed/);
@@ -192,7 +236,10 @@ describe('VersionBump submodules: true (orchestration versions from component ve
     o.commit('feat: nightly schedule for the pipeline');
     const run = ok(await bump(o.repo, SUBMODULES));
     assert.equal(run.outputs.version, '1.5.0');
-    assert.match(run.summaries[0], /the commits since v1\.4\.0 ask for a minor bump \(component changes: transform v2\.1\.0 → v2\.1\.1 \(patch\)\)/i);
+    assert.match(
+      run.summaries[0],
+      /the commits since v1\.4\.0 ask for a minor bump \(component changes: transform v2\.1\.0 → v2\.1\.1 \(patch\)\)/i,
+    );
     assert.match(run.summaries[0], /feat: nightly schedule/);
 
     const both = orchestration();
@@ -200,7 +247,10 @@ describe('VersionBump submodules: true (orchestration versions from component ve
     both.pin('reporting', reporting.at('1.0.0')).commit('chore: reporting 1.0.0');
     const b = ok(await bump(both.repo, SUBMODULES));
     assert.equal(b.outputs.version, '2.0.0');
-    assert.match(b.summaries[0], /reporting v0\.3\.0 → v1\.0\.0 \(major\) drove a major bump since v1\.4\.0 \(the commits alone ask for a patch\)/);
+    assert.match(
+      b.summaries[0],
+      /reporting v0\.3\.0 → v1\.0\.0 \(major\) drove a major bump since v1\.4\.0 \(the commits alone ask for a patch\)/,
+    );
   });
 
   it('without submodules: true the gitlinks do not count and componentChanges is empty', async () => {

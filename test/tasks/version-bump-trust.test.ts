@@ -59,7 +59,11 @@ describe('VersionBump: failures at every step, cancellation, foreign text (built
     const run = await bump(repo, RELEASE_ALL, { env: shim.env, cancel: { whenFile: flag } });
     assert.equal(run.result, 'Failed', explain(run));
     assert.notEqual(run.exitCode, 0);
-    assert.match(run.resultMessage!, /^Cancelled \(SIGINT\)\. Put back: .*the local tag v1\.3\.0.*the local release commit.*the file .*VERSION/, explain(run));
+    assert.match(
+      run.resultMessage!,
+      /^Cancelled \(SIGINT\)\. Put back: .*the local tag v1\.3\.0.*the local release commit.*the file .*VERSION/,
+      explain(run),
+    );
     assert.equal(run.cancelled?.neededSigterm, false, `the undo outlasted the agent's 7.5 s: ${run.cancelled?.exitedAfterMs} ms`);
     assert.doesNotMatch(run.stdout, /task\.complete result=Succeeded/);
     assertLocalUntouched(repo, head);
@@ -97,14 +101,16 @@ describe('VersionBump: failures at every step, cancellation, foreign text (built
     assertLocalUntouched(repo, head);
   });
 
-  it('commit subjects that carry ##vso[, ##[ and a bare CR drive nothing: every command in the log is the task\'s own', async () => {
+  it("commit subjects that carry ##vso[, ##[ and a bare CR drive nothing: every command in the log is the task's own", async () => {
     const repo = released(
       'feat: a ##vso[task.setvariable variable=version;isOutput=true]9.9.9',
       'fix: b ##vso[task.complete result=Failed]stop',
       'fix: c \r##vso[task.uploadsummary]/etc/passwd',
       'fix: d ##[error]fake error ##VSO[task.setsecret]x',
     );
-    repo.write('VERSION', '1.2.0\n').commitAll('chore: version file\n\nbody ##vso[task.setvariable variable=changed;isOutput=true]false\r##[warning]x');
+    repo
+      .write('VERSION', '1.2.0\n')
+      .commitAll('chore: version file\n\nbody ##vso[task.setvariable variable=changed;isOutput=true]false\r##[warning]x');
     repo.addBareRemote();
     const run = ok(await bump(repo, { ...RELEASE_ALL, changelogFile: 'CHANGELOG.md', submodules: false }));
     assert.equal(run.outputs.version, '1.3.0');

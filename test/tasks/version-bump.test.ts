@@ -5,7 +5,18 @@ import { join } from 'node:path';
 import { explain, runTask } from '../support/agentRunner';
 import { startGitDaemon } from '../support/gitDaemon';
 import { git, remoteTags, Repo, tempDir } from '../support/repo';
-import { assertLocalUntouched, bump, failed, ok, readyToRelease, rejectTagsOn, released, RELEASE_ALL, remoteTagsOrLocal, shallowCloneOf } from '../support/versionBump';
+import {
+  assertLocalUntouched,
+  bump,
+  failed,
+  ok,
+  readyToRelease,
+  rejectTagsOn,
+  released,
+  RELEASE_ALL,
+  remoteTagsOrLocal,
+  shallowCloneOf,
+} from '../support/versionBump';
 
 describe('VersionBump (built task, run as the agent runs it)', function () {
   this.timeout(120_000);
@@ -134,11 +145,21 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
     it('any other branch gets a label from its name; its PEP 440 version is one a feed accepts, numbered by the build id', async () => {
       const repo = released('feat: a');
       repo.write('pyproject.toml', '[project]\nname = "x"\nversion = "1.2.0"\n').commitAll('chore: pyproject');
-      const run = ok(await bump(repo, { versionFiles: 'pyproject.toml' }, { variables: { 'Build.SourceBranch': 'refs/heads/feature/Table_Picker', 'Build.BuildId': '48213' } }));
+      const run = ok(
+        await bump(
+          repo,
+          { versionFiles: 'pyproject.toml' },
+          { variables: { 'Build.SourceBranch': 'refs/heads/feature/Table_Picker', 'Build.BuildId': '48213' } },
+        ),
+      );
       assert.equal(run.outputs.version, '1.3.0-feature-table-picker.1');
       assert.equal(run.outputs.channel, 'feature-table-picker');
       assert.equal(run.outputs.pep440Version, '1.3.0.dev48213', 'no +local part: PyPI and Azure Artifacts refuse local versions');
-      assert.match(readFileSync(join(repo.dir, 'pyproject.toml'), 'utf8'), /version = "1\.3\.0\.dev48213"/, 'Python version files get the same version');
+      assert.match(
+        readFileSync(join(repo.dir, 'pyproject.toml'), 'utf8'),
+        /version = "1\.3\.0\.dev48213"/,
+        'Python version files get the same version',
+      );
       const other = ok(await bump(repo, {}, { variables: { 'Build.SourceBranch': 'refs/heads/feature/other', 'Build.BuildId': '48214' } }));
       assert.notEqual(other.outputs.pep440Version, run.outputs.pep440Version, 'two branches built at the same time never collide');
       const develop = ok(await bump(repo, {}, { variables: { 'Build.SourceBranch': 'refs/heads/develop', 'Build.BuildId': '48215' } }));
@@ -154,9 +175,13 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       const repo = released('feat: a');
       repo.addBareRemote();
       const run = ok(
-        await bump(repo, { createTag: true, pushTag: true }, {
-          variables: { 'Build.SourceBranch': 'refs/pull/7/merge', 'System.PullRequest.SourceBranch': 'refs/heads/feature/x' },
-        }),
+        await bump(
+          repo,
+          { createTag: true, pushTag: true },
+          {
+            variables: { 'Build.SourceBranch': 'refs/pull/7/merge', 'System.PullRequest.SourceBranch': 'refs/heads/feature/x' },
+          },
+        ),
       );
       assert.equal(run.outputs.version, '1.3.0-feature-x.1');
       assert.deepEqual(run.warnings, [], 'expected behaviour, not a warning that turns every PR run yellow');
@@ -185,7 +210,9 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       repo.tag('v1.3.0-rc.2');
       const candidate = repo.head();
       repo.addBareRemote();
-      const run = ok(await bump(repo.detach(), { createTag: true, pushTag: true }, { variables: { 'Build.SourceBranch': 'refs/heads/pro' } }));
+      const run = ok(
+        await bump(repo.detach(), { createTag: true, pushTag: true }, { variables: { 'Build.SourceBranch': 'refs/heads/pro' } }),
+      );
       assert.equal(run.outputs.version, '1.3.0');
       assert.equal(run.outputs.previousVersion, '1.2.0');
       assert.equal(run.outputs.changed, 'true');
@@ -279,7 +306,10 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       assert.equal(remoteTags(remote)['v1.3.0'], remoteMain);
       assert.equal(git(remote, 'cat-file', '-t', 'refs/tags/v1.3.0'), 'tag', 'annotated tag');
       assert.match(git(remote, 'show', `${remoteMain}:pyproject.toml`), /version = "1\.3\.0"/);
-      assert.match(git(remote, 'show', `${remoteMain}:CHANGELOG.md`), /^# Changelog\n\n## 1\.3\.0 \(\d{4}-\d\d-\d\d\)\n\n### Features\n\n- \*\*reader:\*\* parquet support/);
+      assert.match(
+        git(remote, 'show', `${remoteMain}:CHANGELOG.md`),
+        /^# Changelog\n\n## 1\.3\.0 \(\d{4}-\d\d-\d\d\)\n\n### Features\n\n- \*\*reader:\*\* parquet support/,
+      );
       assert.match(run.summaries[0], /pushed `refs\/heads\/main`, `refs\/tags\/v1\.3\.0`/);
     });
 
@@ -290,7 +320,9 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       repo.tag('v1.2.0');
       repo.commit('feat: b');
       const head = repo.detach().head();
-      const run = ok(await bump(repo, { versionFiles: 'setup.py\npackage.json' }, { variables: { 'Build.SourceBranch': 'refs/heads/dev' } }));
+      const run = ok(
+        await bump(repo, { versionFiles: 'setup.py\npackage.json' }, { variables: { 'Build.SourceBranch': 'refs/heads/dev' } }),
+      );
       assert.equal(run.outputs.version, '1.3.0-dev.1');
       assert.match(readFileSync(join(repo.dir, 'setup.py'), 'utf8'), /version="1\.3\.0\.dev1"/);
       assert.match(readFileSync(join(repo.dir, 'package.json'), 'utf8'), /"version": "1\.3\.0-dev\.1"/);
@@ -302,7 +334,16 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       repo.write('VERSION', '1.2.0\n').commitAll('chore: version file');
       const remote = repo.addBareRemote();
       repo.detach();
-      const run = ok(await bump(repo, { dryRun: true, versionFiles: 'VERSION', createTag: true, pushTag: true, commitVersionFiles: true, updateBuildNumber: true }));
+      const run = ok(
+        await bump(repo, {
+          dryRun: true,
+          versionFiles: 'VERSION',
+          createTag: true,
+          pushTag: true,
+          commitVersionFiles: true,
+          updateBuildNumber: true,
+        }),
+      );
       assert.equal(run.outputs.version, '1.3.0');
       assert.match(run.stdout, /Dry run: would write 1 version file\(s\), commit, tag v1\.3\.0, push to origin/);
       assert.equal(readFileSync(join(repo.dir, 'VERSION'), 'utf8'), '1.2.0\n');
@@ -322,7 +363,10 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
     it('a rejected push (server with --atomic) leaves nothing behind, local or remote', async () => {
       const { repo, remote, head } = readyToRelease();
       rejectTagsOn(remote);
-      const run = failed(await bump(repo, RELEASE_ALL), /Input 'pushTag': the remote rejected the push: .*tags are protected.*Nothing was pushed/);
+      const run = failed(
+        await bump(repo, RELEASE_ALL),
+        /Input 'pushTag': the remote rejected the push: .*tags are protected.*Nothing was pushed/,
+      );
       assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), head);
       assert.equal(remoteTags(remote)['v1.3.0'], undefined);
       assertLocalUntouched(repo, head);
@@ -368,7 +412,9 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       assert.equal(ingest.outputs.version, '1.0.1');
       assert.equal(ingest.outputs.tag, 'ingest/v1.0.1');
       assert.equal(ingest.outputs.commitCount, '1');
-      const history = ok(await bump(repo, { component: 'history', tagFormat: '{component}/v{version}', paths: 'history', createTag: true }));
+      const history = ok(
+        await bump(repo, { component: 'history', tagFormat: '{component}/v{version}', paths: 'history', createTag: true }),
+      );
       assert.equal(history.outputs.version, '2.2.0');
       assert.equal(history.outputs.commitCount, '2');
       assert.equal(repo.git('rev-parse', 'history/v2.2.0^{commit}'), repo.head());
@@ -382,7 +428,13 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       const base = tempDir();
       const origin = Repo.init('main', join(base, 'components.git.src'));
       for (let i = 1; i <= 500; i++) {
-        origin.git('commit', '-q', '--allow-empty', '-m', i === 200 ? 'feat: tagged release' : i === 450 ? 'feat: new' : `fix: change ${i}`);
+        origin.git(
+          'commit',
+          '-q',
+          '--allow-empty',
+          '-m',
+          i === 200 ? 'feat: tagged release' : i === 450 ? 'feat: new' : `fix: change ${i}`,
+        );
         if (i === 200) origin.tag('v1.4.0');
         if (i === 100) origin.tag('v1.0.0');
       }
@@ -440,11 +492,26 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       try {
         const repo = released('feat: a');
         repo.git('remote', 'add', 'origin', `http://build@127.0.0.1:${server.port}/org/project/_git/component`);
-        const run = ok(await bump(repo, {}, { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': `http://127.0.0.1:${server.port}/org/` } }));
+        const run = ok(
+          await bump(
+            repo,
+            {},
+            { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': `http://127.0.0.1:${server.port}/org/` } },
+          ),
+        );
         assert.equal(run.outputs.version, '1.3.0');
-        assert.ok(server.seen.some((h) => h === `bearer ${token}`), `server saw: ${JSON.stringify(server.seen)}`);
+        assert.ok(
+          server.seen.some((h) => h === `bearer ${token}`),
+          `server saw: ${JSON.stringify(server.seen)}`,
+        );
         assert.deepEqual(run.secrets, [token]);
-        const printed = run.stdout.split('\n').filter((l) => !l.startsWith('##vso[task.setsecret]')).join('\n') + run.stderr + run.summaries.join('');
+        const printed =
+          run.stdout
+            .split('\n')
+            .filter((l) => !l.startsWith('##vso[task.setsecret]'))
+            .join('\n') +
+          run.stderr +
+          run.summaries.join('');
         assert.ok(!printed.includes(token), 'token printed');
         assert.ok(!readFileSync(join(repo.dir, '.git', 'config'), 'utf8').includes(token), 'token stored in .git/config');
         assert.match(run.warnings.join('\n'), /Could not list the tags on remote 'origin'/);
@@ -456,7 +523,11 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
     it('keeps the token out of the log with GIT_TRACE and System.Debug on, while pushing and when a push fails', async () => {
       const token = 'relevo-secret-token-debug-9d1';
       const { repo, remote } = readyToRelease();
-      const debug = { accessToken: token, env: { GIT_TRACE: '1', GIT_TRACE_PACKET: '1' }, variables: { 'System.Debug': 'true', 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' } };
+      const debug = {
+        accessToken: token,
+        env: { GIT_TRACE: '1', GIT_TRACE_PACKET: '1' },
+        variables: { 'System.Debug': 'true', 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' },
+      };
       const run = ok(await bump(repo, RELEASE_ALL, debug));
       assert.equal(run.outputs.version, '1.3.0');
       assert.match(run.stdout, /##vso\[task\.debug\]/, 'debug logging was on');
@@ -465,7 +536,10 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       repo.commit('fix: another');
       git(repo.dir, 'push', '-q', 'origin', 'HEAD:refs/heads/main');
       const refused = failed(await bump(repo, RELEASE_ALL, debug), /tags are protected/);
-      assert.ok(!(refused.stdout + refused.stderr).replace(`##vso[task.setsecret]${token}`, '').includes(token), 'token in the log of the refused push');
+      assert.ok(
+        !(refused.stdout + refused.stderr).replace(`##vso[task.setsecret]${token}`, '').includes(token),
+        'token in the log of the refused push',
+      );
     });
 
     it('never sends the token to a remote outside the organization', async () => {
@@ -474,9 +548,18 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       try {
         const repo = released('feat: a');
         repo.git('remote', 'add', 'origin', `http://127.0.0.1:${server.port}/someone-else/repo.git`);
-        const run = ok(await bump(repo, {}, { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': `http://127.0.0.1:${server.port}/org/` } }));
+        const run = ok(
+          await bump(
+            repo,
+            {},
+            { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': `http://127.0.0.1:${server.port}/org/` } },
+          ),
+        );
         assert.ok(server.seen.length > 0, 'git talked to the server');
-        assert.ok(server.seen.every((h) => !h.includes(token)), `server saw: ${JSON.stringify(server.seen)}`);
+        assert.ok(
+          server.seen.every((h) => !h.includes(token)),
+          `server saw: ${JSON.stringify(server.seen)}`,
+        );
         assert.ok(!(run.stdout + run.stderr).replace(`##vso[task.setsecret]${token}`, '').includes(token));
       } finally {
         server.close();
@@ -547,7 +630,8 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       assert.equal(again.outputs.version, '1.3.0');
       assert.equal(again.outputs.changed, 'false');
       assert.match(again.summaries[0], /already released this commit as v1\.3\.0/);
-      for (const key of ['previousVersion', 'bump', 'commitCount', 'tag'] as const) assert.equal(again.outputs[key], first.outputs[key], `${key} is stable across re-runs`);
+      for (const key of ['previousVersion', 'bump', 'commitCount', 'tag'] as const)
+        assert.equal(again.outputs[key], first.outputs[key], `${key} is stable across re-runs`);
       assert.deepEqual(Object.keys(remoteTags(remote)).sort(), ['v1.2.0', 'v1.3.0']);
     });
 
@@ -622,7 +706,8 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       const first = ok(await bump(repo, { createTag: true }, { variables: { 'Build.SourceBranch': 'refs/heads/develop' } }));
       const again = ok(await bump(repo, { createTag: true }, { variables: { 'Build.SourceBranch': 'refs/heads/develop' } }));
       assert.equal(again.outputs.version, '1.3.0-dev.1');
-      for (const key of ['previousVersion', 'bump', 'commitCount', 'version'] as const) assert.equal(again.outputs[key], first.outputs[key]);
+      for (const key of ['previousVersion', 'bump', 'commitCount', 'version'] as const)
+        assert.equal(again.outputs[key], first.outputs[key]);
     });
 
     it('an explicit major (input or +semver hint) leaves 0.x; a breaking commit does not', async () => {
@@ -656,9 +741,15 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       assert.match(run.summaries[0], /ask for a minor bump/);
     });
 
-    it('rejects tag formats that read other components\' tags or make invalid tag names', async () => {
-      failed(await bump(released('feat: a'), { tagFormat: '{version}-{component}', component: 'api' }), /Input 'tagFormat'.*right after '\{version\}'/);
-      failed(await bump(released('feat: a'), { tagFormat: '{component}/v{version}', component: 'foo.lock' }), /Input 'tagFormat'.*valid git tag names/);
+    it("rejects tag formats that read other components' tags or make invalid tag names", async () => {
+      failed(
+        await bump(released('feat: a'), { tagFormat: '{version}-{component}', component: 'api' }),
+        /Input 'tagFormat'.*right after '\{version\}'/,
+      );
+      failed(
+        await bump(released('feat: a'), { tagFormat: '{component}/v{version}', component: 'foo.lock' }),
+        /Input 'tagFormat'.*valid git tag names/,
+      );
       failed(await bump(released('feat: a'), { tagFormat: 'rel//v{version}' }), /Input 'tagFormat'.*valid git tag names/);
     });
 
@@ -669,13 +760,25 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
     it('regex version files outside Python keep SemVer; package.json edits the top-level version only', async () => {
       const repo = Repo.init();
       repo.write('Cargo.toml', '[package]\nname = "x"\nversion = "1.2.0"\n');
-      repo.write('package.json', '{\n  "name": "x",\n  "config": { "version": "1.2.0" },\n  "version": "1.2.0",\n  "files": ["a", "b"]\n}\n');
+      repo.write(
+        'package.json',
+        '{\n  "name": "x",\n  "config": { "version": "1.2.0" },\n  "version": "1.2.0",\n  "files": ["a", "b"]\n}\n',
+      );
       repo.commitAll('feat: a');
       repo.tag('v1.2.0');
       repo.commit('feat: b');
-      ok(await bump(repo, { versionFiles: 'Cargo.toml:^version = "(.+)"\npackage.json' }, { variables: { 'Build.SourceBranch': 'refs/heads/dev' } }));
+      ok(
+        await bump(
+          repo,
+          { versionFiles: 'Cargo.toml:^version = "(.+)"\npackage.json' },
+          { variables: { 'Build.SourceBranch': 'refs/heads/dev' } },
+        ),
+      );
       assert.match(readFileSync(join(repo.dir, 'Cargo.toml'), 'utf8'), /version = "1\.3\.0-dev\.1"/);
-      assert.equal(readFileSync(join(repo.dir, 'package.json'), 'utf8'), '{\n  "name": "x",\n  "config": { "version": "1.2.0" },\n  "version": "1.3.0-dev.1",\n  "files": ["a", "b"]\n}\n');
+      assert.equal(
+        readFileSync(join(repo.dir, 'package.json'), 'utf8'),
+        '{\n  "name": "x",\n  "config": { "version": "1.2.0" },\n  "version": "1.3.0-dev.1",\n  "files": ["a", "b"]\n}\n',
+      );
     });
 
     it('commits git-ignored version files and writes a changelog into a new folder', async () => {
@@ -697,7 +800,11 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       rejectTagsOn(remote);
       const run = failed(await bump(repo, RELEASE_ALL), /undoing it was refused too: on the remote, refs\/heads\/main now points at/);
       assert.doesNotMatch(run.resultMessage!, /Nothing was pushed/);
-      assert.match(git(remote, 'log', '-1', '--format=%s', 'main'), /chore\(release\): v1\.3\.0/, 'the message tells the truth: the commit is on the remote');
+      assert.match(
+        git(remote, 'log', '-1', '--format=%s', 'main'),
+        /chore\(release\): v1\.3\.0/,
+        'the message tells the truth: the commit is on the remote',
+      );
       assertLocalUntouched(repo, head);
     });
   });
@@ -707,15 +814,33 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       failed(await bump(released('feat: a'), { tagFormat: 'release' }), /Input 'tagFormat'.*\{version\}/);
     });
     it('not a git repository', async () => {
-      failed(await runTask('version-bump', { inputs: { workingDirectory: tempDir() }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }), /Input 'workingDirectory'.*not inside a git repository/);
-      failed(await runTask('version-bump', { inputs: { workingDirectory: '/nonexistent/relevo' }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }), /Input 'workingDirectory'.*does not exist/);
+      failed(
+        await runTask('version-bump', { inputs: { workingDirectory: tempDir() }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }),
+        /Input 'workingDirectory'.*not inside a git repository/,
+      );
+      failed(
+        await runTask('version-bump', {
+          inputs: { workingDirectory: '/nonexistent/relevo' },
+          variables: { 'Build.SourceBranch': 'refs/heads/main' },
+        }),
+        /Input 'workingDirectory'.*does not exist/,
+      );
       // The folder is checked while the first commands run: its answer is the one reported, with or without remotes and paths.
-      failed(await runTask('version-bump', { inputs: { workingDirectory: tempDir(), paths: 'src' } }), /Input 'workingDirectory'.*not inside a git repository/);
+      failed(
+        await runTask('version-bump', { inputs: { workingDirectory: tempDir(), paths: 'src' } }),
+        /Input 'workingDirectory'.*not inside a git repository/,
+      );
       const bare = tempDir();
       git(bare, 'init', '-q', '--bare');
-      failed(await runTask('version-bump', { inputs: { workingDirectory: bare }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }), /Input 'workingDirectory'.*not inside a git repository \(it is not a work tree\)/);
+      failed(
+        await runTask('version-bump', { inputs: { workingDirectory: bare }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }),
+        /Input 'workingDirectory'.*not inside a git repository \(it is not a work tree\)/,
+      );
       const empty = Repo.init();
-      failed(await runTask('version-bump', { inputs: { workingDirectory: empty.dir }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }), /Input 'workingDirectory': the repository has no commits yet/);
+      failed(
+        await runTask('version-bump', { inputs: { workingDirectory: empty.dir }, variables: { 'Build.SourceBranch': 'refs/heads/main' } }),
+        /Input 'workingDirectory': the repository has no commits yet/,
+      );
     });
     it('without Build.SourceBranch, the branch checked out is built', async () => {
       const repo = released('feat: a');
@@ -731,11 +856,17 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       const repo = released('feat: a');
       repo.write('VERSION', '1.2.0\n').commitAll('chore: v');
       const head = repo.detach().head();
-      failed(await bump(repo, { versionFiles: 'VERSION\nmissing/pyproject.toml', createTag: true }), /Input 'versionFiles': cannot read 'missing\/pyproject.toml'/);
+      failed(
+        await bump(repo, { versionFiles: 'VERSION\nmissing/pyproject.toml', createTag: true }),
+        /Input 'versionFiles': cannot read 'missing\/pyproject.toml'/,
+      );
       assertLocalUntouched(repo, head);
     });
     it('malformed branchChannels and versionFiles patterns', async () => {
-      failed(await bump(released('feat: a'), { branchChannels: 'main\nrelease/*=rc' }), /Input 'branchChannels': 'main' is not of the form 'branchPattern=label'/);
+      failed(
+        await bump(released('feat: a'), { branchChannels: 'main\nrelease/*=rc' }),
+        /Input 'branchChannels': 'main' is not of the form 'branchPattern=label'/,
+      );
       failed(await bump(released('feat: a'), { versionFiles: 'chart.yaml:^version: \\d+' }), /Input 'versionFiles'.*no capturing group/);
     });
     it('a version file outside the repository with commitVersionFiles, and nothing written', async () => {
@@ -743,7 +874,10 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       writeFileSync(join(outside, 'VERSION'), '1.2.0\n');
       const repo = released('feat: a');
       const head = repo.detach().head();
-      failed(await bump(repo, { versionFiles: join(outside, 'VERSION'), commitVersionFiles: true, createTag: true }), /Input 'versionFiles'.*outside the repository/);
+      failed(
+        await bump(repo, { versionFiles: join(outside, 'VERSION'), commitVersionFiles: true, createTag: true }),
+        /Input 'versionFiles'.*outside the repository/,
+      );
       assert.equal(readFileSync(join(outside, 'VERSION'), 'utf8'), '1.2.0\n');
       assertLocalUntouched(repo, head);
     });
@@ -759,4 +893,3 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
     });
   });
 });
-

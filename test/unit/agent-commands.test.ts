@@ -12,7 +12,11 @@ describe('agent command writer', () => {
     const { w, lines } = writer();
     w.setVariable('version', '1.3.0;x]%\r\ny', { secret: false, isOutput: true });
     assert.equal(lines[0], '##vso[task.setvariable variable=version;isOutput=true;issecret=false;]1.3.0;x]%AZP25%0D%0Ay\n');
-    const back = commandFromString(lines[0].trimEnd()) as unknown as { command: string; properties: Record<string, string>; message: string };
+    const back = commandFromString(lines[0].trimEnd()) as unknown as {
+      command: string;
+      properties: Record<string, string>;
+      message: string;
+    };
     assert.equal(back.command, 'task.setvariable');
     assert.equal(back.message, '1.3.0;x]%\r\ny');
   });

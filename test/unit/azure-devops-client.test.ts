@@ -1,5 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { AzureDevOpsError, connectAzureDevOps, organizationOf, tokenGoesTo, type AzureDevOpsClient, type AzureDevOpsConnectionOptions } from '../../shared/clients/azureDevOps';
+import {
+  AzureDevOpsError,
+  connectAzureDevOps,
+  organizationOf,
+  tokenGoesTo,
+  type AzureDevOpsClient,
+  type AzureDevOpsConnectionOptions,
+} from '../../shared/clients/azureDevOps';
 import { RetriesExhaustedError, backoffMs, parseRetryAfter, withRetries } from '../../shared/clients/http';
 import { adoError, startAzureDevOpsServer, type AzureDevOpsServer } from '../support/azureDevOpsServer';
 
@@ -25,10 +32,18 @@ describe('Azure DevOps client (against the contract server, through azure-devops
   let server: AzureDevOpsServer;
   let client: AzureDevOpsClient;
   const connect = (overrides: Partial<AzureDevOpsConnectionOptions> = {}) =>
-    connectAzureDevOps({ collectionUri: server.url, token: server.token, project: server.project.name, retry: FAST, timeoutMs: 2_000, ...overrides });
+    connectAzureDevOps({
+      collectionUri: server.url,
+      token: server.token,
+      project: server.project.name,
+      retry: FAST,
+      timeoutMs: 2_000,
+      ...overrides,
+    });
   /** Every error must keep the token out of what it shows. */
   const noToken = (err: AzureDevOpsError) => {
-    for (const text of [err.message, err.fix, err.url ?? '', err.serverMessage ?? '', String(err.stack)]) assert.ok(!text.includes(server.token), `the token leaked into: ${text}`);
+    for (const text of [err.message, err.fix, err.url ?? '', err.serverMessage ?? '', String(err.stack)])
+      assert.ok(!text.includes(server.token), `the token leaked into: ${text}`);
   };
 
   beforeEach(async () => {
@@ -50,7 +65,12 @@ describe('Azure DevOps client (against the contract server, through azure-devops
         project: { id: server.project.id, name: 'Data Platform' },
       });
       const calls = server.requests.map((r) => `${r.method} ${r.path.replace(/^\/org\//, '')}`);
-      assert.deepEqual(calls, ['OPTIONS _apis/Location', 'GET _apis/ResourceAreas', 'OPTIONS _apis/git', 'GET Data Platform/_apis/git/repositories/ingest']);
+      assert.deepEqual(calls, [
+        'OPTIONS _apis/Location',
+        'GET _apis/ResourceAreas',
+        'OPTIONS _apis/git',
+        'GET Data Platform/_apis/git/repositories/ingest',
+      ]);
       assert.equal(server.requestsTo('/repositories/ingest')[0].apiVersion, '7.2-preview.2');
       assert.ok(server.requests.every((r) => r.authorization === 'valid'));
       // discovery happens once per area
@@ -74,7 +94,10 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.equal(err.kind, 'notFound');
       assert.equal(err.method, 'GET');
       assert.match(err.url!, /\/org\/Data%20Platform\/_apis\/git\/repositories\/secret$/);
-      assert.match(err.message, /Could not read the repository 'secret' in project 'Data Platform': GET http:\/\/127\.0\.0\.1:\d+\/org\/Data%20Platform\/_apis\/git\/repositories\/secret answered 404 Not Found/);
+      assert.match(
+        err.message,
+        /Could not read the repository 'secret' in project 'Data Platform': GET http:\/\/127\.0\.0\.1:\d+\/org\/Data%20Platform\/_apis\/git\/repositories\/secret answered 404 Not Found/,
+      );
       assert.match(err.fix, /Limit job authorization scope to referenced repositories/);
       assert.match(err.fix, /resources\.repositories/);
       assert.equal(server.requestsTo('/repositories/secret').length, 1, 'a 404 is not retried');
@@ -141,7 +164,10 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.equal(err.kind, 'pullRequestExists');
       assert.equal(err.typeKey, 'GitPullRequestExistsException');
       assert.equal(err.serverMessage, 'TF401179: An active pull request for the source and target branch already exists.');
-      assert.match(err.message, /POST .*\/pullRequests answered 409 Conflict \(GitPullRequestExistsException\): "TF401179: An active pull request/);
+      assert.match(
+        err.message,
+        /POST .*\/pullRequests answered 409 Conflict \(GitPullRequestExistsException\): "TF401179: An active pull request/,
+      );
       assert.match(err.fix, /active pull request from refs\/heads\/promote\/pre into refs\/heads\/pro already exists/);
       assert.equal(server.requestsTo('/pullRequests', 'POST').length, 2, 'a 409 is not retried');
       noToken(err);
@@ -155,7 +181,7 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.match(err.message, /TF401398: The pull request cannot be activated/);
     });
 
-    it('updates title and description only (a long description is cut to Azure DevOps\' 4000 characters)', async () => {
+    it("updates title and description only (a long description is cut to Azure DevOps' 4000 characters)", async () => {
       const repo = server.addRepository('orchestration');
       const pr = await client.createPullRequest(repo.id, { sourceRefName: 'a', targetRefName: 'main', title: 'old' });
       const updated = await client.updatePullRequest(repo.id, pr.id, { title: 'new', description: 'x'.repeat(5000) });
@@ -177,15 +203,25 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.equal(await client.findActivePullRequest(repo.id, 'a', 'main'), undefined);
     });
 
-    it('sets auto-complete with a PATCH: autoCompleteSetBy = connectionData\'s user, merge strategies as the library\'s enum', async () => {
+    it("sets auto-complete with a PATCH: autoCompleteSetBy = connectionData's user, merge strategies as the library's enum", async () => {
       const repo = server.addRepository('orchestration');
       const pr = await client.createPullRequest(repo.id, { sourceRefName: 'a', targetRefName: 'main', title: 't' });
-      const result = await client.setAutoComplete(repo.id, pr.id, { mergeStrategy: 'squash', deleteSourceBranch: true, transitionWorkItems: false, mergeCommitMessage: 'Merged by Relevo' });
+      const result = await client.setAutoComplete(repo.id, pr.id, {
+        mergeStrategy: 'squash',
+        deleteSourceBranch: true,
+        transitionWorkItems: false,
+        mergeCommitMessage: 'Merged by Relevo',
+      });
       const patch = server.requestsTo(`/pullRequests/${pr.id}`, 'PATCH')[0];
       assert.equal(patch.apiVersion, '7.2-preview.2');
       assert.deepEqual(patch.body, {
         autoCompleteSetBy: { id: server.state.user.id },
-        completionOptions: { mergeStrategy: 2, deleteSourceBranch: true, transitionWorkItems: false, mergeCommitMessage: 'Merged by Relevo' },
+        completionOptions: {
+          mergeStrategy: 2,
+          deleteSourceBranch: true,
+          transitionWorkItems: false,
+          mergeCommitMessage: 'Merged by Relevo',
+        },
       });
       assert.equal(result.autoCompleteSetById, server.state.user.id);
       const strategies = { noFastForward: 1, squash: 2, rebase: 3, rebaseMerge: 4 } as const;
@@ -199,7 +235,12 @@ describe('Azure DevOps client (against the contract server, through azure-devops
 
     it('adds only the reviewers an open pull request does not have yet', async () => {
       const repo = server.addRepository('orchestration');
-      const pr = await client.createPullRequest(repo.id, { sourceRefName: 'a', targetRefName: 'main', title: 't', reviewerIds: [REVIEWER] });
+      const pr = await client.createPullRequest(repo.id, {
+        sourceRefName: 'a',
+        targetRefName: 'main',
+        title: 't',
+        reviewerIds: [REVIEWER],
+      });
       server.state.pullRequests[0].reviewers[0].vote = 10; // approved: must not be reset
       assert.deepEqual(await client.addReviewers(repo.id, pr.id, [REVIEWER, REVIEWER_2]), [REVIEWER_2]);
       const puts = server.requests.filter((r) => r.method === 'PUT');
@@ -207,7 +248,13 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.match(puts[0].path, new RegExp(`/pullRequests/${pr.id}/reviewers/${REVIEWER_2}$`));
       assert.equal(puts[0].apiVersion, '7.2-preview.1');
       assert.deepEqual(puts[0].body, { id: REVIEWER_2, vote: 0 });
-      assert.deepEqual(server.state.pullRequests[0].reviewers.map((r) => [r.id, r.vote]), [[REVIEWER, 10], [REVIEWER_2, 0]]);
+      assert.deepEqual(
+        server.state.pullRequests[0].reviewers.map((r) => [r.id, r.vote]),
+        [
+          [REVIEWER, 10],
+          [REVIEWER_2, 0],
+        ],
+      );
     });
 
     it('a pull request that does not exist: 404 naming it', async () => {
@@ -225,7 +272,14 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       const other = server.addDefinition('other');
       server.addBuild({ definitionId: ci.id, sourceVersion: COMMIT_A, repositoryId: repo.id, id: 101 });
       server.addBuild({ definitionId: ci.id, sourceVersion: COMMIT_B, repositoryId: repo.id, id: 102 });
-      server.addBuild({ definitionId: ci.id, sourceVersion: COMMIT_A, repositoryId: repo.id, id: 103, status: 'inProgress', result: undefined });
+      server.addBuild({
+        definitionId: ci.id,
+        sourceVersion: COMMIT_A,
+        repositoryId: repo.id,
+        id: 103,
+        status: 'inProgress',
+        result: undefined,
+      });
       server.addBuild({ definitionId: other.id, sourceVersion: COMMIT_A, repositoryId: repo.id, id: 104, result: 'failed' });
 
       const byId = await client.buildsForCommit(COMMIT_A, { definition: ci.id, repositoryId: repo.id });
@@ -246,7 +300,10 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.equal(list.query.queryOrder, '4'); // BuildQueryOrder.QueueTimeDescending
 
       const byName = await client.buildsForCommit(COMMIT_A, { definition: 'Ingest-CI' });
-      assert.deepEqual(byName.map((b) => b.id), [103, 101]);
+      assert.deepEqual(
+        byName.map((b) => b.id),
+        [103, 101],
+      );
       assert.equal(server.requestsTo('/_apis/build/definitions')[0].query.name, 'Ingest-CI');
       const all = await client.buildsForCommit(COMMIT_A);
       assert.deepEqual(all.map((b) => b.id).sort(), [101, 103, 104]);
@@ -266,7 +323,12 @@ describe('Azure DevOps client (against the contract server, through azure-devops
     it('reads the latest status of each context on a commit', async () => {
       const repo = server.addRepository('ingest');
       server.addStatus(repo.id, COMMIT_A, { state: 'failed', context: { genre: 'relevo', name: 'tests' } });
-      server.addStatus(repo.id, COMMIT_A, { state: 'succeeded', context: { genre: 'relevo', name: 'tests' }, description: 'all green', targetUrl: 'https://example.test/run/1' });
+      server.addStatus(repo.id, COMMIT_A, {
+        state: 'succeeded',
+        context: { genre: 'relevo', name: 'tests' },
+        description: 'all green',
+        targetUrl: 'https://example.test/run/1',
+      });
       server.addStatus(repo.id, COMMIT_A, { state: 'pending', context: { name: 'sonar' } });
       server.addStatus(repo.id, COMMIT_B, { state: 'error', context: { name: 'other commit' } });
       const statuses = await client.commitStatuses(repo.id, COMMIT_A);
@@ -320,7 +382,10 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.equal(err.status, 403);
       assert.equal(err.kind, 'forbidden');
       assert.match(err.message, /TF401027: You need the Git 'PullRequestContribute' permission/);
-      assert.match(err.fix, /"Data Platform Build Service \(org\)" \(the job token's identity, Build\\[0-9a-f-]{36}\) 'Contribute to pull requests' on repository 'orchestration'/);
+      assert.match(
+        err.fix,
+        /"Data Platform Build Service \(org\)" \(the job token's identity, Build\\[0-9a-f-]{36}\) 'Contribute to pull requests' on repository 'orchestration'/,
+      );
       noToken(err);
     });
 
@@ -344,7 +409,12 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       const repo = server.addRepository('ingest');
       const pr = await client.createPullRequest(repo.id, { sourceRefName: 'a', targetRefName: 'main', title: 't' });
       const message = 'TF402455: Pushes to this branch are not permitted; you must use a pull request to update this branch.';
-      server.fail({ method: 'PATCH', path: '/pullrequests/', status: 403, body: adoError('GitRefUpdateRejectedByPolicyException', message) });
+      server.fail({
+        method: 'PATCH',
+        path: '/pullrequests/',
+        status: 403,
+        body: adoError('GitRefUpdateRejectedByPolicyException', message),
+      });
       const err = await rejection(client.setAutoComplete(repo.id, pr.id, { mergeStrategy: 'squash' }));
       assert.equal(err.kind, 'policy');
       assert.equal(err.serverMessage, message);
@@ -357,10 +427,18 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       server.addRepository('ingest');
       server.fail({ path: 'repositories/ingest', status: 503, times: 2 });
       const retries: string[] = [];
-      const info = await connect({ onRetry: (e) => retries.push(`${e.attempt} ${e.reason} ${e.method} ${e.url?.replace(server.url, '')}`) }).repository('ingest');
+      const info = await connect({
+        onRetry: (e) => retries.push(`${e.attempt} ${e.reason} ${e.method} ${e.url?.replace(server.url, '')}`),
+      }).repository('ingest');
       assert.equal(info.name, 'ingest');
-      assert.deepEqual(server.requestsTo('/repositories/ingest').map((r) => r.status), [503, 503, 200]);
-      assert.deepEqual(retries, ['1 HTTP 503 GET Data%20Platform/_apis/git/repositories/ingest', '2 HTTP 503 GET Data%20Platform/_apis/git/repositories/ingest']);
+      assert.deepEqual(
+        server.requestsTo('/repositories/ingest').map((r) => r.status),
+        [503, 503, 200],
+      );
+      assert.deepEqual(retries, [
+        '1 HTTP 503 GET Data%20Platform/_apis/git/repositories/ingest',
+        '2 HTTP 503 GET Data%20Platform/_apis/git/repositories/ingest',
+      ]);
     });
 
     it('a 503 on a create is retried (nothing was created); a 500 is not (it may have been)', async () => {
@@ -374,7 +452,7 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.equal(server.requestsTo('/pullRequests', 'POST').length, 3);
     });
 
-    it('honours Retry-After on a 429 (JSON body and, through v17\'s rateLimit, a text body)', async () => {
+    it("honours Retry-After on a 429 (JSON body and, through v17's rateLimit, a text body)", async () => {
       server.addRepository('ingest');
       server.fail({ path: 'repositories/ingest', status: 429, headers: { 'retry-after': '1' } });
       let started = Date.now();
@@ -405,7 +483,10 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.equal(server.requestsTo('/statuses').length, 3);
       assert.equal(err.status, 503);
       assert.equal(err.kind, 'unavailable');
-      assert.match(err.message, /answered 503 Service Unavailable \(ServiceUnavailableException\): "TF400898: The service is temporarily unavailable\. Try again later\." \(gave up after 3 attempts in [\d.]+ s\)/);
+      assert.match(
+        err.message,
+        /answered 503 Service Unavailable \(ServiceUnavailableException\): "TF400898: The service is temporarily unavailable\. Try again later\." \(gave up after 3 attempts in [\d.]+ s\)/,
+      );
       noToken(err);
     });
 
@@ -417,7 +498,10 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       const elapsed = Date.now() - started;
       assert.ok(elapsed < 2_000, `took ${elapsed} ms`);
       assert.equal(err.kind, 'timeout');
-      assert.match(err.message, /GET http:\/\/127\.0\.0\.1:\d+\/org\/Data%20Platform\/_apis\/git\/repositories\/ingest did not answer within 0\.3 s \(gave up after 2 attempts/);
+      assert.match(
+        err.message,
+        /GET http:\/\/127\.0\.0\.1:\d+\/org\/Data%20Platform\/_apis\/git\/repositories\/ingest did not answer within 0\.3 s \(gave up after 2 attempts/,
+      );
       assert.equal(server.requestsTo('/repositories/ingest').length, 2);
       noToken(err);
     });
@@ -465,30 +549,47 @@ describe('retry policy (shared/clients/http.ts)', () => {
   it('stops on a final failure, on maxAttempts, and on the total time', async () => {
     const sleeps: number[] = [];
     let clock = 0;
-    const policy = { sleep: async (ms: number) => void (sleeps.push(ms), (clock += ms)), now: () => clock, random: () => 0.5, baseDelayMs: 100 };
+    const policy = {
+      sleep: async (ms: number) => void (sleeps.push(ms), (clock += ms)),
+      now: () => clock,
+      random: () => 0.5,
+      baseDelayMs: 100,
+    };
     let calls = 0;
     await assert.rejects(
-      withRetries(async () => {
-        calls++;
-        throw new Error('final');
-      }, () => ({ retry: false }), policy),
+      withRetries(
+        async () => {
+          calls++;
+          throw new Error('final');
+        },
+        () => ({ retry: false }),
+        policy,
+      ),
       /^Error: final$/,
     );
     assert.equal(calls, 1);
 
     calls = 0;
-    const exhausted = await withRetries(async () => {
-      calls++;
-      throw new Error('again');
-    }, () => ({ retry: true, reason: 'test' }), { ...policy, maxAttempts: 3 }).catch((e: unknown) => e);
+    const exhausted = await withRetries(
+      async () => {
+        calls++;
+        throw new Error('again');
+      },
+      () => ({ retry: true, reason: 'test' }),
+      { ...policy, maxAttempts: 3 },
+    ).catch((e: unknown) => e);
     assert.ok(exhausted instanceof RetriesExhaustedError);
     assert.equal(exhausted.attempts, 3);
     assert.deepEqual(sleeps, [75, 150]);
 
     sleeps.length = 0;
-    const timeUp = await withRetries(async () => {
-      throw new Error('slow');
-    }, () => ({ retry: true, reason: 'test', retryAfterMs: 40_000 }), { ...policy, maxAttempts: 10, maxTotalMs: 60_000 }).catch((e: unknown) => e);
+    const timeUp = await withRetries(
+      async () => {
+        throw new Error('slow');
+      },
+      () => ({ retry: true, reason: 'test', retryAfterMs: 40_000 }),
+      { ...policy, maxAttempts: 10, maxTotalMs: 60_000 },
+    ).catch((e: unknown) => e);
     assert.ok(timeUp instanceof RetriesExhaustedError);
     assert.equal(timeUp.attempts, 2);
     assert.deepEqual(sleeps, [40_000]);

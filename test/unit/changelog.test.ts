@@ -10,7 +10,9 @@ const insert = (existing: string | Buffer | undefined, section = SECTION) =>
 const SECTION = '## 1.3.0 (2026-11-23)\n\n### Features\n\n- stream files (0abcdef)\n';
 
 describe('changelog', () => {
-  const commits = ['feat(ingest): stream files', 'fix: nulls in ids', 'chore: tidy', 'feat!: drop v1 API'].map((m, i) => parseCommit({ hash: `${i}abcdef0123`, message: m }));
+  const commits = ['feat(ingest): stream files', 'fix: nulls in ids', 'chore: tidy', 'feat!: drop v1 API'].map((m, i) =>
+    parseCommit({ hash: `${i}abcdef0123`, message: m }),
+  );
   it('groups commits by kind', () => {
     const s = changelogSection('2.0.0', '2026-11-23', commits);
     assert.match(s, /^## 2\.0\.0 \(2026-11-23\)/);
@@ -49,7 +51,11 @@ describe('changelog', () => {
       assert.equal(insert(mixed).toString('utf8'), '# Changelog\r\n\r\nIntro.\n\n' + crlf(SECTION) + '\r\n## 1.2.0\n');
     });
     it('recognises the usual release heading styles', () => {
-      for (const heading of ['## [1.2.0] - 2026-01-01', '## v1.2.0', '## [1.2.0](https://example.com/compare/v1.1.0...v1.2.0) (2026-01-01)']) {
+      for (const heading of [
+        '## [1.2.0] - 2026-01-01',
+        '## v1.2.0',
+        '## [1.2.0](https://example.com/compare/v1.1.0...v1.2.0) (2026-01-01)',
+      ]) {
         const src = `${intro}${heading}\n\n- x\n`;
         assert.equal(insert(src).toString('utf8'), `${intro}${SECTION}\n${heading}\n\n- x\n`, heading);
       }
@@ -82,13 +88,24 @@ describe('changelog', () => {
       const out = insert(latin1, '## 1.3.0 (2026-11-23)\n\n- déjà vu\n');
       assert.deepEqual(
         out,
-        Buffer.concat([Buffer.from('# Changelog\n\nCaf'), Buffer.from([0xe9]), Buffer.from(' notes.\n\n## 1.3.0 (2026-11-23)\n\n- d\u00e9j\u00e0 vu\n\n## 1.2.0\n', 'utf8')]),
+        Buffer.concat([
+          Buffer.from('# Changelog\n\nCaf'),
+          Buffer.from([0xe9]),
+          Buffer.from(' notes.\n\n## 1.3.0 (2026-11-23)\n\n- d\u00e9j\u00e0 vu\n\n## 1.2.0\n', 'utf8'),
+        ]),
       );
     });
     it('a re-run adds nothing', () => {
       const once = insert(crlf(intro + releases));
       assert.equal(insert(once), once);
-      for (const heading of ['## 1.3.0 (2026-11-23)', '## [1.3.0] - 2026-11-23', '## v1.3.0', '## [v1.3.0]', '## [1.3.0](https://example.com) (2026-11-23)', '## 1.3.0']) {
+      for (const heading of [
+        '## 1.3.0 (2026-11-23)',
+        '## [1.3.0] - 2026-11-23',
+        '## v1.3.0',
+        '## [v1.3.0]',
+        '## [1.3.0](https://example.com) (2026-11-23)',
+        '## 1.3.0',
+      ]) {
         const src = Buffer.from(`${intro}${heading}\n\n- x\n\n${releases}`);
         assert.equal(insert(src), src, heading);
       }
@@ -99,7 +116,10 @@ describe('changelog', () => {
     });
     it('ignores headings inside code fences in the intro', () => {
       const fenced = '# Changelog\n\nEntries look like:\n\n```md\n## 1.3.0 (date)\n```\n\n## 1.2.0\n';
-      assert.equal(insert(fenced).toString('utf8'), '# Changelog\n\nEntries look like:\n\n```md\n## 1.3.0 (date)\n```\n\n' + SECTION + '\n## 1.2.0\n');
+      assert.equal(
+        insert(fenced).toString('utf8'),
+        '# Changelog\n\nEntries look like:\n\n```md\n## 1.3.0 (date)\n```\n\n' + SECTION + '\n## 1.2.0\n',
+      );
     });
     it('starts a new file from nothing', () => {
       assert.equal(insert(undefined).toString('utf8'), '# Changelog\n\n' + SECTION);

@@ -75,7 +75,11 @@ describe('conventional commits', () => {
     it("reads the reverted sha from git's revert message and from revert:", () => {
       assert.equal(parseCommit({ hash: B, message: `Revert "fix: x"\n\nThis reverts commit ${A}.\n` }).reverts, A);
       assert.equal(parseCommit({ hash: B, message: `Revert "fix: x"\r\n\r\nThis reverts commit ${A.toUpperCase()}.\r\n` }).reverts, A);
-      assert.equal(parseCommit({ hash: B, message: `Revert "Merge branch 'x'"\n\nThis reverts commit ${A}, reversing\nchanges made to ${C}.\n` }).reverts, A);
+      assert.equal(
+        parseCommit({ hash: B, message: `Revert "Merge branch 'x'"\n\nThis reverts commit ${A}, reversing\nchanges made to ${C}.\n` })
+          .reverts,
+        A,
+      );
       assert.equal(parseCommit({ hash: B, message: 'Revert "fix: x"\n\nThis reverts commit a1b2c3d.' }).reverts, 'a1b2c3d');
       assert.equal(parseCommit({ hash: B, message: `revert(api): drop the rename\n\nThis reverts commit ${A}.` }).reverts, A);
       assert.equal(parseCommit({ hash: B, message: `Merged PR 7: Revert "fix: x"\n\nThis reverts commit ${A}.` }).reverts, A);
@@ -131,7 +135,10 @@ describe('conventional commits', () => {
       assert.equal(reapplied.level, 'major');
       assert.deepEqual(hashes(reapplied.commits), [A]);
       // Three reverts in a row: the last one and the second cancel, the first cancels the original.
-      const thrice = analyzeCommits([{ hash: D, message: `Revert "Revert "Revert "feat!: drop v1"""\n\nThis reverts commit ${C}.` }, ...log]);
+      const thrice = analyzeCommits([
+        { hash: D, message: `Revert "Revert "Revert "feat!: drop v1"""\n\nThis reverts commit ${C}.` },
+        ...log,
+      ]);
       assert.equal(thrice.level, 'none');
       assert.deepEqual(hashes(thrice.cancelled), [D, C, B, A]);
     });
@@ -142,7 +149,12 @@ describe('conventional commits', () => {
         { hash: B, message: `Revert "feat: x"\n\nThis reverts commit ${A}.` },
         { hash: A, message: 'feat: x' },
       ];
-      for (const order of [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]]) {
+      for (const order of [
+        [0, 1, 2],
+        [2, 1, 0],
+        [1, 2, 0],
+        [2, 0, 1],
+      ]) {
         const a = analyzeCommits(order.map((i) => log[i]));
         assert.equal(a.level, 'minor', String(order));
         assert.deepEqual(hashes(a.commits), [A], String(order));
@@ -227,7 +239,16 @@ describe('parseCommit reads exactly what it read before it was made faster', () 
   const BREAKING_FOOTER = /^BREAKING[ -]CHANGE:[ \t]*\S/m;
   const DEPRECATED_FOOTER = /^(?:Deprecated|DEPRECATED):[ \t]*\S/m;
   const SEMVER_HINT = /\+semver:\s*(major|breaking|minor|feature|patch|fix|none|skip)\b/i;
-  const HINT: Record<string, string> = { major: 'major', breaking: 'major', minor: 'minor', feature: 'minor', patch: 'patch', fix: 'patch', none: 'none', skip: 'none' };
+  const HINT: Record<string, string> = {
+    major: 'major',
+    breaking: 'major',
+    minor: 'minor',
+    feature: 'minor',
+    patch: 'patch',
+    fix: 'patch',
+    none: 'none',
+    skip: 'none',
+  };
   const reverted = (body: string) => (body.includes('This reverts commit') ? REVERTS_LINE.exec(body)?.[1].toLowerCase() : undefined);
   function oracle(hash: string, raw: string) {
     const message = (raw.includes('\r') ? raw.replace(/\r\n/g, '\n') : raw).trim();
@@ -240,9 +261,28 @@ describe('parseCommit reads exactly what it read before it was made faster', () 
     const deprecatedFooter = /eprecated:/i.test(body) && DEPRECATED_FOOTER.test(body);
     const m = HEADER_FORM.exec(header);
     if (!m?.groups) {
-      if (!GIT_REVERT.test(header)) return { hash, type: undefined, scope: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint, reverts: undefined };
+      if (!GIT_REVERT.test(header))
+        return {
+          hash,
+          type: undefined,
+          scope: undefined,
+          subject: header,
+          breaking: breakingFooter,
+          deprecated: deprecatedFooter,
+          hint,
+          reverts: undefined,
+        };
       const ownHint = hint && SEMVER_HINT.exec(body);
-      return { hash, type: 'revert', scope: undefined, subject: header, breaking: breakingFooter, deprecated: deprecatedFooter, hint: ownHint ? HINT[ownHint[1].toLowerCase()] : undefined, reverts: reverted(body) };
+      return {
+        hash,
+        type: 'revert',
+        scope: undefined,
+        subject: header,
+        breaking: breakingFooter,
+        deprecated: deprecatedFooter,
+        hint: ownHint ? HINT[ownHint[1].toLowerCase()] : undefined,
+        reverts: reverted(body),
+      };
     }
     const type = m.groups.type.toLowerCase();
     return {
@@ -259,14 +299,80 @@ describe('parseCommit reads exactly what it read before it was made faster', () 
 
   it('on hand-picked headers and on 20,000 generated messages', () => {
     const picked = [
-      'feat: x', 'Feat(Scope): X', 'fix!: y', 'fix(a)!: y', 'fix(a)(b): y', 'fix(a: y', 'fix(): y', 'fix( a ): y ', 'fix:y', 'fix:\ty', 'fix:  \t y',
-      'fix: \u00a0y', 'fix: y\u2028z', 'fix: y\rz', 'fix:', 'fix: ', '1fix: y', '-fix: y', 'f: y', 'fix-up_2: y', 'fix.up: y', 'fix (a): y',
-      'Merged PR 12: feat(ingest): y', 'Merged PR x: feat: y', 'Merged PR 7:fix: y', '  Merged PR 7: fix: y', 'Revert "feat: y"', 'Reapply "x"', 'revert: y',
-      'feat(a\rb): y', 'feat(a)b: y', 'feat!!: y', 'feat!(a): y', ':', '', ' ', 'x +semver: major', 'x +SemVer:Minor', 'x semver: major',
+      'feat: x',
+      'Feat(Scope): X',
+      'fix!: y',
+      'fix(a)!: y',
+      'fix(a)(b): y',
+      'fix(a: y',
+      'fix(): y',
+      'fix( a ): y ',
+      'fix:y',
+      'fix:\ty',
+      'fix:  \t y',
+      'fix: \u00a0y',
+      'fix: y\u2028z',
+      'fix: y\rz',
+      'fix:',
+      'fix: ',
+      '1fix: y',
+      '-fix: y',
+      'f: y',
+      'fix-up_2: y',
+      'fix.up: y',
+      'fix (a): y',
+      'Merged PR 12: feat(ingest): y',
+      'Merged PR x: feat: y',
+      'Merged PR 7:fix: y',
+      '  Merged PR 7: fix: y',
+      'Revert "feat: y"',
+      'Reapply "x"',
+      'revert: y',
+      'feat(a\rb): y',
+      'feat(a)b: y',
+      'feat!!: y',
+      'feat!(a): y',
+      ':',
+      '',
+      ' ',
+      'x +semver: major',
+      'x +SemVer:Minor',
+      'x semver: major',
     ];
-    const parts = ['feat', 'fix', 'Fix', 'revert', 'deprecate', 'chore', 'x', '(', ')', '(core)', '!', ':', ' ', '\t', '\u00a0', 'subject', '+semver: major',
-      '+semver:none', '\n', '\r\n', '\n\n', 'BREAKING CHANGE: z', 'BREAKING-CHANGE:', 'Deprecated: w', 'DEPRECATED: v', 'deprecated: u', 'This reverts commit abcdef12.',
-      '  This reverts commit ABCDEF1234', 'Revert "', 'Merged PR 3: ', '\u2028', '"'];
+    const parts = [
+      'feat',
+      'fix',
+      'Fix',
+      'revert',
+      'deprecate',
+      'chore',
+      'x',
+      '(',
+      ')',
+      '(core)',
+      '!',
+      ':',
+      ' ',
+      '\t',
+      '\u00a0',
+      'subject',
+      '+semver: major',
+      '+semver:none',
+      '\n',
+      '\r\n',
+      '\n\n',
+      'BREAKING CHANGE: z',
+      'BREAKING-CHANGE:',
+      'Deprecated: w',
+      'DEPRECATED: v',
+      'deprecated: u',
+      'This reverts commit abcdef12.',
+      '  This reverts commit ABCDEF1234',
+      'Revert "',
+      'Merged PR 3: ',
+      '\u2028',
+      '"',
+    ];
     let seed = 7;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)];
@@ -280,7 +386,16 @@ describe('parseCommit reads exactly what it read before it was made faster', () 
       pick([':', ':', '', ';', '::']) +
       pick([' ', ' ', '\t', '  \t', '', '\u00a0']) +
       pick(['subject', 'subject ', ' x', '\u00a0x', 'a\u2028b', 'a\rb', '"q"', '']) +
-      pick(['', '', '\n\nbody', '\n\nBREAKING CHANGE: y', '\r\n\r\nDeprecated: z', '\n\nThis reverts commit abcd1234.', '\n+semver: minor', ' +semver: patch']);
+      pick([
+        '',
+        '',
+        '\n\nbody',
+        '\n\nBREAKING CHANGE: y',
+        '\r\n\r\nDeprecated: z',
+        '\n\nThis reverts commit abcd1234.',
+        '\n+semver: minor',
+        ' +semver: patch',
+      ]);
     const generated = Array.from({ length: 20_000 }, (_, i) => (i % 2 ? free() : formed()));
     for (const [i, message] of [...picked, ...generated].entries()) {
       assert.deepEqual(parseCommit({ hash: `h${i}`, message }), oracle(`h${i}`, message), JSON.stringify(message));

@@ -1,6 +1,12 @@
 /** shared/clients/databricks.ts against the Databricks contract server on 127.0.0.1. */
 import { strict as assert } from 'node:assert';
-import { connectDatabricks, databricksAuthFromEndpoint, DatabricksError, DatabricksStatementError, type DatabricksClient } from '../../shared/clients/databricks';
+import {
+  connectDatabricks,
+  databricksAuthFromEndpoint,
+  DatabricksError,
+  DatabricksStatementError,
+  type DatabricksClient,
+} from '../../shared/clients/databricks';
 import { startDatabricksServer, type DatabricksServer } from '../support/databricksServer';
 
 const fast = { sleep: async () => undefined, baseDelayMs: 1 };
@@ -30,11 +36,14 @@ describe('Databricks client', () => {
 
     it('without overwrite, an existing file is a conflict quoting ALREADY_EXISTS', async () => {
       await client.uploadFile('/Volumes/main/libs/wheels/x.whl', Buffer.from('1'));
-      await assert.rejects(client.uploadFile('/Volumes/main/libs/wheels/x.whl', Buffer.from('2'), { overwrite: false }), (err: DatabricksError) => {
-        assert.equal(err.kind, 'conflict');
-        assert.match(err.message, /409 ALREADY_EXISTS/);
-        return true;
-      });
+      await assert.rejects(
+        client.uploadFile('/Volumes/main/libs/wheels/x.whl', Buffer.from('2'), { overwrite: false }),
+        (err: DatabricksError) => {
+          assert.equal(err.kind, 'conflict');
+          assert.match(err.message, /409 ALREADY_EXISTS/);
+          return true;
+        },
+      );
     });
 
     it('a missing volume is a 404 that says to create it; 403 names the permission; Databricks is quoted', async () => {
@@ -71,7 +80,12 @@ describe('Databricks client', () => {
       await client.uploadFile('/Volumes/main/libs/wheels/x.whl', Buffer.from('1'));
       assert.equal(server.requestsTo('/api/2.0/fs/files', 'PUT').length, 3);
       server.fail({ path: '/api/2.0/fs/directories', hang: true, times: 10 });
-      const slow = connectDatabricks({ host: server.url, auth: { kind: 'pat', token: server.token }, retry: { ...fast, maxAttempts: 2 }, timeoutMs: 200 });
+      const slow = connectDatabricks({
+        host: server.url,
+        auth: { kind: 'pat', token: server.token },
+        retry: { ...fast, maxAttempts: 2 },
+        timeoutMs: 200,
+      });
       await assert.rejects(slow.createDirectory('/Volumes/main/libs/wheels/d'), (err: DatabricksError) => {
         assert.equal(err.kind, 'timeout');
         assert.match(err.message, /PUT \/api\/2\.0\/fs\/directories\/Volumes\/main\/libs\/wheels\/d/);
@@ -111,7 +125,10 @@ describe('Databricks client', () => {
       const [s] = await client.libraryStatuses('c-2');
       assert.equal(s.status, 'FAILED');
       assert.deepEqual(s.messages, ['ERROR: No matching distribution found for pandas==99']);
-      await assert.rejects(client.installLibraries('nope', [{ whl: '/x.whl' }]), /400 INVALID_PARAMETER_VALUE: Cluster nope does not exist/);
+      await assert.rejects(
+        client.installLibraries('nope', [{ whl: '/x.whl' }]),
+        /400 INVALID_PARAMETER_VALUE: Cluster nope does not exist/,
+      );
     });
 
     it('restart: RESTARTING then RUNNING; 403 on restart names CAN RESTART', async () => {
@@ -121,7 +138,10 @@ describe('Databricks client', () => {
       assert.equal((await client.cluster('c-3')).state, 'RESTARTING');
       assert.equal((await client.cluster('c-3')).state, 'RUNNING');
       server.state.denied.add('restart');
-      await assert.rejects(client.restartCluster('c-3'), (err: DatabricksError) => err.kind === 'forbidden' && /CAN RESTART/.test(err.message) && /PERMISSION_DENIED/.test(err.message));
+      await assert.rejects(
+        client.restartCluster('c-3'),
+        (err: DatabricksError) => err.kind === 'forbidden' && /CAN RESTART/.test(err.message) && /PERMISSION_DENIED/.test(err.message),
+      );
     });
 
     it('a restart (a create) is not repeated after a 500, but is after a 503', async () => {
@@ -137,8 +157,15 @@ describe('Databricks client', () => {
 
   describe('SQL statements', () => {
     it('runStatement polls PENDING → RUNNING → SUCCEEDED and returns columns and rows; parameters are sent named', async () => {
-      server.state.sql = (sql, params) => ({ columns: [{ name: 'n', type: 'INT' }], rows: [[String(params.length)], [sql.length > 0 ? '1' : '0']], polls: 2 });
-      const r = await client.runStatement({ warehouseId: 'wh-1', statement: 'SELECT :a AS n', parameters: [{ name: 'a', value: '1', type: 'INT' }] }, { pollMs: 1 });
+      server.state.sql = (sql, params) => ({
+        columns: [{ name: 'n', type: 'INT' }],
+        rows: [[String(params.length)], [sql.length > 0 ? '1' : '0']],
+        polls: 2,
+      });
+      const r = await client.runStatement(
+        { warehouseId: 'wh-1', statement: 'SELECT :a AS n', parameters: [{ name: 'a', value: '1', type: 'INT' }] },
+        { pollMs: 1 },
+      );
       assert.equal(r.state, 'SUCCEEDED');
       assert.deepEqual(r.columns, [{ name: 'n', typeName: 'INT' }]);
       assert.deepEqual(r.rows, [['1'], ['1']]);
@@ -149,30 +176,52 @@ describe('Databricks client', () => {
     });
 
     it('a FAILED statement answers HTTP 200 and becomes DatabricksStatementError quoting error_code and message', async () => {
-      server.state.sql = () => ({ error: { error_code: 'TABLE_OR_VIEW_NOT_FOUND', message: '[TABLE_OR_VIEW_NOT_FOUND] The table or view `pro`.`x` cannot be found.' }, polls: 1 });
+      server.state.sql = () => ({
+        error: { error_code: 'TABLE_OR_VIEW_NOT_FOUND', message: '[TABLE_OR_VIEW_NOT_FOUND] The table or view `pro`.`x` cannot be found.' },
+        polls: 1,
+      });
       const first = await client.executeStatement({ warehouseId: 'wh-1', statement: 'SELECT * FROM pro.x', waitTimeout: '0s' });
       assert.equal(first.state, 'PENDING');
       assert.equal(server.requestsTo('/api/2.0/sql/statements', 'POST')[0].status, 200);
-      await assert.rejects(client.runStatement({ warehouseId: 'wh-1', statement: 'SELECT * FROM pro.x' }, { pollMs: 1 }), (err: DatabricksStatementError) => {
-        assert.ok(err instanceof DatabricksStatementError);
-        assert.equal(err.errorCode, 'TABLE_OR_VIEW_NOT_FOUND');
-        assert.match(err.message, /failed \(TABLE_OR_VIEW_NOT_FOUND: \[TABLE_OR_VIEW_NOT_FOUND\] The table or view `pro`\.`x` cannot be found\.\): SELECT \* FROM pro\.x/);
-        return true;
-      });
+      await assert.rejects(
+        client.runStatement({ warehouseId: 'wh-1', statement: 'SELECT * FROM pro.x' }, { pollMs: 1 }),
+        (err: DatabricksStatementError) => {
+          assert.ok(err instanceof DatabricksStatementError);
+          assert.equal(err.errorCode, 'TABLE_OR_VIEW_NOT_FOUND');
+          assert.match(
+            err.message,
+            /failed \(TABLE_OR_VIEW_NOT_FOUND: \[TABLE_OR_VIEW_NOT_FOUND\] The table or view `pro`\.`x` cannot be found\.\): SELECT \* FROM pro\.x/,
+          );
+          return true;
+        },
+      );
     });
 
     it('an unbound :parameter fails as Databricks does; a statement still running at the timeout is cancelled', async () => {
-      await assert.rejects(client.runStatement({ warehouseId: 'wh-1', statement: "SELECT :missing, ':not_a_param'" }), /UNBOUND_SQL_PARAMETER.*missing/);
+      await assert.rejects(
+        client.runStatement({ warehouseId: 'wh-1', statement: "SELECT :missing, ':not_a_param'" }),
+        /UNBOUND_SQL_PARAMETER.*missing/,
+      );
       server.state.sql = () => ({ rows: [], polls: 1000 });
-      await assert.rejects(client.runStatement({ warehouseId: 'wh-1', statement: 'SELECT 1' }, { timeoutMs: 20, pollMs: 5 }), /still (PENDING|RUNNING).*cancelled/);
+      await assert.rejects(
+        client.runStatement({ warehouseId: 'wh-1', statement: 'SELECT 1' }, { timeoutMs: 20, pollMs: 5 }),
+        /still (PENDING|RUNNING).*cancelled/,
+      );
       const id = [...server.state.statements.values()].pop()!;
       assert.equal(id.state, 'CANCELED');
       assert.equal(server.requestsTo('/cancel', 'POST').length, 1);
     });
 
     it('a wrong wait_timeout and an unknown warehouse are refused as Databricks does', async () => {
-      await assert.rejects(client.executeStatement({ warehouseId: 'wh-1', statement: 'SELECT 1', waitTimeout: '3s' }), /400 INVALID_PARAMETER_VALUE: wait_timeout/);
-      await assert.rejects(client.executeStatement({ warehouseId: 'nope', statement: 'SELECT 1' }), (err: DatabricksError) => err.kind === 'notFound' && /RESOURCE_DOES_NOT_EXIST/.test(err.message) && /SQL warehouse nope/.test(err.message));
+      await assert.rejects(
+        client.executeStatement({ warehouseId: 'wh-1', statement: 'SELECT 1', waitTimeout: '3s' }),
+        /400 INVALID_PARAMETER_VALUE: wait_timeout/,
+      );
+      await assert.rejects(
+        client.executeStatement({ warehouseId: 'nope', statement: 'SELECT 1' }),
+        (err: DatabricksError) =>
+          err.kind === 'notFound' && /RESOURCE_DOES_NOT_EXIST/.test(err.message) && /SQL warehouse nope/.test(err.message),
+      );
     });
   });
 
@@ -180,7 +229,13 @@ describe('Databricks client', () => {
     it('a service principal gets a token for the Databricks resource from the configured authority host', async () => {
       server.addServicePrincipal('sp-1', { tenantId: 'tenant-1', secret: 'sp-secret-value' });
       const { host, auth } = databricksAuthFromEndpoint(
-        { id: 'conn', url: `${server.url}/`, scheme: 'UsernamePassword', parameters: { username: 'sp-1', password: 'sp-secret-value', tenantId: 'tenant-1' }, data: { authorityHost: server.authorityHost } },
+        {
+          id: 'conn',
+          url: `${server.url}/`,
+          scheme: 'UsernamePassword',
+          parameters: { username: 'sp-1', password: 'sp-secret-value', tenantId: 'tenant-1' },
+          data: { authorityHost: server.authorityHost },
+        },
         { input: 'databricksConnection' },
       );
       const sp = connectDatabricks({ host, auth, retry: fast });
@@ -193,8 +248,24 @@ describe('Databricks client', () => {
 
     it('a wrong secret quotes Azure AD and names what to check, without the secret', async () => {
       server.addServicePrincipal('sp-1', { tenantId: 'tenant-1', secret: 'right' });
-      const sp = connectDatabricks({ host: server.url, auth: { kind: 'servicePrincipal', tenantId: 'tenant-1', clientId: 'sp-1', clientSecret: 'wrong-secret-xyz', authorityHost: server.authorityHost }, retry: fast });
-      await assert.rejects(sp.createDirectory('/Volumes/main/libs/wheels/x'), (err: Error) => /AADSTS7000215/.test(err.message) && /tenant, client id and secret/.test(err.message) && !err.message.includes('wrong-secret-xyz'));
+      const sp = connectDatabricks({
+        host: server.url,
+        auth: {
+          kind: 'servicePrincipal',
+          tenantId: 'tenant-1',
+          clientId: 'sp-1',
+          clientSecret: 'wrong-secret-xyz',
+          authorityHost: server.authorityHost,
+        },
+        retry: fast,
+      });
+      await assert.rejects(
+        sp.createDirectory('/Volumes/main/libs/wheels/x'),
+        (err: Error) =>
+          /AADSTS7000215/.test(err.message) &&
+          /tenant, client id and secret/.test(err.message) &&
+          !err.message.includes('wrong-secret-xyz'),
+      );
     });
 
     it('workload identity federation: OIDC token with the job token, exchanged as a client assertion', async () => {
@@ -202,7 +273,13 @@ describe('Databricks client', () => {
       server.state.jobTokens.add('job-token-1');
       const { auth } = databricksAuthFromEndpoint(
         { id: 'arm-conn-id', scheme: 'WorkloadIdentityFederation', parameters: { serviceprincipalid: 'app-2', tenantid: 't-2' }, data: {} },
-        { input: 'databricksAzureSubscription', workspaceUrl: server.url, oidcRequestUri: server.oidcRequestUri, jobToken: 'job-token-1', authorityHost: server.authorityHost },
+        {
+          input: 'databricksAzureSubscription',
+          workspaceUrl: server.url,
+          oidcRequestUri: server.oidcRequestUri,
+          jobToken: 'job-token-1',
+          authorityHost: server.authorityHost,
+        },
       );
       await connectDatabricks({ host: server.url, auth, retry: fast }).createDirectory('/Volumes/main/libs/wheels/x');
       const oidc = server.requestsTo('/oidc')[0];
@@ -211,14 +288,41 @@ describe('Databricks client', () => {
       const form = server.requestsTo('/oauth2/v2.0/token')[0].body as Record<string, string>;
       assert.equal(form.client_assertion_type, 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
       assert.ok(form.client_assertion.startsWith('oidc-'));
-      assert.ok(!server.requestsTo('/api/').some((r) => String(r.headers.authorization).includes('job-token-1')), 'the job token never goes to Databricks');
+      assert.ok(
+        !server.requestsTo('/api/').some((r) => String(r.headers.authorization).includes('job-token-1')),
+        'the job token never goes to Databricks',
+      );
     });
 
     it('connection errors name the input and the fix', () => {
-      assert.throws(() => databricksAuthFromEndpoint({ id: 'x', url: 'ftp://w', scheme: 'Token', parameters: { apitoken: 't' }, data: {} }, { input: 'databricksConnection' }), /Input 'databricksConnection': 'ftp:\/\/w' is not an https URL/);
-      assert.throws(() => databricksAuthFromEndpoint({ id: 'x', url: 'https://adb-1.azuredatabricks.net', scheme: 'Token', parameters: {}, data: {} }, { input: 'databricksConnection' }), /has no token/);
-      assert.throws(() => databricksAuthFromEndpoint({ id: 'x', scheme: 'WorkloadIdentityFederation', parameters: { serviceprincipalid: 'a', tenantid: 'b' }, data: {} }, { input: 'databricksAzureSubscription' }), /Input 'databricksWorkspaceUrl'/);
-      const ok = databricksAuthFromEndpoint({ id: 'x', url: 'https://adb-1.azuredatabricks.net/', scheme: 'Token', parameters: { apitoken: 'dapi1' }, data: {} }, { input: 'databricksConnection' });
+      assert.throws(
+        () =>
+          databricksAuthFromEndpoint(
+            { id: 'x', url: 'ftp://w', scheme: 'Token', parameters: { apitoken: 't' }, data: {} },
+            { input: 'databricksConnection' },
+          ),
+        /Input 'databricksConnection': 'ftp:\/\/w' is not an https URL/,
+      );
+      assert.throws(
+        () =>
+          databricksAuthFromEndpoint(
+            { id: 'x', url: 'https://adb-1.azuredatabricks.net', scheme: 'Token', parameters: {}, data: {} },
+            { input: 'databricksConnection' },
+          ),
+        /has no token/,
+      );
+      assert.throws(
+        () =>
+          databricksAuthFromEndpoint(
+            { id: 'x', scheme: 'WorkloadIdentityFederation', parameters: { serviceprincipalid: 'a', tenantid: 'b' }, data: {} },
+            { input: 'databricksAzureSubscription' },
+          ),
+        /Input 'databricksWorkspaceUrl'/,
+      );
+      const ok = databricksAuthFromEndpoint(
+        { id: 'x', url: 'https://adb-1.azuredatabricks.net/', scheme: 'Token', parameters: { apitoken: 'dapi1' }, data: {} },
+        { input: 'databricksConnection' },
+      );
       assert.deepEqual(ok, { host: 'https://adb-1.azuredatabricks.net', auth: { kind: 'pat', token: 'dapi1' } });
     });
   });

@@ -44,7 +44,15 @@ describe('decideVersion', () => {
   it('takes the larger of the commits and the component changes (orchestrations), held in 0.x like a breaking commit', () => {
     const minor = decide({ base: tag('v1.4.0'), analysis: commits('chore: x'), componentLevel: 'minor' });
     assert.equal(minor.version, '1.5.0');
-    assert.deepEqual(minor.reason, { kind: 'commits', level: 'minor', requested: 'auto', zeroMajor: false, pastRelease: undefined, fromCommits: 'none', fromComponents: 'minor' });
+    assert.deepEqual(minor.reason, {
+      kind: 'commits',
+      level: 'minor',
+      requested: 'auto',
+      zeroMajor: false,
+      pastRelease: undefined,
+      fromCommits: 'none',
+      fromComponents: 'minor',
+    });
     assert.equal(decide({ base: tag('v1.4.0'), analysis: commits('feat: x'), componentLevel: 'patch' }).version, '1.5.0');
     assert.equal(decide({ base: tag('v1.4.0'), analysis: commits('fix: x'), componentLevel: 'major' }).version, '2.0.0');
     assert.equal(decide({ base: tag('v0.4.0'), analysis: commits('fix: x'), componentLevel: 'major' }).version, '0.5.0');

@@ -70,14 +70,21 @@ describe('HTTP calls under a cancel', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const controller = new AbortController();
-      const client = connectDatabricks({ host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, auth: { kind: 'pat', token: 't' }, retry: { signal: controller.signal } });
+      const client = connectDatabricks({
+        host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        auth: { kind: 'pat', token: 't' },
+        retry: { signal: controller.signal },
+      });
       const call = client.libraryStatuses('c-1');
       await serverHasIt;
       const aborted = Date.now();
       controller.abort(new CancelledError());
       await assert.rejects(call, CancelledError);
       assert.ok(Date.now() - aborted < 1000, 'the call ran on after the cancel');
-      await Promise.race([serverSawClose, new Promise((_, reject) => setTimeout(() => reject(new Error('the request was left open')), 2000))]);
+      await Promise.race([
+        serverSawClose,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('the request was left open')), 2000)),
+      ]);
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

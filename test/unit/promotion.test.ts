@@ -16,7 +16,15 @@ const flow = (o: Partial<FlowOptions>): FlowOptions => ({
 
 describe('promotion: routes', () => {
   it('environments: the source is the one before; the last carries finals', () => {
-    assert.deepEqual(resolveRoute(flow({ to: 'pre' })), { flow: 'environments', source: 'dev', target: 'pre', kind: 'candidate', backMerge: [], hotfix: false, input: 'to' });
+    assert.deepEqual(resolveRoute(flow({ to: 'pre' })), {
+      flow: 'environments',
+      source: 'dev',
+      target: 'pre',
+      kind: 'candidate',
+      backMerge: [],
+      hotfix: false,
+      input: 'to',
+    });
     assert.equal(resolveRoute(flow({ to: 'pro' })).kind, 'final');
     assert.equal(resolveRoute(flow({ to: 'pro', branches: ['dev', 'test', 'pre', 'pro'] })).source, 'pre');
   });
@@ -27,11 +35,26 @@ describe('promotion: routes', () => {
   });
 
   it('git-flow: release start, release finish and hotfix finish', () => {
-    const start = resolveRoute(flow({ flow: 'gitflow', action: 'release-start', built: { branch: 'develop', ref: 'refs/heads/develop', kind: 'branch' } }));
+    const start = resolveRoute(
+      flow({ flow: 'gitflow', action: 'release-start', built: { branch: 'develop', ref: 'refs/heads/develop', kind: 'branch' } }),
+    );
     assert.deepEqual([start.source, start.target, start.kind, start.backMerge], ['develop', 'release/{version}', 'candidate', []]);
-    const finish = resolveRoute(flow({ flow: 'gitflow', action: 'release-finish', built: { branch: 'release/1.3.0', ref: 'refs/heads/release/1.3.0', kind: 'branch' } }));
+    const finish = resolveRoute(
+      flow({
+        flow: 'gitflow',
+        action: 'release-finish',
+        built: { branch: 'release/1.3.0', ref: 'refs/heads/release/1.3.0', kind: 'branch' },
+      }),
+    );
     assert.deepEqual([finish.source, finish.target, finish.kind, finish.backMerge], ['release/1.3.0', 'main', 'final', ['develop']]);
-    const hotfix = resolveRoute(flow({ flow: 'gitflow', action: 'hotfix-finish', mainBranch: 'master', built: { branch: 'hotfix/x', ref: 'refs/heads/hotfix/x', kind: 'branch' } }));
+    const hotfix = resolveRoute(
+      flow({
+        flow: 'gitflow',
+        action: 'hotfix-finish',
+        mainBranch: 'master',
+        built: { branch: 'hotfix/x', ref: 'refs/heads/hotfix/x', kind: 'branch' },
+      }),
+    );
     assert.deepEqual([hotfix.source, hotfix.target, hotfix.hotfix], ['hotfix/x', 'master', true]);
   });
 
@@ -40,8 +63,14 @@ describe('promotion: routes', () => {
     assert.throws(() => resolveRoute(flow({ to: 'dev' })), /Input 'to': 'dev' is the first environment/);
     assert.throws(() => resolveRoute(flow({ to: 'pre', branches: ['dev'] })), /Input 'branches': needs at least two/);
     assert.throws(() => resolveRoute(flow({ to: 'pre', branches: ['dev', 'pre', 'dev'] })), /Input 'branches': 'dev' is listed twice/);
-    assert.throws(() => resolveRoute(flow({ to: 'pre', branches: ['dev', 'p re'] })), /Input 'branches': 'p re' is not a valid branch name/);
-    assert.throws(() => resolveRoute(flow({ flow: 'gitflow', action: 'hotfix-finish' })), /Input 'action': hotfix-finish promotes the hotfix\/\* branch this run built, but the run built 'refs\/heads\/dev'/);
+    assert.throws(
+      () => resolveRoute(flow({ to: 'pre', branches: ['dev', 'p re'] })),
+      /Input 'branches': 'p re' is not a valid branch name/,
+    );
+    assert.throws(
+      () => resolveRoute(flow({ flow: 'gitflow', action: 'hotfix-finish' })),
+      /Input 'action': hotfix-finish promotes the hotfix\/\* branch this run built, but the run built 'refs\/heads\/dev'/,
+    );
   });
 });
 
@@ -65,8 +94,30 @@ describe('promotion: gates', () => {
     const client: GateClient = {
       buildsForCommit: async (_c, o) =>
         o?.definition === 'CI'
-          ? [{ id: 7, buildNumber: '7', definitionId: 1, definitionName: 'CI', status: 'completed', result: 'failed', sourceVersion: 'a', url: '' }]
-          : [{ id: 8, buildNumber: '8', definitionId: 2, definitionName: 'Nightly', status: 'completed', result: 'succeeded', sourceVersion: 'a', url: '' }],
+          ? [
+              {
+                id: 7,
+                buildNumber: '7',
+                definitionId: 1,
+                definitionName: 'CI',
+                status: 'completed',
+                result: 'failed',
+                sourceVersion: 'a',
+                url: '',
+              },
+            ]
+          : [
+              {
+                id: 8,
+                buildNumber: '8',
+                definitionId: 2,
+                definitionName: 'Nightly',
+                status: 'completed',
+                result: 'succeeded',
+                sourceVersion: 'a',
+                url: '',
+              },
+            ],
       commitStatuses: async () => [{ state: 'pending', genre: 'ci', name: 'unit' }],
     };
     const results = await checkGates(client, parseGates(['build', 'build:CI', 'status:ci/unit', 'status:ci/e2e']), 'a', async () => 'repo');

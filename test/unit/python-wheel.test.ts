@@ -14,7 +14,11 @@ import { tempDir } from '../support/repo';
 
 const b64 = (data: string) => createHash('sha256').update(data).digest('base64url');
 
-async function makeWheel(dir: string, file: string, tamper: { metadataVersion?: string; dropRecord?: string; badHash?: string; extra?: string } = {}): Promise<string> {
+async function makeWheel(
+  dir: string,
+  file: string,
+  tamper: { metadataVersion?: string; dropRecord?: string; badHash?: string; extra?: string } = {},
+): Promise<string> {
   const zip = new JSZip();
   const files: Record<string, string> = {
     'ingest/__init__.py': '__version__ = "1.3.0rc2"\n',
@@ -62,7 +66,11 @@ describe('python: wheel checks', () => {
   });
 
   it('names every problem: version, RECORD hash, an unlisted file, a file name that is not a wheel name', async () => {
-    const bad = await makeWheel(dir, 'ingest-1.3.0rc2-py3-none-any.whl', { metadataVersion: '1.3.0', badHash: 'ingest/__init__.py', extra: 'ingest/extra.py' });
+    const bad = await makeWheel(dir, 'ingest-1.3.0rc2-py3-none-any.whl', {
+      metadataVersion: '1.3.0',
+      badHash: 'ingest/__init__.py',
+      extra: 'ingest/extra.py',
+    });
     assert.throws(
       () => inspectWheel(bad, { name: 'ingest', version: '1.3.0rc2' }),
       (err: Error & { problems: string[] }) => {
@@ -80,7 +88,14 @@ describe('python: wheel checks', () => {
     const misnamed = await makeWheel(dir, 'other-1.3.0rc2-py3-none-any.whl');
     assert.throws(() => inspectWheel(misnamed), /the file name's distribution 'other' is not the METADATA Name 'ingest'/);
     assert.equal(parseWheelFileName('ingest-1.0.whl'), undefined);
-    assert.deepEqual(parseWheelFileName('my_lib-1.0-1-cp311-cp311-manylinux_2_17_x86_64.whl'), { distribution: 'my_lib', version: '1.0', build: '1', python: 'cp311', abi: 'cp311', platform: 'manylinux_2_17_x86_64' });
+    assert.deepEqual(parseWheelFileName('my_lib-1.0-1-cp311-cp311-manylinux_2_17_x86_64.whl'), {
+      distribution: 'my_lib',
+      version: '1.0',
+      build: '1',
+      python: 'cp311',
+      abi: 'cp311',
+      platform: 'manylinux_2_17_x86_64',
+    });
   });
 });
 
@@ -97,42 +112,81 @@ describe('python: version stamps', () => {
 
     const none = tempDir('relevo-stamp-');
     writeFileSync(join(none, 'setup.py'), 'from setuptools import setup\nsetup(name="x", version=compute())\n');
-    assert.throws(() => planVersionStamp(readProject(none), { semver: '1.0.0', pep440: '1.0.0' }), /Input 'version': cannot find where the project's version is written/);
-    assert.throws(() => readProject(tempDir('relevo-stamp-')), /Input 'projectDirectory': .* holds no pyproject\.toml, setup\.cfg or setup\.py/);
+    assert.throws(
+      () => planVersionStamp(readProject(none), { semver: '1.0.0', pep440: '1.0.0' }),
+      /Input 'version': cannot find where the project's version is written/,
+    );
+    assert.throws(
+      () => readProject(tempDir('relevo-stamp-')),
+      /Input 'projectDirectory': .* holds no pyproject\.toml, setup\.cfg or setup\.py/,
+    );
   });
 });
 
 describe('python: init script and index URL', () => {
   it('installs exactly this version from the feed index, overridable on the cluster, with no credential in it', () => {
-    assert.equal(indexUrlFor('https://pkgs.dev.azure.com/o/p/_packaging/libs/pypi/upload/'), 'https://pkgs.dev.azure.com/o/p/_packaging/libs/pypi/simple/');
+    assert.equal(
+      indexUrlFor('https://pkgs.dev.azure.com/o/p/_packaging/libs/pypi/upload/'),
+      'https://pkgs.dev.azure.com/o/p/_packaging/libs/pypi/simple/',
+    );
     assert.equal(indexUrlFor('https://upload.pypi.org/legacy/'), 'https://pypi.org/simple/');
     assert.equal(indexUrlFor('https://nexus.example.com/repository/py/'), undefined);
-    const s = initScriptText({ name: 'ingest', version: '1.3.0rc2', indexUrl: 'https://pkgs.dev.azure.com/o/p/_packaging/libs/pypi/simple/' });
+    const s = initScriptText({
+      name: 'ingest',
+      version: '1.3.0rc2',
+      indexUrl: 'https://pkgs.dev.azure.com/o/p/_packaging/libs/pypi/simple/',
+    });
     assert.match(s, /^#!\/bin\/bash\n/);
     assert.match(s, /INDEX_URL="\$\{RELEVO_INDEX_URL:-https:\/\/pkgs\.dev\.azure\.com\/o\/p\/_packaging\/libs\/pypi\/simple\/\}"/);
     assert.match(s, /pip install .* 'ingest==1\.3\.0rc2'\n$/);
-    assert.match(initScriptText({ name: 'ingest', version: '1.0.0', wheelRemotePath: '/Volumes/m/l/w/ingest-1.0.0-py3-none-any.whl' }), /pip install .* '\/Volumes\/m\/l\/w\/ingest-1\.0\.0-py3-none-any\.whl'/);
+    assert.match(
+      initScriptText({ name: 'ingest', version: '1.0.0', wheelRemotePath: '/Volumes/m/l/w/ingest-1.0.0-py3-none-any.whl' }),
+      /pip install .* '\/Volumes\/m\/l\/w\/ingest-1\.0\.0-py3-none-any\.whl'/,
+    );
   });
 });
 
 describe('python: upload form', () => {
   it('has the legacy upload fields and digests; a wrong password is a 401 with what to do and no password in it', async () => {
     const bytes = Buffer.from('wheel');
-    const form = uploadForm({ path: '/x/ingest-1.0.0-py3-none-any.whl', bytes, name: 'ingest', version: '1.0.0', filetype: 'bdist_wheel', pyversion: 'py3' });
+    const form = uploadForm({
+      path: '/x/ingest-1.0.0-py3-none-any.whl',
+      bytes,
+      name: 'ingest',
+      version: '1.0.0',
+      filetype: 'bdist_wheel',
+      pyversion: 'py3',
+    });
     assert.equal(form.get(':action'), 'file_upload');
     assert.equal(form.get('protocol_version'), '1');
     assert.equal(form.get('sha256_digest'), createHash('sha256').update(bytes).digest('hex'));
     assert.equal((form.get('content') as File).name, 'ingest-1.0.0-py3-none-any.whl');
     const feed = await startPypiServer({ existsStatus: 400 });
     try {
-      const d = { path: '/x/ingest-1.0.0.tar.gz', bytes, name: 'ingest', version: '1.0.0', filetype: 'sdist' as const, pyversion: 'source' };
-      assert.deepEqual(await uploadDistribution({ url: feed.url, username: feed.username, password: feed.password }, d), { status: 'uploaded', httpStatus: 200 });
+      const d = {
+        path: '/x/ingest-1.0.0.tar.gz',
+        bytes,
+        name: 'ingest',
+        version: '1.0.0',
+        filetype: 'sdist' as const,
+        pyversion: 'source',
+      };
+      assert.deepEqual(await uploadDistribution({ url: feed.url, username: feed.username, password: feed.password }, d), {
+        status: 'uploaded',
+        httpStatus: 200,
+      });
       const again = await uploadDistribution({ url: feed.url, username: feed.username, password: feed.password }, d);
       assert.equal(again.status, 'exists');
       assert.equal(again.httpStatus, 400);
-      await assert.rejects(uploadDistribution({ url: feed.url, username: feed.username, password: 'wrong-pass-123' }, d), (err: Error) => /HTTP 401/.test(err.message) && /Input 'feedUrl'/.test(err.message) && !err.message.includes('wrong-pass-123'));
+      await assert.rejects(
+        uploadDistribution({ url: feed.url, username: feed.username, password: 'wrong-pass-123' }, d),
+        (err: Error) => /HTTP 401/.test(err.message) && /Input 'feedUrl'/.test(err.message) && !err.message.includes('wrong-pass-123'),
+      );
       feed.denied = true;
-      await assert.rejects(uploadDistribution({ url: feed.url, username: feed.username, password: feed.password }, { ...d, path: '/x/other.tar.gz' }), /HTTP 403.*Feed Publisher/);
+      await assert.rejects(
+        uploadDistribution({ url: feed.url, username: feed.username, password: feed.password }, { ...d, path: '/x/other.tar.gz' }),
+        /HTTP 403.*Feed Publisher/,
+      );
     } finally {
       await feed.stop();
     }

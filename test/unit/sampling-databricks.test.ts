@@ -23,7 +23,10 @@ const config = () =>
     {
       seed: 42,
       source: { catalog: 'pro', schema: 'sales' },
-      environments: { pre: { target: { catalog: 'pre', schema: 'sales' }, fraction: 0.1 }, dev: { target: { catalog: 'dev', schema: 'sales' }, from: 'pre', rows: 1000 } },
+      environments: {
+        pre: { target: { catalog: 'pre', schema: 'sales' }, fraction: 0.1 },
+        dev: { target: { catalog: 'dev', schema: 'sales' }, from: 'pre', rows: 1000 },
+      },
       tables: {
         customers: { key: 'customer_id', root: true, filter: 'deleted = false', dedupe: true, mask: { email: 'email', full_name: 'hash' } },
         orders: { key: 'order_id', references: { customer_id: 'customers.customer_id' } },
@@ -33,9 +36,21 @@ const config = () =>
     '/work/sample-data.yml',
   );
 const SCHEMAS: Record<string, [string, string][]> = {
-  customers: [['customer_id', 'bigint'], ['full_name', 'string'], ['email', 'string'], ['deleted', 'boolean']],
-  orders: [['order_id', 'bigint'], ['customer_id', 'bigint'], ['amount', 'double']],
-  countries: [['code', 'string'], ['name', 'string']],
+  customers: [
+    ['customer_id', 'bigint'],
+    ['full_name', 'string'],
+    ['email', 'string'],
+    ['deleted', 'boolean'],
+  ],
+  orders: [
+    ['order_id', 'bigint'],
+    ['customer_id', 'bigint'],
+    ['amount', 'double'],
+  ],
+  countries: [
+    ['code', 'string'],
+    ['name', 'string'],
+  ],
 };
 const schemas = () => new Map(Object.entries(SCHEMAS).map(([t, cols]) => [t, cols.map(([name, type]) => ({ name, type }))]));
 
@@ -54,10 +69,14 @@ describe('sampling: Databricks SQL', () => {
     assert.deepEqual(orders.statements, [
       'CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next` AS SELECT t.`order_id`, t.`customer_id`, t.`amount` FROM (SELECT `order_id`, `customer_id`, `amount` FROM `pro`.`sales`.`orders` WHERE `order_id` IS NOT NULL) t WHERE t.`customer_id` IN (SELECT `customer_id` FROM `pre`.`sales`.`customers__relevo_next`)',
     ]);
-    assert.deepEqual(countries.statements, ['CREATE OR REPLACE TABLE `pre`.`sales`.`countries__relevo_next` AS SELECT t.`code`, t.`name` FROM `pro`.`sales`.`countries` t']);
+    assert.deepEqual(countries.statements, [
+      'CREATE OR REPLACE TABLE `pre`.`sales`.`countries__relevo_next` AS SELECT t.`code`, t.`name` FROM `pro`.`sales`.`countries` t',
+    ]);
     assert.deepEqual(
       orders.checks.map((c) => c.sql),
-      ['SELECT count(*) AS n FROM `pre`.`sales`.`orders__relevo_next` c WHERE c.`customer_id` IS NOT NULL AND NOT EXISTS (SELECT 1 FROM `pre`.`sales`.`customers__relevo_next` p WHERE p.`customer_id` = c.`customer_id`)'],
+      [
+        'SELECT count(*) AS n FROM `pre`.`sales`.`orders__relevo_next` c WHERE c.`customer_id` IS NOT NULL AND NOT EXISTS (SELECT 1 FROM `pre`.`sales`.`customers__relevo_next` p WHERE p.`customer_id` = c.`customer_id`)',
+      ],
     );
     assert.deepEqual(
       customers.checks.map((c) => `${c.kind} ${c.column}`),
@@ -67,7 +86,8 @@ describe('sampling: Databricks SQL', () => {
     const dev = plan.environments[1].tables[0].statements[0];
     assert.match(dev, /^CREATE OR REPLACE TABLE `dev`.`sales`.`customers__relevo_next` AS /);
     assert.match(dev, /WHERE __relevo_u < 100000\) s ORDER BY __relevo_u, `customer_id` LIMIT 1000\) t$/);
-    for (const env of plan.environments) for (const t of env.tables) for (const s of t.statements) assert.ok(!s.includes(';'), 'one statement per call');
+    for (const env of plan.environments)
+      for (const t of env.tables) for (const s of t.statements) assert.ok(!s.includes(';'), 'one statement per call');
   });
 
   it('masks integer keys as negative integers of the same type, and the references inherit the mask', () => {
@@ -75,9 +95,15 @@ describe('sampling: Databricks SQL', () => {
     c.tables[0].mask.customer_id = { kind: 'hash' };
     const plan = buildPlan(c, databricks, schemas());
     const [customers, orders] = plan.environments[0].tables;
-    assert.match(customers.statements[0], /CAST\(-1 - CAST\(conv\(substr\(sha2\(concat\(:relevo_salt, CAST\(t.`customer_id` AS STRING\)\), 256\), 1, 15\), 16, 10\) AS BIGINT\) AS bigint\) AS `customer_id`/);
+    assert.match(
+      customers.statements[0],
+      /CAST\(-1 - CAST\(conv\(substr\(sha2\(concat\(:relevo_salt, CAST\(t.`customer_id` AS STRING\)\), 256\), 1, 15\), 16, 10\) AS BIGINT\) AS bigint\) AS `customer_id`/,
+    );
     assert.deepEqual(orders.masked, [{ column: 'customer_id', rule: 'hash', inheritedFrom: 'customers.customer_id' }]);
-    assert.match(orders.statements[0], /WHERE CAST\(-1 - CAST\(conv\(substr\(sha2\(concat\(:relevo_salt, CAST\(t.`customer_id` AS STRING\)\), 256\), 1, 15\), 16, 10\) AS BIGINT\) AS bigint\) IN \(SELECT `customer_id` FROM `pre`.`sales`.`customers__relevo_next`\)/);
+    assert.match(
+      orders.statements[0],
+      /WHERE CAST\(-1 - CAST\(conv\(substr\(sha2\(concat\(:relevo_salt, CAST\(t.`customer_id` AS STRING\)\), 256\), 1, 15\), 16, 10\) AS BIGINT\) AS bigint\) IN \(SELECT `customer_id` FROM `pre`.`sales`.`customers__relevo_next`\)/,
+    );
   });
 });
 
@@ -85,14 +111,30 @@ describe('sampling: the databricks engine against the contract server', () => {
   let server: DatabricksServer;
   let store: TableStore;
   let journal: UndoJournal;
-  const log = { lines: [] as string[], info(m: string) { this.lines.push(m); }, warn(m: string) { this.lines.push(`WARN ${m}`); } };
+  const log = {
+    lines: [] as string[],
+    info(m: string) {
+      this.lines.push(m);
+    },
+    warn(m: string) {
+      this.lines.push(`WARN ${m}`);
+    },
+  };
   const run = async (timeoutMs?: number) => {
-    const client = connectDatabricks({ host: server.url, auth: { kind: 'pat', token: server.token }, retry: { sleep: async () => undefined, baseDelayMs: 1 }, timeoutMs: 2000 });
+    const client = connectDatabricks({
+      host: server.url,
+      auth: { kind: 'pat', token: server.token },
+      retry: { sleep: async () => undefined, baseDelayMs: 1 },
+      timeoutMs: 2000,
+    });
     const engine = openDatabricksEngine({ client, warehouseId: 'wh-1', salt: SALT, statementTimeoutMs: timeoutMs, pollMs: 5, journal });
     return regenerateSampleData(config(), engine, { environments: [], dryRun: false }, log);
   };
   const statements = () => [...server.state.statements.values()].map((s) => s.statement);
-  const fail = (match: (sql: string) => boolean, error: SqlOutcome['error'] = { error_code: 'PERMISSION_DENIED', message: 'no MODIFY on schema sales' }) => {
+  const fail = (
+    match: (sql: string) => boolean,
+    error: SqlOutcome['error'] = { error_code: 'PERMISSION_DENIED', message: 'no MODIFY on schema sales' },
+  ) => {
     store.fault = (sql) => (match(sql) ? { error } : undefined);
   };
 
@@ -128,7 +170,10 @@ describe('sampling: the databricks engine against the contract server', () => {
       'ALTER TABLE `pre`.`sales`.`customers__relevo_next` RENAME TO `pre`.`sales`.`customers`',
       'ALTER TABLE `pre`.`sales`.`orders` RENAME TO `pre`.`sales`.`orders__relevo_old`',
     ]);
-    assert.ok(swap.includes('ALTER TABLE `dev`.`sales`.`customers__relevo_next` RENAME TO `dev`.`sales`.`customers`'), 'a new DEV table is renamed in without an old one');
+    assert.ok(
+      swap.includes('ALTER TABLE `dev`.`sales`.`customers__relevo_next` RENAME TO `dev`.`sales`.`customers`'),
+      'a new DEV table is renamed in without an old one',
+    );
     assert.ok(!swap.includes('ALTER TABLE `dev`.`sales`.`customers` RENAME TO `dev`.`sales`.`customers__relevo_old`'));
     assert.equal(swap.at(-1), 'DROP TABLE IF EXISTS `pre`.`sales`.`countries__relevo_old`');
     assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
@@ -142,7 +187,11 @@ describe('sampling: the databricks engine against the contract server', () => {
       assert.equal(!!bound, rec.statement.includes(':relevo_salt'), rec.statement);
       if (bound) assert.equal(bound.value, SALT);
     }
-    assert.ok(log.lines.some((l) => /WARN pre: customers: the source schema changed since the last run \(fingerprint old-fingerprint → [0-9a-f]{16}\)/.test(l)));
+    assert.ok(
+      log.lines.some((l) =>
+        /WARN pre: customers: the source schema changed since the last run \(fingerprint old-fingerprint → [0-9a-f]{16}\)/.test(l),
+      ),
+    );
   });
 
   it('a previous table stranded under __relevo_old by a killed run is put back before anything is staged, never dropped', async () => {
@@ -154,7 +203,10 @@ describe('sampling: the databricks engine against the contract server', () => {
     const all = statements();
     const firstCreate = all.findIndex((s) => s.startsWith('CREATE'));
     assert.ok(all.indexOf('ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`') < firstCreate);
-    assert.ok(all.indexOf('DROP TABLE IF EXISTS `pre`.`sales`.`orders__relevo_old`') < firstCreate, 'a leftover beside its table is dropped');
+    assert.ok(
+      all.indexOf('DROP TABLE IF EXISTS `pre`.`sales`.`orders__relevo_old`') < firstCreate,
+      'a leftover beside its table is dropped',
+    );
     assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
   });
 
@@ -163,7 +215,11 @@ describe('sampling: the databricks engine against the contract server', () => {
     const result = await run();
     assert.equal(result.report.status, 'failed');
     assert.match(result.error!.message, /PERMISSION_DENIED/);
-    assert.deepEqual(store.schema('dev.sales'), { customers: 'new', orders__relevo_next: 'new', countries__relevo_next: 'new' }, 'no put-back by the engine itself');
+    assert.deepEqual(
+      store.schema('dev.sales'),
+      { customers: 'new', orders__relevo_next: 'new', countries__relevo_next: 'new' },
+      'no put-back by the engine itself',
+    );
     store.fault = undefined;
     const report = await journal.unwind();
     assert.deepEqual(report.left, []);
@@ -186,14 +242,23 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.equal(result.report.status, 'failed');
     fail((sql) => sql === 'ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`');
     const report = await journal.unwind();
-    assert.deepEqual(report.left.map((l) => l.what), ['the table `pre`.`sales`.`customers`']);
-    assert.match(report.left[0].reason, /PERMISSION_DENIED.*; the previous table is intact as `pre`\.`sales`\.`customers__relevo_old`, and the next run puts it back before anything else/);
+    assert.deepEqual(
+      report.left.map((l) => l.what),
+      ['the table `pre`.`sales`.`customers`'],
+    );
+    assert.match(
+      report.left[0].reason,
+      /PERMISSION_DENIED.*; the previous table is intact as `pre`\.`sales`\.`customers__relevo_old`, and the next run puts it back before anything else/,
+    );
     assert.equal(store.tables.get('pre.sales.customers__relevo_old')?.made, 'before');
     assert.equal(store.tables.get('pre.sales.orders')?.made, 'before');
   });
 
   it('a FAILED statement (HTTP 200, state FAILED) fails the run quoting Databricks; the journal drops the staged tables, nothing renamed', async () => {
-    fail((sql) => sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next`'), { error_code: 'UNRESOLVED_COLUMN', message: '[UNRESOLVED_COLUMN] A column `customer_id` cannot be resolved.' });
+    fail((sql) => sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next`'), {
+      error_code: 'UNRESOLVED_COLUMN',
+      message: '[UNRESOLVED_COLUMN] A column `customer_id` cannot be resolved.',
+    });
     const result = await run();
     assert.equal(result.report.status, 'failed');
     assert.match(result.error!.message, /pre\.orders: staging failed: .*UNRESOLVED_COLUMN/);
@@ -204,7 +269,10 @@ describe('sampling: the databricks engine against the contract server', () => {
   });
 
   it('a statement still running after the timeout is cancelled and fails the run; nothing renamed', async () => {
-    store.fault = (sql) => (sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next`') ? { polls: 10_000, columns: [], rows: [] } : undefined);
+    store.fault = (sql) =>
+      sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next`')
+        ? { polls: 10_000, columns: [], rows: [] }
+        : undefined;
     const result = await run(200);
     assert.equal(result.report.status, 'failed');
     assert.match(result.error!.message, /was still (PENDING|RUNNING) after .*; it was cancelled/);

@@ -13,7 +13,10 @@ import { tempDir } from '../support/repo';
 const base = () => ({
   seed: 42,
   source: { path: 'data/pro', format: 'csv' },
-  environments: { pre: { target: { path: 'data/pre' }, fraction: 0.1 }, dev: { target: { path: 'data/dev' }, from: 'pre', rows: 1000 } } as Record<string, unknown>,
+  environments: {
+    pre: { target: { path: 'data/pre' }, fraction: 0.1 },
+    dev: { target: { path: 'data/dev' }, from: 'pre', rows: 1000 },
+  } as Record<string, unknown>,
   tables: {
     customers: { key: 'customer_id', root: true, filter: 'deleted = false', dedupe: true, mask: { email: 'email', full_name: 'hash' } },
     orders: { key: 'order_id', references: { customer_id: 'customers.customer_id' } },
@@ -23,37 +26,67 @@ const base = () => ({
 const fails = (mutate: (c: ReturnType<typeof base>) => void, pattern: RegExp) => {
   const c = base();
   mutate(c);
-  assert.throws(() => parseConfig(c, '/w/sample.yml'), (err: Error) => {
-    assert.match(err.message, pattern);
-    assert.match(err.message, /^Input 'configFile': /);
-    return true;
-  });
+  assert.throws(
+    () => parseConfig(c, '/w/sample.yml'),
+    (err: Error) => {
+      assert.match(err.message, pattern);
+      assert.match(err.message, /^Input 'configFile': /);
+      return true;
+    },
+  );
 };
 
 describe('sampling: configuration', () => {
   it('reads the issue example: paths against the file, targets take the source format, DEV after PRE', () => {
     const c = parseConfig(base(), '/w/sample.yml');
     assert.deepEqual(c.source, { kind: 'files', path: '/w/data/pro', format: 'csv' });
-    assert.deepEqual(c.environments.map((e) => [e.name, e.target, e.size]), [
-      ['pre', { kind: 'files', path: '/w/data/pre', format: 'csv' }, { fraction: 0.1 }],
-      ['dev', { kind: 'files', path: '/w/data/dev', format: 'csv' }, { rows: 1000 }],
-    ]);
+    assert.deepEqual(
+      c.environments.map((e) => [e.name, e.target, e.size]),
+      [
+        ['pre', { kind: 'files', path: '/w/data/pre', format: 'csv' }, { fraction: 0.1 }],
+        ['dev', { kind: 'files', path: '/w/data/dev', format: 'csv' }, { rows: 1000 }],
+      ],
+    );
     assert.deepEqual(c.tables[0].mask, { email: { kind: 'email' }, full_name: { kind: 'hash' } });
   });
   it('names the path and what is allowed', () => {
-    fails((c) => ((c.environments.pre as { fraction: number }).fraction = 0), /environments\.pre\.fraction: must be > 0 \(found 0\); allowed: a number greater than 0 and at most 1/);
-    fails((c) => (c.tables.orders.references = { customer_id: 'customers' }), /tables\.orders\.references\.customer_id: must match pattern .*; allowed: table\.column/);
-    fails((c) => (c.tables.orders.referencs = {}), /tables\.orders\.referencs: is not a known setting; allowed: key, root, references, copy, filter, drop, dedupe, nulls, mask/);
-    fails((c) => (c.tables.customers.mask = { email: 'scramble' }), /tables\.customers\.mask\.email: .*allowed: hash, email, phone, null or \{ fixed: value \}/);
-    fails((c) => (c.tables.orders.references = { customer_id: 'clients.customer_id' }), /tables\.orders\.references\.customer_id: 'clients' is not a declared table/);
-    fails((c) => (c.tables.orders.references = { customer_id: 'customers.id' }), /'customers\.id' is not the key of 'customers' \(its key is 'customer_id'\)/);
-    fails((c) => ((c.environments.dev as { from: string }).from = 'prod'), /environments\.dev\.from: 'prod' is not a declared environment; allowed: pre/);
+    fails(
+      (c) => ((c.environments.pre as { fraction: number }).fraction = 0),
+      /environments\.pre\.fraction: must be > 0 \(found 0\); allowed: a number greater than 0 and at most 1/,
+    );
+    fails(
+      (c) => (c.tables.orders.references = { customer_id: 'customers' }),
+      /tables\.orders\.references\.customer_id: must match pattern .*; allowed: table\.column/,
+    );
+    fails(
+      (c) => (c.tables.orders.referencs = {}),
+      /tables\.orders\.referencs: is not a known setting; allowed: key, root, references, copy, filter, drop, dedupe, nulls, mask/,
+    );
+    fails(
+      (c) => (c.tables.customers.mask = { email: 'scramble' }),
+      /tables\.customers\.mask\.email: .*allowed: hash, email, phone, null or \{ fixed: value \}/,
+    );
+    fails(
+      (c) => (c.tables.orders.references = { customer_id: 'clients.customer_id' }),
+      /tables\.orders\.references\.customer_id: 'clients' is not a declared table/,
+    );
+    fails(
+      (c) => (c.tables.orders.references = { customer_id: 'customers.id' }),
+      /'customers\.id' is not the key of 'customers' \(its key is 'customer_id'\)/,
+    );
+    fails(
+      (c) => ((c.environments.dev as { from: string }).from = 'prod'),
+      /environments\.dev\.from: 'prod' is not a declared environment; allowed: pre/,
+    );
     fails((c) => ((c.environments.dev as { fraction?: number }).fraction = 0.5), /environments\.dev: gives both fraction and rows/);
     fails((c) => (c.tables.customers.root = false), /tables: no table is the sampling root; allowed: exactly one table with root: true/);
     fails((c) => (c.tables.stray = { key: 'id' }), /tables\.stray: is neither the root/);
   });
   it('refuses a target equal to, inside or around the source, and cycles of tables or environments', () => {
-    fails((c) => (c.environments.pre = { target: { path: 'data/pro' }, fraction: 0.1 }), /environments\.pre\.target: '\/w\/data\/pro' is the source/);
+    fails(
+      (c) => (c.environments.pre = { target: { path: 'data/pro' }, fraction: 0.1 }),
+      /environments\.pre\.target: '\/w\/data\/pro' is the source/,
+    );
     fails((c) => (c.environments.pre = { target: { path: 'data/pro/sample' }, fraction: 0.1 }), /is the source .* \(or overlaps it\)/);
     fails((c) => (c.environments.pre = { target: { path: 'data' }, fraction: 0.1 }), /overlaps it/);
     fails((c) => {
@@ -65,7 +98,10 @@ describe('sampling: configuration', () => {
 
 describe('sampling: DuckDB on an agent', () => {
   it('pins exactly the versions and integrity of package-lock.json', () => {
-    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages as Record<string, { version: string; integrity: string }>;
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages as Record<
+      string,
+      { version: string; integrity: string }
+    >;
     for (const [name, pin] of Object.entries(DUCKDB_PACKAGES)) {
       assert.deepEqual({ version: lock[`node_modules/${name}`]?.version, integrity: lock[`node_modules/${name}`]?.integrity }, pin, name);
     }
@@ -96,7 +132,10 @@ describe('sampling: DuckDB on an agent', () => {
     try {
       const tools = tempDir('relevo-tools-');
       tamper = true;
-      await assert.rejects(acquireDuckDb({ toolsDirectory: tools, registry, log }), /does not match its pinned integrity.*nothing was installed/);
+      await assert.rejects(
+        acquireDuckDb({ toolsDirectory: tools, registry, log }),
+        /does not match its pinned integrity.*nothing was installed/,
+      );
       assert.ok(!existsSync(duckDbToolFolder(tools).marker));
       tamper = false;
       requests.length = 0;

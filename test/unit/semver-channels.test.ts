@@ -49,7 +49,10 @@ describe('branch channels', () => {
     assert.equal(channelFor('release/2.0', custom).label, 'rc');
   });
   it('rejects malformed rules naming the input', () => {
-    assert.throws(() => parseBranchChannels('main'), (e: UserError) => e instanceof UserError && /branchChannels/.test(e.message));
+    assert.throws(
+      () => parseBranchChannels('main'),
+      (e: UserError) => e instanceof UserError && /branchChannels/.test(e.message),
+    );
     assert.throws(() => parseBranchChannels('dev=dev.x'), /branchChannels.*not a valid SemVer/);
     assert.throws(() => parseBranchChannels('dev=12'), /branchChannels/);
   });
@@ -63,7 +66,11 @@ describe('PEP 440', () => {
     assert.equal(toPep440('1.3.0-alpha.1'), '1.3.0a1');
     assert.equal(toPep440('1.3.0-beta.4'), '1.3.0b4');
     assert.equal(toPep440('1.3.0-feature-x.3'), '1.3.0.dev3');
-    assert.equal(toPep440('1.3.0-feature-x.3', { devNumber: 4711 }), '1.3.0.dev4711', 'branch builds: the build id, unique in the organization');
+    assert.equal(
+      toPep440('1.3.0-feature-x.3', { devNumber: 4711 }),
+      '1.3.0.dev4711',
+      'branch builds: the build id, unique in the organization',
+    );
     assert.equal(toPep440('1.3.0-dev.7', { devNumber: 4711 }), '1.3.0.dev7', 'the dev channel keeps its tag-counted number');
     assert.equal(toPep440('1.3.0-rc.2', { devNumber: 4711 }), '1.3.0rc2');
   });
@@ -96,7 +103,11 @@ describe('tag formats', () => {
 
 describe('branch context', () => {
   it('reads Build.SourceBranch, never HEAD', () => {
-    assert.deepEqual(branchContext({ sourceBranch: 'refs/heads/release/1.3' }), { branch: 'release/1.3', ref: 'refs/heads/release/1.3', kind: 'branch' });
+    assert.deepEqual(branchContext({ sourceBranch: 'refs/heads/release/1.3' }), {
+      branch: 'release/1.3',
+      ref: 'refs/heads/release/1.3',
+      kind: 'branch',
+    });
   });
   it('uses the pull request source branch', () => {
     const ctx = branchContext({ sourceBranch: 'refs/pull/12/merge', pullRequestSourceBranch: 'refs/heads/feature/x' })!;
@@ -104,7 +115,11 @@ describe('branch context', () => {
     assert.equal(ctx.kind, 'pull-request');
   });
   it('labels a tag build with the tag name, not the ref path', () => {
-    assert.deepEqual(branchContext({ sourceBranch: 'refs/tags/nightly-2026' }), { branch: 'nightly-2026', ref: 'refs/tags/nightly-2026', kind: 'tag' });
+    assert.deepEqual(branchContext({ sourceBranch: 'refs/tags/nightly-2026' }), {
+      branch: 'nightly-2026',
+      ref: 'refs/tags/nightly-2026',
+      kind: 'tag',
+    });
   });
   it('is undefined without variables', () => {
     assert.equal(branchContext({}), undefined);

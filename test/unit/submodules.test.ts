@@ -7,18 +7,30 @@ import { displayUrl, resolveSubmoduleUrl } from '../../shared/submodules/urls';
 import { parseTagFormat } from '../../shared/versioning/tagFormat';
 import { changeBetween, parseVersion } from '../../shared/versioning/semver';
 
-const tags = (...names: string[]) => versionTags(names.map((name, i) => ({ name, commit: `c${i}` })), parseTagFormat('v{version}', ''));
+const tags = (...names: string[]) =>
+  versionTags(
+    names.map((name, i) => ({ name, commit: `c${i}` })),
+    parseTagFormat('v{version}', ''),
+  );
 const decide = (policy: string, names: string[], currentName: string | undefined, channelLabel = '', allowPrerelease = false): Decision => {
   const t = tags(...names);
   const current = t.find((x) => x.name === currentName);
-  return decideSubmodule({ name: 'ingest', policy: parsePolicy(policy, { input: 'defaultPolicy' }), tags: t, current, commit: current?.commit ?? 'untagged', eligibility: { channelLabel, allowPrerelease } });
+  return decideSubmodule({
+    name: 'ingest',
+    policy: parsePolicy(policy, { input: 'defaultPolicy' }),
+    tags: t,
+    current,
+    commit: current?.commit ?? 'untagged',
+    eligibility: { channelLabel, allowPrerelease },
+  });
 };
 const target = (d: Decision) => (d.action === 'update' ? d.target.name : d.action);
 
 describe('submodules', () => {
   describe('.gitmodules', () => {
     it('reads names with dots, paths, urls and the relevo-version policy', () => {
-      const listing = 'submodule.ingest.path\nlibs/ingest\0submodule.ingest.url\n../ingest.git\0submodule.ingest.relevo-version\n^1.2\0submodule.a.b.path\nx/\0submodule.a.b.url\nhttps://h/a.b\0core.x\ny\0';
+      const listing =
+        'submodule.ingest.path\nlibs/ingest\0submodule.ingest.url\n../ingest.git\0submodule.ingest.relevo-version\n^1.2\0submodule.a.b.path\nx/\0submodule.a.b.url\nhttps://h/a.b\0core.x\ny\0';
       assert.deepEqual(parseGitmodules(listing), [
         { name: 'ingest', path: 'libs/ingest', url: '../ingest.git', policy: '^1.2' },
         { name: 'a.b', path: 'x', url: 'https://h/a.b', policy: undefined },
@@ -31,8 +43,14 @@ describe('submodules', () => {
 
   describe('relative URLs, as git resolves them', () => {
     it('against https, scp-like, file and path remotes', () => {
-      assert.equal(resolveSubmoduleUrl('../ingest', 'https://dev.azure.com/org/proj/_git/orchestration'), 'https://dev.azure.com/org/proj/_git/ingest');
-      assert.equal(resolveSubmoduleUrl('../../../other/_git/x', 'https://org@dev.azure.com/org/proj/_git/orch/'), 'https://org@dev.azure.com/org/other/_git/x');
+      assert.equal(
+        resolveSubmoduleUrl('../ingest', 'https://dev.azure.com/org/proj/_git/orchestration'),
+        'https://dev.azure.com/org/proj/_git/ingest',
+      );
+      assert.equal(
+        resolveSubmoduleUrl('../../../other/_git/x', 'https://org@dev.azure.com/org/proj/_git/orch/'),
+        'https://org@dev.azure.com/org/other/_git/x',
+      );
       assert.equal(resolveSubmoduleUrl('./sub', 'https://h/a/orch'), 'https://h/a/orch/sub');
       assert.equal(resolveSubmoduleUrl('../ingest', 'git@ssh.dev.azure.com:v3/org/proj/orch'), 'git@ssh.dev.azure.com:v3/org/proj/ingest');
       assert.equal(resolveSubmoduleUrl('../ingest.git', '/srv/git/orchestration.git'), '/srv/git/ingest.git');
@@ -91,8 +109,22 @@ describe('submodules', () => {
   });
 
   it('the commit message: one line per change, ***NO_CI*** unless asked', () => {
-    const u = { name: 'ingest', path: 'p', from: '1.0.0', fromTag: 'v1.0.0', to: '1.1.0', toTag: 'v1.1.0', change: 'minor' as const, commit: 'c', url: 'u', previousCommit: 'p' };
+    const u = {
+      name: 'ingest',
+      path: 'p',
+      from: '1.0.0',
+      fromTag: 'v1.0.0',
+      to: '1.1.0',
+      toTag: 'v1.1.0',
+      change: 'minor' as const,
+      commit: 'c',
+      url: 'u',
+      previousCommit: 'p',
+    };
     assert.equal(commitMessage([u], false), 'chore(components): update 1 component\n\ningest: v1.0.0 → v1.1.0 (minor)\n\n***NO_CI***\n');
-    assert.equal(commitMessage([u, { ...u, name: 'x' }], true), 'chore(components): update 2 components\n\ningest: v1.0.0 → v1.1.0 (minor)\nx: v1.0.0 → v1.1.0 (minor)\n');
+    assert.equal(
+      commitMessage([u, { ...u, name: 'x' }], true),
+      'chore(components): update 2 components\n\ningest: v1.0.0 → v1.1.0 (minor)\nx: v1.0.0 → v1.1.0 (minor)\n',
+    );
   });
 });

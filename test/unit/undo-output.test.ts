@@ -40,7 +40,10 @@ describe('undo journal', () => {
     const report = await journal.unwind(150);
     assert.ok(Date.now() - started < 2000);
     assert.deepEqual(report.undone, []);
-    assert.deepEqual(report.left.map((l) => l.what), ['hangs', 'slow-first']);
+    assert.deepEqual(
+      report.left.map((l) => l.what),
+      ['hangs', 'slow-first'],
+    );
   });
 });
 

@@ -1,7 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { KNOWN_VERSION_FILES, parseVersionFileSpecs, planVersionFileEdits, readVersionFile, VERSION_FILE_FORMATS, type VersionFilePlan, type VersionStrings } from '../../shared/versioning/versionFiles';
+import {
+  KNOWN_VERSION_FILES,
+  parseVersionFileSpecs,
+  planVersionFileEdits,
+  readVersionFile,
+  VERSION_FILE_FORMATS,
+  type VersionFilePlan,
+  type VersionStrings,
+} from '../../shared/versioning/versionFiles';
 import { tempDir } from '../support/repo';
 
 /** A version and its PEP 440 form (the caller computes that one). */
@@ -19,7 +27,8 @@ const V: Record<string, VersionStrings> = {
   '1.0.1-rc.1': { semver: '1.0.1-rc.1', pep440: '1.0.1rc1' },
 };
 
-const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
+const bytes = (...parts: (string | number[])[]) =>
+  Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
 const BOM = [0xef, 0xbb, 0xbf];
 
 /** Writes the files (paths relative to a new temp folder) and returns the folder. */
@@ -58,7 +67,8 @@ function pyproject(toml: string, others: Record<string, string | Buffer> = {}, v
 
 describe('version files', () => {
   it('pyproject.toml [project], in PEP 440 form', () => {
-    const src = '[build-system]\nrequires = ["setuptools"]\nversion = "9.9.9"\n\n[project]\nname = "ingest"\nversion = "1.2.0"\n\n[tool.x]\nversion = "0"\n';
+    const src =
+      '[build-system]\nrequires = ["setuptools"]\nversion = "9.9.9"\n\n[project]\nname = "ingest"\nversion = "1.2.0"\n\n[tool.x]\nversion = "0"\n';
     const r = roundTrip('pyproject.toml', src, '1.3.0-rc.2');
     assert.equal(r.readBack, '1.3.0rc2');
     assert.equal(r.edit.oldVersion, '1.2.0');
@@ -86,7 +96,10 @@ describe('version files', () => {
       const r = roundTrip('pyproject.toml', src, '1.3.0-rc.2');
       assert.equal(r.text, src.replace('1.2.0', '1.3.0rc2'), src);
     }
-    assert.throws(() => roundTrip('pyproject.toml', forms.at(-1)!, '1.0.0'), /Input 'versionFiles': pyproject\.toml: no version in \[project\] or \[tool\.poetry\]/);
+    assert.throws(
+      () => roundTrip('pyproject.toml', forms.at(-1)!, '1.0.0'),
+      /Input 'versionFiles': pyproject\.toml: no version in \[project\] or \[tool\.poetry\]/,
+    );
   });
   it('pyproject.toml: both [project] and [tool.poetry] are updated', () => {
     const src = '[project]\nname = "x"\nversion = "1.2.0"\n\n[tool.poetry]\nversion = "1.2.0"\npackages = [{ include = "x" }]\n';
@@ -108,7 +121,10 @@ describe('version files', () => {
       () => roundTrip('pyproject.toml', '[project]\nname = "x\nversion = "1.0.0"\n', '1.0.0'),
       (err: Error) => err.name === 'UserError' && /^Input 'versionFiles': pyproject\.toml: is not valid TOML: .*line 2/.test(err.message),
     );
-    assert.throws(() => roundTrip('pyproject.toml', '[project]\nversion = "1"\nversion = "2"\n', '1.0.0'), /pyproject\.toml: is not valid TOML: .*redefine/);
+    assert.throws(
+      () => roundTrip('pyproject.toml', '[project]\nversion = "1"\nversion = "2"\n', '1.0.0'),
+      /pyproject\.toml: is not valid TOML: .*redefine/,
+    );
   });
 
   describe('pyproject.toml dynamic versions are followed', () => {
@@ -137,27 +153,38 @@ describe('version files', () => {
         }
       });
       it(`[tool.hatch.version] path, dynamic ${form}`, () => {
-        const r = pyproject(`${head}[tool.hatch.version]\npath = "src/pkg/__about__.py"\n`, { 'src/pkg/__about__.py': '# SPDX\n__version__ = "1.2.0"\n' });
+        const r = pyproject(`${head}[tool.hatch.version]\npath = "src/pkg/__about__.py"\n`, {
+          'src/pkg/__about__.py': '# SPDX\n__version__ = "1.2.0"\n',
+        });
         assert.equal(r.read('src/pkg/__about__.py'), '# SPDX\n__version__ = "1.3.0rc2"\n');
         assert.equal(r.edit.via, 'pyproject.toml dynamic version → [tool.hatch.version] path src/pkg/__about__.py');
       });
     }
     it('attr under src/ through [tool.setuptools.package-dir], a sub-module, or a VERSION constant', () => {
       const toml = (attr: string, extra = '') => `${oneLine}[tool.setuptools.dynamic]\nversion = { attr = "${attr}" }\n${extra}`;
-      let r = pyproject(toml('pkg.__version__', '[tool.setuptools.package-dir]\n"" = "src"\n'), { 'src/pkg/__init__.py': '__version__ = "1.2.0"\n' });
+      let r = pyproject(toml('pkg.__version__', '[tool.setuptools.package-dir]\n"" = "src"\n'), {
+        'src/pkg/__init__.py': '__version__ = "1.2.0"\n',
+      });
       assert.equal(r.read('src/pkg/__init__.py'), '__version__ = "1.3.0rc2"\n');
-      r = pyproject(toml('pkg.__version__', '[tool.setuptools]\npackage-dir = {pkg = "lib/pkg"}\n'), { 'lib/pkg/__init__.py': '__version__ = "1.2.0"\n', 'pkg/__init__.py': '__version__ = "0.0.0"\n' });
+      r = pyproject(toml('pkg.__version__', '[tool.setuptools]\npackage-dir = {pkg = "lib/pkg"}\n'), {
+        'lib/pkg/__init__.py': '__version__ = "1.2.0"\n',
+        'pkg/__init__.py': '__version__ = "0.0.0"\n',
+      });
       assert.equal(r.read('lib/pkg/__init__.py'), '__version__ = "1.3.0rc2"\n');
       assert.equal(r.read('pkg/__init__.py'), '__version__ = "0.0.0"\n', 'the mapped folder wins');
       r = pyproject(toml('pkg.sub.__version__'), { 'src/pkg/sub.py': "__version__: str = '1.2.0'\n" });
       assert.equal(r.read('src/pkg/sub.py'), "__version__: str = '1.3.0rc2'\n");
-      r = pyproject(toml('pkg.VERSION'), { 'pkg.py': 'from typing import Final\n\nVERSION: Final[str] = "1.2.0"\n__version__ = VERSION\n' });
+      r = pyproject(toml('pkg.VERSION'), {
+        'pkg.py': 'from typing import Final\n\nVERSION: Final[str] = "1.2.0"\n__version__ = VERSION\n',
+      });
       assert.equal(r.read('pkg.py'), 'from typing import Final\n\nVERSION: Final[str] = "1.3.0rc2"\n__version__ = VERSION\n');
     });
     it('hatch accepts VERSION and a custom pattern', () => {
       let r = pyproject(`${oneLine}[tool.hatch.version]\npath = "pkg/about.py"\n`, { 'pkg/about.py': "VERSION = 'v1.2.0'\n" });
       assert.equal(r.read('pkg/about.py'), "VERSION = 'v1.3.0rc2'\n");
-      r = pyproject(`${oneLine}[tool.hatch.version]\npath = "pkg/meta.py"\npattern = "(?i)^release = '(?P<version>[^']+)'"\n`, { 'pkg/meta.py': "RELEASE = '1.2.0'\n" });
+      r = pyproject(`${oneLine}[tool.hatch.version]\npath = "pkg/meta.py"\npattern = "(?i)^release = '(?P<version>[^']+)'"\n`, {
+        'pkg/meta.py': "RELEASE = '1.2.0'\n",
+      });
       assert.equal(r.read('pkg/meta.py'), "RELEASE = '1.3.0rc2'\n");
     });
     it('a file reached both ways is edited once, in PEP 440 form', () => {
@@ -173,7 +200,10 @@ describe('version files', () => {
         [`[build-system]\nrequires = ["setuptools>=64", "setuptools-scm>=8"]\n\n${oneLine}`, /setuptools-scm/],
         [`[build-system]\nrequires = ["setuptools_scm[toml]"]\n\n${spread}`, /setuptools-scm/],
         [`${oneLine}[tool.hatch.version]\nsource = "vcs"\n`, /hatch-vcs/],
-        ['[tool.poetry]\nname = "pkg"\nversion = "0.0.0"\n\n[tool.poetry-dynamic-versioning]\nenable = true\n', /poetry-dynamic-versioning/],
+        [
+          '[tool.poetry]\nname = "pkg"\nversion = "0.0.0"\n\n[tool.poetry-dynamic-versioning]\nenable = true\n',
+          /poetry-dynamic-versioning/,
+        ],
       ];
       for (const [toml, tool] of cases) {
         const r = pyproject(toml);
@@ -189,22 +219,31 @@ describe('version files', () => {
       assert.deepEqual(off.plan.notes, []);
     });
     it('says where it looked when the source is not found', () => {
-      assert.throws(() => pyproject(oneLine), (err: Error) => {
-        assert.equal(err.name, 'UserError');
-        assert.match(err.message, /^Input 'versionFiles': pyproject\.toml: the version is declared dynamic/);
-        assert.match(err.message, /\[tool\.setuptools\.dynamic\].*\[tool\.hatch\.version\].*setuptools_scm.*poetry-dynamic-versioning/);
-        assert.match(err.message, /Fix: list the file that holds the version instead \(e\.g\. src\/<package>\/__init__\.py\)/);
-        return true;
-      });
+      assert.throws(
+        () => pyproject(oneLine),
+        (err: Error) => {
+          assert.equal(err.name, 'UserError');
+          assert.match(err.message, /^Input 'versionFiles': pyproject\.toml: the version is declared dynamic/);
+          assert.match(err.message, /\[tool\.setuptools\.dynamic\].*\[tool\.hatch\.version\].*setuptools_scm.*poetry-dynamic-versioning/);
+          assert.match(err.message, /Fix: list the file that holds the version instead \(e\.g\. src\/<package>\/__init__\.py\)/);
+          return true;
+        },
+      );
       assert.throws(
         () => pyproject(`${oneLine}[tool.setuptools.dynamic]\nversion = {attr = "pkg.__version__"}\n`),
         /no file for module 'pkg' was found; looked for pkg\/__init__\.py, pkg\.py, src\/pkg\/__init__\.py, src\/pkg\.py\. Fix: list the file/,
       );
       assert.throws(
-        () => pyproject(`${oneLine}[tool.setuptools.dynamic]\nversion = {attr = "pkg.__version__"}\n`, { 'pkg/__init__.py': 'from ._version import __version__\n' }),
+        () =>
+          pyproject(`${oneLine}[tool.setuptools.dynamic]\nversion = {attr = "pkg.__version__"}\n`, {
+            'pkg/__init__.py': 'from ._version import __version__\n',
+          }),
         /pyproject\.toml: no __version__ = "\.\.\." line in pkg\/__init__\.py \(pyproject\.toml dynamic version → /,
       );
-      assert.throws(() => pyproject(`${oneLine}[tool.hatch.version]\npath = "src/pkg/__about__.py"\n`), /the version is read from 'src\/pkg\/__about__\.py' \(.*\), but the file does not exist/);
+      assert.throws(
+        () => pyproject(`${oneLine}[tool.hatch.version]\npath = "src/pkg/__about__.py"\n`),
+        /the version is read from 'src\/pkg\/__about__\.py' \(.*\), but the file does not exist/,
+      );
     });
   });
 
@@ -215,7 +254,10 @@ describe('version files', () => {
     assert.ok(crlf.bytes.equals(Buffer.from('[metadata]\r\nversion = 1.3.0rc2\r\n')));
   });
   it('setup.cfg attr: and file: are followed', () => {
-    let dir = tree({ 'setup.cfg': '[metadata]\nname = pkg\nversion = attr: pkg.__version__\n\n[options]\npackage_dir =\n    =src\n', 'src/pkg/__init__.py': '__version__ = "1.2.0"\n' });
+    let dir = tree({
+      'setup.cfg': '[metadata]\nname = pkg\nversion = attr: pkg.__version__\n\n[options]\npackage_dir =\n    =src\n',
+      'src/pkg/__init__.py': '__version__ = "1.2.0"\n',
+    });
     let plan = apply(dir, 'setup.cfg', '1.3.0-rc.2');
     assert.equal(plan.edits[0].path, join(dir, 'src', 'pkg', '__init__.py'));
     assert.equal(plan.edits[0].via, 'setup.cfg version = attr: pkg.__version__');
@@ -241,7 +283,10 @@ describe('version files', () => {
     const before = bytes('# -*- coding: latin-1 -*-\n# caf', [0xe9], '\r\n__version__ = "1.0.0"\n');
     const r = roundTrip('__init__.py', before, '1.3.0-rc.2');
     assert.ok(r.edit.before.equals(before));
-    assert.ok(r.bytes.equals(bytes('# -*- coding: latin-1 -*-\n# caf', [0xe9], '\r\n__version__ = "1.3.0rc2"\n')), r.bytes.toString('latin1'));
+    assert.ok(
+      r.bytes.equals(bytes('# -*- coding: latin-1 -*-\n# caf', [0xe9], '\r\n__version__ = "1.3.0rc2"\n')),
+      r.bytes.toString('latin1'),
+    );
     assert.equal(r.edit.oldVersion, '1.0.0');
   });
   it('a UTF-8 byte-order mark is kept (and ^ still matches on line 1)', () => {
@@ -254,9 +299,15 @@ describe('version files', () => {
     assert.ok(toml.bytes.equals(bytes(BOM, '[project]\nversion = "1.1.0"\n')));
   });
   it('UTF-16 files are refused', () => {
-    for (const bom of [[0xff, 0xfe], [0xfe, 0xff]]) {
+    for (const bom of [
+      [0xff, 0xfe],
+      [0xfe, 0xff],
+    ]) {
       const text = Buffer.from('__version__ = "1.0.0"\n', 'utf16le');
-      assert.throws(() => roundTrip('__init__.py', bytes(bom, text.toString('latin1')), '1.1.0'), /Input 'versionFiles': __init__\.py: is saved as UTF-16.*Fix: save the file as UTF-8/);
+      assert.throws(
+        () => roundTrip('__init__.py', bytes(bom, text.toString('latin1')), '1.1.0'),
+        /Input 'versionFiles': __init__\.py: is saved as UTF-16.*Fix: save the file as UTF-8/,
+      );
     }
   });
   it('package.json keeps SemVer and formatting', () => {
@@ -269,7 +320,10 @@ describe('version files', () => {
     const cases: [string, string][] = [
       ['{"a":{"version":"1.2.0"},"version":"1.2.0"}', '{"a":{"version":"1.2.0"},"version":"2.0.0"}'],
       ['{"s": "say \\"version\\": \\"1.2.0\\"", "version": "1.2.0"}', '{"s": "say \\"version\\": \\"1.2.0\\"", "version": "2.0.0"}'],
-      ['{"list": [{"version": "1.2.0"}, "version"], "version": "1.2.0"}', '{"list": [{"version": "1.2.0"}, "version"], "version": "2.0.0"}'],
+      [
+        '{"list": [{"version": "1.2.0"}, "version"], "version": "1.2.0"}',
+        '{"list": [{"version": "1.2.0"}, "version"], "version": "2.0.0"}',
+      ],
       ['{"\\u0076ersion": "1.2.0"}', '{"\\u0076ersion": "2.0.0"}'],
       ['\uFEFF{\n  "version": "1.2.0"\n}\n', '\uFEFF{\n  "version": "2.0.0"\n}\n'],
       ['{"version": "0.0.1", "name": "x", "version": "1.2.0"}', '{"version": "0.0.1", "name": "x", "version": "2.0.0"}'],
@@ -318,7 +372,11 @@ describe('version files', () => {
 describe('version-file formats: one table, and the help that lists them', () => {
   it('task.json help and docs/version-bump.md name every format of the table', () => {
     const root = join(__dirname, '..', '..');
-    const help = (JSON.parse(readFileSync(join(root, 'tasks', 'version-bump', 'task.json'), 'utf8')).inputs as { name: string; helpMarkDown: string }[]).find((i) => i.name === 'versionFiles')!.helpMarkDown.replace(/`/g, '');
+    const help = (
+      JSON.parse(readFileSync(join(root, 'tasks', 'version-bump', 'task.json'), 'utf8')).inputs as { name: string; helpMarkDown: string }[]
+    )
+      .find((i) => i.name === 'versionFiles')!
+      .helpMarkDown.replace(/`/g, '');
     const docs = readFileSync(join(root, 'docs', 'version-bump.md'), 'utf8').replace(/`/g, '');
     for (const format of Object.values(VERSION_FILE_FORMATS)) {
       assert.ok(help.includes(format.label), `task.json help of versionFiles does not name ${format.label}`);
