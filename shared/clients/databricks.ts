@@ -526,7 +526,16 @@ interface Operation {
   forbiddenFix: string;
   notFoundFix?: string;
   conflictFix?: string;
+  /**
+   * A move the undo must know the outcome of (DeployToDatabricks' PATCH of a Git folder): a
+   * cancel lets the request in flight get its answer instead of abandoning it, since Databricks
+   * may still apply an abandoned one after the undo looked.
+   */
+  finishOnCancel?: boolean;
 }
+
+/** Never aborts: for the requests a cancel lets finish. */
+const NEVER_ABORTED = new AbortController().signal;
 
 export function connectDatabricks(options: DatabricksClientOptions): DatabricksClient {
   return new Client(options);
@@ -606,7 +615,7 @@ class Client implements DatabricksClient {
           );
         },
         (err) => (err instanceof HttpAttemptError ? classifyHttpFailure(err.failure, op.idempotent) : { retry: false }),
-        this.policy,
+        op.finishOnCancel ? { ...this.policy, signal: NEVER_ABORTED } : this.policy,
         (e) => this.options.onRetry?.({ method, path: shown, attempt: e.attempt, delayMs: e.delayMs, reason: e.reason }),
       );
     } catch (err) {

@@ -78,7 +78,8 @@ const MANAGE_FOLDER = (path: string) =>
 
 export function workspaceClient(client: DatabricksClient): WorkspaceClient {
   const call = <T = Record<string, unknown>>(method: string, path: string, op: Operation, body?: unknown, query?: Record<string, string>) =>
-    databricksRequest<T>(client, method, path, op, body, query);
+    // Writes run to their answer even on a cancel: the undo then knows whether each landed.
+    databricksRequest<T>(client, method, path, method === 'GET' ? op : { ...op, finishOnCancel: true }, body, query);
   return {
     host: client.host,
 
