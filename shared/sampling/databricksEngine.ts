@@ -12,10 +12,13 @@
  * concurrently: the agent's grace is 7.5 s, and one DDL statement takes a fraction of a second.
  */
 import type { DatabricksClient } from '../clients/databricks';
+import { UserError } from '../errors';
+import { quoteForeign } from '../output';
 import { cancelSignal, isCancelled } from '../processes';
 import { journal as runJournal, type UndoJournal } from '../undo';
 import type { Row, SqlEngine } from './engine';
 import { InFlight, refuseIfCancelled } from './inflight';
+import { describeHolder, newHolder } from './lock';
 import type { EnvironmentPlan } from './plan';
 import { databricks } from './sql';
 
@@ -29,6 +32,9 @@ export interface DatabricksEngineOptions {
   /** The undo journal changes are registered with (default: the run's). */
   journal?: UndoJournal;
 }
+
+/** The lock table in a target schema: one run at a time replaces it. */
+export const LOCK_TABLE = '__relevo_lock';
 
 /** How long the undo waits for the statement under way before it looks at the tables. */
 const SETTLE_MS = 2000;
@@ -153,10 +159,56 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
     }
   };
 
+  // One run per target schema: a lock table made with CREATE TABLE … AS (atomic; it fails when
+  // the table exists), holding who took it. Dropped by its holder only.
+  const holder = newHolder();
+  const locked: EnvironmentPlan[] = [];
+  const lockTable = (env: EnvironmentPlan) => {
+    if (env.target.kind !== 'tables') throw new Error('databricks writes tables');
+    return [env.target.catalog, env.target.schema, LOCK_TABLE].map(q).join('.');
+  };
+  const releaseLock = async (env: EnvironmentPlan, run: (sql: string) => Promise<Row[]>) => {
+    const rows = await run(`SELECT run_id, host, pid, started_at FROM ${lockTable(env)}`).catch(() => []);
+    if (rows[0]?.run_id === holder.runId) await run(`DROP TABLE IF EXISTS ${lockTable(env)}`);
+  };
+  const takeLock = async (env: EnvironmentPlan) => {
+    const lit = databricks.literal;
+    try {
+      await query(
+        `CREATE TABLE ${lockTable(env)} AS SELECT ${lit(holder.runId)} AS run_id, ${lit(holder.host)} AS host, ${holder.pid} AS pid, ${lit(holder.startedAt)} AS started_at`,
+      );
+    } catch (err) {
+      if ((err as { errorCode?: string }).errorCode !== 'TABLE_OR_VIEW_ALREADY_EXISTS') throw err;
+      const rows = await query(`SELECT run_id, host, pid, started_at FROM ${lockTable(env)}`).catch(() => []);
+      const r = rows[0] ?? {};
+      const held = describeHolder({
+        runId: r.run_id ?? undefined,
+        host: r.host ?? undefined,
+        pid: r.pid ? Number(r.pid) : undefined,
+        startedAt: r.started_at ?? undefined,
+      });
+      throw new UserError(
+        `environments.${env.name}.target: another run is regenerating ${where(env)}: ${quoteForeign(held)} holds its lock table ${lockTable(env)}; nothing was staged or replaced.`,
+        {
+          fix: `wait for that run to end and run again. If no run is going on (its agent was stopped or lost), run DROP TABLE ${lockTable(env)} and run again.`,
+        },
+      );
+    }
+  };
+
   return {
     dialect: databricks,
     query,
     async prepare(envs) {
+      // Every lock before anything is looked at, repaired or staged; released last on an undo.
+      for (const env of envs) {
+        journal.register(`the lock table ${lockTable(env)} (dropped)`, async () => {
+          await inFlight.settled(SETTLE_MS);
+          await releaseLock(env, statement);
+        });
+        await takeLock(env);
+        locked.push(env);
+      }
       for (const env of envs) {
         const tables = tablesOf(env);
         const there = await present(
@@ -235,6 +287,7 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
       journal.landed(`the new tables in ${envs.map(where).join(', ')}`);
       // The previous tables are no longer needed; what is not dropped now, the next run drops.
       for (const s of swapped) if (s.hadTable) await query(`DROP TABLE IF EXISTS ${s.t.old}`).catch(() => undefined);
+      for (const env of locked.splice(0)) await releaseLock(env, query).catch(() => undefined);
     },
     async close() {},
   };

@@ -5,7 +5,8 @@
  * `server.state.sql = store.answer`.
  *
  * Statements it knows (anything else FAILS with PARSE_SYNTAX_ERROR, so a new statement of the
- * engine is noticed): DESCRIBE TABLE, CREATE OR REPLACE TABLE … AS, ALTER TABLE … RENAME TO,
+ * engine is noticed): DESCRIBE TABLE, CREATE OR REPLACE TABLE … AS, the lock table's CREATE
+ * TABLE … AS (fails if it exists) and its SELECT, ALTER TABLE … RENAME TO,
  * ALTER TABLE … SET TBLPROPERTIES, DROP TABLE [IF EXISTS], SHOW TBLPROPERTIES, the
  * information_schema.tables lookup, and `SELECT count(*) AS n …` (always 0 rows counted).
  * Errors as Databricks words them (R = /work/shared/reference/databricks-rest.md, error
@@ -19,6 +20,8 @@ export interface ModelTable {
   properties: Record<string, string>;
   /** Which run wrote it (the store's `label` when it was created). */
   made: string;
+  /** The one row of a lock table. */
+  row?: string[];
 }
 
 /** A three-part name as the engine writes it (`a`.`b`.`c`) → `a.b.c`, lower case. */
@@ -133,6 +136,33 @@ export class TableStore {
         made: this.label,
       });
       return {};
+    }
+    // The run's lock table: CREATE TABLE (no OR REPLACE) fails when the table exists.
+    if ((m = re("CREATE TABLE ID AS SELECT '([^']*)' AS run_id, '([^']*)' AS host, (\\d+) AS pid, '([^']*)' AS started_at").exec(sql))) {
+      if (this.tables.has(nameOf(m[1])))
+        return {
+          error: {
+            error_code: 'TABLE_OR_VIEW_ALREADY_EXISTS',
+            message: `[TABLE_OR_VIEW_ALREADY_EXISTS] Cannot create table or view ${m[1]} because it already exists.`,
+          },
+        };
+      this.tables.set(nameOf(m[1]), {
+        columns: [
+          ['run_id', 'string'],
+          ['host', 'string'],
+          ['pid', 'int'],
+          ['started_at', 'string'],
+        ],
+        properties: {},
+        made: this.label,
+        row: [m[2], m[3], m[4], m[5]],
+      });
+      return {};
+    }
+    if ((m = re('SELECT run_id, host, pid, started_at FROM ID').exec(sql))) {
+      const t = need(m[1]);
+      if (!t) return notFound(m[1]);
+      return { columns: [{ name: 'run_id' }, { name: 'host' }, { name: 'pid' }, { name: 'started_at' }], rows: t.row ? [t.row] : [] };
     }
     if ((m = re('ALTER TABLE ID RENAME TO ID').exec(sql))) {
       const t = need(m[1]);

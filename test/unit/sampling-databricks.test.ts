@@ -175,7 +175,13 @@ describe('sampling: the databricks engine against the contract server', () => {
       'a new DEV table is renamed in without an old one',
     );
     assert.ok(!swap.includes('ALTER TABLE `dev`.`sales`.`customers` RENAME TO `dev`.`sales`.`customers__relevo_old`'));
-    assert.equal(swap.at(-1), 'DROP TABLE IF EXISTS `pre`.`sales`.`countries__relevo_old`');
+    assert.deepEqual(swap.slice(-3), [
+      'DROP TABLE IF EXISTS `pre`.`sales`.`countries__relevo_old`',
+      'DROP TABLE IF EXISTS `pre`.`sales`.`__relevo_lock`',
+      'DROP TABLE IF EXISTS `dev`.`sales`.`__relevo_lock`',
+    ]);
+    const lockAt = all.findIndex((s) => s.startsWith('CREATE TABLE `pre`.`sales`.`__relevo_lock` AS SELECT'));
+    assert.ok(lockAt >= 0 && lockAt < all.findIndex((s) => s.startsWith('CREATE OR REPLACE')), 'the lock is taken before staging');
     assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
     assert.deepEqual(store.schema('dev.sales'), { countries: 'new', customers: 'new', orders: 'new' });
     assert.match(store.tables.get('pre.sales.customers')!.properties['relevo.fingerprint'], /^[0-9a-f]{16}$/);
@@ -201,7 +207,7 @@ describe('sampling: the databricks engine against the contract server', () => {
     const result = await run();
     assert.equal(result.error, undefined, String(result.error));
     const all = statements();
-    const firstCreate = all.findIndex((s) => s.startsWith('CREATE'));
+    const firstCreate = all.findIndex((s) => s.startsWith('CREATE OR REPLACE'));
     assert.ok(all.indexOf('ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`') < firstCreate);
     assert.ok(
       all.indexOf('DROP TABLE IF EXISTS `pre`.`sales`.`orders__relevo_old`') < firstCreate,
@@ -217,8 +223,8 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.match(result.error!.message, /PERMISSION_DENIED/);
     assert.deepEqual(
       store.schema('dev.sales'),
-      { customers: 'new', orders__relevo_next: 'new', countries__relevo_next: 'new' },
-      'no put-back by the engine itself',
+      { __relevo_lock: 'new', customers: 'new', orders__relevo_next: 'new', countries__relevo_next: 'new' },
+      'no put-back by the engine itself; the lock held until the undo',
     );
     store.fault = undefined;
     const report = await journal.unwind();
@@ -231,6 +237,8 @@ describe('sampling: the databricks engine against the contract server', () => {
       'the table `pre`.`sales`.`customers`',
       'the staging tables dev.sales.*__relevo_next (dropped)',
       'the staging tables pre.sales.*__relevo_next (dropped)',
+      'the lock table `dev`.`sales`.`__relevo_lock` (dropped)',
+      'the lock table `pre`.`sales`.`__relevo_lock` (dropped)',
     ]);
     assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
     assert.deepEqual(store.schema('dev.sales'), {});
@@ -278,5 +286,26 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.match(result.error!.message, /was still (PENDING|RUNNING) after .*; it was cancelled/);
     assert.equal(server.requestsTo('/cancel', 'POST').length, 1);
     assert.ok(!statements().some((s) => /RENAME TO/.test(s)));
+  });
+
+  it('a second run on a target another run holds fails at once naming the holder, touching nothing; the holder then finishes', async () => {
+    store.tables.set('dev.sales.__relevo_lock', {
+      columns: [],
+      properties: {},
+      made: 'other',
+      row: ['run-other-7', 'agent-9', '4242', '2026-12-05T20:00:00.000Z'],
+    });
+    const result = await run();
+    assert.equal(result.report.status, 'failed');
+    assert.match(
+      result.error!.message,
+      /environments\.dev\.target: another run is regenerating dev\.sales: run run-other-7 on host agent-9 \(pid 4242\) since 2026-12-05T20:00:00\.000Z holds its lock table `dev`\.`sales`\.`__relevo_lock`/,
+    );
+    assert.match(result.error!.message, /Fix: .*DROP TABLE `dev`\.`sales`\.`__relevo_lock`/);
+    assert.ok(!statements().some((s) => s.startsWith('CREATE OR REPLACE') || / RENAME TO /.test(s)), 'nothing staged');
+    assert.deepEqual((await journal.unwind()).left, []);
+    assert.equal(store.tables.get('dev.sales.__relevo_lock')?.made, 'other', "another run's lock is never dropped");
+    assert.equal(store.tables.has('pre.sales.__relevo_lock'), false, 'its own lock on PRE released by the undo');
+    assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
   });
 });
