@@ -26,7 +26,7 @@ export interface MaskedColumn {
 }
 
 export interface Check {
-  kind: 'orphans' | 'masked';
+  kind: 'orphans' | 'masked' | 'unique';
   table: string;
   column: string;
   /** For orphans: the parent table and column. */
@@ -220,6 +220,14 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
           sql: `SELECT count(*) AS n FROM (SELECT ${q(m.column)} AS v FROM ${staged(name)} WHERE ${q(m.column)} IS NOT NULL LIMIT ${config.maskSample}) m WHERE m.v IN (SELECT ${q(m.column)} FROM ${d.source(config.source, name)} WHERE ${q(m.column)} IS NOT NULL)`,
         });
       }
+      // A masked key stays unique (the masks of keys are bijections); checked, not assumed.
+      if (t.key && masks.get(name)!.has(t.key))
+        checks.push({
+          kind: 'unique',
+          table: name,
+          column: t.key,
+          sql: `SELECT count(${q(t.key)}) - count(DISTINCT ${q(t.key)}) AS n FROM ${staged(name)}`,
+        });
       return {
         table: name,
         role,

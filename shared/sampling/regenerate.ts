@@ -17,7 +17,7 @@ import { buildPlan, schemaFingerprint, type EnvironmentPlan, type SamplingPlan, 
 import type { Column } from './sql';
 
 export interface GateResult {
-  gate: 'rows' | 'orphans' | 'masked' | 'schema';
+  gate: 'rows' | 'orphans' | 'masked' | 'unique' | 'schema';
   table: string;
   passed: boolean;
   detail: string;
@@ -272,6 +272,15 @@ async function stageEnvironment(
           detail: n
             ? `${t.table}.${c.column}: ${n} row(s) reference no ${c.parent} (is the source missing them?)`
             : `${t.table}.${c.column} → ${c.parent}: no orphans`,
+        });
+      } else if (c.kind === 'unique') {
+        report.gates.push({
+          gate: 'unique',
+          table: t.table,
+          passed: n === 0,
+          detail: n
+            ? `${t.table}.${c.column}: ${n} row(s) share a masked key with another row (is the key unique in the source? dedupe: true keeps one row per key)`
+            : `${t.table}.${c.column}: masked keys unique`,
         });
       } else {
         report.gates.push({

@@ -32,6 +32,10 @@ export interface Dialect {
   saltedSha256(expr: string): string;
   /** The first `digits` hex digits of a hex string as an integer. */
   hexPrefixToInt(hexExpr: string, digits: number): string;
+  /** A Feistel round's function: the first 8 hex digits (32 bits) of the salted SHA-256 of the round and a half. */
+  roundHash(half: string, round: number): string;
+  xor(x: string, y: string): string;
+  intDiv(x: string, y: string): string;
   /** Replaces each digit of `expr` with the digit at the same position of `digitsExpr`. */
   replaceDigits(expr: string, digitsExpr: string): string;
   family(type: string): TypeFamily;
@@ -64,6 +68,10 @@ export const duckdb: Dialect = {
   unitScale: 2 ** 52,
   saltedSha256: (expr) => `sha256(getvariable('relevo_salt') || CAST(${expr} AS VARCHAR))`,
   hexPrefixToInt: (hex, digits) => `('0x' || substr(${hex}, 1, ${digits}))::BIGINT`,
+  roundHash: (half, round) =>
+    `('0x' || substr(sha256(getvariable('relevo_salt') || 'relevo-feistel:${round}:' || CAST(${half} AS VARCHAR)), 1, 8))::BIGINT`,
+  xor: (x, y) => `xor(${x}, ${y})`,
+  intDiv: (x, y) => `(${x} // ${y})`,
   replaceDigits: (expr, digits) =>
     `array_to_string(list_transform(string_split(${expr}, ''), (c, i) -> CASE WHEN c BETWEEN '0' AND '9' THEN substr(${digits}, i, 1) ELSE c END), '')`,
   family: typeFamily,
@@ -106,6 +114,10 @@ export const databricks: Dialect = {
   unitScale: 1_000_000,
   saltedSha256: (expr) => `sha2(concat(:relevo_salt, CAST(${expr} AS STRING)), 256)`,
   hexPrefixToInt: (hex, digits) => `CAST(conv(substr(${hex}, 1, ${digits}), 16, 10) AS BIGINT)`,
+  roundHash: (half, round) =>
+    `CAST(conv(substr(sha2(concat(:relevo_salt, 'relevo-feistel:${round}:', CAST(${half} AS STRING)), 256), 1, 8), 16, 10) AS BIGINT)`,
+  xor: (x, y) => `(${x} ^ ${y})`,
+  intDiv: (x, y) => `(${x} div ${y})`,
   replaceDigits: (expr, digits) =>
     `array_join(transform(split(${expr}, ''), (c, i) -> CASE WHEN c BETWEEN '0' AND '9' THEN substr(${digits}, i + 1, 1) ELSE c END), '')`,
   family: typeFamily,
@@ -126,7 +138,42 @@ function typeFamily(type: string): TypeFamily {
   return 'other';
 }
 
-const HEX_DIGITS: Partial<Record<TypeFamily, number>> = { int64: 15, int32: 7, int16: 3, int8: 1 };
+const BITS: Partial<Record<TypeFamily, number>> = { int64: 64, int32: 32, int16: 16, int8: 8 };
+
+/**
+ * A keyed permutation of [0, 2^(a+c)) (`u`, a BIGINT in that range): four rounds of an
+ * unbalanced Feistel network over an a-bit and a c-bit half, [L, R] → [R, L xor F_r(R) mod
+ * 2^width(L)], F_r the first 32 bits of the salted SHA-256 of the round and R. Each round is
+ * invertible whatever F is, so the whole is a bijection for every salt. Unrolled: the engines
+ * compute a repeated subexpression once.
+ */
+export function feistel(d: Dialect, u: string, a: number, c: number): string {
+  let left = d.intDiv(`(${u})`, String(2 ** c));
+  let right = `((${u}) % ${2 ** c})`;
+  let widths = [a, c];
+  for (let round = 1; round <= 4; round++) {
+    const next = d.xor(left, `(${d.roundHash(right, round)} % ${2 ** widths[0]})`);
+    [left, right, widths] = [right, next, [widths[1], widths[0]]];
+  }
+  return `(${left} * ${2 ** c} + ${right})`;
+}
+
+/**
+ * The hash mask of a signed integer: a keyed bijection of the type's whole range that sends
+ * every value ≥ 0 to a negative one and every negative value to one ≥ 0 (x ≥ 0 ↦ -1 - P(x);
+ * x < 0 ↦ P(-1 - x), P a keyed permutation of [0, 2^(bits-1))). So masked keys are unique
+ * (no two values share a mask, at any size) and, when the source's keys have one sign, never
+ * equal a real key.
+ */
+function integerHash(d: Dialect, expr: string, bits: number, type: string): string {
+  const x = `CAST(${expr} AS BIGINT)`;
+  const neg = `CAST(${x} < 0 AS INTEGER)`;
+  // u = x for x ≥ 0, -1 - x for x < 0 (the sign bit dropped; no overflow at the type's minimum).
+  const u = `CASE WHEN ${x} < 0 THEN -1 - ${x} ELSE ${x} END`;
+  const p = feistel(d, u, Math.ceil((bits - 1) / 2), Math.floor((bits - 1) / 2));
+  // -1 - P(u) for x ≥ 0, P(u) for x < 0, with P computed once.
+  return `CAST((2 * ${neg} - 1) * ${p} + ${neg} - 1 AS ${type})`;
+}
 
 /** Which masks a column of this type accepts (undefined: the mask is fine). */
 export function maskProblem(d: Dialect, rule: MaskRule, type: string): string | undefined {
@@ -146,8 +193,8 @@ export function maskProblem(d: Dialect, rule: MaskRule, type: string): string | 
 export function maskExpression(d: Dialect, rule: MaskRule, expr: string, type: string, hashType = type): string {
   switch (rule.kind) {
     case 'hash': {
-      const digits = HEX_DIGITS[d.family(hashType)];
-      return digits ? `CAST(-1 - ${d.hexPrefixToInt(d.saltedSha256(expr), digits)} AS ${type})` : d.saltedSha256(expr);
+      const bits = BITS[d.family(hashType)];
+      return bits ? integerHash(d, expr, bits, type) : d.saltedSha256(expr);
     }
     case 'email':
       return `('u' || substr(${d.saltedSha256(expr)}, 1, 12) || '@example.com')`;

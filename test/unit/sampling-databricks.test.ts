@@ -12,7 +12,7 @@ import { parseConfig } from '../../shared/sampling/config';
 import { openDatabricksEngine } from '../../shared/sampling/databricksEngine';
 import { buildPlan } from '../../shared/sampling/plan';
 import { regenerateSampleData } from '../../shared/sampling/regenerate';
-import { databricks } from '../../shared/sampling/sql';
+import { databricks, maskExpression } from '../../shared/sampling/sql';
 import { UndoJournal } from '../../shared/undo';
 import { startDatabricksServer, type DatabricksServer, type SqlOutcome } from '../support/databricksServer';
 import { TableStore } from '../support/databricksTables';
@@ -90,19 +90,23 @@ describe('sampling: Databricks SQL', () => {
       for (const t of env.tables) for (const s of t.statements) assert.ok(!s.includes(';'), 'one statement per call');
   });
 
-  it('masks integer keys as negative integers of the same type, and the references inherit the mask', () => {
+  it('masks integer keys with a keyed Feistel permutation of the same type, the references inheriting the same expression', () => {
     const c = config();
     c.tables[0].mask.customer_id = { kind: 'hash' };
     const plan = buildPlan(c, databricks, schemas());
     const [customers, orders] = plan.environments[0].tables;
-    assert.match(
-      customers.statements[0],
-      /CAST\(-1 - CAST\(conv\(substr\(sha2\(concat\(:relevo_salt, CAST\(t.`customer_id` AS STRING\)\), 256\), 1, 15\), 16, 10\) AS BIGINT\) AS bigint\) AS `customer_id`/,
-    );
+    const key = maskExpression(databricks, { kind: 'hash' }, 't.`customer_id`', 'bigint');
+    assert.match(key, /^CAST\(\(2 \* CAST\(CAST\(t\.`customer_id` AS BIGINT\) < 0 AS INTEGER\) - 1\) \* /);
+    for (let r = 1; r <= 4; r++) assert.ok(key.includes(`concat(:relevo_salt, 'relevo-feistel:${r}:', CAST(`), `round ${r}`);
+    assert.match(key, / \^ /, 'xor');
+    assert.match(key, / div 2147483648\)/, 'a 32-bit and a 31-bit half');
+    assert.match(key, / AS bigint\)$/);
+    assert.ok(customers.statements[0].includes(`${key} AS \`customer_id\``));
     assert.deepEqual(orders.masked, [{ column: 'customer_id', rule: 'hash', inheritedFrom: 'customers.customer_id' }]);
-    assert.match(
-      orders.statements[0],
-      /WHERE CAST\(-1 - CAST\(conv\(substr\(sha2\(concat\(:relevo_salt, CAST\(t.`customer_id` AS STRING\)\), 256\), 1, 15\), 16, 10\) AS BIGINT\) AS bigint\) IN \(SELECT `customer_id` FROM `pre`.`sales`.`customers__relevo_next`\)/,
+    assert.ok(orders.statements[0].includes(`WHERE ${key} IN (SELECT \`customer_id\` FROM \`pre\`.\`sales\`.\`customers__relevo_next\`)`));
+    assert.deepEqual(
+      customers.checks.filter((x) => x.kind === 'unique').map((x) => x.sql),
+      ['SELECT count(`customer_id`) - count(DISTINCT `customer_id`) AS n FROM `pre`.`sales`.`customers__relevo_next`'],
     );
   });
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../shared/sampling/config';
 import { acquireDuckDb, DUCKDB_PACKAGES, duckDbToolFolder, nativePackage } from '../../shared/sampling/duckdbTool';
 import { loadDuckDb } from '../../shared/sampling/duckdbEngine';
+import { duckdb, maskExpression } from '../../shared/sampling/sql';
 import { ROOT } from '../support/agentRunner';
 import { tempDir } from '../support/repo';
 
@@ -151,6 +152,51 @@ describe('sampling: DuckDB on an agent', () => {
       assert.equal(requests.length, 4);
     } finally {
       server.close();
+    }
+  });
+});
+
+describe('sampling: the key mask is a keyed bijection (DuckDB)', () => {
+  const masked = async (salt: string, type: string, from: number, count: number) => {
+    const { DuckDBInstance } = loadDuckDb(ROOT);
+    const c = await (await DuckDBInstance.create(':memory:', { threads: '2' })).connect();
+    await c.run('SET VARIABLE relevo_salt = $salt', { salt });
+    const m = maskExpression(duckdb, { kind: 'hash' }, 'v', type);
+    const rows = (
+      await c.runAndReadAll(
+        `SELECT count(*) AS n, count(DISTINCT m) AS d, count(*) FILTER (WHERE (v >= 0) = (m >= 0)) AS same_sign, min(m) AS lo, max(m) AS hi, typeof(min(m)) AS t, sum(hash(v, m)) AS digest
+         FROM (SELECT v, ${m} AS m FROM (SELECT CAST(${from} + range AS ${type}) AS v FROM range(${count})))`,
+      )
+    ).getRowObjectsJson()[0];
+    c.closeSync?.();
+    return rows;
+  };
+  const withoutDigest = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'digest'));
+  it('maps every TINYINT and SMALLINT onto every value of the type, each sign onto the other', async function () {
+    this.timeout(60_000);
+    assert.deepEqual(await masked('s1', 'TINYINT', -128, 256).then(withoutDigest), {
+      n: '256',
+      d: '256',
+      same_sign: '0',
+      lo: -128,
+      hi: 127,
+      t: 'TINYINT',
+    });
+    assert.deepEqual(await masked('s1', 'SMALLINT', -32768, 65536).then(withoutDigest), {
+      n: '65536',
+      d: '65536',
+      same_sign: '0',
+      lo: -32768,
+      hi: 32767,
+      t: 'SMALLINT',
+    });
+  });
+  it('keeps 200k INTEGER and BIGINT keys distinct and negative; another salt gives another permutation', async function () {
+    this.timeout(120_000);
+    for (const type of ['INTEGER', 'BIGINT']) {
+      const r = await masked('s1', type, 1, 200_000);
+      assert.deepEqual([r.n, r.d, r.same_sign, Number(r.hi) < 0, r.t], ['200000', '200000', '0', true, type], type);
+      assert.notEqual((await masked('s2', type, 1, 200_000)).digest, r.digest, `${type}: keyed by the salt`);
     }
   });
 });
