@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import type { EnvironmentConfig, Location, MaskRule, SampleConfig, TableConfig, TableRole } from './config';
 import { configError, tableRoles } from './config';
 import { UserError } from '../errors';
-import { maskExpression, maskProblem, type Column, type Dialect } from './sql';
+import { maskExpression, maskProblem, referenceProblem, valueProblem, type Column, type Dialect } from './sql';
 
 export interface MaskedColumn {
   column: string;
@@ -122,6 +122,29 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     }
     for (const c of Object.keys(t.nulls)) column(t, c, `tables.${t.name}.nulls.${c}`);
   }
+  // Types, before any data moves: a reference against its key, fill values and fixed masks against their columns.
+  for (const t of config.tables) {
+    for (const r of t.references) {
+      const at = `tables.${t.name}.references.${r.column}`;
+      const child = column(t, r.column, at);
+      const parent = column(byName.get(r.table)!, r.parentColumn, at);
+      const problem = referenceProblem(d, child.type, parent.type, masks.get(r.table)!.has(parent.name));
+      if (problem)
+        throw fail(at, `${t.name}.${r.column} ${problem}`, `a column of the same type as ${r.table}.${r.parentColumn} (${parent.type})`);
+    }
+    for (const [c, rule] of Object.entries(t.nulls)) {
+      if (rule.kind !== 'fill') continue;
+      const col = column(t, c, `tables.${t.name}.nulls.${c}`);
+      const problem = valueProblem(d, rule.value, col.type);
+      if (problem) throw fail(`tables.${t.name}.nulls.${c}.fill`, problem, `a value of type ${col.type}`);
+    }
+    for (const [c, rule] of Object.entries(t.mask)) {
+      if (rule.kind !== 'fixed') continue;
+      const col = column(t, c, `tables.${t.name}.mask.${c}`);
+      const problem = valueProblem(d, rule.value, col.type);
+      if (problem) throw fail(`tables.${t.name}.mask.${c}.fixed`, problem, `a value of type ${col.type}`);
+    }
+  }
 
   const q = d.ident;
   const cleaned = (t: TableConfig): string => {
@@ -145,16 +168,26 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     if (!where.length && !dedupe && select.every((s, i) => s === q(cols[i].name))) return d.source(config.source, t.name);
     return `(SELECT ${select.join(', ')} FROM ${d.source(config.source, t.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}${dedupe})`;
   };
+  /** A mask of a column: the values of the column it comes from (its own, or the key it references) are what it must avoid. */
+  const masking = (m: ResolvedMask, expr: string, type: string) =>
+    maskExpression(
+      d,
+      m.rule,
+      expr,
+      type,
+      m.hashType,
+      `SELECT ${q(m.origin.column)} FROM ${d.source(config.source, m.origin.table)} WHERE ${q(m.origin.column)} IS NOT NULL`,
+    );
   const maskedSelect = (t: TableConfig, alias: string) =>
     schemas.get(t.name)!.map((c) => {
       const m = masks.get(t.name)!.get(c.name);
-      return m ? `${maskExpression(d, m.rule, `${alias}.${q(c.name)}`, c.type, m.hashType)} AS ${q(c.name)}` : `${alias}.${q(c.name)}`;
+      return m ? `${masking(m, `${alias}.${q(c.name)}`, c.type)} AS ${q(c.name)}` : `${alias}.${q(c.name)}`;
     });
   /** A column's staged value, computed from the unmasked source row. */
   const maskedValue = (t: TableConfig, name: string, alias: string) => {
     const c = column(t, name, `tables.${t.name}`);
     const m = masks.get(t.name)!.get(c.name);
-    return m ? maskExpression(d, m.rule, `${alias}.${q(c.name)}`, c.type, m.hashType) : `${alias}.${q(c.name)}`;
+    return m ? masking(m, `${alias}.${q(c.name)}`, c.type) : `${alias}.${q(c.name)}`;
   };
 
   /** The root rows an environment keeps (unmasked, with the unit), nested along its chain. */
@@ -162,13 +195,23 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     const chain: EnvironmentConfig[] = [];
     for (let e: EnvironmentConfig | undefined = env; e; e = e.from ? config.environments.find((x) => x.name === e!.from) : undefined)
       chain.unshift(e);
-    let rate = 1;
+    // The hash range the rows kept so far fill uniformly: [0, range). A fraction keeps the
+    // lowest share of it; `rows` keeps the lowest units, so its range ends at its largest one.
+    let range = String(d.unitScale);
     let sql = `(SELECT r.*, ${d.unit(`r.${q(root.key!)}`, config.seed)} AS __relevo_u FROM ${cleaned(root)} r)`;
+    let rate = 1;
+    let exact = true;
     for (const e of chain) {
       if ('fraction' in e.size) {
         rate *= e.size.fraction;
-        sql = `(SELECT * FROM ${sql} s WHERE __relevo_u < ${Math.floor(rate * d.unitScale)})`;
-      } else sql = `(SELECT * FROM ${sql} s ORDER BY __relevo_u, ${q(root.key!)} LIMIT ${e.size.rows})`;
+        const bound = exact ? String(Math.floor(rate * d.unitScale)) : `floor(${e.size.fraction} * ${range})`;
+        sql = `(SELECT * FROM ${sql} s WHERE __relevo_u < ${bound})`;
+        range = bound;
+      } else {
+        sql = `(SELECT * FROM ${sql} s ORDER BY __relevo_u, ${q(root.key!)} LIMIT ${e.size.rows})`;
+        range = `(SELECT max(__relevo_u) + 1 FROM ${sql} m)`;
+        exact = false;
+      }
     }
     return sql;
   };
@@ -199,8 +242,10 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
           where = [`${maskedValue(t, t.key!, 't')} IN (${referencing.join(' UNION ALL ')})`];
         }
       }
-      const orderBy = d.orderedOutput ? ` ORDER BY ${t.key ? `t.${q(t.key)}` : cols.map((c) => `t.${q(c.name)}`).join(', ')}` : '';
-      const select = `SELECT ${maskedSelect(t, 't').join(', ')} FROM ${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}${orderBy}`;
+      const rows = `SELECT ${maskedSelect(t, 't').join(', ')} FROM ${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+      // Files are written in an order of the written (masked) values only: by the masked key, or
+      // by every column; never by a value the mask hides, so a row's position reveals nothing.
+      const select = d.orderedOutput ? `SELECT * FROM (${rows}) s ORDER BY ${t.key ? `s.${q(t.key)}` : 'ALL'}` : rows;
       const masked = [...masks.get(name)!.entries()].map(([c, m]) => ({ column: c, rule: m.rule.kind, inheritedFrom: m.inheritedFrom }));
       const checks: Check[] = [];
       for (const r of t.references) {
@@ -264,6 +309,8 @@ interface ResolvedMask {
   rule: MaskRule;
   /** The type whose width the hash takes (the referenced key's), so references still join. */
   hashType: string;
+  /** The column whose values the mask is drawn from (the referenced key's, for a reference). */
+  origin: { table: string; column: string };
   inheritedFrom?: string;
 }
 
@@ -296,7 +343,7 @@ function resolveMasks(
         );
       const problem = maskProblem(d, rule, type);
       if (problem) throw fail(at, problem, 'hash (text, integers), email and phone (text), null, { fixed: value }');
-      m.set(column, { rule, hashType: type });
+      m.set(column, { rule, hashType: type, origin: { table: t.name, column } });
     }
     result.set(t.name, m);
   }
@@ -335,9 +382,12 @@ function resolveMasks(
             `inherits ${parentMask.rule.kind} from ${r.table}.${r.parentColumn}, but ${problem}`,
             `a ${r.column} of the same type as ${r.table}.${r.parentColumn}`,
           );
-        result
-          .get(t.name)!
-          .set(r.column, { rule: parentMask.rule, hashType: parentMask.hashType, inheritedFrom: `${r.table}.${r.parentColumn}` });
+        result.get(t.name)!.set(r.column, {
+          rule: parentMask.rule,
+          hashType: parentMask.hashType,
+          origin: parentMask.origin,
+          inheritedFrom: `${r.table}.${r.parentColumn}`,
+        });
       }
     }
   }

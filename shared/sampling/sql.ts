@@ -184,13 +184,21 @@ export function maskProblem(d: Dialect, rule: MaskRule, type: string): string | 
   return undefined;
 }
 
+/** Candidate phone masks tried in turn: the first not among the source's values is taken. */
+const PHONE_DRAWS = 3;
+
 /**
  * The masked value of a column, of the column's own type: salted SHA-256 (hex for text; for
- * integers a negative number from the hash, so a masked id never equals a real positive id),
- * an e-mail or phone number of the same shape, NULL or a fixed value. Deterministic: the same
+ * integers a keyed bijection of the type's range that swaps the signs, see integerHash), an
+ * e-mail or phone number of the same shape, NULL or a fixed value. Deterministic: the same
  * value and salt give the same mask in every table, so joins still line up.
+ *
+ * A phone keeps its shape (each digit replaced by a salted-hash digit), so by chance it could
+ * be another person's real number: with `sourceValues` (a subquery of the source column's
+ * values) it is drawn again, up to three times, until it is none of them, and NULL when all
+ * three are (about one row in (n/10^digits)^3), so a masked phone is never a source value.
  */
-export function maskExpression(d: Dialect, rule: MaskRule, expr: string, type: string, hashType = type): string {
+export function maskExpression(d: Dialect, rule: MaskRule, expr: string, type: string, hashType = type, sourceValues?: string): string {
   switch (rule.kind) {
     case 'hash': {
       const bits = BITS[d.family(hashType)];
@@ -198,11 +206,76 @@ export function maskExpression(d: Dialect, rule: MaskRule, expr: string, type: s
     }
     case 'email':
       return `('u' || substr(${d.saltedSha256(expr)}, 1, 12) || '@example.com')`;
-    case 'phone':
-      return d.replaceDigits(expr, `translate(${d.saltedSha256(expr)} || ${d.saltedSha256(`'#' || ${expr}`)}, 'abcdef', '012345')`);
+    case 'phone': {
+      // The first draw is the one masks always had; later draws salt the value differently.
+      const salted = (k: number, tag: string) => d.saltedSha256(k === 1 && !tag ? expr : `'${k === 1 ? '' : k}${tag}' || ${expr}`);
+      const draw = (k: number) => d.replaceDigits(expr, `translate(${salted(k, '')} || ${salted(k, '#')}, 'abcdef', '012345')`);
+      if (!sourceValues) return draw(1);
+      const draws = Array.from({ length: PHONE_DRAWS }, (_, i) => draw(i + 1));
+      return `CASE ${draws.map((c) => `WHEN ${c} NOT IN (${sourceValues}) THEN ${c}`).join(' ')} END`;
+    }
     case 'null':
       return `CAST(NULL AS ${type})`;
     case 'fixed':
       return `CAST(${d.literal(rule.value)} AS ${type})`;
   }
+}
+
+const INT_RANGE: Partial<Record<TypeFamily, [bigint, bigint]>> = {
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  int16: [-(2n ** 15n), 2n ** 15n - 1n],
+  int8: [-128n, 127n],
+};
+
+/** Whether a configured value (a fixed mask, a fill) can be a value of the column's type; undefined when it can. */
+export function valueProblem(d: Dialect, value: string | number | boolean, type: string): string | undefined {
+  const family = d.family(type);
+  const t = type.trim().toUpperCase();
+  const range = INT_RANGE[family];
+  if (range) {
+    const text = String(value).trim();
+    if (typeof value === 'boolean' || !/^[+-]?\d+$/.test(text))
+      return `${JSON.stringify(value)} is not a whole number, and the column is ${type}`;
+    const n = BigInt(text);
+    if (n < range[0] || n > range[1]) return `${text} is outside the range of ${type} (${range[0]} to ${range[1]})`;
+    return undefined;
+  }
+  if (family === 'text') {
+    const width = /^(?:VAR)?CHAR(?:ACTER)?\s*\(\s*(\d+)\s*\)/.exec(t);
+    if (width && String(value).length > Number(width[1])) return `${JSON.stringify(String(value))} is longer than ${type} holds`;
+    return undefined;
+  }
+  if (/^BOOL/.test(t))
+    return typeof value === 'boolean' || /^(true|false)$/i.test(String(value))
+      ? undefined
+      : `${JSON.stringify(value)} is not true or false, and the column is ${type}`;
+  if (/^(DOUBLE|FLOAT|REAL|DECIMAL|NUMERIC)/.test(t))
+    return typeof value !== 'boolean' && String(value).trim() !== '' && Number.isFinite(Number(value))
+      ? undefined
+      : `${JSON.stringify(value)} is not a number, and the column is ${type}`;
+  if (/^(DATE|TIMESTAMP)/.test(t))
+    return typeof value === 'string' && /^\d{4}-\d{2}-\d{2}/.test(value)
+      ? undefined
+      : `${JSON.stringify(value)} is not a date (YYYY-MM-DD…), and the column is ${type}`;
+  return undefined;
+}
+
+/**
+ * Whether a reference column can be compared with the key it references (undefined: it can):
+ * the same kind of type, and, when the key is masked, room for every masked key.
+ */
+export function referenceProblem(d: Dialect, childType: string, parentType: string, keyMasked: boolean): string | undefined {
+  const [c, p] = [d.family(childType), d.family(parentType)];
+  const ints = ['int8', 'int16', 'int32', 'int64'];
+  if (ints.includes(c) && ints.includes(p)) {
+    if (keyMasked && ints.indexOf(c) < ints.indexOf(p))
+      return `is ${childType} and the masked key is ${parentType}: masked keys span the whole ${parentType} range and do not fit`;
+    return undefined;
+  }
+  if (c === 'text' && p === 'text') return undefined;
+  const base = (t: string) => t.trim().toUpperCase().replace(/\(.*$/, '');
+  if (c !== p || (c === 'other' && base(childType) !== base(parentType)))
+    return `is ${childType} and the key it references is ${parentType}`;
+  return undefined;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../shared/sampling/config';
 import { acquireDuckDb, DUCKDB_PACKAGES, duckDbToolFolder, nativePackage } from '../../shared/sampling/duckdbTool';
 import { loadDuckDb } from '../../shared/sampling/duckdbEngine';
+import { buildPlan } from '../../shared/sampling/plan';
 import { duckdb, maskExpression } from '../../shared/sampling/sql';
 import { ROOT } from '../support/agentRunner';
 import { tempDir } from '../support/repo';
@@ -198,5 +199,71 @@ describe('sampling: the key mask is a keyed bijection (DuckDB)', () => {
       assert.deepEqual([r.n, r.d, r.same_sign, Number(r.hi) < 0, r.t], ['200000', '200000', '0', true, type], type);
       assert.notEqual((await masked('s2', type, 1, 200_000)).digest, r.digest, `${type}: keyed by the salt`);
     }
+  });
+});
+
+describe('sampling: types checked in the plan, before any data moves', () => {
+  const schemas = (orderCustomerType: string, extra: [string, string][] = []) =>
+    new Map(
+      Object.entries({
+        customers: [['customer_id', 'BIGINT'], ['full_name', 'VARCHAR'], ['email', 'VARCHAR'], ['deleted', 'BOOLEAN'], ...extra],
+        orders: [
+          ['order_id', 'BIGINT'],
+          ['customer_id', orderCustomerType],
+          ['amount', 'DOUBLE'],
+        ],
+        countries: [
+          ['code', 'VARCHAR'],
+          ['name', 'VARCHAR(20)'],
+        ],
+      }).map(([t, cols]) => [t, cols.map(([name, type]) => ({ name, type }))]),
+    );
+  const planFails = (mutate: (c: ReturnType<typeof base>) => void, types: ReturnType<typeof schemas>, pattern: RegExp) => {
+    const c = base();
+    mutate(c);
+    assert.throws(
+      () => buildPlan(parseConfig(c, '/w/sample.yml'), duckdb, types),
+      (err: Error) => {
+        assert.match(err.message, pattern);
+        assert.match(err.message, /^Input 'configFile': .*Fix: edit \/w\/sample\.yml at /);
+        return true;
+      },
+    );
+  };
+  it('a masked BIGINT key referenced by an INTEGER column; a text column referencing an integer key', () => {
+    planFails(
+      (c) => ((c.tables.customers.mask as Record<string, string>).customer_id = 'hash'),
+      schemas('INTEGER'),
+      /tables\.orders\.references\.customer_id: orders\.customer_id is INTEGER and the masked key is BIGINT: masked keys span the whole BIGINT range and do not fit; allowed: a column of the same type as customers\.customer_id \(BIGINT\)/,
+    );
+    planFails(
+      () => undefined,
+      schemas('VARCHAR'),
+      /tables\.orders\.references\.customer_id: orders\.customer_id is VARCHAR and the key it references is BIGINT/,
+    );
+    // Unmasked, a narrower integer column compares fine.
+    assert.ok(buildPlan(parseConfig(base(), '/w/sample.yml'), duckdb, schemas('INTEGER')));
+  });
+  it('fill values and fixed masks against their column types', () => {
+    planFails(
+      (c) => (c.tables.orders.nulls = { amount: { fill: 'n/a' } }),
+      schemas('BIGINT'),
+      /tables\.orders\.nulls\.amount\.fill: "n\/a" is not a number, and the column is DOUBLE; allowed: a value of type DOUBLE/,
+    );
+    planFails(
+      (c) => (c.tables.orders.mask = { order_id: { fixed: 1e20 } }),
+      schemas('BIGINT'),
+      /tables\.orders\.mask\.order_id\.fixed: 100000000000000000000 is outside the range of BIGINT/,
+    );
+    planFails(
+      (c) => (c.tables.countries.mask = { name: { fixed: 'a name much longer than twenty' } }),
+      schemas('BIGINT'),
+      /tables\.countries\.mask\.name\.fixed: "a name much longer than twenty" is longer than VARCHAR\(20\) holds/,
+    );
+    planFails(
+      (c) => (c.tables.customers.nulls = { deleted: { fill: 'maybe' } }),
+      schemas('BIGINT'),
+      /tables\.customers\.nulls\.deleted\.fill: "maybe" is not true or false/,
+    );
   });
 });
