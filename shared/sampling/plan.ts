@@ -163,7 +163,10 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     ];
     const dedupe =
       t.dedupe && t.key
-        ? ` QUALIFY row_number() OVER (PARTITION BY ${q(t.key)} ORDER BY ${cols.map((c) => q(c.name)).join(', ')}) = 1`
+        ? ` QUALIFY row_number() OVER (PARTITION BY ${q(t.key)} ORDER BY ${cols
+            .filter((c) => sortable(c.type))
+            .map((c) => q(c.name))
+            .join(', ')}) = 1`
         : '';
     if (!where.length && !dedupe && select.every((s, i) => s === q(cols[i].name))) return d.source(config.source, t.name);
     return `(SELECT ${select.join(', ')} FROM ${d.source(config.source, t.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}${dedupe})`;
@@ -392,6 +395,11 @@ function resolveMasks(
     }
   }
   return result;
+}
+
+/** Databricks cannot sort MAP or VARIANT values (nor structs or arrays holding them): dedupe orders by the other columns. */
+export function sortable(type: string): boolean {
+  return !/\b(MAP|VARIANT|OBJECT)\b/i.test(type);
 }
 
 /** Root, then children (parents first), then parent tables (the tables referencing them first), then copies. */

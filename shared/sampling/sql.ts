@@ -199,6 +199,16 @@ const PHONE_DRAWS = 3;
  * three are (about one row in (n/10^digits)^3), so a masked phone is never a source value.
  */
 export function maskExpression(d: Dialect, rule: MaskRule, expr: string, type: string, hashType = type, sourceValues?: string): string {
+  const masked = textMask(d, rule, expr, type, hashType, sourceValues);
+  // varchar(n)/char(n) keep their declared type: the mask is cut to n characters (a hash or an
+  // e-mail may be longer) and cast back, so the sample's schema is the source's.
+  const width = /^(?:VAR)?CHAR(?:ACTER)?\s*\(\s*(\d+)\s*\)/i.exec(type.trim());
+  if (width && (rule.kind === 'hash' || rule.kind === 'email' || rule.kind === 'phone'))
+    return `CAST(substr(${masked}, 1, ${Number(width[1])}) AS ${type})`;
+  return masked;
+}
+
+function textMask(d: Dialect, rule: MaskRule, expr: string, type: string, hashType: string, sourceValues?: string): string {
   switch (rule.kind) {
     case 'hash': {
       const bits = BITS[d.family(hashType)];

@@ -111,6 +111,41 @@ describe('sampling: Databricks SQL', () => {
   });
 });
 
+describe('sampling: Databricks column types', () => {
+  it('varchar(n)/char(n) keep their declared type (masks cut to n); dedupe orders by sortable columns only (no MAP, VARIANT)', () => {
+    const c = config();
+    c.tables[0].mask.code = { kind: 'email' };
+    const types = schemas();
+    types.set('customers', [
+      { name: 'customer_id', type: 'bigint' },
+      { name: 'full_name', type: 'varchar(10)' },
+      { name: 'email', type: 'string' },
+      { name: 'deleted', type: 'boolean' },
+      { name: 'code', type: 'char(8)' },
+      { name: 'attrs', type: 'map<string,string>' },
+      { name: 'payload', type: 'variant' },
+      { name: 'tags', type: 'array<map<string,int>>' },
+    ]);
+    const sql = buildPlan(c, databricks, types).environments[0].tables[0].statements[0];
+    assert.ok(
+      sql.includes('CAST(substr(sha2(concat(:relevo_salt, CAST(t.`full_name` AS STRING)), 256), 1, 10) AS varchar(10)) AS `full_name`'),
+      sql,
+    );
+    assert.ok(
+      sql.includes(
+        "CAST(substr(('u' || substr(sha2(concat(:relevo_salt, CAST(t.`code` AS STRING)), 256), 1, 12) || '@example.com'), 1, 8) AS char(8)) AS `code`",
+      ),
+      sql,
+    );
+    assert.ok(
+      sql.includes(
+        'QUALIFY row_number() OVER (PARTITION BY `customer_id` ORDER BY `customer_id`, `full_name`, `email`, `deleted`, `code`) = 1',
+      ),
+      sql,
+    );
+  });
+});
+
 describe('sampling: the databricks engine against the contract server', () => {
   let server: DatabricksServer;
   let store: TableStore;

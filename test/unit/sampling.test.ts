@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../shared/sampling/config';
-import { acquireDuckDb, DUCKDB_PACKAGES, duckDbToolFolder, nativePackage } from '../../shared/sampling/duckdbTool';
+import { acquireDuckDb, download, DUCKDB_PACKAGES, duckDbToolFolder, nativePackage } from '../../shared/sampling/duckdbTool';
 import { loadDuckDb } from '../../shared/sampling/duckdbEngine';
 import { buildPlan } from '../../shared/sampling/plan';
 import { duckdb, maskExpression } from '../../shared/sampling/sql';
@@ -99,6 +99,34 @@ describe('sampling: configuration', () => {
 });
 
 describe('sampling: DuckDB on an agent', () => {
+  it("downloads through the one retry policy: the registry's Retry-After is waited, a 5xx retried, a 404 final", async () => {
+    const answers = [
+      [429, { 'retry-after': '3' }],
+      [503, {}],
+      [200, {}],
+    ] as const;
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.url!);
+      if (req.url === '/missing.tgz') return void res.writeHead(404).end();
+      const [status, headers] = answers[Math.min(seen.filter((u) => u !== '/missing.tgz').length - 1, 2)];
+      res.writeHead(status, headers).end(status === 200 ? 'tarball-bytes' : 'busy');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const waits: number[] = [];
+      const retry = { sleep: async (ms: number) => void waits.push(ms), random: () => 0 };
+      assert.equal((await download(`${url}/a.tgz`, fetch, retry)).toString(), 'tarball-bytes');
+      assert.deepEqual(waits, [3000, 500], 'Retry-After 3 s, then backoff');
+      waits.length = 0;
+      await assert.rejects(download(`${url}/missing.tgz`, fetch, retry), /Input 'engine': cannot download .*\/missing\.tgz: HTTP 404\./);
+      assert.deepEqual(waits, [], 'a 404 is not retried');
+    } finally {
+      server.close();
+    }
+  });
+
   it('pins exactly the versions and integrity of package-lock.json', () => {
     const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages as Record<
       string,
