@@ -64,6 +64,8 @@ export interface EnvironmentPlan {
 
 export interface SamplingPlan {
   dialect: Dialect['name'];
+  /** Statements run once before any environment is staged (the root's units, where kept). */
+  setup: string[];
   seed: string;
   source: Location;
   root: string;
@@ -193,6 +195,8 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     return m ? masking(m, `${alias}.${q(c.name)}`, c.type) : `${alias}.${q(c.name)}`;
   };
 
+  /** The root's cleaned rows with their units: one hash per row, computed once where the engine keeps a session table. */
+  const rootUnits = `(SELECT r.*, ${d.unit(`r.${q(root.key!)}`, config.seed)} AS __relevo_u FROM ${cleaned(root)} r)`;
   /** The root rows an environment keeps (unmasked, with the unit), nested along its chain. */
   const rootRows = (env: EnvironmentConfig): string => {
     const chain: EnvironmentConfig[] = [];
@@ -201,7 +205,7 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     // The hash range the rows kept so far fill uniformly: [0, range). A fraction keeps the
     // lowest share of it; `rows` keeps the lowest units, so its range ends at its largest one.
     let range = String(d.unitScale);
-    let sql = `(SELECT r.*, ${d.unit(`r.${q(root.key!)}`, config.seed)} AS __relevo_u FROM ${cleaned(root)} r)`;
+    let sql = d.rootUnitsTable ?? rootUnits;
     let rate = 1;
     let exact = true;
     for (const e of chain) {
@@ -298,6 +302,7 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   );
   return {
     dialect: d.name,
+    setup: d.rootUnitsTable ? [`CREATE OR REPLACE TEMP TABLE ${d.rootUnitsTable} AS SELECT * FROM ${rootUnits} u`] : [],
     seed: config.seed,
     source: config.source,
     root: root.name,

@@ -137,6 +137,7 @@ export async function regenerateSampleData(
   };
   if (options.dryRun) {
     log.info('Dry run: the SQL each environment would run (nothing is staged, swapped or written):');
+    for (const sql of plan.setup) log.info(`-- once, before the environments\n${sql};`);
     for (const env of plan.environments) {
       log.info(`-- ${env.name}: the root's base rows\n${env.baseCountSql};`);
       for (const t of env.tables) {
@@ -162,6 +163,16 @@ export async function regenerateSampleData(
   let swapping = false;
   try {
     await engine.prepare(plan.environments);
+    for (const sql of plan.setup) {
+      try {
+        await engine.query(sql);
+      } catch (err) {
+        throw new UserError(`${plan.root}: computing the sampling hash of the root's rows failed: ${message(err)}.`, {
+          fix: "see the statement in the log (dryRun prints them all); check the root table's filter, drop and nulls.",
+          cause: err,
+        });
+      }
+    }
     const rowsIn = new Map<string, number>();
     for (const env of plan.environments)
       report.environments.push(

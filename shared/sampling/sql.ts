@@ -43,6 +43,12 @@ export interface Dialect {
   describe(relation: string): string;
   /** Files: rows written in key order, so the same sample gives the same bytes. Tables: no order. */
   readonly orderedOutput: boolean;
+  /**
+   * A session table for the root's cleaned rows with their sampling units, computed once and
+   * read by every environment (DuckDB: a temp table); undefined where statements share no
+   * session (Databricks), so each environment computes them.
+   */
+  readonly rootUnitsTable?: string;
   /** The statements that stage a table from its SELECT (masked rows, not yet visible in the target). */
   stageStatements(env: string, target: Location, table: string, select: string): string[];
 }
@@ -77,6 +83,7 @@ export const duckdb: Dialect = {
   family: typeFamily,
   describe: (relation) => `DESCRIBE SELECT * FROM ${relation}`,
   orderedOutput: true,
+  rootUnitsTable: '"relevo_root_units"',
   stageStatements(env, target, table, select) {
     if (target.kind !== 'files') throw new Error('duckdb writes files');
     const staged = duckdb.stage(env, target, table);

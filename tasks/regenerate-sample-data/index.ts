@@ -110,5 +110,6 @@ async function databricksEngine(salt: string | undefined): Promise<SqlEngine> {
     warehouseId,
     salt,
     statementTimeoutMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined,
+    warn: (m) => agent.agentLog.warn(m),
   });
 }

@@ -182,6 +182,7 @@ describe('sampling: the databricks engine against the contract server', () => {
     store = new TableStore('pro.sales', SCHEMAS);
     // PRE from an earlier run (with its fingerprints); DEV never made.
     for (const t of Object.keys(SCHEMAS)) store.put(`pre.sales.${t}`, 'before', { 'relevo.fingerprint': 'old-fingerprint' });
+    store.tables.get('pre.sales.customers')!.grants = ['SELECT to analysts'];
     store.label = 'new';
     server.state.sql = store.answer;
     journal = new UndoJournal();
@@ -189,12 +190,12 @@ describe('sampling: the databricks engine against the contract server', () => {
   });
   afterEach(() => server.stop());
 
-  it('stages every table, runs the gates, then swaps: renames in, old tables dropped, the new data landed; the salt only as a parameter', async () => {
+  it('stages every table, runs the gates, then replaces each table from its staging copy (the same table: history and grants kept), the new data landed; the salt only as a parameter', async () => {
     const result = await run();
     assert.equal(result.error, undefined, String(result.error));
     assert.equal(result.report.status, 'succeeded');
     const all = statements();
-    const creates = all.filter((s) => s.startsWith('CREATE OR REPLACE TABLE')).map((s) => s.split(' AS ')[0]);
+    const creates = all.filter((s) => /^CREATE OR REPLACE TABLE \S+__relevo_next` AS /.test(s)).map((s) => s.split(' AS ')[0]);
     assert.deepEqual(creates, [
       'CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next`',
       'CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next`',
@@ -203,22 +204,30 @@ describe('sampling: the databricks engine against the contract server', () => {
       'CREATE OR REPLACE TABLE `dev`.`sales`.`orders__relevo_next`',
       'CREATE OR REPLACE TABLE `dev`.`sales`.`countries__relevo_next`',
     ]);
-    const swap = all.filter((s) => /^(ALTER TABLE .* RENAME|DROP TABLE)/.test(s));
-    assert.deepEqual(swap.slice(0, 3), [
-      'ALTER TABLE `pre`.`sales`.`customers` RENAME TO `pre`.`sales`.`customers__relevo_old`',
-      'ALTER TABLE `pre`.`sales`.`customers__relevo_next` RENAME TO `pre`.`sales`.`customers`',
-      'ALTER TABLE `pre`.`sales`.`orders` RENAME TO `pre`.`sales`.`orders__relevo_old`',
+    const swap = all.filter((s) => / AS SELECT \* FROM |^DROP TABLE|^DESCRIBE HISTORY|^ALTER TABLE/.test(s));
+    assert.deepEqual(swap.slice(0, 4), [
+      'DESCRIBE HISTORY `pre`.`sales`.`customers` LIMIT 1',
+      `CREATE OR REPLACE TABLE \`pre\`.\`sales\`.\`customers\` TBLPROPERTIES ('relevo.fingerprint' = '${store.tables.get('pre.sales.customers')!.properties['relevo.fingerprint']}') AS SELECT * FROM \`pre\`.\`sales\`.\`customers__relevo_next\``,
+      'DESCRIBE HISTORY `pre`.`sales`.`orders` LIMIT 1',
+      swap[3],
     ]);
-    assert.ok(
-      swap.includes('ALTER TABLE `dev`.`sales`.`customers__relevo_next` RENAME TO `dev`.`sales`.`customers`'),
-      'a new DEV table is renamed in without an old one',
+    assert.match(
+      swap[3],
+      /^CREATE OR REPLACE TABLE `pre`\.`sales`\.`orders` TBLPROPERTIES \('relevo\.fingerprint' = '[0-9a-f]{16}'\) AS SELECT \* FROM `pre`\.`sales`\.`orders__relevo_next`$/,
     );
-    assert.ok(!swap.includes('ALTER TABLE `dev`.`sales`.`customers` RENAME TO `dev`.`sales`.`customers__relevo_old`'));
+    assert.ok(!all.some((s) => / RENAME TO /.test(s)), 'no table is renamed: each is replaced in place');
+    assert.ok(!swap.includes('DESCRIBE HISTORY `dev`.`sales`.`customers` LIMIT 1'), 'a new DEV table has no version to go back to');
     assert.deepEqual(swap.slice(-3), [
-      'DROP TABLE IF EXISTS `pre`.`sales`.`countries__relevo_old`',
+      'DROP TABLE IF EXISTS `dev`.`sales`.`countries__relevo_next`',
       'DROP TABLE IF EXISTS `pre`.`sales`.`__relevo_lock`',
       'DROP TABLE IF EXISTS `dev`.`sales`.`__relevo_lock`',
     ]);
+    // The same table: its history holds the previous data; its grants are kept.
+    assert.deepEqual(
+      store.tables.get('pre.sales.customers')!.history!.map((h) => h.made),
+      ['before', 'new'],
+    );
+    assert.deepEqual(store.tables.get('pre.sales.customers')!.grants, ['SELECT to analysts']);
     const lockAt = all.findIndex((s) => s.startsWith('CREATE TABLE `pre`.`sales`.`__relevo_lock` AS SELECT'));
     assert.ok(lockAt >= 0 && lockAt < all.findIndex((s) => s.startsWith('CREATE OR REPLACE')), 'the lock is taken before staging');
     assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
@@ -247,6 +256,7 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.equal(result.error, undefined, String(result.error));
     const all = statements();
     const firstCreate = all.findIndex((s) => s.startsWith('CREATE OR REPLACE'));
+    assert.ok(firstCreate > 0);
     assert.ok(all.indexOf('ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`') < firstCreate);
     assert.ok(
       all.indexOf('DROP TABLE IF EXISTS `pre`.`sales`.`orders__relevo_old`') < firstCreate,
@@ -255,16 +265,18 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
   });
 
-  it('a rename that fails mid-swap: the journal puts every table back as it was, and drops the staging', async () => {
-    fail((sql) => sql === 'ALTER TABLE `dev`.`sales`.`orders__relevo_next` RENAME TO `dev`.`sales`.`orders`');
+  it('a replacement that fails mid-swap: the journal restores every table already replaced to its version before, drops the new ones and the staging', async () => {
+    const replaceDevOrders = (sql: string) => sql.startsWith('CREATE OR REPLACE TABLE `dev`.`sales`.`orders` ');
+    fail(replaceDevOrders);
     const result = await run();
     assert.equal(result.report.status, 'failed');
     assert.match(result.error!.message, /PERMISSION_DENIED/);
     assert.deepEqual(
       store.schema('dev.sales'),
-      { __relevo_lock: 'new', customers: 'new', orders__relevo_next: 'new', countries__relevo_next: 'new' },
+      { __relevo_lock: 'new', countries__relevo_next: 'new', customers: 'new', customers__relevo_next: 'new', orders__relevo_next: 'new' },
       'no put-back by the engine itself; the lock held until the undo',
     );
+    assert.deepEqual(store.schema('pre.sales').customers, 'new');
     store.fault = undefined;
     const report = await journal.unwind();
     assert.deepEqual(report.left, []);
@@ -279,15 +291,35 @@ describe('sampling: the databricks engine against the contract server', () => {
       'the lock table `dev`.`sales`.`__relevo_lock` (dropped)',
       'the lock table `pre`.`sales`.`__relevo_lock` (dropped)',
     ]);
+    assert.ok(statements().includes('RESTORE TABLE `pre`.`sales`.`customers` TO VERSION AS OF 0'));
     assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
     assert.deepEqual(store.schema('dev.sales'), {});
+    assert.deepEqual(
+      store.tables.get('pre.sales.customers')!.history!.map((h) => h.made),
+      ['before', 'new', 'before'],
+      'restored as a new version: the history keeps all',
+    );
+    assert.equal(store.tables.get('pre.sales.customers')!.properties['relevo.fingerprint'], 'old-fingerprint');
+  });
+
+  it('a replacement answered as failed that landed all the same is restored too', async () => {
+    store.fault = (sql, _n, apply) => {
+      if (!sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`orders` ')) return undefined;
+      apply();
+      return { error: { error_code: 'INTERNAL_ERROR', message: 'lost the answer' } };
+    };
+    const result = await run();
+    assert.equal(result.report.status, 'failed');
+    store.fault = undefined;
+    assert.deepEqual((await journal.unwind()).left, []);
+    assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
   });
 
   it('a put-back that fails says where the previous data is', async () => {
-    fail((sql) => sql === 'ALTER TABLE `pre`.`sales`.`orders__relevo_next` RENAME TO `pre`.`sales`.`orders`');
+    fail((sql) => sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`orders` '));
     const result = await run();
     assert.equal(result.report.status, 'failed');
-    fail((sql) => sql === 'ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`');
+    fail((sql) => sql.startsWith('RESTORE TABLE `pre`.`sales`.`customers`'));
     const report = await journal.unwind();
     assert.deepEqual(
       report.left.map((l) => l.what),
@@ -295,9 +327,8 @@ describe('sampling: the databricks engine against the contract server', () => {
     );
     assert.match(
       report.left[0].reason,
-      /PERMISSION_DENIED.*; the previous table is intact as `pre`\.`sales`\.`customers__relevo_old`, and the next run puts it back before anything else/,
+      /PERMISSION_DENIED.*; the previous data is version 0 of `pre`\.`sales`\.`customers` \(RESTORE TABLE `pre`\.`sales`\.`customers` TO VERSION AS OF 0\)/,
     );
-    assert.equal(store.tables.get('pre.sales.customers__relevo_old')?.made, 'before');
     assert.equal(store.tables.get('pre.sales.orders')?.made, 'before');
   });
 
@@ -309,7 +340,7 @@ describe('sampling: the databricks engine against the contract server', () => {
     const result = await run();
     assert.equal(result.report.status, 'failed');
     assert.match(result.error!.message, /pre\.orders: staging failed: .*UNRESOLVED_COLUMN/);
-    assert.ok(!statements().some((s) => /RENAME TO/.test(s)), 'nothing swapped');
+    assert.ok(!statements().some((s) => / AS SELECT \* FROM /.test(s)), 'nothing replaced');
     assert.deepEqual((await journal.unwind()).left, []);
     assert.ok(statements().includes('DROP TABLE IF EXISTS `pre`.`sales`.`customers__relevo_next`'), 'staging dropped');
     assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
