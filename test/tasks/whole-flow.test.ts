@@ -129,4 +129,37 @@ describe('the dev → pre → pro flow, as the docs set it up (VersionBump + Pro
     const devDry = ok(await bump(again, { createTag: true, dryRun: true }, { variables: { 'Build.SourceBranch': 'refs/heads/develop' } }));
     assert.equal(devDry.outputs.release, 'false');
   });
+
+  it('takes a hotfix straight into pro once its own build tagged the candidate, as examples/promote-environments.yml does', async () => {
+    const r = envRepo('ingest');
+    r.author.git('fetch', '-q', 'origin');
+    r.author.git('checkout', '-q', '-B', 'hotfix/null-ids', 'origin/pro');
+    r.author.commit('fix: keep null ids out', 'src/clean.py');
+    r.author.git('push', '-q', 'origin', 'HEAD:refs/heads/hotfix/null-ids');
+    const branch = 'hotfix/null-ids';
+
+    // Without the candidate tag the promotion is refused, and the fix says what to do.
+    const untagged = checkout(r, branch);
+    const refused = await promote(untagged, branch, { to: 'pro' });
+    assert.equal(refused.result, 'Failed');
+    assert.match(
+      refused.resultMessage ?? '',
+      /carries no release candidate.*Fix: tag it as a candidate in this branch's build.*VersionBump with 'createTag: true'/s,
+    );
+
+    const build = checkout(r, branch);
+    const version = ok(
+      await bump(
+        build,
+        { component: 'ingest', createTag: true, pushTag: true },
+        { variables: { 'Build.SourceBranch': `refs/heads/${branch}` } },
+      ),
+    );
+    assert.equal(version.outputs.version, '1.0.1-rc.1');
+    assert.equal(version.outputs.release, 'true');
+    const toPro = ok(await promote(build, branch, { to: 'pro' }));
+    assert.equal(toPro.outputs.tag, 'v1.0.1');
+    assert.equal(git(r.bare, 'rev-parse', 'pro'), build.head());
+    for (const b of ['pre', 'dev']) git(r.bare, 'merge-base', '--is-ancestor', build.head(), b); // merged back: throws if not
+  });
 });
