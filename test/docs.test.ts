@@ -311,4 +311,56 @@ describe('docs and examples', () => {
     }
     assert.deepEqual(problems, [], `Broken links:\n  ${problems.join('\n  ')}`);
   });
+
+  it('(e) one permissions table: the README and the overview hold the same one, with a row for every task', () => {
+    const table = (file: string): string[] => {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      const section = text.slice(text.indexOf('\n## Permissions\n'));
+      const end = section.indexOf('\n## ', 5);
+      return (end > 0 ? section.slice(0, end) : section).split('\n').filter((l) => l.startsWith('|'));
+    };
+    const readme = table('README.md');
+    assert.ok(readme.length > 2, 'README.md has a ## Permissions table');
+    assert.deepEqual(table('overview.md'), readme, "the overview's permissions table is the README's, row for row");
+    for (const t of tasks) {
+      assert.ok(
+        readme.some((row) => row.startsWith(`| ${t.name}`)),
+        `the permissions table has a row for ${t.name}`,
+      );
+    }
+  });
+
+  it('(f) the default column of every inputs table says what task.json defaults to', () => {
+    const problems: string[] = [];
+    for (const t of tasks) {
+      const page = join(ROOT, 'docs', `${t.folder}.md`);
+      if (!existsSync(page)) continue;
+      const json = JSON.parse(readFileSync(join(ROOT, 'tasks', t.folder, 'task.json'), 'utf8')) as {
+        inputs: { name: string; defaultValue?: string | boolean }[];
+      };
+      const defaults = new Map(json.inputs.map((i) => [i.name, String(i.defaultValue ?? '')]));
+      let header: string[] | undefined;
+      readFileSync(page, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (!line.startsWith('|')) return (header = undefined);
+          const cells = line
+            .split('|')
+            .slice(1, -1)
+            .map((c) => c.trim());
+          if (!header) return (header = cells);
+          if (header[0] !== 'input' || header[1] !== 'default' || /^-+$/.test(cells[0])) return;
+          for (const name of [...cells[0].matchAll(/`([A-Za-z0-9]+)`/g)].map((m) => m[1])) {
+            const value = defaults.get(name);
+            // Multi-line defaults (branchChannels) are described in words ("as VersionBump").
+            if (!value || value.includes('\n') || value === 'false') continue;
+            if (!cells[1].includes(value))
+              problems.push(
+                `docs/${t.folder}.md:${i + 1}: '${name}' defaults to '${value}' in task.json; the default column says '${cells[1]}'`,
+              );
+          }
+        });
+    }
+    assert.deepEqual(problems, [], `Defaults the docs do not give:\n  ${problems.join('\n  ')}`);
+  });
 });
