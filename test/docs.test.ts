@@ -38,17 +38,21 @@ const taskByName = new Map(tasks.map((t) => [t.name.toLowerCase(), t]));
 
 /** Markdown files whose YAML blocks and links are checked, relative to the root. */
 function markdownFiles(): string[] {
+  const exampleDocs = (readdirSync(join(ROOT, 'examples'), { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `examples/${f}`);
   const docs = existsSync(join(ROOT, 'docs'))
     ? readdirSync(join(ROOT, 'docs'))
         .filter((f) => f.endsWith('.md'))
         .sort()
         .map((f) => `docs/${f}`)
     : [];
-  return ['README.md', 'overview.md', ...docs];
+  return ['README.md', 'overview.md', ...docs, ...exampleDocs];
 }
 
+/** Every YAML file under examples/, templates in subfolders (examples/whole-flow/) included. */
 function exampleFiles(): string[] {
-  return readdirSync(join(ROOT, 'examples'))
+  return (readdirSync(join(ROOT, 'examples'), { recursive: true }) as string[])
     .filter((f) => /\.ya?ml$/.test(f))
     .sort()
     .map((f) => `examples/${f}`);
@@ -362,5 +366,16 @@ describe('docs and examples', () => {
         });
     }
     assert.deepEqual(problems, [], `Defaults the docs do not give:\n  ${problems.join('\n  ')}`);
+  });
+
+  it('(g) every template an example references (without @repository) exists beside it', () => {
+    const problems: string[] = [];
+    for (const file of exampleFiles()) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      for (const m of text.matchAll(/^\s*-?\s*template:\s*([^\s#@]+)\s*$/gm)) {
+        if (!existsSync(join(ROOT, dirname(file), m[1]))) problems.push(`${file}: template '${m[1]}' does not exist`);
+      }
+    }
+    assert.deepEqual(problems, [], problems.join('\n'));
   });
 });
