@@ -23,6 +23,7 @@ import { GitCommandError, ZERO_SHA } from '../git';
 import { explainPushFailure, PartialPushError, PushError, pushAll, putBackRemoteRefs, type RefUpdate } from '../git/push';
 import { explainPushRefusal } from '../git/pushRefusals';
 import type { Log } from '../log';
+import { markdownCode } from '../markdown';
 import { quoteForeign } from '../output';
 import { journal } from '../undo';
 import type { RepositoryPlan, PromotionPlan } from './plan';
@@ -101,7 +102,7 @@ export async function applyPromotion(
           sourceRef: bm.pullRequestRef!,
           targetRef: bm.ref,
           title: `Back-merge ${r.tag.tag} into ${bm.branch}`,
-          description: `Merging ${r.commit.slice(0, 12)} (${r.tag.tag}) back into '${bm.branch}' conflicts in: ${bm.conflicts!.join(', ')}. Resolve the conflicts here.\n\nOpened by Relevo PromoteBranch.`,
+          description: `Merging ${r.commit.slice(0, 12)} (${r.tag.tag}) back into '${bm.branch}' conflicts in: ${bm.conflicts!.map((c) => markdownCode(c, false)).join(', ')}. Resolve the conflicts here.\n\nOpened by Relevo PromoteBranch.`,
         });
         result.backMergePullRequests.push({ ...pr, branch: bm.branch });
         log.warn(

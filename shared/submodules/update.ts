@@ -14,6 +14,7 @@ import { commitOnTop, indexInfo, writeBlob, type TreeEntry } from '../git/plumbi
 import { pushAll, PushError, putBackRemoteRefs, type RefUpdate } from '../git/push';
 import { explainPushRefusal } from '../git/pushRefusals';
 import type { Log } from '../log';
+import { markdownText } from '../markdown';
 import { quoteForeign as q } from '../output';
 import { journal } from '../undo';
 import { channelFor, globToRegExp, type ChannelRule } from '../versioning/channels';
@@ -21,7 +22,6 @@ import { maxLevel, type BumpLevel } from '../versioning/conventional';
 import type { ComponentTag } from '../versioning/history';
 import { parseTagFormat, type TagFormat } from '../versioning/tagFormat';
 import { componentTags, versionAt } from './components';
-import { markdownCell } from './markdown';
 import { checkOutSubmodules } from './checkout';
 import { readSubmodules, type Submodule } from './gitmodules';
 import { decideSubmodule, describePolicy, eligible, parsePolicy, type Decision } from './policy';
@@ -451,7 +451,7 @@ function explainApplyFailure(err: unknown, plan: SubmodulePlan): unknown {
 
 function pullRequestDescription(plan: SubmodulePlan): string {
   const rows = plan.updates.map(
-    (u) => `| ${markdownCell(u.name)} | ${u.fromTag ? markdownCell(u.fromTag) : '—'} | ${markdownCell(u.toTag)} | ${u.change} |`,
+    (u) => `| ${markdownText(u.name)} | ${u.fromTag ? markdownText(u.fromTag) : '—'} | ${markdownText(u.toTag)} | ${u.change} |`,
   );
   return ['Component pins moved by Relevo UpdateSubmodules.', '', '| component | from | to | change |', '|---|---|---|---|', ...rows].join(
     '\n',

@@ -364,7 +364,7 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       assert.equal(pr.title, 'Back-merge v1.0.1 into dev');
       assert.equal(pr.targetRefName, 'refs/heads/dev');
       assert.equal(git(r.bare, 'rev-parse', pr.sourceRefName), h);
-      assert.match(pr.description, /conflicts in: config\.txt/);
+      assert.match(pr.description, /conflicts in: `config\.txt`/);
       assert.match(run.summaries[0], /back-merge into `dev` conflicts: \[pull request \d+\]/);
       assert.match(run.warnings.join('\n'), /merging v1\.0\.1 back into 'dev' conflicts \(config\.txt\)/);
     });
