@@ -227,6 +227,14 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   const environments: EnvironmentPlan[] = selected.map((env) => {
     const parentEnv = env.from ? config.environments.find((x) => x.name === env.from) : undefined;
     const staged = (table: string) => d.stage(env.name, env.target, table);
+    // A self-reference whose row is outside the sample (a manager not kept) becomes NULL: the table closes over its own kept rows.
+    const selfReferenceFixups = (t: TableConfig) =>
+      t.references
+        .filter((r) => r.table === t.name)
+        .map(
+          (r) =>
+            `UPDATE ${staged(t.name)} SET ${q(r.column)} = NULL WHERE ${q(r.column)} IS NOT NULL AND ${q(r.column)} NOT IN (SELECT ${q(r.parentColumn)} FROM ${staged(t.name)} WHERE ${q(r.parentColumn)} IS NOT NULL)`,
+        );
     const tables: TablePlan[] = order.map((name) => {
       const t = byName.get(name)!;
       const role = roles.get(name)!;
@@ -238,12 +246,12 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
         from = `${cleaned(t)} t`;
         if (role === 'child') {
           where = t.references
-            .filter((r) => roles.get(r.table) === 'root' || roles.get(r.table) === 'child')
+            .filter((r) => r.table !== name && (roles.get(r.table) === 'root' || roles.get(r.table) === 'child'))
             .map((r) => `${maskedValue(t, r.column, 't')} IN (SELECT ${q(r.parentColumn)} FROM ${staged(r.table)})`);
         } else if (role === 'parent') {
           const referencing = config.tables.flatMap((c) =>
             roles.get(c.name) !== 'full'
-              ? c.references.filter((r) => r.table === name).map((r) => `SELECT ${q(r.column)} FROM ${staged(c.name)}`)
+              ? c.references.filter((r) => r.table === name && c.name !== name).map((r) => `SELECT ${q(r.column)} FROM ${staged(c.name)}`)
               : [],
           );
           where = [`${maskedValue(t, t.key!, 't')} IN (${referencing.join(' UNION ALL ')})`];
@@ -289,7 +297,7 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
         fingerprint: schemaFingerprint(cols),
         staged: staged(name),
         select,
-        statements: d.stageStatements(env.name, env.target, name, select),
+        statements: d.stageStatements(env.name, env.target, name, select, selfReferenceFixups(t)),
         masked,
         checks,
       };
@@ -425,7 +433,9 @@ function dependencyOrder(tables: TableConfig[], roles: Map<string, TableRole>): 
     const next = parents.find(
       (p) =>
         !placed.has(p) &&
-        tables.every((c) => !c.references.some((r) => r.table === p) || roles.get(c.name) !== 'parent' || placed.has(c.name)),
+        tables.every(
+          (c) => c.name === p || !c.references.some((r) => r.table === p) || roles.get(c.name) !== 'parent' || placed.has(c.name),
+        ),
     );
     if (!next) break;
     placed.add(next);

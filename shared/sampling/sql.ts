@@ -50,7 +50,7 @@ export interface Dialect {
    */
   readonly rootUnitsTable?: string;
   /** The statements that stage a table from its SELECT (masked rows, not yet visible in the target). */
-  stageStatements(env: string, target: Location, table: string, select: string): string[];
+  stageStatements(env: string, target: Location, table: string, select: string, fixups?: string[]): string[];
 }
 
 /** Where a file target is built before it is swapped in: a sibling folder on the same disk. */
@@ -84,12 +84,13 @@ export const duckdb: Dialect = {
   describe: (relation) => `DESCRIBE SELECT * FROM ${relation}`,
   orderedOutput: true,
   rootUnitsTable: '"relevo_root_units"',
-  stageStatements(env, target, table, select) {
+  stageStatements(env, target, table, select, fixups = []) {
     if (target.kind !== 'files') throw new Error('duckdb writes files');
     const staged = duckdb.stage(env, target, table);
     const file = sqlString(`${stagingFolder(target.path).replace(/\\/g, '/')}/${table}.${target.format}`);
     return [
       `CREATE OR REPLACE TEMP TABLE ${staged} AS ${select}`,
+      ...fixups,
       `COPY ${staged} TO ${file} (FORMAT ${target.format === 'csv' ? 'csv, HEADER true' : 'parquet'})`,
     ];
   },
@@ -130,7 +131,10 @@ export const databricks: Dialect = {
   family: typeFamily,
   describe: (relation) => `DESCRIBE TABLE ${relation}`,
   orderedOutput: false,
-  stageStatements: (env, target, table, select) => [`CREATE OR REPLACE TABLE ${databricks.stage(env, target, table)} AS ${select}`],
+  stageStatements: (env, target, table, select, fixups = []) => [
+    `CREATE OR REPLACE TABLE ${databricks.stage(env, target, table)} AS ${select}`,
+    ...fixups,
+  ],
 };
 
 function typeFamily(type: string): TypeFamily {

@@ -146,8 +146,36 @@ tables:
     const w = workspace(SALES_CONFIG(pro, 'parquet').replace('filter: "deleted = false"', 'filter: "CAST(full_name AS INTEGER) > 0"'));
     const run = await regenerate(w.file, { reportFile: join(w.dir, 'report.json') });
     assert.equal(run.result, 'Failed', explain(run));
-    assert.match(run.resultMessage!, /pre\.customers: staging failed: Conversion Error: Could not convert string '…' to INT32/);
+    assert.match(
+      run.resultMessage!,
+      /^customers: computing the sampling hash of the root's rows failed: Conversion Error: Could not convert string '…' to INT32/,
+    );
     const report = readFileSync(join(w.dir, 'report.json'), 'utf8');
     for (const text of [run.stdout, run.stderr, report, ...run.summaries]) assert.doesNotMatch(text, /Customer \d/);
+  });
+
+  it('a self-reference (employees.manager_id → employees.id) closes over the kept rows: a manager outside the sample becomes NULL; the key mask is inherited', async () => {
+    const src = tempDir('relevo-pro-employees-');
+    await queryFiles(
+      `COPY (SELECT range + 1 AS id, 'Employee ' || (range + 1) AS name, CASE WHEN range < 10 THEN NULL ELSE 1 + (hash(range) % range)::BIGINT END AS manager_id FROM range(5000)) TO '${src}/employees.parquet' (FORMAT parquet)`,
+    );
+    const w = workspace(`seed: 7
+source: { path: ${src}, format: parquet }
+environments:
+  pre: { target: { path: out/pre }, fraction: 0.3 }
+  dev: { target: { path: out/dev }, from: pre, rows: 200 }
+tables:
+  employees: { key: id, root: true, references: { manager_id: employees.id }, mask: { id: hash, name: hash } }
+`);
+    const run = await regenerate(w.file, { reportFile: join(w.dir, 'report.json') });
+    assert.equal(run.result, 'Succeeded', explain(run));
+    for (const env of ['pre', 'dev']) {
+      const [r] = await queryFiles(`SELECT count(*) AS n,
+        count(*) FILTER (WHERE manager_id IS NOT NULL AND manager_id NOT IN (SELECT id FROM ${f(w.dir, env, 'employees')})) AS orphans,
+        count(manager_id) AS managed, count(*) FILTER (WHERE id >= 0 OR manager_id >= 0) AS unmasked FROM ${f(w.dir, env, 'employees')}`);
+      assert.equal(r.orphans, '0', env);
+      assert.equal(r.unmasked, '0', `${env}: manager_id inherits the key's mask`);
+      assert.ok(Number(r.managed) > 0 && Number(r.managed) < Number(r.n) - 10, `${env}: ${JSON.stringify(r)}`);
+    }
   });
 });

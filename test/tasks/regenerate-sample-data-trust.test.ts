@@ -197,7 +197,7 @@ tables:
       assert.equal(run.result, 'Failed', explain(run));
       assert.match(
         run.resultMessage!,
-        /pre\.customers: staging failed: Conversion Error: Could not convert string '…' to INT32/,
+        /^customers: computing the sampling hash of the root's rows failed: Conversion Error: Could not convert string '…' to INT32/,
         explain(run),
       );
       assert.doesNotMatch(run.stdout + run.stderr, /task\.complete result=Succeeded\]done/, 'the source value is not in the log');

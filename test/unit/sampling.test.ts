@@ -96,6 +96,31 @@ describe('sampling: configuration', () => {
     }, /tables\.customers\.references: the references form a cycle: customers → orders → customers/);
     fails((c) => ((c.environments.pre as { from: string }).from = 'dev'), /environments are drawn from each other in a cycle/);
   });
+  it('accepts a self-reference (not a cycle); the plan nulls references outside the kept rows before the file is written', () => {
+    const c = base();
+    c.tables.orders.references = { customer_id: 'customers.customer_id', replaces: 'orders.order_id' };
+    const config = parseConfig(c, '/w/sample.yml');
+    const types = new Map(
+      Object.entries({
+        customers: ['customer_id:BIGINT', 'full_name:VARCHAR', 'email:VARCHAR', 'deleted:BOOLEAN'],
+        orders: ['order_id:BIGINT', 'customer_id:BIGINT', 'replaces:BIGINT'],
+        countries: ['code:VARCHAR'],
+      }).map(([t, cols]) => [t, cols.map((x) => ({ name: x.split(':')[0], type: x.split(':')[1] }))]),
+    );
+    const plan = buildPlan(config, duckdb, types);
+    assert.deepEqual(plan.order, ['customers', 'orders', 'countries']);
+    const orders = plan.environments[0].tables[1];
+    assert.deepEqual(orders.statements.slice(1), [
+      'UPDATE "stage__pre__orders" SET "replaces" = NULL WHERE "replaces" IS NOT NULL AND "replaces" NOT IN (SELECT "order_id" FROM "stage__pre__orders" WHERE "order_id" IS NOT NULL)',
+      orders.statements[2],
+    ]);
+    assert.match(orders.statements[2], /^COPY "stage__pre__orders" TO /);
+    assert.doesNotMatch(orders.statements[0], /"replaces"\) IN/, 'the self-reference does not filter the rows');
+    assert.deepEqual(
+      orders.checks.filter((x) => x.kind === 'orphans').map((x) => x.parent),
+      ['customers.customer_id', 'orders.order_id'],
+    );
+  });
 });
 
 describe('sampling: DuckDB on an agent', () => {
