@@ -101,7 +101,6 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   const byName = new Map(config.tables.map((t) => [t.name, t]));
   const root = config.tables.find((t) => t.root)!;
   const order = dependencyOrder(config.tables, roles);
-  const masks = resolveMasks(config, d, schemas, fail);
   const column = (t: TableConfig, name: string, path: string) => {
     const c =
       schemas.get(t.name)!.find((x) => x.name === name) ?? schemas.get(t.name)!.find((x) => x.name.toLowerCase() === name.toLowerCase());
@@ -117,22 +116,25 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     return c;
   };
   for (const t of config.tables) {
-    if (t.key) column(t, t.key, `tables.${t.name}.key`);
+    for (const k of t.key ?? []) column(t, k, `tables.${t.name}.key`);
     for (const r of t.references) {
-      column(t, r.column, `tables.${t.name}.references.${r.column}`);
-      column(byName.get(r.table)!, r.parentColumn, `tables.${t.name}.references.${r.column}`);
+      for (const c of r.columns) column(t, c, `tables.${t.name}.references.${r.name}`);
+      for (const c of r.parentColumns) column(byName.get(r.table)!, c, `tables.${t.name}.references.${r.name}`);
     }
     for (const c of Object.keys(t.nulls)) column(t, c, `tables.${t.name}.nulls.${c}`);
   }
+  const masks = resolveMasks(config, d, schemas, fail);
   // Types, before any data moves: a reference against its key, fill values and fixed masks against their columns.
   for (const t of config.tables) {
     for (const r of t.references) {
-      const at = `tables.${t.name}.references.${r.column}`;
-      const child = column(t, r.column, at);
-      const parent = column(byName.get(r.table)!, r.parentColumn, at);
-      const problem = referenceProblem(d, child.type, parent.type, masks.get(r.table)!.has(parent.name));
-      if (problem)
-        throw fail(at, `${t.name}.${r.column} ${problem}`, `a column of the same type as ${r.table}.${r.parentColumn} (${parent.type})`);
+      const at = `tables.${t.name}.references.${r.name}`;
+      r.columns.forEach((c, i) => {
+        const child = column(t, c, at);
+        const parent = column(byName.get(r.table)!, r.parentColumns[i], at);
+        const problem = referenceProblem(d, child.type, parent.type, masks.get(r.table)!.has(parent.name));
+        if (problem)
+          throw fail(at, `${t.name}.${c} ${problem}`, `a column of the same type as ${r.table}.${r.parentColumns[i]} (${parent.type})`);
+      });
     }
     for (const [c, rule] of Object.entries(t.nulls)) {
       if (rule.kind !== 'fill') continue;
@@ -149,6 +151,8 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   }
 
   const q = d.ident;
+  const notNull = (columns: string[], alias: string) => columns.map((c) => `${alias}.${q(c)} IS NOT NULL`).join(' AND ');
+  const matches = (left: string[], right: string[]) => left.map((l, i) => `${l} = ${right[i]}`).join(' AND ');
   const cleaned = (t: TableConfig): string => {
     const cols = schemas.get(t.name)!;
     const select = cols.map((c) => {
@@ -158,14 +162,14 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     const where = [
       ...(t.filter ? [`(${t.filter})`] : []),
       ...t.drop.map((x) => `NOT coalesce((${x}), FALSE)`),
-      ...(t.key && !t.copyFull ? [`${q(t.key)} IS NOT NULL`] : []),
+      ...(t.key && !t.copyFull ? t.key.map((k) => `${q(k)} IS NOT NULL`) : []),
       ...Object.entries(t.nulls)
         .filter(([, r]) => r.kind === 'drop')
         .map(([c]) => `${q(c)} IS NOT NULL`),
     ];
     const dedupe =
       t.dedupe && t.key
-        ? ` QUALIFY row_number() OVER (PARTITION BY ${q(t.key)} ORDER BY ${cols
+        ? ` QUALIFY row_number() OVER (PARTITION BY ${t.key.map(q).join(', ')} ORDER BY ${cols
             .filter((c) => sortable(c.type))
             .map((c) => q(c.name))
             .join(', ')}) = 1`
@@ -196,7 +200,10 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   };
 
   /** The root's cleaned rows with their units: one hash per row, computed once where the engine keeps a session table. */
-  const rootUnits = `(SELECT r.*, ${d.unit(`r.${q(root.key!)}`, config.seed)} AS __relevo_u FROM ${cleaned(root)} r)`;
+  const rootUnits = `(SELECT r.*, ${d.unit(
+    root.key!.map((k) => `r.${q(k)}`),
+    config.seed,
+  )} AS __relevo_u FROM ${cleaned(root)} r)`;
   /** The root rows an environment keeps (unmasked, with the unit), nested along its chain. */
   const rootRows = (env: EnvironmentConfig): string => {
     const chain: EnvironmentConfig[] = [];
@@ -215,7 +222,7 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
         sql = `(SELECT * FROM ${sql} s WHERE __relevo_u < ${bound})`;
         range = bound;
       } else {
-        sql = `(SELECT * FROM ${sql} s ORDER BY __relevo_u, ${q(root.key!)} LIMIT ${e.size.rows})`;
+        sql = `(SELECT * FROM ${sql} s ORDER BY __relevo_u, ${root.key!.map(q).join(', ')} LIMIT ${e.size.rows})`;
         range = `(SELECT max(__relevo_u) + 1 FROM ${sql} m)`;
         exact = false;
       }
@@ -227,14 +234,21 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   const environments: EnvironmentPlan[] = selected.map((env) => {
     const parentEnv = env.from ? config.environments.find((x) => x.name === env.from) : undefined;
     const staged = (table: string) => d.stage(env.name, env.target, table);
-    // A self-reference whose row is outside the sample (a manager not kept) becomes NULL: the table closes over its own kept rows.
+    // A self-reference whose row is outside the sample (a manager not kept) becomes NULL: the
+    // table closes over its own kept rows. Of a composite one, the columns outside the key are
+    // nulled (the key stays), which makes the reference null (a partly null reference refers to nothing).
     const selfReferenceFixups = (t: TableConfig) =>
       t.references
         .filter((r) => r.table === t.name)
-        .map(
-          (r) =>
-            `UPDATE ${staged(t.name)} SET ${q(r.column)} = NULL WHERE ${q(r.column)} IS NOT NULL AND ${q(r.column)} NOT IN (SELECT ${q(r.parentColumn)} FROM ${staged(t.name)} WHERE ${q(r.parentColumn)} IS NOT NULL)`,
-        );
+        .map((r) => {
+          if (r.columns.length === 1)
+            return `UPDATE ${staged(t.name)} SET ${q(r.columns[0])} = NULL WHERE ${q(r.columns[0])} IS NOT NULL AND ${q(r.columns[0])} NOT IN (SELECT ${q(r.parentColumns[0])} FROM ${staged(t.name)} WHERE ${q(r.parentColumns[0])} IS NOT NULL)`;
+          const nulled = r.columns.filter((c) => !t.key!.includes(c));
+          return `UPDATE ${staged(t.name)} AS s SET ${nulled.map((c) => `${q(c)} = NULL`).join(', ')} WHERE ${notNull(r.columns, 's')} AND NOT EXISTS (SELECT 1 FROM ${staged(t.name)} p WHERE ${matches(
+            r.parentColumns.map((c) => `p.${q(c)}`),
+            r.columns.map((c) => `s.${q(c)}`),
+          )})`;
+        });
     const tables: TablePlan[] = order.map((name) => {
       const t = byName.get(name)!;
       const role = roles.get(name)!;
@@ -247,29 +261,53 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
         if (role === 'child') {
           where = t.references
             .filter((r) => r.table !== name && (roles.get(r.table) === 'root' || roles.get(r.table) === 'child'))
-            .map((r) => `${maskedValue(t, r.column, 't')} IN (SELECT ${q(r.parentColumn)} FROM ${staged(r.table)})`);
+            .map((r) =>
+              r.columns.length === 1
+                ? `${maskedValue(t, r.columns[0], 't')} IN (SELECT ${q(r.parentColumns[0])} FROM ${staged(r.table)})`
+                : `EXISTS (SELECT 1 FROM ${staged(r.table)} p WHERE ${matches(
+                    r.parentColumns.map((c) => `p.${q(c)}`),
+                    r.columns.map((c) => maskedValue(t, c, 't')),
+                  )})`,
+            );
         } else if (role === 'parent') {
+          const key = t.key!;
+          // Each referencing table's columns, named as the key's columns, so the branches line up.
           const referencing = config.tables.flatMap((c) =>
             roles.get(c.name) !== 'full'
-              ? c.references.filter((r) => r.table === name && c.name !== name).map((r) => `SELECT ${q(r.column)} FROM ${staged(c.name)}`)
+              ? c.references
+                  .filter((r) => r.table === name && c.name !== name)
+                  .map((r) => `SELECT ${r.columns.map((x, i) => `${q(x)} AS ${q(key[i])}`).join(', ')} FROM ${staged(c.name)}`)
               : [],
           );
-          where = [`${maskedValue(t, t.key!, 't')} IN (${referencing.join(' UNION ALL ')})`];
+          where = [
+            key.length === 1
+              ? `${maskedValue(t, key[0], 't')} IN (${referencing.map((x) => x.replace(/ AS "[^"]*"| AS `[^`]*`/, '')).join(' UNION ALL ')})`
+              : `EXISTS (SELECT 1 FROM (${referencing.join(' UNION ALL ')}) r WHERE ${matches(
+                  key.map((k) => `r.${q(k)}`),
+                  key.map((k) => maskedValue(t, k, 't')),
+                )})`,
+          ];
         }
       }
       const rows = `SELECT ${maskedSelect(t, 't').join(', ')} FROM ${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
       // Files are written in an order of the written (masked) values only: by the masked key, or
       // by every column; never by a value the mask hides, so a row's position reveals nothing.
-      const select = d.orderedOutput ? `SELECT * FROM (${rows}) s ORDER BY ${t.key ? `s.${q(t.key)}` : 'ALL'}` : rows;
+      const select = d.orderedOutput
+        ? `SELECT * FROM (${rows}) s ORDER BY ${t.key ? t.key.map((k) => `s.${q(k)}`).join(', ') : 'ALL'}`
+        : rows;
       const masked = [...masks.get(name)!.entries()].map(([c, m]) => ({ column: c, rule: m.rule.kind, inheritedFrom: m.inheritedFrom }));
       const checks: Check[] = [];
+      // A reference with a null column refers to nothing (as a foreign key's MATCH SIMPLE): not an orphan.
       for (const r of t.references) {
         checks.push({
           kind: 'orphans',
           table: name,
-          column: r.column,
-          parent: `${r.table}.${r.parentColumn}`,
-          sql: `SELECT count(*) AS n FROM ${staged(name)} c WHERE c.${q(r.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${staged(r.table)} p WHERE p.${q(r.parentColumn)} = c.${q(r.column)})`,
+          column: columnsText(r.columns),
+          parent: `${r.table}.${columnsText(r.parentColumns)}`,
+          sql: `SELECT count(*) AS n FROM ${staged(name)} c WHERE ${notNull(r.columns, 'c')} AND NOT EXISTS (SELECT 1 FROM ${staged(r.table)} p WHERE ${matches(
+            r.parentColumns.map((x) => `p.${q(x)}`),
+            r.columns.map((x) => `c.${q(x)}`),
+          )})`,
         });
       }
       for (const m of masked.filter((x) => x.rule === 'hash' || x.rule === 'email' || x.rule === 'phone')) {
@@ -280,13 +318,21 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
           sql: `SELECT count(*) AS n FROM (SELECT ${q(m.column)} AS v FROM ${staged(name)} WHERE ${q(m.column)} IS NOT NULL LIMIT ${config.maskSample}) m WHERE m.v IN (SELECT ${q(m.column)} FROM ${d.source(config.source, name)} WHERE ${q(m.column)} IS NOT NULL)`,
         });
       }
-      // A masked key stays unique (the masks of keys are bijections); checked, not assumed.
-      if (t.key && masks.get(name)!.has(t.key))
+      // A masked key stays unique (the masks of keys are bijections, column by column, so a
+      // composite key's tuples too); checked, not assumed.
+      const key = t.key ?? [];
+      if (key.some((k) => masks.get(name)!.has(k)))
         checks.push({
           kind: 'unique',
           table: name,
-          column: t.key,
-          sql: `SELECT count(${q(t.key)}) - count(DISTINCT ${q(t.key)}) AS n FROM ${staged(name)}`,
+          column: columnsText(key),
+          sql:
+            key.length === 1
+              ? `SELECT count(${q(key[0])}) - count(DISTINCT ${q(key[0])}) AS n FROM ${staged(name)}`
+              : `SELECT count(*) AS n FROM ${staged(name)} s WHERE EXISTS (SELECT 1 FROM (SELECT ${key.map(q).join(', ')} FROM ${staged(name)} GROUP BY ${key.map(q).join(', ')} HAVING count(*) > 1) g WHERE ${matches(
+                  key.map((k) => `g.${q(k)}`),
+                  key.map((k) => `s.${q(k)}`),
+                )})`,
         });
       return {
         table: name,
@@ -340,7 +386,6 @@ function resolveMasks(
   schemas: SourceSchemas,
   fail: (p: string, m: string, a?: string) => Error,
 ): Map<string, Map<string, ResolvedMask>> {
-  const byName = new Map(config.tables.map((t) => [t.name, t]));
   const typeOf = (table: string, column: string) => schemas.get(table)!.find((c) => c.name === column)?.type;
   const result = new Map<string, Map<string, ResolvedMask>>();
   for (const t of config.tables) {
@@ -363,51 +408,68 @@ function resolveMasks(
     }
     result.set(t.name, m);
   }
-  // Keys referenced by other tables: the reference inherits the key's mask; it must be deterministic.
-  for (const t of config.tables) {
-    for (const r of t.references) {
-      const parent = byName.get(r.table)!;
-      const parentMask = result.get(parent.name)!.get(r.parentColumn);
-      const own = result.get(t.name)!.get(r.column);
-      const at = `tables.${t.name}.mask.${r.column}`;
-      if (parentMask && (parentMask.rule.kind === 'null' || parentMask.rule.kind === 'fixed')) {
-        throw fail(
-          `tables.${parent.name}.mask.${r.parentColumn}`,
-          `'${parent.name}.${r.parentColumn}' is referenced by ${t.name}.${r.column}, and a ${parentMask.rule.kind} mask would break that join`,
-          'hash (deterministic, so the join still lines up)',
-        );
-      }
-      if (own && !parentMask)
+  // Keys referenced by other tables: the reference inherits the key's mask; it must be
+  // deterministic. To a fixed point, since a key may itself inherit its mask (order_lines'
+  // (order_id, line_no) from orders.order_id), whatever order the tables are declared in.
+  const pairs = config.tables.flatMap((t) =>
+    t.references.flatMap((ref) => ref.columns.map((column, i) => ({ t, column, table: ref.table, parentColumn: ref.parentColumns[i] }))),
+  );
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const r of pairs) {
+      const parentMask = result.get(r.table)!.get(r.parentColumn);
+      const own = result.get(r.t.name)!.get(r.column);
+      if (!parentMask || parentMask.rule.kind === 'null' || parentMask.rule.kind === 'fixed') continue;
+      // An own mask the same as the key's takes the key's width, so the join lines up; another one is refused below.
+      if (own && (own.inheritedFrom || JSON.stringify(own.rule) !== JSON.stringify(parentMask.rule))) continue;
+      result.get(r.t.name)!.set(r.column, {
+        rule: parentMask.rule,
+        hashType: parentMask.hashType,
+        origin: parentMask.origin,
+        inheritedFrom: `${r.table}.${r.parentColumn}`,
+      });
+      changed = true;
+    }
+  }
+  for (const { t, ...r } of pairs) {
+    const parentMask = result.get(r.table)!.get(r.parentColumn);
+    const own = result.get(t.name)!.get(r.column);
+    const at = `tables.${t.name}.mask.${r.column}`;
+    if (parentMask && (parentMask.rule.kind === 'null' || parentMask.rule.kind === 'fixed')) {
+      throw fail(
+        `tables.${r.table}.mask.${r.parentColumn}`,
+        `'${r.table}.${r.parentColumn}' is referenced by ${t.name}.${r.column}, and a ${parentMask.rule.kind} mask would break that join`,
+        'hash (deterministic, so the join still lines up)',
+      );
+    }
+    if (own && !parentMask)
+      throw fail(
+        at,
+        `'${t.name}.${r.column}' references ${r.table}.${r.parentColumn}, which is not masked: masking only one side breaks the join`,
+        `the same mask on ${r.table}.${r.parentColumn} (the reference inherits it), or none`,
+      );
+    if (own && parentMask && JSON.stringify(own.rule) !== JSON.stringify(parentMask.rule))
+      throw fail(
+        at,
+        `is ${own.rule.kind} but the referenced ${r.table}.${r.parentColumn} is ${parentMask.rule.kind}`,
+        `${parentMask.rule.kind} (or leave it out: the reference inherits the key's mask)`,
+      );
+    if (parentMask) {
+      const problem = maskProblem(d, parentMask.rule, typeOf(t.name, r.column)!);
+      if (problem)
         throw fail(
           at,
-          `'${t.name}.${r.column}' references ${r.table}.${r.parentColumn}, which is not masked: masking only one side breaks the join`,
-          `the same mask on ${r.table}.${r.parentColumn} (the reference inherits it), or none`,
+          `inherits ${parentMask.rule.kind} from ${r.table}.${r.parentColumn}, but ${problem}`,
+          `a ${r.column} of the same type as ${r.table}.${r.parentColumn}`,
         );
-      if (own && parentMask && JSON.stringify(own.rule) !== JSON.stringify(parentMask.rule))
-        throw fail(
-          at,
-          `is ${own.rule.kind} but the referenced ${r.table}.${r.parentColumn} is ${parentMask.rule.kind}`,
-          `${parentMask.rule.kind} (or leave it out: the reference inherits the key's mask)`,
-        );
-      if (parentMask) {
-        const type = typeOf(t.name, r.column)!;
-        const problem = maskProblem(d, parentMask.rule, type);
-        if (problem)
-          throw fail(
-            at,
-            `inherits ${parentMask.rule.kind} from ${r.table}.${r.parentColumn}, but ${problem}`,
-            `a ${r.column} of the same type as ${r.table}.${r.parentColumn}`,
-          );
-        result.get(t.name)!.set(r.column, {
-          rule: parentMask.rule,
-          hashType: parentMask.hashType,
-          origin: parentMask.origin,
-          inheritedFrom: `${r.table}.${r.parentColumn}`,
-        });
-      }
     }
   }
   return result;
+}
+
+/** A reference's or key's columns as the report names them: `id`, or `(order_id, line_no)`. */
+export function columnsText(columns: string[]): string {
+  return columns.length === 1 ? columns[0] : `(${columns.join(', ')})`;
 }
 
 /** Databricks cannot sort MAP or VARIANT values (nor structs or arrays holding them): dedupe orders by the other columns. */

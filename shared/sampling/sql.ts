@@ -25,8 +25,8 @@ export interface Dialect {
   source(location: Location, table: string): string;
   /** The staged (not yet swapped in) table of an environment. */
   stage(env: string, target: Location, table: string): string;
-  /** The sampling unit of a key: an integer in [0, unitScale). */
-  unit(keyExpr: string, seed: string): string;
+  /** The sampling unit of a key (its columns): an integer in [0, unitScale). */
+  unit(keyExprs: string[], seed: string): string;
   readonly unitScale: number;
   /** Hex SHA-256 of the salt followed by the value. */
   saltedSha256(expr: string): string;
@@ -70,7 +70,7 @@ export const duckdb: Dialect = {
     return fileReader(location.path, table, location.format);
   },
   stage: (env, _target, table) => `"stage__${env}__${table}"`,
-  unit: (key, seed) => `('0x' || substr(sha256(${sqlString(`${seed}:`)} || CAST(${key} AS VARCHAR)), 1, 13))::BIGINT`,
+  unit: (keys, seed) => `('0x' || substr(sha256(${sqlString(`${seed}:`)} || ${keyText(keys)}), 1, 13))::BIGINT`,
   unitScale: 2 ** 52,
   saltedSha256: (expr) => `sha256(getvariable('relevo_salt') || CAST(${expr} AS VARCHAR))`,
   hexPrefixToInt: (hex, digits) => `('0x' || substr(${hex}, 1, ${digits}))::BIGINT`,
@@ -96,6 +96,15 @@ export const duckdb: Dialect = {
   },
 };
 
+/**
+ * A key's text for hashing: the value of a one-column key as it always was; a composite key's
+ * values each prefixed by their length, so no two keys give the same text ('a:b' + 'c' ≠ 'a' + 'b:c').
+ */
+function keyText(keys: string[]): string {
+  if (keys.length === 1) return `CAST(${keys[0]} AS VARCHAR)`;
+  return keys.map((k) => `length(CAST(${k} AS VARCHAR)) || ':' || CAST(${k} AS VARCHAR)`).join(` || ':' || `);
+}
+
 export function fileReader(folder: string, table: string, format: FileFormat): string {
   const file = sqlString(`${folder.replace(/\\/g, '/')}/${table}.${format}`);
   return format === 'csv' ? `read_csv(${file}, header = true)` : `read_parquet(${file})`;
@@ -118,7 +127,7 @@ export const databricks: Dialect = {
     if (target.kind !== 'tables') throw new Error('databricks writes tables');
     return [target.catalog, target.schema, `${table}__relevo_next`].map(databricks.ident).join('.');
   },
-  unit: (key, seed) => `pmod(xxhash64(${key}, ${databricks.literal(seed)}), 1000000)`,
+  unit: (keys, seed) => `pmod(xxhash64(${keys.join(', ')}, ${databricks.literal(seed)}), 1000000)`,
   unitScale: 1_000_000,
   saltedSha256: (expr) => `sha2(concat(:relevo_salt, CAST(${expr} AS STRING)), 256)`,
   hexPrefixToInt: (hex, digits) => `CAST(conv(substr(${hex}, 1, ${digits}), 16, 10) AS BIGINT)`,
