@@ -439,10 +439,10 @@ function schemaError(file: string, errors: ErrorObject[]): UserError {
     .sort((a, b) => path(b).split('.').length - path(a).split('.').length || Number(b.keyword === 'anyOf') - Number(a.keyword === 'anyOf'));
   let e = sorted[0];
   const at = path(e);
-  let parentSchema = e.parentSchema as { description?: string; properties?: Record<string, unknown> } | undefined;
+  const parentSchema = e.parentSchema as { description?: string; properties?: Record<string, unknown> } | undefined;
   // An anyOf whose value has the type of one branch: that branch's error says more (a string not table.column).
   const branch = sorted.filter((x) => path(x) === at && x.keyword !== 'anyOf' && x.keyword !== 'type');
-  if (e.keyword === 'anyOf' && branch.length === 1) [e, parentSchema] = [branch[0], parentSchema];
+  if (e.keyword === 'anyOf' && branch.length === 1) e = branch[0];
   switch (e.keyword) {
     case 'additionalProperties': {
       const allowed = Object.keys(parentSchema?.properties ?? {});
