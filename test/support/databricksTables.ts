@@ -9,7 +9,8 @@
  * replaced from its staging copy keeps its history and grants and gains a version), DESCRIBE
  * HISTORY … LIMIT 1, RESTORE TABLE … TO VERSION AS OF, the lock table's CREATE
  * TABLE … AS (fails if it exists) and its SELECT, ALTER TABLE … RENAME TO,
- * ALTER TABLE … SET TBLPROPERTIES, DROP TABLE [IF EXISTS], SHOW TBLPROPERTIES, the
+ * ALTER TABLE … SET TBLPROPERTIES, UPDATE (a self-reference's fixup; rows are not modelled),
+ * DROP TABLE [IF EXISTS], SHOW TBLPROPERTIES, the
  * information_schema.tables lookup, and `SELECT count(*) AS n …` (always 0 rows counted).
  * Errors as Databricks words them (R = /work/shared/reference/databricks-rest.md, error
  * classes; texts modeled): TABLE_OR_VIEW_NOT_FOUND, TABLE_OR_VIEW_ALREADY_EXISTS. A FAILED
@@ -234,6 +235,11 @@ export class TableStore {
       if (!t) return notFound(m[1]);
       t.properties[m[2]] = literal(m[3]);
       return {};
+    }
+    // A self-reference's fixup on a staging table (the rows are not modelled: nothing changes).
+    if ((m = re('UPDATE ID(?: AS \\w+)? SET .+ WHERE .+').exec(sql))) {
+      if (!need(m[1])) return notFound(m[1]);
+      return { columns: [{ name: 'num_affected_rows' }], rows: [['0']] };
     }
     if ((m = re('DROP TABLE (IF EXISTS )?ID').exec(sql))) {
       if (!this.tables.delete(nameOf(m[2])) && !m[1]) return notFound(m[2]);

@@ -253,6 +253,50 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     });
   });
 
+  it('composite keys on the warehouse: units over every key column, EXISTS semi-joins, the tuple gates, a composite self-reference nulled by an UPDATE of the staging table', async () => {
+    const columns: Record<string, [string, string][]> = {
+      order_lines: [
+        ['order_id', 'bigint'],
+        ['line_no', 'int'],
+        ['replaces_line', 'int'],
+      ],
+      returns: [
+        ['return_id', 'bigint'],
+        ['order_id', 'bigint'],
+        ['line_no', 'int'],
+      ],
+    };
+    const { server, store } = await open(columns, {});
+    const file = join(tempDir('relevo-sample-dbx-composite-'), 'sample-data.yml');
+    writeFileSync(
+      file,
+      `seed: 42
+source: { catalog: pro, schema: sales }
+environments:
+  pre: { target: { catalog: pre, schema: sales }, fraction: 0.1 }
+tables:
+  order_lines:
+    key: [order_id, line_no]
+    root: true
+    references: { replaces: { columns: [order_id, replaces_line], table: order_lines } }
+    mask: { order_id: hash, line_no: hash }
+  returns: { key: return_id, references: { line: { columns: [order_id, line_no], table: order_lines } } }
+`,
+    );
+    const run = await regenerate(server, file);
+    assert.equal(run.result, 'Succeeded', explain(run));
+    const seen = store.seen.join('\n');
+    assert.match(seen, /pmod\(xxhash64\(r\.`order_id`, r\.`line_no`, '42'\), 1000000\)/);
+    assert.match(seen, /^UPDATE `pre`\.`sales`\.`order_lines__relevo_next` AS s SET `replaces_line` = NULL WHERE /m);
+    assert.match(
+      seen,
+      /^CREATE OR REPLACE TABLE `pre`\.`sales`\.`returns__relevo_next` AS .* WHERE EXISTS \(SELECT 1 FROM `pre`\.`sales`\.`order_lines__relevo_next` p WHERE p\.`order_id` = /m,
+    );
+    assert.match(seen, /GROUP BY `order_id`, `line_no` HAVING count\(\*\) > 1/);
+    assert.deepEqual(store.schema('pre.sales'), { order_lines: 'new', returns: 'new' });
+    hidden(run, server);
+  });
+
   it("column names and Databricks messages that carry ##vso[, ##[ and a bare CR drive nothing: every command in the log is the task's own", async () => {
     const { server, store } = await open({ ...COLUMNS, customers: [...COLUMNS.customers, [FOREIGN.column, 'string']] });
     const file = join(tempDir('relevo-sample-dbx-foreign-'), 'sample-data.yml');

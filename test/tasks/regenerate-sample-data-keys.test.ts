@@ -2,7 +2,7 @@
  * RegenerateSampleData (DuckDB, the built task): what masks and sizes promise. Masked integer
  * keys stay unique and joinable and are written in an order that reveals nothing; phone masks
  * never equal a real number; a fraction of an environment sized by rows; more rows asked for
- * than there are; a header-only CSV; an error quoting source data.
+ * than there are; a header-only CSV; an error quoting source data; self-references; composite keys.
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync, writeFileSync } from 'node:fs';

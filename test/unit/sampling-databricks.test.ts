@@ -111,6 +111,110 @@ describe('sampling: Databricks SQL', () => {
   });
 });
 
+describe('sampling: composite keys in Databricks SQL', () => {
+  const composite = () =>
+    parseConfig(
+      {
+        seed: 42,
+        source: { catalog: 'pro', schema: 'sales' },
+        environments: { pre: { target: { catalog: 'pre', schema: 'sales' }, fraction: 0.1 } },
+        tables: {
+          orders: { key: 'order_id', root: true, mask: { order_id: 'hash' } },
+          order_lines: {
+            key: ['order_id', 'line_no'],
+            references: { order_id: 'orders.order_id', replaces: { columns: ['order_id', 'replaces_line'], table: 'order_lines' } },
+            mask: { line_no: 'hash' },
+          },
+          returns: { key: 'return_id', references: { line: { columns: ['order_id', 'line_no'], table: 'order_lines' } } },
+        },
+      },
+      '/work/sample-data.yml',
+    );
+  const types = new Map(
+    Object.entries({
+      orders: ['order_id:bigint'],
+      order_lines: ['order_id:bigint', 'line_no:int', 'replaces_line:int'],
+      returns: ['return_id:bigint', 'order_id:bigint', 'line_no:int'],
+    }).map(([t, cols]) => [t, cols.map((x) => ({ name: x.split(':')[0], type: x.split(':')[1] }))]),
+  );
+
+  it('semi-joins on every column (EXISTS), masks each column (the mask inherited to a fixed point), gates on tuples, nulls a composite self-reference outside the sample', () => {
+    const plan = buildPlan(composite(), databricks, types);
+    const [, lines, returns] = plan.environments[0].tables;
+    const orderKey = maskExpression(databricks, { kind: 'hash' }, 't.`order_id`', 'bigint');
+    const lineNo = maskExpression(databricks, { kind: 'hash' }, 't.`line_no`', 'int');
+    // returns.line_no inherits order_lines.line_no's mask, and returns.order_id order_lines.order_id's, itself inherited from orders.
+    assert.deepEqual(
+      returns.masked.map((m) => `${m.column} ${m.inheritedFrom}`),
+      ['order_id order_lines.order_id', 'line_no order_lines.line_no'],
+    );
+    assert.ok(
+      returns.statements[0].endsWith(
+        `WHERE EXISTS (SELECT 1 FROM \`pre\`.\`sales\`.\`order_lines__relevo_next\` p WHERE p.\`order_id\` = ${orderKey} AND p.\`line_no\` = ${lineNo})`,
+      ),
+      returns.statements[0],
+    );
+    assert.ok(
+      lines.statements[0].includes('WHERE `order_id` IS NOT NULL AND `line_no` IS NOT NULL'),
+      'rows without a whole key are dropped',
+    );
+    assert.deepEqual(lines.statements.slice(1), [
+      'UPDATE `pre`.`sales`.`order_lines__relevo_next` AS s SET `replaces_line` = NULL WHERE s.`order_id` IS NOT NULL AND s.`replaces_line` IS NOT NULL AND NOT EXISTS (SELECT 1 FROM `pre`.`sales`.`order_lines__relevo_next` p WHERE p.`order_id` = s.`order_id` AND p.`line_no` = s.`replaces_line`)',
+    ]);
+    assert.deepEqual(
+      lines.checks.filter((c) => c.kind !== 'masked').map((c) => `${c.kind} ${c.column}${c.parent ? ` → ${c.parent}` : ''}`),
+      [
+        'orphans order_id → orders.order_id',
+        'orphans (order_id, replaces_line) → order_lines.(order_id, line_no)',
+        'unique (order_id, line_no)',
+      ],
+    );
+    assert.equal(
+      lines.checks.find((c) => c.kind === 'unique')!.sql,
+      'SELECT count(*) AS n FROM `pre`.`sales`.`order_lines__relevo_next` s WHERE EXISTS (SELECT 1 FROM (SELECT `order_id`, `line_no` FROM `pre`.`sales`.`order_lines__relevo_next` GROUP BY `order_id`, `line_no` HAVING count(*) > 1) g WHERE g.`order_id` = s.`order_id` AND g.`line_no` = s.`line_no`)',
+    );
+    assert.equal(
+      returns.checks[0].sql,
+      'SELECT count(*) AS n FROM `pre`.`sales`.`returns__relevo_next` c WHERE c.`order_id` IS NOT NULL AND c.`line_no` IS NOT NULL AND NOT EXISTS (SELECT 1 FROM `pre`.`sales`.`order_lines__relevo_next` p WHERE p.`order_id` = c.`order_id` AND p.`line_no` = c.`line_no`)',
+    );
+  });
+
+  it('a composite root hashes all its columns with the seed; a parent keyed by two columns keeps the tuples its children reference', () => {
+    const plan = buildPlan(
+      parseConfig(
+        {
+          seed: 'x',
+          source: { catalog: 'pro', schema: 'sales' },
+          environments: { pre: { target: { catalog: 'pre', schema: 'sales' }, rows: 10 } },
+          tables: {
+            order_lines: {
+              key: ['order_id', 'line_no'],
+              root: true,
+              references: { p: { columns: ['order_id', 'line_no'], table: 'prices' } },
+            },
+            prices: { key: ['order_id', 'line_no'] },
+          },
+        },
+        '/work/sample-data.yml',
+      ),
+      databricks,
+      new Map([
+        ['order_lines', types.get('order_lines')!],
+        ['prices', types.get('order_lines')!],
+      ]),
+    );
+    const [lines, prices] = plan.environments[0].tables;
+    assert.match(lines.statements[0], /pmod\(xxhash64\(r\.`order_id`, r\.`line_no`, 'x'\), 1000000\) AS __relevo_u/);
+    assert.match(lines.statements[0], /ORDER BY __relevo_u, `order_id`, `line_no` LIMIT 10\) t$/);
+    assert.ok(
+      prices.statements[0].endsWith(
+        'WHERE EXISTS (SELECT 1 FROM (SELECT `order_id` AS `order_id`, `line_no` AS `line_no` FROM `pre`.`sales`.`order_lines__relevo_next`) r WHERE r.`order_id` = t.`order_id` AND r.`line_no` = t.`line_no`)',
+      ),
+      prices.statements[0],
+    );
+  });
+});
+
 describe('sampling: Databricks column types', () => {
   it('varchar(n)/char(n) keep their declared type (masks cut to n); dedupe orders by sortable columns only (no MAP, VARIANT)', () => {
     const c = config();
