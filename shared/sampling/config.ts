@@ -29,6 +29,8 @@ export interface Reference {
   table: string;
   /** The parent's columns, in the order of `columns`. */
   parentColumns: string[];
+  /** A self-reference to a row outside the sample: nulled (default), or the row pulled into the sample. */
+  outside: 'null' | 'pull';
 }
 
 export interface TableConfig {
@@ -146,9 +148,11 @@ export function parseConfig(raw: unknown, file: string): SampleConfig {
     root: t.root === true,
     copyFull: t.copy === 'full',
     references: Object.entries(t.references ?? {}).map(([name, ref]): Reference => {
-      if (typeof ref !== 'string') return { name, columns: ref.columns, table: ref.table, parentColumns: [] }; // the parent's key, below
+      // The object form's parent columns are the parent's key, filled in below.
+      if (typeof ref !== 'string')
+        return { name, columns: ref.columns, table: ref.table, parentColumns: [], outside: ref.outside ?? 'null' };
       const dot = ref.indexOf('.');
-      return { name, columns: [name], table: ref.slice(0, dot), parentColumns: [ref.slice(dot + 1)] };
+      return { name, columns: [name], table: ref.slice(0, dot), parentColumns: [ref.slice(dot + 1)], outside: 'null' };
     }),
     filter: t.filter,
     drop: t.drop === undefined ? [] : Array.isArray(t.drop) ? t.drop : [t.drop],
@@ -196,7 +200,7 @@ interface RawConfig {
     {
       key?: string | string[];
       root?: boolean;
-      references?: Record<string, string | { columns: string[]; table: string }>;
+      references?: Record<string, string | { columns: string[]; table: string; outside?: 'null' | 'pull' }>;
       copy?: 'full';
       filter?: string;
       drop?: string | string[];
@@ -336,6 +340,14 @@ function checkTables(tables: TableConfig[], fail: Fail): void {
       // A self-reference is nulled when it points outside the sample: it needs a column of its own to null.
       if (r.table === t.name && r.columns.every((c) => t.key?.includes(c)))
         throw fail(path, `references ${t.name}'s own key with its own key columns`, 'at least one column that is not part of the key');
+      if (r.outside === 'pull' && (r.table !== t.name || r.columns.length !== 1))
+        throw fail(
+          `${path}.outside`,
+          r.table !== t.name
+            ? `pull applies to a self-reference, and this references '${r.table}' (its rows follow from the references: a parent keeps the rows referenced)`
+            : 'pull applies to a one-column self-reference (a composite one is nulled outside the sample)',
+          'null, or leave it out',
+        );
     }
   }
   const cycle = findCycle(tables);

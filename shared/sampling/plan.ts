@@ -59,6 +59,11 @@ export interface EnvironmentPlan {
   tolerance?: number;
   /** The root's rows this environment draws from, and the SQL that counts them. */
   baseCountSql: string;
+  /**
+   * Set when the root pulls rows in (a self-reference with `outside: pull`): the SQL that counts
+   * the root's sampled rows, which the size gate compares (the staged table also holds the pulled ones).
+   */
+  sampledCountSql?: string;
   tables: TablePlan[];
 }
 
@@ -249,6 +254,21 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
             r.columns.map((c) => `s.${q(c)}`),
           )})`;
         });
+    /**
+     * A self-reference with `outside: pull`: the rows the kept rows reference, and the rows those
+     * reference, … (a recursive closure, in masked values: the staged rows hold masked
+     * references, the source's rows are masked as they are staged), added to the staged table.
+     * UNION stops at a cycle of references. Files: the pulled rows follow the sampled ones, in
+     * masked-key order too.
+     */
+    const pullIns = (t: TableConfig) =>
+      t.references
+        .filter((r) => r.table === t.name && r.outside === 'pull')
+        .map((r) => {
+          const [ref, key] = [q(r.columns[0]), q(r.parentColumns[0])];
+          const rows = `(SELECT ${maskedSelect(t, 't').join(', ')} FROM ${cleaned(t)} t)`;
+          return `INSERT INTO ${staged(t.name)} SELECT * FROM (WITH RECURSIVE src AS (SELECT * FROM ${rows} m), pulled(k) AS (SELECT s.${ref} FROM ${staged(t.name)} s WHERE s.${ref} IS NOT NULL UNION SELECT src.${ref} FROM src JOIN pulled ON src.${key} = pulled.k WHERE src.${ref} IS NOT NULL) SELECT * FROM src WHERE src.${key} IN (SELECT k FROM pulled) AND src.${key} NOT IN (SELECT ${key} FROM ${staged(t.name)})${d.orderedOutput ? ` ORDER BY src.${key}` : ''}) x`;
+        });
     const tables: TablePlan[] = order.map((name) => {
       const t = byName.get(name)!;
       const role = roles.get(name)!;
@@ -343,13 +363,25 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
         fingerprint: schemaFingerprint(cols),
         staged: staged(name),
         select,
-        statements: d.stageStatements(env.name, env.target, name, select, selfReferenceFixups(t)),
+        statements: d.stageStatements(env.name, env.target, name, select, [...pullIns(t), ...selfReferenceFixups(t)]),
         masked,
         checks,
       };
     });
     const baseCountSql = `SELECT count(*) AS n FROM ${parentEnv ? rootRows(parentEnv) : cleaned(root)} b`;
-    return { name: env.name, target: env.target, from: env.from, size: env.size, tolerance: env.tolerance, baseCountSql, tables };
+    const sampledCountSql = root.references.some((r) => r.table === root.name && r.outside === 'pull')
+      ? `SELECT count(*) AS n FROM ${rootRows(env)} b`
+      : undefined;
+    return {
+      name: env.name,
+      target: env.target,
+      from: env.from,
+      size: env.size,
+      tolerance: env.tolerance,
+      baseCountSql,
+      sampledCountSql,
+      tables,
+    };
   });
   const needsSalt = [...masks.values()].some((m) =>
     [...m.values()].some((x) => x.rule.kind === 'hash' || x.rule.kind === 'email' || x.rule.kind === 'phone'),

@@ -178,6 +178,48 @@ tables:
       assert.ok(Number(r.managed) > 0 && Number(r.managed) < Number(r.n) - 10, `${env}: ${JSON.stringify(r)}`);
     }
   });
+  it('a self-reference with outside: pull adds the managers of the kept rows (and theirs) to the sample instead of nulling them; the size gate counts the sampled rows', async () => {
+    const src = tempDir('relevo-pro-pull-');
+    // 10 top managers; everyone else reports to someone with a lower id, so every chain ends at the top.
+    await queryFiles(
+      `COPY (SELECT range + 1 AS id, 'Employee ' || (range + 1) AS name, CASE WHEN range < 10 THEN NULL ELSE 1 + (hash(range) % range)::BIGINT END AS manager_id FROM range(5000)) TO '${src}/employees.parquet' (FORMAT parquet)`,
+    );
+    const w = workspace(`seed: 7
+source: { path: ${src}, format: parquet }
+environments:
+  pre: { target: { path: out/pre }, fraction: 0.05 }
+  dev: { target: { path: out/dev }, from: pre, rows: 40 }
+tables:
+  employees:
+    key: id
+    root: true
+    references: { manager_id: { columns: [manager_id], table: employees, outside: pull } }
+    mask: { name: hash }
+`);
+    const run = await regenerate(w.file, { reportFile: join(w.dir, 'report.json') });
+    assert.equal(run.result, 'Succeeded', explain(run));
+    const report = JSON.parse(readFileSync(join(w.dir, 'report.json'), 'utf8'));
+    for (const [i, env] of ['pre', 'dev'].entries()) {
+      const e = f(w.dir, env, 'employees');
+      const [r] = await queryFiles(`SELECT count(*) AS n,
+        count(*) FILTER (WHERE s.manager_id IS DISTINCT FROM p.manager_id) AS changed,
+        count(*) FILTER (WHERE s.manager_id IS NOT NULL AND s.manager_id NOT IN (SELECT id FROM ${e})) AS orphans,
+        count(*) FILTER (WHERE s.manager_id IS NULL) AS top
+        FROM ${e} s JOIN '${src}/employees.parquet' p USING (id)`);
+      assert.equal(r.changed, '0', `${env}: no manager nulled`);
+      assert.equal(r.orphans, '0', `${env}: every manager is in the sample`);
+      assert.ok(Number(r.top) >= 1 && Number(r.top) <= 10, `${env}: chains end at the top managers: ${JSON.stringify(r)}`);
+      const rows = report.environments[i].gates.find((g: { gate: string }) => g.gate === 'rows');
+      const sampled = Number(/: (\d+) row\(s\) sampled \(and (\d+) pulled in by a self-reference\)/.exec(rows.detail)?.[1]);
+      const pulled = Number(/and (\d+) pulled in/.exec(rows.detail)?.[1]);
+      assert.ok(rows.passed && pulled > 0 && sampled + pulled === Number(r.n), `${env}: ${rows.detail} (${r.n} rows)`);
+    }
+    const [sub] = await queryFiles(
+      `SELECT count(*) AS n FROM ${f(w.dir, 'dev', 'employees')} WHERE id NOT IN (SELECT id FROM ${f(w.dir, 'pre', 'employees')})`,
+    );
+    assert.equal(sub.n, '0', 'DEV ⊆ PRE, pulled rows included');
+  });
+
   it('composite keys: a root keyed by (depot, shipment_no), a child and a parent referencing them by two columns, a composite self-reference; masked column by column, the tuples stay unique and joinable', async () => {
     const src = tempDir('relevo-pro-composite-');
     // 4 depots × 3,000 shipments; each shipment follows the previous one of its depot; parcels reference a shipment and a depot's rate.

@@ -215,6 +215,32 @@ describe('sampling: composite keys in Databricks SQL', () => {
   });
 });
 
+describe('sampling: a self-reference that pulls rows in (Databricks SQL)', () => {
+  it("inserts the recursive closure of the kept rows' references, in masked values, before the orphan fixup; the size gate counts the sampled rows", () => {
+    const c = config();
+    c.tables[0].references.push({
+      name: 'referred_by',
+      columns: ['referred_by'],
+      table: 'customers',
+      parentColumns: ['customer_id'],
+      outside: 'pull',
+    });
+    c.tables[0].mask.customer_id = { kind: 'hash' };
+    const s = schemas();
+    s.get('customers')!.push({ name: 'referred_by', type: 'bigint' });
+    const plan = buildPlan(c, databricks, s);
+    const [insert, update] = plan.environments[0].tables[0].statements.slice(1);
+    const key = maskExpression(databricks, { kind: 'hash' }, 't.`referred_by`', 'bigint');
+    assert.match(
+      insert,
+      /^INSERT INTO `pre`\.`sales`\.`customers__relevo_next` SELECT \* FROM \(WITH RECURSIVE src AS \(SELECT \* FROM \(SELECT .* FROM \(SELECT .* FROM `pro`\.`sales`\.`customers` WHERE .*\) t\) m\), pulled\(k\) AS \(SELECT s\.`referred_by` FROM `pre`\.`sales`\.`customers__relevo_next` s WHERE s\.`referred_by` IS NOT NULL UNION SELECT src\.`referred_by` FROM src JOIN pulled ON src\.`customer_id` = pulled\.k WHERE src\.`referred_by` IS NOT NULL\) SELECT \* FROM src WHERE src\.`customer_id` IN \(SELECT k FROM pulled\) AND src\.`customer_id` NOT IN \(SELECT `customer_id` FROM `pre`\.`sales`\.`customers__relevo_next`\)\) x$/,
+    );
+    assert.ok(insert.includes(`${key} AS \`referred_by\``), 'the source rows masked as they are staged');
+    assert.match(update, /^UPDATE `pre`\.`sales`\.`customers__relevo_next` SET `referred_by` = NULL /);
+    assert.match(plan.environments[0].sampledCountSql!, /^SELECT count\(\*\) AS n FROM \(SELECT \* FROM \(SELECT r\.\*, pmod\(xxhash64/);
+  });
+});
+
 describe('sampling: Databricks column types', () => {
   it('varchar(n)/char(n) keep their declared type (masks cut to n); dedupe orders by sortable columns only (no MAP, VARIANT)', () => {
     const c = config();

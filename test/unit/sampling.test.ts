@@ -92,7 +92,7 @@ describe('sampling: configuration', () => {
     lines(c);
     c.tables.returns = { key: 'return_id', references: { line: { columns: ['order_id', 'line_no'], table: 'order_lines' } } };
     assert.deepEqual(parseConfig(c, '/w/sample.yml').tables.find((t) => t.name === 'returns')!.references, [
-      { name: 'line', columns: ['order_id', 'line_no'], table: 'order_lines', parentColumns: ['order_id', 'line_no'] },
+      { name: 'line', columns: ['order_id', 'line_no'], table: 'order_lines', parentColumns: ['order_id', 'line_no'], outside: 'null' },
     ]);
     fails((x) => {
       lines(x);
@@ -107,6 +107,22 @@ describe('sampling: configuration', () => {
       x.tables.returns = { key: 'return_id', references: { line: { columns: ['order_id', 'line_no'] } } };
     }, /tables\.returns\.references\.line\.table: is required; allowed: /);
     fails((x) => (x.tables.orders.key = []), /tables\.orders\.key: must NOT have fewer than 1 items/);
+  });
+  it('outside: pull applies to a one-column self-reference only', () => {
+    fails(
+      (x) => (x.tables.orders.references = { customer_id: { columns: ['customer_id'], table: 'customers', outside: 'pull' } }),
+      /tables\.orders\.references\.customer_id\.outside: pull applies to a self-reference, and this references 'customers'/,
+    );
+    fails(
+      (x) => (x.tables.orders.references = { boss: { columns: ['customer_id'], table: 'orders', outside: 'fetch' } }),
+      /tables\.orders\.references\.boss\.outside: must be equal to one of the allowed values \(found "fetch"\); allowed: for a self-reference: null .* or pull/,
+    );
+    const c = base();
+    c.tables.orders.references = {
+      customer_id: 'customers.customer_id',
+      replaces: { columns: ['replaces'], table: 'orders', outside: 'pull' },
+    };
+    assert.equal(parseConfig(c, '/w/sample.yml').tables[1].references[1].outside, 'pull');
   });
   it('refuses a target equal to, inside or around the source, and cycles of tables or environments', () => {
     fails(
