@@ -69,6 +69,8 @@ export interface EnvironmentPlan {
 
 export interface SamplingPlan {
   dialect: Dialect['name'];
+  /** The run's tag in staging names ('' for a plan no run executes). */
+  run: string;
   /** Statements run once before any environment is staged (the root's units, where kept). */
   setup: string[];
   seed: string;
@@ -91,8 +93,8 @@ export function schemaFingerprint(columns: Column[]): string {
     .slice(0, 16);
 }
 
-/** Builds the plan for the named environments (default: all, parents first). */
-export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchemas, only: string[] = []): SamplingPlan {
+/** Builds the plan for the named environments (default: all, parents first); staging names carry the run's tag. */
+export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchemas, only: string[] = [], run = ''): SamplingPlan {
   const fail = (path: string, message: string, allowed?: string) => configError(config.file, path, message, allowed);
   for (const name of only) {
     if (!config.environments.some((e) => e.name === name)) {
@@ -238,7 +240,7 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   const selected = only.length ? config.environments.filter((e) => only.includes(e.name)) : config.environments;
   const environments: EnvironmentPlan[] = selected.map((env) => {
     const parentEnv = env.from ? config.environments.find((x) => x.name === env.from) : undefined;
-    const staged = (table: string) => d.stage(env.name, env.target, table);
+    const staged = (table: string) => d.stage(env.name, env.target, table, run);
     // A self-reference whose row is outside the sample (a manager not kept) becomes NULL: the
     // table closes over its own kept rows. Of a composite one, the columns outside the key are
     // nulled (the key stays), which makes the reference null (a partly null reference refers to nothing).
@@ -363,7 +365,7 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
         fingerprint: schemaFingerprint(cols),
         staged: staged(name),
         select,
-        statements: d.stageStatements(env.name, env.target, name, select, [...pullIns(t), ...selfReferenceFixups(t)]),
+        statements: d.stageStatements(env.name, env.target, name, run, select, [...pullIns(t), ...selfReferenceFixups(t)]),
         masked,
         checks,
       };
@@ -388,6 +390,7 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   );
   return {
     dialect: d.name,
+    run,
     setup: d.rootUnitsTable ? [`CREATE OR REPLACE TEMP TABLE ${d.rootUnitsTable} AS SELECT * FROM ${rootUnits} u`] : [],
     seed: config.seed,
     source: config.source,

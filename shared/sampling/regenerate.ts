@@ -98,7 +98,7 @@ export async function regenerateSampleData(
     }
   }
   await refuseEmptyUntypedCsv(config, engine, schemas);
-  const plan = buildPlan(config, d, schemas, options.environments);
+  const plan = buildPlan(config, d, schemas, options.environments, engine.runTag);
   log.info(
     `Source ${quoteForeign(describeLocation(config.source))}; ${config.tables.length} table(s), root ${plan.root}; seed ${quoteForeign(config.seed)}; order: ${plan.order.join(' → ')}.`,
   );
@@ -423,6 +423,7 @@ function withoutQuotedData(engine: SqlEngine): SqlEngine {
   };
   return {
     dialect: engine.dialect,
+    runTag: engine.runTag,
     query: (sql) =>
       engine.query(sql).catch((err: unknown) => {
         throw scrub(err);

@@ -299,12 +299,15 @@ describe('sampling: the databricks engine against the contract server', () => {
     const engine = openDatabricksEngine({ client, warehouseId: 'wh-1', salt: SALT, statementTimeoutMs: timeoutMs, pollMs: 5, journal });
     return regenerateSampleData(config(), engine, { environments: [], dryRun: false }, log);
   };
-  const statements = () => [...server.state.statements.values()].map((s) => s.statement);
+  /** Staging names carry the run's tag (8 hex digits): compared without it. */
+  const untag = (s: string) => s.replace(/__relevo_next_[0-9a-f]{8}/g, '__relevo_next');
+  const statements = () => [...server.state.statements.values()].map((s) => untag(s.statement));
+  const schemaOf = (where: string) => Object.fromEntries(Object.entries(store.schema(where)).map(([k, v]) => [untag(k), v]));
   const fail = (
     match: (sql: string) => boolean,
     error: SqlOutcome['error'] = { error_code: 'PERMISSION_DENIED', message: 'no MODIFY on schema sales' },
   ) => {
-    store.fault = (sql) => (match(sql) ? { error } : undefined);
+    store.fault = (sql) => (match(untag(sql)) ? { error } : undefined);
   };
 
   beforeEach(async () => {
@@ -360,8 +363,8 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.deepEqual(store.tables.get('pre.sales.customers')!.grants, ['SELECT to analysts']);
     const lockAt = all.findIndex((s) => s.startsWith('CREATE TABLE `pre`.`sales`.`__relevo_lock` AS SELECT'));
     assert.ok(lockAt >= 0 && lockAt < all.findIndex((s) => s.startsWith('CREATE OR REPLACE')), 'the lock is taken before staging');
-    assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
-    assert.deepEqual(store.schema('dev.sales'), { countries: 'new', customers: 'new', orders: 'new' });
+    assert.deepEqual(schemaOf('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
+    assert.deepEqual(schemaOf('dev.sales'), { countries: 'new', customers: 'new', orders: 'new' });
     assert.match(store.tables.get('pre.sales.customers')!.properties['relevo.fingerprint'], /^[0-9a-f]{16}$/);
     assert.deepEqual(journal.pending, [], 'landed: nothing left to undo');
     assert.deepEqual((await journal.unwind()).landed, ['the new tables in pre.sales, dev.sales']);
@@ -392,7 +395,7 @@ describe('sampling: the databricks engine against the contract server', () => {
       all.indexOf('DROP TABLE IF EXISTS `pre`.`sales`.`orders__relevo_old`') < firstCreate,
       'a leftover beside its table is dropped',
     );
-    assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
+    assert.deepEqual(schemaOf('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
   });
 
   it('a replacement that fails mid-swap: the journal restores every table already replaced to its version before, drops the new ones and the staging', async () => {
@@ -402,15 +405,15 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.equal(result.report.status, 'failed');
     assert.match(result.error!.message, /PERMISSION_DENIED/);
     assert.deepEqual(
-      store.schema('dev.sales'),
+      schemaOf('dev.sales'),
       { __relevo_lock: 'new', countries__relevo_next: 'new', customers: 'new', customers__relevo_next: 'new', orders__relevo_next: 'new' },
       'no put-back by the engine itself; the lock held until the undo',
     );
-    assert.deepEqual(store.schema('pre.sales').customers, 'new');
+    assert.deepEqual(schemaOf('pre.sales').customers, 'new');
     store.fault = undefined;
     const report = await journal.unwind();
     assert.deepEqual(report.left, []);
-    assert.deepEqual(report.undone, [
+    assert.deepEqual(report.undone.map(untag), [
       'the table `dev`.`sales`.`orders`',
       'the table `dev`.`sales`.`customers`',
       'the table `pre`.`sales`.`countries`',
@@ -422,8 +425,8 @@ describe('sampling: the databricks engine against the contract server', () => {
       'the lock table `pre`.`sales`.`__relevo_lock` (dropped)',
     ]);
     assert.ok(statements().includes('RESTORE TABLE `pre`.`sales`.`customers` TO VERSION AS OF 0'));
-    assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
-    assert.deepEqual(store.schema('dev.sales'), {});
+    assert.deepEqual(schemaOf('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
+    assert.deepEqual(schemaOf('dev.sales'), {});
     assert.deepEqual(
       store.tables.get('pre.sales.customers')!.history!.map((h) => h.made),
       ['before', 'new', 'before'],
@@ -442,7 +445,7 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.equal(result.report.status, 'failed');
     store.fault = undefined;
     assert.deepEqual((await journal.unwind()).left, []);
-    assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
+    assert.deepEqual(schemaOf('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
   });
 
   it('a put-back that fails says where the previous data is', async () => {
@@ -473,12 +476,12 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.ok(!statements().some((s) => / AS SELECT \* FROM /.test(s)), 'nothing replaced');
     assert.deepEqual((await journal.unwind()).left, []);
     assert.ok(statements().includes('DROP TABLE IF EXISTS `pre`.`sales`.`customers__relevo_next`'), 'staging dropped');
-    assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
+    assert.deepEqual(schemaOf('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
   });
 
   it('a statement still running after the timeout is cancelled and fails the run; nothing renamed', async () => {
     store.fault = (sql) =>
-      sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next`')
+      untag(sql).startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next`')
         ? { polls: 10_000, columns: [], rows: [] }
         : undefined;
     const result = await run(200);
@@ -506,6 +509,6 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.deepEqual((await journal.unwind()).left, []);
     assert.equal(store.tables.get('dev.sales.__relevo_lock')?.made, 'other', "another run's lock is never dropped");
     assert.equal(store.tables.has('pre.sales.__relevo_lock'), false, 'its own lock on PRE released by the undo');
-    assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
+    assert.deepEqual(schemaOf('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
   });
 });
