@@ -268,7 +268,13 @@ export class TableStore {
         ))
     ) {
       const prefix = `${m[1].replace(/``/g, '`')}.${literal(m[2])}.`.toLowerCase();
-      const like = new RegExp(`^${m[3].replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.')}$`, 'i');
+      const like = new RegExp(
+        `^${m[3]
+          .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+          .replace(/%/g, '.*')
+          .replace(/_/g, '.')}$`,
+        'i',
+      );
       const names = [...this.tables.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
       return { columns: [{ name: 'table_name' }], rows: names.filter((n) => like.test(n)).map((n) => [n]) };
     }
