@@ -14,7 +14,7 @@ import { buildPlan } from '../../shared/sampling/plan';
 import { regenerateSampleData } from '../../shared/sampling/regenerate';
 import { databricks, maskExpression } from '../../shared/sampling/sql';
 import { UndoJournal } from '../../shared/undo';
-import { startDatabricksServer, type DatabricksServer, type SqlOutcome } from '../support/databricksServer';
+import { startDatabricksServer, statementProblem, type DatabricksServer, type SqlOutcome } from '../support/databricksServer';
 import { TableStore } from '../support/databricksTables';
 
 const SALT = 'salt-for-databricks-Xy7';
@@ -238,6 +238,90 @@ describe('sampling: a self-reference that pulls rows in (Databricks SQL)', () =>
     assert.ok(insert.includes(`${key} AS \`referred_by\``), 'the source rows masked as they are staged');
     assert.match(update, /^UPDATE `pre`\.`sales`\.`customers__relevo_next` SET `referred_by` = NULL /);
     assert.match(plan.environments[0].sampledCountSql!, /^SELECT count\(\*\) AS n FROM \(SELECT \* FROM \(SELECT r\.\*, pmod\(xxhash64/);
+  });
+});
+
+describe('the stand-in warehouse checks statements as Databricks does', () => {
+  const salt = [{ name: 'relevo_salt', value: 'x', type: 'STRING' }];
+  const code = (sql: string, parameters = salt) => statementProblem(sql, parameters)?.error_code;
+  it('parameter markers: named and bound, where a literal may stand; not as a name (but in IDENTIFIER), not in a view or function body, never ?', () => {
+    assert.equal(code('SELECT sha2(concat(:relevo_salt, CAST(x AS STRING)), 256) FROM `a`.`b`.`c`'), undefined);
+    assert.equal(
+      code("SELECT ':x' AS `:y`, x::int, j:field FROM t"),
+      undefined,
+      'in literals, quoted names, casts and JSON paths: no marker',
+    );
+    assert.equal(
+      code('CREATE OR REPLACE TABLE `a`.`b`.`c` AS SELECT :relevo_salt AS s'),
+      undefined,
+      'CREATE TABLE … AS SELECT runs its query once',
+    );
+    assert.equal(code('SELECT * FROM IDENTIFIER(:relevo_salt)'), undefined);
+    assert.equal(code("SELECT * FROM IDENTIFIER('a.b.' || :relevo_salt)"), undefined);
+    assert.equal(code('SELECT :other'), 'UNBOUND_SQL_PARAMETER');
+    assert.equal(code('SELECT * FROM :relevo_salt'), 'PARSE_SYNTAX_ERROR');
+    assert.equal(code('SELECT x AS :relevo_salt FROM t'), 'PARSE_SYNTAX_ERROR');
+    assert.equal(code('SELECT t.:relevo_salt FROM t'), 'PARSE_SYNTAX_ERROR');
+    assert.equal(code('CREATE TABLE :relevo_salt AS SELECT 1'), 'PARSE_SYNTAX_ERROR');
+    assert.equal(
+      code('CREATE OR REPLACE VIEW v AS SELECT :relevo_salt AS s'),
+      'UNSUPPORTED_FEATURE.PARAMETER_MARKER_IN_UNEXPECTED_STATEMENT',
+    );
+    assert.equal(
+      code('CREATE FUNCTION f() RETURNS STRING RETURN :relevo_salt'),
+      'UNSUPPORTED_FEATURE.PARAMETER_MARKER_IN_UNEXPECTED_STATEMENT',
+    );
+    assert.equal(code('SELECT ? FROM t', []), 'UNSUPPORTED_FEATURE');
+    assert.equal(code('SELECT 1; DROP TABLE t'), 'PARSE_SYNTAX_ERROR');
+  });
+
+  it("every statement of the sampler's plans passes them (masks with the salt, composite keys, a pulling self-reference)", () => {
+    const c = config();
+    c.tables[0].mask.customer_id = { kind: 'hash' };
+    c.tables[0].references.push({
+      name: 'referred_by',
+      columns: ['referred_by'],
+      table: 'customers',
+      parentColumns: ['customer_id'],
+      outside: 'pull',
+    });
+    const s = schemas();
+    s.get('customers')!.push({ name: 'referred_by', type: 'bigint' });
+    const plan = buildPlan(c, databricks, s, [], '0badc0de');
+    const all = plan.environments.flatMap((e) => [
+      e.baseCountSql,
+      e.sampledCountSql!,
+      ...e.tables.flatMap((t) => [...t.statements, ...t.checks.map((x) => x.sql)]),
+    ]);
+    assert.ok(all.some((x) => x.includes(':relevo_salt')));
+    for (const sql of all) assert.equal(statementProblem(sql, /:relevo_salt\b/.test(sql) ? salt : []), undefined, sql);
+  });
+
+  it('states as the SDK defines them: a result no longer available is CLOSED, and the client fails the statement saying so', async () => {
+    const server = await startDatabricksServer({ lifetimeMs: 10_000 });
+    try {
+      server.state.sql = () => ({ columns: [{ name: 'n' }], rows: [['1']], polls: 2 });
+      server.state.resultReads = 0;
+      const client = connectDatabricks({
+        host: server.url,
+        auth: { kind: 'pat', token: server.token },
+        retry: { sleep: async () => undefined, baseDelayMs: 1 },
+      });
+      await assert.rejects(
+        client.runStatement({ warehouseId: 'wh-1', statement: 'SELECT 1 AS n', waitTimeout: '0s' }, { timeoutMs: 5000, pollMs: 1 }),
+        /ended CLOSED/,
+      );
+      const states = [...server.state.statements.values()].map((r) => r.state);
+      assert.deepEqual(states, ['CLOSED']);
+      server.state.resultReads = undefined;
+      const ok = await client.runStatement(
+        { warehouseId: 'wh-1', statement: 'SELECT 1 AS n', waitTimeout: '0s' },
+        { timeoutMs: 5000, pollMs: 1 },
+      );
+      assert.deepEqual(ok.rows, [['1']]);
+    } finally {
+      await server.stop();
+    }
   });
 });
 
