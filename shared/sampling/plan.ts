@@ -211,8 +211,11 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     root.key!.map((k) => `r.${q(k)}`),
     config.seed,
   )} AS __relevo_u FROM ${cleaned(root)} r)`;
+  /** Environments whose kept root rows are in a session table by now (staged earlier in this run). */
+  const materialised = new Set<string>();
   /** The root rows an environment keeps (unmasked, with the unit), nested along its chain. */
   const rootRows = (env: EnvironmentConfig): string => {
+    if (d.rootRowsTable && materialised.has(env.name)) return d.rootRowsTable(env.name);
     const chain: EnvironmentConfig[] = [];
     for (let e: EnvironmentConfig | undefined = env; e; e = e.from ? config.environments.find((x) => x.name === e!.from) : undefined)
       chain.unshift(e);
@@ -229,9 +232,19 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
         sql = `(SELECT * FROM ${sql} s WHERE __relevo_u < ${bound})`;
         range = bound;
       } else {
-        sql = `(SELECT * FROM ${sql} s ORDER BY __relevo_u, ${root.key!.map(q).join(', ')} LIMIT ${e.size.rows})`;
+        const keys = root.key!.map(q).join(', ');
+        // Where the rows are a session table (DuckDB): the lowest units of the key alone, joined
+        // back (a top-N over two columns, not over every column of a large root).
+        sql = d.rootRowsTable
+          ? `(SELECT s.* FROM ${sql} s SEMI JOIN (SELECT ${keys} FROM ${sql} x ORDER BY __relevo_u, ${keys} LIMIT ${e.size.rows}) k USING (${keys}))`
+          : `(SELECT * FROM ${sql} s ORDER BY __relevo_u, ${keys} LIMIT ${e.size.rows})`;
         range = `(SELECT max(__relevo_u) + 1 FROM ${sql} m)`;
         exact = false;
+      }
+      // An environment staged earlier in the run: its rows are read from its table, not drawn again.
+      if (e !== env && d.rootRowsTable && materialised.has(e.name)) {
+        sql = d.rootRowsTable(e.name);
+        if (!exact) range = `(SELECT max(__relevo_u) + 1 FROM ${sql} m)`;
       }
     }
     return sql;
@@ -277,7 +290,11 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
       const cols = schemas.get(name)!;
       let from: string;
       let where: string[] = [];
-      if (role === 'root') from = `${rootRows(env)} t`;
+      const keep: string[] = [];
+      if (role === 'root' && d.rootRowsTable) {
+        keep.push(`CREATE OR REPLACE TEMP TABLE ${d.rootRowsTable(env.name)} AS SELECT * FROM ${rootRows(env)} r`);
+        from = `${d.rootRowsTable(env.name)} t`;
+      } else if (role === 'root') from = `${rootRows(env)} t`;
       else {
         from = `${cleaned(t)} t`;
         if (role === 'child') {
@@ -311,7 +328,26 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
           ];
         }
       }
-      const rows = `SELECT ${maskedSelect(t, 't').join(', ')} FROM ${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+      const kept = `${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+      // Masks that are a function of the value alone (hash, email, phone): once per distinct value, joined back.
+      const perValue = schemas.get(name)!.filter((c) => ['hash', 'email', 'phone'].includes(masks.get(name)!.get(c.name)?.rule.kind ?? ''));
+      const rows =
+        d.maskDistinctValues && perValue.length
+          ? `WITH b AS MATERIALIZED (SELECT t.* FROM ${kept}) SELECT ${schemas
+              .get(name)!
+              .map((c) => {
+                const i = perValue.indexOf(c);
+                if (i >= 0) return `m${i}.v AS ${q(c.name)}`;
+                const m = masks.get(name)!.get(c.name);
+                return m ? `${masking(m, `b.${q(c.name)}`, c.type)} AS ${q(c.name)}` : `b.${q(c.name)}`;
+              })
+              .join(', ')} FROM b${perValue
+              .map(
+                (c, i) =>
+                  ` LEFT JOIN (SELECT k, ${masking(masks.get(name)!.get(c.name)!, 'k', c.type)} AS v FROM (SELECT DISTINCT ${q(c.name)} AS k FROM b) d) m${i} ON m${i}.k = b.${q(c.name)}`,
+              )
+              .join('')}`
+          : `SELECT ${maskedSelect(t, 't').join(', ')} FROM ${kept}`;
       // Files are written in an order of the written (masked) values only: by the masked key, or
       // by every column; never by a value the mask hides, so a row's position reveals nothing.
       const select = d.orderedOutput
@@ -365,11 +401,13 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
         fingerprint: schemaFingerprint(cols),
         staged: staged(name),
         select,
-        statements: d.stageStatements(env.name, env.target, name, run, select, [...pullIns(t), ...selfReferenceFixups(t)]),
+        statements: [...keep, ...d.stageStatements(env.name, env.target, name, run, select, [...pullIns(t), ...selfReferenceFixups(t)])],
         masked,
         checks,
       };
     });
+    // From here on, environments drawn from this one read its kept root rows from its table.
+    materialised.add(env.name);
     const baseCountSql = `SELECT count(*) AS n FROM ${parentEnv ? rootRows(parentEnv) : cleaned(root)} b`;
     const sampledCountSql = root.references.some((r) => r.table === root.name && r.outside === 'pull')
       ? `SELECT count(*) AS n FROM ${rootRows(env)} b`
