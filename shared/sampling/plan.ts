@@ -292,7 +292,21 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
       let where: string[] = [];
       const keep: string[] = [];
       if (role === 'root' && d.rootRowsTable) {
-        keep.push(`CREATE OR REPLACE TEMP TABLE ${d.rootRowsTable(env.name)} AS SELECT * FROM ${rootRows(env)} r`);
+        // The units table holds the key and unit only: the kept keys' rows are read again from the
+        // source (their units computed again, for the kept rows only), unless drawn from an
+        // environment's table, which holds whole rows.
+        const chain = rootRows(env);
+        const keys = root.key!.map(q).join(', ');
+        keep.push(
+          `CREATE OR REPLACE TEMP TABLE ${d.rootRowsTable(env.name)} AS ${
+            chain.includes(d.rootUnitsTable!)
+              ? `SELECT r.*, ${d.unit(
+                  root.key!.map((k) => `r.${q(k)}`),
+                  config.seed,
+                )} AS __relevo_u FROM ${cleaned(root)} r SEMI JOIN (SELECT ${keys} FROM ${chain} c) k USING (${keys})`
+              : `SELECT * FROM ${chain} r`
+          }`,
+        );
         from = `${d.rootRowsTable(env.name)} t`;
       } else if (role === 'root') from = `${rootRows(env)} t`;
       else {
@@ -429,7 +443,15 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   return {
     dialect: d.name,
     run,
-    setup: d.rootUnitsTable ? [`CREATE OR REPLACE TEMP TABLE ${d.rootUnitsTable} AS SELECT * FROM ${rootUnits} u`] : [],
+    // The root's units, once per run: its key and unit only (a narrow table, whatever the root's width).
+    setup: d.rootUnitsTable
+      ? [
+          `CREATE OR REPLACE TEMP TABLE ${d.rootUnitsTable} AS SELECT ${root.key!.map((k) => `r.${q(k)}`).join(', ')}, ${d.unit(
+            root.key!.map((k) => `r.${q(k)}`),
+            config.seed,
+          )} AS __relevo_u FROM ${cleaned(root)} r`,
+        ]
+      : [],
     seed: config.seed,
     source: config.source,
     root: root.name,
