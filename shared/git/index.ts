@@ -74,6 +74,10 @@ export class Git {
    * for 60 s while listing tags".
    */
   async remote(args: string[], remote: string, doing: string): Promise<string> {
+    refuseOptionLike(remote, 'a remote');
+    // The remote comes from data (a .gitmodules URL, a remote's name): options end before it.
+    const at = args.indexOf(remote);
+    if (at >= 0 && args[at - 1] !== '--') throw new Error(`git ${args[0]}: the remote operand must follow '--'`);
     try {
       return (
         await execGit(args, { cwd: this.dir, env: this.authEnv, noProgressMs: this.noProgressSeconds * 1000, secret: this.options.token })
@@ -256,7 +260,7 @@ export class Git {
 
   /** Remote refs matching patterns, peeled, without fetching any object. */
   async remoteRefs(remote: string, patterns: string[], doing = 'listing tags'): Promise<TagRef[]> {
-    const out = await this.remote(['ls-remote', remote, ...patterns], remote, doing);
+    const out = await this.remote(['ls-remote', '--', remote, ...patterns], remote, doing);
     const byName = new Map<string, string>();
     for (const line of out.split('\n').filter(Boolean)) {
       const [sha, ref] = line.split('\t');
@@ -314,7 +318,7 @@ export class Git {
   /** Fetches refs' objects without updating any local ref (depth 1 on a shallow clone). */
   async fetchObjects(remote: string, refs: string[], shallow: boolean): Promise<void> {
     await this.remote(
-      ['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', ...(shallow ? ['--depth=1'] : []), remote, ...refs],
+      ['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', ...(shallow ? ['--depth=1'] : []), '--', remote, ...refs],
       remote,
       `fetching ${refs.join(', ')}`,
     );
@@ -329,11 +333,15 @@ export class Git {
     const how = depth === 'all' ? '--unshallow' : `--deepen=${depth}`;
     const doing = depth === 'all' ? 'fetching the rest of the history' : `fetching ${depth} more commits`;
     try {
-      await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, remote, ...(ref ? [ref] : [])], remote, doing);
+      await this.remote(
+        ['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, '--', remote, ...(ref ? [ref] : [])],
+        remote,
+        doing,
+      );
     } catch (err) {
       if (!ref || !(err instanceof GitCommandError) || err instanceof GitTimeoutError || !/couldn't find remote ref/i.test(err.stderr))
         throw err;
-      await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, remote], remote, doing);
+      await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, '--', remote], remote, doing);
     }
   }
 
@@ -395,6 +403,19 @@ export class Git {
   async deleteLocalTag(name: string): Promise<void> {
     await this.run(['tag', '-d', name]);
   }
+}
+
+/**
+ * Refuses an operand from data (a URL, a path, a name, a branch) that git would read as an
+ * option: `--upload-pack=<command>` as a URL runs that command. git's own `git submodule`
+ * refuses such URLs too. Callers also put `--` before such operands.
+ */
+export function refuseOptionLike(value: string, what: string): string {
+  if (value.startsWith('-'))
+    throw new UserError(`'${withoutCredentials(value)}' as ${what} starts with '-', so git would read it as an option: refused.`, {
+      fix: 'correct it where it is written (a URL, path or name never starts with a hyphen).',
+    });
+  return value;
 }
 
 /** The work tree as `openRepository` found it, read in the process that checked it is one. */

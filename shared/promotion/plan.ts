@@ -564,7 +564,7 @@ async function pinOnRemote(git: Git, url: string, ref: string, commit: string, s
   try {
     await git.run(['init', '--quiet', '--bare', dir]);
     const bare = new Git(dir, options);
-    await bare.remote(['fetch', '--quiet', '--no-tags', url, ref], url, `fetching ${ref}`);
+    await bare.remote(['fetch', '--quiet', '--no-tags', '--', url, ref], url, `fetching ${ref}`);
     return await bare.isAncestor(commit, tip.commit);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,8 @@
  */
 import type { Git } from '../git';
 import { UserError } from '../errors';
+import { withoutCredentials } from '../git/exec';
+import { quoteForeign } from '../output';
 
 export const POLICY_KEY = 'relevo-version';
 
@@ -41,6 +43,21 @@ export function parseGitmodules(listing: string): Omit<Submodule, 'commit'>[] {
         input: 'workingDirectory',
         fix: `give it both, e.g. git config -f .gitmodules submodule.${name}.${fields.path ? 'url ../<repo>.git' : 'path <folder>'}.`,
       });
+    }
+    // git reads a value starting with '-' as an option: `url = --upload-pack=<command>` would run it.
+    for (const [what, value] of [
+      ['name', name],
+      ['path', fields.path],
+      ['url', fields.url],
+      ['branch', fields.branch ?? ''],
+    ] as const) {
+      if (value.startsWith('-'))
+        throw new UserError(
+          `.gitmodules: submodule '${quoteForeign(name)}' has the ${what} '${quoteForeign(withoutCredentials(value))}', which starts with '-': git would read it as an option. Refused.`,
+          {
+            fix: `correct the ${what} under [submodule "${quoteForeign(name)}"] in .gitmodules and commit it (git submodule refuses such entries too).`,
+          },
+        );
     }
     result.push({ name, path: fields.path.replace(/\/+$/, ''), url: fields.url, policy: fields[POLICY_KEY] });
   }

@@ -36,7 +36,7 @@ export async function changeLogs(
       try {
         await git.run(['init', '-q', '--bare', dir]);
         await git.remote(
-          ['-C', dir, 'fetch', '-q', '--no-tags', '--filter=tree:0', u.url, `refs/tags/${u.toTag}`],
+          ['-C', dir, 'fetch', '-q', '--no-tags', '--filter=tree:0', '--', u.url, `refs/tags/${u.toTag}`],
           u.url,
           `reading the history of ${u.name}`,
         );

@@ -1,0 +1,103 @@
+import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { failed, ok, runTask, type RunOptions, type TaskRun } from '../support/agentRunner';
+import { startGitDaemon, type GitDaemon } from '../support/gitDaemon';
+import { makeComponent, makeOrchestration, pinSubmodules, type ComponentRepo, type Pin } from '../support/orchestration';
+import { git, Repo, tempDir } from '../support/repo';
+import { bump, componentRemote, Orchestration } from '../support/versionBump';
+
+/** Issue 17: what an attacker (or a demanding pipeline author) tried on UpdateSubmodules, each through the built task. */
+function update(repo: Repo, inputs: RunOptions['inputs'] = {}, options: Omit<RunOptions, 'inputs'> = {}): Promise<TaskRun> {
+  return runTask('update-submodules', {
+    ...options,
+    inputs: { workingDirectory: repo.dir, ...inputs },
+    variables: { 'Build.SourceBranch': 'refs/heads/main', ...options.variables },
+  });
+}
+
+function pinned(repo: Repo, path: string, rev = 'HEAD'): string {
+  return repo.git('ls-tree', rev, '--', path).split(/\s/)[2];
+}
+
+interface Fixture {
+  base: string;
+  ingest: ComponentRepo;
+  repo: Repo;
+  bare: string;
+  head: string;
+  pins: Pin[];
+}
+
+/** ingest v1.0.0, v1.1.0 (annotated), served by `daemon` when given; the orchestration pins v1.0.0 plus `extra`. */
+function fixture(daemon?: { base: string; daemon: GitDaemon }, extra: (base: string) => Pin[] = () => []): Fixture {
+  const base = daemon?.base ?? tempDir('relevo-orch-');
+  const ingest = makeComponent(base, 'ingest', ['v1.0.0', 'v1.1.0']);
+  const pins: Pin[] = [
+    { name: 'ingest', path: 'components/ingest', url: '../ingest.git', commit: ingest.commits['v1.0.0'] },
+    ...extra(base),
+  ];
+  const { bare, work } = makeOrchestration(base, pins, daemon ? () => daemon.daemon.url('orchestration.git') : undefined);
+  return { base, ingest, repo: work, bare, head: work.head(), pins };
+}
+
+describe('UpdateSubmodules under attack (issue 17, built task)', function () {
+  this.timeout(120_000);
+  let daemons: GitDaemon[] = [];
+  const served = async () => {
+    const base = tempDir('relevo-orch-');
+    const daemon = await startGitDaemon(base);
+    daemons.push(daemon);
+    return { base, daemon };
+  };
+  after(() => {
+    for (const d of daemons) d.stop();
+    daemons = [];
+  });
+
+  describe('must not happen', () => {
+    it('a .gitmodules URL, path or name starting with - is refused before any git command sees it: in a dry run, for an excluded submodule, with the job token', async () => {
+      const s = await served();
+      const marker = join(tempDir('relevo-marker-'), 'MARKER');
+      const f = fixture(s, () => [
+        { name: 'evil', path: 'components/evil', url: `--upload-pack=touch ${marker}; echo`, commit: 'a'.repeat(40) },
+      ]);
+      const run = failed(
+        await update(
+          f.repo,
+          { dryRun: true, exclude: 'evil' },
+          { accessToken: 'relevo-token-17', variables: { 'System.TeamFoundationCollectionUri': 'https://dev.azure.com/org/' } },
+        ),
+        /\.gitmodules: submodule 'evil' has the url '--upload-pack=touch .*MARKER; echo', which starts with '-'.*Refused/,
+      );
+      assert.ok(!existsSync(marker), 'the command in the URL ran');
+      assert.doesNotMatch(run.stdout, /Unexpected error/);
+      for (const [field, value] of [
+        ['path', '-components/evil'],
+        ['name', '-evil'],
+      ]) {
+        const g = fixture();
+        const name = field === 'name' ? value : 'evil';
+        g.repo.git('config', '-f', '.gitmodules', `submodule.${name}.path`, field === 'path' ? value : 'components/evil');
+        g.repo.git('config', '-f', '.gitmodules', `submodule.${name}.url`, '../ingest.git');
+        g.repo.git('commit', '-q', '-am', 'chore: an entry');
+        failed(await update(g.repo.detach(), { dryRun: true }), new RegExp(`has the ${field} '${value}', which starts with '-'`));
+      }
+    });
+
+    it("VersionBump's submodules: true reads component changes through the same guard: a URL starting with - runs nothing", async () => {
+      const remotes = tempDir('relevo-components-');
+      const ingest = componentRemote(remotes, 'ingest', ['1.0.0', '1.1.0']);
+      const marker = join(tempDir('relevo-marker-'), 'MARKER');
+      const o = Orchestration.init();
+      o.pin('ingest', ingest.at('1.0.0'), ingest.bare).commit('feat: pin ingest');
+      o.tag('v1.0.0');
+      o.pin('ingest', ingest.at('1.1.0'), `--upload-pack=touch ${marker}; echo`).commit('chore: ingest 1.1.0');
+      failed(
+        await bump(o.repo, { submodules: true }),
+        /\.gitmodules: submodule 'ingest' has the url '--upload-pack=touch .*MARKER; echo', which starts with '-'.*Refused/,
+      );
+      assert.ok(!existsSync(marker), 'the command in the URL ran');
+    });
+  });
+});
