@@ -59,7 +59,19 @@ export function parseGitmodules(listing: string): Omit<Submodule, 'commit'>[] {
           },
         );
     }
-    result.push({ name, path: fields.path.replace(/\/+$/, ''), url: fields.url, policy: fields[POLICY_KEY] });
+    const path = fields.path.replace(/\/+$/, '');
+    if (
+      path.startsWith('/') ||
+      /^[a-z]:/i.test(path) ||
+      path.split(/[/\\]/).some((part) => part === '..' || part === '.' || part === '' || part.toLowerCase() === '.git')
+    )
+      throw new UserError(
+        `.gitmodules: submodule '${quoteForeign(name)}' has the path '${quoteForeign(path)}', which is not a folder inside the repository.`,
+        {
+          fix: `give it a relative path inside the repository (e.g. components/${quoteForeign(name)}) under [submodule "${quoteForeign(name)}"] in .gitmodules, and commit it.`,
+        },
+      );
+    result.push({ name, path, url: fields.url, policy: fields[POLICY_KEY] });
   }
   return result;
 }

@@ -23,6 +23,7 @@ import { componentTags, versionAt } from './components';
 import { markdownCell } from './markdown';
 import { checkOutSubmodules } from './checkout';
 import { readSubmodules, type Submodule } from './gitmodules';
+import { checkLockFile, LOCK_GENERATOR } from './lock';
 import { decideSubmodule, describePolicy, eligible, parsePolicy, type Decision } from './policy';
 import { displayUrl, resolveSubmoduleUrl } from './urls';
 
@@ -114,6 +115,16 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
       input: 'workingDirectory',
       fix: 'point it at the orchestration repository.',
     });
+  // The lock file's path is checked before any remote is read: a bad one fails a dry run too.
+  const lockAtHead = opts.lockFile
+    ? await checkLockFile(
+        git,
+        top,
+        head,
+        opts.lockFile,
+        submodules.map((s) => s.path),
+      )
+    : undefined;
   const remote = remotes.includes('origin') ? 'origin' : remotes[0];
   const superUrl = remote ? await git.configValue(`remote.${remote}.url`) : undefined;
   const included = selection(opts.include, opts.exclude);
@@ -126,6 +137,8 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
   const readings = await mapLimit(submodules, opts.parallel, async (sub) => {
     const isIncluded = included(sub);
     const policy = parsePolicy(sub.policy ?? opts.defaultPolicy, sub.policy ? { submodule: sub.name } : { input: 'defaultPolicy' });
+    // An entry HEAD has no gitlink for is left out: its remote is never read (it may be long gone).
+    if (!sub.commit) return { sub, url: sub.url, policy, isIncluded, tags: undefined };
     let url: string;
     try {
       url = resolveSubmoduleUrl(sub.url, superUrl);
@@ -199,7 +212,7 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     notes.push('Every pin is current: nothing to commit.');
     return plan;
   }
-  if (opts.lockFile) plan.lock = { path: opts.lockFile, content: lockFileContent(components, updates) };
+  if (lockAtHead) plan.lock = { path: lockAtHead.path, content: lockFileContent(components, updates) };
   plan.commitMessage = commitMessage(updates, opts.triggerCi);
   plan.delivery = await planDelivery(opts, remote);
   return plan;
@@ -279,7 +292,7 @@ export function lockFileContent(components: ComponentPlan[], updates: ComponentU
       };
     })
     .sort((a, b) => a.path.localeCompare(b.path));
-  return JSON.stringify({ lockfileVersion: LOCK_VERSION, generatedBy: 'Relevo UpdateSubmodules', components: entries }, null, 2) + '\n';
+  return JSON.stringify({ lockfileVersion: LOCK_VERSION, generatedBy: LOCK_GENERATOR, components: entries }, null, 2) + '\n';
 }
 
 async function planDelivery(opts: UpdateSubmodulesOptions, remote: string | undefined): Promise<SubmodulePlan['delivery']> {

@@ -99,5 +99,52 @@ describe('UpdateSubmodules under attack (issue 17, built task)', function () {
       );
       assert.ok(!existsSync(marker), 'the command in the URL ran');
     });
+
+    it('a stale .gitmodules entry (no gitlink) with a dead URL is left out and never fetched', async () => {
+      const f = fixture();
+      f.repo.git('config', '-f', '.gitmodules', 'submodule.gone.path', 'components/gone');
+      f.repo.git('config', '-f', '.gitmodules', 'submodule.gone.url', 'git://127.0.0.1:1/gone.git');
+      f.repo.git('commit', '-q', '-am', 'chore: a stale entry');
+      const run = ok(await update(f.repo.detach()));
+      assert.equal(run.outputs.updatedCount, '1');
+      assert.equal(pinned(f.repo, 'components/ingest'), f.ingest.commits['v1.1.0']);
+      assert.match(run.warnings.join('\n'), /gone: \.gitmodules names 'components\/gone', but HEAD has no submodule there; left out/);
+      assert.doesNotMatch(run.stdout, /gone\.git/, 'its remote was not read');
+    });
+
+    it("'../../outside' as a submodule path is a user error naming .gitmodules and the entry", async () => {
+      const f = fixture();
+      f.repo.git('config', '-f', '.gitmodules', 'submodule.ingest.path', '../../outside');
+      f.repo.git('commit', '-q', '-am', 'chore: a path outside');
+      const run = failed(
+        await update(f.repo.detach(), { dryRun: true }),
+        /\.gitmodules: submodule 'ingest' has the path '\.\.\/\.\.\/outside', which is not a folder inside the repository/,
+      );
+      assert.doesNotMatch(run.stdout + run.stderr, /Unexpected error|at .*\.js:\d+/);
+    });
+
+    it('lockFile never overwrites a tracked file, .gitmodules, a submodule, .git or a path outside the work tree; its own lock is rewritten', async () => {
+      const f = fixture();
+      const cases: [string, RegExp][] = [
+        ['README.md', /'README\.md' is a file the repository tracks, and not a lock file UpdateSubmodules wrote/],
+        ['.gitmodules', /'\.gitmodules' is a file the repository tracks/],
+        ['components/ingest', /is the path of the submodule 'components\/ingest'/],
+        ['components', /is a folder holding the submodule 'components\/ingest'/],
+        ['components/ingest/lock.json', /is inside the submodule 'components\/ingest'/],
+        ['.git/components.lock.json', /is under '\.git'/],
+        ['../outside.lock.json', /is not a file inside the repository/],
+        [join(f.base, 'elsewhere.lock.json'), /is not a file inside the repository/],
+      ];
+      for (const [lockFile, why] of cases) {
+        const run = failed(await update(f.repo, { lockFile }), new RegExp(`Input 'lockFile': .*${why.source}.*nothing was changed`));
+        assert.equal(f.repo.head(), f.head, lockFile);
+        assert.equal(f.repo.git('status', '--porcelain'), '', lockFile);
+        assert.ok(!existsSync(join(f.base, 'outside.lock.json')) && !existsSync(join(f.base, 'elsewhere.lock.json')), lockFile);
+        assert.doesNotMatch(run.stdout, /Unexpected error/);
+      }
+      ok(await update(f.repo, { lockFile: 'deps/components.lock.json' }));
+      assert.equal(JSON.parse(f.repo.git('show', 'HEAD:deps/components.lock.json')).components[0].commit, f.ingest.commits['v1.1.0']);
+      ok(await update(f.repo, { lockFile: 'deps/components.lock.json', dryRun: true }), 'the lock it wrote is its own to rewrite');
+    });
   });
 });
