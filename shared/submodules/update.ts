@@ -4,6 +4,7 @@
  * then one commit with the new gitlinks and the lock file, then delivery (local commit, push
  * to the built branch, or a pull request). All or nothing.
  */
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
@@ -24,7 +25,8 @@ import { markdownCell } from './markdown';
 import { checkOutSubmodules } from './checkout';
 import { readSubmodules, type Submodule } from './gitmodules';
 import { checkLockFile, LOCK_GENERATOR } from './lock';
-import { decideSubmodule, describePolicy, eligible, parsePolicy, type Decision } from './policy';
+import { decideSubmodule, describePolicy, eligible, parsePolicy, type Decision, type Policy } from './policy';
+import { TargetReader } from './targets';
 import { displayUrl, resolveSubmoduleUrl } from './urls';
 
 export type DeliveryMode = 'commit' | 'push' | 'pull-request';
@@ -53,6 +55,8 @@ export interface UpdateSubmodulesOptions {
   parallel: number;
   checkout: boolean;
   triggerCi: boolean;
+  /** Where scratch repositories go (the agent's temp folder); default the system's. */
+  tempDirectory?: string;
   /** The branch a pull request targets (refs/heads/…); default the built branch. */
   targetBranch?: string;
 }
@@ -168,10 +172,22 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     }
   });
 
+  // Decided in parallel (a moving pin's target is read from its remote), reported in order.
+  const targets = new TargetReader(git, opts.tempDirectory ?? tmpdir());
+  let decided: { decision: Decision; warnings: string[] }[];
+  try {
+    decided = await mapLimit(readings, opts.parallel, async (r) => {
+      if (!r.isIncluded || !r.sub.commit || !r.tags) return { decision: { action: 'keep', why: '' } as Decision, warnings: [] };
+      return decideChecked(targets, r.url, r.sub, r.policy, r.tags, eligibility);
+    });
+  } finally {
+    targets.dispose();
+  }
+
   const components: ComponentPlan[] = [];
   const updates: ComponentUpdate[] = [];
   let maxChange: BumpLevel = 'none';
-  for (const r of readings) {
+  for (const [i, r] of readings.entries()) {
     const current = r.tags ? versionAt(r.tags, r.sub.commit) : undefined;
     const base = {
       name: r.sub.name,
@@ -194,7 +210,8 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
         warn(`${q(r.sub.name)} (excluded): its remote could not be read (${q(r.unreadable)}); the lock file records no version for it.`);
       continue;
     }
-    const decision = decideSubmodule({ name: r.sub.name, policy: r.policy, tags: r.tags!, current, commit: r.sub.commit, eligibility });
+    const { decision, warnings: found } = decided[i];
+    for (const w of found) warn(w);
     if ('warning' in decision && decision.warning) warn(decision.warning);
     components.push({ ...base, decision });
     if (decision.action === 'update') {
@@ -216,6 +233,55 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
   plan.commitMessage = commitMessage(updates, opts.triggerCi);
   plan.delivery = await planDelivery(opts, remote);
   return plan;
+}
+
+/**
+ * The policy's decision, with its target read from the remote: a tag that does not peel to a
+ * commit is no version (skipped with a warning, and the next match taken); from a pin no
+ * version tag names, a tag in the pin's own history is a move backwards (kept). When that
+ * cannot be read, the pin stays, with a warning.
+ */
+async function decideChecked(
+  targets: TargetReader,
+  url: string,
+  sub: Submodule,
+  policy: Policy,
+  all: ComponentTag[],
+  eligibility: { channelLabel: string; allowPrerelease: boolean },
+): Promise<{ decision: Decision; warnings: string[] }> {
+  const warnings: string[] = [];
+  let tags = all;
+  for (;;) {
+    const current = versionAt(tags, sub.commit);
+    const decision = decideSubmodule({ name: sub.name, policy, tags, current, commit: sub.commit, eligibility });
+    if (decision.action !== 'update') return { decision, warnings };
+    const target = decision.target;
+    const { type, dir } = await targets.peeledType(url, target.name, target.commit);
+    if (type !== 'commit') {
+      warnings.push(
+        `${q(sub.name)}: the tag '${q(target.name)}' points at ${type === 'missing' ? 'an object the remote did not send' : `a ${type}`}, not a commit: it is not a version, and was skipped.`,
+      );
+      tags = tags.filter((t) => t !== target);
+      continue;
+    }
+    if (current || !sub.commit) return { decision, warnings };
+    const behind = await targets.isAncestorOfPin(dir, url, target.name, target.commit, sub.commit);
+    if (behind === false) return { decision, warnings };
+    const pin = sub.commit.slice(0, 12);
+    if (behind)
+      return {
+        decision: { action: 'keep', why: `the pinned commit ${pin} already contains ${target.name}: a pin never moves backwards` },
+        warnings,
+      };
+    return {
+      decision: {
+        action: 'keep',
+        why: `cannot tell whether ${target.name} is behind the pinned commit ${pin}`,
+        warning: `${q(sub.name)}: the pinned commit ${pin} carries no version tag, and its remote did not say whether '${q(target.name)}' is in its history; the pin stays (a pin never moves backwards). Pin a tagged version to move it.`,
+      },
+      warnings,
+    };
+  }
 }
 
 /** The components' tag format for one submodule; a name that cannot stand for '{component}' is named as the submodule's. */

@@ -42,6 +42,7 @@ void agent.runTask(async () => {
     checkout: agent.boolInput('checkout'),
     triggerCi: agent.boolInput('triggerCi'),
     targetBranch: agent.input('targetBranch'),
+    tempDirectory: agent.tempDirectory(),
   };
   const plan = await planSubmoduleUpdate(git, options, agent.agentLog);
   const openPullRequest =

@@ -144,7 +144,50 @@ describe('UpdateSubmodules under attack (issue 17, built task)', function () {
       }
       ok(await update(f.repo, { lockFile: 'deps/components.lock.json' }));
       assert.equal(JSON.parse(f.repo.git('show', 'HEAD:deps/components.lock.json')).components[0].commit, f.ingest.commits['v1.1.0']);
-      ok(await update(f.repo, { lockFile: 'deps/components.lock.json', dryRun: true }), 'the lock it wrote is its own to rewrite');
+      ok(await update(f.repo, { lockFile: 'deps/components.lock.json', dryRun: true })); // the lock it wrote is its own to rewrite
+    });
+
+    it('a tag on a tree or a blob is no version: skipped with a warning naming it, the newest tag on a commit is pinned', async () => {
+      const s = await served();
+      const f = fixture(s);
+      const work = f.ingest.work;
+      work.git('tag', 'v1.2.0', 'HEAD^{tree}');
+      work.git('tag', '-a', 'v1.3.0', '-m', 'v1.3.0', work.git('rev-parse', 'HEAD:README.md'));
+      git(work.dir, 'push', '-q', f.ingest.bare, '--tags');
+      const dry = ok(await update(f.repo, { dryRun: true }));
+      assert.match(dry.stdout, /ingest \(components\/ingest\): minor; at v1\.0\.0; → v1\.1\.0/);
+      const run = ok(await update(f.repo));
+      assert.equal(pinned(f.repo, 'components/ingest'), f.ingest.commits['v1.1.0']);
+      const warnings = run.warnings.join('\n');
+      assert.match(warnings, /ingest: the tag 'v1\.3\.0' points at a blob, not a commit: it is not a version, and was skipped/);
+      assert.match(warnings, /ingest: the tag 'v1\.2\.0' points at a tree, not a commit/);
+      assert.equal(JSON.parse(f.repo.git('show', 'HEAD:components.lock.json')).components[0].tag, 'v1.1.0');
+    });
+
+    it('a pin on an untagged commit never moves back to a tag in its history, under latest, a range, minor or patch; forward it moves', async () => {
+      const s = await served();
+      const f = fixture(s);
+      const work = f.ingest.work;
+      const ahead = work.commit('fix: after v1.1.0', 'src/ingest.py');
+      git(work.dir, 'push', '-q', f.ingest.bare, 'HEAD:refs/heads/main');
+      f.repo.git('update-index', '--cacheinfo', `160000,${ahead},components/ingest`);
+      f.repo.git('commit', '-q', '-m', 'chore: pin ingest ahead of v1.1.0');
+      const head = f.repo.detach().head();
+      for (const defaultPolicy of ['latest', '^1.0', 'minor', 'patch']) {
+        const run = ok(await update(f.repo, { defaultPolicy }));
+        assert.equal(run.outputs.updatedCount, '0', defaultPolicy);
+        assert.equal(f.repo.head(), head, `${defaultPolicy}: nothing committed`);
+        assert.equal(pinned(f.repo, 'components/ingest'), ahead, defaultPolicy);
+        if (defaultPolicy === 'latest' || defaultPolicy === '^1.0')
+          assert.match(run.stdout, /keep: the pinned commit [0-9a-f]{12} already contains v1\.1\.0: a pin never moves backwards/);
+      }
+      // A release after the pin: forward, it moves.
+      work.commit('feat: v1.2.0', 'src/ingest.py');
+      work.tag('v1.2.0');
+      git(work.dir, 'push', '-q', f.ingest.bare, 'HEAD:refs/heads/main', '--tags');
+      const run = ok(await update(f.repo, { defaultPolicy: 'latest' }));
+      assert.equal(run.outputs.updatedCount, '1');
+      assert.equal(pinned(f.repo, 'components/ingest'), work.head());
     });
   });
 });
