@@ -93,7 +93,10 @@ export function submoduleSummary(
     lines.push(`| ${markdownCell(c.name)} | ${markdownCode(c.path)} | ${markdownCell(c.policy)} | ${markdownCell(describeDecision(c))} |`);
   lines.push('', '</details>', '');
   if (dryRun) lines.push('Dry run: nothing was committed or pushed.');
-  else if (result?.commit) {
+  else if (result?.unchanged && result.commit) {
+    const pr = result.pullRequest ? `; [pull request ${result.pullRequest.id}](${result.pullRequest.url}) left as it was` : '';
+    lines.push(`Done: the update branch already carries these pins (${result.commit.slice(0, 12)}): nothing was pushed${pr}.`);
+  } else if (result?.commit) {
     const done = [`committed ${result.commit.slice(0, 12)}`];
     if (result.pushed.length) done.push(`pushed ${result.pushed.map((r) => markdownCode(r)).join(', ')}`);
     if (result.pullRequest)

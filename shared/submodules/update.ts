@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
 import { FileChanges } from '../files';
-import { Git, GitCommandError, ZERO_SHA } from '../git';
+import { Git, GitCommandError, isValidRefName, ZERO_SHA } from '../git';
 import type { BranchContext } from '../git/branch';
 import { commitOnTop, indexInfo, writeBlob, type TreeEntry } from '../git/plumbing';
 import { pushAll, PushError, putBackRemoteRefs, type RefUpdate } from '../git/push';
@@ -36,6 +36,8 @@ export interface PullRequestRequest {
   targetRef: string;
   title: string;
   description: string;
+  /** Only find the open pull request: change nothing on it (open one only when none is open). */
+  leaveAsIs?: boolean;
 }
 
 /** Opens a pull request, or updates the open one for the same source and target. */
@@ -91,7 +93,10 @@ export interface ComponentUpdate {
 
 export interface SubmodulePlan {
   top: string;
+  /** The commit the update is built on: HEAD, or in pull-request mode the target's tip. */
   head: string;
+  /** The checked-out commit; the checkout follows the update only when it is `head`. */
+  localHead: string;
   remote?: string;
   components: ComponentPlan[];
   updates: ComponentUpdate[];
@@ -113,7 +118,29 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     warnings.push(m);
     log.warn(m);
   };
-  const [{ top, submodules }, head, remotes] = await Promise.all([readSubmodules(git), git.head(), git.remotes()]);
+  const [localHead, remotes] = await Promise.all([git.head(), git.remotes()]);
+  const remote = remotes.includes('origin') ? 'origin' : remotes[0];
+  // A pull request is built on its target's tip, whatever this build checked out (a pull-request
+  // build's merge commit carries an unmerged feature), and pins what the target's channel admits.
+  let head = localHead;
+  let channelBranch = opts.branch.branch;
+  if (opts.mode === 'pull-request') {
+    const targetRef = pullRequestTarget(opts);
+    channelBranch = targetRef.replace(/^refs\/heads\//, '');
+    if (!remote) throw noRemote();
+    const tip = await remoteTip(git, remote, targetRef);
+    if (!tip)
+      throw new UserError(`the branch '${q(targetRef)}' does not exist on '${q(remote)}', so there is nothing to open a pull request into.`, {
+        input: 'targetBranch',
+        fix: 'set targetBranch to an existing branch, e.g. main.',
+      });
+    if (tip !== localHead) {
+      await git.fetchObjects(remote, [targetRef], git.opened?.shallow ?? false);
+      head = tip;
+      log.info(`The pull request is built on ${q(targetRef)} at ${tip.slice(0, 12)}, not on the checked-out ${localHead.slice(0, 12)}.`);
+    }
+  }
+  const { top, submodules, undeclared } = await readSubmodules(git, head);
   if (!submodules.length)
     throw new UserError(`'${q(top)}/.gitmodules' declares no submodules.`, {
       input: 'workingDirectory',
@@ -129,13 +156,12 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
         submodules.map((s) => s.path),
       )
     : undefined;
-  const remote = remotes.includes('origin') ? 'origin' : remotes[0];
   const superUrl = remote ? await git.configValue(`remote.${remote}.url`) : undefined;
   const included = selection(opts.include, opts.exclude);
-  const channel = channelFor(opts.branch.branch, opts.channels);
+  const channel = channelFor(channelBranch, opts.channels);
   const eligibility = { channelLabel: channel.label, allowPrerelease: opts.allowPrerelease };
   log.info(
-    `${submodules.length} submodule(s); branch '${q(opts.branch.branch)}' → ${channel.label ? `pre-release channel '${channel.label}' (release candidates${channel.label === 'rc' ? '' : ` and '${channel.label}' versions`} are eligible)` : 'final channel (final versions only)'}${opts.allowPrerelease ? '; allowPrerelease: every pre-release is eligible' : ''}.`,
+    `${submodules.length} submodule(s); branch '${q(channelBranch)}' → ${channel.label ? `pre-release channel '${channel.label}' (release candidates${channel.label === 'rc' ? '' : ` and '${channel.label}' versions`} are eligible)` : 'final channel (final versions only)'}${opts.allowPrerelease ? '; allowPrerelease: every pre-release is eligible' : ''}.`,
   );
 
   const readings = await mapLimit(submodules, opts.parallel, async (sub) => {
@@ -220,7 +246,7 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     }
   }
 
-  const plan: SubmodulePlan = { top, head, remote, components, updates, maxChange, delivery: { mode: opts.mode }, warnings, notes };
+  const plan: SubmodulePlan = { top, head, localHead, remote, components, updates, maxChange, delivery: { mode: opts.mode }, warnings, notes };
   for (const c of components)
     log.info(
       `  ${q(c.name)} (${q(c.path)}): ${q(c.policy)}; ${c.current ? `at ${q(c.current.tag)}` : c.pinned ? `at untagged ${c.pinned.slice(0, 12)}` : 'not pinned'}; ${q(describeDecision(c))}`,
@@ -363,11 +389,7 @@ export function lockFileContent(components: ComponentPlan[], updates: ComponentU
 
 async function planDelivery(opts: UpdateSubmodulesOptions, remote: string | undefined): Promise<SubmodulePlan['delivery']> {
   if (opts.mode === 'commit') return { mode: 'commit' };
-  if (!remote)
-    throw new UserError('there is no git remote to push to.', {
-      input: 'mode',
-      fix: "check the repository out from its remote, or use mode 'commit'.",
-    });
+  if (!remote) throw noRemote();
   if (opts.mode === 'push') {
     if (opts.branch.kind !== 'branch') {
       throw new UserError(
@@ -380,18 +402,7 @@ async function planDelivery(opts: UpdateSubmodulesOptions, remote: string | unde
     }
     return { mode: 'push', branchRef: opts.branch.ref };
   }
-  const target = opts.targetBranch
-    ? opts.targetBranch.startsWith('refs/')
-      ? opts.targetBranch
-      : `refs/heads/${opts.targetBranch}`
-    : opts.branch.kind === 'branch'
-      ? opts.branch.ref
-      : undefined;
-  if (!target)
-    throw new UserError(`a ${opts.branch.kind} build has no branch to open the pull request against.`, {
-      input: 'targetBranch',
-      fix: 'set targetBranch, e.g. main.',
-    });
+  const target = pullRequestTarget(opts);
   return {
     mode: 'pull-request',
     targetRef: target,
@@ -399,8 +410,35 @@ async function planDelivery(opts: UpdateSubmodulesOptions, remote: string | unde
   };
 }
 
+function noRemote(): UserError {
+  return new UserError('there is no git remote to push to.', {
+    input: 'mode',
+    fix: "check the repository out from its remote, or use mode 'commit'.",
+  });
+}
+
+/** The branch a pull request goes into: targetBranch, else the built branch; a pull-request or tag build must name it. */
+function pullRequestTarget(opts: UpdateSubmodulesOptions): string {
+  if (opts.targetBranch) {
+    const ref = opts.targetBranch.startsWith('refs/') ? opts.targetBranch : `refs/heads/${opts.targetBranch}`;
+    if (opts.targetBranch.startsWith('-') || !isValidRefName(ref))
+      throw new UserError(`'${q(opts.targetBranch)}' is not a branch name.`, { input: 'targetBranch', fix: 'set it to a branch, e.g. main.' });
+    return ref;
+  }
+  if (opts.branch.kind === 'branch') return opts.branch.ref;
+  throw new UserError(
+    `a ${opts.branch.kind} build (${q(opts.branch.ref)}) has no branch to open the pull request against: its checkout is not a branch of the orchestration.`,
+    {
+      input: 'targetBranch',
+      fix: 'set targetBranch, e.g. main (the update is built on its tip).',
+    },
+  );
+}
+
 export interface SubmoduleResult {
   commit?: string;
+  /** Pull-request mode: the update branch already carried these pins; nothing was pushed and the pull request was left as it was. */
+  unchanged?: boolean;
   pushed: string[];
   pullRequest?: { id: number; url: string; reused: boolean };
   checkedOut: string[];
@@ -431,20 +469,38 @@ export async function applySubmoduleUpdate(
     if (plan.lock) entries.push({ mode: '100644', sha: await writeBlob(git, plan.lock.content), path: plan.lock.path });
     // Objects only (the commit and the lock file's blob): nothing to put back yet.
     const commit = await commitOnTop(git, plan.top, plan.head, entries, plan.commitMessage);
-    // The local checkout follows the commit: HEAD (and the branch it is on), the index entries of what changed, the lock file.
-    const index = await git.indexEntries(entries.map((e) => join(plan.top, e.path)));
-    journal.register(`the local commit of the pins (HEAD back to ${plan.head.slice(0, 12)})`, () => git.moveHead(plan.head));
-    await git.run(['-C', plan.top, 'update-ref', '-m', 'relevo: update components', 'HEAD', commit, plan.head]);
-    journal.register('the index entries of the moved submodules and the lock file', () => git.restoreIndex(index));
-    await git.run(['-C', plan.top, 'update-index', '-z', '--index-info'], { input: indexInfo(entries) });
-    if (plan.lock) files.write(join(plan.top, plan.lock.path), Buffer.from(plan.lock.content));
+    const d = plan.delivery;
+    if (d.mode === 'pull-request') {
+      // The update branch already carries these very pins and lock file: a new commit would be a
+      // new iteration of the pull request (its policies re-run, votes may reset) for nothing.
+      const carried = await unchangedBranch(git, plan.remote!, d.sourceRef!, commit);
+      if (carried) {
+        if (!openPullRequest) throw new Error('pull-request mode without a pull-request service');
+        result.commit = carried;
+        result.unchanged = true;
+        result.pullRequest = await openPullRequest({ ...pullRequestRequest(plan), leaveAsIs: true });
+        log.info(
+          `${q(d.sourceRef!)} already carries these pins (${carried.slice(0, 12)}): nothing pushed; pull request ${result.pullRequest.id} left as it is.`,
+        );
+        return result;
+      }
+    }
+    // The local checkout follows the commit when it is at the commit the update is built on: HEAD
+    // (and the branch it is on), the index entries of what changed, the lock file.
+    if (plan.head === plan.localHead) {
+      const index = await git.indexEntries(entries.map((e) => join(plan.top, e.path)));
+      journal.register(`the local commit of the pins (HEAD back to ${plan.head.slice(0, 12)})`, () => git.moveHead(plan.head));
+      await git.run(['-C', plan.top, 'update-ref', '-m', 'relevo: update components', 'HEAD', commit, plan.head]);
+      journal.register('the index entries of the moved submodules and the lock file', () => git.restoreIndex(index));
+      await git.run(['-C', plan.top, 'update-index', '-z', '--index-info'], { input: indexInfo(entries) });
+      if (plan.lock) files.write(join(plan.top, plan.lock.path), Buffer.from(plan.lock.content));
+    }
     result.commit = commit;
     log.info(`Committed ${commit.slice(0, 12)}: ${plan.commitMessage.split('\n')[0]}.`);
-    if (opts.checkout) {
+    if (opts.checkout && plan.head === plan.localHead) {
       await checkOutSubmodules(git, plan.top, plan.remote ?? 'origin', plan.updates);
       result.checkedOut = plan.updates.map((u) => u.path);
     }
-    const d = plan.delivery;
     if (d.mode === 'push') {
       const previous = await remoteTip(git, plan.remote!, d.branchRef!);
       if (!previous) {
@@ -470,12 +526,7 @@ export async function applySubmoduleUpdate(
       const previous = (await remoteTip(git, plan.remote!, d.sourceRef!)) ?? ZERO_SHA;
       await push(git, plan.remote!, { source: commit, ref: d.sourceRef!, pushed: commit, previous });
       result.pushed.push(d.sourceRef!);
-      result.pullRequest = await openPullRequest({
-        sourceRef: d.sourceRef!,
-        targetRef: d.targetRef!,
-        title: plan.commitMessage.split('\n')[0],
-        description: pullRequestDescription(plan),
-      });
+      result.pullRequest = await openPullRequest(pullRequestRequest(plan));
       journal.landed(`${q(d.sourceRef!)} on '${q(plan.remote!)}' and pull request ${result.pullRequest.id}`);
       log.info(
         `${result.pullRequest.reused ? 'Updated the open' : 'Opened'} pull request ${result.pullRequest.id}: ${q(result.pullRequest.url)}`,
@@ -498,6 +549,24 @@ async function push(git: Git, remote: string, update: RefUpdate): Promise<void> 
     () => putBackRemoteRefs(git, remote, [update]),
   );
   await pushAll(git, remote, [update]);
+}
+
+function pullRequestRequest(plan: SubmodulePlan): PullRequestRequest {
+  return {
+    sourceRef: plan.delivery.sourceRef!,
+    targetRef: plan.delivery.targetRef!,
+    title: plan.commitMessage!.split('\n')[0],
+    description: pullRequestDescription(plan),
+  };
+}
+
+/** The update branch's tip when its tree is `commit`'s (the same pins and lock file on the same target), else undefined. */
+async function unchangedBranch(git: Git, remote: string, ref: string, commit: string): Promise<string | undefined> {
+  const tip = await remoteTip(git, remote, ref);
+  if (!tip) return undefined;
+  await git.fetchObjects(remote, [ref], git.opened?.shallow ?? false);
+  const [theirs, ours] = (await git.run(['rev-parse', `${tip}^{tree}`, `${commit}^{tree}`])).trim().split('\n');
+  return theirs === ours ? tip : undefined;
 }
 
 async function remoteTip(git: Git, remote: string, ref: string): Promise<string | undefined> {

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { failed, ok, runTask, type RunOptions, type TaskRun } from '../support/agentRunner';
+import { startAzureDevOpsServer, type AzureDevOpsServer } from '../support/azureDevOpsServer';
 import { startGitDaemon, type GitDaemon } from '../support/gitDaemon';
 import { makeComponent, makeOrchestration, pinSubmodules, type ComponentRepo, type Pin } from '../support/orchestration';
 import { git, Repo, tempDir } from '../support/repo';
@@ -188,6 +189,95 @@ describe('UpdateSubmodules under attack (issue 17, built task)', function () {
       const run = ok(await update(f.repo, { defaultPolicy: 'latest' }));
       assert.equal(run.outputs.updatedCount, '1');
       assert.equal(pinned(f.repo, 'components/ingest'), work.head());
+    });
+  });
+
+  describe('pull-request mode (Azure DevOps contract server)', () => {
+    let server: AzureDevOpsServer;
+    beforeEach(async () => {
+      server = await startAzureDevOpsServer();
+    });
+    afterEach(async () => {
+      await server.stop();
+    });
+    const SOURCE = 'refs/heads/relevo/update-components-main';
+    const prRun = (f: Fixture, repositoryId: string, inputs: RunOptions['inputs'] = {}, variables: Record<string, string> = {}) =>
+      update(
+        f.repo,
+        { mode: 'pull-request', ...inputs },
+        {
+          accessToken: server.token,
+          variables: {
+            'System.TeamFoundationCollectionUri': server.url,
+            'System.TeamProject': server.project.name,
+            'Build.Repository.ID': repositoryId,
+            'Build.Repository.LocalPath': f.repo.dir,
+            ...variables,
+          },
+        },
+      );
+    const PR_BUILD = { 'Build.SourceBranch': 'refs/pull/7/merge', 'System.PullRequest.SourceBranch': 'refs/heads/feature' };
+
+    it("in a pull-request build the update branch is built on the target's tip and carries only the pins and the lock file; the target's channel decides", async () => {
+      const f = fixture();
+      const work = f.ingest.work;
+      work.commit('feat: v1.2.0-rc.1', 'src/ingest.py');
+      work.tag('v1.2.0-rc.1');
+      git(work.dir, 'push', '-q', f.ingest.bare, 'HEAD:refs/heads/main', '--tags');
+      // The build's checkout: the merge of an unmerged feature into main.
+      f.repo.write('feature.txt', 'unmerged feature\n');
+      f.repo.git('add', 'feature.txt');
+      f.repo.git('commit', '-q', '-m', 'Merge pull request 7: feature');
+      const merge = f.repo.detach().head();
+      const repo = server.addRepository('orchestration');
+      const run = ok(await prRun(f, repo.id, { targetBranch: 'main' }, PR_BUILD));
+      const branch = git(f.bare, 'rev-parse', SOURCE);
+      assert.equal(git(f.bare, 'rev-parse', `${SOURCE}~1`), f.head, "built on main's tip, not on the merge commit");
+      assert.equal(
+        git(f.bare, 'diff', '--name-only', f.head, branch).split('\n').sort().join(','),
+        'components.lock.json,components/ingest',
+        'only the pins and the lock file',
+      );
+      assert.equal(
+        git(f.bare, 'rev-parse', `${SOURCE}:components/ingest`),
+        f.ingest.commits['v1.1.0'],
+        "main's channel: no release candidate",
+      );
+      assert.equal(f.repo.head(), merge, 'the checkout of the pull-request build is left alone');
+      assert.equal(f.repo.git('status', '--porcelain'), '');
+      assert.equal(server.state.pullRequests[0].targetRefName, 'refs/heads/main');
+      assert.equal(run.outputs.commit, branch);
+    });
+
+    it('in a pull-request build without targetBranch it refuses, naming targetBranch, and pushes nothing', async () => {
+      const f = fixture();
+      const repo = server.addRepository('orchestration');
+      failed(
+        await prRun(f, repo.id, {}, PR_BUILD),
+        /Input 'targetBranch': a pull-request build \(refs\/pull\/7\/merge\) has no branch to open the pull request against/,
+      );
+      assert.equal(git(f.bare, 'for-each-ref', 'refs/heads/relevo'), '');
+      assert.equal(server.state.pullRequests.length, 0);
+    });
+
+    it('a scheduled run with nothing new pushes nothing and leaves the pull request as it is (no new iteration, no PATCH)', async () => {
+      const f = fixture();
+      const repo = server.addRepository('orchestration');
+      const first = ok(await prRun(f, repo.id, { autoComplete: true }));
+      const branch = git(f.bare, 'rev-parse', SOURCE);
+      const id = server.state.pullRequests[0].pullRequestId;
+      const patches = server.requestsTo(`/pullRequests/${id}`, 'PATCH').length;
+      // The next night: a fresh checkout of main, the same component versions.
+      f.repo.git('checkout', '-q', '--detach', f.head);
+      f.repo.git('checkout', '-q', '--', '.');
+      f.repo.git('clean', '-qfd');
+      const second = ok(await prRun(f, repo.id, { autoComplete: true }));
+      assert.equal(git(f.bare, 'rev-parse', SOURCE), branch, 'nothing pushed');
+      assert.equal(second.outputs.commit, first.outputs.commit);
+      assert.equal(second.outputs.pullRequestId, String(id));
+      assert.equal(server.requestsTo(`/pullRequests/${id}`, 'PATCH').length, patches, 'the pull request was not touched');
+      assert.equal(server.state.pullRequests.length, 1);
+      assert.match(second.summaries[0], /already carries these pins.*nothing was pushed.*left as it was/);
     });
   });
 });
