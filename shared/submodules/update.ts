@@ -24,7 +24,7 @@ import { componentTags, versionAt } from './components';
 import { markdownCell } from './markdown';
 import { checkOutSubmodules } from './checkout';
 import { readSubmodules, type Submodule } from './gitmodules';
-import { checkLockFile, LOCK_GENERATOR } from './lock';
+import { checkLockFile, LOCK_GENERATOR, type LockAtHead } from './lock';
 import { decideSubmodule, describePolicy, eligible, parsePolicy, type Decision, type Policy } from './policy';
 import { TargetReader } from './targets';
 import { displayUrl, resolveSubmoduleUrl } from './urls';
@@ -66,7 +66,10 @@ export interface UpdateSubmodulesOptions {
 export interface ComponentPlan {
   name: string;
   path: string;
+  /** Resolved, without credentials. */
   url: string;
+  /** As .gitmodules writes it. */
+  declaredUrl: string;
   policy: string;
   included: boolean;
   pinned?: string;
@@ -130,10 +133,13 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     if (!remote) throw noRemote();
     const tip = await remoteTip(git, remote, targetRef);
     if (!tip)
-      throw new UserError(`the branch '${q(targetRef)}' does not exist on '${q(remote)}', so there is nothing to open a pull request into.`, {
-        input: 'targetBranch',
-        fix: 'set targetBranch to an existing branch, e.g. main.',
-      });
+      throw new UserError(
+        `the branch '${q(targetRef)}' does not exist on '${q(remote)}', so there is nothing to open a pull request into.`,
+        {
+          input: 'targetBranch',
+          fix: 'set targetBranch to an existing branch, e.g. main.',
+        },
+      );
     if (tip !== localHead) {
       await git.fetchObjects(remote, [targetRef], git.opened?.shallow ?? false);
       head = tip;
@@ -219,6 +225,7 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
       name: r.sub.name,
       path: r.sub.path,
       url: displayUrl(r.url),
+      declaredUrl: r.sub.url,
       policy: describePolicy(r.policy),
       included: r.isIncluded,
       pinned: r.sub.commit,
@@ -246,17 +253,39 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     }
   }
 
-  const plan: SubmodulePlan = { top, head, localHead, remote, components, updates, maxChange, delivery: { mode: opts.mode }, warnings, notes };
+  const plan: SubmodulePlan = {
+    top,
+    head,
+    localHead,
+    remote,
+    components,
+    updates,
+    maxChange,
+    delivery: { mode: opts.mode },
+    warnings,
+    notes,
+  };
   for (const c of components)
     log.info(
       `  ${q(c.name)} (${q(c.path)}): ${q(c.policy)}; ${c.current ? `at ${q(c.current.tag)}` : c.pinned ? `at untagged ${c.pinned.slice(0, 12)}` : 'not pinned'}; ${q(describeDecision(c))}`,
     );
-  if (!updates.length) {
+  for (const g of undeclared)
+    warn(
+      `the gitlink '${q(g.path)}' (${g.commit.slice(0, 12)}) has no entry in .gitmodules: it is not updated, and the lock file records it without a version.`,
+    );
+  // The lock file is read back: one that disagrees with the gitlinks (edited by hand, or a
+  // gitlink moved by hand) is reported and written anew, as is one that was deleted.
+  const lockIssue = lockAtHead ? lockDisagreement(lockAtHead, components, undeclared) : undefined;
+  if (lockIssue) (lockIssue.missing ? notes : warnings).push(lockIssue.message);
+  if (lockIssue && !lockIssue.missing) log.warn(lockIssue.message);
+  if (!updates.length && !lockIssue) {
     notes.push('Every pin is current: nothing to commit.');
     return plan;
   }
-  if (lockAtHead) plan.lock = { path: lockAtHead.path, content: lockFileContent(components, updates) };
-  plan.commitMessage = commitMessage(updates, opts.triggerCi);
+  if (lockAtHead) plan.lock = { path: lockAtHead.path, content: lockFileContent(components, updates, undeclared) };
+  plan.commitMessage = updates.length
+    ? commitMessage(updates, opts.triggerCi)
+    : `chore(components): ${lockIssue!.missing ? 'recreate' : 'correct'} ${lockAtHead!.path}\n\n${lockIssue!.message}\n${opts.triggerCi ? '' : '\n***NO_CI***\n'}`;
   plan.delivery = await planDelivery(opts, remote);
   return plan;
 }
@@ -367,23 +396,61 @@ export function commitMessage(updates: ComponentUpdate[], triggerCi: boolean): s
   return [subject, '', ...lines, ...(triggerCi ? [] : ['', '***NO_CI***'])].join('\n') + '\n';
 }
 
+/** Why the lock file HEAD records is not the one the gitlinks make (undefined when it is). */
+function lockDisagreement(
+  lock: LockAtHead,
+  components: ComponentPlan[],
+  undeclared: { path: string; commit: string }[],
+): { missing: boolean; message: string } | undefined {
+  if (lock.text === undefined) return { missing: true, message: `The lock file ${lock.path} is missing: it is written anew.` };
+  const recorded = new Map<string, string>();
+  for (const e of (JSON.parse(lock.text) as { components: { path?: unknown; commit?: unknown }[] }).components)
+    if (typeof e?.path === 'string') recorded.set(e.path, String(e.commit));
+  const pinned = new Map([
+    ...components.filter((c) => c.pinned).map((c): [string, string] => [c.path, c.pinned!]),
+    ...undeclared.map((g): [string, string] => [g.path, g.commit]),
+  ]);
+  const problems: string[] = [];
+  for (const [path, commit] of pinned) {
+    const says = recorded.get(path);
+    if (says === undefined) problems.push(`'${path}' is pinned but not in it`);
+    else if (says !== commit) problems.push(`'${path}': the gitlink pins ${commit.slice(0, 12)}, the lock file says ${says.slice(0, 12)}`);
+  }
+  for (const path of recorded.keys()) if (!pinned.has(path)) problems.push(`'${path}' is in it, but nothing is pinned there`);
+  if (!problems.length) return undefined;
+  return {
+    missing: false,
+    message: `The lock file ${lock.path} disagrees with the gitlinks (${problems.join('; ')}): it was edited or a gitlink moved by hand; it is written anew from the gitlinks.`,
+  };
+}
+
 /** The bill of materials: every submodule's name, path, url, version, tag and commit, after the update. */
-export function lockFileContent(components: ComponentPlan[], updates: ComponentUpdate[]): string {
+export function lockFileContent(
+  components: ComponentPlan[],
+  updates: ComponentUpdate[],
+  undeclared: { path: string; commit: string }[] = [],
+): string {
   const moved = new Map(updates.map((u) => [u.name, u]));
-  const entries = components
-    .filter((c) => c.pinned)
-    .map((c) => {
-      const u = moved.get(c.name);
-      return {
-        name: c.name,
-        path: c.path,
-        url: c.url,
-        version: u ? u.to : (c.current?.version ?? null),
-        tag: u ? u.toTag : (c.current?.tag ?? null),
-        commit: u ? u.commit : c.pinned!,
-      };
-    })
-    .sort((a, b) => a.path.localeCompare(b.path));
+  const entries = [
+    ...components
+      .filter((c) => c.pinned)
+      .map((c) => {
+        const u = moved.get(c.name);
+        return {
+          name: c.name,
+          path: c.path,
+          // As .gitmodules writes it (a relative URL stays relative), without any user:password.
+          url: displayUrl(c.declaredUrl),
+          version: u ? u.to : (c.current?.version ?? null),
+          tag: u ? u.toTag : (c.current?.tag ?? null),
+          commit: u ? u.commit : c.pinned!,
+        };
+      }),
+    // A gitlink .gitmodules does not declare is still pinned: recorded, with nothing known of it.
+    ...undeclared.map((g) => ({ name: g.path, path: g.path, url: null, version: null, tag: null, commit: g.commit })),
+  ]
+    // Code-point order: the same bytes whatever the agent's locale.
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return JSON.stringify({ lockfileVersion: LOCK_VERSION, generatedBy: LOCK_GENERATOR, components: entries }, null, 2) + '\n';
 }
 
@@ -422,7 +489,10 @@ function pullRequestTarget(opts: UpdateSubmodulesOptions): string {
   if (opts.targetBranch) {
     const ref = opts.targetBranch.startsWith('refs/') ? opts.targetBranch : `refs/heads/${opts.targetBranch}`;
     if (opts.targetBranch.startsWith('-') || !isValidRefName(ref))
-      throw new UserError(`'${q(opts.targetBranch)}' is not a branch name.`, { input: 'targetBranch', fix: 'set it to a branch, e.g. main.' });
+      throw new UserError(`'${q(opts.targetBranch)}' is not a branch name.`, {
+        input: 'targetBranch',
+        fix: 'set it to a branch, e.g. main.',
+      });
     return ref;
   }
   if (opts.branch.kind === 'branch') return opts.branch.ref;
@@ -462,7 +532,7 @@ export async function applySubmoduleUpdate(
   log: Log,
 ): Promise<SubmoduleResult> {
   const result: SubmoduleResult = { pushed: [], checkedOut: [] };
-  if (!plan.updates.length || !plan.commitMessage) return result;
+  if (!plan.commitMessage) return result;
   const files = new FileChanges();
   try {
     const entries: TreeEntry[] = plan.updates.map((u) => ({ mode: '160000', sha: u.commit, path: u.path }));

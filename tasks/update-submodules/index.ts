@@ -55,7 +55,9 @@ void agent.runTask(async () => {
       `Dry run: would ${plan.updates.length ? `commit ${plan.updates.length} pin(s)${plan.delivery.mode === 'commit' ? '' : plan.delivery.mode === 'push' ? ` and push to ${plan.delivery.branchRef}` : ` and open a pull request into ${plan.delivery.targetRef}`}` : 'change nothing'}.`,
     );
 
-  agent.setOutput('updatedCount', plan.updates.length);
+  // A dry run moves nothing: a later step conditioned on updatedCount must not fire.
+  agent.setOutput('updatedCount', dryRun ? 0 : plan.updates.length);
+  agent.setOutput('plannedCount', plan.updates.length);
   // JSON whose `#` is written \u0023: the value parses the same, and no name or path from
   // .gitmodules puts a `##vso[` or `##[` into the log's lines (the output's and its debug line).
   const updates = JSON.stringify(

@@ -280,4 +280,118 @@ describe('UpdateSubmodules under attack (issue 17, built task)', function () {
       assert.match(second.summaries[0], /already carries these pins.*nothing was pushed.*left as it was/);
     });
   });
+
+  describe('must be right', () => {
+    it('the lock file: code-point order whatever the locale, URLs as .gitmodules writes them, read back: a hand-edited lock is reported and corrected, a deleted one recreated', async () => {
+      const f = fixture(undefined, (base) => {
+        const zeta = makeComponent(base, 'Zeta', ['v1.0.0']);
+        return [
+          {
+            name: 'Zeta',
+            path: 'components/Zeta',
+            url: '../Zeta.git',
+            commit: zeta.commits['v1.0.0'],
+            policy: 'pin',
+          },
+        ];
+      });
+      f.repo.detach();
+      ok(await update(f.repo, {}, { env: { LANG: 'en_US.UTF-8', LC_ALL: 'en_US.UTF-8' } }));
+      const lock = () => JSON.parse(f.repo.git('show', 'HEAD:components.lock.json'));
+      assert.deepEqual(
+        lock().components.map((c: { path: string; url: string }) => [c.path, c.url]),
+        [
+          ['components/Zeta', '../Zeta.git'],
+          ['components/ingest', '../ingest.git'],
+        ],
+        "code-point order ('Z' before 'i'), URLs as written",
+      );
+      // A hand edit: the lock says another commit than the gitlink.
+      const edited = lock();
+      edited.components[1].commit = f.ingest.commits['v1.0.0'];
+      f.repo.write('components.lock.json', JSON.stringify(edited, null, 2) + '\n');
+      f.repo.git('commit', '-q', '-am', 'chore: edit the lock by hand');
+      const corrected = ok(await update(f.repo.detach()));
+      assert.match(
+        corrected.warnings.join('\n'),
+        /components\.lock\.json disagrees with the gitlinks \('components\/ingest': the gitlink pins [0-9a-f]{12}, the lock file says [0-9a-f]{12}\)/,
+      );
+      assert.equal(lock().components[1].commit, f.ingest.commits['v1.1.0'], 'written anew from the gitlinks');
+      assert.equal(corrected.outputs.updatedCount, '0');
+      f.repo.git('rm', '-q', 'components.lock.json');
+      f.repo.git('commit', '-q', '-m', 'chore: lose the lock');
+      const recreated = ok(await update(f.repo.detach()));
+      assert.match(f.repo.git('log', '-1', '--format=%s'), /recreate components\.lock\.json/);
+      assert.equal(lock().components.length, 2);
+      assert.match(recreated.summaries[0], /is missing: it is written anew/);
+      const quiet = ok(await update(f.repo.detach()));
+      assert.match(quiet.summaries[0], /Every pin is current/);
+    });
+
+    it('policies come from .gitmodules at HEAD, not from an uncommitted edit; a dry run sets updatedCount 0 and plannedCount', async () => {
+      const f = fixture();
+      f.repo.git('config', '-f', '.gitmodules', 'submodule.ingest.relevo-version', 'pin');
+      const dry = ok(await update(f.repo, { dryRun: true }));
+      assert.equal(dry.outputs.updatedCount, '0');
+      assert.equal(dry.outputs.plannedCount, '1');
+      assert.match(dry.stdout, /ingest \(components\/ingest\): minor; at v1\.0\.0; → v1\.1\.0/);
+    });
+
+    it("submodule names with '/' work with {component} tag formats", async () => {
+      const base = tempDir('relevo-orch-');
+      const ingest = makeComponent(base, 'ingest', ['components/ingest/v1.0.0', 'components/ingest/v1.1.0']);
+      const { work } = makeOrchestration(base, [
+        { name: 'components/ingest', path: 'components/ingest', url: '../ingest.git', commit: ingest.commits['components/ingest/v1.0.0'] },
+      ]);
+      ok(await update(work, { tagFormat: '{component}/v{version}' }));
+      assert.equal(pinned(work, 'components/ingest'), ingest.commits['components/ingest/v1.1.0']);
+      failed(await update(work, { tagFormat: '{component}/{version}.lock', dryRun: true }), /Input 'tagFormat'/);
+    });
+
+    it(".gitmodules: a malformed file shows git's message; a gitlink without an entry is reported and recorded; two names for one path are refused", async () => {
+      const f = fixture();
+      f.repo.write('.gitmodules', readFileSync(join(f.repo.dir, '.gitmodules'), 'utf8') + '[broken\n');
+      f.repo.git('commit', '-q', '-am', 'chore: break .gitmodules');
+      failed(
+        await update(f.repo.detach(), { dryRun: true }),
+        /\.gitmodules' cannot be read: bad config line 4 in blob [0-9a-f]+:\.gitmodules/,
+      );
+
+      const g = fixture();
+      g.repo.git('update-index', '--add', '--cacheinfo', `160000,${g.ingest.commits['v1.0.0']},vendor/stray`);
+      g.repo.git('commit', '-q', '-m', 'chore: a stray gitlink');
+      const run = ok(await update(g.repo.detach()));
+      assert.match(run.warnings.join('\n'), /the gitlink 'vendor\/stray' \([0-9a-f]{12}\) has no entry in \.gitmodules/);
+      const stray = JSON.parse(g.repo.git('show', 'HEAD:components.lock.json')).components.find(
+        (c: { path: string }) => c.path === 'vendor/stray',
+      );
+      assert.deepEqual(stray, {
+        name: 'vendor/stray',
+        path: 'vendor/stray',
+        url: null,
+        version: null,
+        tag: null,
+        commit: g.ingest.commits['v1.0.0'],
+      });
+
+      const h = fixture();
+      h.repo.git('config', '-f', '.gitmodules', 'submodule.twin.path', 'components/ingest');
+      h.repo.git('config', '-f', '.gitmodules', 'submodule.twin.url', '../ingest.git');
+      h.repo.git('commit', '-q', '-am', 'chore: two names');
+      failed(await update(h.repo.detach(), { dryRun: true }), /submodules 'ingest' and 'twin' both have the path 'components\/ingest'/);
+    });
+
+    it("SemVer's 0.x rule: under minor, 0.1.0 → 0.9.0 is breaking and the pin stays on 0.1.x; latest takes it, as a major change", async () => {
+      const base = tempDir('relevo-orch-');
+      const ingest = makeComponent(base, 'ingest', ['v0.1.0', 'v0.1.1', 'v0.9.0']);
+      const { work } = makeOrchestration(base, [
+        { name: 'ingest', path: 'components/ingest', url: '../ingest.git', commit: ingest.commits['v0.1.0'] },
+      ]);
+      const minor = ok(await update(work, { dryRun: true }));
+      assert.match(minor.stdout, /ingest \(components\/ingest\): minor; at v0\.1\.0; → v0\.1\.1 \(patch/);
+      const latest = ok(await update(work, { defaultPolicy: 'latest' }));
+      assert.equal(latest.outputs.maxChange, 'major');
+      assert.match(work.git('log', '-1', '--format=%B'), /ingest: v0\.1\.0 → v0\.9\.0 \(major\)/);
+    });
+  });
 });
