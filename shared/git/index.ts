@@ -3,6 +3,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { UserError } from '../errors';
 import { DEFAULT_NO_PROGRESS_SECONDS, execGit, withoutCredentials, GitCommandError, GitTimeoutError, remoteEnv, taskGitEnv } from './exec';
 import { readCheckout } from './checkout';
+import { organizationOf, tokenGoesTo } from '../clients/organization';
 
 export { isValidRefName } from './refs';
 export { GitCommandError, GitTimeoutError } from './exec';
@@ -80,7 +81,12 @@ export class Git {
     if (at >= 0 && args[at - 1] !== '--') throw new Error(`git ${args[0]}: the remote operand must follow '--'`);
     try {
       return (
-        await execGit(args, { cwd: this.dir, env: this.authEnv, noProgressMs: this.noProgressSeconds * 1000, secret: this.options.token })
+        await execGit(args, {
+          cwd: this.dir,
+          env: this.authEnvFor(remote),
+          noProgressMs: this.noProgressSeconds * 1000,
+          secret: this.options.token,
+        })
       ).stdout;
     } catch (err) {
       if (err instanceof GitTimeoutError) {
@@ -93,6 +99,29 @@ export class Git {
       }
       throw err;
     }
+  }
+
+  /**
+   * The environment for a command to `remote`. git matches `http.<url>.extraheader` with the
+   * path's case as written, so a URL of this organization spelled otherwise (`dev.azure.com/Org`
+   * for `/org`, `org.visualstudio.com`) gets the token scoped to that URL itself; a URL of
+   * anyone else never does (the organization's rule: shared/clients/organization.ts).
+   */
+  private authEnvFor(remote: string): NodeJS.ProcessEnv {
+    const { token, tokenScope } = this.options;
+    if (!token || !tokenScope || !/^https?:\/\//i.test(remote)) return this.authEnv;
+    let url: URL;
+    let scope: URL;
+    try {
+      url = new URL(remote);
+      scope = new URL(tokenScope);
+    } catch {
+      return this.authEnv;
+    }
+    const scopePath = scope.pathname.replace(/\/?$/, '/');
+    if (url.protocol === scope.protocol && url.host === scope.host && `${url.pathname}/`.startsWith(scopePath)) return this.authEnv;
+    if (!tokenGoesTo(url.hostname, url.pathname, scope.hostname, organizationOf(scope))) return this.authEnv;
+    return remoteEnv(this.baseEnv, this.noProgressSeconds, token, `${url.protocol}//${url.host}${url.pathname}`);
   }
 
   /** Like run, but resolves to false instead of throwing when git exits non-zero. */

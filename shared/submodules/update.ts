@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
 import { FileChanges } from '../files';
-import { Git, GitCommandError, isValidRefName, ZERO_SHA } from '../git';
+import { Git, GitCommandError, GitTimeoutError, isValidRefName, ZERO_SHA } from '../git';
 import type { BranchContext } from '../git/branch';
 import { commitOnTop, indexInfo, writeBlob, type TreeEntry } from '../git/plumbing';
 import { pushAll, PushError, putBackRemoteRefs, type RefUpdate } from '../git/push';
@@ -195,10 +195,16 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
         .replace(/\s+/g, ' ')
         .replace(/\.$/, '');
       if (!isIncluded) return { sub, url, policy, isIncluded, tags: undefined, unreadable: detail };
+      const why = remoteFailure(err);
       throw new UserError(
-        `cannot read the remote of submodule '${q(sub.name)}' (${q(displayUrl(url))}): ${q(detail)}. Nothing was committed or pushed.`,
+        `cannot read the remote of submodule '${q(sub.name)}' (${q(displayUrl(url))}): ${why === 'auth' ? 'the remote did not accept the credentials (401): ' : ''}${q(detail)}. Nothing was committed or pushed.`,
         {
-          fix: "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
+          fix:
+            why === 'timeout'
+              ? 'it timed out: check that the agent can reach that remote (proxy, firewall, service health) and re-run.'
+              : why === 'auth'
+                ? "the job token goes only to this organization's URLs: check that the URL in .gitmodules is this organization's repository and that the job can use its token (classic: 'Allow scripts to access the OAuth token'); a remote elsewhere needs its own credentials."
+                : "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
         },
       );
     }
@@ -619,6 +625,14 @@ async function push(git: Git, remote: string, update: RefUpdate): Promise<void> 
     () => putBackRemoteRefs(git, remote, [update]),
   );
   await pushAll(git, remote, [update]);
+}
+
+/** Why reading a remote failed: it timed out, it did not accept the credentials, or anything else. */
+function remoteFailure(err: unknown): 'timeout' | 'auth' | 'other' {
+  if (err instanceof GitTimeoutError) return 'timeout';
+  if (err instanceof GitCommandError && /\b401\b|Authentication failed|could not read Username|could not read Password/i.test(err.stderr))
+    return 'auth';
+  return 'other';
 }
 
 function pullRequestRequest(plan: SubmodulePlan): PullRequestRequest {

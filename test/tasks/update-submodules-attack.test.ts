@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { failed, ok, runTask, type RunOptions, type TaskRun } from '../support/agentRunner';
 import { startAzureDevOpsServer, type AzureDevOpsServer } from '../support/azureDevOpsServer';
 import { startGitDaemon, type GitDaemon } from '../support/gitDaemon';
-import { makeComponent, makeOrchestration, pinSubmodules, type ComponentRepo, type Pin } from '../support/orchestration';
+import { makeComponent, makeOrchestration, type ComponentRepo, type Pin } from '../support/orchestration';
 import { git, Repo, tempDir } from '../support/repo';
 import { bump, componentRemote, Orchestration } from '../support/versionBump';
 
@@ -392,6 +393,59 @@ describe('UpdateSubmodules under attack (issue 17, built task)', function () {
       const latest = ok(await update(work, { defaultPolicy: 'latest' }));
       assert.equal(latest.outputs.maxChange, 'major');
       assert.match(work.git('log', '-1', '--format=%B'), /ingest: v0\.1\.0 → v0\.9\.0 \(major\)/);
+    });
+
+    it("the job token goes to this organization's URLs whatever the case of the path, never elsewhere; a 401 says the credentials were not accepted", async () => {
+      const seen: { path: string; auth: string }[] = [];
+      const server = createServer((req, res) => {
+        seen.push({ path: req.url ?? '', auth: String(req.headers.authorization ?? '') });
+        res.statusCode = 401;
+        res.setHeader('WWW-Authenticate', 'Basic realm="x"');
+        res.end('no');
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as { port: number }).port;
+      // Another host: the same handler on 127.0.0.2 (the loopback network).
+      const elsewhere = createServer(server.listeners('request')[0] as Parameters<typeof createServer>[1]);
+      await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.2', r));
+      const otherPort = (elsewhere.address() as { port: number }).port;
+      try {
+        const token = 'relevo-token-case-17';
+        const f = fixture();
+        f.repo.write(
+          '.gitmodules',
+          [
+            '[submodule "other"]',
+            '\tpath = components/other',
+            `\turl = http://127.0.0.2:${otherPort}/other/project/_git/other`,
+            '[submodule "ingest"]',
+            '\tpath = components/ingest',
+            `\turl = http://127.0.0.1:${port}/ORG/project/_git/ingest`,
+          ].join('\n') + '\n',
+        );
+        f.repo.git('update-index', '--add', '--cacheinfo', `160000,${f.ingest.commits['v1.0.0']},components/other`);
+        f.repo.git('add', '.gitmodules');
+        f.repo.git('commit', '-q', '-m', 'chore: remotes over http');
+        const options = { accessToken: token, variables: { 'System.TeamFoundationCollectionUri': `http://127.0.0.1:${port}/org/` } };
+        const run = failed(
+          await update(f.repo.detach(), { include: 'ingest', dryRun: true }, options),
+          /cannot read the remote of submodule 'ingest' .*the remote did not accept the credentials \(401\).*Fix: the job token goes only to this organization's URLs/,
+        );
+        assert.doesNotMatch(run.stdout, /grant the build service 'Read'/);
+        assert.ok(
+          seen.some((r) => r.path.startsWith('/ORG/') && r.auth === `bearer ${token}`),
+          JSON.stringify(seen),
+        );
+        failed(await update(f.repo, { include: 'other', dryRun: true }, options), /cannot read the remote of submodule 'other'/);
+        assert.ok(
+          seen.some((r) => r.path.startsWith('/other/')),
+          'the other host was asked',
+        );
+        assert.ok(!seen.some((r) => r.path.startsWith('/other/') && r.auth.includes(token)), 'the token went to another host');
+      } finally {
+        server.close();
+        elsewhere.close();
+      }
     });
   });
 });
