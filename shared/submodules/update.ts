@@ -91,6 +91,8 @@ export interface ComponentUpdate {
   change: BumpLevel;
   commit: string;
   url: string;
+  /** The URL git fetches from (resolved, credentials as .gitmodules writes them): never printed. */
+  fetchUrl?: string;
   previousCommit?: string;
 }
 
@@ -255,7 +257,7 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     components.push({ ...base, decision });
     if (decision.action === 'update') {
       maxChange = maxLevel(maxChange, decision.change);
-      updates.push(toUpdate(r.sub, base.url, current, decision.target, decision.change));
+      updates.push({ ...toUpdate(r.sub, base.url, current, decision.target, decision.change), fetchUrl: r.url });
     }
   }
 

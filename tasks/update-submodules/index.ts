@@ -2,7 +2,7 @@ import * as agent from '../../shared/agent';
 import { UserError } from '../../shared/errors';
 import { openRepository } from '../../shared/git';
 import { branchContext } from '../../shared/git/branch';
-import { changeLogs, submoduleSummary } from '../../shared/submodules/summary';
+import { changeLogs, submoduleSummary, type ChangeLog } from '../../shared/submodules/summary';
 import {
   applySubmoduleUpdate,
   planSubmoduleUpdate,
@@ -79,7 +79,7 @@ void agent.runTask(async () => {
   agent.setOutput('pullRequestUrl', result?.pullRequest?.url ?? '');
   const logs = plan.updates.length
     ? await changeLogs(git, plan.updates, agent.tempDirectory(), options.parallel)
-    : new Map<string, string[]>();
+    : new Map<string, ChangeLog>();
   agent.uploadSummary('update-submodules', submoduleSummary(plan, result, dryRun, logs));
 });
 

@@ -447,5 +447,21 @@ describe('UpdateSubmodules under attack (issue 17, built task)', function () {
         elsewhere.close();
       }
     });
+
+    it("the Summary's change log fetches only the range between the two pins (--shallow-exclude of the old tag) and lists its subjects", async () => {
+      const s = await served();
+      const base = s.base;
+      const ingest = makeComponent(base, 'ingest', ['v1.0.0', 'v1.1.0'], { subjects: { 'v1.1.0': ['fix: one', 'fix: two'] } });
+      for (let i = 0; i < 5; i++) ingest.work.commit(`chore: old history ${i}`, 'old.txt');
+      const { work } = makeOrchestration(
+        base,
+        [{ name: 'ingest', path: 'components/ingest', url: '../ingest.git', commit: ingest.commits['v1.0.0'] }],
+        () => s.daemon.url('orchestration.git'),
+      );
+      const trace = join(tempDir('relevo-trace-'), 'packets');
+      const run = ok(await update(work, {}, { env: { GIT_TRACE_PACKET: trace } }));
+      assert.match(run.summaries[0], /\| ingest \| v1\.0\.0 \| v1\.1\.0 \| minor \| feat: ingest v1\.1\.0<br>fix: two<br>fix: one \|/);
+      assert.match(readFileSync(trace, 'utf8'), /deepen-not refs\/tags\/v1\.0\.0/, 'the fetch asked for the range only');
+    });
   });
 });
