@@ -14,6 +14,8 @@ export const LOCK_GENERATOR = 'Relevo UpdateSubmodules';
 export interface LockAtHead {
   path: string;
   text?: string;
+  /** HEAD has none, but an earlier commit had one: it was deleted. */
+  deleted?: boolean;
 }
 
 /**
@@ -44,7 +46,9 @@ export async function checkLockFile(git: Git, top: string, head: string, lockFil
   const entry = listed.find((l) => l.slice(l.indexOf('\t') + 1) === path);
   if (!entry) {
     if (listed.length) throw refuse('is a folder in the repository');
-    return { path };
+    // Deleted (an earlier commit has it) is recreated; one that never was is written with the next update.
+    const had = (await git.run(['-C', top, 'log', '-1', '--format=%H', head, '--', path])).trim();
+    return { path, deleted: !!had };
   }
   const [mode, type, sha] = entry.slice(0, entry.indexOf('\t')).split(' ');
   if (type !== 'blob' || mode === '120000')

@@ -410,7 +410,8 @@ function lockDisagreement(
   components: ComponentPlan[],
   undeclared: { path: string; commit: string }[],
 ): { missing: boolean; message: string } | undefined {
-  if (lock.text === undefined) return { missing: true, message: `The lock file ${lock.path} is missing: it is written anew.` };
+  if (lock.text === undefined)
+    return lock.deleted ? { missing: true, message: `The lock file ${lock.path} was deleted: it is written anew.` } : undefined;
   const recorded = new Map<string, string>();
   for (const e of (JSON.parse(lock.text) as { components: { path?: unknown; commit?: unknown }[] }).components)
     if (typeof e?.path === 'string') recorded.set(e.path, String(e.commit));

@@ -324,7 +324,7 @@ describe('UpdateSubmodules under attack (issue 17, built task)', function () {
       const recreated = ok(await update(f.repo.detach()));
       assert.match(f.repo.git('log', '-1', '--format=%s'), /recreate components\.lock\.json/);
       assert.equal(lock().components.length, 2);
-      assert.match(recreated.summaries[0], /is missing: it is written anew/);
+      assert.match(recreated.summaries[0], /was deleted: it is written anew/);
       const quiet = ok(await update(f.repo.detach()));
       assert.match(quiet.summaries[0], /Every pin is current/);
     });
