@@ -43,7 +43,9 @@ export type OpenPullRequest = (
 ) => Promise<OpenedPullRequest>;
 
 export interface RepositoryResult {
-  name: string;
+  /** The checkout (what identifies the repository: two of a run may have the same name). */
+  dir: string;
+  label: string;
   pushed: RefUpdate[];
   createdTag?: string;
   pullRequest?: OpenedPullRequest;
@@ -86,7 +88,7 @@ export async function applyPromotion(
     for (const [i, r] of plan.repositories.entries()) {
       current = r;
       const result = results[i];
-      const name = quoteForeign(r.name);
+      const name = quoteForeign(r.label);
       if (r.pullRequest) {
         if (!opts.openPullRequest) throw new Error('pull-request strategy without a pull-request service');
         result.pullRequest = await opts.openPullRequest(r, r.pullRequest);
@@ -122,7 +124,7 @@ export async function applyPromotion(
             ...r.backMergePullRequests.map((pr) => `pull request ${pr.id}`),
           ].join(', '),
         )
-        .map((what, i) => (several ? `${quoteForeign(done[i].name)}: ${what}` : what))
+        .map((what, i) => (several ? `${quoteForeign(done[i].label)}: ${what}` : what))
         .join('; ')})`,
     );
   }
@@ -130,8 +132,8 @@ export async function applyPromotion(
 }
 
 async function pushRepository(r: RepositoryPlan, several: boolean, log: Log): Promise<RepositoryResult> {
-  const result: RepositoryResult = { name: r.name, pushed: [], backMergePullRequests: [] };
-  const name = quoteForeign(r.name);
+  const result: RepositoryResult = { dir: r.dir, label: r.label, pushed: [], backMergePullRequests: [] };
+  const name = quoteForeign(r.label);
   if (!r.refs.length) {
     log.info(`${name}: nothing to push.`);
     return result;
@@ -177,7 +179,7 @@ async function pushRepository(r: RepositoryPlan, several: boolean, log: Log): Pr
 function explainFailure(failure: RepositoryFailure, several: boolean): unknown {
   const err = failure.error;
   const r = failure.plan;
-  const where = several ? `${quoteForeign(r.name)}: ` : '';
+  const where = several ? `${quoteForeign(r.label)}: ` : '';
   if (err instanceof UserError) return err;
   if (err instanceof PartialPushError) {
     const stayed = err.left
@@ -212,8 +214,8 @@ function explainFailure(failure: RepositoryFailure, several: boolean): unknown {
     const fixes: Record<string, string> = {
       local: 'git stopped before the push reached the remote: see its message above, fix what it reports, then re-run.',
       race: 'another run pushed first: re-run the promotion; it reads the new state.',
-      policy: `use 'strategy: pull-request', or give the build service identity ("<project> Build Service (<organization>)") 'Contribute', 'Create tag' and 'Bypass policies when pushing' on ${quoteForeign(r.name)}.`,
-      auth: `give the build service identity ("<project> Build Service (<organization>)") 'Contribute', 'Create branch' and 'Create tag' on ${quoteForeign(r.name)} (Project settings → Repositories → Security).`,
+      policy: `use 'strategy: pull-request', or give the build service identity ("<project> Build Service (<organization>)") 'Contribute', 'Create tag' and 'Bypass policies when pushing' on ${quoteForeign(r.label)}.`,
+      auth: `give the build service identity ("<project> Build Service (<organization>)") 'Contribute', 'Create branch' and 'Create tag' on ${quoteForeign(r.label)} (Project settings → Repositories → Security).`,
       timeout: 'check that the agent can reach the remote, then re-run.',
       server: 'the server (a hook or a permission) refused a ref: see its message above; fix that, then re-run.',
     };

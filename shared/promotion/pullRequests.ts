@@ -11,6 +11,7 @@ import { openOrUpdatePullRequest } from '../clients/pullRequests';
 import { quoteForeign } from '../output';
 import { journal } from '../undo';
 import type { OpenPullRequest } from './apply';
+import type { RepositoryIdentity } from './plan';
 
 export interface PullRequestInputs {
   reviewerIds: string[];
@@ -22,15 +23,15 @@ const branch = (ref: string) => ref.replace(/^refs\/heads\//, '');
 
 export function pullRequestOpener(
   client: AzureDevOpsClient,
-  repositoryId: (name: string, dir: string) => Promise<string>,
+  repositoryId: (repo: RepositoryIdentity) => Promise<string>,
   inputs: PullRequestInputs,
 ): OpenPullRequest {
   return async (repo, req) => {
-    const id = await repositoryId(repo.name, repo.dir);
+    const id = await repositoryId(repo);
     // Work items and auto-complete belong to the promotion's pull request, not to a back-merge's.
     const promotion = req.sourceRef.startsWith('refs/heads/relevo/promote-');
     const before = await client.findActivePullRequest(id, req.sourceRef, req.targetRef);
-    const where = `from ${branch(req.sourceRef)} into ${branch(req.targetRef)} of ${quoteForeign(repo.name)}`;
+    const where = `from ${branch(req.sourceRef)} into ${branch(req.targetRef)} of ${quoteForeign(repo.label)}`;
     if (before) {
       const { title, description } = before;
       journal.register(`the title and description of pull request ${before.id} ${where}`, () =>

@@ -56,7 +56,7 @@ export function planLines(plan: PromotionPlan): string[] {
   ];
   for (const r of plan.repositories) {
     lines.push(
-      `  ${quoteForeign(r.name)}: commit ${short(r.commit)} "${quoteForeign(r.subject)}" (on ${r.source.branch} at ${short(r.source.tip)})`,
+      `  ${quoteForeign(r.label)}: commit ${short(r.commit)} "${quoteForeign(r.subject)}" (on ${r.source.branch} at ${short(r.source.tip)})`,
     );
     lines.push(`    ${describeMove(r.move)}`);
     lines.push(`    tag ${describeTag(r)}`);
@@ -90,7 +90,7 @@ export function promotionSummary(plan: PromotionPlan, result: PromotionResult | 
   const untested = plan.repositories.filter((r) => r.tag.untested);
   if (untested.length)
     out.push(
-      `> ⚠️ **Untested release** (allowUntested): ${untested.map((r) => `${r.name} ${r.tag.tag}`).join(', ')} carried no release candidate.`,
+      `> ⚠️ **Untested release** (allowUntested): ${untested.map((r) => `${escape(r.label)} ${r.tag.tag}`).join(', ')} carried no release candidate.`,
       '',
     );
   out.push('| repository | commit | target | tag | gates | back-merge |', '|---|---|---|---|---|---|');
@@ -98,16 +98,16 @@ export function promotionSummary(plan: PromotionPlan, result: PromotionResult | 
     const gates = r.gates.length ? r.gates.map((g) => `${g.passed ? '✅' : '❌'} ${g.gate}`).join('<br>') : 'none';
     const bm = r.backMerges.length ? r.backMerges.map(describeBackMerge).join('<br>') : '—';
     out.push(
-      `| ${escape(r.name)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | \`${r.tag.tag}\`${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from \`${r.tag.candidate}\`` : ''} | ${gates} | ${escape(bm)} |`,
+      `| ${escape(r.label)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | \`${r.tag.tag}\`${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from \`${r.tag.candidate}\`` : ''} | ${gates} | ${escape(bm)} |`,
     );
   }
   out.push('');
   if (result) {
     out.push('**What happened**', '');
     for (const r of result.repositories) {
-      const plan_ = plan.repositories.find((p) => p.name === r.name)!;
+      const plan_ = plan.repositories.find((p) => p.dir === r.dir)!;
       out.push(
-        `- ${r.name}: ${r.pushed.length ? `pushed ${r.pushed.map((u) => `\`${u.ref.replace(/^refs\/(heads|tags)\//, '')}\``).join(', ')}` : 'nothing to push'}${r.pullRequest ? `; ${r.pullRequest.reused ? 'updated' : 'opened'} [pull request ${r.pullRequest.id}](${r.pullRequest.url})` : ''}`,
+        `- ${escape(r.label)}: ${r.pushed.length ? `pushed ${r.pushed.map((u) => `\`${u.ref.replace(/^refs\/(heads|tags)\//, '')}\``).join(', ')}` : 'nothing to push'}${r.pullRequest ? `; ${r.pullRequest.reused ? 'updated' : 'opened'} [pull request ${r.pullRequest.id}](${r.pullRequest.url})` : ''}`,
       );
       for (const pr of r.backMergePullRequests)
         out.push(`  - ⚠️ back-merge into \`${pr.branch}\` conflicts: [pull request ${pr.id}](${pr.url}) to resolve it`);

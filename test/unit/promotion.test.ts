@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { resolveRoute, type FlowOptions } from '../../shared/promotion/flow';
 import { checkGates, parseGates, type GateClient } from '../../shared/promotion/gates';
-import { repositoryName } from '../../shared/promotion/plan';
+import { repositoryName } from '../../shared/git/remoteUrl';
 
 const flow = (o: Partial<FlowOptions>): FlowOptions => ({
   flow: 'environments',
