@@ -35,7 +35,8 @@
  * Faults (`fail`): the next N requests matching a path answer a status (503, 429 + Retry-After,
  * any Azure DevOps error body), or are never answered (`hang`, for timeouts). `failAt(k)`: the
  * k-th request from then on, whatever it is (discovery included), gets a fault's answer (default
- * 403 TF401027, which no client retries), for the tests that fail every answer of a run in turn.
+ * 403 TF401027, which no client retries), for the tests that fail every answer of a run in turn;
+ * `failFrom(k)`: every request from the k-th on (the service down from there, undo included).
  * A pull request is abandoned by a PATCH with `status: abandoned` (or its enum value 2).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -274,6 +275,10 @@ export interface AzureDevOpsServer {
   failNth(n: number, fault?: NthFault): void;
   /** The k-th request from now on answers `fault` (default 403 TF401027, the build identity lacking Contribute); 0: none. Restarts the count (failNth with another default). */
   failAt(k: number, fault?: NthFault): void;
+  /** Every request from the k-th on answers `fault` (default 403 TF401027): the service down from there on, undo included; 0: none. */
+  failFrom(k: number, fault?: NthFault): void;
+  /** Called with each request before it is answered (synchronously: what it does happens before the answer). */
+  onRequest(fn: ((request: RecordedRequest) => void) | undefined): void;
   answered(): number;
   addRepository(name: string, options?: Partial<Omit<RepositoryRecord, 'name'>>): RepositoryRecord;
   addDefinition(name: string, options?: Partial<Omit<DefinitionRecord, 'name'>>): DefinitionRecord;
@@ -356,7 +361,8 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
   const requests: RecordedRequest[] = [];
   const faults: Array<Fault & { left: number }> = [];
   let counted = 0;
-  let nth: { at: number; fault: NthFault } | undefined;
+  let nth: { at: number; fault: NthFault; onward?: boolean } | undefined;
+  let onRequest: ((request: RecordedRequest) => void) | undefined;
   const failNth = (n: number, fault: NthFault = {}) => {
     counted = 0;
     nth = n > 0 ? { at: n, fault: { status: 500, ...fault } } : undefined;
@@ -903,6 +909,8 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       ...(body !== undefined ? { body } : {}),
     };
     requests.push(record);
+    // The test acts while the request waits (another run pushing while this one's gate is asked).
+    onRequest?.(record);
 
     const send = (reply: Reply) => {
       record.status = reply.status;
@@ -927,7 +935,7 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     const rest = decodedPath.slice(prefix.length);
     // Faults come first: a gateway or throttler answers before the service looks at the request.
     counted++;
-    const mine = nth?.at === counted ? nth.fault : undefined;
+    const mine = nth && (nth.at === counted || (nth.onward && counted > nth.at)) ? nth.fault : undefined;
     // `acted`: the request is served, then its answer replaced by the failure (a gateway error after the service acted).
     const lost = mine?.acted ? mine : undefined;
     const fault =
@@ -1023,6 +1031,17 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         `TF401027: You need the Git 'GenericContribute' permission to perform this action. Details: identity '${identity()}', scope 'repository'.`,
       );
       failNth(k, { status: 403, body, ...fault });
+    },
+    failFrom(k, fault = {}) {
+      const body = adoError(
+        'GitNeedsPermissionException',
+        `TF401027: You need the Git 'GenericContribute' permission to perform this action. Details: identity '${identity()}', scope 'repository'.`,
+      );
+      failNth(k, { status: 403, body, ...fault });
+      if (nth) nth.onward = true;
+    },
+    onRequest(fn) {
+      onRequest = fn;
     },
     answered: () => counted,
     addRepository(name, extra = {}) {

@@ -380,9 +380,9 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       const before = refsOf(r.bare);
       const run = failed(
         await promote(checkout(r, 'hotfix/1.0.1'), 'hotfix/1.0.1', { to: 'pro' }, rest(repo.id)),
-        /PullRequestContribute.*Put back: the pull request from relevo\/back-merge-v1\.0\.1-into-dev into dev of app, if this run opened it \(abandoned\); refs\/heads\/pro, refs\/heads\/pre, refs\/heads\/relevo\/back-merge-v1\.0\.1-into-dev, refs\/tags\/v1\.0\.1 on 'origin'; the checkout's refs\/remotes\/origin\/pro, refs\/remotes\/origin\/pre, refs\/remotes\/origin\/relevo\/back-merge-v1\.0\.1-into-dev\./,
+        /PullRequestContribute.*Put back: the pull request from relevo\/back-merge-[0-9a-f]{12}-into-dev into dev of app, if this run opened it \(abandoned\); refs\/heads\/pro, refs\/heads\/pre, refs\/heads\/relevo\/back-merge-[0-9a-f]{12}-into-dev, refs\/tags\/v1\.0\.1 on 'origin'; the checkout's refs\/remotes\/origin\/pro, refs\/remotes\/origin\/pre, refs\/remotes\/origin\/relevo\/back-merge-[0-9a-f]{12}-into-dev\./,
       );
-      assert.equal(refsOf(r.bare), before, 'pro, pre, the tag and relevo/back-merge-v1.0.1-into-dev are back');
+      assert.equal(refsOf(r.bare), before, 'pro, pre, the tag and relevo/back-merge-<commit>-into-dev are back');
       assert.equal(server.state.pullRequests.length, 0);
       assertNoToken(run, server.token);
     });
