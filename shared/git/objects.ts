@@ -63,9 +63,17 @@ export async function readConfig(git: Git): Promise<RepositoryConfig> {
   return { remotes, user };
 }
 
-/** Which of `revisions` name objects here (one `cat-file --batch`), with a commit's subject. */
-export async function readObjects(git: Git, revisions: string[]): Promise<Map<string, { type: string; subject: string }>> {
-  const found = new Map<string, { type: string; subject: string }>();
+export interface ObjectInfo {
+  type: string;
+  /** A commit's subject; empty for other objects. */
+  subject: string;
+  /** A commit's committer date. */
+  committed?: Date;
+}
+
+/** Which of `revisions` name objects here (one `cat-file --batch`), with a commit's subject and date. */
+export async function readObjects(git: Git, revisions: string[]): Promise<Map<string, ObjectInfo>> {
+  const found = new Map<string, ObjectInfo>();
   // latin1: one character per byte, so the sizes cat-file prints are string offsets.
   const out = await git.run(['cat-file', '--batch'], { input: revisions.join('\n') + '\n', encoding: 'latin1' });
   let at = 0;
@@ -81,7 +89,9 @@ export async function readObjects(git: Git, revisions: string[]): Promise<Map<st
     at = eol + 1 + Number(size) + 1;
     const split = body.indexOf('\n\n');
     const subject = type === 'commit' && split >= 0 ? Buffer.from(body.slice(split + 2).split('\n')[0], 'latin1').toString('utf8') : '';
-    found.set(rev, { type, subject });
+    const seconds =
+      type === 'commit' ? /^committer .* (\d+) [+-]\d{4}$/m.exec(body.slice(0, split < 0 ? body.length : split))?.[1] : undefined;
+    found.set(rev, { type, subject, ...(seconds ? { committed: new Date(Number(seconds) * 1000) } : {}) });
   }
   return found;
 }

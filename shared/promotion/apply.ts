@@ -159,9 +159,14 @@ async function pushRepository(r: RepositoryPlan, several: boolean, log: Log): Pr
     several ? `${name}: ` : '',
   );
   // Before the push, from what the plan read: each ref back to its value then, if it is at what this run pushed.
-  journal.register(`${several ? `${name}: ` : ''}${updates.map((u) => u.ref).join(', ')} on '${r.remote}'`, () =>
-    putBackRemoteRefs(r.git, r.remote, updates),
-  );
+  journal.register(`${several ? `${name}: ` : ''}${updates.map((u) => u.ref).join(', ')} on '${r.remote}'`, async () => {
+    // A pull request of this run that could not be abandoned (its undo runs first) may be open: the
+    // repository's promotion stays whole (its branch, the tag it promotes) rather than leave it on a deleted branch.
+    if (r.undoHolds.size)
+      throw new Error(`kept ${updates.map((u) => shortRef(u.ref)).join(', ')}: ${[...r.undoHolds.values()].join('; ')}`);
+    await putBackRemoteRefs(r.git, r.remote, updates);
+  });
+
   try {
     await pushAll(r.git, r.remote, updates);
   } catch (err) {

@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
 import { Git, GitCommandError, startRepository, ZERO_SHA, type GitOptions, type TagRef } from '../git';
-import { mergeBase, mergeCommit, readConfig, readObjects, type RepositoryConfig } from '../git/objects';
+import { mergeBase, mergeCommit, readConfig, readObjects, type ObjectInfo, type RepositoryConfig } from '../git/objects';
 import { repositoryName } from '../git/remoteUrl';
 import type { Log } from '../log';
 import { quoteForeign } from '../output';
 import { gitmodulesAt } from '../submodules/changes';
 import { displayUrl, resolveSubmoduleUrl } from '../submodules/urls';
+import { CANDIDATE_LABEL, highest } from '../versioning/decide';
 import { collectTags, type ComponentTag } from '../versioning/history';
 import { parseTagFormat, type TagFormat } from '../versioning/tagFormat';
 import { VERSION_PLACEHOLDER, type Route, type Strategy } from './flow';
@@ -47,7 +48,7 @@ export interface PromotionOptions {
   allowUntested: boolean;
   gitOptions: GitOptions;
   /** Checks the gates of one repository's commit (undefined: no gate). */
-  checkGates?: (repo: RepositoryIdentity, commit: string) => Promise<GateResult[]>;
+  checkGates?: (repo: RepositoryIdentity, commit: string, where: { branch: string; committed?: Date }) => Promise<GateResult[]>;
   /** Where worktrees and scratch clones go (the agent's temp folder). */
   scratch: string;
   parallel: number;
@@ -116,6 +117,12 @@ export interface RepositoryPlan {
   orchestration: boolean;
   /** `Name <email>` for the annotated tag, as git would pick it (environment, repository config, the run's identity). */
   tagger: string;
+  /**
+   * Refs the undo must leave where the push put them, with why: the source branch of a pull
+   * request this run opened and could not abandon (the service down) stays, so the pull request
+   * does not point at a deleted branch. Filled while undoing, read by the put-back of the push.
+   */
+  undoHolds: Map<string, string>;
 }
 
 export interface PromotionPlan {
@@ -182,9 +189,14 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
   const objects = await fetchWhatIsMissing(repo, remoteState, commit, log, prefix);
   const subject = await checkOnSource(repo, remoteState, commit, objects);
 
-  const gates = opts.checkGates ? opts.checkGates({ name, dir: input.dir, remoteUrl: repo.remoteUrl }, commit) : Promise.resolve([]);
+  const gates = opts.checkGates
+    ? opts.checkGates({ name, dir: input.dir, remoteUrl: repo.remoteUrl }, commit, {
+        branch: route.source,
+        committed: objects.get(commit)?.committed,
+      })
+    : Promise.resolve([]);
   gates.catch(() => undefined);
-  const tag = await decideTag({
+  let tag = await decideTag({
     git,
     gitOptions: opts.gitOptions,
     commit,
@@ -213,6 +225,8 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
     source: route.source,
     name,
   });
+  if (move.kind === 'contains' && tag.kind === 'candidate' && !tag.existing)
+    tag = (await candidateOnMerge(repo, remoteState, commit, move)) ?? tag;
   const planned = await planRefs(repo, remoteState, { commit, subject, tag, move, component: opts.component });
   return {
     name,
@@ -231,6 +245,7 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
     pins: [],
     orchestration: objects.has(`${commit}:.gitmodules`),
     tagger: tagger(repo.config, opts.gitOptions),
+    undoHolds: new Map(),
   };
 }
 
@@ -334,7 +349,7 @@ async function fetchWhatIsMissing(
   commit: string,
   log: Log,
   prefix: string,
-): Promise<Map<string, { type: string; subject: string }>> {
+): Promise<Map<string, ObjectInfo>> {
   const { git, remote, name } = repo;
   if (repo.shallow) {
     log.info(`${prefix || `${quoteForeign(name)}: `}shallow checkout: fetching the history of '${repo.route.source}' to check ancestry.`);
@@ -362,7 +377,7 @@ async function checkOnSource(
   repo: OpenedRepository,
   state: RemoteState,
   commit: string,
-  objects: Map<string, { type: string; subject: string }>,
+  objects: Map<string, ObjectInfo>,
 ): Promise<string> {
   const { route, remote, name, git } = repo;
   if (!objects.has(commit)) {
@@ -382,6 +397,32 @@ async function checkOnSource(
     );
   }
   return objects.get(commit)!.subject;
+}
+
+/**
+ * `strategy: merge` into a candidate environment tags its merge commit (what the environment
+ * holds and tests): a re-run finds the commit contained in the target whose tip is that merge,
+ * and reports its tag instead of making another candidate for the merged commit.
+ */
+async function candidateOnMerge(
+  repo: OpenedRepository,
+  state: RemoteState,
+  commit: string,
+  move: BranchMove,
+): Promise<TagDecision | undefined> {
+  const onTip = highest(state.tags.filter((t) => t.commit === move.from && t.version.prerelease[0] === CANDIDATE_LABEL));
+  if (!onTip) return undefined;
+  const merged = (await repo.git.run(['rev-parse', '--verify', '--quiet', `${move.from}^2`]).catch(() => '')).trim();
+  if (merged !== commit) return undefined;
+  return {
+    version: onTip.version.version,
+    tag: onTip.name,
+    kind: 'candidate',
+    existing: true,
+    pushExisting: false,
+    untested: false,
+    why: `the merge commit that promoted it into '${move.branch}' carries ${onTip.name}`,
+  };
 }
 
 /** The refs the push changes (target or pull-request branch, back-merges, the tag), the pull request, the notes. */
@@ -436,7 +477,8 @@ async function planRefs(
   if (!tag.existing || tag.pushExisting) {
     refs.push({
       ref: `refs/tags/${tag.tag}`,
-      to: commit,
+      // A candidate merged into its environment tags the merge commit: the next promotion releases what the environment tested.
+      to: move.kind === 'merge' && tag.kind === 'candidate' ? move.to : commit,
       previous: ZERO_SHA,
       tag: tag.existing
         ? undefined

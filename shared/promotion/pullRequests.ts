@@ -39,9 +39,15 @@ export function pullRequestOpener(
       );
     } else {
       journal.register(`the pull request ${where}, if this run opened it (abandoned)`, async () => {
-        // Only the one this run opened: active, from this branch into this target, with this run's title.
-        const opened = await client.findActivePullRequest(id, req.sourceRef, req.targetRef);
-        if (opened && opened.title === req.title) await client.abandonPullRequest(id, opened.id);
+        try {
+          // Only the one this run opened: active, from this branch into this target, with this run's title.
+          const opened = await client.findActivePullRequest(id, req.sourceRef, req.targetRef);
+          if (opened && opened.title === req.title) await client.abandonPullRequest(id, opened.id);
+        } catch (err) {
+          // It may be open: its branch (and the tag it promotes) stay, so it is a whole promotion, not a pull request of a deleted branch.
+          repo.undoHolds.set(req.sourceRef, `the pull request ${where} may be open (it could not be abandoned)`);
+          throw err;
+        }
       });
     }
     return openOrUpdatePullRequest(client, id, {

@@ -42,7 +42,8 @@ export function describeBackMerge(b: BackMerge): string {
 function describeTag(r: RepositoryPlan): string {
   const t = r.tag;
   const state = t.existing ? (t.pushExisting ? 'on the commit locally, pushed' : 'on the commit already') : 'new';
-  return `${t.tag} on ${short(r.commit)} (${state}; ${t.why})${t.untested ? ' — UNTESTED (allowUntested)' : ''}`;
+  const on = r.refs.find((p) => p.ref === `refs/tags/${t.tag}`)?.to ?? r.commit;
+  return `${t.tag} on ${short(on)}${on !== r.commit ? ' (the merge commit)' : ''} (${state}; ${t.why})${t.untested ? ' — UNTESTED (allowUntested)' : ''}`;
 }
 
 /**
@@ -77,6 +78,44 @@ export function backMergeStatus(r: RepositoryPlan | undefined): string {
   if (s.some((x) => x === 'merged' || x === 'fast-forward')) return 'merged';
   if (s.every((x) => x === 'missing')) return 'skipped';
   return 'up-to-date';
+}
+
+/** One repository in the `repositories` output (JSON): what the run did there, or would do (dry run). */
+export interface RepositoryOutput {
+  path: string;
+  remote: string;
+  remoteUrl?: string;
+  name: string;
+  promotedCommit: string;
+  version: string;
+  tag: string;
+  target: string;
+  move: BranchMove['kind'];
+  pullRequestId?: number;
+  pullRequestUrl?: string;
+  backMergeStatus: string;
+  backMergePullRequests: { branch: string; id: number; url: string }[];
+}
+
+/** The `repositories` output: every repository of the run (the other outputs describe only the first). */
+export function repositoriesOutput(plan: PromotionPlan, result: PromotionResult | undefined): RepositoryOutput[] {
+  return plan.repositories.map((r) => {
+    const done = result?.repositories.find((x) => x.dir === r.dir);
+    return {
+      path: r.dir,
+      remote: r.remote,
+      ...(r.remoteUrl ? { remoteUrl: r.remoteUrl } : {}),
+      name: r.name,
+      promotedCommit: r.commit,
+      version: r.tag.version,
+      tag: r.tag.tag,
+      target: r.move.branch,
+      move: r.move.kind,
+      ...(done?.pullRequest ? { pullRequestId: done.pullRequest.id, pullRequestUrl: done.pullRequest.url } : {}),
+      backMergeStatus: backMergeStatus(r),
+      backMergePullRequests: (done?.backMergePullRequests ?? []).map((pr) => ({ branch: pr.branch, id: pr.id, url: pr.url })),
+    };
+  });
 }
 
 export function promotionSummary(plan: PromotionPlan, result: PromotionResult | undefined, dryRun: boolean): string {

@@ -8,7 +8,7 @@ import { resolveRoute } from '../../shared/promotion/flow';
 import { checkGates, parseGates } from '../../shared/promotion/gates';
 import { planPromotion, type RepositoryIdentity, type RepositoryInput } from '../../shared/promotion/plan';
 import { pullRequestOpener } from '../../shared/promotion/pullRequests';
-import { backMergeStatus, planLines, promotionSummary } from '../../shared/promotion/summary';
+import { backMergeStatus, planLines, promotionSummary, repositoriesOutput } from '../../shared/promotion/summary';
 import { describeUnwind, journal } from '../../shared/undo';
 
 const PARALLEL = 8;
@@ -101,6 +101,7 @@ void agent.runTask(async () => {
   agent.setOutput('pullRequestId', firstResult?.pullRequest?.id ?? '');
   agent.setOutput('pullRequestUrl', firstResult?.pullRequest?.url ?? '');
   agent.setOutput('backMergeStatus', backMergeStatus(first));
+  agent.setOutput('repositories', JSON.stringify(repositoriesOutput(plan, result)));
   agent.uploadSummary('promote-branch', promotionSummary(plan, result, dryRun));
 });
 

@@ -103,8 +103,15 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
         git(r.bare, 'log', '-1', '--format=%B', merge),
         /^Merge v1\.1\.0-rc\.1 into pre\n\nPromoted [0-9a-f]{12} from 'dev' to 'pre' by Relevo PromoteBranch\./,
       );
-      assert.equal(remoteTags(r.bare)['v1.1.0-rc.1'], a, 'the candidate tag is on the tested commit');
+      assert.equal(remoteTags(r.bare)['v1.1.0-rc.1'], merge, 'the candidate tag is on the merge commit: what pre holds and tests');
       assert.equal(run.outputs.promotedCommit, a);
+      const rerun = ok(await promote(checkout(r, 'dev'), 'dev', { to: 'pre', strategy: 'merge' }));
+      assert.equal(rerun.outputs.tag, 'v1.1.0-rc.1', "a re-run reports the merge commit's candidate, makes no other");
+      assert.equal(tip(r, 'pre'), merge);
+      // The next step does not dead-end: pre's tip is a tagged candidate.
+      const release = ok(await promote(checkout(r, 'pre'), 'pre', { to: 'pro' }));
+      assert.equal(release.outputs.tag, 'v1.1.0');
+      assert.equal(tip(r, 'pro'), merge);
     });
 
     it('strategy merge whose merge conflicts on the target fails naming strategy and pushes nothing', async () => {
