@@ -29,7 +29,7 @@
  * | GET     | {project}/_apis/git/repositories/{repo}/commits/{commit}/statuses      | 200 {count,value}, newest first; latestOnly          | R "Commit statuses"; L GitApi.getStatuses |
  * | POST    | {project}/_apis/git/repositories/{repo}/annotatedTags                  | 201; 400 no message; 409 exists (modeled text); 403 TF401027 CreateTag | R "Annotated tag"; I MicrosoftDocs/vsts-rest-api-specs#176 (400), #390 (409) |
  * | GET     | {project}/_apis/build/definitions?name=                                | 200 {count,value}; 403 (modeled)                    | L BuildApi.getDefinitions |
- * | GET     | {project}/_apis/build/builds?definitions=&repositoryId=&branchName=&$top=&queryOrder= | 200 {count,value}; 403 (modeled)      | R "Builds for a commit"; L BuildApi.getBuilds |
+ * | GET     | {project}/_apis/build/builds?definitions=&repositoryId=&branchName=&minTime=&$top=&continuationToken=&queryOrder= | 200 {count,value}, at most $top newest first, the next page's token in x-ms-continuationtoken; 403 (modeled) | R "Builds for a commit"; L BuildApi.getBuilds |
  *
  * Everything needs `Authorization: Bearer <token>`: otherwise 401 TF400813 with WWW-Authenticate.
  * Faults (`fail`): the next N requests matching a path answer a status (503, 429 + Retry-After,
@@ -317,6 +317,8 @@ class Reply {
   ) {}
 }
 const json = (status: number, body: unknown, headers?: Record<string, string>) => new Reply(status, body, headers);
+/** The most builds one answer holds, whatever $top asks (modeled: the service caps its pages). */
+export const BUILDS_PAGE_LIMIT = 1000;
 const list = (value: unknown[]) => json(200, { count: value.length, value });
 
 // ---------------------------------------------------------------------------------------------
@@ -370,6 +372,9 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
   let nextPullRequestId = 1;
   let nextDefinitionId = 1;
   let nextBuildId = 100;
+  /** Continuation tokens of the builds list (opaque to the client): where the next page starts. */
+  const pageTokens = new Map<string, number>();
+  let lastQueued = 0;
   let base = ''; // http://127.0.0.1:port/org/
 
   // --- lookups ----------------------------------------------------------------------------------
@@ -806,12 +811,33 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         let found = state.builds.filter((b) => b.projectId === p.id && (!definitions || definitions.includes(b.definitionId)));
         if (q.repositoryId) found = found.filter((b) => (b.repositoryId ?? '').toLowerCase() === q.repositoryId.toLowerCase());
         if (q.branchName) found = found.filter((b) => b.sourceBranch === q.branchName);
+        // minTime: builds queued at or after it (the order is by queue time).
+        if (q.minTime) {
+          const min = Date.parse(q.minTime);
+          if (Number.isNaN(min)) return badRequest('InvalidArgumentValueException', `'${q.minTime}' is not a valid date.`); // modeled
+          found = found.filter((b) => Date.parse(b.queueTime) >= min);
+        }
         found.sort((a, b) =>
           order === 'queuetimeascending' || order === '5'
-            ? a.queueTime.localeCompare(b.queueTime)
+            ? a.queueTime.localeCompare(b.queueTime) || a.id - b.id
             : b.queueTime.localeCompare(a.queueTime) || b.id - a.id,
         );
-        return list(found.slice(0, q.$top ? Number(q.$top) : 1000).map(buildJson));
+        // R "Builds for a commit": at most $top a page; the next page's token in x-ms-continuationtoken, sent back as continuationToken=.
+        const top = Math.min(q.$top ? Number(q.$top) : BUILDS_PAGE_LIMIT, BUILDS_PAGE_LIMIT);
+        let from = 0;
+        if (q.continuationToken) {
+          const token = pageTokens.get(q.continuationToken);
+          if (token === undefined) return badRequest('InvalidArgumentValueException', 'The continuation token is not valid.'); // modeled
+          from = token;
+        }
+        const page = found.slice(from, from + top);
+        const headers: Record<string, string> = {};
+        if (from + top < found.length) {
+          const token = randomUUID().replace(/-/g, '');
+          pageTokens.set(token, from + top);
+          headers['x-ms-continuationtoken'] = token;
+        }
+        return json(200, { count: page.length, value: page.map(buildJson) }, headers);
       },
     },
   ];
@@ -1063,9 +1089,11 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         sourceBranch: 'refs/heads/main',
         status: 'completed',
         result: 'succeeded',
-        queueTime: new Date(Date.UTC(2026, 0, 1, 0, 0, id % 60)).toISOString(),
+        // Queued when added (after the commits a test made), later ones later: the order of ids.
+        queueTime: new Date(Math.max(Date.now(), lastQueued + 1)).toISOString(),
         ...build,
       };
+      lastQueued = Math.max(lastQueued, Date.parse(record.queueTime));
       state.builds.push(record);
       return record;
     },
