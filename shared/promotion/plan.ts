@@ -211,7 +211,7 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
     sourceRef: remoteState.sourceRef,
     paths: opts.paths,
     allowUntested: opts.allowUntested,
-    candidateBranch: route.flow === 'environments' ? route.source : `${route.target}`,
+    candidateBranch: candidateBranchOf(route),
     scratch: opts.scratch,
     log,
   });
@@ -489,6 +489,12 @@ async function planRefs(
     });
   }
   return { refs, pullRequest, backMerges, notes };
+}
+
+/** Where the commit gets its candidate tag by promotion; none for a hotfix, whose own build tags it (VersionBump). */
+function candidateBranchOf(route: Route): string | undefined {
+  if (route.hotfix) return undefined;
+  return route.flow === 'environments' ? route.source : route.target;
 }
 
 /** A git command that failed while planning (it could not read what it needed) is the environment's doing, not a bug: nothing moved yet. */
