@@ -6,6 +6,7 @@ import { branchContext } from '../../shared/git/branch';
 import { applyPromotion, type OpenPullRequest } from '../../shared/promotion/apply';
 import { resolveRoute } from '../../shared/promotion/flow';
 import { checkGates, parseGates } from '../../shared/promotion/gates';
+import { azureReposProject } from '../../shared/git/remoteUrl';
 import { planPromotion, type RepositoryIdentity, type RepositoryInput } from '../../shared/promotion/plan';
 import { pullRequestOpener } from '../../shared/promotion/pullRequests';
 import { backMergeStatus, planLines, promotionSummary, repositoriesOutput } from '../../shared/promotion/summary';
@@ -141,7 +142,7 @@ function repositoryIds(
     if (!cache.has(key))
       cache.set(
         key,
-        client.repository(repo.name).then((r) => r.id),
+        client.repository(repo.name, azureReposProject(repo.remoteUrl)).then((r) => r.id),
       );
     return cache.get(key)!;
   };
