@@ -23,7 +23,7 @@ import { GitCommandError, ZERO_SHA } from '../git';
 import { explainPushFailure, PartialPushError, PushError, pushAll, putBackRemoteRefs, type RefUpdate } from '../git/push';
 import type { Log } from '../log';
 import { quoteForeign } from '../output';
-import { journal } from '../undo';
+import { journal as runJournal, type UndoJournal } from '../undo';
 import type { RepositoryPlan, PromotionPlan } from './plan';
 import { registerTrackingRefs } from './tracking';
 
@@ -69,13 +69,14 @@ const shortRef = (ref: string) => ref.replace(/^refs\/(heads|tags)\//, '');
 
 export async function applyPromotion(
   plan: PromotionPlan,
-  opts: { openPullRequest?: OpenPullRequest; parallel: number; log: Log },
+  opts: { openPullRequest?: OpenPullRequest; parallel: number; log: Log; journal?: UndoJournal },
 ): Promise<PromotionResult> {
   const log = opts.log;
+  const journal = opts.journal ?? runJournal;
   const several = plan.repositories.length > 1;
   // Every repository's push runs to its end (landed or refused) before a failure is reported: the journal then puts back all of them.
   const settled = await mapLimit(plan.repositories, opts.parallel, (r) =>
-    pushRepository(r, several, log).then(
+    pushRepository(r, several, log, journal).then(
       (result) => ({ result }),
       (error: unknown) => ({ error: new RepositoryFailure(r, error) }),
     ),
@@ -131,7 +132,7 @@ export async function applyPromotion(
   return { repositories: results };
 }
 
-async function pushRepository(r: RepositoryPlan, several: boolean, log: Log): Promise<RepositoryResult> {
+async function pushRepository(r: RepositoryPlan, several: boolean, log: Log, journal: UndoJournal): Promise<RepositoryResult> {
   const result: RepositoryResult = { dir: r.dir, label: r.label, pushed: [], backMergePullRequests: [] };
   const name = quoteForeign(r.label);
   if (!r.refs.length) {
@@ -157,6 +158,7 @@ async function pushRepository(r: RepositoryPlan, several: boolean, log: Log): Pr
     r.remote,
     updates.map((u) => u.ref),
     several ? `${name}: ` : '',
+    journal,
   );
   // Before the push, from what the plan read: each ref back to its value then, if it is at what this run pushed.
   journal.register(`${several ? `${name}: ` : ''}${updates.map((u) => u.ref).join(', ')} on '${r.remote}'`, async () => {
