@@ -37,8 +37,18 @@ export function pullRequestOpener(
       journal.register(`the title and description of pull request ${before.id} ${where}`, () =>
         client.updatePullRequest(id, before.id, { title, description }),
       );
-    } else {
+    }
+    // Whether the create was sent: until then there is nothing of this run's to abandon, whatever the service answers.
+    let createSent = false;
+    const tracked: AzureDevOpsClient = Object.assign(Object.create(client) as AzureDevOpsClient, {
+      createPullRequest: (...args: Parameters<AzureDevOpsClient['createPullRequest']>) => {
+        createSent = true;
+        return client.createPullRequest(...args);
+      },
+    });
+    if (!before) {
       journal.register(`the pull request ${where}, if this run opened it (abandoned)`, async () => {
+        if (!createSent) return;
         try {
           // Only the one this run opened: active, from this branch into this target, with this run's title.
           const opened = await client.findActivePullRequest(id, req.sourceRef, req.targetRef);
@@ -50,7 +60,7 @@ export function pullRequestOpener(
         }
       });
     }
-    return openOrUpdatePullRequest(client, id, {
+    return openOrUpdatePullRequest(tracked, id, {
       ...req,
       reviewerIds: inputs.reviewerIds,
       workItemIds: promotion ? inputs.workItemIds : [],

@@ -80,7 +80,9 @@ void agent.runTask(async () => {
       paths: agent.listInput('paths'),
       allowUntested: agent.boolInput('allowUntested'),
       gitOptions: agent.gitOptions(),
-      checkGates: gates.length ? (repo, commit) => checkGates(rest!.client!, gates, commit, () => repositoryId(repo)) : undefined,
+      checkGates: gates.length
+        ? (repo, commit, where) => checkGates(rest!.client!, gates, commit, () => repositoryId(repo), where)
+        : undefined,
       scratch: agent.tempDirectory(),
       parallel: PARALLEL,
     },
