@@ -11,7 +11,7 @@ import { makeComponent, makeOrchestration } from '../test/support/orchestration'
 import { checkout, commitOn, envRepo } from '../test/support/promotion';
 import { cleanTempDirs, git, Repo, tempDir } from '../test/support/repo';
 import { makeSalesData, SALES_CONFIG, seededToolCache } from '../test/support/sampleData';
-import { startWorkspaceServer } from '../test/support/databricksWorkspaceServer';
+import { startDatabricksServer } from '../test/support/databricksServer';
 import { remoteOf } from '../test/support/deploy';
 import { parseHeaders, readZip } from '../shared/python/wheel';
 
@@ -258,7 +258,7 @@ async function main(): Promise<void> {
  * where the previous release left them; the bill of materials printed.
  */
 async function deployToWorkspace(orchestration: Repo, remotes: string, previous: Record<string, string>): Promise<void> {
-  const ws = await startWorkspaceServer();
+  const ws = await startDatabricksServer();
   try {
     ws.addDirectory('/Workspace/pro');
     for (const [name, commit] of Object.entries(previous)) {
