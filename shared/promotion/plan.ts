@@ -52,6 +52,8 @@ export interface PromotionOptions {
   /** Where worktrees and scratch clones go (the agent's temp folder). */
   scratch: string;
   parallel: number;
+  /** Opens a checkout (tests give a fake git). */
+  openGit?: typeof startRepository;
 }
 
 /** How the target branch takes the commit. */
@@ -265,7 +267,7 @@ interface OpenedRepository {
 
 /** Opens the checkout (its configuration and local tags read meanwhile) and checks it has commits and the remote. */
 async function openRepository(input: RepositoryInput, opts: PromotionOptions, tagPattern: string): Promise<OpenedRepository> {
-  const git = startRepository(input.dir, opts.gitOptions, input.input);
+  const git = (opts.openGit ?? startRepository)(input.dir, opts.gitOptions, input.input);
   const configRead = readConfig(git);
   const localRead = git.localTags(tagPattern);
   configRead.catch(() => undefined);

@@ -140,6 +140,12 @@ describe('PromoteBranch under attack (built task)', function () {
       assert.equal(intoDev[0].status, 'active');
       assert.equal(intoDev[0].title, 'Back-merge v1.0.1 into dev', 'updated by the second run');
       assert.match(intoPro.stdout, /updated the open pull request/);
+      // The Summary links the pull request's page, not its REST URL.
+      assert.match(
+        intoPro.summaries[0],
+        /\[pull request \d+\]\(http:\/\/127\.0\.0\.1:\d+\/org\/Data%20Platform\/_git\/app\/pullrequest\/\d+\)/,
+      );
+      assert.doesNotMatch(intoPro.summaries[0], /_apis\/git/);
     });
 
     it('a failed status posted after a succeeded one fails the status gate (the newest status of the context counts)', async () => {
