@@ -7,6 +7,8 @@
  * title and description go back to what they were.
  */
 import type { AutoCompleteOptions, AzureDevOpsClient } from '../clients/azureDevOps';
+// The error class alone (no REST library): the client itself is loaded only when a run needs it.
+import { AzureDevOpsError } from '../clients/azureDevOps/errors';
 import { openOrUpdatePullRequest } from '../clients/pullRequests';
 import { quoteForeign } from '../output';
 import { journal } from '../undo';
@@ -41,9 +43,22 @@ export function pullRequestOpener(
     // Whether the create was sent: until then there is nothing of this run's to abandon, whatever the service answers.
     let createSent = false;
     const tracked: AzureDevOpsClient = Object.assign(Object.create(client) as AzureDevOpsClient, {
-      createPullRequest: (...args: Parameters<AzureDevOpsClient['createPullRequest']>) => {
+      createPullRequest: async (...args: Parameters<AzureDevOpsClient['createPullRequest']>) => {
         createSent = true;
-        return client.createPullRequest(...args);
+        try {
+          return await client.createPullRequest(...args);
+        } catch (err) {
+          // Refused (a 4xx answer: a permission, a validation): nothing was opened. A 5xx or no answer may have opened it.
+          if (
+            err instanceof AzureDevOpsError &&
+            err.status !== undefined &&
+            err.status >= 400 &&
+            err.status < 500 &&
+            (err.attempts ?? 1) <= 1
+          )
+            createSent = false;
+          throw err;
+        }
       },
     });
     if (!before) {
