@@ -13,6 +13,7 @@ import { Git, GitCommandError, startRepository, ZERO_SHA, type GitOptions, type 
 import { mergeBase, mergeCommit, readConfig, readObjects, type ObjectInfo, type RepositoryConfig } from '../git/objects';
 import { repositoryName } from '../git/remoteUrl';
 import type { Log } from '../log';
+import { markdownText } from '../markdown';
 import { quoteForeign } from '../output';
 import { gitmodulesAt } from '../submodules/changes';
 import { displayUrl, resolveSubmoduleUrl } from '../submodules/urls';
@@ -451,7 +452,7 @@ async function planRefs(
       targetRef: move.ref,
       title: `Promote ${tag.tag} to ${target}`,
       description: [
-        `Promotes ${short(commit)} (${p.subject}) from '${route.source}' to '${target}' as ${tag.tag}.`,
+        `Promotes ${short(commit)} (${markdownText(p.subject)}) from '${route.source}' to '${target}' as ${tag.tag}.`,
         '',
         `Opened by Relevo PromoteBranch. ${tag.why}.`,
       ].join('\n'),

@@ -8,132 +8,26 @@
  * released: `changed` is false there, and `release` is what says "build this".
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { ok, runTask, type RunOptions } from '../support/agentRunner';
-import { startAzureDevOpsServer, type AzureDevOpsServer } from '../support/azureDevOpsServer';
-import { startDatabricksServer, type DatabricksServer } from '../support/databricksServer';
-import { evaluate, inputsOf, templateSteps } from '../support/pipelineTemplate';
-import { checkout, envRepo, promote, type EnvRepo } from '../support/promotion';
-import { startPypiServer, type PypiServer } from '../support/pypiServer';
-import { git, tempDir } from '../support/repo';
+import { ok } from '../support/agentRunner';
+import { checkout, commitOn, envRepo, promote, promoteAll } from '../support/promotion';
+import { git } from '../support/repo';
 import { bump, released } from '../support/versionBump';
-
-const PYTHON = '/usr/bin/python3';
-
-function canBuildWheels(): boolean {
-  try {
-    execFileSync(PYTHON, ['-c', 'import build, setuptools, wheel'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface Services {
-  ado: AzureDevOpsServer;
-  feed: PypiServer;
-  db: DatabricksServer;
-  repositoryId: string;
-  jobToken: string;
-}
-
-/** What one build of `branch` ran: each step by task and name, and the variables it ended with. */
-interface Build {
-  ran: string[];
-  variables: Record<string, string>;
-}
-
-/**
- * One CI build of `branch` of `template`, as Azure Pipelines would run it: every stage and step
- * whose condition holds, in order. Relevo steps run through their bundles; a status-posting
- * script posts to the contract server. (The agent's differences: Debian's Python without
- * isolation, since there is no package index here, and paths the agent would root.)
- */
-async function ciBuild(template: string, parameters: Record<string, string>, r: EnvRepo, branch: string, s: Services): Promise<Build> {
-  const agent = checkout(r, branch);
-  const variables: Record<string, string> = {
-    'Build.SourceBranch': `refs/heads/${branch}`,
-    volumePathPre: '/Volumes/main/libs/pre/ingest',
-    volumePathPro: '/Volumes/main/libs/pro/ingest',
-    clusterIdsPre: 'pre-1',
-    clusterIdsPro: 'pro-1',
-  };
-  const agentVariables = {
-    'Build.SourceBranch': `refs/heads/${branch}`,
-    'Build.SourceVersion': agent.head(),
-    'Build.SourcesDirectory': agent.dir,
-    'Build.Repository.ID': s.repositoryId,
-    'System.TeamProject': s.ado.project.name,
-  };
-  const ran: string[] = [];
-  const setOutputs = (name: string | undefined, outputs: Record<string, string>) => {
-    for (const [k, v] of Object.entries(outputs)) variables[`${name}.${k}`] = v;
-  };
-  for (const step of templateSteps(template, parameters)) {
-    if (!evaluate(step.stageCondition, variables) || !evaluate(step.condition, variables)) continue;
-    ran.push(`${step.stage}: ${step.task}${step.name ? ` (${step.name})` : ''}`);
-    const inputs = inputsOf(step, variables);
-    const rest: Omit<RunOptions, 'inputs'> = {
-      accessToken: s.jobToken,
-      variables: { ...agentVariables, 'System.TeamFoundationCollectionUri': s.ado.url },
-    };
-    if (step.task === 'PostStatus') {
-      s.ado.addStatus(s.repositoryId, agent.head(), { state: 'succeeded', context: { genre: inputs.genre, name: inputs.name } });
-    } else if (step.task === 'VersionBump@1') {
-      setOutputs(step.name, ok(await bump(agent, inputs, rest)).outputs);
-    } else if (step.task === 'PromoteBranch@1') {
-      setOutputs(step.name, ok(await promote(agent, branch, inputs, rest)).outputs);
-    } else if (step.task === 'BuildWheel@1') {
-      const run = await runTask('build-wheel', {
-        inputs: {
-          ...inputs,
-          projectDirectory: join(agent.dir, inputs.projectDirectory),
-          pythonInterpreter: PYTHON,
-          isolation: false,
-          outputDirectory: join(tempDir('relevo-flow-wheels-'), 'wheels'),
-        },
-        accessToken: s.jobToken,
-        endpoints: Object.fromEntries(
-          ['dbx-pre', 'dbx-pro'].map((id) => [id, { url: s.db.url, scheme: 'Token', parameters: { apitoken: s.db.token } }]),
-        ),
-        // The feed is this organization's: the job token may go there.
-        variables: {
-          ...agentVariables,
-          'System.TeamFoundationCollectionUri': new URL('/org/', s.feed.url).href,
-          'Relevo.DatabricksPollMs': '5',
-        },
-      });
-      setOutputs(step.name, ok(run).outputs);
-    } else {
-      throw new Error(`the test cannot run ${step.task} of ${template}`);
-    }
-  }
-  return { ran, variables };
-}
+import { canBuildWheels, runFlowBuild, startFlowServices, type FlowServices } from '../support/wholeFlow';
 
 describe('the dev → pre → pro flow, as the docs set it up (examples/whole-flow through the built tasks)', function () {
   this.timeout(180_000);
-  let s: Services;
+  let s: FlowServices;
   before(async function () {
     if (!canBuildWheels()) this.skip();
-    const ado = await startAzureDevOpsServer();
-    const feed = await startPypiServer();
-    const db = await startDatabricksServer();
-    const jobToken = ado.token; // the job token: Azure DevOps and the organization's feed take it
-    feed.acceptToken(jobToken);
-    for (const v of ['/Volumes/main/libs/pre', '/Volumes/main/libs/pro']) db.addVolume(v);
-    db.addCluster('pre-1', { name: 'pre' });
-    db.addCluster('pro-1', { name: 'pro' });
-    s = { ado, feed, db, repositoryId: '', jobToken };
+    s = await startFlowServices();
   });
   after(async () => {
-    await Promise.all([s?.ado.stop(), s?.feed.stop(), s?.db.stop()]);
+    await s?.stop();
   });
 
   it('library.yml: no wheel on dev; the candidate wheel to the feed and pre on pre; the final to the feed and pro on pro', async () => {
     const r = envRepo('ingest');
-    s.repositoryId = s.ado.addRepository('ingest').id;
+    const repositoryId = s.ado.addRepository('ingest').id;
     r.author.git('checkout', '-q', 'dev');
     r.author.write(
       'pyproject.toml',
@@ -145,13 +39,13 @@ describe('the dev → pre → pro flow, as the docs set it up (examples/whole-fl
     r.author.git('push', '-q', 'origin', 'HEAD:refs/heads/dev');
     const parameters = { component: 'ingest', feedUrl: s.feed.url, databricksPre: 'dbx-pre', databricksPro: 'dbx-pro' };
 
-    const dev = await ciBuild('library.yml', parameters, r, 'dev', s);
+    const dev = await runFlowBuild('library.yml', r, 'dev', s, { parameters, repositoryId });
     assert.deepEqual(dev.ran, ['test: VersionBump@1 (version)', 'test: PostStatus', 'pre: PromoteBranch@1 (promote)']);
     assert.deepEqual([dev.variables['version.version'], dev.variables['version.release']], ['1.1.0-dev.1', 'false']);
     assert.equal(dev.variables['promote.tag'], 'v1.1.0-rc.1');
     assert.deepEqual([...s.feed.files.keys()], [], 'no wheel from a dev build');
 
-    const pre = await ciBuild('library.yml', parameters, r, 'pre', s);
+    const pre = await runFlowBuild('library.yml', r, 'pre', s, { parameters, repositoryId });
     assert.deepEqual(pre.ran, [
       'test: VersionBump@1 (version)',
       'test: BuildWheel@1 (wheel)',
@@ -167,7 +61,7 @@ describe('the dev → pre → pro flow, as the docs set it up (examples/whole-fl
     assert.ok(s.db.state.files.has('/Volumes/main/libs/pre/ingest/ingest-1.1.0rc1-py3-none-any.whl'), 'and in the pre volume');
     assert.equal(pre.variables['promote.tag'], 'v1.1.0');
 
-    const pro = await ciBuild('library.yml', parameters, r, 'pro', s);
+    const pro = await runFlowBuild('library.yml', r, 'pro', s, { parameters, repositoryId });
     assert.deepEqual(pro.ran, ['test: VersionBump@1 (version)', 'test: BuildWheel@1 (final)', 'test: PostStatus', 'test: PostStatus']);
     assert.deepEqual([pro.variables['version.version'], pro.variables['version.release']], ['1.1.0', 'true']);
     assert.ok(s.feed.files.has('ingest-1.1.0-py3-none-any.whl'), 'the final wheel is in the feed');
@@ -182,13 +76,13 @@ describe('the dev → pre → pro flow, as the docs set it up (examples/whole-fl
 
   it('component.yml: the tested commit goes dev → pre → pro, gated on the statuses its own builds posted', async () => {
     const r = envRepo('picker');
-    s.repositoryId = s.ado.addRepository('picker').id;
+    const repositoryId = s.ado.addRepository('picker').id;
     r.author.git('checkout', '-q', 'dev');
     r.author.commit('feat: pick tables by tag', 'notebooks/pick.py');
     r.author.git('push', '-q', 'origin', 'HEAD:refs/heads/dev');
-    const dev = await ciBuild('component.yml', { component: 'picker' }, r, 'dev', s);
+    const dev = await runFlowBuild('component.yml', r, 'dev', s, { parameters: { component: 'picker' }, repositoryId });
     assert.deepEqual(dev.ran, ['test: VersionBump@1 (version)', 'test: PostStatus', 'pre: PromoteBranch@1 (promote)']);
-    const pre = await ciBuild('component.yml', { component: 'picker' }, r, 'pre', s);
+    const pre = await runFlowBuild('component.yml', r, 'pre', s, { parameters: { component: 'picker' }, repositoryId });
     assert.deepEqual(pre.ran, ['test: VersionBump@1 (version)', 'test: PostStatus', 'test: PostStatus', 'pro: PromoteBranch@1 (promote)']);
     assert.equal(pre.variables['promote.tag'], 'v1.1.0');
     assert.equal(git(r.bare, 'rev-parse', 'pro'), git(r.bare, 'rev-parse', 'v1.1.0-rc.1^{commit}'));
@@ -250,5 +144,34 @@ describe('the dev → pre → pro flow, as the docs set it up (examples/whole-fl
     assert.equal(toPro.outputs.tag, 'v1.0.1');
     assert.equal(git(r.bare, 'rev-parse', 'pro'), build.head());
     for (const b of ['pre', 'dev']) git(r.bare, 'merge-base', '--is-ancestor', build.head(), b); // merged back: throws if not
+  });
+
+  it('promotes an orchestration and the components it pins together, checked out as docs/promote-branch.md says (self with submodules; ., then the paths)', async () => {
+    const ingest = envRepo('ingest');
+    const pinned = commitOn(ingest, 'dev', 'feat: read parquet drops');
+    const orchestration = envRepo('orchestration');
+    const o = orchestration.author;
+    o.git('checkout', '-q', 'dev');
+    o.git('-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', ingest.bare, 'components/ingest');
+    o.git('-C', 'components/ingest', 'checkout', '-q', pinned);
+    o.commitAll('feat: pin ingest');
+    o.git('push', '-q', 'origin', 'HEAD:refs/heads/dev');
+
+    // - checkout: self, submodules: true: the orchestration, each component at the commit it pins.
+    const build = checkout(orchestration, 'dev');
+    build.git('-c', 'protocol.file.allow=always', 'submodule', 'update', '-q', '--init');
+    const run = ok(
+      await promoteAll(
+        '.\ncomponents/ingest',
+        'dev',
+        { to: 'pre' },
+        { cwd: build.dir, variables: { 'Build.SourcesDirectory': build.dir, 'Build.SourceVersion': build.head() } },
+      ),
+    );
+    assert.equal(git(ingest.bare, 'rev-parse', 'pre'), pinned, 'the component moved to the commit the orchestration pins');
+    assert.equal(git(orchestration.bare, 'rev-parse', 'pre'), build.head());
+    assert.equal(git(ingest.bare, 'rev-parse', 'v1.1.0-rc.1^{commit}'), pinned);
+    assert.equal(git(orchestration.bare, 'rev-parse', 'v1.1.0-rc.1^{commit}'), build.head());
+    assert.equal(run.result, 'Succeeded');
   });
 });
