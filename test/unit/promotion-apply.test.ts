@@ -118,7 +118,7 @@ describe('promotion: applyPromotion (fake git)', () => {
     const journal = new UndoJournal();
     await assert.rejects(
       applyPromotion(promotion(plan('/s/projA/common', a), plan('/s/projB/common', b)), { parallel: 1, log: quiet, journal }),
-      /common \(\/s\/projB\/common\): the push to 'origin' was refused \(server\)/,
+      /common \(\/s\/projB\/common\): the remote 'origin' rejected the push/,
     );
     assert.equal(a.refs.get('refs/heads/pre'), sha('b'), 'the first push landed before the second was refused');
     const report = await journal.unwind();
