@@ -290,7 +290,7 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
         /Input 'requireSucceeded': commit [0-9a-f]{12} did not pass: build:CI \(no build of this commit\); status:continuous-integration\/unit-tests \(no such status on this commit\)\. Nothing was promoted\./,
       );
       assertNoToken(missing, server.token);
-      server.addBuild({ definitionId: ci.id, sourceVersion: a, result: 'failed' });
+      server.addBuild({ definitionId: ci.id, sourceVersion: a, sourceBranch: 'refs/heads/dev', repositoryId: repo.id, result: 'failed' });
       server.addStatus(repo.id, a, { state: 'failed', context: { genre: 'continuous-integration', name: 'unit-tests' } });
       failed(
         await promote(checkout(r, 'dev'), 'dev', gates, rest(repo.id)),
@@ -298,7 +298,7 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       );
       assert.equal(refsOf(r.bare), before, 'nothing moved');
 
-      server.addBuild({ definitionId: ci.id, sourceVersion: a });
+      server.addBuild({ definitionId: ci.id, sourceVersion: a, sourceBranch: 'refs/heads/dev', repositoryId: repo.id });
       server.addStatus(repo.id, a, { state: 'succeeded', context: { genre: 'continuous-integration', name: 'unit-tests' } });
       const run = ok(
         await promote(
