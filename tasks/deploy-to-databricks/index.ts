@@ -31,8 +31,8 @@ void agent.runTask(async () => {
     ? plannedEntries(plan)
     : (await applyDeploy(client, plan, { ...s.plan, authKind: s.databricks.authKind, log: agent.agentLog })).deployed;
   const moved = deployed.filter((d) => d.changed).length;
-  if (s.dryRun) console.log(`Dry run: ${moved} target(s) would move; nothing was changed.`);
-  else console.log(`Deployed: ${moved} target(s) moved, ${deployed.length - moved} already there.`);
+  if (s.dryRun) agent.agentLog.info(`Dry run: ${moved} target(s) would move; nothing was changed.`);
+  else agent.agentLog.info(`Deployed: ${moved} target(s) moved, ${deployed.length - moved} already there.`);
   agent.setOutput(
     'deployed',
     JSON.stringify(deployed.map(({ component, target, from, to, commit, changed }) => ({ component, target, from, to, commit, changed }))),

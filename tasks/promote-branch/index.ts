@@ -22,12 +22,12 @@ void agent.runTask(async () => {
     },
     agent.agentLog,
   );
-  for (const line of planLines(plan)) console.log(line);
+  for (const line of planLines(plan)) agent.agentLog.info(line);
   const result = s.dryRun ? undefined : await applyPromotion(plan, { openPullRequest, parallel: s.options.parallel, log: agent.agentLog });
   if (s.dryRun) {
     // What reading the plan moved (a fetch moves the fetched branches' remote-tracking refs) goes back too.
-    for (const line of describeUnwind(await journal.unwind())) console.log(line);
-    console.log('Dry run: nothing was pushed, tagged or opened.');
+    for (const line of describeUnwind(await journal.unwind())) agent.agentLog.info(line);
+    agent.agentLog.info('Dry run: nothing was pushed, tagged or opened.');
   }
 
   const first = plan.repositories[0];

@@ -17,7 +17,7 @@ void agent.runTask(async () => {
     const d = plan.delivery;
     const delivery =
       d.mode === 'commit' ? '' : d.mode === 'push' ? ` and push to ${d.branchRef}` : ` and open a pull request into ${d.targetRef}`;
-    console.log(`Dry run: would ${plan.updates.length ? `commit ${plan.updates.length} pin(s)${delivery}` : 'change nothing'}.`);
+    agent.agentLog.info(`Dry run: would ${plan.updates.length ? `commit ${plan.updates.length} pin(s)${delivery}` : 'change nothing'}.`);
   }
 
   agent.setOutput('updatedCount', plan.updates.length);
