@@ -267,7 +267,7 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
     sourceRef,
     paths: opts.paths,
     allowUntested: opts.allowUntested,
-    candidateBranch: route.flow === 'environments' ? route.source : `${route.target}`,
+    candidateBranch: candidateBranchOf(route),
     scratch: opts.scratch,
     log,
   });
@@ -357,6 +357,12 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
 }
 
 /** A git command that failed while planning (it could not read what it needed) is the environment's doing, not a bug: nothing moved yet. */
+/** Where the commit gets its candidate tag by promotion; none for a hotfix, whose own build tags it (VersionBump). */
+function candidateBranchOf(route: Route): string | undefined {
+  if (route.hotfix) return undefined;
+  return route.flow === 'environments' ? route.source : route.target;
+}
+
 function gitFailure(err: unknown): unknown {
   if (!(err instanceof GitCommandError)) return err;
   return new UserError(

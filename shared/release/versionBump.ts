@@ -66,6 +66,12 @@ export interface VersionPlan {
   commitCount: number;
   /** False when nothing relevant happened since the last tag (or HEAD already carries it). */
   changed: boolean;
+  /**
+   * True when the commit this build ends on carries the version's tag on a channel that
+   * publishes (final or release candidate): made by this run (or, in a dry run, by the run it
+   * stands for) or already there (a promotion or an earlier run tagged HEAD).
+   */
+  release: boolean;
   channel: Channel;
   baseTag?: string;
   reason: Reason;
@@ -252,6 +258,7 @@ async function planWithRanges(
     pep440Version,
     commitCount: analysis.commits.length,
     changed,
+    release: false,
     channel,
     baseTag: base?.name,
     reason,
@@ -263,7 +270,16 @@ async function planWithRanges(
     notes,
   };
   await planActions(git, plan, opts, tags, remote, warn, note);
+  plan.release = isRelease(plan, opts.branch);
   return plan;
+}
+
+/** Whether this build is a release to build and publish, whoever made its tag (see VersionPlan.release). */
+function isRelease(plan: VersionPlan, branch: BranchContext): boolean {
+  const publishes = !plan.channel.label || plan.channel.label === CANDIDATE_LABEL;
+  if (!publishes || branch.kind !== 'branch') return false;
+  const taggedHead = plan.reason.kind === 'already-tagged' && !plan.reason.onReleaseCommit;
+  return taggedHead || plan.actions.tag !== undefined;
 }
 
 /**
