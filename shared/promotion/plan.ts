@@ -11,6 +11,7 @@ import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
 import { Git, GitCommandError, startRepository, ZERO_SHA, type GitOptions, type TagRef } from '../git';
 import type { Log } from '../log';
+import { markdownText } from '../markdown';
 import { quoteForeign } from '../output';
 import { gitmodulesAt } from '../submodules/changes';
 import { displayUrl, resolveSubmoduleUrl } from '../submodules/urls';
@@ -297,7 +298,7 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
       targetRef,
       title: `Promote ${tag.tag} to ${target}`,
       description: [
-        `Promotes ${short(commit)} (${subject}) from '${route.source}' to '${target}' as ${tag.tag}.`,
+        `Promotes ${short(commit)} (${markdownText(subject)}) from '${route.source}' to '${target}' as ${tag.tag}.`,
         '',
         `Opened by Relevo PromoteBranch. ${tag.why}.`,
       ].join('\n'),

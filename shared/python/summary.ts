@@ -1,5 +1,6 @@
 /** The Summary tab of BuildWheel: what was built, how it was checked, where it went. */
 import { basename } from 'node:path';
+import { markdownCode, markdownText } from '../markdown';
 import type { BuildResult } from './build';
 import type { PublishResult } from './publish';
 
@@ -16,11 +17,11 @@ export function buildWheelSummary(build: BuildResult, published: PublishResult, 
   const w = build.wheel;
   const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
   const rows: Array<[string, string]> = [
-    ['Package', `\`${w.name}\``],
-    ['Version', `\`${w.version}\`${requested && requested !== w.version ? ` (from \`${requested}\`)` : ''}`],
-    ['Wheel', `\`${basename(build.wheelPath)}\` — ${w.files} files, ${kb(w.bytes)}, sha256 \`${w.sha256.slice(0, 16)}…\``],
+    ['Package', markdownCode(w.name)],
+    ['Version', `\`${w.version}\`${requested && requested !== w.version ? ` (from ${markdownCode(requested)})` : ''}`],
+    ['Wheel', `${markdownCode(basename(build.wheelPath))} — ${w.files} files, ${kb(w.bytes)}, sha256 \`${w.sha256.slice(0, 16)}…\``],
   ];
-  if (build.sdistPath) rows.push(['sdist', `\`${basename(build.sdistPath)}\``]);
+  if (build.sdistPath) rows.push(['sdist', markdownCode(basename(build.sdistPath))]);
   rows.push([
     'Checks',
     `file name, METADATA Name and Version${build.expectedVersion ? ` (= ${build.expectedVersion})` : ''}, WHEEL tags, RECORD hashes of every file; twine check ${build.twine === 'passed' ? 'passed' : 'not run (twine is not installed)'}`,
@@ -28,7 +29,7 @@ export function buildWheelSummary(build: BuildResult, published: PublishResult, 
   if (build.stamp?.kind === 'files')
     rows.push([
       'Version stamped',
-      build.stamp.edits.map((e) => `\`${basename(e.path)}\` ${e.oldVersion} → ${e.newVersion}`).join(', ') +
+      build.stamp.edits.map((e) => `${markdownCode(basename(e.path))} ${markdownText(e.oldVersion)} → ${e.newVersion}`).join(', ') +
         ' for the build, put back after',
     ]);
   if (build.stamp?.kind === 'env')
@@ -38,17 +39,18 @@ export function buildWheelSummary(build: BuildResult, published: PublishResult, 
   if (published.uploadedTo.length || published.initScriptPath) {
     lines.push('**Published to**', '');
     for (const to of published.uploadedTo)
-      lines.push(`- ${to.startsWith('artifact:') ? `pipeline artifact \`${to.slice(9)}\`` : `\`${to}\``}`);
-    for (const f of published.feed.filter((x) => x.status === 'skipped')) lines.push(`- feed: \`${f.file}\` was already there, skipped`);
+      lines.push(`- ${to.startsWith('artifact:') ? `pipeline artifact ${markdownCode(to.slice(9), false)}` : markdownCode(to, false)}`);
+    for (const f of published.feed.filter((x) => x.status === 'skipped'))
+      lines.push(`- feed: ${markdownCode(f.file, false)} was already there, skipped`);
     if (published.initScriptPath && !published.initScriptRemote)
-      lines.push(`- init script \`${basename(published.initScriptPath)}\` (in the output folder)`);
+      lines.push(`- init script ${markdownCode(basename(published.initScriptPath), false)} (in the output folder)`);
     lines.push('');
   } else lines.push('Not published (no artifactName, feedUrl or volumePath).', '');
   if (published.clusters.length) {
     lines.push('| cluster | library |', '|---|---|');
     for (const c of published.clusters)
       lines.push(
-        `| ${c.clusterId}${c.name ? ` (${c.name})` : ''} | ${OUTCOME[c.outcome]}${c.messages.length ? `: ${c.messages.join('; ')}` : ''} |`,
+        `| ${markdownText(c.clusterId)}${c.name ? ` (${markdownText(c.name)})` : ''} | ${OUTCOME[c.outcome]}${c.messages.length ? `: ${markdownText(c.messages.join('; '))}` : ''} |`,
       );
     lines.push('');
   }

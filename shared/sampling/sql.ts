@@ -114,8 +114,6 @@ export const databricks: Dialect = {
   stageStatements: (env, target, table, select) => [`CREATE OR REPLACE TABLE ${databricks.stage(env, target, table)} AS ${select}`],
 };
 
-export const dialects: Record<DialectName, Dialect> = { duckdb, databricks };
-
 function typeFamily(type: string): TypeFamily {
   const t = type.trim().toUpperCase();
   if (/^(VARCHAR|STRING|TEXT|CHAR)/.test(t)) return 'text';

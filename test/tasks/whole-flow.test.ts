@@ -1,108 +1,91 @@
 /**
- * The dev → pre → pro flow as the docs set it up (issue 22): VersionBump, PromoteBranch and
- * BuildWheel run through their built bundles, one build after another, on one component. The
- * candidate and final tags are made by PromoteBranch, so the `pre` and `pro` builds find HEAD
- * already released: `changed` is false there, and `release` is what says "build this".
+ * The dev → pre → pro flow as the docs set it up (issue 22). The pipelines of
+ * examples/whole-flow/ run build by build: each template's steps are expanded as the agent
+ * would (parameters, then `$(…)` from the variables and earlier steps' outputs, conditions
+ * evaluated), and each Relevo step runs through its built bundle on real repositories, real
+ * Python builds, and the Azure DevOps, feed and Databricks contract servers. The candidate and
+ * final tags are made by PromoteBranch, so the `pre` and `pro` builds find HEAD already
+ * released: `changed` is false there, and `release` is what says "build this".
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { ok, runTask, type TaskRun } from '../support/agentRunner';
-import { checkout, envRepo, promote, type EnvRepo } from '../support/promotion';
-import { git, tempDir, type Repo } from '../support/repo';
+import { ok } from '../support/agentRunner';
+import { checkout, envRepo, promote } from '../support/promotion';
+import { git } from '../support/repo';
 import { bump, released } from '../support/versionBump';
+import { canBuildWheels, runFlowBuild, startFlowServices, type FlowServices } from '../support/wholeFlow';
 
-const PYTHON = '/usr/bin/python3';
-
-function canBuildWheels(): boolean {
-  try {
-    execFileSync(PYTHON, ['-c', 'import build, setuptools, wheel'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** One CI build of `branch`: VersionBump, then BuildWheel when (and only when) `release` says so. */
-async function ciBuild(r: EnvRepo, branch: string): Promise<{ version: TaskRun; wheels: string[]; checkout: Repo }> {
-  const agent = checkout(r, branch);
-  const version = ok(
-    await bump(
-      agent,
-      { component: 'ingest', createTag: true, pushTag: true },
-      { variables: { 'Build.SourceBranch': `refs/heads/${branch}` } },
-    ),
-  );
-  if (version.outputs.release !== 'true') return { version, wheels: [], checkout: agent };
-  const out = join(tempDir('relevo-flow-wheels-'), 'wheels');
-  ok(
-    await runTask('build-wheel', {
-      inputs: {
-        projectDirectory: agent.dir,
-        pythonInterpreter: PYTHON,
-        isolation: false,
-        outputDirectory: out,
-        version: version.outputs.version,
-      },
-      variables: { 'Build.SourcesDirectory': agent.dir, 'Build.SourceBranch': `refs/heads/${branch}` },
-    }),
-  );
-  return { version, wheels: readdirSync(out).filter((f) => f.endsWith('.whl')), checkout: agent };
-}
-
-describe('the dev → pre → pro flow, as the docs set it up (VersionBump + PromoteBranch + BuildWheel)', function () {
-  this.timeout(120_000);
-  before(function () {
+describe('the dev → pre → pro flow, as the docs set it up (examples/whole-flow through the built tasks)', function () {
+  this.timeout(180_000);
+  let s: FlowServices;
+  before(async function () {
     if (!canBuildWheels()) this.skip();
+    s = await startFlowServices();
+  });
+  after(async () => {
+    await s?.stop();
   });
 
-  it('builds no wheel on dev, the candidate wheel on pre and the final wheel on pro', async () => {
+  it('library.yml: no wheel on dev; the candidate wheel to the feed and pre on pre; the final to the feed and pro on pro', async () => {
     const r = envRepo('ingest');
-    const author = r.author;
-    author.git('checkout', '-q', 'dev');
-    author.write(
+    const repositoryId = s.ado.addRepository('ingest').id;
+    r.author.git('checkout', '-q', 'dev');
+    r.author.write(
       'pyproject.toml',
       '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "ingest"\nversion = "1.0.0"\n',
     );
-    author.write('src/ingest/__init__.py', '__version__ = "1.0.0"\n');
-    author.write('.gitignore', 'dist/\nbuild/\n*.egg-info/\n');
-    author.commitAll('feat: read parquet drops');
-    author.git('push', '-q', 'origin', 'HEAD:refs/heads/dev');
+    r.author.write('src/ingest/__init__.py', '__version__ = "1.0.0"\n');
+    r.author.write('.gitignore', 'dist/\nbuild/\n*.egg-info/\n');
+    r.author.commitAll('feat: read parquet drops');
+    r.author.git('push', '-q', 'origin', 'HEAD:refs/heads/dev');
+    const parameters = { component: 'ingest', feedUrl: s.feed.url, databricksPre: 'dbx-pre', databricksPro: 'dbx-pro' };
 
-    // dev: a dev pre-release is tagged; it is not a release, so nothing is built.
-    const dev = await ciBuild(r, 'dev');
-    assert.equal(dev.version.outputs.version, '1.1.0-dev.1');
-    assert.equal(dev.version.outputs.changed, 'true');
-    assert.equal(dev.version.outputs.release, 'false');
-    assert.deepEqual(dev.wheels, []);
+    const dev = await runFlowBuild('library.yml', r, 'dev', s, { parameters, repositoryId });
+    assert.deepEqual(dev.ran, ['test: VersionBump@1 (version)', 'test: PostStatus', 'pre: PromoteBranch@1 (promote)']);
+    assert.deepEqual([dev.variables['version.version'], dev.variables['version.release']], ['1.1.0-dev.1', 'false']);
+    assert.equal(dev.variables['promote.tag'], 'v1.1.0-rc.1');
+    assert.deepEqual([...s.feed.files.keys()], [], 'no wheel from a dev build');
 
-    // dev → pre: PromoteBranch moves the tested commit and tags the candidate.
-    const toPre = ok(await promote(dev.checkout, 'dev', { to: 'pre' }));
-    assert.equal(toPre.outputs.tag, 'v1.1.0-rc.1');
+    const pre = await runFlowBuild('library.yml', r, 'pre', s, { parameters, repositoryId });
+    assert.deepEqual(pre.ran, [
+      'test: VersionBump@1 (version)',
+      'test: BuildWheel@1 (wheel)',
+      'test: PostStatus',
+      'test: PostStatus',
+      'pro: PromoteBranch@1 (promote)',
+    ]);
+    assert.deepEqual(
+      [pre.variables['version.version'], pre.variables['version.changed'], pre.variables['version.release']],
+      ['1.1.0-rc.1', 'false', 'true'],
+    );
+    assert.ok(s.feed.files.has('ingest-1.1.0rc1-py3-none-any.whl'), 'the candidate wheel is in the feed');
+    assert.ok(s.db.state.files.has('/Volumes/main/libs/pre/ingest/ingest-1.1.0rc1-py3-none-any.whl'), 'and in the pre volume');
+    assert.equal(pre.variables['promote.tag'], 'v1.1.0');
 
-    // pre: HEAD already carries v1.1.0-rc.1 (the promotion made it): not changed, but a release.
-    const pre = await ciBuild(r, 'pre');
-    assert.equal(pre.version.outputs.version, '1.1.0-rc.1');
-    assert.equal(pre.version.outputs.changed, 'false');
-    assert.equal(pre.version.outputs.release, 'true');
-    assert.deepEqual(pre.wheels, ['ingest-1.1.0rc1-py3-none-any.whl']);
-
-    // pre → pro: the same commit becomes the final.
-    const toPro = ok(await promote(pre.checkout, 'pre', { to: 'pro' }));
-    assert.equal(toPro.outputs.tag, 'v1.1.0');
-
-    const pro = await ciBuild(r, 'pro');
-    assert.equal(pro.version.outputs.version, '1.1.0');
-    assert.equal(pro.version.outputs.changed, 'false');
-    assert.equal(pro.version.outputs.release, 'true');
-    assert.deepEqual(pro.wheels, ['ingest-1.1.0-py3-none-any.whl']);
+    const pro = await runFlowBuild('library.yml', r, 'pro', s, { parameters, repositoryId });
+    assert.deepEqual(pro.ran, ['test: VersionBump@1 (version)', 'test: BuildWheel@1 (final)', 'test: PostStatus', 'test: PostStatus']);
+    assert.deepEqual([pro.variables['version.version'], pro.variables['version.release']], ['1.1.0', 'true']);
+    assert.ok(s.feed.files.has('ingest-1.1.0-py3-none-any.whl'), 'the final wheel is in the feed');
+    assert.ok(s.db.state.files.has('/Volumes/main/libs/pro/ingest/ingest-1.1.0-py3-none-any.whl'), 'and in the pro volume');
+    assert.ok(!s.db.state.files.has('/Volumes/main/libs/pre/ingest/ingest-1.1.0-py3-none-any.whl'), 'not in pre');
     assert.equal(
       git(r.bare, 'rev-parse', 'v1.1.0^{commit}'),
       git(r.bare, 'rev-parse', 'v1.1.0-rc.1^{commit}'),
       'the final is the tested candidate',
     );
-    assert.ok(!existsSync(join(pro.checkout.dir, 'build')), 'the checkout is left as it was');
+  });
+
+  it('component.yml: the tested commit goes dev → pre → pro, gated on the statuses its own builds posted', async () => {
+    const r = envRepo('picker');
+    const repositoryId = s.ado.addRepository('picker').id;
+    r.author.git('checkout', '-q', 'dev');
+    r.author.commit('feat: pick tables by tag', 'notebooks/pick.py');
+    r.author.git('push', '-q', 'origin', 'HEAD:refs/heads/dev');
+    const dev = await runFlowBuild('component.yml', r, 'dev', s, { parameters: { component: 'picker' }, repositoryId });
+    assert.deepEqual(dev.ran, ['test: VersionBump@1 (version)', 'test: PostStatus', 'pre: PromoteBranch@1 (promote)']);
+    const pre = await runFlowBuild('component.yml', r, 'pre', s, { parameters: { component: 'picker' }, repositoryId });
+    assert.deepEqual(pre.ran, ['test: VersionBump@1 (version)', 'test: PostStatus', 'test: PostStatus', 'pro: PromoteBranch@1 (promote)']);
+    assert.equal(pre.variables['promote.tag'], 'v1.1.0');
+    assert.equal(git(r.bare, 'rev-parse', 'pro'), git(r.bare, 'rev-parse', 'v1.1.0-rc.1^{commit}'));
   });
 
   it('says release when this run makes the final tag itself, and never in a pull-request build or a dry run of a dev build', async () => {
