@@ -33,8 +33,8 @@ export function sampleSummary(report: SampleReport, reportPath?: string): string
       '',
     );
     for (const g of failed) lines.push(`- ❌ ${g.gate}: ${md(g.detail)}`);
-    for (const c of env.schemaChanges) lines.push(`- ⚠️ ${md(c)}`);
-    if (failed.length || env.schemaChanges.length) lines.push('');
+    for (const c of [...env.schemaChanges, ...(env.warnings ?? [])]) lines.push(`- ⚠️ ${md(c)}`);
+    if (failed.length || env.schemaChanges.length || env.warnings?.length) lines.push('');
   }
   if (report.failures.length && !gateFailed) lines.push(...report.failures.map((f) => `- ❌ ${md(f)}`), '');
   if (reportPath) lines.push(`Report: ${code(reportPath, false)} (${report.durationMs} ms in all).`);

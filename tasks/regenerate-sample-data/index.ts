@@ -27,12 +27,18 @@ void agent.runTask(async () => {
 async function openEngine(e: EngineSettings, salt: string | undefined): Promise<SqlEngine> {
   if (e.kind === 'databricks') {
     const [client, { openDatabricksEngine }] = await Promise.all([e.databricks(), import('../../shared/sampling/databricksEngine')]);
-    return openDatabricksEngine({ client, warehouseId: e.warehouseId, salt, statementTimeoutMs: e.statementTimeoutMs });
+    return openDatabricksEngine({
+      client,
+      warehouseId: e.warehouseId,
+      salt,
+      statementTimeoutMs: e.statementTimeoutMs,
+      warn: (m) => agent.agentLog.warn(m),
+    });
   }
   const [{ acquireDuckDb }, { openDuckDbEngine }] = await Promise.all([
     import('../../shared/sampling/duckdbTool'),
     import('../../shared/sampling/duckdbEngine'),
   ]);
   const moduleDir = await acquireDuckDb({ ...e, log: agent.agentLog });
-  return openDuckDbEngine({ moduleDir, tempDir: join(agent.tempDirectory(), 'relevo-duckdb'), salt });
+  return openDuckDbEngine({ moduleDir, tempDir: join(agent.tempDirectory(), 'relevo-duckdb'), salt, warn: (m) => agent.agentLog.warn(m) });
 }

@@ -9,7 +9,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { ok } from '../support/agentRunner';
-import { checkout, envRepo, promote } from '../support/promotion';
+import { checkout, commitOn, envRepo, promote, promoteAll } from '../support/promotion';
 import { git } from '../support/repo';
 import { bump, released } from '../support/versionBump';
 import { canBuildWheels, runFlowBuild, startFlowServices, type FlowServices } from '../support/wholeFlow';
@@ -144,5 +144,34 @@ describe('the dev → pre → pro flow, as the docs set it up (examples/whole-fl
     assert.equal(toPro.outputs.tag, 'v1.0.1');
     assert.equal(git(r.bare, 'rev-parse', 'pro'), build.head());
     for (const b of ['pre', 'dev']) git(r.bare, 'merge-base', '--is-ancestor', build.head(), b); // merged back: throws if not
+  });
+
+  it('promotes an orchestration and the components it pins together, checked out as docs/promote-branch.md says (self with submodules; ., then the paths)', async () => {
+    const ingest = envRepo('ingest');
+    const pinned = commitOn(ingest, 'dev', 'feat: read parquet drops');
+    const orchestration = envRepo('orchestration');
+    const o = orchestration.author;
+    o.git('checkout', '-q', 'dev');
+    o.git('-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', ingest.bare, 'components/ingest');
+    o.git('-C', 'components/ingest', 'checkout', '-q', pinned);
+    o.commitAll('feat: pin ingest');
+    o.git('push', '-q', 'origin', 'HEAD:refs/heads/dev');
+
+    // - checkout: self, submodules: true: the orchestration, each component at the commit it pins.
+    const build = checkout(orchestration, 'dev');
+    build.git('-c', 'protocol.file.allow=always', 'submodule', 'update', '-q', '--init');
+    const run = ok(
+      await promoteAll(
+        '.\ncomponents/ingest',
+        'dev',
+        { to: 'pre' },
+        { cwd: build.dir, variables: { 'Build.SourcesDirectory': build.dir, 'Build.SourceVersion': build.head() } },
+      ),
+    );
+    assert.equal(git(ingest.bare, 'rev-parse', 'pre'), pinned, 'the component moved to the commit the orchestration pins');
+    assert.equal(git(orchestration.bare, 'rev-parse', 'pre'), build.head());
+    assert.equal(git(ingest.bare, 'rev-parse', 'v1.1.0-rc.1^{commit}'), pinned);
+    assert.equal(git(orchestration.bare, 'rev-parse', 'v1.1.0-rc.1^{commit}'), build.head());
+    assert.equal(run.result, 'Succeeded');
   });
 });
