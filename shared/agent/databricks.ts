@@ -5,7 +5,7 @@
  * built or sent); the client is made on first use. Not re-exported from the agent's index, so
  * tasks that never talk to Databricks do not bundle its client.
  */
-import { connectDatabricks, databricksAuthFromEndpoint, type DatabricksClient } from '../clients/databricks';
+import { connectDatabricks, databricksAuthFromEndpoint, type DatabricksAuth, type DatabricksClient } from '../clients/databricks';
 import { UserError } from '../errors';
 import { agentLog } from './index';
 import { endpoint, jobToken } from './connections';
@@ -21,7 +21,10 @@ export interface DatabricksInputs {
   neededBy: string;
 }
 
-export function databricksConnection(inputs: DatabricksInputs): () => Promise<DatabricksClient> {
+/** The client, made on first use; and how it signs in (known now, from the connection). */
+export type DatabricksConnection = (() => Promise<DatabricksClient>) & { authKind: DatabricksAuth['kind'] };
+
+export function databricksConnection(inputs: DatabricksInputs): DatabricksConnection {
   const connection = input(inputs.connection);
   const arm = inputs.azureSubscription ? input(inputs.azureSubscription) : undefined;
   const either = inputs.azureSubscription
@@ -46,10 +49,11 @@ export function databricksConnection(inputs: DatabricksInputs): () => Promise<Da
     jobToken: token,
   });
   let client: DatabricksClient | undefined;
-  return async () =>
+  const connect = async () =>
     (client ??= connectDatabricks({
       host,
       auth,
       onRetry: (r) => agentLog.info(`Databricks: ${r.method} ${r.path} — ${r.reason}, retry ${r.attempt} in ${Math.round(r.delayMs)} ms.`),
     }));
+  return Object.assign(connect, { authKind: auth.kind });
 }
