@@ -211,13 +211,31 @@ export interface DatabricksClientOptions {
 
 export type Library = { whl: string } | { pypi: { package: string; repo?: string } } | { jar: string } | { requirements: string };
 
-/** PENDING, RESOLVING, INSTALLING, INSTALLED, FAILED, SKIPPED, UNINSTALL_ON_RESTART, RESTORED */
-export type LibraryState =
-  'PENDING' | 'RESOLVING' | 'INSTALLING' | 'INSTALLED' | 'FAILED' | 'SKIPPED' | 'UNINSTALL_ON_RESTART' | 'RESTORED';
+/** The SDK's `LibraryInstallStatus` (databricks-sdk-py service/compute.py), every member. */
+export const LIBRARY_STATES = [
+  'FAILED',
+  'INSTALLED',
+  'INSTALLING',
+  'PENDING',
+  'RESOLVING',
+  'RESTORED',
+  'SKIPPED',
+  'UNINSTALL_ON_RESTART',
+] as const;
+export type LibraryState = (typeof LIBRARY_STATES)[number];
+
+/** The SDK's cluster `State` (databricks-sdk-py service/compute.py), every member. */
+export const CLUSTER_STATES = ['ERROR', 'PENDING', 'RESIZING', 'RESTARTING', 'RUNNING', 'TERMINATED', 'TERMINATING', 'UNKNOWN'] as const;
+export type ClusterState = (typeof CLUSTER_STATES)[number];
+
+/** A state Databricks sent that the SDK does not define (a newer API): kept as sent, never guessed. */
+export interface UnknownState {
+  unknown: string;
+}
 
 export interface LibraryStatus {
   library: Library;
-  status: LibraryState;
+  status: LibraryState | UnknownState;
   messages: string[];
   isLibraryForAllClusters: boolean;
 }
@@ -225,8 +243,7 @@ export interface LibraryStatus {
 export interface ClusterInfo {
   clusterId: string;
   name?: string;
-  /** PENDING, RUNNING, RESTARTING, RESIZING, TERMINATING, TERMINATED, ERROR, UNKNOWN */
-  state: string;
+  state: ClusterState | UnknownState;
   stateMessage?: string;
 }
 
@@ -772,7 +789,9 @@ class Client implements DatabricksClient {
       '/api/2.0/libraries/install',
       {
         what: `install ${libraries.map(describeLibrary).join(', ')} on cluster ${clusterId}`,
-        // Installing the same library twice is a no-op on Databricks' side.
+        // Installing a library the cluster already lists does nothing on Databricks' side
+        // (reference: "re-installing the same library version does nothing"), so a 500 or a
+        // timeout is retried like a read; the README says so.
         idempotent: true,
         forbiddenFix: `give the connection's identity CAN MANAGE on cluster ${clusterId} (and READ VOLUME on the wheel's volume).`,
         notFoundFix: `cluster ${clusterId} does not exist in this workspace: check clusterIds.`,
@@ -813,7 +832,7 @@ class Client implements DatabricksClient {
     );
     return (body.library_statuses ?? []).map((s) => ({
       library: s.library ?? ({} as Library),
-      status: (s.status ?? 'PENDING') as LibraryState,
+      status: known(LIBRARY_STATES, s.status ?? 'PENDING'),
       messages: s.messages ?? [],
       isLibraryForAllClusters: !!s.is_library_for_all_clusters,
     }));
@@ -835,7 +854,7 @@ class Client implements DatabricksClient {
     return {
       clusterId: body.cluster_id ?? clusterId,
       name: body.cluster_name,
-      state: body.state ?? 'UNKNOWN',
+      state: known(CLUSTER_STATES, body.state ?? 'UNKNOWN'),
       stateMessage: body.state_message || undefined,
     };
   }
@@ -929,6 +948,15 @@ function sqlOperation(what: string, warehouseId: string | undefined, idempotent:
       ? `SQL warehouse ${warehouseId} does not exist: check its id (SQL Warehouses → Connection details).`
       : 'the statement is gone (results are kept for a limited time).',
   };
+}
+
+function known<T extends string>(members: readonly T[], value: string): T | UnknownState {
+  return (members as readonly string[]).includes(value) ? (value as T) : { unknown: value };
+}
+
+/** A state as Databricks wrote it. */
+export function stateName(state: string | UnknownState): string {
+  return typeof state === 'string' ? state : state.unknown;
 }
 
 function describeLibrary(l: Library): string {
