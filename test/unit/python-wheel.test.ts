@@ -1,7 +1,8 @@
 /** shared/python: PEP 440 forms, wheel checks, version stamps, init scripts, the upload form. */
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import JSZip from 'jszip';
 import { uploadDistribution, uploadForm } from '../../shared/clients/pypiUpload';
@@ -96,6 +97,35 @@ describe('python: wheel checks', () => {
       abi: 'cp311',
       platform: 'manylinux_2_17_x86_64',
     });
+  });
+});
+
+describe('python: zip64 wheels', () => {
+  it('reads a wheel with more than 65,535 entries (zip64, as Python zipfile writes it) and checks every RECORD hash', function () {
+    this.timeout(60_000);
+    const dir = tempDir('relevo-zip64-');
+    const wheel = join(dir, 'big-1.0.0-py3-none-any.whl');
+    // 66,000 modules: zipfile switches to zip64 (the end record's count is 0xffff).
+    execFileSync('/usr/bin/python3', [
+      '-c',
+      `import sys, zipfile, hashlib, base64
+def h(b): return 'sha256=' + base64.urlsafe_b64encode(hashlib.sha256(b).digest()).rstrip(b'=').decode()
+files = {'big/m%d.py' % i: b'X = %d\\n' % i for i in range(66000)}
+files['big-1.0.0.dist-info/METADATA'] = b'Metadata-Version: 2.1\\nName: big\\nVersion: 1.0.0\\n\\n'
+files['big-1.0.0.dist-info/WHEEL'] = b'Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n'
+record = ''.join('%s,%s,%d\\n' % (n, h(b), len(b)) for n, b in files.items()) + 'big-1.0.0.dist-info/RECORD,,\\n'
+with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
+    for n, b in files.items(): z.writestr(n, b)
+    z.writestr('big-1.0.0.dist-info/RECORD', record)
+`,
+      wheel,
+    ]);
+    const buf = readFileSync(wheel);
+    const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    assert.equal(buf.readUInt16LE(eocd + 10), 0xffff, 'a zip64 archive');
+    const info = inspectWheel(wheel, { name: 'big', version: '1.0.0' });
+    assert.equal(info.files, 66003);
+    assert.equal(info.version, '1.0.0');
   });
 });
 
