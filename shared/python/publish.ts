@@ -23,11 +23,20 @@ import { DatabricksError, stateName, type ClusterInfo, type DatabricksClient, ty
 import { waitUnlessCancelled } from '../clients/http';
 import { UploadError, type Distribution, type UploadOutcome, type UploadTarget } from '../clients/pypiUpload';
 import type { BuildResult } from './build';
+import { readZip } from './wheel';
 import { clusterRule, libraryRule, OUTCOMES, type ClusterOutcome } from './clusterStates';
 
 export interface PublishPlan {
   artifactName?: string;
-  feed?: { url: string; username: string; password: string; skipExisting: boolean; via: string };
+  feed?: {
+    url: string;
+    username: string;
+    password: string;
+    skipExisting: boolean;
+    via: string;
+    /** No bytes moved for this long: the upload is stalled (default 60 s). */
+    stallMs?: number;
+  };
   databricks?: {
     volumePath: string;
     clusterIds: string[];
@@ -105,6 +114,10 @@ export function initScriptText(o: {
 
 function distributions(build: BuildResult): Distribution[] {
   const w = build.wheel;
+  // The wheel's METADATA goes into the form of both files (an sdist's PKG-INFO holds the same fields).
+  const metadata = readZip(readFileSync(build.wheelPath))
+    .find((e) => /^[^/]+\.dist-info\/METADATA$/.test(e.name))
+    ?.data.toString('utf8');
   const out: Distribution[] = [
     {
       path: build.wheelPath,
@@ -114,6 +127,7 @@ function distributions(build: BuildResult): Distribution[] {
       filetype: 'bdist_wheel',
       pyversion: w.fileName.python,
       metadataVersion: w.metadataVersion,
+      metadata,
     },
   ];
   if (build.sdistPath)
@@ -125,6 +139,7 @@ function distributions(build: BuildResult): Distribution[] {
       filetype: 'sdist',
       pyversion: 'source',
       metadataVersion: w.metadataVersion,
+      metadata,
     });
   return out;
 }
@@ -189,7 +204,7 @@ export async function publish(
       });
       let outcome: UploadOutcome;
       try {
-        outcome = await deps.upload({ url: feed.url, username: feed.username, password: feed.password }, d);
+        outcome = await deps.upload({ url: feed.url, username: feed.username, password: feed.password, timeoutMs: feed.stallMs }, d);
       } catch (err) {
         if (err instanceof UploadError && err.httpStatus !== undefined && err.httpStatus < 500) answered = true;
         throw err;

@@ -32,11 +32,13 @@ export function buildWheelSummary(build: BuildResult | undefined, published: Pub
     rows.push(['Version stamped', `SETUPTOOLS_SCM_PRETEND_VERSION=${w.version} (the version comes from git tags)`]);
   rows.push(['Build time', `${build.seconds.toFixed(1)} s`]);
   const lines = [`### Wheel ${w.name} ${w.version}`, ...failed, '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`), ''];
-  if (published.uploadedTo.length || published.initScriptPath) {
+  if (published.uploadedTo.length || published.feed.length || published.initScriptPath) {
     lines.push('**Published to**', '');
     for (const to of published.uploadedTo)
       lines.push(`- ${to.startsWith('artifact:') ? `pipeline artifact \`${to.slice(9)}\`` : `\`${to}\``}`);
-    for (const f of published.feed.filter((x) => x.status === 'skipped')) lines.push(`- feed: \`${f.file}\` was already there, skipped`);
+    // Each file the feed has, one by one: a feed that took the wheel and refused the sdist shows it.
+    for (const f of published.feed)
+      lines.push(`- feed: \`${f.file}\` ${f.status === 'uploaded' ? 'uploaded' : 'was already there, skipped'}`);
     if (published.initScriptPath && !published.initScriptRemote)
       lines.push(`- init script \`${basename(published.initScriptPath)}\` (in the output folder)`);
     lines.push('');

@@ -40,13 +40,18 @@ export function readSettings(): BuildWheelSettings {
   const sdist = agent.boolInput('sdist');
   const outputDirectory = outputFolder();
   const timeoutMs = buildTimeoutMs();
-  const plan = publishPlan();
+  // The no-progress bound of network work (git's too): how long an upload may move no bytes, and
+  // a Databricks request may go unanswered. Defaults otherwise: 60 s for the feed, 30 s for Databricks.
+  const stallSeconds = agent.positiveNumberVariable('Relevo.NetworkTimeoutSeconds');
+  const stallMs = stallSeconds ? Math.round(stallSeconds * 1000) : undefined;
+  const plan = publishPlan(stallMs);
   const databricks = plan.databricks
     ? databricksConnection({
         connection: 'databricksConnection',
         azureSubscription: 'databricksAzureSubscription',
         workspaceUrl: 'databricksWorkspaceUrl',
         neededBy: 'volumePath',
+        timeoutMs: stallMs,
       })
     : undefined;
   return {
@@ -113,7 +118,7 @@ function outputFolder(): string {
   return dir;
 }
 
-function publishPlan(): PublishPlan {
+function publishPlan(stallMs: number | undefined): PublishPlan {
   const plan: PublishPlan = { initScript: agent.boolInput('initScript') };
   const artifactName = agent.input('artifactName');
   if (artifactName) {
@@ -142,7 +147,7 @@ function publishPlan(): PublishPlan {
       });
     if (url.protocol !== 'https:' && !/^(127\.0\.0\.1|localhost)$/.test(url.hostname))
       throw new UserError(`'${feedUrl}' is not https.`, { input: 'feedUrl', fix: 'use the https:// upload URL.' });
-    plan.feed = { url: feedUrl, skipExisting: agent.boolInput('skipExisting'), ...feedCredentials(url) };
+    plan.feed = { url: feedUrl, skipExisting: agent.boolInput('skipExisting'), stallMs, ...feedCredentials(url) };
   }
   const volumePath = agent.input('volumePath');
   const clusterIds = agent.listInput('clusterIds');

@@ -35,6 +35,7 @@
  * status (429 with Retry-After, 503, any body) or are never answered (`hang`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readPaced, type Pace } from './pacedBody';
 import { listenLocal, type Fault } from './localServer';
 
 export type { Fault } from './localServer';
@@ -101,6 +102,8 @@ export interface DatabricksServerState {
   clusters: Map<string, ClusterRecord>;
   warehouses: Set<string>;
   statements: Map<string, StatementRecord>;
+  /** How PUT /api/2.0/fs/files bodies are read: slowly, or not past some bytes (never answered). */
+  uploadPace?: Pace;
   /** Operations the identity may not do: 403 PERMISSION_DENIED. */
   denied: Set<Operation>;
   /** Answers SQL: default SUCCEEDED with no rows, within the first answer. */
@@ -535,8 +538,9 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     const path = decodeURIComponent(parsed.pathname);
     const query: Record<string, string> = {};
     parsed.searchParams.forEach((v, k) => (query[k] = v));
-    const raw = await readBody(req);
     const method = (req.method ?? 'GET').toUpperCase();
+    // File uploads are read at the pace the test sets (slow, or stalled); everything else at once.
+    const raw = method === 'PUT' && path.startsWith('/api/2.0/fs/files/') ? await readPaced(req, state.uploadPace) : await readBody(req);
     const auth = req.headers.authorization;
     const bearer = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
     const authorization: RecordedRequest['authorization'] =
