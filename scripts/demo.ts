@@ -8,10 +8,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { runTask, type TaskRun } from '../test/support/agentRunner';
 import { makeComponent, makeOrchestration } from '../test/support/orchestration';
-import { checkout, commitOn, envRepo } from '../test/support/promotion';
+import { envRepo } from '../test/support/promotion';
+import { runFlowBuild, startFlowServices } from '../test/support/wholeFlow';
 import { cleanTempDirs, git, Repo, tempDir } from '../test/support/repo';
 import { makeSalesData, SALES_CONFIG, seededToolCache } from '../test/support/sampleData';
-import { startWorkspaceServer } from '../test/support/databricksWorkspaceServer';
+import { startDatabricksServer } from '../test/support/databricksServer';
 import { remoteOf } from '../test/support/deploy';
 import { parseHeaders, readZip } from '../shared/python/wheel';
 
@@ -53,6 +54,29 @@ const TASKS: Record<string, { folder: string; step: string }> = {
   'BuildWheel@1': { folder: 'build-wheel', step: 'wheel' },
 };
 
+/** The run's log (less the agent's commands), result, outputs, warnings and Summary text. */
+function printRun(run: TaskRun): void {
+  // Folded groups (##[group] … ##[endgroup], e.g. a build's own output) stay folded here too.
+  const log = run.stdout
+    .replace(/^##\[group\](.*)\n[\s\S]*?^##\[endgroup\]$/gm, '($1: folded)')
+    .split('\n')
+    .filter((l) => l.trim() && !l.includes('##vso['));
+  if (log.length) console.log(`  log: ${log.join('\n       ')}`);
+  console.log(`  result: ${run.result}${run.result === 'Succeeded' ? '' : ` — ${run.resultMessage}`}`);
+  console.log(
+    `  outputs: ${Object.entries(run.outputs)
+      .map(([k, v]) => `${k}=${v === '' ? "''" : v}`)
+      .join('  ')}`,
+  );
+  for (const w of run.warnings) console.log(`  warning: ${w}`);
+  // The Summary tab's Markdown, less its heading, table rulers and folding tags.
+  const summary = run.summaries[0]
+    ?.split('\n')
+    .filter((l) => l && !/^\|[-|]+\|$/.test(l) && !l.startsWith('###') && !/^<\/?details>|^<details>/.test(l));
+  if (summary?.length) console.log(`  summary: ${summary.join('\n           ')}`);
+  if (run.result !== 'Succeeded') process.exitCode = 1;
+}
+
 async function step(
   title: string,
   repo: Repo,
@@ -70,26 +94,8 @@ async function step(
     inputs: { workingDirectory: repo.dir, ...inputs },
     variables: { ...variables, 'Build.SourcesDirectory': repo.dir },
   });
-  // Folded groups (##[group] … ##[endgroup], e.g. a build's own output) stay folded here too.
-  const log = run.stdout
-    .replace(/^##\[group\](.*)\n[\s\S]*?^##\[endgroup\]$/gm, '($1: folded)')
-    .split('\n')
-    .filter((l) => l.trim() && !l.includes('##vso['));
-  if (log.length) console.log(`  log: ${log.join('\n       ')}`);
-  console.log(`  result: ${run.result}${run.result === 'Succeeded' ? '' : ` — ${run.resultMessage}`}`);
-  console.log(
-    `  outputs: ${Object.entries(run.outputs)
-      .map(([k, v]) => `${k}=${v === '' ? "''" : v}`)
-      .join('  ')}`,
-  );
+  printRun(run);
   for (const c of changes(repo, before)) console.log(`  changed: ${c}`);
-  for (const w of run.warnings) console.log(`  warning: ${w}`);
-  // The Summary tab's Markdown, less its heading, table rulers and folding tags.
-  const summary = run.summaries[0]
-    ?.split('\n')
-    .filter((l) => l && !/^\|[-|]+\|$/.test(l) && !l.startsWith('###') && !/^<\/?details>|^<details>/.test(l));
-  if (summary?.length) console.log(`  summary: ${summary.join('\n           ')}`);
-  if (run.result !== 'Succeeded') process.exitCode = 1;
   return run;
 }
 
@@ -222,27 +228,8 @@ async function main(): Promise<void> {
   );
   console.log(`  orchestration ${git(orchestration.bare, 'describe', '--tags', 'main')} = ${readLock(orchestration.work.dir)}`);
 
-  console.log(`\n== PromoteBranch: the tested commit moves dev → pre (candidate) → pro (final) ==`);
-  // A component with one branch per environment, all at its v1.0.0 release.
-  const loader = envRepo('loader', ['dev', 'pre', 'pro'], { base: join(workspace, 'remotes') });
-  commitOn(loader, 'dev', 'feat(loader): incremental loads', 'src/loader/incremental.py');
-  commitOn(loader, 'dev', 'fix: keep the watermark on failure', 'src/loader/watermark.py');
-  const onDev = checkout(loader, 'dev');
-  await step('dev, dry run: the plan, nothing moves', onDev, { to: 'pre', dryRun: true }, 'dev', {}, 'PromoteBranch@1');
-  await step('dev: the commit this build tested goes into pre as a release candidate', onDev, { to: 'pre' }, 'dev', {}, 'PromoteBranch@1');
-  commitOn(loader, 'dev', 'feat(loader): schema drift alerts (not tested in pre yet)', 'src/loader/drift.py');
-  await step(
-    'pre: the candidate passed its tests; the same commit goes into pro as the final, while dev has moved on',
-    checkout(loader, 'pre'),
-    { to: 'pro' },
-    'pre',
-    {},
-    'PromoteBranch@1',
-  );
-  for (const b of ['dev', 'pre', 'pro'])
-    console.log(
-      `  ${b.padEnd(3)} ${git(loader.bare, 'log', '-1', '--format=%h %s', b)} ${git(loader.bare, 'tag', '--points-at', b).split('\n').filter(Boolean).join(' ')}`,
-    );
+  console.log(`\n== The whole flow: a library through examples/whole-flow/library.yml, dev → pre → pro, build by build ==`);
+  await wholeFlow(join(workspace, 'remotes'));
 
   await sampleData();
   await deployToWorkspace(orchestration.work, join(workspace, 'remotes'), {
@@ -253,12 +240,71 @@ async function main(): Promise<void> {
 }
 
 /**
+ * The library "loader" through the template examples/whole-flow/library.yml, as its pipeline
+ * runs it: a build of dev, then of pre (started by the promotion's push), then of pro. Each step
+ * the template runs is printed as the agent expands it; the feed, the Databricks workspace and
+ * Azure DevOps (statuses, gates) are contract servers.
+ */
+async function wholeFlow(remotes: string): Promise<void> {
+  const services = await startFlowServices();
+  try {
+    const loader = envRepo('loader', ['dev', 'pre', 'pro'], { base: remotes });
+    loader.author.git('checkout', '-q', 'dev');
+    loader.author.write(
+      'pyproject.toml',
+      '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "loader"\nversion = "1.0.0"\n',
+    );
+    loader.author.write('src/loader/__init__.py', '__version__ = "1.0.0"\n');
+    loader.author.write('.gitignore', 'dist/\nbuild/\n*.egg-info/\n');
+    loader.author.commitAll('feat(loader): incremental loads');
+    loader.author.git('push', '-q', 'origin', 'HEAD:refs/heads/dev');
+    const repositoryId = services.ado.addRepository('loader').id;
+    const parameters = {
+      component: 'loader',
+      feedUrl: services.feed.url,
+      databricksPre: 'databricks-pre',
+      databricksPro: 'databricks-pro',
+    };
+    const builds: Array<[string, string]> = [
+      ['dev', 'dev: unit tests, a dev pre-release (not a release: no wheel), the tested commit promoted into pre'],
+      ['pre', 'pre (started by that push): HEAD carries the candidate, so release=true: the rc wheel to the feed and pre; then into pro'],
+      ['pro', "pro: the final on the candidate's commit: the final wheel to the feed and pro, with an init script"],
+    ];
+    for (const [branch, title] of builds) {
+      console.log(`\n${bold(`▶ ${title}`)}`);
+      await runFlowBuild('library.yml', loader, branch, services, {
+        parameters,
+        repositoryId,
+        check: (run) => run,
+        onStep: (step, inputs, run) => {
+          if (!run) return console.log(dim(`  [stage ${step.stage}] a script posts the commit status ${inputs.genre}/${inputs.name}`));
+          console.log(
+            dim(
+              `  [stage ${step.stage}]\n${yamlStep(step.task, step.name ?? '', inputs, { 'Build.SourceBranch': `refs/heads/${branch}` })}`,
+            ),
+          );
+          printRun(run);
+        },
+      });
+    }
+    for (const b of ['dev', 'pre', 'pro'])
+      console.log(
+        `  ${b.padEnd(3)} ${git(loader.bare, 'log', '-1', '--format=%h %s', b)} ${git(loader.bare, 'tag', '--points-at', b).split('\n').filter(Boolean).join(' ')}`,
+      );
+    console.log(`  feed: ${[...services.feed.files.keys()].join(', ')}`);
+    console.log(`  volumes: ${[...services.db.state.files.keys()].join(', ')}`);
+  } finally {
+    await services.stop();
+  }
+}
+
+/**
  * DeployToDatabricks: the orchestration release above (its gitlinks and lock file) deployed to a
  * stand-in pro workspace (the Repos/Jobs contract server), whose Git folders and nightly jobs are
  * where the previous release left them; the bill of materials printed.
  */
 async function deployToWorkspace(orchestration: Repo, remotes: string, previous: Record<string, string>): Promise<void> {
-  const ws = await startWorkspaceServer();
+  const ws = await startDatabricksServer();
   try {
     ws.addDirectory('/Workspace/pro');
     for (const [name, commit] of Object.entries(previous)) {

@@ -96,8 +96,3 @@ export function startProcess(command: string, args: readonly string[], options: 
   child.once('error', () => live.delete(child));
   return child;
 }
-
-/** How many processes of this run are still running (tests and the cancellation report). */
-export function liveProcessCount(): number {
-  return live.size;
-}

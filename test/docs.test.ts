@@ -38,17 +38,21 @@ const taskByName = new Map(tasks.map((t) => [t.name.toLowerCase(), t]));
 
 /** Markdown files whose YAML blocks and links are checked, relative to the root. */
 function markdownFiles(): string[] {
+  const exampleDocs = (readdirSync(join(ROOT, 'examples'), { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `examples/${f}`);
   const docs = existsSync(join(ROOT, 'docs'))
     ? readdirSync(join(ROOT, 'docs'))
         .filter((f) => f.endsWith('.md'))
         .sort()
         .map((f) => `docs/${f}`)
     : [];
-  return ['README.md', 'overview.md', ...docs];
+  return ['README.md', 'overview.md', ...docs, ...exampleDocs];
 }
 
+/** Every YAML file under examples/, templates in subfolders (examples/whole-flow/) included. */
 function exampleFiles(): string[] {
-  return readdirSync(join(ROOT, 'examples'))
+  return (readdirSync(join(ROOT, 'examples'), { recursive: true }) as string[])
     .filter((f) => /\.ya?ml$/.test(f))
     .sort()
     .map((f) => `examples/${f}`);
@@ -310,5 +314,68 @@ describe('docs and examples', () => {
       });
     }
     assert.deepEqual(problems, [], `Broken links:\n  ${problems.join('\n  ')}`);
+  });
+
+  it('(e) one permissions table: the README and the overview hold the same one, with a row for every task', () => {
+    const table = (file: string): string[] => {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      const section = text.slice(text.indexOf('\n## Permissions\n'));
+      const end = section.indexOf('\n## ', 5);
+      return (end > 0 ? section.slice(0, end) : section).split('\n').filter((l) => l.startsWith('|'));
+    };
+    const readme = table('README.md');
+    assert.ok(readme.length > 2, 'README.md has a ## Permissions table');
+    assert.deepEqual(table('overview.md'), readme, "the overview's permissions table is the README's, row for row");
+    for (const t of tasks) {
+      assert.ok(
+        readme.some((row) => row.startsWith(`| ${t.name}`)),
+        `the permissions table has a row for ${t.name}`,
+      );
+    }
+  });
+
+  it('(f) the default column of every inputs table says what task.json defaults to', () => {
+    const problems: string[] = [];
+    for (const t of tasks) {
+      const page = join(ROOT, 'docs', `${t.folder}.md`);
+      if (!existsSync(page)) continue;
+      const json = JSON.parse(readFileSync(join(ROOT, 'tasks', t.folder, 'task.json'), 'utf8')) as {
+        inputs: { name: string; defaultValue?: string | boolean }[];
+      };
+      const defaults = new Map(json.inputs.map((i) => [i.name, String(i.defaultValue ?? '')]));
+      let header: string[] | undefined;
+      readFileSync(page, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (!line.startsWith('|')) return (header = undefined);
+          const cells = line
+            .split('|')
+            .slice(1, -1)
+            .map((c) => c.trim());
+          if (!header) return (header = cells);
+          if (header[0] !== 'input' || header[1] !== 'default' || /^-+$/.test(cells[0])) return;
+          for (const name of [...cells[0].matchAll(/`([A-Za-z0-9]+)`/g)].map((m) => m[1])) {
+            const value = defaults.get(name);
+            // Multi-line defaults (branchChannels) are described in words ("as VersionBump").
+            if (!value || value.includes('\n') || value === 'false') continue;
+            if (!cells[1].includes(value))
+              problems.push(
+                `docs/${t.folder}.md:${i + 1}: '${name}' defaults to '${value}' in task.json; the default column says '${cells[1]}'`,
+              );
+          }
+        });
+    }
+    assert.deepEqual(problems, [], `Defaults the docs do not give:\n  ${problems.join('\n  ')}`);
+  });
+
+  it('(g) every template an example references (without @repository) exists beside it', () => {
+    const problems: string[] = [];
+    for (const file of exampleFiles()) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      for (const m of text.matchAll(/^\s*-?\s*template:\s*([^\s#@]+)\s*$/gm)) {
+        if (!existsSync(join(ROOT, dirname(file), m[1]))) problems.push(`${file}: template '${m[1]}' does not exist`);
+      }
+    }
+    assert.deepEqual(problems, [], problems.join('\n'));
   });
 });

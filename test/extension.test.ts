@@ -84,7 +84,9 @@ describe('extension manifest', () => {
       ids.add(t.id);
       assert.match(t.name, /^[A-Za-z0-9-]+$/);
       assert.ok(t.friendlyName.length <= 40, `${where} friendlyName ≤ 40`);
-      assert.equal(t.minimumAgentVersion, '4.248.0');
+      // The lowest agent the Node20_1 handler runs on: a higher minimum makes every older agent
+      // upgrade itself first, which a v3 agent on an OS v4 does not support cannot do.
+      assert.equal(t.minimumAgentVersion, '3.232.1', `${where} minimumAgentVersion`);
       assert.ok(t.instanceNameFormat, `${where} instanceNameFormat`);
       assert.deepEqual(Object.keys(t.execution).sort(), ['Node20_1', 'Node24']);
       assert.equal(t.execution.Node20_1.target, 'index.js');

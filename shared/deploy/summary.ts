@@ -1,8 +1,7 @@
 /** The Summary tab: the bill of materials as the workspace now has it (or would, for a dry run), with links. */
 import type { Deployed } from './apply';
 import type { DeployPlan } from './plan';
-
-const cell = (text: string) => text.replace(/\r?\n|\r/g, ' ').replace(/\|/g, '\\|');
+import { markdownCode, markdownLink, markdownText as cell } from '../markdown';
 
 export function deploySummary(plan: DeployPlan, deployed: Deployed[], dryRun: boolean): string {
   const moved = deployed.filter((d) => d.changed).length;
@@ -16,8 +15,10 @@ export function deploySummary(plan: DeployPlan, deployed: Deployed[], dryRun: bo
     '|---|---|---|---|---|---|',
   ];
   for (const d of deployed) {
-    const where = d.target.startsWith('job:') ? `job ${d.target.slice(4)}${d.name ? ` (${cell(d.name)})` : ''}` : `\`${cell(d.target)}\``;
-    const link = d.link ? `[${where}](${d.link})` : where;
+    const where = d.target.startsWith('job:')
+      ? `job ${cell(d.target.slice(4))}${d.name ? ` (${cell(d.name)})` : ''}`
+      : markdownCode(d.target);
+    const link = markdownLink(where, d.link);
     const ref = (r: string) => (/^[0-9a-f]{40}$/.test(r) ? `\`${r.slice(0, 12)}\`` : cell(r));
     const now = d.changed ? (dryRun ? `→ ${ref(d.to)}` : `✅ ${ref(d.to)}`) : `${ref(d.to)} (unchanged)`;
     lines.push(
@@ -27,7 +28,7 @@ export function deploySummary(plan: DeployPlan, deployed: Deployed[], dryRun: bo
   const discarded = deployed.filter((d) => d.discarded);
   if (discarded.length) {
     lines.push('', '**Uncommitted changes discarded** (discardLocalChanges):', '');
-    for (const d of discarded) lines.push(`- \`${cell(d.target)}\`: ${cell(d.discarded!)}`);
+    for (const d of discarded) lines.push(`- ${markdownCode(d.target, false)}: ${cell(d.discarded!)}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -21,7 +21,9 @@ import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
 import { GitCommandError, ZERO_SHA } from '../git';
 import { explainPushFailure, PartialPushError, PushError, pushAll, putBackRemoteRefs, type RefUpdate } from '../git/push';
+import { explainPushRefusal } from '../git/pushRefusals';
 import type { Log } from '../log';
+import { markdownCode } from '../markdown';
 import { quoteForeign } from '../output';
 import { journal } from '../undo';
 import type { RepositoryPlan, PromotionPlan } from './plan';
@@ -100,7 +102,7 @@ export async function applyPromotion(
           sourceRef: bm.pullRequestRef!,
           targetRef: bm.ref,
           title: `Back-merge ${r.tag.tag} into ${bm.branch}`,
-          description: `Merging ${r.commit.slice(0, 12)} (${r.tag.tag}) back into '${bm.branch}' conflicts in: ${bm.conflicts!.join(', ')}. Resolve the conflicts here.\n\nOpened by Relevo PromoteBranch.`,
+          description: `Merging ${r.commit.slice(0, 12)} (${r.tag.tag}) back into '${bm.branch}' conflicts in: ${bm.conflicts!.map((c) => markdownCode(c, false)).join(', ')}. Resolve the conflicts here.\n\nOpened by Relevo PromoteBranch.`,
         });
         result.backMergePullRequests.push({ ...pr, branch: bm.branch });
         log.warn(
@@ -209,22 +211,16 @@ function explainFailure(failure: RepositoryFailure, several: boolean): unknown {
         : atomic || err.refusal === 'local' || !pushedBefore.length
           ? 'Nothing was pushed.'
           : `The server does not advertise atomic pushes, so the refs went one by one: ${pushedBefore.map(shortRef).join(', ')} went back to ${pushedBefore.length > 1 ? 'their' : 'its'} recorded value (lease on the value just pushed).`;
-    const fixes: Record<string, string> = {
-      local: 'git stopped before the push reached the remote: see its message above, fix what it reports, then re-run.',
-      race: 'another run pushed first: re-run the promotion; it reads the new state.',
-      policy: `use 'strategy: pull-request', or give the build service identity ("<project> Build Service (<organization>)") 'Contribute', 'Create tag' and 'Bypass policies when pushing' on ${quoteForeign(r.name)}.`,
-      auth: `give the build service identity ("<project> Build Service (<organization>)") 'Contribute', 'Create branch' and 'Create tag' on ${quoteForeign(r.name)} (Project settings → Repositories → Security).`,
-      timeout: 'check that the agent can reach the remote, then re-run.',
-      server: 'the server (a hook or a permission) refused a ref: see its message above; fix that, then re-run.',
-    };
-    const what =
-      err.refusal === 'policy'
-        ? `a branch policy on '${r.move.branch}' refused the direct push (TF402455)`
-        : `the push to '${r.remote}' was refused (${err.refusal}): ${quoteForeign(err.reason)}`;
-    return new UserError(`${where}${what}. ${state}`, {
-      input: err.refusal === 'policy' ? 'strategy' : undefined,
-      fix: fixes[err.refusal],
+    const { what, fix } = explainPushRefusal(err, {
+      remote: r.remote,
+      repository: quoteForeign(r.name),
+      refs: 'a branch or tag',
+      branch: r.move.branch,
+      permissions: ['Contribute', 'Create branch', 'Create tag'],
+      rerun: 'the promotion reads the new state',
+      withoutDirectPush: "use 'strategy: pull-request'",
     });
+    return new UserError(`${where}${what}. ${state}`, { input: err.refusal === 'policy' ? 'strategy' : undefined, fix });
   }
   if (err instanceof GitCommandError)
     return new UserError(`${where}git ${err.args[0]} failed: ${quoteForeign(err.stderr.trim().replace(/\s+/g, ' '))}.`, {

@@ -11,6 +11,7 @@ import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
 import { Git, GitCommandError, startRepository, ZERO_SHA, type GitOptions, type TagRef } from '../git';
 import type { Log } from '../log';
+import { markdownText } from '../markdown';
 import { quoteForeign } from '../output';
 import { gitmodulesAt } from '../submodules/changes';
 import { displayUrl, resolveSubmoduleUrl } from '../submodules/urls';
@@ -267,7 +268,7 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
     sourceRef,
     paths: opts.paths,
     allowUntested: opts.allowUntested,
-    candidateBranch: route.flow === 'environments' ? route.source : `${route.target}`,
+    candidateBranch: candidateBranchOf(route),
     scratch: opts.scratch,
     log,
   });
@@ -297,7 +298,7 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
       targetRef,
       title: `Promote ${tag.tag} to ${target}`,
       description: [
-        `Promotes ${short(commit)} (${subject}) from '${route.source}' to '${target}' as ${tag.tag}.`,
+        `Promotes ${short(commit)} (${markdownText(subject)}) from '${route.source}' to '${target}' as ${tag.tag}.`,
         '',
         `Opened by Relevo PromoteBranch. ${tag.why}.`,
       ].join('\n'),
@@ -357,6 +358,12 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
 }
 
 /** A git command that failed while planning (it could not read what it needed) is the environment's doing, not a bug: nothing moved yet. */
+/** Where the commit gets its candidate tag by promotion; none for a hotfix, whose own build tags it (VersionBump). */
+function candidateBranchOf(route: Route): string | undefined {
+  if (route.hotfix) return undefined;
+  return route.flow === 'environments' ? route.source : route.target;
+}
+
 function gitFailure(err: unknown): unknown {
   if (!(err instanceof GitCommandError)) return err;
   return new UserError(

@@ -1,5 +1,6 @@
 /** The plan and its outcome, as log lines (what a dry run prints) and as the Summary tab's Markdown. */
 import { ZERO_SHA } from '../git';
+import { markdownCode, markdownLink, markdownText as escape } from '../markdown';
 import { quoteForeign } from '../output';
 import type { PromotionResult } from './apply';
 import { describeRoute } from './flow';
@@ -90,15 +91,15 @@ export function promotionSummary(plan: PromotionPlan, result: PromotionResult | 
   const untested = plan.repositories.filter((r) => r.tag.untested);
   if (untested.length)
     out.push(
-      `> ⚠️ **Untested release** (allowUntested): ${untested.map((r) => `${r.name} ${r.tag.tag}`).join(', ')} carried no release candidate.`,
+      `> ⚠️ **Untested release** (allowUntested): ${untested.map((r) => `${escape(r.name)} ${escape(r.tag.tag)}`).join(', ')} carried no release candidate.`,
       '',
     );
   out.push('| repository | commit | target | tag | gates | back-merge |', '|---|---|---|---|---|---|');
   for (const r of plan.repositories) {
-    const gates = r.gates.length ? r.gates.map((g) => `${g.passed ? '✅' : '❌'} ${g.gate}`).join('<br>') : 'none';
-    const bm = r.backMerges.length ? r.backMerges.map(describeBackMerge).join('<br>') : '—';
+    const gates = r.gates.length ? r.gates.map((g) => `${g.passed ? '✅' : '❌'} ${escape(g.gate)}`).join('<br>') : 'none';
+    const bm = r.backMerges.length ? r.backMerges.map((b) => escape(describeBackMerge(b))).join('<br>') : '—';
     out.push(
-      `| ${escape(r.name)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | \`${r.tag.tag}\`${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from \`${r.tag.candidate}\`` : ''} | ${gates} | ${escape(bm)} |`,
+      `| ${escape(r.name)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | ${markdownCode(r.tag.tag)}${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from ${markdownCode(r.tag.candidate)}` : ''} | ${gates} | ${bm} |`,
     );
   }
   out.push('');
@@ -107,22 +108,16 @@ export function promotionSummary(plan: PromotionPlan, result: PromotionResult | 
     for (const r of result.repositories) {
       const plan_ = plan.repositories.find((p) => p.name === r.name)!;
       out.push(
-        `- ${r.name}: ${r.pushed.length ? `pushed ${r.pushed.map((u) => `\`${u.ref.replace(/^refs\/(heads|tags)\//, '')}\``).join(', ')}` : 'nothing to push'}${r.pullRequest ? `; ${r.pullRequest.reused ? 'updated' : 'opened'} [pull request ${r.pullRequest.id}](${r.pullRequest.url})` : ''}`,
+        `- ${escape(r.name)}: ${r.pushed.length ? `pushed ${r.pushed.map((u) => markdownCode(u.ref.replace(/^refs\/(heads|tags)\//, ''), false)).join(', ')}` : 'nothing to push'}${r.pullRequest ? `; ${r.pullRequest.reused ? 'updated' : 'opened'} ${markdownLink(`pull request ${r.pullRequest.id}`, r.pullRequest.url)}` : ''}`,
       );
       for (const pr of r.backMergePullRequests)
-        out.push(`  - ⚠️ back-merge into \`${pr.branch}\` conflicts: [pull request ${pr.id}](${pr.url}) to resolve it`);
+        out.push(
+          `  - ⚠️ back-merge into ${markdownCode(pr.branch, false)} conflicts: ${markdownLink(`pull request ${pr.id}`, pr.url)} to resolve it`,
+        );
       for (const n of plan_.notes) out.push(`  - ${escape(n)}`);
     }
     out.push('');
   }
   out.push('<details><summary>The plan</summary>', '', '```', ...planLines(plan), '```', '', '</details>', '');
   return out.join('\n');
-}
-
-/** Text from outside in a table cell or a list item: one line, no cell break, no code span, no HTML. */
-function escape(s: string): string {
-  return s
-    .replace(/[|`]/g, '\\$&')
-    .replace(/</g, '&lt;')
-    .replace(/\r\n|\r|\n/g, ' ');
 }

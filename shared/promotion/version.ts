@@ -52,7 +52,8 @@ export interface TagQuery {
   paths: string[];
   allowUntested: boolean;
   /** For the error messages: the environment finals come from (`pre`, `release/*`). */
-  candidateBranch: string;
+  /** Where the commit gets its candidate tag by promotion; undefined when its own build tags it (a hotfix). */
+  candidateBranch?: string;
   scratch: string;
   log: Log;
 }
@@ -102,7 +103,9 @@ export async function decideTag(q: TagQuery): Promise<TagDecision> {
       `commit ${q.commit.slice(0, 12)} carries no release candidate (no '${q.format.tagFor(`X.Y.Z-${CANDIDATE_LABEL}.N`)}' tag): a final is made only from a tested candidate.`,
       {
         input: 'allowUntested',
-        fix: `promote the commit into '${q.candidateBranch}' first (it gets its candidate tag there), or set 'allowUntested: true' to release it untested (the Summary flags it).`,
+        fix: q.candidateBranch
+          ? `promote the commit into '${q.candidateBranch}' first (it gets its candidate tag there), or set 'allowUntested: true' to release it untested (the Summary flags it).`
+          : `tag it as a candidate in this branch's build before the tests run: VersionBump with 'createTag: true' (hotfix/* is a release-candidate channel, so it tags X.Y.Z-rc.N), as examples/promote-environments.yml does; or set 'allowUntested: true' to release it untested (the Summary flags it).`,
       },
     );
   }

@@ -1,4 +1,5 @@
 import { relative } from 'node:path';
+import { markdownCode, markdownText as escapeMd } from '../markdown';
 import { describeChange, type ComponentChange } from '../versioning/componentChange';
 import { commitLevel, type CommitKind, type ParsedCommit } from '../versioning/conventional';
 import type { Reason } from '../versioning/decide';
@@ -66,7 +67,7 @@ function listOf(items: string[], max = 4): string {
 /** The Summary's table of an orchestration's component changes. */
 function componentTable(changes: readonly ComponentChange[], baseTag: string | undefined): string[] {
   if (!changes.length) return [`No submodule changed since ${baseTag}.`, ''];
-  const version = (e: ComponentChange['from']) => (e ? (e.tag ? `\`${e.tag}\`` : `untagged \`${e.commit.slice(0, 12)}\``) : '');
+  const version = (e: ComponentChange['from']) => (e ? (e.tag ? markdownCode(e.tag) : `untagged \`${e.commit.slice(0, 12)}\``) : '');
   const commit = (e: ComponentChange['from']) => (e ? `\`${e.commit.slice(0, 7)}\`` : '—');
   const lines = [
     `Component changes since ${baseTag} (${changes.length}):`,
@@ -107,9 +108,9 @@ export function versionSummary(plan: VersionPlan, result: ApplyResult | undefine
   lines.push(`| Previous | ${plan.previousVersion || '—'} |`);
   lines.push(`| Bump | ${plan.bump} |`);
   lines.push(`| Channel | ${plan.channel.label ? `pre-release \`${plan.channel.label}\`` : 'final'} |`);
-  lines.push(`| Tag | \`${plan.tag}\` |`);
+  lines.push(`| Tag | ${markdownCode(plan.tag)} |`);
   lines.push(`| Commits since last release | ${plan.commitCount}${plan.commitCount ? ` (${countsLine(plan)})` : ''} |`);
-  lines.push('', explainReason(plan), '');
+  lines.push('', escapeMd(explainReason(plan)), '');
   const cancelled = plan.analysis.cancelled.length;
   if (plan.components) lines.push(...componentTable(plan.components, plan.baseTag));
   if (cancelled) lines.push(`${cancelled} commit(s) left out: each was reverted, or is a revert of a commit, within the same range.`, '');
@@ -124,23 +125,20 @@ export function versionSummary(plan: VersionPlan, result: ApplyResult | undefine
     lines.push(`Commits that drove the bump (${driverCount} of ${plan.commitCount}):`, '');
     for (const c of drivers)
       lines.push(
-        `- \`${c.hash.slice(0, 7)}\` ${c.type ? `${c.type}${c.scope ? `(${c.scope})` : ''}${c.breaking ? '!' : ''}: ` : ''}${escapeMd(c.subject)}`,
+        `- \`${c.hash.slice(0, 7)}\` ${c.type ? `${escapeMd(c.type)}${c.scope ? `(${escapeMd(c.scope)})` : ''}${c.breaking ? '!' : ''}: ` : ''}${escapeMd(c.subject)}`,
       );
     if (driverCount > 20) lines.push(`- … and ${driverCount - 20} more`);
     lines.push('');
   }
   const done: string[] = [];
-  if (result?.filesWritten.length) done.push(`wrote ${result.filesWritten.map((f) => `\`${relative(root, f) || f}\``).join(', ')}`);
+  if (result?.filesWritten.length)
+    done.push(`wrote ${result.filesWritten.map((f) => markdownCode(relative(root, f) || f, false)).join(', ')}`);
   if (result?.committed) done.push(`committed ${result.committed.slice(0, 12)}`);
-  if (result?.tagged) done.push(`created tag \`${result.tagged}\``);
-  if (result?.pushed.length) done.push(`pushed ${result.pushed.map((r) => `\`${r}\``).join(', ')}`);
+  if (result?.tagged) done.push(`created tag ${markdownCode(result.tagged, false)}`);
+  if (result?.pushed.length) done.push(`pushed ${result.pushed.map((r) => markdownCode(r, false)).join(', ')}`);
   if (dryRun) lines.push('Dry run: nothing was written, tagged or pushed.');
   else lines.push(done.length ? `Done: ${done.join(', ')}.` : 'Nothing was changed.');
   for (const n of plan.notes) lines.push('', `> ℹ️ ${escapeMd(n)}`);
   for (const w of plan.warnings) lines.push('', `> ⚠️ ${escapeMd(w)}`);
   return lines.join('\n') + '\n';
-}
-
-function escapeMd(text: string): string {
-  return text.replace(/[<>|]/g, (c) => `\\${c}`);
 }

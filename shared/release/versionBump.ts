@@ -3,6 +3,7 @@ import { FileChanges, isInside, readOptionalBytes, resolveWriteTarget } from '..
 import type { BranchContext } from '../git/branch';
 import { Git, GitCommandError, ZERO_SHA, type IndexSnapshot, type TagRef } from '../git';
 import { PartialPushError, PushError, pushAll, putBackRemoteRefs, type RefUpdate } from '../git/push';
+import { explainPushRefusal } from '../git/pushRefusals';
 import { journal } from '../undo';
 import type { Log } from '../log';
 import { checkComponentTagFormat, readComponentChanges } from '../submodules/changes';
@@ -66,6 +67,12 @@ export interface VersionPlan {
   commitCount: number;
   /** False when nothing relevant happened since the last tag (or HEAD already carries it). */
   changed: boolean;
+  /**
+   * True when the commit this build ends on carries the version's tag on a channel that
+   * publishes (final or release candidate): made by this run (or, in a dry run, by the run it
+   * stands for) or already there (a promotion or an earlier run tagged HEAD).
+   */
+  release: boolean;
   channel: Channel;
   baseTag?: string;
   reason: Reason;
@@ -252,6 +259,7 @@ async function planWithRanges(
     pep440Version,
     commitCount: analysis.commits.length,
     changed,
+    release: false,
     channel,
     baseTag: base?.name,
     reason,
@@ -263,7 +271,16 @@ async function planWithRanges(
     notes,
   };
   await planActions(git, plan, opts, tags, remote, warn, note);
+  plan.release = isRelease(plan, opts.branch);
   return plan;
+}
+
+/** Whether this build is a release to build and publish, whoever made its tag (see VersionPlan.release). */
+function isRelease(plan: VersionPlan, branch: BranchContext): boolean {
+  const publishes = !plan.channel.label || plan.channel.label === CANDIDATE_LABEL;
+  if (!publishes || branch.kind !== 'branch') return false;
+  const taggedHead = plan.reason.kind === 'already-tagged' && !plan.reason.onReleaseCommit;
+  return taggedHead || plan.actions.tag !== undefined;
 }
 
 /**
@@ -484,7 +501,7 @@ export async function applyVersion(git: Git, plan: VersionPlan, opts: VersionBum
     files.keep();
     return result;
   } catch (err) {
-    throw explainFailure(err, step, opts);
+    throw explainFailure(err, step, opts, plan.actions.push?.remote);
   }
 }
 
@@ -529,7 +546,7 @@ async function refUpdates(
 }
 
 /** Turns a failure while applying into a UserError that names the input, or passes a bug on. */
-function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): unknown {
+function explainFailure(err: unknown, step: string, opts: VersionBumpOptions, remote: string | undefined): unknown {
   if (err instanceof UserError) return err;
   // What was put back is said by the undo journal's report, after this message.
   if (err instanceof PartialPushError) {
@@ -539,46 +556,23 @@ function explainFailure(err: unknown, step: string, opts: VersionBumpOptions): u
       fix: `reset ${err.left.map((u) => u.ref).join(', ')} on the remote by hand (or push the missing tag), then fix the cause named above; a server with atomic push avoids this.`,
     });
   }
-  const nothing = 'Nothing was pushed.';
   if (err instanceof PushError) {
-    switch (err.refusal) {
-      case 'local':
-        return new UserError(`git refused the push on the agent, before contacting the remote: ${err.reason}. ${nothing}`, {
-          input: 'pushTag',
-          fix: "git's own checks on the agent said no (repository hooks do not run for Relevo's pushes): see its message above, and check the remote's URL and the agent's git configuration.",
-        });
-      case 'race':
-        return new UserError(
-          `the branch or tag moved on the remote since this run started (another run pushed first): ${err.reason}. ${nothing}`,
-          {
-            input: 'pushTag',
-            fix: 're-run the pipeline: it starts from the new commit and gives the next version.',
-          },
-        );
-      case 'policy':
-        return new UserError(`the branch '${opts.branch.branch}' has policies that block direct pushes. ${nothing}`, {
-          input: 'commitVersionFiles',
-          fix: "grant the build service 'Bypass policies when pushing' on this branch, or turn commitVersionFiles off and keep versions in tags only.",
-        });
-      case 'auth':
-        return new UserError(`the remote refused the credentials: ${err.reason}. ${nothing}`, {
-          input: 'pushTag',
-          fix: "give the build service identity 'Contribute' and 'Create tag' on the repository (Project settings → Repositories → Security).",
-        });
-      case 'timeout':
-        return new UserError(
-          `the push did not complete: ${err.stderr.trim()}. Check on the remote whether the tag arrived before re-running.`,
-          {
-            input: 'pushTag',
-            fix: 'check that the agent can reach the remote, then re-run the pipeline (a re-run finds a tag that did land).',
-          },
-        );
-      case 'server':
-        return new UserError(`the remote rejected the push: ${err.reason}. ${nothing}`, {
-          input: 'pushTag',
-          fix: 'check the branch and tag permissions or server hooks named above, or turn pushTag off.',
-        });
-    }
+    const policy = err.refusal === 'policy';
+    const { what, fix } = explainPushRefusal(err, {
+      remote: remote!,
+      repository: 'the repository',
+      refs: 'the branch or tag',
+      branch: opts.branch.branch,
+      permissions: ['Contribute', 'Create tag'],
+      rerun: 'it starts from the new commit and gives the next version',
+      withoutDirectPush: 'turn commitVersionFiles off and keep versions in tags only',
+      notes: { timeout: 'A re-run finds a tag that did land.', server: 'Or turn pushTag off.' },
+    });
+    // A stalled connection says nothing of what the server did: the undo reads the remote to know.
+    return new UserError(`${what}.${err.refusal === 'timeout' ? '' : ' Nothing was pushed.'}`, {
+      input: policy ? 'commitVersionFiles' : 'pushTag',
+      fix,
+    });
   }
   if (err instanceof GitCommandError) {
     return new UserError(`git ${err.args[0]} failed: ${err.stderr.trim().replace(/\s+/g, ' ')}.`, {

@@ -372,6 +372,8 @@ function findCycle(tables: TableConfig[]): string[] | undefined {
     state.set(name, 'open');
     stack.push(name);
     for (const r of byName.get(name)?.references ?? []) {
+      // A self-reference (employees.manager_id → employees.id) is not a cycle: it closes over the table's own sampled rows.
+      if (r.table === name) continue;
       const found = visit(r.table);
       if (found) return found;
     }

@@ -2,20 +2,26 @@
  * The Databricks engine: the plan's statements one by one on a SQL warehouse through the
  * Statement Execution API (shared/clients/databricks.ts: execute, poll, cancel on timeout).
  * Each environment's tables are staged as `<target>.<table>__relevo_next`; after every gate
- * of every environment passed, each staged table takes its table's name (the previous one is
- * renamed to `__relevo_old` first, and dropped once every table is in). The masking salt
- * travels only as the named parameter `:relevo_salt`.
+ * of every environment passed, each table is replaced from its validated staging copy with
+ * `CREATE OR REPLACE TABLE t AS SELECT * FROM t__relevo_next` (Databricks' advice over
+ * drop-and-rename: the same table, its history and grants kept, readers see the old or the new
+ * data, never no table). The masking salt travels only as the named parameter `:relevo_salt`.
  *
  * Undo (shared/undo.ts): an environment's staging tables are registered before the first is
- * created, each table's swap before its first rename. The put-back waits (bounded) for the
- * statement under way, reads which of the names exist, and puts an environment's tables back
- * concurrently: the agent's grace is 7.5 s, and one DDL statement takes a fraction of a second.
+ * created; each table's replacement before it is made, with the table's version before it
+ * (DESCRIBE HISTORY): the put-back is `RESTORE TABLE t TO VERSION AS OF v` when the version
+ * moved (a replacement answered as failed may still have landed), or a DROP of a table that did
+ * not exist before. It waits (bounded) for the statement under way, and puts an environment's
+ * tables back concurrently: the agent's grace is 7.5 s.
  */
 import type { DatabricksClient } from '../clients/databricks';
+import { UserError } from '../errors';
+import { quoteForeign } from '../output';
 import { cancelSignal, isCancelled } from '../processes';
 import { journal as runJournal, type UndoJournal } from '../undo';
 import type { Row, SqlEngine } from './engine';
 import { InFlight, refuseIfCancelled } from './inflight';
+import { describeHolder, holderIsGone, newHolder, type LockHolder } from './lock';
 import type { EnvironmentPlan } from './plan';
 import { databricks } from './sql';
 
@@ -28,7 +34,12 @@ export interface DatabricksEngineOptions {
   pollMs?: number;
   /** The undo journal changes are registered with (default: the run's). */
   journal?: UndoJournal;
+  /** Told about a stale lock this run took over. */
+  warn?: (message: string) => void;
 }
+
+/** The lock table in a target schema: one run at a time replaces it. */
+export const LOCK_TABLE = '__relevo_lock';
 
 /** How long the undo waits for the statement under way before it looks at the tables. */
 const SETTLE_MS = 2000;
@@ -41,6 +52,12 @@ interface TableNames {
   old: string;
   /** The names as information_schema lists them (lower case). */
   names: { real: string; next: string; old: string };
+}
+
+/** A table's replacement: its version before it (undefined: the table did not exist). */
+interface Swap {
+  t: TableNames;
+  version?: string;
 }
 
 /** A poll's wait that a cancellation cuts short (the statement's end is then seen at once). */
@@ -102,28 +119,32 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
   };
   const where = (env: EnvironmentPlan) => (env.target.kind === 'tables' ? `${env.target.catalog}.${env.target.schema}` : env.name);
 
+  /** A table's current version (its history's latest entry). */
+  const versionOf = async (table: string, run: (sql: string) => Promise<Row[]>): Promise<string | undefined> =>
+    (await run(`DESCRIBE HISTORY ${table} LIMIT 1`))[0]?.version ?? undefined;
+
   /**
-   * The swaps of one environment, put back together: the first of its undo steps to run waits
-   * for the statement under way, reads the names once and puts every table registered so far
-   * back concurrently; each step then reports its own table.
+   * The replacements of one environment, put back together: the first of its undo steps to run
+   * waits for the statement under way, reads which tables exist once and puts every table
+   * registered so far back concurrently; each step then reports its own table.
    */
-  const putBacks = new Map<string, { swaps: { t: TableNames; hadTable: boolean }[]; outcome?: Promise<Map<string, unknown>> }>();
+  const putBacks = new Map<string, { swaps: Swap[]; outcome?: Promise<Map<string, unknown>> }>();
   const putBackEnv = (env: EnvironmentPlan) => {
     const batch = putBacks.get(env.name)!;
     batch.outcome ??= (async () => {
       await inFlight.settled(SETTLE_MS);
       const there = await present(
         env,
-        batch.swaps.flatMap((s) => Object.values(s.t.names)),
+        batch.swaps.map((s) => s.t.names.real),
         statement,
       );
       const failures = new Map<string, unknown>();
       await Promise.all(
-        batch.swaps.map(async ({ t, hadTable }) => {
+        batch.swaps.map(async (swap) => {
           try {
-            await putBackTable(t, hadTable, there);
+            await putBackTable(swap, there);
           } catch (err) {
-            failures.set(t.real, err);
+            failures.set(swap.t.real, err);
           }
         }),
       );
@@ -131,24 +152,71 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
     })();
     return batch.outcome;
   };
-  /** One table back from what is there now, knowing only whether it existed before its swap. */
-  const putBackTable = async (t: TableNames, hadTable: boolean, there: Set<string>) => {
-    // Without a previous table, the one in its place (if the staged one is gone) is the new one.
-    if (!hadTable) {
-      if (there.has(t.names.real) && !there.has(t.names.next)) await statement(`DROP TABLE ${t.real}`);
+  /** One table back to its version before the run (or dropped, if the run made it). */
+  const putBackTable = async ({ t, version }: Swap, there: Set<string>) => {
+    if (version === undefined) {
+      if (there.has(t.names.real)) await statement(`DROP TABLE ${t.real}`);
       return;
     }
-    // The previous table never moved.
-    if (!there.has(t.names.old)) return;
     try {
-      if (there.has(t.names.real)) {
-        if (there.has(t.names.next)) throw new Error(`${t.real} exists and is not the staged table`);
-        await statement(`DROP TABLE ${t.real}`);
-      }
-      await statement(`ALTER TABLE ${t.old} RENAME TO ${t.real}`);
+      if ((await versionOf(t.real, statement)) === version) return; // the replacement never landed
+      await statement(`RESTORE TABLE ${t.real} TO VERSION AS OF ${Number(version)}`);
     } catch (err) {
       throw new Error(
-        `${err instanceof Error ? err.message : String(err)}; the previous table is intact as ${t.old}, and the next run puts it back before anything else`,
+        `${err instanceof Error ? err.message : String(err)}; the previous data is version ${version} of ${t.real} (RESTORE TABLE ${t.real} TO VERSION AS OF ${version})`,
+      );
+    }
+  };
+
+  // One run per target schema: a lock table made with CREATE TABLE … AS (atomic; it fails when
+  // the table exists), holding who took it. Dropped by its holder only.
+  const holder = newHolder();
+  const locked: EnvironmentPlan[] = [];
+  const lockTable = (env: EnvironmentPlan) => {
+    if (env.target.kind !== 'tables') throw new Error('databricks writes tables');
+    return [env.target.catalog, env.target.schema, LOCK_TABLE].map(q).join('.');
+  };
+  const releaseLock = async (env: EnvironmentPlan, run: (sql: string) => Promise<Row[]>) => {
+    const rows = await run(`SELECT run_id, host, pid, started_at FROM ${lockTable(env)}`).catch(() => []);
+    if (rows[0]?.run_id === holder.runId) await run(`DROP TABLE IF EXISTS ${lockTable(env)}`);
+  };
+  const readLock = async (env: EnvironmentPlan): Promise<Partial<LockHolder> | undefined> => {
+    const rows = await query(`SELECT run_id, host, pid, started_at FROM ${lockTable(env)}`).catch(() => []);
+    const r = rows[0];
+    return r
+      ? {
+          runId: r.run_id ?? undefined,
+          host: r.host ?? undefined,
+          pid: r.pid ? Number(r.pid) : undefined,
+          startedAt: r.started_at ?? undefined,
+        }
+      : undefined;
+  };
+  const takeLock = async (env: EnvironmentPlan) => {
+    const lit = databricks.literal;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await query(
+          `CREATE TABLE ${lockTable(env)} AS SELECT ${lit(holder.runId)} AS run_id, ${lit(holder.host)} AS host, ${holder.pid} AS pid, ${lit(holder.startedAt)} AS started_at`,
+        );
+        return;
+      } catch (err) {
+        if ((err as { errorCode?: string }).errorCode !== 'TABLE_OR_VIEW_ALREADY_EXISTS') throw err;
+      }
+      const held = await readLock(env);
+      // A lock whose run was killed on this host (its process is gone) is stale: dropped, if it is still that one, and taken.
+      if (held && holderIsGone(held) && attempt < 2) {
+        if ((await readLock(env))?.runId === held.runId) {
+          await query(`DROP TABLE IF EXISTS ${lockTable(env)}`);
+          options.warn?.(`took over the stale lock table ${lockTable(env)} (${quoteForeign(describeHolder(held))}: its process is gone).`);
+        }
+        continue;
+      }
+      throw new UserError(
+        `environments.${env.name}.target: another run is regenerating ${where(env)}: ${quoteForeign(describeHolder(held ?? {}))} holds its lock table ${lockTable(env)}; nothing was staged or replaced.`,
+        {
+          fix: `wait for that run to end and run again. If no run is going on (its agent was stopped or lost), run DROP TABLE ${lockTable(env)} and run again.`,
+        },
       );
     }
   };
@@ -157,6 +225,15 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
     dialect: databricks,
     query,
     async prepare(envs) {
+      // Every lock before anything is looked at, repaired or staged; released last on an undo.
+      for (const env of envs) {
+        journal.register(`the lock table ${lockTable(env)} (dropped)`, async () => {
+          await inFlight.settled(SETTLE_MS);
+          await releaseLock(env, statement);
+        });
+        await takeLock(env);
+        locked.push(env);
+      }
       for (const env of envs) {
         const tables = tablesOf(env);
         const there = await present(
@@ -200,17 +277,9 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
     },
     async commit(envs, record) {
       for (const env of envs) {
-        const tables = (record(env).tables ?? {}) as Record<string, { fingerprint?: string }>;
-        for (const t of tablesOf(env)) {
-          const fingerprint = tables[t.table]?.fingerprint;
-          if (fingerprint)
-            await query(`ALTER TABLE ${t.next} SET TBLPROPERTIES ('relevo.fingerprint' = ${databricks.literal(fingerprint)})`);
-        }
-      }
-      const swapped: { t: TableNames; hadTable: boolean }[] = [];
-      for (const env of envs) {
+        const fingerprints = (record(env).tables ?? {}) as Record<string, { fingerprint?: string }>;
         const tables = tablesOf(env);
-        // Known before the swap: which tables have a previous version to put back.
+        // Known before the replacements: which tables exist, and at which version.
         const there = await present(
           env,
           tables.map((t) => t.names.real),
@@ -219,22 +288,23 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
         const batch = putBacks.get(env.name) ?? { swaps: [] };
         putBacks.set(env.name, batch);
         for (const t of tables) {
-          const hadTable = there.has(t.names.real);
+          const version = there.has(t.names.real) ? await versionOf(t.real, query) : undefined;
           journal.register(`the table ${t.real}`, async () => {
             const failures = await putBackEnv(env);
             if (failures.has(t.real)) throw failures.get(t.real);
           });
-          batch.swaps.push({ t, hadTable });
-          if (hadTable) await query(`ALTER TABLE ${t.real} RENAME TO ${t.old}`);
-          await query(`ALTER TABLE ${t.next} RENAME TO ${t.real}`);
-          swapped.push({ t, hadTable });
+          batch.swaps.push({ t, version });
+          const fingerprint = fingerprints[t.table]?.fingerprint;
+          const properties = fingerprint ? ` TBLPROPERTIES ('relevo.fingerprint' = ${databricks.literal(fingerprint)})` : '';
+          await query(`CREATE OR REPLACE TABLE ${t.real}${properties} AS SELECT * FROM ${t.next}`);
         }
       }
-      // A cancel that came during the last rename still puts everything back.
+      // A cancel that came during the last replacement still puts everything back.
       refuseIfCancelled('swapping in the environments');
       journal.landed(`the new tables in ${envs.map(where).join(', ')}`);
-      // The previous tables are no longer needed; what is not dropped now, the next run drops.
-      for (const s of swapped) if (s.hadTable) await query(`DROP TABLE IF EXISTS ${s.t.old}`).catch(() => undefined);
+      // The staging copies are no longer needed; what is not dropped now, the next run stages over.
+      for (const env of envs) for (const t of tablesOf(env)) await query(`DROP TABLE IF EXISTS ${t.next}`).catch(() => undefined);
+      for (const env of locked.splice(0)) await releaseLock(env, query).catch(() => undefined);
     },
     async close() {},
   };

@@ -13,13 +13,14 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors';
 import { quoteForeign } from '../output';
 import { cancelSignal } from '../processes';
 import { journal as runJournal, type UndoJournal } from '../undo';
 import type { SqlEngine, Row } from './engine';
 import { InFlight, refuseIfCancelled } from './inflight';
+import { lockFile, newHolder, releaseFileLock, takeFileLock } from './lock';
 import { duckdb, stagingFolder } from './sql';
 
 /** The manifest a file target carries: it marks the folder as ours and records the last run. */
@@ -56,6 +57,8 @@ export async function openDuckDbEngine(options: {
   threads?: number;
   memoryLimit?: string;
   journal?: UndoJournal;
+  /** Told about a stale lock this run took over. */
+  warn?: (message: string) => void;
 }): Promise<SqlEngine> {
   const journal = options.journal ?? runJournal;
   const api = loadDuckDb(options.moduleDir);
@@ -89,10 +92,27 @@ export async function openDuckDbEngine(options: {
     const target = path.replace(/[\\/]+$/, '');
     return { target, next: stagingFolder(target), old: `${target}.relevo-old` };
   };
+  const holder = newHolder();
+  const locked: string[] = [];
+  const releaseLocks = () => {
+    for (const target of locked.splice(0)) releaseFileLock(target, holder);
+  };
   return {
     dialect: duckdb,
     query,
     async prepare(envs) {
+      // One run per target: every lock is taken before anything is looked at, repaired or staged.
+      for (const env of envs) {
+        if (env.target.kind !== 'files') throw new Error('duckdb writes files');
+        const { target } = folders(env.target.path);
+        mkdirSync(dirname(target), { recursive: true });
+        // Registered first, so it unwinds last: the lock is held until everything else is put back.
+        journal.register(`the lock ${quoteForeign(lockFile(target))} (released)`, () => releaseFileLock(target, holder));
+        takeFileLock(target, holder, `environments.${env.name}.target`, (previous) =>
+          options.warn?.(`took over the stale lock on ${quoteForeign(target)} (${quoteForeign(previous)}: its process is gone).`),
+        );
+        locked.push(target);
+      }
       for (const env of envs) {
         if (env.target.kind !== 'files') throw new Error('duckdb writes files');
         const { target, next, old } = folders(env.target.path);
@@ -157,6 +177,7 @@ export async function openDuckDbEngine(options: {
       journal.landed(`the new sample data in ${swapped.map((s) => quoteForeign(s.target)).join(', ')}`);
       // The previous data is no longer needed; what is not removed now, the next run removes.
       for (const s of swapped) await rm(s.old, { recursive: true, force: true }).catch(() => undefined);
+      releaseLocks();
     },
     async close() {
       cancelSignal.removeEventListener('abort', interrupt);

@@ -17,7 +17,16 @@ import { dirname, join, normalize, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { UserError } from '../errors';
 import type { Log } from '../log';
-import { CancelledError, cancelSignal, isCancelled } from '../processes';
+import {
+  classifyHttpFailure,
+  parseRetryAfter,
+  requestSignal,
+  RetriesExhaustedError,
+  seconds,
+  withRetries,
+  type RetryPolicy,
+} from '../clients/http';
+import { CancelledError, isCancelled } from '../processes';
 
 export const DUCKDB_VERSION = '1.5.6-r.1';
 
@@ -101,6 +110,8 @@ export interface AcquireOptions {
   modulePath?: string;
   registry?: string;
   fetchImpl?: typeof fetch;
+  /** The retry policy's settings for the downloads (tests shorten the waits). */
+  retry?: Partial<RetryPolicy>;
   log: Log;
 }
 
@@ -135,7 +146,7 @@ export async function acquireDuckDb(options: AcquireOptions): Promise<string> {
     for (const name of names) {
       const { version, integrity } = DUCKDB_PACKAGES[name];
       const url = `${registry}/${name}/-/${name.split('/').pop()}-${version}.tgz`;
-      const bytes = await download(url, options.fetchImpl ?? fetch);
+      const bytes = await download(url, options.fetchImpl ?? fetch, options.retry);
       const [algorithm, expected] = [integrity.slice(0, integrity.indexOf('-')), integrity.slice(integrity.indexOf('-') + 1)];
       const actual = createHash(algorithm).update(bytes).digest('base64');
       if (actual !== expected) {
@@ -161,25 +172,58 @@ export async function acquireDuckDb(options: AcquireOptions): Promise<string> {
   return dir;
 }
 
-async function download(url: string, fetchImpl: typeof fetch): Promise<Buffer> {
-  let lastError = '';
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    try {
-      // A cancel stops the download at once (the partial folder is removed below, and never used).
-      const res = await fetchImpl(url, { signal: AbortSignal.any([AbortSignal.timeout(300_000), cancelSignal]) });
-      if (res.ok) return Buffer.from(await res.arrayBuffer());
-      lastError = `HTTP ${res.status}`;
-      if (res.status < 500 && res.status !== 429) break;
-    } catch (err) {
-      if (isCancelled()) throw new CancelledError(`downloading ${url}`);
-      lastError = (err as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 1000 * attempt));
+/** One failed download attempt, as the retry policy reads it. */
+class DownloadAttemptError extends Error {
+  constructor(
+    message: string,
+    readonly failure: { status?: number; code?: string; timedOut?: boolean; retryAfterMs?: number },
+  ) {
+    super(message);
+    this.name = 'DownloadAttemptError';
   }
-  throw new UserError(`cannot download ${url}: ${lastError}.`, {
-    input: 'engine',
-    fix: 'let the agent reach the npm registry (or set Relevo.NpmRegistry to a mirror), or install @duckdb/node-api on the agent and set Relevo.DuckDbModulePath.',
-  });
+}
+
+/** A tarball takes a while on a slow agent: one attempt may take 5 minutes. */
+const DOWNLOAD_TIMEOUT_MS = 300_000;
+
+/**
+ * One tarball, through the one retry policy (shared/clients/http.ts): a GET is repeated on a
+ * 429, a 5xx, a timeout or a transient network error, after the registry's Retry-After when it
+ * sends one; a cancel abandons the attempt and the wait at once.
+ */
+export async function download(url: string, fetchImpl: typeof fetch, retry: Partial<RetryPolicy> = {}): Promise<Buffer> {
+  try {
+    return await withRetries(
+      async (_n, cancel) => {
+        let res: Response;
+        try {
+          res = await fetchImpl(url, { signal: requestSignal(DOWNLOAD_TIMEOUT_MS, cancel) });
+        } catch (err) {
+          if (cancel?.aborted) throw new CancelledError(`downloading ${url}`);
+          const e = err as { name?: string; cause?: { code?: string } };
+          if (e.name === 'TimeoutError' || e.name === 'AbortError')
+            throw new DownloadAttemptError(`no answer within ${seconds(DOWNLOAD_TIMEOUT_MS)}`, { timedOut: true });
+          throw new DownloadAttemptError(`network error ${e.cause?.code ?? (err as Error).message}`, { code: e.cause?.code });
+        }
+        if (res.ok) return Buffer.from(await res.arrayBuffer());
+        await res.body?.cancel().catch(() => undefined);
+        throw new DownloadAttemptError(`HTTP ${res.status}`, {
+          status: res.status,
+          retryAfterMs: parseRetryAfter(res.headers.get('retry-after') ?? undefined),
+        });
+      },
+      (err) => (err instanceof DownloadAttemptError ? classifyHttpFailure(err.failure, true) : { retry: false }),
+      { maxAttempts: 3, maxTotalMs: 15 * 60_000, timeoutMs: DOWNLOAD_TIMEOUT_MS, ...retry },
+    );
+  } catch (err) {
+    if (err instanceof CancelledError || isCancelled())
+      throw err instanceof CancelledError ? err : new CancelledError(`downloading ${url}`);
+    const reason = err instanceof RetriesExhaustedError ? err.message : err instanceof Error ? err.message : String(err);
+    throw new UserError(`cannot download ${url}: ${reason}.`, {
+      input: 'engine',
+      fix: 'let the agent reach the npm registry (or set Relevo.NpmRegistry to a mirror), or install @duckdb/node-api on the agent and set Relevo.DuckDbModulePath.',
+    });
+  }
 }
 
 /** Extracts an npm tarball (ustar; entries under `package/`) into `dest`. */

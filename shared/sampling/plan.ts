@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import type { EnvironmentConfig, Location, MaskRule, SampleConfig, TableConfig, TableRole } from './config';
 import { configError, tableRoles } from './config';
 import { UserError } from '../errors';
-import { maskExpression, maskProblem, type Column, type Dialect } from './sql';
+import { maskExpression, maskProblem, referenceProblem, valueProblem, type Column, type Dialect } from './sql';
 
 export interface MaskedColumn {
   column: string;
@@ -26,7 +26,7 @@ export interface MaskedColumn {
 }
 
 export interface Check {
-  kind: 'orphans' | 'masked';
+  kind: 'orphans' | 'masked' | 'unique';
   table: string;
   column: string;
   /** For orphans: the parent table and column. */
@@ -64,6 +64,8 @@ export interface EnvironmentPlan {
 
 export interface SamplingPlan {
   dialect: Dialect['name'];
+  /** Statements run once before any environment is staged (the root's units, where kept). */
+  setup: string[];
   seed: string;
   source: Location;
   root: string;
@@ -122,6 +124,29 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     }
     for (const c of Object.keys(t.nulls)) column(t, c, `tables.${t.name}.nulls.${c}`);
   }
+  // Types, before any data moves: a reference against its key, fill values and fixed masks against their columns.
+  for (const t of config.tables) {
+    for (const r of t.references) {
+      const at = `tables.${t.name}.references.${r.column}`;
+      const child = column(t, r.column, at);
+      const parent = column(byName.get(r.table)!, r.parentColumn, at);
+      const problem = referenceProblem(d, child.type, parent.type, masks.get(r.table)!.has(parent.name));
+      if (problem)
+        throw fail(at, `${t.name}.${r.column} ${problem}`, `a column of the same type as ${r.table}.${r.parentColumn} (${parent.type})`);
+    }
+    for (const [c, rule] of Object.entries(t.nulls)) {
+      if (rule.kind !== 'fill') continue;
+      const col = column(t, c, `tables.${t.name}.nulls.${c}`);
+      const problem = valueProblem(d, rule.value, col.type);
+      if (problem) throw fail(`tables.${t.name}.nulls.${c}.fill`, problem, `a value of type ${col.type}`);
+    }
+    for (const [c, rule] of Object.entries(t.mask)) {
+      if (rule.kind !== 'fixed') continue;
+      const col = column(t, c, `tables.${t.name}.mask.${c}`);
+      const problem = valueProblem(d, rule.value, col.type);
+      if (problem) throw fail(`tables.${t.name}.mask.${c}.fixed`, problem, `a value of type ${col.type}`);
+    }
+  }
 
   const q = d.ident;
   const cleaned = (t: TableConfig): string => {
@@ -140,35 +165,60 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
     ];
     const dedupe =
       t.dedupe && t.key
-        ? ` QUALIFY row_number() OVER (PARTITION BY ${q(t.key)} ORDER BY ${cols.map((c) => q(c.name)).join(', ')}) = 1`
+        ? ` QUALIFY row_number() OVER (PARTITION BY ${q(t.key)} ORDER BY ${cols
+            .filter((c) => sortable(c.type))
+            .map((c) => q(c.name))
+            .join(', ')}) = 1`
         : '';
     if (!where.length && !dedupe && select.every((s, i) => s === q(cols[i].name))) return d.source(config.source, t.name);
     return `(SELECT ${select.join(', ')} FROM ${d.source(config.source, t.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}${dedupe})`;
   };
+  /** A mask of a column: the values of the column it comes from (its own, or the key it references) are what it must avoid. */
+  const masking = (m: ResolvedMask, expr: string, type: string) =>
+    maskExpression(
+      d,
+      m.rule,
+      expr,
+      type,
+      m.hashType,
+      `SELECT ${q(m.origin.column)} FROM ${d.source(config.source, m.origin.table)} WHERE ${q(m.origin.column)} IS NOT NULL`,
+    );
   const maskedSelect = (t: TableConfig, alias: string) =>
     schemas.get(t.name)!.map((c) => {
       const m = masks.get(t.name)!.get(c.name);
-      return m ? `${maskExpression(d, m.rule, `${alias}.${q(c.name)}`, c.type, m.hashType)} AS ${q(c.name)}` : `${alias}.${q(c.name)}`;
+      return m ? `${masking(m, `${alias}.${q(c.name)}`, c.type)} AS ${q(c.name)}` : `${alias}.${q(c.name)}`;
     });
   /** A column's staged value, computed from the unmasked source row. */
   const maskedValue = (t: TableConfig, name: string, alias: string) => {
     const c = column(t, name, `tables.${t.name}`);
     const m = masks.get(t.name)!.get(c.name);
-    return m ? maskExpression(d, m.rule, `${alias}.${q(c.name)}`, c.type, m.hashType) : `${alias}.${q(c.name)}`;
+    return m ? masking(m, `${alias}.${q(c.name)}`, c.type) : `${alias}.${q(c.name)}`;
   };
 
+  /** The root's cleaned rows with their units: one hash per row, computed once where the engine keeps a session table. */
+  const rootUnits = `(SELECT r.*, ${d.unit(`r.${q(root.key!)}`, config.seed)} AS __relevo_u FROM ${cleaned(root)} r)`;
   /** The root rows an environment keeps (unmasked, with the unit), nested along its chain. */
   const rootRows = (env: EnvironmentConfig): string => {
     const chain: EnvironmentConfig[] = [];
     for (let e: EnvironmentConfig | undefined = env; e; e = e.from ? config.environments.find((x) => x.name === e!.from) : undefined)
       chain.unshift(e);
+    // The hash range the rows kept so far fill uniformly: [0, range). A fraction keeps the
+    // lowest share of it; `rows` keeps the lowest units, so its range ends at its largest one.
+    let range = String(d.unitScale);
+    let sql = d.rootUnitsTable ?? rootUnits;
     let rate = 1;
-    let sql = `(SELECT r.*, ${d.unit(`r.${q(root.key!)}`, config.seed)} AS __relevo_u FROM ${cleaned(root)} r)`;
+    let exact = true;
     for (const e of chain) {
       if ('fraction' in e.size) {
         rate *= e.size.fraction;
-        sql = `(SELECT * FROM ${sql} s WHERE __relevo_u < ${Math.floor(rate * d.unitScale)})`;
-      } else sql = `(SELECT * FROM ${sql} s ORDER BY __relevo_u, ${q(root.key!)} LIMIT ${e.size.rows})`;
+        const bound = exact ? String(Math.floor(rate * d.unitScale)) : `floor(${e.size.fraction} * ${range})`;
+        sql = `(SELECT * FROM ${sql} s WHERE __relevo_u < ${bound})`;
+        range = bound;
+      } else {
+        sql = `(SELECT * FROM ${sql} s ORDER BY __relevo_u, ${q(root.key!)} LIMIT ${e.size.rows})`;
+        range = `(SELECT max(__relevo_u) + 1 FROM ${sql} m)`;
+        exact = false;
+      }
     }
     return sql;
   };
@@ -177,6 +227,14 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   const environments: EnvironmentPlan[] = selected.map((env) => {
     const parentEnv = env.from ? config.environments.find((x) => x.name === env.from) : undefined;
     const staged = (table: string) => d.stage(env.name, env.target, table);
+    // A self-reference whose row is outside the sample (a manager not kept) becomes NULL: the table closes over its own kept rows.
+    const selfReferenceFixups = (t: TableConfig) =>
+      t.references
+        .filter((r) => r.table === t.name)
+        .map(
+          (r) =>
+            `UPDATE ${staged(t.name)} SET ${q(r.column)} = NULL WHERE ${q(r.column)} IS NOT NULL AND ${q(r.column)} NOT IN (SELECT ${q(r.parentColumn)} FROM ${staged(t.name)} WHERE ${q(r.parentColumn)} IS NOT NULL)`,
+        );
     const tables: TablePlan[] = order.map((name) => {
       const t = byName.get(name)!;
       const role = roles.get(name)!;
@@ -188,19 +246,21 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
         from = `${cleaned(t)} t`;
         if (role === 'child') {
           where = t.references
-            .filter((r) => roles.get(r.table) === 'root' || roles.get(r.table) === 'child')
+            .filter((r) => r.table !== name && (roles.get(r.table) === 'root' || roles.get(r.table) === 'child'))
             .map((r) => `${maskedValue(t, r.column, 't')} IN (SELECT ${q(r.parentColumn)} FROM ${staged(r.table)})`);
         } else if (role === 'parent') {
           const referencing = config.tables.flatMap((c) =>
             roles.get(c.name) !== 'full'
-              ? c.references.filter((r) => r.table === name).map((r) => `SELECT ${q(r.column)} FROM ${staged(c.name)}`)
+              ? c.references.filter((r) => r.table === name && c.name !== name).map((r) => `SELECT ${q(r.column)} FROM ${staged(c.name)}`)
               : [],
           );
           where = [`${maskedValue(t, t.key!, 't')} IN (${referencing.join(' UNION ALL ')})`];
         }
       }
-      const orderBy = d.orderedOutput ? ` ORDER BY ${t.key ? `t.${q(t.key)}` : cols.map((c) => `t.${q(c.name)}`).join(', ')}` : '';
-      const select = `SELECT ${maskedSelect(t, 't').join(', ')} FROM ${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}${orderBy}`;
+      const rows = `SELECT ${maskedSelect(t, 't').join(', ')} FROM ${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+      // Files are written in an order of the written (masked) values only: by the masked key, or
+      // by every column; never by a value the mask hides, so a row's position reveals nothing.
+      const select = d.orderedOutput ? `SELECT * FROM (${rows}) s ORDER BY ${t.key ? `s.${q(t.key)}` : 'ALL'}` : rows;
       const masked = [...masks.get(name)!.entries()].map(([c, m]) => ({ column: c, rule: m.rule.kind, inheritedFrom: m.inheritedFrom }));
       const checks: Check[] = [];
       for (const r of t.references) {
@@ -220,6 +280,14 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
           sql: `SELECT count(*) AS n FROM (SELECT ${q(m.column)} AS v FROM ${staged(name)} WHERE ${q(m.column)} IS NOT NULL LIMIT ${config.maskSample}) m WHERE m.v IN (SELECT ${q(m.column)} FROM ${d.source(config.source, name)} WHERE ${q(m.column)} IS NOT NULL)`,
         });
       }
+      // A masked key stays unique (the masks of keys are bijections); checked, not assumed.
+      if (t.key && masks.get(name)!.has(t.key))
+        checks.push({
+          kind: 'unique',
+          table: name,
+          column: t.key,
+          sql: `SELECT count(${q(t.key)}) - count(DISTINCT ${q(t.key)}) AS n FROM ${staged(name)}`,
+        });
       return {
         table: name,
         role,
@@ -229,7 +297,7 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
         fingerprint: schemaFingerprint(cols),
         staged: staged(name),
         select,
-        statements: d.stageStatements(env.name, env.target, name, select),
+        statements: d.stageStatements(env.name, env.target, name, select, selfReferenceFixups(t)),
         masked,
         checks,
       };
@@ -242,6 +310,7 @@ export function buildPlan(config: SampleConfig, d: Dialect, schemas: SourceSchem
   );
   return {
     dialect: d.name,
+    setup: d.rootUnitsTable ? [`CREATE OR REPLACE TEMP TABLE ${d.rootUnitsTable} AS SELECT * FROM ${rootUnits} u`] : [],
     seed: config.seed,
     source: config.source,
     root: root.name,
@@ -256,6 +325,8 @@ interface ResolvedMask {
   rule: MaskRule;
   /** The type whose width the hash takes (the referenced key's), so references still join. */
   hashType: string;
+  /** The column whose values the mask is drawn from (the referenced key's, for a reference). */
+  origin: { table: string; column: string };
   inheritedFrom?: string;
 }
 
@@ -288,7 +359,7 @@ function resolveMasks(
         );
       const problem = maskProblem(d, rule, type);
       if (problem) throw fail(at, problem, 'hash (text, integers), email and phone (text), null, { fixed: value }');
-      m.set(column, { rule, hashType: type });
+      m.set(column, { rule, hashType: type, origin: { table: t.name, column } });
     }
     result.set(t.name, m);
   }
@@ -327,13 +398,21 @@ function resolveMasks(
             `inherits ${parentMask.rule.kind} from ${r.table}.${r.parentColumn}, but ${problem}`,
             `a ${r.column} of the same type as ${r.table}.${r.parentColumn}`,
           );
-        result
-          .get(t.name)!
-          .set(r.column, { rule: parentMask.rule, hashType: parentMask.hashType, inheritedFrom: `${r.table}.${r.parentColumn}` });
+        result.get(t.name)!.set(r.column, {
+          rule: parentMask.rule,
+          hashType: parentMask.hashType,
+          origin: parentMask.origin,
+          inheritedFrom: `${r.table}.${r.parentColumn}`,
+        });
       }
     }
   }
   return result;
+}
+
+/** Databricks cannot sort MAP or VARIANT values (nor structs or arrays holding them): dedupe orders by the other columns. */
+export function sortable(type: string): boolean {
+  return !/\b(MAP|VARIANT|OBJECT)\b/i.test(type);
 }
 
 /** Root, then children (parents first), then parent tables (the tables referencing them first), then copies. */
@@ -354,7 +433,9 @@ function dependencyOrder(tables: TableConfig[], roles: Map<string, TableRole>): 
     const next = parents.find(
       (p) =>
         !placed.has(p) &&
-        tables.every((c) => !c.references.some((r) => r.table === p) || roles.get(c.name) !== 'parent' || placed.has(c.name)),
+        tables.every(
+          (c) => c.name === p || !c.references.some((r) => r.table === p) || roles.get(c.name) !== 'parent' || placed.has(c.name),
+        ),
     );
     if (!next) break;
     placed.add(next);

@@ -17,7 +17,7 @@ import { buildPlan, schemaFingerprint, type EnvironmentPlan, type SamplingPlan, 
 import type { Column } from './sql';
 
 export interface GateResult {
-  gate: 'rows' | 'orphans' | 'masked' | 'schema';
+  gate: 'rows' | 'orphans' | 'masked' | 'unique' | 'schema';
   table: string;
   passed: boolean;
   detail: string;
@@ -44,6 +44,8 @@ export interface EnvironmentReport {
   tables: TableReport[];
   gates: GateResult[];
   schemaChanges: string[];
+  /** What the run did not do as asked, though no gate failed (e.g. fewer rows than asked for). */
+  warnings: string[];
   durationMs: number;
 }
 
@@ -72,11 +74,12 @@ const describeLocation = (l: SampleConfig['source']) => (l.kind === 'files' ? `$
 
 export async function regenerateSampleData(
   config: SampleConfig,
-  engine: SqlEngine,
+  sqlEngine: SqlEngine,
   options: RegenerateOptions,
   log: Log,
 ): Promise<RegenerateResult> {
   const started = Date.now();
+  const engine = withoutQuotedData(sqlEngine);
   const d = engine.dialect;
   const schemas: SourceSchemas = new Map();
   for (const t of config.tables) {
@@ -94,6 +97,7 @@ export async function regenerateSampleData(
       );
     }
   }
+  await refuseEmptyUntypedCsv(config, engine, schemas);
   const plan = buildPlan(config, d, schemas, options.environments);
   log.info(
     `Source ${quoteForeign(describeLocation(config.source))}; ${config.tables.length} table(s), root ${plan.root}; seed ${quoteForeign(config.seed)}; order: ${plan.order.join(' → ')}.`,
@@ -133,6 +137,7 @@ export async function regenerateSampleData(
   };
   if (options.dryRun) {
     log.info('Dry run: the SQL each environment would run (nothing is staged, swapped or written):');
+    for (const sql of plan.setup) log.info(`-- once, before the environments\n${sql};`);
     for (const env of plan.environments) {
       log.info(`-- ${env.name}: the root's base rows\n${env.baseCountSql};`);
       for (const t of env.tables) {
@@ -148,6 +153,7 @@ export async function regenerateSampleData(
       tables: [],
       gates: [],
       schemaChanges: [],
+      warnings: [],
       durationMs: 0,
     }));
     report.durationMs = Date.now() - started;
@@ -157,6 +163,16 @@ export async function regenerateSampleData(
   let swapping = false;
   try {
     await engine.prepare(plan.environments);
+    for (const sql of plan.setup) {
+      try {
+        await engine.query(sql);
+      } catch (err) {
+        throw new UserError(`${plan.root}: computing the sampling hash of the root's rows failed: ${message(err)}.`, {
+          fix: "see the statement in the log (dryRun prints them all); check the root table's filter, drop and nulls.",
+          cause: err,
+        });
+      }
+    }
     const rowsIn = new Map<string, number>();
     for (const env of plan.environments)
       report.environments.push(
@@ -223,6 +239,7 @@ async function stageEnvironment(
     tables: [],
     gates: [],
     schemaChanges: [],
+    warnings: [],
     durationMs: 0,
   };
   for (const t of env.tables) {
@@ -273,6 +290,15 @@ async function stageEnvironment(
             ? `${t.table}.${c.column}: ${n} row(s) reference no ${c.parent} (is the source missing them?)`
             : `${t.table}.${c.column} → ${c.parent}: no orphans`,
         });
+      } else if (c.kind === 'unique') {
+        report.gates.push({
+          gate: 'unique',
+          table: t.table,
+          passed: n === 0,
+          detail: n
+            ? `${t.table}.${c.column}: ${n} row(s) share a masked key with another row (is the key unique in the source? dedupe: true keeps one row per key)`
+            : `${t.table}.${c.column}: masked keys unique`,
+        });
       } else {
         report.gates.push({
           gate: 'masked',
@@ -308,6 +334,12 @@ async function stageEnvironment(
       : 'rows' in env.size
         ? 0
         : Math.max(0.05 * expected, 4 * Math.sqrt(expected * (1 - env.size.fraction)), 1);
+  if ('rows' in env.size && base < env.size.rows) {
+    // Not a failure: the sample is all there is. Said in the log and the Summary.
+    const note = `${root.table}: ${env.size.rows} row(s) asked for, but ${env.from ? `${env.from} has` : 'the source has'} only ${base}: ${env.name} takes all of them`;
+    report.warnings.push(note);
+    log.warn(`${env.name}: ${quoteForeign(note)}.`);
+  }
   report.expectedRootRows = Math.round(expected);
   report.allowedDeviation = Math.round(allowed * 100) / 100;
   const ok = Math.abs(root.rowsOut - expected) <= allowed;
@@ -326,6 +358,29 @@ function sizeText(env: EnvironmentPlan): string {
   return 'fraction' in env.size ? `fraction ${env.size.fraction}` : `${env.size.rows} rows`;
 }
 
+/**
+ * DuckDB reads a CSV file with a header and no rows as text columns. Such a table is fine on
+ * its own (CSV keeps no types), but its key and references would then be compared with typed
+ * columns of other tables and fail inside DuckDB ("cannot compare BIGINT and VARCHAR"): refused
+ * here instead, naming the file.
+ */
+async function refuseEmptyUntypedCsv(config: SampleConfig, engine: SqlEngine, schemas: SourceSchemas): Promise<void> {
+  if (config.source.kind !== 'files' || config.source.format !== 'csv') return;
+  const joined = new Set(config.tables.flatMap((t) => t.references.flatMap((r) => [t.name, r.table])));
+  for (const t of config.tables) {
+    if (!joined.has(t.name) || !schemas.get(t.name)!.every((c) => engine.dialect.family(c.type) === 'text')) continue;
+    const n = await count(engine, `SELECT count(*) AS n FROM (SELECT 1 FROM ${engine.dialect.source(config.source, t.name)} LIMIT 1) x`);
+    if (n === 0)
+      throw new UserError(
+        `tables.${t.name}: '${quoteForeign(`${config.source.path}/${t.name}.csv`)}' has a header and no rows, so the types of its columns cannot be known, and its key and references cannot be compared with the other tables'.`,
+        {
+          input: 'configFile',
+          fix: `give the source at least one row of ${t.name} (or use parquet, which keeps types), or leave ${t.name} out of ${config.file}.`,
+        },
+      );
+  }
+}
+
 async function count(engine: SqlEngine, sql: string): Promise<number> {
   const rows = await engine.query(sql);
   return Number(Object.values(rows[0] ?? {})[0] ?? 0);
@@ -341,6 +396,39 @@ export function columnsOf(rows: Row[]): Column[] {
     columns.push({ name, type });
   }
   return columns;
+}
+
+/**
+ * Engines quote the data a statement failed on (DuckDB: `Could not convert string 'Jane…' to
+ * INT32`; Databricks: `The value 'Jane…' of the type "STRING" cannot be cast`). Source values
+ * may be personal data: they must reach neither the log nor the report. Every quoted string of
+ * an engine's error is replaced by '…'; the rest of the message stays.
+ */
+export function dropQuotedValues(text: string): string {
+  return text.replace(/'(?:[^'\\]|''|\\.)*'/g, "'…'");
+}
+
+/** The engine, with its query errors' quoted values dropped (a cancellation passes as it is). */
+function withoutQuotedData(engine: SqlEngine): SqlEngine {
+  const scrub = (err: unknown): unknown => {
+    if (!(err instanceof Error) || err.name === 'CancelledError') return err;
+    const text = dropQuotedValues(err.message);
+    if (text === err.message) return err;
+    const clean = err instanceof UserError ? new UserError(text) : new Error(text);
+    clean.name = err.name;
+    return clean;
+  };
+  return {
+    dialect: engine.dialect,
+    query: (sql) =>
+      engine.query(sql).catch((err: unknown) => {
+        throw scrub(err);
+      }),
+    prepare: (envs) => engine.prepare(envs),
+    previousFingerprints: (env) => engine.previousFingerprints(env),
+    commit: (envs, record) => engine.commit(envs, record),
+    close: () => engine.close(),
+  };
 }
 
 function message(err: unknown): string {

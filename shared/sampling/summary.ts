@@ -3,6 +3,7 @@
  * the gates that failed. Names, paths and details come from the configuration and the source:
  * escaped, so they cannot break the tables or inject HTML.
  */
+import { markdownCode as code, markdownText as md } from '../markdown';
 import type { SampleReport } from './regenerate';
 
 export function sampleSummary(report: SampleReport, reportPath?: string): string {
@@ -18,12 +19,12 @@ export function sampleSummary(report: SampleReport, reportPath?: string): string
         : 'Every gate passed; the environments below were replaced.';
   lines.push(`### Sample data (${report.engine}, seed ${md(report.seed)})`, '', status, '');
   for (const env of report.environments) {
-    lines.push(`#### ${env.name} ← ${env.from} (${env.size}) → ${code(env.target)}`, '');
+    lines.push(`#### ${md(env.name)} ← ${md(env.from)} (${md(env.size)}) → ${code(env.target, false)}`, '');
     if (!env.tables.length) continue;
     lines.push('| table | role | rows in | rows out | orphans | masked columns | ms |', '|---|---|--:|--:|--:|---|--:|');
     for (const t of env.tables)
       lines.push(
-        `| ${t.table} | ${t.role} | ${t.rowsIn} | ${t.rowsOut} | ${t.orphans} | ${t.masked.map(md).join(', ') || '–'} | ${t.durationMs} |`,
+        `| ${md(t.table)} | ${t.role} | ${t.rowsIn} | ${t.rowsOut} | ${t.orphans} | ${t.masked.map(md).join(', ') || '–'} | ${t.durationMs} |`,
       );
     lines.push('');
     const failed = env.gates.filter((g) => !g.passed);
@@ -32,23 +33,10 @@ export function sampleSummary(report: SampleReport, reportPath?: string): string
       '',
     );
     for (const g of failed) lines.push(`- ❌ ${g.gate}: ${md(g.detail)}`);
-    for (const c of env.schemaChanges) lines.push(`- ⚠️ ${md(c)}`);
-    if (failed.length || env.schemaChanges.length) lines.push('');
+    for (const c of [...env.schemaChanges, ...(env.warnings ?? [])]) lines.push(`- ⚠️ ${md(c)}`);
+    if (failed.length || env.schemaChanges.length || env.warnings?.length) lines.push('');
   }
   if (report.failures.length && !gateFailed) lines.push(...report.failures.map((f) => `- ❌ ${md(f)}`), '');
-  if (reportPath) lines.push(`Report: ${code(reportPath)} (${report.durationMs} ms in all).`);
+  if (reportPath) lines.push(`Report: ${code(reportPath, false)} (${report.durationMs} ms in all).`);
   return `${lines.join('\n')}\n`;
-}
-
-/** Markdown text on one line: table pipes, emphasis, links, code and HTML escaped (GFM makes no emphasis of `_` inside words). */
-function md(text: string): string {
-  return text.replace(/\r\n|\r|\n/g, ' ').replace(/[\\`*<>|[\]]/g, (c) => `\\${c}`);
-}
-
-/** An inline code span on one line, fenced with more backticks than it holds. */
-function code(text: string): string {
-  const one = text.replace(/\r\n|\r|\n/g, ' ');
-  const longest = Math.max(0, ...(one.match(/`+/g) ?? []).map((r) => r.length));
-  const fence = '`'.repeat(longest + 1);
-  return longest ? `${fence} ${one} ${fence}` : `${fence}${one}${fence}`;
 }

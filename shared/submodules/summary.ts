@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
 import type { Git } from '../git';
+import { markdownCode, markdownLink, markdownText } from '../markdown';
 import type { ComponentUpdate, SubmodulePlan, SubmoduleResult } from './update';
-import { markdownCell, markdownCode } from './markdown';
 import { describeDecision } from './update';
 
 const MAX_SUBJECTS = 20;
@@ -77,11 +77,11 @@ export function submoduleSummary(
       const commits = subjects
         ? subjects
             .slice(0, MAX_SUBJECTS)
-            .map((s) => markdownCell(s))
+            .map((s) => markdownText(s))
             .join('<br>') + (subjects.length > MAX_SUBJECTS ? '<br>…' : '')
         : '';
       lines.push(
-        `| ${markdownCell(u.name)} | ${u.fromTag ? markdownCell(u.fromTag) : u.previousCommit ? `\`${u.previousCommit.slice(0, 12)}\`` : '—'} | ${markdownCell(u.toTag)} | ${u.change} | ${commits} |`,
+        `| ${markdownText(u.name)} | ${u.fromTag ? markdownText(u.fromTag) : u.previousCommit ? `\`${u.previousCommit.slice(0, 12)}\`` : '—'} | ${markdownText(u.toTag)} | ${u.change} | ${commits} |`,
       );
     }
     lines.push('', `Largest change: **${plan.maxChange}**.`, '');
@@ -90,18 +90,20 @@ export function submoduleSummary(
   }
   lines.push('<details><summary>Every submodule</summary>', '', '| submodule | path | policy | decision |', '|---|---|---|---|');
   for (const c of plan.components)
-    lines.push(`| ${markdownCell(c.name)} | ${markdownCode(c.path)} | ${markdownCell(c.policy)} | ${markdownCell(describeDecision(c))} |`);
+    lines.push(`| ${markdownText(c.name)} | ${markdownCode(c.path)} | ${markdownText(c.policy)} | ${markdownText(describeDecision(c))} |`);
   lines.push('', '</details>', '');
   if (dryRun) lines.push('Dry run: nothing was committed or pushed.');
   else if (result?.commit) {
     const done = [`committed ${result.commit.slice(0, 12)}`];
-    if (result.pushed.length) done.push(`pushed ${result.pushed.map((r) => markdownCode(r)).join(', ')}`);
+    if (result.pushed.length) done.push(`pushed ${result.pushed.map((r) => markdownCode(r, false)).join(', ')}`);
     if (result.pullRequest)
-      done.push(`${result.pullRequest.reused ? 'updated' : 'opened'} [pull request ${result.pullRequest.id}](${result.pullRequest.url})`);
-    if (result.checkedOut.length) done.push(`checked out ${result.checkedOut.map((p) => markdownCode(p)).join(', ')}`);
+      done.push(
+        `${result.pullRequest.reused ? 'updated' : 'opened'} ${markdownLink(`pull request ${result.pullRequest.id}`, result.pullRequest.url)}`,
+      );
+    if (result.checkedOut.length) done.push(`checked out ${result.checkedOut.map((p) => markdownCode(p, false)).join(', ')}`);
     lines.push(`Done: ${done.join(', ')}.`);
   } else lines.push('Nothing was changed.');
-  for (const n of plan.notes) lines.push('', `> ℹ️ ${markdownCell(n)}`);
-  for (const w of plan.warnings) lines.push('', `> ⚠️ ${markdownCell(w)}`);
+  for (const n of plan.notes) lines.push('', `> ℹ️ ${markdownText(n)}`);
+  for (const w of plan.warnings) lines.push('', `> ⚠️ ${markdownText(w)}`);
   return lines.join('\n') + '\n';
 }

@@ -12,7 +12,9 @@ import { Git, GitCommandError, ZERO_SHA } from '../git';
 import type { BranchContext } from '../git/branch';
 import { commitOnTop, indexInfo, writeBlob, type TreeEntry } from '../git/plumbing';
 import { pushAll, PushError, putBackRemoteRefs, type RefUpdate } from '../git/push';
+import { explainPushRefusal } from '../git/pushRefusals';
 import type { Log } from '../log';
+import { markdownText } from '../markdown';
 import { quoteForeign as q } from '../output';
 import { journal } from '../undo';
 import { channelFor, globToRegExp, type ChannelRule } from '../versioning/channels';
@@ -20,7 +22,6 @@ import { maxLevel, type BumpLevel } from '../versioning/conventional';
 import type { ComponentTag } from '../versioning/history';
 import { parseTagFormat, type TagFormat } from '../versioning/tagFormat';
 import { componentTags, versionAt } from './components';
-import { markdownCell } from './markdown';
 import { checkOutSubmodules } from './checkout';
 import { readSubmodules, type Submodule } from './gitmodules';
 import { decideSubmodule, describePolicy, eligible, parsePolicy, type Decision } from './policy';
@@ -408,7 +409,7 @@ export async function applySubmoduleUpdate(
     return result;
   } catch (err) {
     // What was put back is said by the undo journal's report, after this message.
-    throw explainApplyFailure(err);
+    throw explainApplyFailure(err, plan);
   }
 }
 
@@ -425,25 +426,20 @@ async function remoteTip(git: Git, remote: string, ref: string): Promise<string 
   return (await git.remoteRefs(remote, [ref], `reading ${ref}`)).find((r) => r.name === ref)?.commit;
 }
 
-function explainApplyFailure(err: unknown): unknown {
+function explainApplyFailure(err: unknown, plan: SubmodulePlan): unknown {
   if (err instanceof UserError) return err;
   if (err instanceof PushError) {
-    const fix: Record<string, string> = {
-      local:
-        "git's own checks on the agent said no (repository hooks do not run for Relevo's pushes): see its message above, and check the remote's URL and the agent's git configuration.",
-      race: 're-run the pipeline: it updates the new commit.',
-      policy: "grant the build service 'Bypass policies when pushing' on the branch, or use mode 'pull-request'.",
-      auth: "give the build service identity 'Contribute' (and 'Create branch' for pull-request mode) on the orchestration repository.",
-      timeout: 'check that the agent can reach the remote, then re-run.',
-      server: 'check the branch permissions and server hooks named above.',
-    };
-    const what =
-      err.refusal === 'timeout'
-        ? `the push did not complete (${err.reason})`
-        : err.refusal === 'local'
-          ? `git refused the push on the agent, before contacting the remote: ${err.reason}`
-          : `the push was refused (${err.refusal}): ${err.reason}`;
-    return new UserError(`${q(what)}.`, { input: 'mode', fix: fix[err.refusal] });
+    const branch = plan.delivery.branchRef ?? plan.delivery.sourceRef;
+    const { what, fix } = explainPushRefusal(err, {
+      remote: plan.remote!,
+      repository: 'the orchestration repository',
+      refs: 'the branch',
+      branch: branch?.replace(/^refs\/heads\//, ''),
+      permissions: plan.delivery.mode === 'pull-request' ? ['Contribute', 'Create branch'] : ['Contribute'],
+      rerun: 'it updates the new commit',
+      withoutDirectPush: "use mode 'pull-request'",
+    });
+    return new UserError(`${what}.${err.refusal === 'timeout' ? '' : ' Nothing was pushed.'}`, { input: 'mode', fix });
   }
   if (err instanceof GitCommandError)
     return new UserError(
@@ -455,7 +451,7 @@ function explainApplyFailure(err: unknown): unknown {
 
 function pullRequestDescription(plan: SubmodulePlan): string {
   const rows = plan.updates.map(
-    (u) => `| ${markdownCell(u.name)} | ${u.fromTag ? markdownCell(u.fromTag) : '—'} | ${markdownCell(u.toTag)} | ${u.change} |`,
+    (u) => `| ${markdownText(u.name)} | ${u.fromTag ? markdownText(u.fromTag) : '—'} | ${markdownText(u.toTag)} | ${u.change} |`,
   );
   return ['Component pins moved by Relevo UpdateSubmodules.', '', '| component | from | to | change |', '|---|---|---|---|', ...rows].join(
     '\n',

@@ -67,7 +67,7 @@ async function duckDbEngine(salt: string | undefined): Promise<SqlEngine> {
     registry: agent.variable('Relevo.NpmRegistry'),
     log: agent.agentLog,
   });
-  return openDuckDbEngine({ moduleDir, tempDir: join(agent.tempDirectory(), 'relevo-duckdb'), salt });
+  return openDuckDbEngine({ moduleDir, tempDir: join(agent.tempDirectory(), 'relevo-duckdb'), salt, warn: (m) => agent.agentLog.warn(m) });
 }
 
 /** The plan's statements on a SQL warehouse, through the Databricks client (loaded only for this engine). */
@@ -110,5 +110,6 @@ async function databricksEngine(salt: string | undefined): Promise<SqlEngine> {
     warehouseId,
     salt,
     statementTimeoutMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined,
+    warn: (m) => agent.agentLog.warn(m),
   });
 }

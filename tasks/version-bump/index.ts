@@ -29,6 +29,7 @@ void agent.runTask(async () => {
   agent.setOutput('pep440Version', plan.pep440Version);
   agent.setOutput('commitCount', plan.commitCount);
   agent.setOutput('changed', plan.changed);
+  agent.setOutput('release', plan.release);
   agent.setOutput('channel', plan.channel.label || 'final');
   agent.setOutput('tagCreated', !!result?.tagged);
   agent.setOutput('tagPushed', !!result?.tagged && result.pushed.includes(`refs/tags/${result.tagged}`));

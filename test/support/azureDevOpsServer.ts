@@ -1,6 +1,6 @@
 /**
  * The Azure DevOps contract server: the one place the tests say what Azure DevOps answers to
- * the calls of shared/clients/azureDevOps.ts. HTTP on 127.0.0.1, random port, one organization
+ * the calls of shared/clients/azureDevOps/. HTTP on 127.0.0.1, random port, one organization
  * ("org"), one bearer token it accepts; stops by itself after `lifetimeMs` and on `stop()`.
  *
  * It answers the discovery azure-devops-node-api v17 really does (OPTIONS per area with the

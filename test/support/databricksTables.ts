@@ -5,7 +5,10 @@
  * `server.state.sql = store.answer`.
  *
  * Statements it knows (anything else FAILS with PARSE_SYNTAX_ERROR, so a new statement of the
- * engine is noticed): DESCRIBE TABLE, CREATE OR REPLACE TABLE … AS, ALTER TABLE … RENAME TO,
+ * engine is noticed): DESCRIBE TABLE, CREATE OR REPLACE TABLE … AS (a staging table; a table
+ * replaced from its staging copy keeps its history and grants and gains a version), DESCRIBE
+ * HISTORY … LIMIT 1, RESTORE TABLE … TO VERSION AS OF, the lock table's CREATE
+ * TABLE … AS (fails if it exists) and its SELECT, ALTER TABLE … RENAME TO,
  * ALTER TABLE … SET TBLPROPERTIES, DROP TABLE [IF EXISTS], SHOW TBLPROPERTIES, the
  * information_schema.tables lookup, and `SELECT count(*) AS n …` (always 0 rows counted).
  * Errors as Databricks words them (R = /work/shared/reference/databricks-rest.md, error
@@ -19,6 +22,12 @@ export interface ModelTable {
   properties: Record<string, string>;
   /** Which run wrote it (the store's `label` when it was created). */
   made: string;
+  /** The one row of a lock table. */
+  row?: string[];
+  /** Its Delta history: what each version held (`made`, properties); the current one last. */
+  history?: { made: string; properties: Record<string, string> }[];
+  /** Grants on the table: a replacement keeps them (the same table), a new table has none. */
+  grants?: string[];
 }
 
 /** A three-part name as the engine writes it (`a`.`b`.`c`) → `a.b.c`, lower case. */
@@ -122,6 +131,51 @@ export class TableStore {
         rows: t.columns.map(([c, type]) => [c, type, null]),
       };
     }
+    // A table replaced from its staging copy: the same table (history, grants), a new version.
+    if (
+      (m = re(
+        "CREATE OR REPLACE TABLE ID(?: TBLPROPERTIES \\('relevo\\.fingerprint' = '((?:[^'\\\\]|\\\\.)*)'\\))? AS SELECT \\* FROM ID",
+      ).exec(sql))
+    ) {
+      const from = need(m[3]);
+      if (!from) return notFound(m[3]);
+      const previous = this.tables.get(nameOf(m[1]));
+      const properties: Record<string, string> = m[2] === undefined ? {} : { 'relevo.fingerprint': literal(m[2]) };
+      const history = [
+        ...(previous?.history ?? (previous ? [{ made: previous.made, properties: previous.properties }] : [])),
+        { made: from.made, properties },
+      ];
+      this.tables.set(nameOf(m[1]), {
+        columns: from.columns,
+        properties: { ...properties },
+        made: from.made,
+        history,
+        grants: previous?.grants,
+      });
+      return {};
+    }
+    if ((m = re('DESCRIBE HISTORY ID LIMIT 1').exec(sql))) {
+      const t = need(m[1]);
+      if (!t) return notFound(m[1]);
+      return {
+        columns: [{ name: 'version' }, { name: 'operation' }],
+        rows: [[String((t.history?.length ?? 1) - 1), 'CREATE TABLE AS SELECT']],
+      };
+    }
+    if ((m = re('RESTORE TABLE ID TO VERSION AS OF (\\d+)').exec(sql))) {
+      const t = need(m[1]);
+      if (!t) return notFound(m[1]);
+      const history = t.history ?? [{ made: t.made, properties: t.properties }];
+      const back = history[Number(m[2])];
+      if (!back)
+        return {
+          error: { error_code: 'VERSION_NOT_FOUND', message: `[VERSION_NOT_FOUND] Cannot time travel Delta table to version ${m[2]}.` },
+        };
+      t.history = [...history, back];
+      t.made = back.made;
+      t.properties = { ...back.properties };
+      return {};
+    }
     if ((m = re('CREATE OR REPLACE TABLE ID AS (SELECT .*)').exec(sql))) {
       const base = nameOf(m[1])
         .split('.')
@@ -133,6 +187,33 @@ export class TableStore {
         made: this.label,
       });
       return {};
+    }
+    // The run's lock table: CREATE TABLE (no OR REPLACE) fails when the table exists.
+    if ((m = re("CREATE TABLE ID AS SELECT '([^']*)' AS run_id, '([^']*)' AS host, (\\d+) AS pid, '([^']*)' AS started_at").exec(sql))) {
+      if (this.tables.has(nameOf(m[1])))
+        return {
+          error: {
+            error_code: 'TABLE_OR_VIEW_ALREADY_EXISTS',
+            message: `[TABLE_OR_VIEW_ALREADY_EXISTS] Cannot create table or view ${m[1]} because it already exists.`,
+          },
+        };
+      this.tables.set(nameOf(m[1]), {
+        columns: [
+          ['run_id', 'string'],
+          ['host', 'string'],
+          ['pid', 'int'],
+          ['started_at', 'string'],
+        ],
+        properties: {},
+        made: this.label,
+        row: [m[2], m[3], m[4], m[5]],
+      });
+      return {};
+    }
+    if ((m = re('SELECT run_id, host, pid, started_at FROM ID').exec(sql))) {
+      const t = need(m[1]);
+      if (!t) return notFound(m[1]);
+      return { columns: [{ name: 'run_id' }, { name: 'host' }, { name: 'pid' }, { name: 'started_at' }], rows: t.row ? [t.row] : [] };
     }
     if ((m = re('ALTER TABLE ID RENAME TO ID').exec(sql))) {
       const t = need(m[1]);

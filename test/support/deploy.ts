@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTask, type RunOptions, type TaskRun } from './agentRunner';
-import { startWorkspaceServer, type WorkspaceServer } from './databricksWorkspaceServer';
+import { startDatabricksServer, type DatabricksServer } from './databricksServer';
 import { makeComponent, pinSubmodules, type ComponentRepo } from './orchestration';
 import { git, remoteTags, Repo, tempDir } from './repo';
 
@@ -89,8 +89,8 @@ export interface WorkspaceOptions {
 }
 
 /** The stand-in workspace where the previous release left things. */
-export async function makeWorkspace(release: Release, options: WorkspaceOptions = {}): Promise<WorkspaceServer> {
-  const ws = await startWorkspaceServer();
+export async function makeWorkspace(release: Release, options: WorkspaceOptions = {}): Promise<DatabricksServer> {
+  const ws = await startDatabricksServer();
   for (const c of release.components) ws.addRemote(c.bare, remoteOf(c.bare));
   ws.addRemote(release.bare, remoteOf(release.bare));
   ws.addDirectory('/Workspace/pro');
@@ -114,7 +114,7 @@ export async function makeWorkspace(release: Release, options: WorkspaceOptions 
 /** Runs the built task against the stand-in workspace with a PAT connection. */
 export function deploy(
   release: Release,
-  ws: WorkspaceServer,
+  ws: DatabricksServer,
   inputs: RunOptions['inputs'] = {},
   options: Omit<RunOptions, 'inputs'> = {},
 ): Promise<TaskRun> {

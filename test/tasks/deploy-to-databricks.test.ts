@@ -1,16 +1,15 @@
 /**
  * DeployToDatabricks@1 run as the agent runs it: a real orchestration release (components with
- * tags, gitlinks, the lock file) deployed to the Repos/Jobs contract server
- * (test/support/databricksWorkspaceServer.ts), which holds the components' remotes as Databricks
- * would fetch them.
+ * tags, gitlinks, the lock file) deployed to the Databricks contract server
+ * (test/support/databricksServer.ts), which holds the components' remotes as Databricks would
+ * fetch them.
  */
 import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertOnlyOwnCommands, explain, type TaskRun } from '../support/agentRunner';
 import { deploy, makeRelease, makeWorkspace, type Release } from '../support/deploy';
-import type { WorkspaceServer } from '../support/databricksWorkspaceServer';
-import { startDatabricksServer } from '../support/databricksServer';
+import type { DatabricksServer } from '../support/databricksServer';
 import { tempDir } from '../support/repo';
 
 const JOBS = 'ingest nightly\nreport nightly\nhistory nightly';
@@ -20,7 +19,7 @@ const failed = (run: TaskRun, pattern: RegExp) => {
   assert.equal(run.result, 'Failed', explain(run));
   assert.match(run.resultMessage ?? '', pattern, explain(run));
 };
-const writes = (ws: WorkspaceServer) => ws.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
+const writes = (ws: DatabricksServer) => ws.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
 
 describe('DeployToDatabricks@1 (built task, stand-in workspace)', function () {
   this.timeout(120_000);
@@ -30,7 +29,7 @@ describe('DeployToDatabricks@1 (built task, stand-in workspace)', function () {
   });
 
   describe('an orchestration release of three components, to Git folders and to jobs', () => {
-    let ws: WorkspaceServer;
+    let ws: DatabricksServer;
     let run: TaskRun;
     before(async () => {
       ws = await makeWorkspace(release);
@@ -339,37 +338,40 @@ describe('DeployToDatabricks@1 (built task, stand-in workspace)', function () {
   });
 
   it('through an Azure Resource Manager connection (workload identity federation): deploys, and a missing Git credential gets the federation advice first', async () => {
-    const aad = await startDatabricksServer();
-    aad.addServicePrincipal('deployer-app', { tenantId: 'tenant-1', federated: true });
-    aad.state.jobTokens.add('job-token-deploy');
-    const ws = await makeWorkspace(release);
-    ws.state.acceptToken = (t) => aad.state.issuedAad.has(t);
-    const arm = {
-      inputs: { databricksConnection: '', databricksAzureSubscription: 'arm', databricksWorkspaceUrl: ws.url },
-      options: {
-        accessToken: 'job-token-deploy',
-        endpoints: {
-          arm: {
-            scheme: 'WorkloadIdentityFederation',
-            parameters: { serviceprincipalid: 'deployer-app', tenantid: 'tenant-1' },
-            data: { environmentAuthorityUrl: aad.authorityHost },
+    // The workspace's server is also Azure AD and the OIDC endpoint: it accepts the tokens its /aad issued.
+    const arm = (server: DatabricksServer) => {
+      server.addServicePrincipal('deployer-app', { tenantId: 'tenant-1', federated: true });
+      server.state.jobTokens.add('job-token-deploy');
+      return {
+        inputs: { databricksConnection: '', databricksAzureSubscription: 'arm', databricksWorkspaceUrl: server.url },
+        options: {
+          accessToken: 'job-token-deploy',
+          endpoints: {
+            arm: {
+              scheme: 'WorkloadIdentityFederation',
+              parameters: { serviceprincipalid: 'deployer-app', tenantid: 'tenant-1' },
+              data: { environmentAuthorityUrl: server.authorityHost },
+            },
           },
+          variables: { 'System.OidcRequestUri': server.oidcRequestUri },
         },
-        variables: { 'System.OidcRequestUri': aad.oidcRequestUri },
-      },
+      };
     };
-    const first = await deploy(release, ws, { ...arm.inputs, jobs: 'ingest nightly' }, arm.options);
+    const ws = await makeWorkspace(release);
+    const viaWs = arm(ws);
+    const first = await deploy(release, ws, { ...viaWs.inputs, jobs: 'ingest nightly' }, viaWs.options);
     ok(first);
+    assert.ok(ws.requestsTo('/aad/tenant-1/oauth2/v2.0/token', 'POST').length > 0, 'signed in through Azure AD');
     assert.equal(ws.repoAt('/Workspace/pro/ingest')!.head, release.components[0].commits['v1.1.0']);
     const ws2 = await makeWorkspace(release);
-    ws2.state.acceptToken = ws.state.acceptToken;
+    const viaWs2 = arm(ws2);
     ws2.state.gitCredential = false;
     const before = ws2.snapshot();
-    const run = await deploy(release, ws2, { ...arm.inputs, databricksWorkspaceUrl: ws2.url }, arm.options);
+    const run = await deploy(release, ws2, viaWs2.inputs, viaWs2.options);
     failed(run, /This connection signs in as a service principal through workload identity federation/);
     assert.match(run.resultMessage!, /\(c\) Microsoft Entra ID federation/);
     assert.equal(ws2.snapshot(), before);
-    await Promise.all([aad.stop(), ws.stop(), ws2.stop()]);
+    await Promise.all([ws.stop(), ws2.stop()]);
   });
 
   it('a lock file that disagrees with the gitlinks: refused before the workspace is asked anything', async () => {

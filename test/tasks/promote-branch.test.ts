@@ -187,7 +187,7 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       );
       const policy = failed(
         await promote(checkout(r, 'dev'), 'dev', { to: 'pre' }),
-        /Input 'strategy': a branch policy on 'pre' refused the direct push \(TF402455\)\. Nothing was pushed\. Fix: use 'strategy: pull-request', or give the build service identity .*'Contribute', 'Create tag' and 'Bypass policies when pushing'/,
+        /Input 'strategy': a branch policy on 'pre' refused the direct push \(TF402455\)\. Nothing was pushed\. Fix: use 'strategy: pull-request', or give the build service identity .*'Contribute', 'Create branch', 'Create tag' and 'Bypass policies when pushing'/,
       );
       assert.ok(policy.errors.length);
       assert.equal(refsOf(r.bare), before);
@@ -364,7 +364,7 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       assert.equal(pr.title, 'Back-merge v1.0.1 into dev');
       assert.equal(pr.targetRefName, 'refs/heads/dev');
       assert.equal(git(r.bare, 'rev-parse', pr.sourceRefName), h);
-      assert.match(pr.description, /conflicts in: config\.txt/);
+      assert.match(pr.description, /conflicts in: `config\.txt`/);
       assert.match(run.summaries[0], /back-merge into `dev` conflicts: \[pull request \d+\]/);
       assert.match(run.warnings.join('\n'), /merging v1\.0\.1 back into 'dev' conflicts \(config\.txt\)/);
     });
@@ -450,7 +450,7 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
           to: 'pre',
           repositories: `${checkout(ingest, 'dev').dir}\n${checkout(picker, 'dev').dir}`,
         }),
-        /picker: the push to 'origin' was refused \(server\): .*pre is locked.*Put back: .*ingest: refs\/heads\/pre, refs\/tags\/v1\.1\.0-rc\.1 on 'origin'/,
+        /picker: the remote 'origin' rejected the push \(a server hook, rule or permission\): .*pre is locked.*Put back: .*ingest: refs\/heads\/pre, refs\/tags\/v1\.1\.0-rc\.1 on 'origin'/,
       );
       assert.deepEqual([refsOf(ingest.bare), refsOf(picker.bare)], before, 'every ref is back');
 

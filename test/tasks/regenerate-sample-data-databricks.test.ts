@@ -91,7 +91,7 @@ function regenerate(
   });
 }
 
-/** The targets as before, or every table new; never a mix; no staging left either way. */
+/** The targets as before (no staging, no lock left), or every table new; never a mix. */
 function outcome(
   store: TableStore,
   context: string,
@@ -100,11 +100,10 @@ function outcome(
 ): 'before' | 'new' {
   const pre = store.schema('pre.sales');
   const dev = store.schema('dev.sales');
-  const all = { ...pre, ...dev };
-  assert.ok(!Object.keys(all).some((t) => t.endsWith('__relevo_next')), `${context}: staging left: ${JSON.stringify({ pre, dev })}`);
   if (JSON.stringify({ pre, dev }) === JSON.stringify(before)) return 'before';
-  // Landed: a previous table whose drop failed after the swap may stay under __relevo_old (the next run drops it).
-  const live = (s: Record<string, string>) => Object.fromEntries(Object.entries(s).filter(([t]) => !t.endsWith('__relevo_old')));
+  // Landed: a staging copy or the lock whose drop failed after the swap may stay (the next run stages over the one and takes over the other).
+  const live = (s: Record<string, string>) =>
+    Object.fromEntries(Object.entries(s).filter(([t]) => !t.endsWith('__relevo_next') && t !== '__relevo_lock'));
   assert.deepEqual({ pre: live(pre), dev: live(dev) }, { pre: made, dev: made }, `${context}: a mix of previous and new tables`);
   return 'new';
 }
@@ -149,9 +148,10 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     const { server, store } = await open();
     const run = await regenerate(server, config);
     assert.equal(run.result, 'Succeeded', explain(run));
-    assert.ok(store.seen.includes('ALTER TABLE `dev`.`sales`.`orders__relevo_next` RENAME TO `dev`.`sales`.`orders`'));
+    assert.ok(store.seen.some((s) => s.startsWith('CREATE OR REPLACE TABLE `dev`.`sales`.`orders` TBLPROPERTIES (')));
+    assert.ok(!store.seen.some((s) => / RENAME TO /.test(s)), 'tables are replaced in place, never renamed');
     assert.equal(outcome(store, 'swap'), 'new');
-    assert.deepEqual(store.schema('pre.sales'), NEW, 'the previous tables dropped once all are in');
+    assert.deepEqual(store.schema('pre.sales'), NEW, 'the staging copies and the lock dropped once all are in');
     assert.ok(server.requestsTo('/api/2.0/sql/statements', 'POST').every((r) => r.authorization === 'valid'));
     assert.match(run.summaries[0], /#### pre ← source \(fraction 0\.1\) → `pre\.sales`/);
     hidden(run, server);
@@ -167,9 +167,9 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     assert.equal(run.result, 'Failed', explain(run));
     assert.match(
       run.resultMessage!,
-      /dev\.customers: staging failed: .*INSUFFICIENT_PERMISSIONS.*Put back: the staging tables dev\.sales\.\*__relevo_next \(dropped\); the staging tables pre\.sales\.\*__relevo_next \(dropped\)\.$/,
+      /dev\.customers: staging failed: .*INSUFFICIENT_PERMISSIONS.*Put back: the staging tables dev\.sales\.\*__relevo_next \(dropped\); the staging tables pre\.sales\.\*__relevo_next \(dropped\); the lock table `dev`\.`sales`\.`__relevo_lock` \(dropped\); the lock table `pre`\.`sales`\.`__relevo_lock` \(dropped\)\.$/,
     );
-    assert.ok(!store.seen.some((s) => /RENAME TO/.test(s)));
+    assert.ok(!store.seen.some((s) => / AS SELECT \* FROM /.test(s)), 'nothing replaced');
     assert.equal(outcome(store, 'FAILED'), 'before');
     hidden(run, server);
   });
@@ -181,12 +181,14 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     assert.match(run.resultMessage!, /^Input 'warehouseId': /);
   });
 
-  it("the warehouse failing its k-th statement, for every k (FAILED; for the swap's renames also applied but answered as failed): the targets as before or all new, no staging left", async () => {
+  it("the warehouse failing its k-th statement, for every k (FAILED; for the swap's replacements also applied but answered as failed): the targets as before or all new, no staging left", async () => {
     const probe = await open(COLUMNS, SMALL_BEFORE);
     assert.equal((await regenerate(probe.server, small)).result, 'Succeeded');
-    const statements = probe.store.seen.slice();
-    const swap = statements.flatMap((s, i) => (/^ALTER TABLE .* RENAME TO/.test(s) ? [i + 1] : []));
-    assert.ok(statements.length > 25 && swap.length === 7, `${statements.length} statements, ${swap.length} renames`);
+    // The lock's statement names its run (id, pid, time): compared without them.
+    const same = (list: string[]) => list.map((x) => x.replace(/^(CREATE TABLE \S+`__relevo_lock` AS SELECT ).*$/s, '$1…'));
+    const statements = same(probe.store.seen);
+    const swap = statements.flatMap((s, i) => (/^CREATE OR REPLACE TABLE \S+ TBLPROPERTIES .* AS SELECT \* FROM /.test(s) ? [i + 1] : []));
+    assert.ok(statements.length > 25 && swap.length === 4, `${statements.length} statements, ${swap.length} replacements`);
     const cases = [...statements.map((_, i) => ({ k: i + 1, applied: false })), ...swap.map((k) => ({ k, applied: true }))];
     const seen = { before: 0, new: 0 };
     await forEachK(cases.length, 4, async (i) => {
@@ -200,7 +202,7 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
       };
       const run = await regenerate(server, small);
       const context = `k=${k}${applied ? ' (applied)' : ''}: ${statements[k - 1].slice(0, 90)}`;
-      assert.deepEqual(store.seen.slice(0, k), statements.slice(0, k), `${context}: the run took another path`);
+      assert.deepEqual(same(store.seen.slice(0, k)), statements.slice(0, k), `${context}: the run took another path`);
       const state = outcome(store, context, SMALL_BEFORE, SMALL_NEW);
       seen[state]++;
       if (state === 'before') {
@@ -218,12 +220,14 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     assert.ok(seen.before > 0 && seen.new > 0, JSON.stringify(seen));
   });
 
-  it('cancelled at each rename of the swap, the rename landing only after the cancel: every table is put back within the grace', async () => {
+  it('cancelled at each replacement of the swap, the replacement landing only after the cancel: every table is put back within the grace', async () => {
     const probe = await open(COLUMNS, SMALL_BEFORE);
     assert.equal((await regenerate(probe.server, small)).result, 'Succeeded');
-    const renames = probe.store.seen.flatMap((s, i) => (/^ALTER TABLE .* RENAME TO/.test(s) ? [i + 1] : []));
-    assert.equal(renames.length, 2 + 2 + 1 + 2, 'PRE: 2 tables moved aside and 2 in; DEV: 1 aside and 2 in');
-    // The last case: the rename outlasts the 1.5 s the task gives its work to stop.
+    const renames = probe.store.seen.flatMap((s, i) =>
+      /^CREATE OR REPLACE TABLE \S+ TBLPROPERTIES .* AS SELECT \* FROM /.test(s) ? [i + 1] : [],
+    );
+    assert.equal(renames.length, 2 + 2, 'PRE: 2 tables replaced; DEV: 2');
+    // The last case: the replacement outlasts the 1.5 s the task gives its work to stop.
     const cases = [...renames.map((k) => ({ k, polls: 4 })), { k: renames[0], polls: 25 }];
     await forEachK(cases.length, 3, async (i) => {
       const { k, polls } = cases[i - 1];
@@ -274,8 +278,9 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     assert.equal(failed.result, 'Failed', explain(failed));
     assert.match(
       failed.resultMessage!,
-      /pre\.customers: staging failed: .*CAST_INVALID_INPUT.*v ## vso\[task\.complete result=Succeeded\]done/,
+      /pre\.customers: staging failed: .*CAST_INVALID_INPUT: \[CAST_INVALID_INPUT\] The value '…' of the type "STRING" cannot be cast/,
     );
+    assert.doesNotMatch(failed.stdout + failed.stderr, /task\.complete result=Succeeded\]done/, 'the quoted source value is dropped');
     assertOnlyOwnCommands(failed, 'regenerate-sample-data');
     hidden(failed, server);
   });

@@ -4,7 +4,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { explain, ROOT, runTask, type TaskRun } from '../support/agentRunner';
 import { tempDir } from '../support/repo';
@@ -234,6 +236,65 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
     assert.match(run.stdout, /getvariable\('relevo_salt'\)/);
     assert.ok(!existsSync(join(w.dir, 'out')));
     assertSaltHidden(run);
+  });
+
+  describe('one run per target', () => {
+    it('a second run while another holds the lock fails at once naming the holder; the target and the lock untouched', async () => {
+      const w = workspace(SALES_CONFIG(pro, 'parquet'));
+      const ok = await regenerate(w.file);
+      assert.equal(ok.result, 'Succeeded', explain(ok));
+      assert.deepEqual(readdirSync(join(w.dir, 'out')).sort(), ['dev', 'pre'], 'the lock is released after a run');
+      const before = snapshot(join(w.dir, 'out', 'pre'));
+      // Held by a live process on this host (this test's own).
+      const holder = { runId: 'run-held-1', host: hostname(), pid: process.pid, startedAt: '2026-12-05T20:00:00.000Z' };
+      const lock = join(w.dir, 'out', 'dev.relevo-lock');
+      writeFileSync(lock, JSON.stringify(holder));
+      const run = await regenerate(w.file);
+      assert.equal(run.result, 'Failed', explain(run));
+      assert.match(
+        run.resultMessage!,
+        new RegExp(
+          `environments\\.dev\\.target: another run is regenerating '.*/out/dev': run run-held-1 on host ${hostname()} \\(pid ${process.pid}\\) since 2026-12-05T20:00:00\\.000Z holds its lock .*dev\\.relevo-lock; nothing was staged or replaced\\. Fix: wait for that run to end .* delete .*dev\\.relevo-lock`,
+        ),
+      );
+      assert.deepEqual(snapshot(join(w.dir, 'out', 'pre')), before);
+      assert.deepEqual(JSON.parse(readFileSync(lock, 'utf8')), holder, "another run's lock is never removed");
+      assert.deepEqual(readdirSync(join(w.dir, 'out')).sort(), ['dev', 'dev.relevo-lock', 'pre'], 'no staging, PRE lock released');
+    });
+
+    it('a stale lock (its process gone, on this host) is taken over with a warning', async () => {
+      const w = workspace(SALES_CONFIG(pro, 'parquet'));
+      const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+      mkdirSync(join(w.dir, 'out'), { recursive: true });
+      writeFileSync(
+        join(w.dir, 'out', 'pre.relevo-lock'),
+        JSON.stringify({ runId: 'run-killed', host: hostname(), pid: Number(gone), startedAt: '2026-12-05T19:00:00.000Z' }),
+      );
+      const run = await regenerate(w.file);
+      assert.equal(run.result, 'Succeeded', explain(run));
+      assert.ok(
+        run.warnings.some((x) =>
+          /took over the stale lock on .*\/out\/pre \(run run-killed on host .* \(pid \d+\) .*: its process is gone\)/.test(x),
+        ),
+        explain(run),
+      );
+      assert.deepEqual(readdirSync(join(w.dir, 'out')).sort(), ['dev', 'pre']);
+    });
+
+    it('two runs at once on the same targets: never both at work; whatever succeeded is one whole sample', async () => {
+      const w = workspace(SALES_CONFIG(pro, 'parquet'));
+      const runs = await Promise.all([regenerate(w.file), regenerate(w.file, { reportFile: join(w.dir, 'b.json') })]);
+      const ok = runs.filter((r) => r.result === 'Succeeded');
+      assert.ok(ok.length >= 1, runs.map(explain).join('\n'));
+      for (const r of runs.filter((x) => x.result !== 'Succeeded'))
+        assert.match(r.resultMessage!, /another run is regenerating .* holds its lock/, explain(r));
+      const d = w.dir;
+      const [r] = await queryFiles(`SELECT
+        (SELECT count(*) FROM read_parquet(${f(d, 'pre', 'orders')}) o WHERE NOT EXISTS (SELECT 1 FROM read_parquet(${f(d, 'pre', 'customers')}) c WHERE c.customer_id = o.customer_id)) AS orphans,
+        (SELECT count(*) FROM read_parquet(${f(d, 'dev', 'customers')}) WHERE customer_id NOT IN (SELECT customer_id FROM read_parquet(${f(d, 'pre', 'customers')}))) AS dev_not_in_pre`);
+      assert.deepEqual(r, { orphans: '0', dev_not_in_pre: '0' });
+      assert.deepEqual(readdirSync(join(w.dir, 'out')).sort(), ['dev', 'pre']);
+    });
   });
 
   describe('refused before anything runs', () => {

@@ -242,7 +242,7 @@ describe('VersionBump hardening (built task)', function () {
       const moved = git(other, 'rev-parse', 'HEAD');
       const run = failed(
         await bump(repo, RELEASE_ALL, { env: shim.env }),
-        /Input 'pushTag': the branch or tag moved on the remote since this run started.*Fix: re-run the pipeline: it starts from the new commit and gives the next version/,
+        /Input 'pushTag': the branch or tag moved on 'origin' since this run read it \(another run pushed first\).*Fix: re-run the pipeline: it starts from the new commit and gives the next version/,
       );
       assert.ok(
         shim.calls().some((c) => /^ls-remote /.test(c)),

@@ -365,7 +365,7 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
       rejectTagsOn(remote);
       const run = failed(
         await bump(repo, RELEASE_ALL),
-        /Input 'pushTag': the remote rejected the push: .*tags are protected.*Nothing was pushed/,
+        /Input 'pushTag': the remote 'origin' rejected the push \(a server hook, rule or permission\): .*tags are protected.*Nothing was pushed/,
       );
       assert.equal(git(remote, 'rev-parse', 'refs/heads/main'), head);
       assert.equal(remoteTags(remote)['v1.3.0'], undefined);

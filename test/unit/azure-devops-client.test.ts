@@ -342,23 +342,6 @@ describe('Azure DevOps client (against the contract server, through azure-devops
     });
   });
 
-  describe('annotated tags', () => {
-    it('creates an annotated tag; a second one of the same name is a conflict', async () => {
-      const repo = server.addRepository('ingest');
-      const tag = await client.createAnnotatedTag(repo.id, 'refs/tags/v1.3.0', COMMIT_A, 'ingest 1.3.0');
-      const post = server.requestsTo('/annotatedTags', 'POST')[0];
-      assert.equal(post.apiVersion, '7.2-preview.1');
-      assert.deepEqual(post.body, { name: 'v1.3.0', message: 'ingest 1.3.0', taggedObject: { objectId: COMMIT_A } });
-      assert.equal(tag.name, 'v1.3.0');
-      assert.equal(tag.commit, COMMIT_A);
-      assert.match(tag.objectId, /^[0-9a-f]{40}$/);
-      const err = await rejection(client.createAnnotatedTag(repo.id, 'v1.3.0', COMMIT_B, 'again'));
-      assert.equal(err.status, 409);
-      assert.equal(err.kind, 'conflict');
-      assert.match(err.fix, /the tag 'v1\.3\.0' already exists/);
-    });
-  });
-
   describe('permissions and the token', () => {
     it('401: says the job token was refused and how to provide it, never showing it', async () => {
       server.addRepository('ingest');
@@ -389,19 +372,14 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       noToken(err);
     });
 
-    it('403 on a tag and on builds name Create tag and View builds for both build identities', async () => {
-      const repo = server.addRepository('ingest');
-      server.state.denied.add('createTag');
+    it('403 on builds names View builds for both build identities', async () => {
       server.state.denied.add('viewBuilds');
       server.state.identityScope = 'collection';
-      const tag = await rejection(client.createAnnotatedTag(repo.id, 'v1.0.0', COMMIT_A, 'm'));
-      assert.match(tag.message, /TF401027: You need the Git 'CreateTag' permission/);
-      assert.match(tag.fix, /'Create tag'/);
-      assert.match(tag.fix, /"Data Platform Build Service \(org\)".*"Project Collection Build Service \(org\)"/);
       const builds = await rejection(client.buildsForCommit(COMMIT_A, { definition: 3 }));
       assert.equal(builds.status, 403);
+      assert.equal(builds.kind, 'forbidden');
       assert.match(builds.fix, /'View builds' on the pipeline/);
-      noToken(tag);
+      assert.match(builds.fix, /"Data Platform Build Service \(org\)".*"Project Collection Build Service \(org\)"/);
       noToken(builds);
     });
 
@@ -518,10 +496,12 @@ describe('Azure DevOps client (against the contract server, through azure-devops
 
     it('a create that times out is not repeated (it may have happened)', async () => {
       const repo = server.addRepository('ingest');
-      server.fail({ method: 'POST', path: '/annotatedtags', hang: true });
-      const err = await rejection(connect({ timeoutMs: 300 }).createAnnotatedTag(repo.id, 'v1.0.0', COMMIT_A, 'm'));
+      server.fail({ method: 'POST', path: '/pullrequests', hang: true });
+      const err = await rejection(
+        connect({ timeoutMs: 300 }).createPullRequest(repo.id, { sourceRefName: 'a', targetRefName: 'main', title: 't' }),
+      );
       assert.equal(err.kind, 'timeout');
-      assert.equal(server.requestsTo('/annotatedTags', 'POST').length, 1);
+      assert.equal(server.requestsTo('/pullrequests', 'POST').length, 1);
     });
   });
 });

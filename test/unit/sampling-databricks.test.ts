@@ -12,7 +12,7 @@ import { parseConfig } from '../../shared/sampling/config';
 import { openDatabricksEngine } from '../../shared/sampling/databricksEngine';
 import { buildPlan } from '../../shared/sampling/plan';
 import { regenerateSampleData } from '../../shared/sampling/regenerate';
-import { databricks } from '../../shared/sampling/sql';
+import { databricks, maskExpression } from '../../shared/sampling/sql';
 import { UndoJournal } from '../../shared/undo';
 import { startDatabricksServer, type DatabricksServer, type SqlOutcome } from '../support/databricksServer';
 import { TableStore } from '../support/databricksTables';
@@ -90,19 +90,58 @@ describe('sampling: Databricks SQL', () => {
       for (const t of env.tables) for (const s of t.statements) assert.ok(!s.includes(';'), 'one statement per call');
   });
 
-  it('masks integer keys as negative integers of the same type, and the references inherit the mask', () => {
+  it('masks integer keys with a keyed Feistel permutation of the same type, the references inheriting the same expression', () => {
     const c = config();
     c.tables[0].mask.customer_id = { kind: 'hash' };
     const plan = buildPlan(c, databricks, schemas());
     const [customers, orders] = plan.environments[0].tables;
-    assert.match(
-      customers.statements[0],
-      /CAST\(-1 - CAST\(conv\(substr\(sha2\(concat\(:relevo_salt, CAST\(t.`customer_id` AS STRING\)\), 256\), 1, 15\), 16, 10\) AS BIGINT\) AS bigint\) AS `customer_id`/,
-    );
+    const key = maskExpression(databricks, { kind: 'hash' }, 't.`customer_id`', 'bigint');
+    assert.match(key, /^CAST\(\(2 \* CAST\(CAST\(t\.`customer_id` AS BIGINT\) < 0 AS INTEGER\) - 1\) \* /);
+    for (let r = 1; r <= 4; r++) assert.ok(key.includes(`concat(:relevo_salt, 'relevo-feistel:${r}:', CAST(`), `round ${r}`);
+    assert.match(key, / \^ /, 'xor');
+    assert.match(key, / div 2147483648\)/, 'a 32-bit and a 31-bit half');
+    assert.match(key, / AS bigint\)$/);
+    assert.ok(customers.statements[0].includes(`${key} AS \`customer_id\``));
     assert.deepEqual(orders.masked, [{ column: 'customer_id', rule: 'hash', inheritedFrom: 'customers.customer_id' }]);
-    assert.match(
-      orders.statements[0],
-      /WHERE CAST\(-1 - CAST\(conv\(substr\(sha2\(concat\(:relevo_salt, CAST\(t.`customer_id` AS STRING\)\), 256\), 1, 15\), 16, 10\) AS BIGINT\) AS bigint\) IN \(SELECT `customer_id` FROM `pre`.`sales`.`customers__relevo_next`\)/,
+    assert.ok(orders.statements[0].includes(`WHERE ${key} IN (SELECT \`customer_id\` FROM \`pre\`.\`sales\`.\`customers__relevo_next\`)`));
+    assert.deepEqual(
+      customers.checks.filter((x) => x.kind === 'unique').map((x) => x.sql),
+      ['SELECT count(`customer_id`) - count(DISTINCT `customer_id`) AS n FROM `pre`.`sales`.`customers__relevo_next`'],
+    );
+  });
+});
+
+describe('sampling: Databricks column types', () => {
+  it('varchar(n)/char(n) keep their declared type (masks cut to n); dedupe orders by sortable columns only (no MAP, VARIANT)', () => {
+    const c = config();
+    c.tables[0].mask.code = { kind: 'email' };
+    const types = schemas();
+    types.set('customers', [
+      { name: 'customer_id', type: 'bigint' },
+      { name: 'full_name', type: 'varchar(10)' },
+      { name: 'email', type: 'string' },
+      { name: 'deleted', type: 'boolean' },
+      { name: 'code', type: 'char(8)' },
+      { name: 'attrs', type: 'map<string,string>' },
+      { name: 'payload', type: 'variant' },
+      { name: 'tags', type: 'array<map<string,int>>' },
+    ]);
+    const sql = buildPlan(c, databricks, types).environments[0].tables[0].statements[0];
+    assert.ok(
+      sql.includes('CAST(substr(sha2(concat(:relevo_salt, CAST(t.`full_name` AS STRING)), 256), 1, 10) AS varchar(10)) AS `full_name`'),
+      sql,
+    );
+    assert.ok(
+      sql.includes(
+        "CAST(substr(('u' || substr(sha2(concat(:relevo_salt, CAST(t.`code` AS STRING)), 256), 1, 12) || '@example.com'), 1, 8) AS char(8)) AS `code`",
+      ),
+      sql,
+    );
+    assert.ok(
+      sql.includes(
+        'QUALIFY row_number() OVER (PARTITION BY `customer_id` ORDER BY `customer_id`, `full_name`, `email`, `deleted`, `code`) = 1',
+      ),
+      sql,
     );
   });
 });
@@ -143,6 +182,7 @@ describe('sampling: the databricks engine against the contract server', () => {
     store = new TableStore('pro.sales', SCHEMAS);
     // PRE from an earlier run (with its fingerprints); DEV never made.
     for (const t of Object.keys(SCHEMAS)) store.put(`pre.sales.${t}`, 'before', { 'relevo.fingerprint': 'old-fingerprint' });
+    store.tables.get('pre.sales.customers')!.grants = ['SELECT to analysts'];
     store.label = 'new';
     server.state.sql = store.answer;
     journal = new UndoJournal();
@@ -150,12 +190,12 @@ describe('sampling: the databricks engine against the contract server', () => {
   });
   afterEach(() => server.stop());
 
-  it('stages every table, runs the gates, then swaps: renames in, old tables dropped, the new data landed; the salt only as a parameter', async () => {
+  it('stages every table, runs the gates, then replaces each table from its staging copy (the same table: history and grants kept), the new data landed; the salt only as a parameter', async () => {
     const result = await run();
     assert.equal(result.error, undefined, String(result.error));
     assert.equal(result.report.status, 'succeeded');
     const all = statements();
-    const creates = all.filter((s) => s.startsWith('CREATE OR REPLACE TABLE')).map((s) => s.split(' AS ')[0]);
+    const creates = all.filter((s) => /^CREATE OR REPLACE TABLE \S+__relevo_next` AS /.test(s)).map((s) => s.split(' AS ')[0]);
     assert.deepEqual(creates, [
       'CREATE OR REPLACE TABLE `pre`.`sales`.`customers__relevo_next`',
       'CREATE OR REPLACE TABLE `pre`.`sales`.`orders__relevo_next`',
@@ -164,18 +204,32 @@ describe('sampling: the databricks engine against the contract server', () => {
       'CREATE OR REPLACE TABLE `dev`.`sales`.`orders__relevo_next`',
       'CREATE OR REPLACE TABLE `dev`.`sales`.`countries__relevo_next`',
     ]);
-    const swap = all.filter((s) => /^(ALTER TABLE .* RENAME|DROP TABLE)/.test(s));
-    assert.deepEqual(swap.slice(0, 3), [
-      'ALTER TABLE `pre`.`sales`.`customers` RENAME TO `pre`.`sales`.`customers__relevo_old`',
-      'ALTER TABLE `pre`.`sales`.`customers__relevo_next` RENAME TO `pre`.`sales`.`customers`',
-      'ALTER TABLE `pre`.`sales`.`orders` RENAME TO `pre`.`sales`.`orders__relevo_old`',
+    const swap = all.filter((s) => / AS SELECT \* FROM |^DROP TABLE|^DESCRIBE HISTORY|^ALTER TABLE/.test(s));
+    assert.deepEqual(swap.slice(0, 4), [
+      'DESCRIBE HISTORY `pre`.`sales`.`customers` LIMIT 1',
+      `CREATE OR REPLACE TABLE \`pre\`.\`sales\`.\`customers\` TBLPROPERTIES ('relevo.fingerprint' = '${store.tables.get('pre.sales.customers')!.properties['relevo.fingerprint']}') AS SELECT * FROM \`pre\`.\`sales\`.\`customers__relevo_next\``,
+      'DESCRIBE HISTORY `pre`.`sales`.`orders` LIMIT 1',
+      swap[3],
     ]);
-    assert.ok(
-      swap.includes('ALTER TABLE `dev`.`sales`.`customers__relevo_next` RENAME TO `dev`.`sales`.`customers`'),
-      'a new DEV table is renamed in without an old one',
+    assert.match(
+      swap[3],
+      /^CREATE OR REPLACE TABLE `pre`\.`sales`\.`orders` TBLPROPERTIES \('relevo\.fingerprint' = '[0-9a-f]{16}'\) AS SELECT \* FROM `pre`\.`sales`\.`orders__relevo_next`$/,
     );
-    assert.ok(!swap.includes('ALTER TABLE `dev`.`sales`.`customers` RENAME TO `dev`.`sales`.`customers__relevo_old`'));
-    assert.equal(swap.at(-1), 'DROP TABLE IF EXISTS `pre`.`sales`.`countries__relevo_old`');
+    assert.ok(!all.some((s) => / RENAME TO /.test(s)), 'no table is renamed: each is replaced in place');
+    assert.ok(!swap.includes('DESCRIBE HISTORY `dev`.`sales`.`customers` LIMIT 1'), 'a new DEV table has no version to go back to');
+    assert.deepEqual(swap.slice(-3), [
+      'DROP TABLE IF EXISTS `dev`.`sales`.`countries__relevo_next`',
+      'DROP TABLE IF EXISTS `pre`.`sales`.`__relevo_lock`',
+      'DROP TABLE IF EXISTS `dev`.`sales`.`__relevo_lock`',
+    ]);
+    // The same table: its history holds the previous data; its grants are kept.
+    assert.deepEqual(
+      store.tables.get('pre.sales.customers')!.history!.map((h) => h.made),
+      ['before', 'new'],
+    );
+    assert.deepEqual(store.tables.get('pre.sales.customers')!.grants, ['SELECT to analysts']);
+    const lockAt = all.findIndex((s) => s.startsWith('CREATE TABLE `pre`.`sales`.`__relevo_lock` AS SELECT'));
+    assert.ok(lockAt >= 0 && lockAt < all.findIndex((s) => s.startsWith('CREATE OR REPLACE')), 'the lock is taken before staging');
     assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
     assert.deepEqual(store.schema('dev.sales'), { countries: 'new', customers: 'new', orders: 'new' });
     assert.match(store.tables.get('pre.sales.customers')!.properties['relevo.fingerprint'], /^[0-9a-f]{16}$/);
@@ -201,7 +255,8 @@ describe('sampling: the databricks engine against the contract server', () => {
     const result = await run();
     assert.equal(result.error, undefined, String(result.error));
     const all = statements();
-    const firstCreate = all.findIndex((s) => s.startsWith('CREATE'));
+    const firstCreate = all.findIndex((s) => s.startsWith('CREATE OR REPLACE'));
+    assert.ok(firstCreate > 0);
     assert.ok(all.indexOf('ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`') < firstCreate);
     assert.ok(
       all.indexOf('DROP TABLE IF EXISTS `pre`.`sales`.`orders__relevo_old`') < firstCreate,
@@ -210,16 +265,18 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.deepEqual(store.schema('pre.sales'), { countries: 'new', customers: 'new', orders: 'new' });
   });
 
-  it('a rename that fails mid-swap: the journal puts every table back as it was, and drops the staging', async () => {
-    fail((sql) => sql === 'ALTER TABLE `dev`.`sales`.`orders__relevo_next` RENAME TO `dev`.`sales`.`orders`');
+  it('a replacement that fails mid-swap: the journal restores every table already replaced to its version before, drops the new ones and the staging', async () => {
+    const replaceDevOrders = (sql: string) => sql.startsWith('CREATE OR REPLACE TABLE `dev`.`sales`.`orders` ');
+    fail(replaceDevOrders);
     const result = await run();
     assert.equal(result.report.status, 'failed');
     assert.match(result.error!.message, /PERMISSION_DENIED/);
     assert.deepEqual(
       store.schema('dev.sales'),
-      { customers: 'new', orders__relevo_next: 'new', countries__relevo_next: 'new' },
-      'no put-back by the engine itself',
+      { __relevo_lock: 'new', countries__relevo_next: 'new', customers: 'new', customers__relevo_next: 'new', orders__relevo_next: 'new' },
+      'no put-back by the engine itself; the lock held until the undo',
     );
+    assert.deepEqual(store.schema('pre.sales').customers, 'new');
     store.fault = undefined;
     const report = await journal.unwind();
     assert.deepEqual(report.left, []);
@@ -231,16 +288,38 @@ describe('sampling: the databricks engine against the contract server', () => {
       'the table `pre`.`sales`.`customers`',
       'the staging tables dev.sales.*__relevo_next (dropped)',
       'the staging tables pre.sales.*__relevo_next (dropped)',
+      'the lock table `dev`.`sales`.`__relevo_lock` (dropped)',
+      'the lock table `pre`.`sales`.`__relevo_lock` (dropped)',
     ]);
+    assert.ok(statements().includes('RESTORE TABLE `pre`.`sales`.`customers` TO VERSION AS OF 0'));
     assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
     assert.deepEqual(store.schema('dev.sales'), {});
+    assert.deepEqual(
+      store.tables.get('pre.sales.customers')!.history!.map((h) => h.made),
+      ['before', 'new', 'before'],
+      'restored as a new version: the history keeps all',
+    );
+    assert.equal(store.tables.get('pre.sales.customers')!.properties['relevo.fingerprint'], 'old-fingerprint');
+  });
+
+  it('a replacement answered as failed that landed all the same is restored too', async () => {
+    store.fault = (sql, _n, apply) => {
+      if (!sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`orders` ')) return undefined;
+      apply();
+      return { error: { error_code: 'INTERNAL_ERROR', message: 'lost the answer' } };
+    };
+    const result = await run();
+    assert.equal(result.report.status, 'failed');
+    store.fault = undefined;
+    assert.deepEqual((await journal.unwind()).left, []);
+    assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
   });
 
   it('a put-back that fails says where the previous data is', async () => {
-    fail((sql) => sql === 'ALTER TABLE `pre`.`sales`.`orders__relevo_next` RENAME TO `pre`.`sales`.`orders`');
+    fail((sql) => sql.startsWith('CREATE OR REPLACE TABLE `pre`.`sales`.`orders` '));
     const result = await run();
     assert.equal(result.report.status, 'failed');
-    fail((sql) => sql === 'ALTER TABLE `pre`.`sales`.`customers__relevo_old` RENAME TO `pre`.`sales`.`customers`');
+    fail((sql) => sql.startsWith('RESTORE TABLE `pre`.`sales`.`customers`'));
     const report = await journal.unwind();
     assert.deepEqual(
       report.left.map((l) => l.what),
@@ -248,9 +327,8 @@ describe('sampling: the databricks engine against the contract server', () => {
     );
     assert.match(
       report.left[0].reason,
-      /PERMISSION_DENIED.*; the previous table is intact as `pre`\.`sales`\.`customers__relevo_old`, and the next run puts it back before anything else/,
+      /PERMISSION_DENIED.*; the previous data is version 0 of `pre`\.`sales`\.`customers` \(RESTORE TABLE `pre`\.`sales`\.`customers` TO VERSION AS OF 0\)/,
     );
-    assert.equal(store.tables.get('pre.sales.customers__relevo_old')?.made, 'before');
     assert.equal(store.tables.get('pre.sales.orders')?.made, 'before');
   });
 
@@ -262,7 +340,7 @@ describe('sampling: the databricks engine against the contract server', () => {
     const result = await run();
     assert.equal(result.report.status, 'failed');
     assert.match(result.error!.message, /pre\.orders: staging failed: .*UNRESOLVED_COLUMN/);
-    assert.ok(!statements().some((s) => /RENAME TO/.test(s)), 'nothing swapped');
+    assert.ok(!statements().some((s) => / AS SELECT \* FROM /.test(s)), 'nothing replaced');
     assert.deepEqual((await journal.unwind()).left, []);
     assert.ok(statements().includes('DROP TABLE IF EXISTS `pre`.`sales`.`customers__relevo_next`'), 'staging dropped');
     assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
@@ -278,5 +356,26 @@ describe('sampling: the databricks engine against the contract server', () => {
     assert.match(result.error!.message, /was still (PENDING|RUNNING) after .*; it was cancelled/);
     assert.equal(server.requestsTo('/cancel', 'POST').length, 1);
     assert.ok(!statements().some((s) => /RENAME TO/.test(s)));
+  });
+
+  it('a second run on a target another run holds fails at once naming the holder, touching nothing; the holder then finishes', async () => {
+    store.tables.set('dev.sales.__relevo_lock', {
+      columns: [],
+      properties: {},
+      made: 'other',
+      row: ['run-other-7', 'agent-9', '4242', '2026-12-05T20:00:00.000Z'],
+    });
+    const result = await run();
+    assert.equal(result.report.status, 'failed');
+    assert.match(
+      result.error!.message,
+      /environments\.dev\.target: another run is regenerating dev\.sales: run run-other-7 on host agent-9 \(pid 4242\) since 2026-12-05T20:00:00\.000Z holds its lock table `dev`\.`sales`\.`__relevo_lock`/,
+    );
+    assert.match(result.error!.message, /Fix: .*DROP TABLE `dev`\.`sales`\.`__relevo_lock`/);
+    assert.ok(!statements().some((s) => s.startsWith('CREATE OR REPLACE') || / RENAME TO /.test(s)), 'nothing staged');
+    assert.deepEqual((await journal.unwind()).left, []);
+    assert.equal(store.tables.get('dev.sales.__relevo_lock')?.made, 'other', "another run's lock is never dropped");
+    assert.equal(store.tables.has('pre.sales.__relevo_lock'), false, 'its own lock on PRE released by the undo');
+    assert.deepEqual(store.schema('pre.sales'), { countries: 'before', customers: 'before', orders: 'before' });
   });
 });
