@@ -275,23 +275,29 @@ print("RELEVO-VERSION=" + project_wheel_metadata(sys.argv[1], isolated=False)["V
 `;
 
 /**
- * The version the project's build backend reports: PEP 517 metadata (without isolation: what is
- * installed), or `setup.py --version` for a legacy project when that fails.
+ * The version the project's build backend reports. A setuptools project with a setup.py is asked
+ * with `setup.py --version` first (it runs setup.py alone: a fraction of the PEP 517 metadata
+ * build, which writes the whole egg-info); otherwise, or when that fails, PEP 517 metadata
+ * (`prepare_metadata_for_build_wheel`, without isolation: what is installed).
  */
 async function reportedVersion(o: BuildOptions, env: NodeJS.ProcessEnv): Promise<{ version?: string; how: string; problem?: string }> {
+  const problems: string[] = [];
+  if (o.project.files.includes('setup.py') && o.project.backend.startsWith('setuptools')) {
+    const legacy = await runProcess(o.interpreter.command, ['setup.py', '--version'], { cwd: o.project.dir, env, timeoutMs: o.timeoutMs });
+    const last = lastLine(legacy.output);
+    if (legacy.code === 0 && canonicalPep440(last)) return { version: last, how: 'setup.py --version' };
+    problems.push(`setup.py --version: ${legacy.timedOut ? 'no answer in time' : last}`);
+  }
+  const how = `the build backend (${o.project.backend})`;
   const pep517 = await runProcess(o.interpreter.command, ['-c', REPORTED_VERSION, o.project.dir], {
     cwd: o.project.dir,
     env,
     timeoutMs: o.timeoutMs,
   });
   const version = /^RELEVO-VERSION=(\S+)\s*$/m.exec(pep517.output)?.[1];
-  if (version) return { version, how: `the build backend (${o.project.backend})` };
-  const problem = pep517.timedOut ? 'no answer in time' : lastLine(pep517.output);
-  if (!o.project.files.includes('setup.py')) return { how: `the build backend (${o.project.backend})`, problem };
-  const legacy = await runProcess(o.interpreter.command, ['setup.py', '--version'], { cwd: o.project.dir, env, timeoutMs: o.timeoutMs });
-  const last = lastLine(legacy.output);
-  if (legacy.code === 0 && canonicalPep440(last)) return { version: last, how: 'setup.py --version' };
-  return { how: 'setup.py --version', problem: `${problem}; setup.py --version: ${legacy.timedOut ? 'no answer in time' : last}` };
+  if (version) return { version, how };
+  problems.push(`${how}: ${pep517.timedOut ? 'no answer in time' : lastLine(pep517.output)}`);
+  return { how: problems.length > 1 ? 'setup.py --version, then PEP 517 metadata' : how, problem: problems.join('; ') };
 }
 
 function lastLine(output: string): string {

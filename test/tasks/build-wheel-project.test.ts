@@ -90,7 +90,7 @@ describe('BuildWheel@1 on real-world project shapes (real builds)', function () 
     assert.match(run.outputs.wheelPath, /databricks_sdk-1\.3\.0rc2-py3-none-any\.whl$/);
     assert.match(
       run.stdout,
-      /Version 1\.3\.0rc2 stamped into .*databricks\/sdk\/version\.py \(the version the build backend .* reports\) for the build \(was 0\.30\.0/,
+      /Version 1\.3\.0rc2 stamped into .*databricks\/sdk\/version\.py \(the version setup\.py --version reports\) for the build \(was 0\.30\.0/,
     );
     const version = readZip(readFileSync(run.outputs.wheelPath)).find((e) => e.name === 'databricks/sdk/version.py')!;
     assert.equal(version.data.toString(), "__version__ = '1.3.0rc2'\n");
@@ -149,13 +149,18 @@ describe('BuildWheel@1 on real-world project shapes (real builds)', function () 
 
   it('a setuptools-scm project in a tag-less checkout with version empty: refused when publishing (local version), a loud warning otherwise', async function () {
     if (!hasModules('setuptools_scm')) this.skip();
-    const repo = committed(Repo.init(), {
-      'pyproject.toml':
-        '[build-system]\nrequires = ["setuptools>=61", "setuptools-scm"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "history"\ndynamic = ["version"]\n\n[tool.setuptools_scm]\n',
-      'src/history/__init__.py': '',
-      '.gitignore': 'dist/\n',
-    });
-    const [published, local] = await Promise.all([build(repo, { artifactName: 'wheels', sdist: false }), build(repo, { sdist: false })]);
+    // Two checkouts: two builds in one folder would race on its egg-info.
+    const scmRepo = () =>
+      committed(Repo.init(), {
+        'pyproject.toml':
+          '[build-system]\nrequires = ["setuptools>=61", "setuptools-scm"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "history"\ndynamic = ["version"]\n\n[tool.setuptools_scm]\n',
+        'src/history/__init__.py': '',
+        '.gitignore': 'dist/\n',
+      });
+    const [published, local] = await Promise.all([
+      build(scmRepo(), { artifactName: 'wheels', sdist: false }),
+      build(scmRepo(), { sdist: false }),
+    ]);
     assert.equal(published.run.result, 'Failed', explain(published.run));
     assert.match(
       published.run.resultMessage!,
@@ -171,15 +176,17 @@ describe('BuildWheel@1 on real-world project shapes (real builds)', function () 
   });
 
   it('build requirements python -m build reports missing are all named; skipDependencyCheck (-x) builds with what is installed', async () => {
-    const repo = committed(Repo.init(), {
-      'pyproject.toml': '[build-system]\nrequires = ["setuptools>=40"]\nbuild-backend = "setuptools.build_meta"\n',
-      'setup.cfg': '[metadata]\nname = xdep\nversion = 0.1.0\n\n[options]\nsetup_requires =\n    foo-missing\n    bar-missing>=2\n',
-      '.gitignore': 'dist/\n',
-    });
+    // A checkout each: builds in one folder would race on its egg-info.
+    const xdep = () =>
+      committed(Repo.init(), {
+        'pyproject.toml': '[build-system]\nrequires = ["setuptools>=40"]\nbuild-backend = "setuptools.build_meta"\n',
+        'setup.cfg': '[metadata]\nname = xdep\nversion = 0.1.0\n\n[options]\nsetup_requires =\n    foo-missing\n    bar-missing>=2\n',
+        '.gitignore': 'dist/\n',
+      });
     const [checked, skipped, isolated] = await Promise.all([
-      build(repo, { sdist: false }),
-      build(repo, { sdist: false, skipDependencyCheck: true }),
-      build(repo, { isolation: true, skipDependencyCheck: true }),
+      build(xdep(), { sdist: false }),
+      build(xdep(), { sdist: false, skipDependencyCheck: true }),
+      build(xdep(), { isolation: true, skipDependencyCheck: true }),
     ]);
     assert.equal(checked.run.result, 'Failed', explain(checked.run));
     // Every missing one (build prints them in no fixed order).
