@@ -64,7 +64,7 @@ void agent
       throw err;
     } finally {
       // What landed, as it landed: a failure after the artifact or the feed still reports them.
-      agent.setOutput('uploadedTo', JSON.stringify(published.uploadedTo));
+      if (build) agent.setOutput('uploadedTo', JSON.stringify(published.uploadedTo)); // a failed build sets no output
     }
   })
   .then(() => process.exit());
