@@ -314,7 +314,8 @@ export class Git {
   /** Fetches refs' objects without updating any local ref (depth 1 on a shallow clone). */
   async fetchObjects(remote: string, refs: string[], shallow: boolean): Promise<void> {
     await this.remote(
-      ['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', ...(shallow ? ['--depth=1'] : []), remote, ...refs],
+      // --refmap=: objects only; the remote's fetch refspec would move the user's remote-tracking refs of those branches.
+      ['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', '--refmap=', ...(shallow ? ['--depth=1'] : []), remote, ...refs],
       remote,
       `fetching ${refs.join(', ')}`,
     );
@@ -325,13 +326,25 @@ export class Git {
    * 'all' the rest of its history. Falls back to the remote's configured refspec when the ref
    * is gone from the remote.
    */
-  async deepen(remote: string, depth: number | 'all', ref?: string): Promise<void> {
+  async deepen(remote: string, depth: number | 'all', ref?: string, options: { trackingRefs?: boolean } = {}): Promise<void> {
     const how = depth === 'all' ? '--unshallow' : `--deepen=${depth}`;
     const doing = depth === 'all' ? 'fetching the rest of the history' : `fetching ${depth} more commits`;
+    // trackingRefs false: the user's remote-tracking ref of `ref` stays where it was (no fallback to the configured refspec).
+    const refmap = options.trackingRefs === false ? ['--refmap='] : [];
     try {
-      await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, remote, ...(ref ? [ref] : [])], remote, doing);
+      await this.remote(
+        ['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', ...refmap, how, remote, ...(ref ? [ref] : [])],
+        remote,
+        doing,
+      );
     } catch (err) {
-      if (!ref || !(err instanceof GitCommandError) || err instanceof GitTimeoutError || !/couldn't find remote ref/i.test(err.stderr))
+      if (
+        !ref ||
+        options.trackingRefs === false ||
+        !(err instanceof GitCommandError) ||
+        err instanceof GitTimeoutError ||
+        !/couldn't find remote ref/i.test(err.stderr)
+      )
         throw err;
       await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, remote], remote, doing);
     }

@@ -6,9 +6,10 @@ import { branchContext } from '../../shared/git/branch';
 import { applyPromotion, type OpenPullRequest } from '../../shared/promotion/apply';
 import { resolveRoute } from '../../shared/promotion/flow';
 import { checkGates, parseGates } from '../../shared/promotion/gates';
-import { planPromotion, type RepositoryInput } from '../../shared/promotion/plan';
+import { azureReposProject } from '../../shared/git/remoteUrl';
+import { planPromotion, type RepositoryIdentity, type RepositoryInput } from '../../shared/promotion/plan';
 import { pullRequestOpener } from '../../shared/promotion/pullRequests';
-import { backMergeStatus, planLines, promotionSummary } from '../../shared/promotion/summary';
+import { backMergeStatus, planLines, promotionSummary, repositoriesOutput } from '../../shared/promotion/summary';
 import { describeUnwind, journal } from '../../shared/undo';
 
 const PARALLEL = 8;
@@ -80,7 +81,7 @@ void agent.runTask(async () => {
       allowUntested: agent.boolInput('allowUntested'),
       gitOptions: agent.gitOptions(),
       checkGates: gates.length
-        ? (repo, commit) => checkGates(rest!.client!, gates, commit, () => repositoryId(repo.name, repo.dir))
+        ? (repo, commit, where) => checkGates(rest!.client!, gates, commit, () => repositoryId(repo), where)
         : undefined,
       scratch: agent.tempDirectory(),
       parallel: PARALLEL,
@@ -103,6 +104,7 @@ void agent.runTask(async () => {
   agent.setOutput('pullRequestId', firstResult?.pullRequest?.id ?? '');
   agent.setOutput('pullRequestUrl', firstResult?.pullRequest?.url ?? '');
   agent.setOutput('backMergeStatus', backMergeStatus(first));
+  agent.setOutput('repositories', JSON.stringify(repositoriesOutput(plan, result)));
   agent.uploadSummary('promote-branch', promotionSummary(plan, result, dryRun));
 });
 
@@ -124,21 +126,26 @@ async function restClient(input: string, required: boolean): Promise<{ client?: 
   return { client: connectAzureDevOps(connection) };
 }
 
-/** Repository ids by name, looked up once each; the build's own from Build.Repository.ID. */
+/**
+ * Repository ids by remote URL (two repositories of a run may have the same name in two
+ * projects), looked up once each by name in the project the URL names; the build's own from
+ * Build.Repository.ID.
+ */
 function repositoryIds(
   client: AzureDevOpsClient | undefined,
   own: (dir: string) => string | undefined,
-): (name: string, dir: string) => Promise<string> {
+): (repo: RepositoryIdentity) => Promise<string> {
   const cache = new Map<string, Promise<string>>();
-  return (name, dir) => {
-    const id = own(dir);
+  return (repo) => {
+    const id = own(repo.dir);
     if (id) return Promise.resolve(id);
     if (!client) return Promise.reject(new Error('no REST client'));
-    if (!cache.has(name))
+    const key = repo.remoteUrl ?? repo.dir;
+    if (!cache.has(key))
       cache.set(
-        name,
-        client.repository(name).then((r) => r.id),
+        key,
+        client.repository(repo.name, azureReposProject(repo.remoteUrl)).then((r) => r.id),
       );
-    return cache.get(name)!;
+    return cache.get(key)!;
   };
 }
