@@ -19,6 +19,8 @@ export interface DatabricksInputs {
   workspaceUrl?: string;
   /** What needs the connection, for the error when none is set ("volumePath needs …"). */
   neededBy: string;
+  /** A request's timeout, and an upload's stall bound (default: the client's, 30 s). */
+  timeoutMs?: number;
 }
 
 /** The client, made on first use; and how it signs in (known now, from the connection). */
@@ -53,6 +55,7 @@ export function databricksConnection(inputs: DatabricksInputs): DatabricksConnec
     (client ??= connectDatabricks({
       host,
       auth,
+      ...(inputs.timeoutMs ? { timeoutMs: inputs.timeoutMs } : {}),
       onRetry: (r) => agentLog.info(`Databricks: ${r.method} ${r.path} — ${r.reason}, retry ${r.attempt} in ${Math.round(r.delayMs)} ms.`),
     }));
   return Object.assign(connect, { authKind: auth.kind });
