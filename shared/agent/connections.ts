@@ -30,17 +30,14 @@ function registerEndpointSecrets(parameters: Record<string, string>): void {
   for (const value of Object.values(parameters)) if (!/\r|\n/.test(value)) setSecret(value);
 }
 
-let jobTokenRead: { value: string | undefined } | undefined;
-
 /** The job's own token (System.AccessToken); undefined outside an agent. Read (and registered) once. */
 export function jobToken(): string | undefined {
-  if (!jobTokenRead) {
+  return host.once('jobToken', () => {
     const parameters = endpointCredentials('SystemVssConnection');
     const value = parameters.AccessToken || parameters.accessToken || host.mappedAccessToken() || undefined;
     if (value) setSecret(value);
-    jobTokenRead = { value };
-  }
-  return jobTokenRead.value;
+    return value;
+  });
 }
 
 /**
@@ -102,15 +99,9 @@ export function endpoint(
   id: string,
 ): { id: string; url?: string; scheme?: string; parameters: Record<string, string>; data: Record<string, string> } | undefined {
   const auth = host.getEndpointAuthorization(id, true);
-  const key = id.replace(/\./g, '_').toUpperCase();
-  const env = (name: string) => Object.keys(process.env).find((k) => k.toUpperCase() === name);
-  const urlName = env(`ENDPOINT_URL_${key}`);
-  if (!auth && !urlName) return undefined;
+  const url = host.getEndpointUrl(id);
+  if (!auth && url === undefined) return undefined;
   const parameters = auth?.parameters ?? {};
   registerEndpointSecrets(parameters);
-  const data: Record<string, string> = {};
-  const prefix = `ENDPOINT_DATA_${key}_`;
-  for (const name of Object.keys(process.env))
-    if (name.toUpperCase().startsWith(prefix) && process.env[name]) data[name.slice(prefix.length)] = process.env[name]!;
-  return { id, url: urlName ? process.env[urlName] : undefined, scheme: auth?.scheme, parameters, data };
+  return { id, url, scheme: auth?.scheme, parameters, data: host.getEndpointData(id) };
 }

@@ -5,7 +5,7 @@
  * built or sent); the client is made on first use. Not re-exported from the agent's index, so
  * tasks that never talk to Databricks do not bundle its client.
  */
-import { connectDatabricks, databricksAuthFromEndpoint, type DatabricksClient } from '../clients/databricks';
+import { connectDatabricks, databricksAuthFromEndpoint, type DatabricksAuth, type DatabricksClient } from '../clients/databricks';
 import { UserError } from '../errors';
 import { agentLog } from './index';
 import { endpoint, jobToken } from './connections';
@@ -19,9 +19,14 @@ export interface DatabricksInputs {
   workspaceUrl?: string;
   /** What needs the connection, for the error when none is set ("volumePath needs …"). */
   neededBy: string;
+  /** A request's timeout, and an upload's stall bound (default: the client's, 30 s). */
+  timeoutMs?: number;
 }
 
-export function databricksConnection(inputs: DatabricksInputs): () => Promise<DatabricksClient> {
+/** The client, made on first use; and how it signs in (known now, from the connection). */
+export type DatabricksConnection = (() => Promise<DatabricksClient>) & { authKind: DatabricksAuth['kind'] };
+
+export function databricksConnection(inputs: DatabricksInputs): DatabricksConnection {
   const connection = input(inputs.connection);
   const arm = inputs.azureSubscription ? input(inputs.azureSubscription) : undefined;
   const either = inputs.azureSubscription
@@ -46,10 +51,12 @@ export function databricksConnection(inputs: DatabricksInputs): () => Promise<Da
     jobToken: token,
   });
   let client: DatabricksClient | undefined;
-  return async () =>
+  const connect = async () =>
     (client ??= connectDatabricks({
       host,
       auth,
+      ...(inputs.timeoutMs ? { timeoutMs: inputs.timeoutMs } : {}),
       onRetry: (r) => agentLog.info(`Databricks: ${r.method} ${r.path} — ${r.reason}, retry ${r.attempt} in ${Math.round(r.delayMs)} ms.`),
     }));
+  return Object.assign(connect, { authKind: auth.kind });
 }

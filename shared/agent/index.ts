@@ -112,4 +112,7 @@ export async function runTask(body: () => Promise<void>): Promise<void> {
     for (const line of lines) console.log(line);
     host.writer.complete('Failed', [describeFailure(err), ...lines].join(' '));
   }
+  // The result ends the step: nothing the run abandoned (a request cut on a stall whose body is
+  // still blocked in its socket, a timer) may keep the agent waiting for the process.
+  process.exit();
 }

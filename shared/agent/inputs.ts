@@ -3,7 +3,7 @@
  * it. task.json sits beside the bundle, and its defaults apply when the agent passed nothing.
  */
 import { readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { UserError } from '../errors';
 import { branchContext, type BranchContext } from '../git/branch';
 import { host } from './host';
@@ -16,20 +16,19 @@ interface TaskInputDef {
   options?: Record<string, string>;
 }
 
-let inputDefs: Map<string, TaskInputDef> | undefined;
-
 /** task.json sits beside the bundle; its defaults apply when the agent did not pass an input. */
 function inputDef(name: string): TaskInputDef | undefined {
-  if (!inputDefs) {
-    inputDefs = new Map();
+  const defs = host.once('inputDefs', () => {
+    const map = new Map<string, TaskInputDef>();
     try {
-      const json = JSON.parse(readFileSync(join(__dirname, 'task.json'), 'utf8')) as { inputs?: TaskInputDef[] };
-      for (const def of json.inputs ?? []) inputDefs.set(def.name, def);
+      const json = JSON.parse(readFileSync(host.taskJsonPath(), 'utf8')) as { inputs?: TaskInputDef[] };
+      for (const def of json.inputs ?? []) map.set(def.name, def);
     } catch {
-      // Running from source in a unit test: no task.json, no defaults.
+      // Running from source without a task.json: no defaults.
     }
-  }
-  return inputDefs.get(name);
+    return map;
+  });
+  return defs.get(name);
 }
 
 /** Expands `$(Variable.Name)` the way the agent expands input defaults. */

@@ -5,6 +5,7 @@
  *   task reads the service connection through shared/agent.ts (`endpoint`), which registers every
  *   credential as a secret, and turns it into `DatabricksAuth` with `databricksAuthFromEndpoint`.
  * - One retry policy (./http.ts): 429 and 5xx with Retry-After, bounded in attempts and time;
+ *   a file upload is bounded by its progress instead (no bytes moved for the request timeout);
  *   calls that create something (library install, restart, a SQL statement) are repeated only
  *   where Databricks cannot have acted (see classifyHttpFailure). Every request has a timeout.
  * - Errors are DatabricksError: Databricks' own `error_code` and `message` quoted, the request
@@ -43,9 +44,12 @@ import { UserError } from '../errors';
 import { CancelledError } from '../processes';
 import {
   DeadlineExceededError,
+  HttpAttemptError,
   RetriesExhaustedError,
-  classifyHttpFailure,
+  UPLOAD_TOTAL_BOUND_MS,
+  classifyAttempt,
   parseRetryAfter,
+  progressBoundedBody,
   requestSignal,
   retryPolicy,
   seconds,
@@ -211,13 +215,31 @@ export interface DatabricksClientOptions {
 
 export type Library = { whl: string } | { pypi: { package: string; repo?: string } } | { jar: string } | { requirements: string };
 
-/** PENDING, RESOLVING, INSTALLING, INSTALLED, FAILED, SKIPPED, UNINSTALL_ON_RESTART, RESTORED */
-export type LibraryState =
-  'PENDING' | 'RESOLVING' | 'INSTALLING' | 'INSTALLED' | 'FAILED' | 'SKIPPED' | 'UNINSTALL_ON_RESTART' | 'RESTORED';
+/** The SDK's `LibraryInstallStatus` (databricks-sdk-py service/compute.py), every member. */
+export const LIBRARY_STATES = [
+  'FAILED',
+  'INSTALLED',
+  'INSTALLING',
+  'PENDING',
+  'RESOLVING',
+  'RESTORED',
+  'SKIPPED',
+  'UNINSTALL_ON_RESTART',
+] as const;
+export type LibraryState = (typeof LIBRARY_STATES)[number];
+
+/** The SDK's cluster `State` (databricks-sdk-py service/compute.py), every member. */
+export const CLUSTER_STATES = ['ERROR', 'PENDING', 'RESIZING', 'RESTARTING', 'RUNNING', 'TERMINATED', 'TERMINATING', 'UNKNOWN'] as const;
+export type ClusterState = (typeof CLUSTER_STATES)[number];
+
+/** A state Databricks sent that the SDK does not define (a newer API): kept as sent, never guessed. */
+export interface UnknownState {
+  unknown: string;
+}
 
 export interface LibraryStatus {
   library: Library;
-  status: LibraryState;
+  status: LibraryState | UnknownState;
   messages: string[];
   isLibraryForAllClusters: boolean;
 }
@@ -225,8 +247,7 @@ export interface LibraryStatus {
 export interface ClusterInfo {
   clusterId: string;
   name?: string;
-  /** PENDING, RUNNING, RESTARTING, RESIZING, TERMINATING, TERMINATED, ERROR, UNKNOWN */
-  state: string;
+  state: ClusterState | UnknownState;
   stateMessage?: string;
 }
 
@@ -378,28 +399,23 @@ export class DatabricksStatementError extends DatabricksError {
 // Token acquisition (Azure AD; workload identity federation)
 // ---------------------------------------------------------------------------------------------
 
-interface HttpFailure {
-  status?: number;
-  code?: string;
-  timedOut?: boolean;
-  retryAfterMs?: number;
-}
-
-class HttpAttemptError extends Error {
-  constructor(
-    message: string,
-    readonly failure: HttpFailure,
-    readonly body?: { error_code?: string; message?: string; [k: string]: unknown },
-  ) {
-    super(message);
-  }
-}
-
-async function send(url: string, init: RequestInit, timeoutMs: number, cancel?: AbortSignal): Promise<Response> {
+async function send(
+  url: string,
+  init: RequestInit,
+  timeoutMs: number,
+  cancel?: AbortSignal,
+  progress?: ReturnType<typeof progressBoundedBody>,
+): Promise<Response> {
   try {
-    return await fetch(url, { ...init, redirect: 'manual', signal: requestSignal(timeoutMs, cancel) });
+    return await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      // An upload is bounded by its progress (no bytes moved for timeoutMs), not by a total.
+      ...(progress ? { body: progress.body, duplex: 'half', signal: progress.signal } : { signal: requestSignal(timeoutMs, cancel) }),
+    } as RequestInit);
   } catch (err) {
     if (cancel?.aborted) throw new CancelledError('waiting for Databricks');
+    if (progress?.stalled()) throw new HttpAttemptError(progress.describeStall(), { timedOut: true });
     const e = err as { name?: string; cause?: { code?: string } };
     if (e.name === 'TimeoutError' || e.name === 'AbortError')
       throw new HttpAttemptError(`no answer within ${seconds(timeoutMs)}`, { timedOut: true });
@@ -496,7 +512,7 @@ async function call<T>(policy: RetryPolicy, what: string, attempt: (cancel: Abor
   try {
     return await withRetries(
       (_n, cancel) => attempt(cancel),
-      (err) => (err instanceof HttpAttemptError ? classifyHttpFailure(err.failure, true) : { retry: false }),
+      (err) => classifyAttempt(err, true),
       policy,
     );
   } catch (err) {
@@ -597,33 +613,61 @@ class Client implements DatabricksClient {
     try {
       return await withRetries(
         async (_n, cancel) => {
-          const res = await send(
-            url.toString(),
-            { method, headers: as === 'bytes' ? { ...headers, accept: 'application/octet-stream' } : headers, body: payload },
-            this.policy.timeoutMs,
-            cancel,
-          );
-          if (res.ok && as === 'bytes') return Buffer.from(await res.arrayBuffer()) as T;
-          const parsed = method === 'HEAD' ? undefined : await readJson(res);
-          if (res.ok) return (parsed ?? {}) as T;
-          const errorCode = typeof parsed?.error_code === 'string' ? parsed.error_code : undefined;
-          const message = typeof parsed?.message === 'string' ? parsed.message : undefined;
-          throw new HttpAttemptError(
-            `HTTP ${res.status}`,
-            { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get('retry-after') ?? undefined) },
-            { error_code: errorCode, message },
-          );
+          // A file's bytes go in chunks, bounded by progress; the answer then within the same bound.
+          const progress = payload instanceof Uint8Array ? progressBoundedBody(payload, this.policy.timeoutMs, cancel) : undefined;
+          try {
+            const res = await send(
+              url.toString(),
+              {
+                method,
+                headers: {
+                  ...(as === 'bytes' ? { ...headers, accept: 'application/octet-stream' } : headers),
+                  ...(progress ? { 'content-length': String((payload as Uint8Array).length) } : {}),
+                },
+                body: payload,
+              },
+              this.policy.timeoutMs,
+              cancel,
+              progress,
+            );
+            return await this.answer<T>(res, method, as);
+          } catch (err) {
+            if (progress?.stalled() && !(err instanceof HttpAttemptError))
+              throw new HttpAttemptError(progress.describeStall(), { timedOut: true });
+            throw err;
+          } finally {
+            progress?.done();
+          }
         },
-        (err) => (err instanceof HttpAttemptError ? classifyHttpFailure(err.failure, op.idempotent) : { retry: false }),
-        op.finishOnCancel ? { ...this.policy, signal: NEVER_ABORTED } : this.policy,
+        (err) => classifyAttempt(err, op.idempotent),
+        {
+          ...this.policy,
+          ...(op.finishOnCancel ? { signal: NEVER_ABORTED } : {}),
+          // An upload's attempt takes as long as its bytes take (bounded by progress instead).
+          ...(payload instanceof Uint8Array ? { maxTotalMs: UPLOAD_TOTAL_BOUND_MS } : {}),
+        },
         (e) => this.options.onRetry?.({ method, path: shown, attempt: e.attempt, delayMs: e.delayMs, reason: e.reason }),
       );
     } catch (err) {
-      throw this.explain(err, method, shown, op);
+      throw this.explain(err, method, shown, op, payload);
     }
   }
 
-  private explain(err: unknown, method: string, path: string, op: Operation): unknown {
+  /** A response read: the bytes, the JSON, or the HttpAttemptError carrying Databricks' error. */
+  private async answer<T>(res: Response, method: string, as: 'json' | 'bytes'): Promise<T> {
+    if (res.ok && as === 'bytes') return Buffer.from(await res.arrayBuffer()) as T;
+    const parsed = method === 'HEAD' ? undefined : await readJson(res);
+    if (res.ok) return (parsed ?? {}) as T;
+    const errorCode = typeof parsed?.error_code === 'string' ? parsed.error_code : undefined;
+    const message = typeof parsed?.message === 'string' ? parsed.message : undefined;
+    throw new HttpAttemptError(
+      `HTTP ${res.status}`,
+      { status: res.status, retryAfterMs: parseRetryAfter(res.headers.get('retry-after') ?? undefined) },
+      { error_code: errorCode, message },
+    );
+  }
+
+  private explain(err: unknown, method: string, path: string, op: Operation, body?: unknown): unknown {
     const exhausted = err instanceof RetriesExhaustedError ? err : undefined;
     const last = exhausted ? exhausted.lastError : err;
     if (!(last instanceof HttpAttemptError) && !(last instanceof DeadlineExceededError)) return err;
@@ -654,12 +698,17 @@ class Client implements DatabricksClient {
                   ? ['unavailable', 'Databricks had a problem: run again; if it persists, check the workspace status page.']
                   : status !== undefined
                     ? ['badRequest', 'Databricks refused the request as written (see its message).']
-                    : failure.timedOut
-                      ? ['timeout', `no answer in time from ${this.host}: check the workspace URL and the agent's network.`]
-                      : [
-                          'network',
-                          `the agent could not reach ${this.host}: check the workspace URL and the agent's network (proxy, firewall).`,
-                        ];
+                    : failure.timedOut && body instanceof Uint8Array
+                      ? [
+                          'timeout',
+                          `the upload stopped moving (an upload may take as long as it needs while bytes move): check the agent's network and proxy to ${this.host}, and run again.`,
+                        ]
+                      : failure.timedOut
+                        ? ['timeout', `no answer in time from ${this.host}: check the workspace URL and the agent's network.`]
+                        : [
+                            'network',
+                            `the agent could not reach ${this.host}: check the workspace URL and the agent's network (proxy, firewall).`,
+                          ];
     return new DatabricksError(`Could not ${op.what}: ${method} ${path} answered ${quoted}${retried}.`, {
       kind,
       fix,
@@ -772,7 +821,9 @@ class Client implements DatabricksClient {
       '/api/2.0/libraries/install',
       {
         what: `install ${libraries.map(describeLibrary).join(', ')} on cluster ${clusterId}`,
-        // Installing the same library twice is a no-op on Databricks' side.
+        // Installing a library the cluster already lists does nothing on Databricks' side
+        // (reference: "re-installing the same library version does nothing"), so a 500 or a
+        // timeout is retried like a read; the README says so.
         idempotent: true,
         forbiddenFix: `give the connection's identity CAN MANAGE on cluster ${clusterId} (and READ VOLUME on the wheel's volume).`,
         notFoundFix: `cluster ${clusterId} does not exist in this workspace: check clusterIds.`,
@@ -813,7 +864,7 @@ class Client implements DatabricksClient {
     );
     return (body.library_statuses ?? []).map((s) => ({
       library: s.library ?? ({} as Library),
-      status: (s.status ?? 'PENDING') as LibraryState,
+      status: known(LIBRARY_STATES, s.status ?? 'PENDING'),
       messages: s.messages ?? [],
       isLibraryForAllClusters: !!s.is_library_for_all_clusters,
     }));
@@ -835,7 +886,7 @@ class Client implements DatabricksClient {
     return {
       clusterId: body.cluster_id ?? clusterId,
       name: body.cluster_name,
-      state: body.state ?? 'UNKNOWN',
+      state: known(CLUSTER_STATES, body.state ?? 'UNKNOWN'),
       stateMessage: body.state_message || undefined,
     };
   }
@@ -929,6 +980,15 @@ function sqlOperation(what: string, warehouseId: string | undefined, idempotent:
       ? `SQL warehouse ${warehouseId} does not exist: check its id (SQL Warehouses → Connection details).`
       : 'the statement is gone (results are kept for a limited time).',
   };
+}
+
+function known<T extends string>(members: readonly T[], value: string): T | UnknownState {
+  return (members as readonly string[]).includes(value) ? (value as T) : { unknown: value };
+}
+
+/** A state as Databricks wrote it. */
+export function stateName(state: string | UnknownState): string {
+  return typeof state === 'string' ? state : state.unknown;
 }
 
 function describeLibrary(l: Library): string {

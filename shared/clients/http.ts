@@ -285,3 +285,110 @@ export function classifyHttpFailure(
   if (code && (idempotent ? TRANSIENT_NETWORK_CODES : NOT_SENT_NETWORK_CODES).has(code)) return { retry: true, reason: code };
   return { retry: false };
 }
+
+/** Why one attempt failed, as `classifyHttpFailure` reads it. */
+export interface HttpFailure {
+  status?: number;
+  code?: string;
+  timedOut?: boolean;
+  retryAfterMs?: number;
+}
+
+/**
+ * One attempt's failure, for every client: what `classifyHttpFailure` needs, the server's
+ * parsed error body when it sent one (Databricks' `{error_code, message}`), and its text.
+ */
+export class HttpAttemptError extends Error {
+  constructor(
+    message: string,
+    readonly failure: HttpFailure,
+    readonly body?: { error_code?: string; message?: string; [k: string]: unknown },
+    readonly text = '',
+  ) {
+    super(message);
+    this.name = 'HttpAttemptError';
+  }
+}
+
+/** The verdict for an HttpAttemptError; anything else is final. */
+export function classifyAttempt(error: unknown, idempotent: boolean): RetryVerdict {
+  return error instanceof HttpAttemptError ? classifyHttpFailure(error.failure, idempotent) : { retry: false };
+}
+
+/** Uploads are bounded by progress, not time: the attempt itself may run this long (a day). */
+export const UPLOAD_TOTAL_BOUND_MS = 24 * 60 * 60_000;
+
+/** Bytes the network may still hold once the last one was handed over (socket buffers), at most. */
+const IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+/** The slowest link an upload's last bytes are given time for. */
+const SLOWEST_BYTES_PER_S = 100 * 1024;
+
+/**
+ * A request body sent in chunks, bounded by progress rather than by a fixed total: the request
+ * is aborted when no bytes moved for `stallMs`. Once every byte is handed to the connection,
+ * the socket buffers may still hold megabytes the server has not read: the answer is then
+ * awaited for `stallMs` plus the time those bytes need at 100 KB/s (at most 16 MB: 160 s). A
+ * 40 MB wheel on a slow link takes as long as it takes; a stalled one fails saying how much was
+ * sent. Pass `body`, `signal` and `duplex: 'half'` to fetch, and the Content-Length header
+ * (fetch would send a stream chunked otherwise).
+ */
+export function progressBoundedBody(
+  bytes: Uint8Array,
+  stallMs: number,
+  cancel?: AbortSignal,
+  chunkBytes = 64 * 1024,
+): {
+  body: ReadableStream<Uint8Array>;
+  signal: AbortSignal;
+  /** Bytes handed to the connection so far. */
+  sent(): number;
+  /** Whether the stall bound aborted the request. */
+  stalled(): boolean;
+  /** Stops the watch (call when the answer came, or the attempt ended). */
+  done(): void;
+  /** "no bytes moved for 30 s after 1.2 MB of 4.0 MB were sent" */
+  describeStall(): string;
+} {
+  const stall = new AbortController();
+  let sent = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let allSent = false;
+  const answerMs = stallMs + Math.round((Math.min(bytes.length, IN_FLIGHT_BYTES) / SLOWEST_BYTES_PER_S) * 1000);
+  const arm = (ms = stallMs) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stall.abort(), ms);
+  };
+  arm();
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent >= bytes.length) {
+        allSent = true;
+        arm(answerMs); // the bytes still in the network, then the answer
+        controller.close();
+        return;
+      }
+      const chunk = bytes.subarray(sent, sent + chunkBytes);
+      sent += chunk.length;
+      arm();
+      controller.enqueue(chunk);
+    },
+  });
+  return {
+    body,
+    signal: cancel ? AbortSignal.any([stall.signal, cancel]) : stall.signal,
+    sent: () => sent,
+    stalled: () => stall.signal.aborted,
+    done: () => clearTimeout(timer),
+    describeStall: () =>
+      allSent
+        ? `all ${size(bytes.length)} were handed to the network, and no answer came within ${seconds(answerMs)}`
+        : `no bytes moved for ${seconds(stallMs)} after ${size(sent)} of ${size(bytes.length)} were sent`,
+  };
+}
+
+/** "4.0 MB", "812 KB", "120 bytes". */
+export function size(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${bytes} bytes`;
+}

@@ -21,6 +21,8 @@ export interface PullRequestOptions {
   workItemIds?: number[];
   isDraft?: boolean;
   autoComplete?: AutoCompleteOptions;
+  /** The source branch did not change: an open pull request is returned untouched (no new iteration, no PATCH). */
+  leaveAsIs?: boolean;
 }
 
 export async function openOrUpdatePullRequest(
@@ -30,6 +32,7 @@ export async function openOrUpdatePullRequest(
   journal?: UndoJournal,
 ): Promise<{ id: number; url: string; reused: boolean }> {
   const open = await client.findActivePullRequest(repositoryId, o.sourceRef, o.targetRef);
+  if (open && o.leaveAsIs) return { id: open.id, url: open.webUrl ?? open.url, reused: true };
   let pr: PullRequestInfo;
   if (open) {
     journal?.register(`the title and description of pull request ${open.id}`, () =>

@@ -3,6 +3,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { UserError } from '../errors';
 import { DEFAULT_NO_PROGRESS_SECONDS, execGit, withoutCredentials, GitCommandError, GitTimeoutError, remoteEnv, taskGitEnv } from './exec';
 import { readCheckout } from './checkout';
+import { organizationOf, tokenGoesTo } from '../clients/organization';
 
 export { isValidRefName } from './refs';
 export { GitCommandError, GitTimeoutError } from './exec';
@@ -74,9 +75,18 @@ export class Git {
    * for 60 s while listing tags".
    */
   async remote(args: string[], remote: string, doing: string): Promise<string> {
+    refuseOptionLike(remote, 'a remote');
+    // The remote comes from data (a .gitmodules URL, a remote's name): options end before it.
+    const at = args.indexOf(remote);
+    if (at >= 0 && args[at - 1] !== '--') throw new Error(`git ${args[0]}: the remote operand must follow '--'`);
     try {
       return (
-        await execGit(args, { cwd: this.dir, env: this.authEnv, noProgressMs: this.noProgressSeconds * 1000, secret: this.options.token })
+        await execGit(args, {
+          cwd: this.dir,
+          env: this.authEnvFor(remote),
+          noProgressMs: this.noProgressSeconds * 1000,
+          secret: this.options.token,
+        })
       ).stdout;
     } catch (err) {
       if (err instanceof GitTimeoutError) {
@@ -89,6 +99,29 @@ export class Git {
       }
       throw err;
     }
+  }
+
+  /**
+   * The environment for a command to `remote`. git matches `http.<url>.extraheader` with the
+   * path's case as written, so a URL of this organization spelled otherwise (`dev.azure.com/Org`
+   * for `/org`, `org.visualstudio.com`) gets the token scoped to that URL itself; a URL of
+   * anyone else never does (the organization's rule: shared/clients/organization.ts).
+   */
+  private authEnvFor(remote: string): NodeJS.ProcessEnv {
+    const { token, tokenScope } = this.options;
+    if (!token || !tokenScope || !/^https?:\/\//i.test(remote)) return this.authEnv;
+    let url: URL;
+    let scope: URL;
+    try {
+      url = new URL(remote);
+      scope = new URL(tokenScope);
+    } catch {
+      return this.authEnv;
+    }
+    const scopePath = scope.pathname.replace(/\/?$/, '/');
+    if (url.protocol === scope.protocol && url.host === scope.host && `${url.pathname}/`.startsWith(scopePath)) return this.authEnv;
+    if (!tokenGoesTo(url.hostname, url.pathname, scope.hostname, organizationOf(scope))) return this.authEnv;
+    return remoteEnv(this.baseEnv, this.noProgressSeconds, token, `${url.protocol}//${url.host}${url.pathname}`);
   }
 
   /** Like run, but resolves to false instead of throwing when git exits non-zero. */
@@ -256,7 +289,7 @@ export class Git {
 
   /** Remote refs matching patterns, peeled, without fetching any object. */
   async remoteRefs(remote: string, patterns: string[], doing = 'listing tags'): Promise<TagRef[]> {
-    const out = await this.remote(['ls-remote', remote, ...patterns], remote, doing);
+    const out = await this.remote(['ls-remote', '--', remote, ...patterns], remote, doing);
     const byName = new Map<string, string>();
     for (const line of out.split('\n').filter(Boolean)) {
       const [sha, ref] = line.split('\t');
@@ -314,7 +347,8 @@ export class Git {
   /** Fetches refs' objects without updating any local ref (depth 1 on a shallow clone). */
   async fetchObjects(remote: string, refs: string[], shallow: boolean): Promise<void> {
     await this.remote(
-      ['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', ...(shallow ? ['--depth=1'] : []), remote, ...refs],
+      // --refmap=: objects only; the remote's fetch refspec would move the user's remote-tracking refs of those branches.
+      ['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', '--refmap=', ...(shallow ? ['--depth=1'] : []), '--', remote, ...refs],
       remote,
       `fetching ${refs.join(', ')}`,
     );
@@ -325,15 +359,27 @@ export class Git {
    * 'all' the rest of its history. Falls back to the remote's configured refspec when the ref
    * is gone from the remote.
    */
-  async deepen(remote: string, depth: number | 'all', ref?: string): Promise<void> {
+  async deepen(remote: string, depth: number | 'all', ref?: string, options: { trackingRefs?: boolean } = {}): Promise<void> {
     const how = depth === 'all' ? '--unshallow' : `--deepen=${depth}`;
     const doing = depth === 'all' ? 'fetching the rest of the history' : `fetching ${depth} more commits`;
+    // trackingRefs false: the user's remote-tracking ref of `ref` stays where it was (no fallback to the configured refspec).
+    const refmap = options.trackingRefs === false ? ['--refmap='] : [];
     try {
-      await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, remote, ...(ref ? [ref] : [])], remote, doing);
+      await this.remote(
+        ['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', ...refmap, how, '--', remote, ...(ref ? [ref] : [])],
+        remote,
+        doing,
+      );
     } catch (err) {
-      if (!ref || !(err instanceof GitCommandError) || err instanceof GitTimeoutError || !/couldn't find remote ref/i.test(err.stderr))
+      if (
+        !ref ||
+        options.trackingRefs === false ||
+        !(err instanceof GitCommandError) ||
+        err instanceof GitTimeoutError ||
+        !/couldn't find remote ref/i.test(err.stderr)
+      )
         throw err;
-      await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, remote], remote, doing);
+      await this.remote(['fetch', '--no-tags', '--quiet', '--no-write-fetch-head', how, '--', remote], remote, doing);
     }
   }
 
@@ -395,6 +441,19 @@ export class Git {
   async deleteLocalTag(name: string): Promise<void> {
     await this.run(['tag', '-d', name]);
   }
+}
+
+/**
+ * Refuses an operand from data (a URL, a path, a name, a branch) that git would read as an
+ * option: `--upload-pack=<command>` as a URL runs that command. git's own `git submodule`
+ * refuses such URLs too. Callers also put `--` before such operands.
+ */
+export function refuseOptionLike(value: string, what: string): string {
+  if (value.startsWith('-'))
+    throw new UserError(`'${withoutCredentials(value)}' as ${what} starts with '-', so git would read it as an option: refused.`, {
+      fix: 'correct it where it is written (a URL, path or name never starts with a hyphen).',
+    });
+  return value;
 }
 
 /** The work tree as `openRepository` found it, read in the process that checked it is one. */

@@ -89,7 +89,7 @@ export async function pushAll(git: Git, remote: string, updates: RefUpdate[]): P
   const lease = (u: RefUpdate) => `--force-with-lease=${u.ref}:${u.previous === ZERO_SHA ? '' : u.previous}`;
   const push = (us: RefUpdate[], extra: string[] = []) =>
     git.remote(
-      ['push', '--porcelain', ...extra, ...us.map(lease), remote, ...us.map((u) => `${u.source}:${u.ref}`)],
+      ['push', '--porcelain', ...extra, ...us.map(lease), '--', remote, ...us.map((u) => `${u.source}:${u.ref}`)],
       remote,
       `pushing ${us.map((u) => u.ref).join(', ')}`,
     );
@@ -113,7 +113,11 @@ export async function pushAll(git: Git, remote: string, updates: RefUpdate[]): P
     for (const u of done.reverse()) {
       const target = u.previous === ZERO_SHA ? `:${u.ref}` : `+${u.previous}:${u.ref}`;
       await git
-        .remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, remote, target], remote, `undoing the push of ${u.ref}`)
+        .remote(
+          ['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, '--', remote, target],
+          remote,
+          `undoing the push of ${u.ref}`,
+        )
         .catch(() => left.push(u));
     }
     throw left.length ? new PartialPushError(failure, left) : failure;
@@ -128,7 +132,7 @@ export async function pushAll(git: Git, remote: string, updates: RefUpdate[]): P
  */
 export async function putBackRemoteRefs(git: Git, remote: string, updates: RefUpdate[]): Promise<void> {
   // Object ids as they are (a tag's own object, not the commit it peels to).
-  const listed = await git.remote(['ls-remote', remote, ...updates.map((u) => u.ref)], remote, 'reading the refs to put back');
+  const listed = await git.remote(['ls-remote', '--', remote, ...updates.map((u) => u.ref)], remote, 'reading the refs to put back');
   const current = new Map(
     listed
       .split('\n')
@@ -142,7 +146,7 @@ export async function putBackRemoteRefs(git: Git, remote: string, updates: RefUp
     if ((current.get(u.ref) ?? ZERO_SHA) !== u.pushed) continue;
     const target = u.previous === ZERO_SHA ? `:${u.ref}` : `+${u.previous}:${u.ref}`;
     await git
-      .remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, remote, target], remote, `putting back ${u.ref}`)
+      .remote(['push', '--porcelain', `--force-with-lease=${u.ref}:${u.pushed}`, '--', remote, target], remote, `putting back ${u.ref}`)
       .catch((err: Error) => left.push(`${u.ref} (${err.message.split('\n')[0]})`));
   }
   if (left.length) throw new Error(`could not put back ${left.join(', ')}`);

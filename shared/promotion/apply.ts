@@ -25,7 +25,7 @@ import { explainPushRefusal } from '../git/pushRefusals';
 import type { Log } from '../log';
 import { markdownCode } from '../markdown';
 import { quoteForeign } from '../output';
-import { journal } from '../undo';
+import { journal as runJournal, type UndoJournal } from '../undo';
 import type { RepositoryPlan, PromotionPlan } from './plan';
 import { registerTrackingRefs } from './tracking';
 
@@ -45,7 +45,9 @@ export type OpenPullRequest = (
 ) => Promise<OpenedPullRequest>;
 
 export interface RepositoryResult {
-  name: string;
+  /** The checkout (what identifies the repository: two of a run may have the same name). */
+  dir: string;
+  label: string;
   pushed: RefUpdate[];
   createdTag?: string;
   pullRequest?: OpenedPullRequest;
@@ -69,13 +71,14 @@ const shortRef = (ref: string) => ref.replace(/^refs\/(heads|tags)\//, '');
 
 export async function applyPromotion(
   plan: PromotionPlan,
-  opts: { openPullRequest?: OpenPullRequest; parallel: number; log: Log },
+  opts: { openPullRequest?: OpenPullRequest; parallel: number; log: Log; journal?: UndoJournal },
 ): Promise<PromotionResult> {
   const log = opts.log;
+  const journal = opts.journal ?? runJournal;
   const several = plan.repositories.length > 1;
   // Every repository's push runs to its end (landed or refused) before a failure is reported: the journal then puts back all of them.
   const settled = await mapLimit(plan.repositories, opts.parallel, (r) =>
-    pushRepository(r, several, log).then(
+    pushRepository(r, several, log, journal).then(
       (result) => ({ result }),
       (error: unknown) => ({ error: new RepositoryFailure(r, error) }),
     ),
@@ -88,7 +91,7 @@ export async function applyPromotion(
     for (const [i, r] of plan.repositories.entries()) {
       current = r;
       const result = results[i];
-      const name = quoteForeign(r.name);
+      const name = quoteForeign(r.label);
       if (r.pullRequest) {
         if (!opts.openPullRequest) throw new Error('pull-request strategy without a pull-request service');
         result.pullRequest = await opts.openPullRequest(r, r.pullRequest);
@@ -124,16 +127,16 @@ export async function applyPromotion(
             ...r.backMergePullRequests.map((pr) => `pull request ${pr.id}`),
           ].join(', '),
         )
-        .map((what, i) => (several ? `${quoteForeign(done[i].name)}: ${what}` : what))
+        .map((what, i) => (several ? `${quoteForeign(done[i].label)}: ${what}` : what))
         .join('; ')})`,
     );
   }
   return { repositories: results };
 }
 
-async function pushRepository(r: RepositoryPlan, several: boolean, log: Log): Promise<RepositoryResult> {
-  const result: RepositoryResult = { name: r.name, pushed: [], backMergePullRequests: [] };
-  const name = quoteForeign(r.name);
+async function pushRepository(r: RepositoryPlan, several: boolean, log: Log, journal: UndoJournal): Promise<RepositoryResult> {
+  const result: RepositoryResult = { dir: r.dir, label: r.label, pushed: [], backMergePullRequests: [] };
+  const name = quoteForeign(r.label);
   if (!r.refs.length) {
     log.info(`${name}: nothing to push.`);
     return result;
@@ -157,11 +160,17 @@ async function pushRepository(r: RepositoryPlan, several: boolean, log: Log): Pr
     r.remote,
     updates.map((u) => u.ref),
     several ? `${name}: ` : '',
+    journal,
   );
   // Before the push, from what the plan read: each ref back to its value then, if it is at what this run pushed.
-  journal.register(`${several ? `${name}: ` : ''}${updates.map((u) => u.ref).join(', ')} on '${r.remote}'`, () =>
-    putBackRemoteRefs(r.git, r.remote, updates),
-  );
+  journal.register(`${several ? `${name}: ` : ''}${updates.map((u) => u.ref).join(', ')} on '${r.remote}'`, async () => {
+    // A pull request of this run that could not be abandoned (its undo runs first) may be open: the
+    // repository's promotion stays whole (its branch, the tag it promotes) rather than leave it on a deleted branch.
+    if (r.undoHolds.size)
+      throw new Error(`kept ${updates.map((u) => shortRef(u.ref)).join(', ')}: ${[...r.undoHolds.values()].join('; ')}`);
+    await putBackRemoteRefs(r.git, r.remote, updates);
+  });
+
   try {
     await pushAll(r.git, r.remote, updates);
   } catch (err) {
@@ -179,7 +188,7 @@ async function pushRepository(r: RepositoryPlan, several: boolean, log: Log): Pr
 function explainFailure(failure: RepositoryFailure, several: boolean): unknown {
   const err = failure.error;
   const r = failure.plan;
-  const where = several ? `${quoteForeign(r.name)}: ` : '';
+  const where = several ? `${quoteForeign(r.label)}: ` : '';
   if (err instanceof UserError) return err;
   if (err instanceof PartialPushError) {
     const stayed = err.left
@@ -213,7 +222,7 @@ function explainFailure(failure: RepositoryFailure, several: boolean): unknown {
           : `The server does not advertise atomic pushes, so the refs went one by one: ${pushedBefore.map(shortRef).join(', ')} went back to ${pushedBefore.length > 1 ? 'their' : 'its'} recorded value (lease on the value just pushed).`;
     const { what, fix } = explainPushRefusal(err, {
       remote: r.remote,
-      repository: quoteForeign(r.name),
+      repository: quoteForeign(r.label),
       refs: 'a branch or tag',
       branch: r.move.branch,
       permissions: ['Contribute', 'Create branch', 'Create tag'],

@@ -10,16 +10,18 @@ import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
 import { Git, GitCommandError, startRepository, ZERO_SHA, type GitOptions, type TagRef } from '../git';
+import { mergeBase, mergeCommit, readConfig, readObjects, type ObjectInfo, type RepositoryConfig } from '../git/objects';
+import { repositoryName } from '../git/remoteUrl';
 import type { Log } from '../log';
 import { markdownText } from '../markdown';
 import { quoteForeign } from '../output';
 import { gitmodulesAt } from '../submodules/changes';
 import { displayUrl, resolveSubmoduleUrl } from '../submodules/urls';
-import { collectTags } from '../versioning/history';
-import { parseTagFormat } from '../versioning/tagFormat';
+import { CANDIDATE_LABEL, highest } from '../versioning/decide';
+import { collectTags, type ComponentTag } from '../versioning/history';
+import { parseTagFormat, type TagFormat } from '../versioning/tagFormat';
 import { VERSION_PLACEHOLDER, type Route, type Strategy } from './flow';
 import type { GateResult } from './gates';
-import { registerTrackingRefs } from './tracking';
 import { decideTag, type TagDecision } from './version';
 
 export interface RepositoryInput {
@@ -28,6 +30,13 @@ export interface RepositoryInput {
   commit?: string;
   /** Which input named the folder (workingDirectory or repositories). */
   input: string;
+}
+
+/** What identifies a repository of the run: its checkout and remote URL (its name alone does not). */
+export interface RepositoryIdentity {
+  name: string;
+  dir: string;
+  remoteUrl?: string;
 }
 
 export interface PromotionOptions {
@@ -40,10 +49,12 @@ export interface PromotionOptions {
   allowUntested: boolean;
   gitOptions: GitOptions;
   /** Checks the gates of one repository's commit (undefined: no gate). */
-  checkGates?: (repo: { name: string; dir: string; remoteUrl?: string }, commit: string) => Promise<GateResult[]>;
+  checkGates?: (repo: RepositoryIdentity, commit: string, where: { branch: string; committed?: Date }) => Promise<GateResult[]>;
   /** Where worktrees and scratch clones go (the agent's temp folder). */
   scratch: string;
   parallel: number;
+  /** Opens a checkout (tests give a fake git). */
+  openGit?: typeof startRepository;
 }
 
 /** How the target branch takes the commit. */
@@ -83,7 +94,11 @@ export interface PlannedRef {
 }
 
 export interface RepositoryPlan {
+  /** The last part of its remote URL: what Azure DevOps calls it (not unique: projA/common and projB/common). */
   name: string;
+  /** How the log and the Summary name it: the name, with the checkout's path when another repository of the run has the same name. */
+  label: string;
+  /** The checkout: what identifies the repository in the run (with its remote URL). */
   dir: string;
   git: Git;
   remote: string;
@@ -105,6 +120,12 @@ export interface RepositoryPlan {
   orchestration: boolean;
   /** `Name <email>` for the annotated tag, as git would pick it (environment, repository config, the run's identity). */
   tagger: string;
+  /**
+   * Refs the undo must leave where the push put them, with why: the source branch of a pull
+   * request this run opened and could not abandon (the service down) stays, so the pull request
+   * does not point at a deleted branch. Filled while undoing, read by the put-back of the push.
+   */
+  undoHolds: Map<string, string>;
 }
 
 export interface PromotionPlan {
@@ -139,8 +160,11 @@ export async function planPromotion(inputs: RepositoryInput[], opts: PromotionOp
     );
   }
   const repositories = settled.map((s) => (s as { plan: RepositoryPlan }).plan);
+  // projA/common and projB/common are both 'common': the log and the Summary tell them apart by their checkouts.
+  for (const r of repositories)
+    if (repositories.some((o) => o !== r && o.name.toLowerCase() === r.name.toLowerCase())) r.label = `${r.name} (${r.dir})`;
   const failedGates = repositories.flatMap((r) =>
-    r.gates.filter((g) => !g.passed).map((g) => `${inputs.length > 1 ? `${r.name}: ` : ''}${g.gate} (${g.detail})`),
+    r.gates.filter((g) => !g.passed).map((g) => `${inputs.length > 1 ? `${r.label}: ` : ''}${g.gate} (${g.detail})`),
   );
   if (failedGates.length) {
     throw new UserError(
@@ -160,10 +184,93 @@ export async function planPromotion(inputs: RepositoryInput[], opts: PromotionOp
 async function planRepository(input: RepositoryInput, opts: PromotionOptions, log: Log, several: boolean): Promise<RepositoryPlan> {
   const route = opts.route;
   const format = parseTagFormat(opts.tagFormat, opts.component);
-  // The folder is checked while its configuration and local tags are read.
-  const git = startRepository(input.dir, opts.gitOptions, input.input);
+  const repo = await openRepository(input, opts, format.refPattern);
+  const { git, name, remote } = repo;
+  const prefix = several ? `${quoteForeign(name)} (${input.dir}): ` : '';
+  const remoteState = await readRemoteState(repo, format, log);
+  const commit = input.commit ?? repo.head;
+  const objects = await fetchWhatIsMissing(repo, remoteState, commit, log, prefix);
+  const subject = await checkOnSource(repo, remoteState, commit, objects);
+
+  const gates = opts.checkGates
+    ? opts.checkGates({ name, dir: input.dir, remoteUrl: repo.remoteUrl }, commit, {
+        branch: route.source,
+        committed: objects.get(commit)?.committed,
+      })
+    : Promise.resolve([]);
+  gates.catch(() => undefined);
+  let tag = await decideTag({
+    git,
+    gitOptions: opts.gitOptions,
+    commit,
+    head: repo.head,
+    shallow: repo.shallow ? (await git.state()).shallow : false,
+    kind: route.kind,
+    format,
+    tags: remoteState.tags,
+    local: repo.local,
+    remoteTagNames: new Set(remoteState.tagRefs.map((t) => t.name)),
+    remote,
+    sourceRef: remoteState.sourceRef,
+    paths: opts.paths,
+    allowUntested: opts.allowUntested,
+    candidateBranch: candidateBranchOf(route),
+    scratch: opts.scratch,
+    log,
+  });
+  const target = route.target.replace(VERSION_PLACEHOLDER, tag.version.replace(/-.*$/, ''));
+  const move = await planMove(git, opts.strategy, {
+    commit,
+    target,
+    targetRef: `refs/heads/${target}`,
+    from: remoteState.heads.get(`refs/heads/${target}`),
+    tag,
+    source: route.source,
+    name,
+  });
+  if (move.kind === 'contains' && tag.kind === 'candidate' && !tag.existing)
+    tag = (await candidateOnMerge(repo, remoteState, commit, move)) ?? tag;
+  const planned = await planRefs(repo, remoteState, { commit, subject, tag, move, component: opts.component });
+  return {
+    name,
+    label: name,
+    dir: input.dir,
+    git,
+    remote,
+    remoteUrl: repo.remoteUrl,
+    commit,
+    subject,
+    source: { branch: route.source, ref: remoteState.sourceRef, tip: remoteState.sourceTip },
+    move,
+    tag,
+    gates: await gates,
+    ...planned,
+    pins: [],
+    orchestration: objects.has(`${commit}:.gitmodules`),
+    tagger: tagger(repo.config, opts.gitOptions),
+    undoHolds: new Map(),
+  };
+}
+
+/** A checkout being planned: its git, configuration, local tags, HEAD, and the remote it promotes on. */
+interface OpenedRepository {
+  input: RepositoryInput;
+  git: Git;
+  config: RepositoryConfig;
+  local: TagRef[];
+  head: string;
+  shallow: boolean;
+  remote: string;
+  remoteUrl?: string;
+  name: string;
+  route: Route;
+}
+
+/** Opens the checkout (its configuration and local tags read meanwhile) and checks it has commits and the remote. */
+async function openRepository(input: RepositoryInput, opts: PromotionOptions, tagPattern: string): Promise<OpenedRepository> {
+  const git = (opts.openGit ?? startRepository)(input.dir, opts.gitOptions, input.input);
   const configRead = readConfig(git);
-  const localRead = git.localTags(format.refPattern);
+  const localRead = git.localTags(tagPattern);
   configRead.catch(() => undefined);
   localRead.catch(() => undefined);
   await git.ready;
@@ -171,8 +278,6 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
   if (!opened.head)
     throw new UserError(`'${input.dir}' has no commits yet.`, { input: input.input, fix: 'point it at the checked-out repository.' });
   const [config, local] = await Promise.all([configRead, localRead]);
-  const head = opened.head;
-  const shallow = opened.shallow;
   const remote = opts.remote;
   if (!config.remotes.has(remote)) {
     throw new UserError(
@@ -181,7 +286,32 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
     );
   }
   const remoteUrl = config.remotes.get(remote)?.replace(/\/\/[^/@]*@/, '//');
-  const name = repositoryName(remoteUrl, input.dir);
+  return {
+    input,
+    git,
+    config,
+    local,
+    head: opened.head,
+    shallow: opened.shallow,
+    remote,
+    remoteUrl,
+    name: repositoryName(remoteUrl, input.dir),
+    route: opts.route,
+  };
+}
+
+/** The remote's branches and tags, as the run read them once (every later check works from these values). */
+interface RemoteState {
+  heads: Map<string, string>;
+  tagRefs: TagRef[];
+  tags: ComponentTag[];
+  sourceRef: string;
+  sourceTip: string;
+}
+
+/** Reads the source, the target(s), the back-merge branches, Relevo's branches and the component's tags in one ls-remote. */
+async function readRemoteState(repo: OpenedRepository, format: TagFormat, log: Log): Promise<RemoteState> {
+  const { route, remote, name, git } = repo;
   const sourceRef = `refs/heads/${route.source}`;
   const targetPattern = route.target.includes(VERSION_PLACEHOLDER)
     ? `refs/heads/${route.target.replace(VERSION_PLACEHOLDER, '*')}`
@@ -195,7 +325,7 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
   });
   const heads = new Map(listing.filter((r) => r.name.startsWith('refs/heads/')).map((r) => [r.name, r.commit]));
   const tagRefs: TagRef[] = listing.filter((r) => !r.name.startsWith('refs/'));
-  const { tags } = collectTags(format, local, { remote, refs: tagRefs }, '', true, (m) =>
+  const { tags } = collectTags(format, repo.local, { remote, refs: tagRefs }, '', true, (m) =>
     log.warn(`${quoteForeign(name)}: ${quoteForeign(m)}`),
   );
   const sourceTip = heads.get(sourceRef);
@@ -208,31 +338,51 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
       },
     );
   }
-  const commit = input.commit ?? head;
+  return { heads, tagRefs, tags, sourceRef, sourceTip };
+}
 
-  // Everything the checks read must be here: the commit, and the tips of every branch involved.
-  if (shallow) {
-    log.info(`${quoteForeign(name)}: shallow checkout: fetching the history of '${route.source}' to check ancestry.`);
-    // The fetch moves the source's remote-tracking ref (the completed history stays, as any fetch's objects).
-    await registerTrackingRefs(git, remote, [sourceRef], several ? `${quoteForeign(name)}: ` : '');
-    await git.deepen(remote, 'all', sourceRef).catch(() => undefined);
+/**
+ * Brings in what the checks read and the checkout lacks (the commit, the branches' tips, a
+ * shallow checkout's history), by object: no fetch moves a remote-tracking ref of the user's.
+ * Returns which of the commit and its .gitmodules are here, with the commit's subject.
+ */
+async function fetchWhatIsMissing(
+  repo: OpenedRepository,
+  state: RemoteState,
+  commit: string,
+  log: Log,
+  prefix: string,
+): Promise<Map<string, ObjectInfo>> {
+  const { git, remote, name } = repo;
+  if (repo.shallow) {
+    log.info(`${prefix || `${quoteForeign(name)}: `}shallow checkout: fetching the history of '${repo.route.source}' to check ancestry.`);
+    await git.deepen(remote, 'all', state.sourceRef, { trackingRefs: false }).catch(() => undefined);
   }
-  const branchTips = [...heads].filter(([ref]) => !ref.startsWith('refs/heads/relevo/'));
+  const branchTips = [...state.heads].filter(([ref]) => !ref.startsWith('refs/heads/relevo/'));
   // One process: which of them are here, the commit's subject, and whether it has a .gitmodules.
   let objects = await readObjects(git, [commit, `${commit}:.gitmodules`, ...new Set(branchTips.map(([, sha]) => sha))]);
   const missingRefs = branchTips.filter(([, sha]) => !objects.has(sha)).map(([ref]) => ref);
-  if (!objects.has(commit) && !missingRefs.includes(sourceRef)) missingRefs.push(sourceRef);
-  if (missingRefs.length) {
-    await registerTrackingRefs(git, remote, missingRefs, several ? `${quoteForeign(name)}: ` : '');
-    await git.fetchObjects(remote, missingRefs, false).catch((err: unknown) => {
-      const detail = quoteForeign(err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err));
-      throw new UserError(
-        `cannot fetch ${missingRefs.join(', ')} of ${quoteForeign(name)} from '${remote}': ${detail}. Nothing was promoted.`,
-        { fix: "grant the build service 'Read' on the repository and check the remote." },
-      );
-    });
-    objects = await readObjects(git, [commit, `${commit}:.gitmodules`]);
-  }
+  if (!objects.has(commit) && !missingRefs.includes(state.sourceRef)) missingRefs.push(state.sourceRef);
+  if (!missingRefs.length) return objects;
+  await git.fetchObjects(remote, missingRefs, false).catch((err: unknown) => {
+    const detail = quoteForeign(err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err));
+    throw new UserError(
+      `cannot fetch ${missingRefs.join(', ')} of ${quoteForeign(name)} from '${remote}': ${detail}. Nothing was promoted.`,
+      { fix: "grant the build service 'Read' on the repository and check the remote." },
+    );
+  });
+  objects = await readObjects(git, [commit, `${commit}:.gitmodules`]);
+  return objects;
+}
+
+/** Checks the commit is here and on the source branch; returns its subject. */
+async function checkOnSource(
+  repo: OpenedRepository,
+  state: RemoteState,
+  commit: string,
+  objects: Map<string, ObjectInfo>,
+): Promise<string> {
+  const { route, remote, name, git } = repo;
   if (!objects.has(commit)) {
     throw new UserError(
       `commit ${short(commit)} (the commit this build tested) is not in ${name}, nor on '${route.source}' on '${remote}'; nothing was promoted.`,
@@ -241,49 +391,53 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
       },
     );
   }
-  if (commit !== sourceTip && !(await git.isAncestor(commit, sourceTip))) {
+  if (commit !== state.sourceTip && !(await git.isAncestor(commit, state.sourceTip))) {
     throw new UserError(
-      `commit ${short(commit)} (the commit this build tested) is not on the source branch '${route.source}' (at ${short(sourceTip)}) on '${remote}' of ${name}; nothing was promoted.`,
+      `commit ${short(commit)} (the commit this build tested) is not on the source branch '${route.source}' (at ${short(state.sourceTip)}) on '${remote}' of ${name}; nothing was promoted.`,
       {
         fix: `promote from a build of '${route.source}': only what the source environment has can move on.`,
       },
     );
   }
-  const subject = objects.get(commit)!.subject;
+  return objects.get(commit)!.subject;
+}
 
-  const gates = opts.checkGates ? opts.checkGates({ name, dir: input.dir, remoteUrl }, commit) : Promise.resolve([]);
-  gates.catch(() => undefined);
-  const tag = await decideTag({
-    git,
-    gitOptions: opts.gitOptions,
-    commit,
-    head,
-    shallow: shallow ? (await git.state()).shallow : false,
-    kind: route.kind,
-    format,
-    tags,
-    local,
-    remoteTagNames: new Set(tagRefs.map((t) => t.name)),
-    remote,
-    sourceRef,
-    paths: opts.paths,
-    allowUntested: opts.allowUntested,
-    candidateBranch: candidateBranchOf(route),
-    scratch: opts.scratch,
-    log,
-  });
-  const target = route.target.replace(VERSION_PLACEHOLDER, tag.version.replace(/-.*$/, ''));
-  const targetRef = `refs/heads/${target}`;
+/**
+ * `strategy: merge` into a candidate environment tags its merge commit (what the environment
+ * holds and tests): a re-run finds the commit contained in the target whose tip is that merge,
+ * and reports its tag instead of making another candidate for the merged commit.
+ */
+async function candidateOnMerge(
+  repo: OpenedRepository,
+  state: RemoteState,
+  commit: string,
+  move: BranchMove,
+): Promise<TagDecision | undefined> {
+  const onTip = highest(state.tags.filter((t) => t.commit === move.from && t.version.prerelease[0] === CANDIDATE_LABEL));
+  if (!onTip) return undefined;
+  const merged = (await repo.git.run(['rev-parse', '--verify', '--quiet', `${move.from}^2`]).catch(() => '')).trim();
+  if (merged !== commit) return undefined;
+  return {
+    version: onTip.version.version,
+    tag: onTip.name,
+    kind: 'candidate',
+    existing: true,
+    pushExisting: false,
+    untested: false,
+    why: `the merge commit that promoted it into '${move.branch}' carries ${onTip.name}`,
+  };
+}
+
+/** The refs the push changes (target or pull-request branch, back-merges, the tag), the pull request, the notes. */
+async function planRefs(
+  repo: OpenedRepository,
+  state: RemoteState,
+  p: { commit: string; subject: string; tag: TagDecision; move: BranchMove; component: string },
+): Promise<Pick<RepositoryPlan, 'refs' | 'pullRequest' | 'backMerges' | 'notes'>> {
+  const { route, remote, git, name } = repo;
+  const { commit, tag, move } = p;
+  const target = move.branch;
   const notes: string[] = [];
-  const move = await planMove(git, opts.strategy, {
-    commit,
-    target,
-    targetRef,
-    from: heads.get(targetRef),
-    tag,
-    source: route.source,
-    name,
-  });
   if (move.kind === 'create') notes.push(`'${target}' does not exist on '${remote}': it is created at ${short(commit)}.`);
   if (move.kind === 'contains') notes.push(`'${target}' contains ${short(commit)} already: the branch does not move.`);
   if (move.kind === 'up-to-date') notes.push(`'${target}' is at ${short(commit)} already.`);
@@ -292,93 +446,67 @@ async function planRepository(input: RepositoryInput, opts: PromotionOptions, lo
   let pullRequest: RepositoryPlan['pullRequest'];
   if (move.kind === 'pull-request') {
     const prRef = `refs/heads/relevo/promote-${target}`;
-    refs.push({ ref: prRef, to: commit, previous: heads.get(prRef) ?? ZERO_SHA });
+    refs.push({ ref: prRef, to: commit, previous: state.heads.get(prRef) ?? ZERO_SHA });
     pullRequest = {
       sourceRef: prRef,
-      targetRef,
+      targetRef: move.ref,
       title: `Promote ${tag.tag} to ${target}`,
       description: [
-        `Promotes ${short(commit)} (${markdownText(subject)}) from '${route.source}' to '${target}' as ${tag.tag}.`,
+        `Promotes ${short(commit)} (${markdownText(p.subject)}) from '${route.source}' to '${target}' as ${tag.tag}.`,
         '',
         `Opened by Relevo PromoteBranch. ${tag.why}.`,
       ].join('\n'),
     };
-  } else if (move.to !== move.from && move.kind !== 'contains') refs.push({ ref: targetRef, to: move.to, previous: move.from });
+  } else if (move.to !== move.from && move.kind !== 'contains') refs.push({ ref: move.ref, to: move.to, previous: move.from });
 
   const backMerges: BackMerge[] = [];
   for (const branch of route.backMerge) {
     const bm = await planBackMerge(git, {
       branch,
-      from: heads.get(`refs/heads/${branch}`),
+      from: state.heads.get(`refs/heads/${branch}`),
       commit,
       tag,
       route: `${route.source} → ${target}`,
-      pullRequestRef: `refs/heads/relevo/back-merge-${tag.tag}-into-${branch}`,
+      // Named by the change, not the tag: a hotfix promoted into pre and then pro reuses one pull request per branch.
+      pullRequestRef: `refs/heads/relevo/back-merge-${short(commit)}-into-${branch}`,
       name,
     });
     backMerges.push(bm);
     if (bm.status === 'fast-forward' || bm.status === 'merged') refs.push({ ref: bm.ref, to: bm.to, previous: bm.from });
     if (bm.status === 'pull-request')
-      refs.push({ ref: bm.pullRequestRef!, to: commit, previous: heads.get(bm.pullRequestRef!) ?? ZERO_SHA });
+      refs.push({ ref: bm.pullRequestRef!, to: commit, previous: state.heads.get(bm.pullRequestRef!) ?? ZERO_SHA });
     if (bm.status === 'missing') notes.push(`'${branch}' does not exist on '${remote}': no back-merge into it.`);
   }
   if (!tag.existing || tag.pushExisting) {
     refs.push({
       ref: `refs/tags/${tag.tag}`,
-      to: commit,
+      // A candidate merged into its environment tags the merge commit: the next promotion releases what the environment tested.
+      to: move.kind === 'merge' && tag.kind === 'candidate' ? move.to : commit,
       previous: ZERO_SHA,
       tag: tag.existing
         ? undefined
         : {
             name: tag.tag,
-            message: `${tag.kind === 'final' ? 'Release' : 'Release candidate'} ${opts.component ? `${opts.component} ` : ''}${tag.version}${tag.candidate ? ` (from ${tag.candidate})` : ''}, promoted ${route.source} → ${target}`,
+            message: `${tag.kind === 'final' ? 'Release' : 'Release candidate'} ${p.component ? `${p.component} ` : ''}${tag.version}${tag.candidate ? ` (from ${tag.candidate})` : ''}, promoted ${route.source} → ${target}`,
           },
     });
   }
-  return {
-    name,
-    dir: input.dir,
-    git,
-    remote,
-    remoteUrl,
-    commit,
-    subject,
-    source: { branch: route.source, ref: sourceRef, tip: sourceTip },
-    move,
-    tag,
-    gates: await gates,
-    backMerges,
-    pullRequest,
-    refs,
-    pins: [],
-    notes,
-    orchestration: objects.has(`${commit}:.gitmodules`),
-    tagger: tagger(config, opts.gitOptions),
-  };
+  return { refs, pullRequest, backMerges, notes };
 }
 
-/** A git command that failed while planning (it could not read what it needed) is the environment's doing, not a bug: nothing moved yet. */
 /** Where the commit gets its candidate tag by promotion; none for a hotfix, whose own build tags it (VersionBump). */
 function candidateBranchOf(route: Route): string | undefined {
   if (route.hotfix) return undefined;
   return route.flow === 'environments' ? route.source : route.target;
 }
 
+/** A git command that failed while planning (it could not read what it needed) is the environment's doing, not a bug: nothing moved yet. */
 function gitFailure(err: unknown): unknown {
   if (!(err instanceof GitCommandError)) return err;
   return new UserError(
     `git ${err.args[0]} failed while reading the repository: ${quoteForeign(err.stderr.trim().replace(/\s+/g, ' ') || err.message)}. Nothing was promoted.`,
     { fix: 'see the git message; re-run once git can read the checkout and its remote.' },
   );
-}
-
-/** The repository's name: the last part of its remote URL (Azure Repos: after `_git/`), else the folder's. */
-export function repositoryName(url: string | undefined, dir: string): string {
-  const from = (url ?? dir)
-    .replace(/[?#].*$/, '')
-    .replace(/\/+$/, '')
-    .replace(/\.git$/, '');
-  return decodeURIComponent(from.slice(Math.max(from.lastIndexOf('/'), from.lastIndexOf(':')) + 1)) || dir;
 }
 
 async function planMove(
@@ -463,35 +591,6 @@ async function planBackMerge(
   return { branch: b.branch, ref, from: b.from, to: merged.commit, status: 'merged' };
 }
 
-/** The best common ancestor of two commits; undefined when they have none. */
-async function mergeBase(git: Git, a: string, b: string): Promise<string | undefined> {
-  try {
-    return (await git.run(['merge-base', a, b])).trim() || undefined;
-  } catch (err) {
-    if (err instanceof GitCommandError && !err.stderr.trim()) return undefined;
-    throw err;
-  }
-}
-
-/** A merge commit of `theirs` into `ours`, made from objects (`merge-tree --write-tree`): no checkout, no ref. */
-async function mergeCommit(git: Git, ours: string, theirs: string, message: string): Promise<{ commit: string } | { conflicts: string[] }> {
-  let out: string;
-  try {
-    out = await git.run(['merge-tree', '--write-tree', '--name-only', '--no-messages', ours, theirs]);
-  } catch (err) {
-    if (err instanceof GitCommandError && /^[0-9a-f]{40}\n/.test(err.stdout)) {
-      const files = err.stdout.split('\n').slice(1).filter(Boolean);
-      return { conflicts: [...new Set(files)] };
-    }
-    throw err;
-  }
-  const tree = out.split('\n')[0].trim();
-  const commit = (
-    await git.run(['commit-tree', tree, '-p', ours, '-p', theirs, '-F', '-'], { env: await git.identityEnv(), input: message })
-  ).trim();
-  return { commit };
-}
-
 /**
  * An orchestration is promoted only with its pins on their components' targets: each gitlink of
  * the promoted commit must be on the component's target branch after this run (the component's
@@ -525,7 +624,7 @@ async function checkPins(plans: RepositoryPlan[], opts: PromotionOptions, log: L
         plan.pins.push({ name: m.name, commit: pinned, on: on ? `on ${component.move.branch} after this run` : 'not on the target' });
         if (!on)
           problems.push(
-            `${quoteForeign(m.name)} is pinned at ${short(pinned)}, which is not on '${component.move.branch}' of ${quoteForeign(component.name)}${component.move.kind === 'pull-request' ? ' (its promotion is a pull request, not merged yet)' : ''}`,
+            `${quoteForeign(m.name)} is pinned at ${short(pinned)}, which is not on '${component.move.branch}' of ${quoteForeign(component.label)}${component.move.kind === 'pull-request' ? ' (its promotion is a pull request, not merged yet)' : ''}`,
           );
         return;
       }
@@ -551,14 +650,14 @@ async function checkPins(plans: RepositoryPlan[], opts: PromotionOptions, log: L
     });
     if (problems.length) {
       throw new UserError(
-        `the orchestration ${quoteForeign(plan.name)} pins component commits that are not promoted yet: ${problems.join('; ')}. Nothing was promoted.`,
+        `the orchestration ${quoteForeign(plan.label)} pins component commits that are not promoted yet: ${problems.join('; ')}. Nothing was promoted.`,
         {
           input: 'repositories',
           fix: "promote those components first, or in the same run (list their checkouts in 'repositories').",
         },
       );
     }
-    log.info(`${quoteForeign(plan.name)}: every pinned component is on its target.`);
+    log.info(`${quoteForeign(plan.label)}: every pinned component is on its target.`);
   }
 }
 
@@ -571,7 +670,7 @@ async function pinOnRemote(git: Git, url: string, ref: string, commit: string, s
   try {
     await git.run(['init', '--quiet', '--bare', dir]);
     const bare = new Git(dir, options);
-    await bare.remote(['fetch', '--quiet', '--no-tags', url, ref], url, `fetching ${ref}`);
+    await bare.remote(['fetch', '--quiet', '--no-tags', '--', url, ref], url, `fetching ${ref}`);
     return await bare.isAncestor(commit, tip.commit);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -586,51 +685,9 @@ function normalizeUrl(url: string): string {
     .toLowerCase();
 }
 
-/** Remote URLs and the user's identity, in one process. */
-async function readConfig(git: Git): Promise<{ remotes: Map<string, string>; user: { name?: string; email?: string } }> {
-  const out = await git.run(['config', '--null', '--get-regexp', '^(remote\\..*\\.url|user\\.(name|email))$']).catch((err: unknown) => {
-    if (err instanceof GitCommandError && !err.stderr.trim()) return ''; // nothing matched
-    throw err;
-  });
-  const remotes = new Map<string, string>();
-  const user: { name?: string; email?: string } = {};
-  for (const entry of out.split('\0').filter(Boolean)) {
-    const eol = entry.indexOf('\n');
-    const key = entry.slice(0, eol < 0 ? entry.length : eol);
-    const value = eol < 0 ? '' : entry.slice(eol + 1);
-    if (key === 'user.name') user.name = value;
-    else if (key === 'user.email') user.email = value;
-    else remotes.set(key.slice('remote.'.length, -'.url'.length), value);
-  }
-  return { remotes, user };
-}
-
 /** The tagger git would use: GIT_COMMITTER_* first, then the repository's user.*, then the run's identity. */
 function tagger(config: { user: { name?: string; email?: string } }, options: GitOptions): string {
   const name = process.env.GIT_COMMITTER_NAME || config.user.name || options.identity?.name || 'Relevo';
   const email = process.env.GIT_COMMITTER_EMAIL || config.user.email || options.identity?.email || 'relevo@users.noreply.dev.azure.com';
   return `${name.replace(/[<>\n]/g, '')} <${email.replace(/[<>\n]/g, '')}>`;
-}
-
-/** Which of `revisions` name objects here (one `cat-file --batch`), with a commit's subject. */
-async function readObjects(git: Git, revisions: string[]): Promise<Map<string, { type: string; subject: string }>> {
-  const found = new Map<string, { type: string; subject: string }>();
-  // latin1: one character per byte, so the sizes cat-file prints are string offsets.
-  const out = await git.run(['cat-file', '--batch'], { input: revisions.join('\n') + '\n', encoding: 'latin1' });
-  let at = 0;
-  for (const rev of revisions) {
-    const eol = out.indexOf('\n', at);
-    if (eol < 0) break;
-    const [, type, size] = out.slice(at, eol).split(' ');
-    if (size === undefined) {
-      at = eol + 1;
-      continue;
-    }
-    const body = out.slice(eol + 1, eol + 1 + Number(size));
-    at = eol + 1 + Number(size) + 1;
-    const split = body.indexOf('\n\n');
-    const subject = type === 'commit' && split >= 0 ? Buffer.from(body.slice(split + 2).split('\n')[0], 'latin1').toString('utf8') : '';
-    found.set(rev, { type, subject });
-  }
-  return found;
 }

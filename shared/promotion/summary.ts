@@ -43,7 +43,8 @@ export function describeBackMerge(b: BackMerge): string {
 function describeTag(r: RepositoryPlan): string {
   const t = r.tag;
   const state = t.existing ? (t.pushExisting ? 'on the commit locally, pushed' : 'on the commit already') : 'new';
-  return `${t.tag} on ${short(r.commit)} (${state}; ${t.why})${t.untested ? ' — UNTESTED (allowUntested)' : ''}`;
+  const on = r.refs.find((p) => p.ref === `refs/tags/${t.tag}`)?.to ?? r.commit;
+  return `${t.tag} on ${short(on)}${on !== r.commit ? ' (the merge commit)' : ''} (${state}; ${t.why})${t.untested ? ' — UNTESTED (allowUntested)' : ''}`;
 }
 
 /**
@@ -57,7 +58,7 @@ export function planLines(plan: PromotionPlan): string[] {
   ];
   for (const r of plan.repositories) {
     lines.push(
-      `  ${quoteForeign(r.name)}: commit ${short(r.commit)} "${quoteForeign(r.subject)}" (on ${r.source.branch} at ${short(r.source.tip)})`,
+      `  ${quoteForeign(r.label)}: commit ${short(r.commit)} "${quoteForeign(r.subject)}" (on ${r.source.branch} at ${short(r.source.tip)})`,
     );
     lines.push(`    ${describeMove(r.move)}`);
     lines.push(`    tag ${describeTag(r)}`);
@@ -80,6 +81,44 @@ export function backMergeStatus(r: RepositoryPlan | undefined): string {
   return 'up-to-date';
 }
 
+/** One repository in the `repositories` output (JSON): what the run did there, or would do (dry run). */
+export interface RepositoryOutput {
+  path: string;
+  remote: string;
+  remoteUrl?: string;
+  name: string;
+  promotedCommit: string;
+  version: string;
+  tag: string;
+  target: string;
+  move: BranchMove['kind'];
+  pullRequestId?: number;
+  pullRequestUrl?: string;
+  backMergeStatus: string;
+  backMergePullRequests: { branch: string; id: number; url: string }[];
+}
+
+/** The `repositories` output: every repository of the run (the other outputs describe only the first). */
+export function repositoriesOutput(plan: PromotionPlan, result: PromotionResult | undefined): RepositoryOutput[] {
+  return plan.repositories.map((r) => {
+    const done = result?.repositories.find((x) => x.dir === r.dir);
+    return {
+      path: r.dir,
+      remote: r.remote,
+      ...(r.remoteUrl ? { remoteUrl: r.remoteUrl } : {}),
+      name: r.name,
+      promotedCommit: r.commit,
+      version: r.tag.version,
+      tag: r.tag.tag,
+      target: r.move.branch,
+      move: r.move.kind,
+      ...(done?.pullRequest ? { pullRequestId: done.pullRequest.id, pullRequestUrl: done.pullRequest.url } : {}),
+      backMergeStatus: backMergeStatus(r),
+      backMergePullRequests: (done?.backMergePullRequests ?? []).map((pr) => ({ branch: pr.branch, id: pr.id, url: pr.url })),
+    };
+  });
+}
+
 export function promotionSummary(plan: PromotionPlan, result: PromotionResult | undefined, dryRun: boolean): string {
   const out = [`### PromoteBranch: ${describeRoute(plan.route)}`, ''];
   out.push(
@@ -91,7 +130,7 @@ export function promotionSummary(plan: PromotionPlan, result: PromotionResult | 
   const untested = plan.repositories.filter((r) => r.tag.untested);
   if (untested.length)
     out.push(
-      `> ⚠️ **Untested release** (allowUntested): ${untested.map((r) => `${escape(r.name)} ${escape(r.tag.tag)}`).join(', ')} carried no release candidate.`,
+      `> ⚠️ **Untested release** (allowUntested): ${untested.map((r) => `${escape(r.label)} ${escape(r.tag.tag)}`).join(', ')} carried no release candidate.`,
       '',
     );
   out.push('| repository | commit | target | tag | gates | back-merge |', '|---|---|---|---|---|---|');
@@ -99,16 +138,16 @@ export function promotionSummary(plan: PromotionPlan, result: PromotionResult | 
     const gates = r.gates.length ? r.gates.map((g) => `${g.passed ? '✅' : '❌'} ${escape(g.gate)}`).join('<br>') : 'none';
     const bm = r.backMerges.length ? r.backMerges.map((b) => escape(describeBackMerge(b))).join('<br>') : '—';
     out.push(
-      `| ${escape(r.name)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | ${markdownCode(r.tag.tag)}${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from ${markdownCode(r.tag.candidate)}` : ''} | ${gates} | ${bm} |`,
+      `| ${escape(r.label)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | ${markdownCode(r.tag.tag)}${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from ${markdownCode(r.tag.candidate)}` : ''} | ${gates} | ${bm} |`,
     );
   }
   out.push('');
   if (result) {
     out.push('**What happened**', '');
     for (const r of result.repositories) {
-      const plan_ = plan.repositories.find((p) => p.name === r.name)!;
+      const plan_ = plan.repositories.find((p) => p.dir === r.dir)!;
       out.push(
-        `- ${escape(r.name)}: ${r.pushed.length ? `pushed ${r.pushed.map((u) => markdownCode(u.ref.replace(/^refs\/(heads|tags)\//, ''), false)).join(', ')}` : 'nothing to push'}${r.pullRequest ? `; ${r.pullRequest.reused ? 'updated' : 'opened'} ${markdownLink(`pull request ${r.pullRequest.id}`, r.pullRequest.url)}` : ''}`,
+        `- ${escape(r.label)}: ${r.pushed.length ? `pushed ${r.pushed.map((u) => markdownCode(u.ref.replace(/^refs\/(heads|tags)\//, ''), false)).join(', ')}` : 'nothing to push'}${r.pullRequest ? `; ${r.pullRequest.reused ? 'updated' : 'opened'} ${markdownLink(`pull request ${r.pullRequest.id}`, r.pullRequest.url)}` : ''}`,
       );
       for (const pr of r.backMergePullRequests)
         out.push(

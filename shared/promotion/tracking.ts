@@ -5,10 +5,16 @@
  * they were.
  */
 import type { Git } from '../git';
-import { journal } from '../undo';
+import { journal as runJournal, type UndoJournal } from '../undo';
 
 /** Registers putting back the tracking refs of `refs` (full names; only refs/heads/* have one). `label` prefixes the journal's line. */
-export async function registerTrackingRefs(git: Git, remote: string, refs: string[], label = ''): Promise<void> {
+export async function registerTrackingRefs(
+  git: Git,
+  remote: string,
+  refs: string[],
+  label = '',
+  journal: UndoJournal = runJournal,
+): Promise<void> {
   const tracking = [
     ...new Set(refs.filter((r) => r.startsWith('refs/heads/')).map((r) => `refs/remotes/${remote}/${r.slice('refs/heads/'.length)}`)),
   ];

@@ -11,9 +11,9 @@ import { Git, type GitOptions, type TagRef } from '../git';
 import type { Log } from '../log';
 import { summarizeCommits } from '../versioning/conventional';
 import { baseAndCommits, CommitRanges, finalTags, versionCommitFilter, type ComponentTag } from '../versioning/history';
-import { rcompare, SemVer } from '../versioning/semver';
+import { SemVer } from '../versioning/semver';
 import type { TagFormat } from '../versioning/tagFormat';
-import { CANDIDATE_LABEL, decideVersion } from '../versioning/decide';
+import { CANDIDATE_LABEL, decideVersion, highest } from '../versioning/decide';
 import { journal } from '../undo';
 import type { TagKind } from './flow';
 
@@ -59,10 +59,6 @@ export interface TagQuery {
 }
 
 const release = (v: SemVer) => `${v.major}.${v.minor}.${v.patch}`;
-
-function highest(tags: ComponentTag[]): ComponentTag | undefined {
-  return [...tags].sort((a, b) => rcompare(a.version, b.version))[0];
-}
 
 export async function decideTag(q: TagQuery): Promise<TagDecision> {
   const on = q.tags.filter((t) => t.commit === q.commit);

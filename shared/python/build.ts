@@ -11,15 +11,15 @@
  * them away again, unless they landed, e.g. in an artifact). On a failure, a timeout or a
  * cancellation nothing is put back here: the journal does it, and the task's last lines say so.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, type Dirent } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, type Dirent } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors';
 import { FileChanges } from '../files';
 import { journal } from '../undo';
 import type { Log } from '../log';
 import { runProcess, type Interpreter } from './interpreter';
 import { planVersionStamp, statedVersion, type PythonProject, type VersionStamp } from './project';
-import { inspectWheel, WheelCheckError, type WheelInfo } from './wheel';
+import { canonicalPep440, inspectWheel, WheelCheckError, type WheelInfo } from './wheel';
 
 export interface BuildOptions {
   project: PythonProject;
@@ -36,6 +36,8 @@ export interface BuildOptions {
   onOutput?: (line: string) => void;
   /** `python -m build` is stopped (its whole process group) after this long. */
   timeoutMs: number;
+  /** `python -m build --skip-dependency-check` (non-isolated builds only). */
+  skipDependencyCheck?: boolean;
 }
 
 export interface BuildResult {
@@ -76,27 +78,41 @@ function byproducts(dir: string, depth = 3): Set<string> {
 
 export async function buildProject(o: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
-  const stamp = o.version ? planVersionStamp(o.project, o.version) : undefined;
-  const expectedVersion = o.version?.pep440 ?? statedVersion(o.project);
-  const before = byproducts(o.project.dir);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PYTHONDONTWRITEBYTECODE: '1',
+    PIP_DISABLE_PIP_VERSION_CHECK: '1',
+    PYTHONIOENCODING: 'utf-8',
+  };
+  // A build/ (or *.egg-info) left by an earlier local build would ship what it holds (a module
+  // deleted from the source since): set aside for the build, put back after (or by the journal).
+  const aside = [...byproducts(o.project.dir)].map((path) => [path, join(dirname(path), `.relevo-aside-${basename(path)}-${process.pid}`)]);
+  const restoreAside = () => {
+    for (const [path, moved] of aside) if (existsSync(moved) && !existsSync(path)) renameSync(moved, path);
+  };
+  const forgetAside = aside.length
+    ? journal.register(`${aside.map(([p]) => p).join(', ')} (set aside for a clean build; put back)`, restoreAside)
+    : () => undefined;
+  for (const [path, moved] of aside) {
+    renameSync(path, moved);
+    o.log.info(`${path} was there from an earlier build: set aside so the wheel holds only what the source holds (put back afterwards).`);
+  }
   const stamped = new FileChanges();
   const removeByproducts = () => {
-    for (const path of byproducts(o.project.dir)) if (!before.has(path)) rmSync(path, { recursive: true, force: true });
+    for (const path of byproducts(o.project.dir)) rmSync(path, { recursive: true, force: true });
   };
   // Registered before the build makes them: a failed, stopped or cancelled build leaves no build/ or *.egg-info.
   const forgetByproducts = journal.register(
     `the build folders (build/, *.egg-info) the build made in ${o.project.dir} (removed)`,
     removeByproducts,
   );
+  const stamp = o.version ? await planVersionStamp(o.project, o.version, () => reportedVersion(o, env)) : undefined;
+  // Whatever asking the project left (setuptools writes *.egg-info into it).
+  removeByproducts();
+  const expectedVersion = o.version?.pep440 ?? statedVersion(o.project);
   const scratch = mkdtempSync(join(o.tempDirectory, 'relevo-wheel-'));
   let result: BuildResult;
   try {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PYTHONDONTWRITEBYTECODE: '1',
-      PIP_DISABLE_PIP_VERSION_CHECK: '1',
-      PYTHONIOENCODING: 'utf-8',
-    };
     if (stamp?.kind === 'files') {
       for (const edit of stamp.edits) {
         o.log.info(
@@ -116,6 +132,7 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
       '--outdir',
       scratch,
       ...(o.isolation ? [] : ['--no-isolation']),
+      ...(o.skipDependencyCheck ? ['--skip-dependency-check'] : []),
       o.project.dir,
     ];
     o.log.info(`${o.interpreter.command} ${args.join(' ')}`);
@@ -139,12 +156,12 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
     }
     if (run.code !== 0) {
       const tail = run.output.trimEnd().split(/\r?\n/).slice(-25).join('\n');
-      const missing = /ERROR Missing dependencies:\s*\n?\s*(.+)/.exec(run.output)?.[1];
+      const missing = missingDependencies(run.output);
       throw new UserError(
         `the build of ${o.project.name ?? basename(o.project.dir)} failed (exit ${run.code}). The end of its output:\n${tail}\n`,
         {
-          fix: missing
-            ? `install the build requirement (${o.interpreter.command} -m pip install '${missing.trim()}') or set isolation: true where a package index is reachable.`
+          fix: missing.length
+            ? `install the build requirements (${o.interpreter.command} -m pip install ${missing.map((m) => `'${m}'`).join(' ')}), set skipDependencyCheck: true when what is installed is known to do (python -m build -x), or set isolation: true where a package index is reachable.`
             : `run '${o.interpreter.command} -m build${o.isolation ? '' : ' --no-isolation'}' in ${o.project.dir} to reproduce it, and fix what the output above says.`,
         },
       );
@@ -207,6 +224,8 @@ export async function buildProject(o: BuildOptions): Promise<BuildResult> {
   stamped.restore();
   removeByproducts();
   forgetByproducts();
+  restoreAside();
+  forgetAside();
   return result;
 }
 
@@ -228,4 +247,59 @@ export function buildPhase(output: string): string {
     ),
   ].map((m) => m[1].replace(/\.+$/, ''));
   return phases.length ? `it was at: ${phases[phases.length - 1]}` : 'before it printed its first phase';
+}
+
+/**
+ * Every package `python -m build` says is missing. It prints them one a line after
+ * "ERROR Missing dependencies:", indented, nested ones further indented ("hatchling", then
+ * "editables>=0.3" under it).
+ */
+export function missingDependencies(output: string): string[] {
+  const at = output.search(/ERROR Missing dependencies:/);
+  if (at < 0) return [];
+  const lines = output.slice(at).split(/\r?\n/).slice(1);
+  const found: string[] = [];
+  for (const line of lines) {
+    if (!/^\s+\S/.test(line)) break;
+    const name = line.trim().replace(/^-+>\s*/, '');
+    if (name && !found.includes(name)) found.push(name);
+  }
+  return found;
+}
+
+/** The snippet that asks the build backend for the project's metadata (PEP 517 prepare_metadata_for_build_wheel). */
+const REPORTED_VERSION = `
+import sys
+from build.util import project_wheel_metadata
+print("RELEVO-VERSION=" + project_wheel_metadata(sys.argv[1], isolated=False)["Version"])
+`;
+
+/**
+ * The version the project's build backend reports. A setuptools project with a setup.py is asked
+ * with `setup.py --version` first (it runs setup.py alone: a fraction of the PEP 517 metadata
+ * build, which writes the whole egg-info); otherwise, or when that fails, PEP 517 metadata
+ * (`prepare_metadata_for_build_wheel`, without isolation: what is installed).
+ */
+async function reportedVersion(o: BuildOptions, env: NodeJS.ProcessEnv): Promise<{ version?: string; how: string; problem?: string }> {
+  const problems: string[] = [];
+  if (o.project.files.includes('setup.py') && o.project.backend.startsWith('setuptools')) {
+    const legacy = await runProcess(o.interpreter.command, ['setup.py', '--version'], { cwd: o.project.dir, env, timeoutMs: o.timeoutMs });
+    const last = lastLine(legacy.output);
+    if (legacy.code === 0 && canonicalPep440(last)) return { version: last, how: 'setup.py --version' };
+    problems.push(`setup.py --version: ${legacy.timedOut ? 'no answer in time' : last}`);
+  }
+  const how = `the build backend (${o.project.backend})`;
+  const pep517 = await runProcess(o.interpreter.command, ['-c', REPORTED_VERSION, o.project.dir], {
+    cwd: o.project.dir,
+    env,
+    timeoutMs: o.timeoutMs,
+  });
+  const version = /^RELEVO-VERSION=(\S+)\s*$/m.exec(pep517.output)?.[1];
+  if (version) return { version, how };
+  problems.push(`${how}: ${pep517.timedOut ? 'no answer in time' : lastLine(pep517.output)}`);
+  return { how: problems.length > 1 ? 'setup.py --version, then PEP 517 metadata' : how, problem: problems.join('; ') };
+}
+
+function lastLine(output: string): string {
+  return output.trim().split(/\r?\n/).pop()?.trim().slice(0, 300) ?? '';
 }

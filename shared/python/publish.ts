@@ -19,14 +19,24 @@ import { FileChanges } from '../files';
 import { quoteForeign } from '../output';
 import { journal } from '../undo';
 import type { Log } from '../log';
-import { DatabricksError, type DatabricksClient, type LibraryStatus } from '../clients/databricks';
+import { DatabricksError, stateName, type ClusterInfo, type DatabricksClient, type LibraryStatus } from '../clients/databricks';
 import { waitUnlessCancelled } from '../clients/http';
 import { UploadError, type Distribution, type UploadOutcome, type UploadTarget } from '../clients/pypiUpload';
 import type { BuildResult } from './build';
+import { readZip } from './wheel';
+import { clusterRule, libraryRule, OUTCOMES, type ClusterOutcome } from './clusterStates';
 
 export interface PublishPlan {
   artifactName?: string;
-  feed?: { url: string; username: string; password: string; skipExisting: boolean; via: string };
+  feed?: {
+    url: string;
+    username: string;
+    password: string;
+    skipExisting: boolean;
+    via: string;
+    /** No bytes moved for this long: the upload is stalled (default 60 s). */
+    stallMs?: number;
+  };
   databricks?: {
     volumePath: string;
     clusterIds: string[];
@@ -43,20 +53,9 @@ export interface PublishDeps {
   databricks?: () => Promise<DatabricksClient>;
   log: Log;
   sleep?: (ms: number) => Promise<void>;
-  /** Told about each place a file went, as soon as it is there (so a later failure can still report it). */
-  onUploaded?: (to: string) => void;
 }
 
-export type ClusterOutcome =
-  | 'installed'
-  | 'failed'
-  /** the same wheel was already installed on the running cluster: it keeps what it loaded */
-  | 'already-installed'
-  /** restarted, then installed */
-  | 'restarted'
-  /** the cluster is not running: installs when it starts */
-  | 'on-start'
-  | 'timeout';
+export type { ClusterOutcome };
 
 export interface ClusterReport {
   clusterId: string;
@@ -115,6 +114,10 @@ export function initScriptText(o: {
 
 function distributions(build: BuildResult): Distribution[] {
   const w = build.wheel;
+  // The wheel's METADATA goes into the form of both files (an sdist's PKG-INFO holds the same fields).
+  const metadata = readZip(readFileSync(build.wheelPath))
+    .find((e) => /^[^/]+\.dist-info\/METADATA$/.test(e.name))
+    ?.data.toString('utf8');
   const out: Distribution[] = [
     {
       path: build.wheelPath,
@@ -124,6 +127,7 @@ function distributions(build: BuildResult): Distribution[] {
       filetype: 'bdist_wheel',
       pyversion: w.fileName.python,
       metadataVersion: w.metadataVersion,
+      metadata,
     },
   ];
   if (build.sdistPath)
@@ -135,6 +139,7 @@ function distributions(build: BuildResult): Distribution[] {
       filetype: 'sdist',
       pyversion: 'source',
       metadataVersion: w.metadataVersion,
+      metadata,
     });
   return out;
 }
@@ -144,15 +149,20 @@ export async function publish(
   plan: PublishPlan,
   deps: PublishDeps,
   context: { outputDirectory: string; buildNumber?: string },
+  /** Filled as things happen, so a failure can still report what was done (the Summary). */
+  result: PublishResult = { uploadedTo: [], feed: [], clusters: [] },
 ): Promise<PublishResult> {
-  const result: PublishResult = { uploadedTo: [], feed: [], clusters: [] };
   const done = (to: string) => {
     result.uploadedTo.push(to);
-    deps.onUploaded?.(to);
   };
   const log = deps.log;
   const wheelName = basename(build.wheelPath);
   const remoteWheel = plan.databricks ? `${plan.databricks.volumePath.replace(/\/+$/, '')}/${wheelName}` : undefined;
+  // Every cluster is read and judged before anything goes anywhere: an unknown id or a cluster
+  // nothing can be installed on fails the run before the artifact, the feed or the volume.
+  const client = plan.databricks && deps.databricks ? await deps.databricks() : undefined;
+  const planned =
+    client && plan.databricks?.clusterIds.length ? await planClusters(client, plan.databricks.clusterIds, remoteWheel!, result) : [];
   if (plan.initScript) {
     const name = `install-${build.wheel.name}-${build.wheel.version}.sh`;
     result.initScriptPath = join(context.outputDirectory, name);
@@ -194,9 +204,10 @@ export async function publish(
       });
       let outcome: UploadOutcome;
       try {
-        outcome = await deps.upload({ url: feed.url, username: feed.username, password: feed.password }, d);
+        outcome = await deps.upload({ url: feed.url, username: feed.username, password: feed.password, timeoutMs: feed.stallMs }, d);
       } catch (err) {
-        if (err instanceof UploadError && err.httpStatus !== undefined && err.httpStatus < 500) answered = true;
+        // Refused with a 4xx: the feed kept nothing, so there is nothing to put back or report.
+        if (err instanceof UploadError && err.httpStatus !== undefined && err.httpStatus < 500) forget();
         throw err;
       }
       answered = true;
@@ -222,9 +233,8 @@ export async function publish(
       }
     }
   }
-  if (plan.databricks && deps.databricks) {
+  if (plan.databricks && client) {
     const db = plan.databricks;
-    const client = await deps.databricks();
     const onVolume: string[] = [];
     await makeDirectory(client, db.volumePath);
     await putFile(client, remoteWheel!, readFileSync(build.wheelPath));
@@ -236,25 +246,31 @@ export async function publish(
       onVolume.push(result.initScriptRemote);
       log.info(`Databricks: init script uploaded to ${result.initScriptRemote} (cluster → Advanced options → Init scripts → Volumes).`);
     }
-    if (db.clusterIds.length) {
-      // Every cluster to its end (a failure of one does not leave another's install running on alone).
-      const settled = await Promise.allSettled(db.clusterIds.map((id) => installOnCluster(client, id, remoteWheel!, db, deps)));
-      const broken = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (broken) throw broken.reason;
-      result.clusters = settled.map((s) => (s as PromiseFulfilledResult<ClusterReport>).value);
-      for (const c of result.clusters)
-        log.info(
-          `Cluster ${c.clusterId}${c.name ? ` (${quoteForeign(c.name)})` : ''}: ${describeOutcome(c.outcome)}${c.messages.length ? ` — ${c.messages.map(quoteForeign).join(' | ')}` : ''}`,
-        );
-      const bad = result.clusters.filter((c) => c.outcome === 'failed' || c.outcome === 'timeout');
+    if (planned.length) {
+      // Every cluster to its end (a failure of one does not leave another's install running on
+      // alone); a call that fails for one is that cluster's outcome.
+      result.clusters = await Promise.all(
+        planned.map((p) =>
+          installOnCluster(client, p, remoteWheel!, db, deps).catch((err: unknown): ClusterReport => {
+            if (!(err instanceof DatabricksError)) throw err;
+            return { clusterId: p.cluster.clusterId, name: p.cluster.name, outcome: 'error', messages: [err.message] };
+          }),
+        ),
+      );
+      for (const c of result.clusters) log.info(clusterLine(c));
+      const bad = result.clusters.filter((c) => !OUTCOMES[c.outcome].ok);
       if (bad.length) {
         throw new UserError(
-          `the library did not install on ${bad.map((c) => `cluster ${c.clusterId} (${c.outcome === 'failed' ? `FAILED: ${c.messages.map(quoteForeign).join(' | ') || 'no message'}` : `not done after ${Math.round(db.timeoutMs / 1000)} s`})`).join(', ')}.`,
+          `the library did not install on ${bad.map((c) => `cluster ${c.clusterId} (${c.outcome === 'timeout' ? `not done after ${Math.round(db.timeoutMs / 1000)} s` : `${OUTCOMES[c.outcome].log}: ${c.messages.map(quoteForeign).join(' | ') || 'no message'}`})`).join(', ')}.`,
           {
             input: 'clusterIds',
-            fix: bad.some((c) => c.outcome === 'failed')
-              ? "read Databricks' message above (often a dependency pip cannot resolve on the cluster, or a Python version the wheel does not support); fix it and build again."
-              : 'raise installTimeoutMinutes, or check the cluster in the Databricks UI (Libraries tab).',
+            fix: bad.some((c) => c.outcome === 'failed' || c.outcome === 'skipped')
+              ? "read Databricks' message above (often a dependency pip cannot resolve on the cluster, a conflicting library, or a Python version the wheel does not support); fix it and build again."
+              : bad.some((c) => c.outcome === 'removed')
+                ? 'someone uninstalled the library while Relevo waited: check the cluster in the Databricks UI (Libraries tab) and run again.'
+                : bad.some((c) => c.outcome === 'error')
+                  ? 'see the failed call above, fix it and run again.'
+                  : 'raise installTimeoutMinutes, or check the cluster in the Databricks UI (Libraries tab).',
           },
         );
       }
@@ -270,6 +286,64 @@ export async function publish(
     for (const path of onVolume) done(path);
   }
   return result;
+}
+
+function clusterLine(c: ClusterReport): string {
+  return `Cluster ${c.clusterId}${c.name ? ` (${quoteForeign(c.name)})` : ''}: ${OUTCOMES[c.outcome].log}${c.messages.length ? ` — ${c.messages.map(quoteForeign).join(' | ')}` : ''}`;
+}
+
+interface PlannedCluster {
+  cluster: ClusterInfo;
+  /** This wheel's library status before the install, when the cluster listed it. */
+  before?: LibraryStatus;
+}
+
+/**
+ * Reads every cluster and its libraries before anything is installed. An id Databricks does not
+ * know, or a cluster in a state nothing can be installed in (ERROR, UNKNOWN, one the SDK does not
+ * define), fails the run naming clusterIds and each such id; the Summary lists every cluster.
+ */
+async function planClusters(client: DatabricksClient, ids: string[], whl: string, result: PublishResult): Promise<PlannedCluster[]> {
+  const read = await Promise.all(
+    ids.map(async (id): Promise<PlannedCluster | ClusterReport> => {
+      let cluster: ClusterInfo;
+      try {
+        cluster = await client.cluster(id);
+      } catch (err) {
+        // clusters/get answers 400 INVALID_PARAMETER_VALUE (or 404) for an id it does not know.
+        if (err instanceof DatabricksError && (err.kind === 'notFound' || err.errorCode === 'INVALID_PARAMETER_VALUE'))
+          return {
+            clusterId: id,
+            outcome: 'refused',
+            messages: [`no such cluster (${err.serverMessage ?? err.errorCode ?? `HTTP ${err.status}`})`],
+          };
+        throw err;
+      }
+      const rule = clusterRule(cluster.state);
+      if (rule.plan === 'refuse')
+        return {
+          clusterId: id,
+          name: cluster.name,
+          outcome: 'refused',
+          messages: [`the cluster is ${rule.meaning}${cluster.stateMessage ? `: ${cluster.stateMessage}` : ''}`],
+        };
+      return { cluster, before: statusOf(await client.libraryStatuses(id), whl) };
+    }),
+  );
+  const refused = read.filter((r): r is ClusterReport => 'outcome' in r);
+  if (!refused.length) return read as PlannedCluster[];
+  result.clusters = read.map((r) =>
+    'outcome' in r ? r : { clusterId: r.cluster.clusterId, name: r.cluster.name, outcome: 'not-installed', messages: [] },
+  );
+  throw new UserError(
+    `nothing was installed or uploaded: ${refused.map((c) => `cluster ${c.clusterId}: ${c.messages.map(quoteForeign).join(' | ')}`).join('; ')}.`,
+    {
+      input: 'clusterIds',
+      fix: refused.some((c) => /no such cluster/.test(c.messages[0] ?? ''))
+        ? 'check clusterIds (Compute → the cluster → More → View JSON: cluster_id) and that the connection may see the cluster.'
+        : 'fix or restart the cluster in the Databricks UI, or take it out of clusterIds.',
+    },
+  );
 }
 
 /**
@@ -304,46 +378,29 @@ async function putFile(client: DatabricksClient, path: string, bytes: Buffer): P
   await client.uploadFile(path, bytes, { overwrite: true });
 }
 
-function describeOutcome(o: ClusterOutcome): string {
-  switch (o) {
-    case 'installed':
-      return 'INSTALLED';
-    case 'restarted':
-      return 'restarted, INSTALLED';
-    case 'failed':
-      return 'FAILED';
-    case 'already-installed':
-      return 'already installed (same version; nothing changes on a running cluster)';
-    case 'on-start':
-      return 'not running: the library installs when the cluster starts';
-    case 'timeout':
-      return 'still installing at the timeout';
-  }
-}
-
 function statusOf(statuses: LibraryStatus[], whl: string): LibraryStatus | undefined {
   return statuses.find((s) => 'whl' in s.library && s.library.whl === whl);
 }
 
 async function installOnCluster(
   client: DatabricksClient,
-  clusterId: string,
+  { cluster, before }: PlannedCluster,
   whl: string,
   db: NonNullable<PublishPlan['databricks']>,
   deps: PublishDeps,
 ): Promise<ClusterReport> {
+  const clusterId = cluster.clusterId;
   const sleep = deps.sleep ?? ((ms: number) => waitUnlessCancelled(ms));
   const started = Date.now();
-  const cluster = await client.cluster(clusterId);
-  const before = statusOf(await client.libraryStatuses(clusterId), whl);
-  // Marked for uninstall but still loaded: the cluster keeps what it loaded, as for INSTALLED.
-  const already = before?.status === 'INSTALLED' || before?.status === 'UNINSTALL_ON_RESTART';
-  const running = cluster.state === 'RUNNING' || cluster.state === 'RESTARTING' || cluster.state === 'RESIZING';
+  const beforeRule = before ? libraryRule(before.status) : undefined;
+  // Loaded already (INSTALLED, RESTORED, or marked for uninstall but still loaded): the cluster keeps what it loaded.
+  const already = !!beforeRule?.loaded;
+  const waits = clusterRule(cluster.state).plan === 'install-and-wait';
   // A library the cluster listed before is not this run's to take off (one marked for
   // uninstall is: uninstalling again puts that mark back).
-  if (!before || before.status === 'UNINSTALL_ON_RESTART') {
+  if (!beforeRule || beforeRule.ours) {
     journal.register(
-      `the library ${whl} on cluster ${clusterId} (uninstalled${running ? '; a running cluster drops it at its next restart' : ''})`,
+      `the library ${whl} on cluster ${clusterId} (uninstalled${waits ? '; a running cluster drops it at its next restart' : ''})`,
       () => client.uninstallLibraries(clusterId, [{ whl }]),
     );
   }
@@ -354,9 +411,10 @@ async function installOnCluster(
     outcome,
     messages,
   });
-  if (!running) return report('on-start', cluster.stateMessage ? [`${cluster.state}: ${cluster.stateMessage}`] : [cluster.state]);
+  const stateText = (c: ClusterInfo) => `${stateName(c.state)}${c.stateMessage ? `: ${c.stateMessage}` : ''}`;
+  if (!waits) return report('on-start', [stateText(cluster)]);
   let restarted = false;
-  if (already) {
+  if (already && cluster.state === 'RUNNING') {
     if (!db.restartClusters) return report('already-installed');
     deps.log.info(`Cluster ${clusterId}: restarting to load the new file of the same version (restartClusters).`);
     let restartSent = true;
@@ -375,16 +433,30 @@ async function installOnCluster(
       await sleep(db.pollMs);
       const c = await client.cluster(clusterId);
       if (c.state === 'RUNNING') break;
-      if (c.state === 'TERMINATED' || c.state === 'ERROR')
-        return report('failed', [`the cluster went ${c.state} while restarting${c.stateMessage ? `: ${c.stateMessage}` : ''}`]);
-      if (Date.now() - started > db.timeoutMs) return report('timeout', [`the cluster was still ${c.state}`]);
+      if (clusterRule(c.state).plan !== 'install-and-wait') return report('failed', [`the cluster went ${stateText(c)} while restarting`]);
+      if (Date.now() - started > db.timeoutMs) return report('timeout', [`the cluster was still ${stateName(c.state)}`]);
     }
   }
+  let running = cluster.state === 'RUNNING' || cluster.state === 'RESIZING';
   for (;;) {
     const s = statusOf(await client.libraryStatuses(clusterId), whl);
-    if (s?.status === 'INSTALLED') return report(restarted ? 'restarted' : 'installed');
-    if (s?.status === 'FAILED') return report('failed', s.messages);
-    if (Date.now() - started > db.timeoutMs) return report('timeout', [`last status ${s?.status ?? 'none'}`]);
+    const rule = s ? libraryRule(s.status) : undefined;
+    if (rule && rule.then !== 'wait') {
+      const quoted = s!.status === 'RESTORED' ? ['RESTORED', ...s!.messages] : s!.messages;
+      return report(rule.then === 'installed' && restarted ? 'restarted' : rule.then, quoted);
+    }
+    if (Date.now() - started > db.timeoutMs)
+      return report('timeout', [
+        `last status ${s ? `${stateName(s.status)} (${rule!.meaning})` : 'none'}${running ? '' : `; cluster ${stateName(cluster.state)}`}`,
+      ]);
+    // A cluster that was starting or restarting: it may stop instead (then the library installs at its next start).
+    if (!running) {
+      const c = await client.cluster(clusterId);
+      const plan = clusterRule(c.state).plan;
+      if (plan === 'install-on-start') return report('on-start', [`${stateName(cluster.state)} → ${stateText(c)}`]);
+      if (plan === 'refuse') return report('failed', [`the cluster went ${stateText(c)}`]);
+      running = c.state === 'RUNNING' || c.state === 'RESIZING';
+    }
     await sleep(db.pollMs);
   }
 }

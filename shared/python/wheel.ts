@@ -73,20 +73,42 @@ export function readZip(buf: Buffer): ZipEntry[] {
     }
   }
   if (eocd < 0) throw new Error('not a zip archive (no end of central directory)');
-  const count = buf.readUInt16LE(eocd + 10);
+  let count = buf.readUInt16LE(eocd + 10);
   let at = buf.readUInt32LE(eocd + 16);
-  if (at === 0xffffffff) throw new Error('zip64 archives are not read');
+  // zip64 (more than 65,535 entries, or offsets past 4 GiB): the counts and the directory's
+  // offset are in the zip64 end record, found through the locator just before the end record.
+  if (count === 0xffff || at === 0xffffffff) {
+    const locator = eocd - 20;
+    if (locator < 0 || buf.readUInt32LE(locator) !== 0x07064b50) throw new Error('damaged zip64 archive (no zip64 locator)');
+    const record = Number(buf.readBigUInt64LE(locator + 8));
+    if (buf.readUInt32LE(record) !== 0x06064b50) throw new Error('damaged zip64 archive (no zip64 end record)');
+    count = Number(buf.readBigUInt64LE(record + 32));
+    at = Number(buf.readBigUInt64LE(record + 48));
+  }
   const entries: ZipEntry[] = [];
   for (let n = 0; n < count; n++) {
     if (buf.readUInt32LE(at) !== 0x02014b50) throw new Error('damaged zip central directory');
     const method = buf.readUInt16LE(at + 10);
-    const compressed = buf.readUInt32LE(at + 20);
-    const size = buf.readUInt32LE(at + 24);
+    let compressed = buf.readUInt32LE(at + 20);
+    let size = buf.readUInt32LE(at + 24);
     const nameLength = buf.readUInt16LE(at + 28);
     const extraLength = buf.readUInt16LE(at + 30);
     const commentLength = buf.readUInt16LE(at + 32);
-    const local = buf.readUInt32LE(at + 42);
+    let local = buf.readUInt32LE(at + 42);
     const name = buf.subarray(at + 46, at + 46 + nameLength).toString('utf8');
+    if (size === 0xffffffff || compressed === 0xffffffff || local === 0xffffffff) {
+      // The zip64 extra field (id 1) holds, in this order, each of these that is 0xffffffff.
+      const extra = buf.subarray(at + 46 + nameLength, at + 46 + nameLength + extraLength);
+      for (let e = 0; e + 4 <= extra.length; e += 4 + extra.readUInt16LE(e + 2)) {
+        if (extra.readUInt16LE(e) !== 1) continue;
+        let v = e + 4;
+        const next = () => Number(extra.readBigUInt64LE((v += 8) - 8));
+        if (size === 0xffffffff) size = next();
+        if (compressed === 0xffffffff) compressed = next();
+        if (local === 0xffffffff) local = next();
+        break;
+      }
+    }
     at += 46 + nameLength + extraLength + commentLength;
     if (name.endsWith('/')) continue;
     if (buf.readUInt32LE(local) !== 0x04034b50) throw new Error(`damaged zip entry ${name}`);

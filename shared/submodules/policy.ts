@@ -9,7 +9,7 @@ import { UserError } from '../errors';
 import { quoteForeign as q } from '../output';
 import type { BumpLevel } from '../versioning/conventional';
 import type { ComponentTag } from '../versioning/history';
-import { changeBetween, parseVersion } from '../versioning/semver';
+import { changeBetween, isBreaking, parseVersion } from '../versioning/semver';
 
 export type Policy =
   { kind: 'latest' | 'minor' | 'patch' | 'pin' } | { kind: 'exact'; version: string } | { kind: 'range'; range: Range; text: string };
@@ -101,8 +101,9 @@ export function decideSubmodule(i: DecisionInput): Decision {
         warning: `${q(i.name)}: the pinned commit ${i.commit?.slice(0, 12) ?? '(none)'} carries no version tag; '${i.policy.kind}' needs one. Set 'relevo-version' to latest or a range to move it.`,
       };
     }
+    // Never a breaking step: below 1.0.0 the minor (0.y) or the patch (0.0.z) is the breaking part.
     const sameMinor = i.policy.kind === 'patch';
-    candidates = allowed.filter((t) => t.version.major === from.major && (!sameMinor || t.version.minor === from.minor));
+    candidates = allowed.filter((t) => !isBreaking(from, t.version) && (!sameMinor || t.version.minor === from.minor));
   }
   const best = candidates[0];
   if (!best) {

@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
-import type { Git } from '../git';
+import { Git, GitCommandError } from '../git';
+import { withoutCredentials } from '../git/exec';
 import { markdownCode, markdownLink, markdownText } from '../markdown';
 import type { ComponentUpdate, SubmodulePlan, SubmoduleResult } from './update';
 import { describeDecision } from './update';
@@ -15,43 +16,57 @@ const MAX_SUBJECTS = 20;
  */
 export const MAX_CHANGE_LOGS = 10;
 
+/** What the Summary says of a component's commits: their subjects, or why they could not be read. */
+export type ChangeLog = string[] | { unavailable: string };
+
 /**
  * The commit subjects between each update's old and new commit, read from the component's
- * remote into a scratch repository (commits only where the server allows it). Best effort:
- * a component whose history cannot be read has no entry.
+ * remote into a scratch repository: only the range (`--shallow-exclude` of the old tag, else the
+ * newest commits up to the list's length), commits only where the server filters trees out,
+ * every fetch bounded like any network command. Best effort: a component whose history cannot
+ * be read says why.
  */
 export async function changeLogs(
   git: Git,
   updates: ComponentUpdate[],
   scratchRoot: string,
   parallel: number,
-): Promise<Map<string, string[]>> {
-  const logs = new Map<string, string[]>();
+): Promise<Map<string, ChangeLog>> {
+  const logs = new Map<string, ChangeLog>();
   if (updates.length > MAX_CHANGE_LOGS) return logs;
   const scratch = mkdtempSync(join(scratchRoot, 'relevo-components-'));
   try {
     await mapLimit(updates, parallel, async (u, i) => {
       if (!u.previousCommit) return;
       const dir = join(scratch, String(i));
-      try {
-        await git.run(['init', '-q', '--bare', dir]);
-        await git.remote(
-          ['-C', dir, 'fetch', '-q', '--no-tags', '--filter=tree:0', u.url, `refs/tags/${u.toTag}`],
-          u.url,
+      // The URL as resolved, credentials included (a .gitmodules URL may carry user:password): git's messages hide them.
+      const url = u.fetchUrl ?? u.url;
+      const fetch = (bound: string) =>
+        git.remote(
+          ['-C', dir, 'fetch', '-q', '--no-tags', '--no-write-fetch-head', '--filter=tree:0', bound, '--', url, `refs/tags/${u.toTag}`],
+          url,
           `reading the history of ${u.name}`,
         );
-        const out = await git.run([
-          '-C',
-          dir,
-          'log',
-          `--max-count=${MAX_SUBJECTS + 1}`,
-          '--format=%s',
-          `${u.previousCommit}..${u.commit}`,
-          '--',
-        ]);
+      try {
+        await git.run(['init', '-q', '--bare', dir]);
+        let ranged = false;
+        if (u.fromTag) {
+          try {
+            await fetch(`--shallow-exclude=refs/tags/${u.fromTag}`);
+            ranged = true;
+          } catch {
+            // The server does not exclude (or the old tag is gone): the newest commits instead.
+          }
+        }
+        if (!ranged) await fetch(`--depth=${MAX_SUBJECTS + 1}`);
+        const scratchGit = new Git(dir);
+        // Ranged: the shallow boundary ends the log at the old tag. Otherwise the old commit ends it when it came.
+        const stop = !ranged && (await scratchGit.present([u.previousCommit])).size ? [`^${u.previousCommit}`] : [];
+        const out = await scratchGit.run(['log', `--max-count=${MAX_SUBJECTS + 1}`, '--format=%s', ...stop, u.commit, '--']);
         logs.set(u.name, out.split('\n').filter(Boolean));
-      } catch {
+      } catch (err) {
         // The history is a courtesy of the summary; the update itself does not depend on it.
+        logs.set(u.name, { unavailable: (err instanceof GitCommandError ? err.stderr.trim() || err.message : String(err)).split('\n')[0] });
       }
     });
   } finally {
@@ -64,7 +79,7 @@ export function submoduleSummary(
   plan: SubmodulePlan,
   result: SubmoduleResult | undefined,
   dryRun: boolean,
-  logs: Map<string, string[]>,
+  logs: Map<string, ChangeLog>,
 ): string {
   const lines = [
     `### UpdateSubmodules: ${plan.updates.length} component${plan.updates.length === 1 ? '' : 's'} updated${dryRun ? ' (dry run)' : ''}`,
@@ -73,13 +88,16 @@ export function submoduleSummary(
   if (plan.updates.length) {
     lines.push('| component | from | to | change | commits |', '|---|---|---|---|---|');
     for (const u of plan.updates) {
-      const subjects = logs.get(u.name);
-      const commits = subjects
-        ? subjects
-            .slice(0, MAX_SUBJECTS)
-            .map((s) => markdownText(s))
-            .join('<br>') + (subjects.length > MAX_SUBJECTS ? '<br>…' : '')
-        : '';
+      const log = logs.get(u.name);
+      const subjects = Array.isArray(log) ? log : undefined;
+      const commits = !log
+        ? ''
+        : !subjects
+          ? `(not read: ${markdownText(withoutCredentials((log as { unavailable: string }).unavailable))})`
+          : subjects
+              .slice(0, MAX_SUBJECTS)
+              .map((s) => markdownText(s))
+              .join('<br>') + (subjects.length > MAX_SUBJECTS ? '<br>…' : '');
       lines.push(
         `| ${markdownText(u.name)} | ${u.fromTag ? markdownText(u.fromTag) : u.previousCommit ? `\`${u.previousCommit.slice(0, 12)}\`` : '—'} | ${markdownText(u.toTag)} | ${u.change} | ${commits} |`,
       );
@@ -93,7 +111,12 @@ export function submoduleSummary(
     lines.push(`| ${markdownText(c.name)} | ${markdownCode(c.path)} | ${markdownText(c.policy)} | ${markdownText(describeDecision(c))} |`);
   lines.push('', '</details>', '');
   if (dryRun) lines.push('Dry run: nothing was committed or pushed.');
-  else if (result?.commit) {
+  else if (result?.unchanged && result.commit) {
+    const pr = result.pullRequest
+      ? `; ${markdownLink(`pull request ${result.pullRequest.id}`, result.pullRequest.url)} left as it was`
+      : '';
+    lines.push(`Done: the update branch already carries these pins (${result.commit.slice(0, 12)}): nothing was pushed${pr}.`);
+  } else if (result?.commit) {
     const done = [`committed ${result.commit.slice(0, 12)}`];
     if (result.pushed.length) done.push(`pushed ${result.pushed.map((r) => markdownCode(r, false)).join(', ')}`);
     if (result.pullRequest)

@@ -4,11 +4,12 @@
  * then one commit with the new gitlinks and the lock file, then delivery (local commit, push
  * to the built branch, or a pull request). All or nothing.
  */
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mapLimit } from '../concurrency';
 import { UserError } from '../errors';
 import { FileChanges } from '../files';
-import { Git, GitCommandError, ZERO_SHA } from '../git';
+import { Git, GitCommandError, GitTimeoutError, isValidRefName, ZERO_SHA } from '../git';
 import type { BranchContext } from '../git/branch';
 import { commitOnTop, indexInfo, writeBlob, type TreeEntry } from '../git/plumbing';
 import { pushAll, PushError, putBackRemoteRefs, type RefUpdate } from '../git/push';
@@ -24,7 +25,9 @@ import { parseTagFormat, type TagFormat } from '../versioning/tagFormat';
 import { componentTags, versionAt } from './components';
 import { checkOutSubmodules } from './checkout';
 import { readSubmodules, type Submodule } from './gitmodules';
-import { decideSubmodule, describePolicy, eligible, parsePolicy, type Decision } from './policy';
+import { checkLockFile, LOCK_GENERATOR, type LockAtHead } from './lock';
+import { decideSubmodule, describePolicy, eligible, parsePolicy, type Decision, type Policy } from './policy';
+import { TargetReader } from './targets';
 import { displayUrl, resolveSubmoduleUrl } from './urls';
 
 export type DeliveryMode = 'commit' | 'push' | 'pull-request';
@@ -34,6 +37,8 @@ export interface PullRequestRequest {
   targetRef: string;
   title: string;
   description: string;
+  /** Only find the open pull request: change nothing on it (open one only when none is open). */
+  leaveAsIs?: boolean;
 }
 
 /** Opens a pull request, or updates the open one for the same source and target. */
@@ -53,6 +58,8 @@ export interface UpdateSubmodulesOptions {
   parallel: number;
   checkout: boolean;
   triggerCi: boolean;
+  /** Where scratch repositories go (the agent's temp folder); default the system's. */
+  tempDirectory?: string;
   /** The branch a pull request targets (refs/heads/…); default the built branch. */
   targetBranch?: string;
 }
@@ -60,7 +67,10 @@ export interface UpdateSubmodulesOptions {
 export interface ComponentPlan {
   name: string;
   path: string;
+  /** Resolved, without credentials. */
   url: string;
+  /** As .gitmodules writes it. */
+  declaredUrl: string;
   policy: string;
   included: boolean;
   pinned?: string;
@@ -82,12 +92,17 @@ export interface ComponentUpdate {
   change: BumpLevel;
   commit: string;
   url: string;
+  /** The URL git fetches from (resolved, credentials as .gitmodules writes them): never printed. */
+  fetchUrl?: string;
   previousCommit?: string;
 }
 
 export interface SubmodulePlan {
   top: string;
+  /** The commit the update is built on: HEAD, or in pull-request mode the target's tip. */
   head: string;
+  /** The checked-out commit; the checkout follows the update only when it is `head`. */
+  localHead: string;
   remote?: string;
   components: ComponentPlan[];
   updates: ComponentUpdate[];
@@ -109,24 +124,60 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     warnings.push(m);
     log.warn(m);
   };
-  const [{ top, submodules }, head, remotes] = await Promise.all([readSubmodules(git), git.head(), git.remotes()]);
+  const [localHead, remotes] = await Promise.all([git.head(), git.remotes()]);
+  const remote = remotes.includes('origin') ? 'origin' : remotes[0];
+  // A pull request is built on its target's tip, whatever this build checked out (a pull-request
+  // build's merge commit carries an unmerged feature), and pins what the target's channel admits.
+  let head = localHead;
+  let channelBranch = opts.branch.branch;
+  if (opts.mode === 'pull-request') {
+    const targetRef = pullRequestTarget(opts);
+    channelBranch = targetRef.replace(/^refs\/heads\//, '');
+    if (!remote) throw noRemote();
+    const tip = await remoteTip(git, remote, targetRef);
+    if (!tip)
+      throw new UserError(
+        `the branch '${q(targetRef)}' does not exist on '${q(remote)}', so there is nothing to open a pull request into.`,
+        {
+          input: 'targetBranch',
+          fix: 'set targetBranch to an existing branch, e.g. main.',
+        },
+      );
+    if (tip !== localHead) {
+      await git.fetchObjects(remote, [targetRef], git.opened?.shallow ?? false);
+      head = tip;
+      log.info(`The pull request is built on ${q(targetRef)} at ${tip.slice(0, 12)}, not on the checked-out ${localHead.slice(0, 12)}.`);
+    }
+  }
+  const { top, submodules, undeclared } = await readSubmodules(git, head);
   if (!submodules.length)
     throw new UserError(`'${q(top)}/.gitmodules' declares no submodules.`, {
       input: 'workingDirectory',
       fix: 'point it at the orchestration repository.',
     });
-  const remote = remotes.includes('origin') ? 'origin' : remotes[0];
+  // The lock file's path is checked before any remote is read: a bad one fails a dry run too.
+  const lockAtHead = opts.lockFile
+    ? await checkLockFile(
+        git,
+        top,
+        head,
+        opts.lockFile,
+        submodules.map((s) => s.path),
+      )
+    : undefined;
   const superUrl = remote ? await git.configValue(`remote.${remote}.url`) : undefined;
   const included = selection(opts.include, opts.exclude);
-  const channel = channelFor(opts.branch.branch, opts.channels);
+  const channel = channelFor(channelBranch, opts.channels);
   const eligibility = { channelLabel: channel.label, allowPrerelease: opts.allowPrerelease };
   log.info(
-    `${submodules.length} submodule(s); branch '${q(opts.branch.branch)}' → ${channel.label ? `pre-release channel '${channel.label}' (release candidates${channel.label === 'rc' ? '' : ` and '${channel.label}' versions`} are eligible)` : 'final channel (final versions only)'}${opts.allowPrerelease ? '; allowPrerelease: every pre-release is eligible' : ''}.`,
+    `${submodules.length} submodule(s); branch '${q(channelBranch)}' → ${channel.label ? `pre-release channel '${channel.label}' (release candidates${channel.label === 'rc' ? '' : ` and '${channel.label}' versions`} are eligible)` : 'final channel (final versions only)'}${opts.allowPrerelease ? '; allowPrerelease: every pre-release is eligible' : ''}.`,
   );
 
   const readings = await mapLimit(submodules, opts.parallel, async (sub) => {
     const isIncluded = included(sub);
     const policy = parsePolicy(sub.policy ?? opts.defaultPolicy, sub.policy ? { submodule: sub.name } : { input: 'defaultPolicy' });
+    // An entry HEAD has no gitlink for is left out: its remote is never read (it may be long gone).
+    if (!sub.commit) return { sub, url: sub.url, policy, isIncluded, tags: undefined };
     let url: string;
     try {
       url = resolveSubmoduleUrl(sub.url, superUrl);
@@ -147,24 +198,43 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
         .replace(/\s+/g, ' ')
         .replace(/\.$/, '');
       if (!isIncluded) return { sub, url, policy, isIncluded, tags: undefined, unreadable: detail };
+      const why = remoteFailure(err);
       throw new UserError(
-        `cannot read the remote of submodule '${q(sub.name)}' (${q(displayUrl(url))}): ${q(detail)}. Nothing was committed or pushed.`,
+        `cannot read the remote of submodule '${q(sub.name)}' (${q(displayUrl(url))}): ${why === 'auth' ? 'the remote did not accept the credentials (401): ' : ''}${q(detail)}. Nothing was committed or pushed.`,
         {
-          fix: "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
+          fix:
+            why === 'timeout'
+              ? 'it timed out: check that the agent can reach that remote (proxy, firewall, service health) and re-run.'
+              : why === 'auth'
+                ? "the job token goes only to this organization's URLs: check that the URL in .gitmodules is this organization's repository and that the job can use its token (classic: 'Allow scripts to access the OAuth token'); a remote elsewhere needs its own credentials."
+                : "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
         },
       );
     }
   });
 
+  // Decided in parallel (a moving pin's target is read from its remote), reported in order.
+  const targets = new TargetReader(git, opts.tempDirectory ?? tmpdir());
+  let decided: { decision: Decision; warnings: string[] }[];
+  try {
+    decided = await mapLimit(readings, opts.parallel, async (r) => {
+      if (!r.isIncluded || !r.sub.commit || !r.tags) return { decision: { action: 'keep', why: '' } as Decision, warnings: [] };
+      return decideChecked(targets, r.url, r.sub, r.policy, r.tags, eligibility);
+    });
+  } finally {
+    targets.dispose();
+  }
+
   const components: ComponentPlan[] = [];
   const updates: ComponentUpdate[] = [];
   let maxChange: BumpLevel = 'none';
-  for (const r of readings) {
+  for (const [i, r] of readings.entries()) {
     const current = r.tags ? versionAt(r.tags, r.sub.commit) : undefined;
     const base = {
       name: r.sub.name,
       path: r.sub.path,
       url: displayUrl(r.url),
+      declaredUrl: r.sub.url,
       policy: describePolicy(r.policy),
       included: r.isIncluded,
       pinned: r.sub.commit,
@@ -182,28 +252,100 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
         warn(`${q(r.sub.name)} (excluded): its remote could not be read (${q(r.unreadable)}); the lock file records no version for it.`);
       continue;
     }
-    const decision = decideSubmodule({ name: r.sub.name, policy: r.policy, tags: r.tags!, current, commit: r.sub.commit, eligibility });
+    const { decision, warnings: found } = decided[i];
+    for (const w of found) warn(w);
     if ('warning' in decision && decision.warning) warn(decision.warning);
     components.push({ ...base, decision });
     if (decision.action === 'update') {
       maxChange = maxLevel(maxChange, decision.change);
-      updates.push(toUpdate(r.sub, base.url, current, decision.target, decision.change));
+      updates.push({ ...toUpdate(r.sub, base.url, current, decision.target, decision.change), fetchUrl: r.url });
     }
   }
 
-  const plan: SubmodulePlan = { top, head, remote, components, updates, maxChange, delivery: { mode: opts.mode }, warnings, notes };
+  const plan: SubmodulePlan = {
+    top,
+    head,
+    localHead,
+    remote,
+    components,
+    updates,
+    maxChange,
+    delivery: { mode: opts.mode },
+    warnings,
+    notes,
+  };
   for (const c of components)
     log.info(
       `  ${q(c.name)} (${q(c.path)}): ${q(c.policy)}; ${c.current ? `at ${q(c.current.tag)}` : c.pinned ? `at untagged ${c.pinned.slice(0, 12)}` : 'not pinned'}; ${q(describeDecision(c))}`,
     );
-  if (!updates.length) {
+  for (const g of undeclared)
+    warn(
+      `the gitlink '${q(g.path)}' (${g.commit.slice(0, 12)}) has no entry in .gitmodules: it is not updated, and the lock file records it without a version.`,
+    );
+  // The lock file is read back: one that disagrees with the gitlinks (edited by hand, or a
+  // gitlink moved by hand) is reported and written anew, as is one that was deleted.
+  const lockIssue = lockAtHead ? lockDisagreement(lockAtHead, components, undeclared) : undefined;
+  if (lockIssue) (lockIssue.missing ? notes : warnings).push(lockIssue.message);
+  if (lockIssue && !lockIssue.missing) log.warn(lockIssue.message);
+  if (!updates.length && !lockIssue) {
     notes.push('Every pin is current: nothing to commit.');
     return plan;
   }
-  if (opts.lockFile) plan.lock = { path: opts.lockFile, content: lockFileContent(components, updates) };
-  plan.commitMessage = commitMessage(updates, opts.triggerCi);
+  if (lockAtHead) plan.lock = { path: lockAtHead.path, content: lockFileContent(components, updates, undeclared) };
+  plan.commitMessage = updates.length
+    ? commitMessage(updates, opts.triggerCi)
+    : `chore(components): ${lockIssue!.missing ? 'recreate' : 'correct'} ${lockAtHead!.path}\n\n${lockIssue!.message}\n${opts.triggerCi ? '' : '\n***NO_CI***\n'}`;
   plan.delivery = await planDelivery(opts, remote);
   return plan;
+}
+
+/**
+ * The policy's decision, with its target read from the remote: a tag that does not peel to a
+ * commit is no version (skipped with a warning, and the next match taken); from a pin no
+ * version tag names, a tag in the pin's own history is a move backwards (kept). When that
+ * cannot be read, the pin stays, with a warning.
+ */
+async function decideChecked(
+  targets: TargetReader,
+  url: string,
+  sub: Submodule,
+  policy: Policy,
+  all: ComponentTag[],
+  eligibility: { channelLabel: string; allowPrerelease: boolean },
+): Promise<{ decision: Decision; warnings: string[] }> {
+  const warnings: string[] = [];
+  let tags = all;
+  for (;;) {
+    const current = versionAt(tags, sub.commit);
+    const decision = decideSubmodule({ name: sub.name, policy, tags, current, commit: sub.commit, eligibility });
+    if (decision.action !== 'update') return { decision, warnings };
+    const target = decision.target;
+    const { type, dir } = await targets.peeledType(url, target.name, target.commit);
+    if (type !== 'commit') {
+      warnings.push(
+        `${q(sub.name)}: the tag '${q(target.name)}' points at ${type === 'missing' ? 'an object the remote did not send' : `a ${type}`}, not a commit: it is not a version, and was skipped.`,
+      );
+      tags = tags.filter((t) => t !== target);
+      continue;
+    }
+    if (current || !sub.commit) return { decision, warnings };
+    const behind = await targets.isAncestorOfPin(dir, url, target.name, target.commit, sub.commit);
+    if (behind === false) return { decision, warnings };
+    const pin = sub.commit.slice(0, 12);
+    if (behind)
+      return {
+        decision: { action: 'keep', why: `the pinned commit ${pin} already contains ${target.name}: a pin never moves backwards` },
+        warnings,
+      };
+    return {
+      decision: {
+        action: 'keep',
+        why: `cannot tell whether ${target.name} is behind the pinned commit ${pin}`,
+        warning: `${q(sub.name)}: the pinned commit ${pin} carries no version tag, and its remote did not say whether '${q(target.name)}' is in its history; the pin stays (a pin never moves backwards). Pin a tagged version to move it.`,
+      },
+      warnings,
+    };
+  }
 }
 
 /** The components' tag format for one submodule; a name that cannot stand for '{component}' is named as the submodule's. */
@@ -263,33 +405,68 @@ export function commitMessage(updates: ComponentUpdate[], triggerCi: boolean): s
   return [subject, '', ...lines, ...(triggerCi ? [] : ['', '***NO_CI***'])].join('\n') + '\n';
 }
 
+/** Why the lock file HEAD records is not the one the gitlinks make (undefined when it is). */
+function lockDisagreement(
+  lock: LockAtHead,
+  components: ComponentPlan[],
+  undeclared: { path: string; commit: string }[],
+): { missing: boolean; message: string } | undefined {
+  if (lock.text === undefined)
+    return lock.deleted ? { missing: true, message: `The lock file ${lock.path} was deleted: it is written anew.` } : undefined;
+  const recorded = new Map<string, string>();
+  for (const e of (JSON.parse(lock.text) as { components: { path?: unknown; commit?: unknown }[] }).components)
+    if (typeof e?.path === 'string') recorded.set(e.path, String(e.commit));
+  const pinned = new Map([
+    ...components.filter((c) => c.pinned).map((c): [string, string] => [c.path, c.pinned!]),
+    ...undeclared.map((g): [string, string] => [g.path, g.commit]),
+  ]);
+  const problems: string[] = [];
+  for (const [path, commit] of pinned) {
+    const says = recorded.get(path);
+    if (says === undefined) problems.push(`'${path}' is pinned but not in it`);
+    else if (says !== commit) problems.push(`'${path}': the gitlink pins ${commit.slice(0, 12)}, the lock file says ${says.slice(0, 12)}`);
+  }
+  for (const path of recorded.keys()) if (!pinned.has(path)) problems.push(`'${path}' is in it, but nothing is pinned there`);
+  if (!problems.length) return undefined;
+  return {
+    missing: false,
+    message: `The lock file ${lock.path} disagrees with the gitlinks (${problems.join('; ')}): it was edited or a gitlink moved by hand; it is written anew from the gitlinks.`,
+  };
+}
+
 /** The bill of materials: every submodule's name, path, url, version, tag and commit, after the update. */
-export function lockFileContent(components: ComponentPlan[], updates: ComponentUpdate[]): string {
+export function lockFileContent(
+  components: ComponentPlan[],
+  updates: ComponentUpdate[],
+  undeclared: { path: string; commit: string }[] = [],
+): string {
   const moved = new Map(updates.map((u) => [u.name, u]));
-  const entries = components
-    .filter((c) => c.pinned)
-    .map((c) => {
-      const u = moved.get(c.name);
-      return {
-        name: c.name,
-        path: c.path,
-        url: c.url,
-        version: u ? u.to : (c.current?.version ?? null),
-        tag: u ? u.toTag : (c.current?.tag ?? null),
-        commit: u ? u.commit : c.pinned!,
-      };
-    })
-    .sort((a, b) => a.path.localeCompare(b.path));
-  return JSON.stringify({ lockfileVersion: LOCK_VERSION, generatedBy: 'Relevo UpdateSubmodules', components: entries }, null, 2) + '\n';
+  const entries = [
+    ...components
+      .filter((c) => c.pinned)
+      .map((c) => {
+        const u = moved.get(c.name);
+        return {
+          name: c.name,
+          path: c.path,
+          // As .gitmodules writes it (a relative URL stays relative), without any user:password.
+          url: displayUrl(c.declaredUrl),
+          version: u ? u.to : (c.current?.version ?? null),
+          tag: u ? u.toTag : (c.current?.tag ?? null),
+          commit: u ? u.commit : c.pinned!,
+        };
+      }),
+    // A gitlink .gitmodules does not declare is still pinned: recorded, with nothing known of it.
+    ...undeclared.map((g) => ({ name: g.path, path: g.path, url: null, version: null, tag: null, commit: g.commit })),
+  ]
+    // Code-point order: the same bytes whatever the agent's locale.
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return JSON.stringify({ lockfileVersion: LOCK_VERSION, generatedBy: LOCK_GENERATOR, components: entries }, null, 2) + '\n';
 }
 
 async function planDelivery(opts: UpdateSubmodulesOptions, remote: string | undefined): Promise<SubmodulePlan['delivery']> {
   if (opts.mode === 'commit') return { mode: 'commit' };
-  if (!remote)
-    throw new UserError('there is no git remote to push to.', {
-      input: 'mode',
-      fix: "check the repository out from its remote, or use mode 'commit'.",
-    });
+  if (!remote) throw noRemote();
   if (opts.mode === 'push') {
     if (opts.branch.kind !== 'branch') {
       throw new UserError(
@@ -302,18 +479,7 @@ async function planDelivery(opts: UpdateSubmodulesOptions, remote: string | unde
     }
     return { mode: 'push', branchRef: opts.branch.ref };
   }
-  const target = opts.targetBranch
-    ? opts.targetBranch.startsWith('refs/')
-      ? opts.targetBranch
-      : `refs/heads/${opts.targetBranch}`
-    : opts.branch.kind === 'branch'
-      ? opts.branch.ref
-      : undefined;
-  if (!target)
-    throw new UserError(`a ${opts.branch.kind} build has no branch to open the pull request against.`, {
-      input: 'targetBranch',
-      fix: 'set targetBranch, e.g. main.',
-    });
+  const target = pullRequestTarget(opts);
   return {
     mode: 'pull-request',
     targetRef: target,
@@ -321,8 +487,38 @@ async function planDelivery(opts: UpdateSubmodulesOptions, remote: string | unde
   };
 }
 
+function noRemote(): UserError {
+  return new UserError('there is no git remote to push to.', {
+    input: 'mode',
+    fix: "check the repository out from its remote, or use mode 'commit'.",
+  });
+}
+
+/** The branch a pull request goes into: targetBranch, else the built branch; a pull-request or tag build must name it. */
+function pullRequestTarget(opts: UpdateSubmodulesOptions): string {
+  if (opts.targetBranch) {
+    const ref = opts.targetBranch.startsWith('refs/') ? opts.targetBranch : `refs/heads/${opts.targetBranch}`;
+    if (opts.targetBranch.startsWith('-') || !isValidRefName(ref))
+      throw new UserError(`'${q(opts.targetBranch)}' is not a branch name.`, {
+        input: 'targetBranch',
+        fix: 'set it to a branch, e.g. main.',
+      });
+    return ref;
+  }
+  if (opts.branch.kind === 'branch') return opts.branch.ref;
+  throw new UserError(
+    `a ${opts.branch.kind} build (${q(opts.branch.ref)}) has no branch to open the pull request against: its checkout is not a branch of the orchestration.`,
+    {
+      input: 'targetBranch',
+      fix: 'set targetBranch, e.g. main (the update is built on its tip).',
+    },
+  );
+}
+
 export interface SubmoduleResult {
   commit?: string;
+  /** Pull-request mode: the update branch already carried these pins; nothing was pushed and the pull request was left as it was. */
+  unchanged?: boolean;
   pushed: string[];
   pullRequest?: { id: number; url: string; reused: boolean };
   checkedOut: string[];
@@ -346,27 +542,45 @@ export async function applySubmoduleUpdate(
   log: Log,
 ): Promise<SubmoduleResult> {
   const result: SubmoduleResult = { pushed: [], checkedOut: [] };
-  if (!plan.updates.length || !plan.commitMessage) return result;
+  if (!plan.commitMessage) return result;
   const files = new FileChanges();
   try {
     const entries: TreeEntry[] = plan.updates.map((u) => ({ mode: '160000', sha: u.commit, path: u.path }));
     if (plan.lock) entries.push({ mode: '100644', sha: await writeBlob(git, plan.lock.content), path: plan.lock.path });
     // Objects only (the commit and the lock file's blob): nothing to put back yet.
     const commit = await commitOnTop(git, plan.top, plan.head, entries, plan.commitMessage);
-    // The local checkout follows the commit: HEAD (and the branch it is on), the index entries of what changed, the lock file.
-    const index = await git.indexEntries(entries.map((e) => join(plan.top, e.path)));
-    journal.register(`the local commit of the pins (HEAD back to ${plan.head.slice(0, 12)})`, () => git.moveHead(plan.head));
-    await git.run(['-C', plan.top, 'update-ref', '-m', 'relevo: update components', 'HEAD', commit, plan.head]);
-    journal.register('the index entries of the moved submodules and the lock file', () => git.restoreIndex(index));
-    await git.run(['-C', plan.top, 'update-index', '-z', '--index-info'], { input: indexInfo(entries) });
-    if (plan.lock) files.write(join(plan.top, plan.lock.path), Buffer.from(plan.lock.content));
+    const d = plan.delivery;
+    if (d.mode === 'pull-request') {
+      // The update branch already carries these very pins and lock file: a new commit would be a
+      // new iteration of the pull request (its policies re-run, votes may reset) for nothing.
+      const carried = await unchangedBranch(git, plan.remote!, d.sourceRef!, commit);
+      if (carried) {
+        if (!openPullRequest) throw new Error('pull-request mode without a pull-request service');
+        result.commit = carried;
+        result.unchanged = true;
+        result.pullRequest = await openPullRequest({ ...pullRequestRequest(plan), leaveAsIs: true });
+        log.info(
+          `${q(d.sourceRef!)} already carries these pins (${carried.slice(0, 12)}): nothing pushed; pull request ${result.pullRequest.id} left as it is.`,
+        );
+        return result;
+      }
+    }
+    // The local checkout follows the commit when it is at the commit the update is built on: HEAD
+    // (and the branch it is on), the index entries of what changed, the lock file.
+    if (plan.head === plan.localHead) {
+      const index = await git.indexEntries(entries.map((e) => join(plan.top, e.path)));
+      journal.register(`the local commit of the pins (HEAD back to ${plan.head.slice(0, 12)})`, () => git.moveHead(plan.head));
+      await git.run(['-C', plan.top, 'update-ref', '-m', 'relevo: update components', 'HEAD', commit, plan.head]);
+      journal.register('the index entries of the moved submodules and the lock file', () => git.restoreIndex(index));
+      await git.run(['-C', plan.top, 'update-index', '-z', '--index-info'], { input: indexInfo(entries) });
+      if (plan.lock) files.write(join(plan.top, plan.lock.path), Buffer.from(plan.lock.content));
+    }
     result.commit = commit;
     log.info(`Committed ${commit.slice(0, 12)}: ${plan.commitMessage.split('\n')[0]}.`);
-    if (opts.checkout) {
+    if (opts.checkout && plan.head === plan.localHead) {
       await checkOutSubmodules(git, plan.top, plan.remote ?? 'origin', plan.updates);
       result.checkedOut = plan.updates.map((u) => u.path);
     }
-    const d = plan.delivery;
     if (d.mode === 'push') {
       const previous = await remoteTip(git, plan.remote!, d.branchRef!);
       if (!previous) {
@@ -392,12 +606,7 @@ export async function applySubmoduleUpdate(
       const previous = (await remoteTip(git, plan.remote!, d.sourceRef!)) ?? ZERO_SHA;
       await push(git, plan.remote!, { source: commit, ref: d.sourceRef!, pushed: commit, previous });
       result.pushed.push(d.sourceRef!);
-      result.pullRequest = await openPullRequest({
-        sourceRef: d.sourceRef!,
-        targetRef: d.targetRef!,
-        title: plan.commitMessage.split('\n')[0],
-        description: pullRequestDescription(plan),
-      });
+      result.pullRequest = await openPullRequest(pullRequestRequest(plan));
       journal.landed(`${q(d.sourceRef!)} on '${q(plan.remote!)}' and pull request ${result.pullRequest.id}`);
       log.info(
         `${result.pullRequest.reused ? 'Updated the open' : 'Opened'} pull request ${result.pullRequest.id}: ${q(result.pullRequest.url)}`,
@@ -420,6 +629,32 @@ async function push(git: Git, remote: string, update: RefUpdate): Promise<void> 
     () => putBackRemoteRefs(git, remote, [update]),
   );
   await pushAll(git, remote, [update]);
+}
+
+/** Why reading a remote failed: it timed out, it did not accept the credentials, or anything else. */
+function remoteFailure(err: unknown): 'timeout' | 'auth' | 'other' {
+  if (err instanceof GitTimeoutError) return 'timeout';
+  if (err instanceof GitCommandError && /\b401\b|Authentication failed|could not read Username|could not read Password/i.test(err.stderr))
+    return 'auth';
+  return 'other';
+}
+
+function pullRequestRequest(plan: SubmodulePlan): PullRequestRequest {
+  return {
+    sourceRef: plan.delivery.sourceRef!,
+    targetRef: plan.delivery.targetRef!,
+    title: plan.commitMessage!.split('\n')[0],
+    description: pullRequestDescription(plan),
+  };
+}
+
+/** The update branch's tip when its tree is `commit`'s (the same pins and lock file on the same target), else undefined. */
+async function unchangedBranch(git: Git, remote: string, ref: string, commit: string): Promise<string | undefined> {
+  const tip = await remoteTip(git, remote, ref);
+  if (!tip) return undefined;
+  await git.fetchObjects(remote, [ref], git.opened?.shallow ?? false);
+  const [theirs, ours] = (await git.run(['rev-parse', `${tip}^{tree}`, `${commit}^{tree}`])).trim().split('\n');
+  return theirs === ours ? tip : undefined;
 }
 
 async function remoteTip(git: Git, remote: string, ref: string): Promise<string | undefined> {

@@ -29,11 +29,4 @@ export function displayUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
 }
 
-/** A repository's name from its URL (`…/_git/orchestration` → `orchestration`), else the folder's name. */
-export function repositoryName(url: string | undefined, dir: string): string {
-  const from = (url ?? dir)
-    .replace(/[?#].*$/, '')
-    .replace(/\/+$/, '')
-    .replace(/\.git$/, '');
-  return decodeURIComponent(from.slice(Math.max(from.lastIndexOf('/'), from.lastIndexOf(':')) + 1)) || dir;
-}
+export { repositoryName } from '../git/remoteUrl';

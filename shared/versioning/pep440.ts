@@ -30,3 +30,24 @@ export function toPep440(semver: string, opts: { devNumber?: number } = {}): str
   if (/^\d+$/.test(label)) return `${release}.dev${Number(label)}${local}`;
   return `${release}.dev${opts.devNumber ?? Number(number)}${local}`;
 }
+
+/**
+ * Why `semver` has no publishable PEP 440 form of its own, or undefined when it has one.
+ * Build metadata (`+build.5`) would become a local version, which PyPI and Azure Artifacts
+ * refuse; a known pre-release label with more than one identifier after it (`rc.2.3`, `rc.x.2`)
+ * would lose all but one number, so `1.3.0-rc.2.3` and `1.3.0-rc.2.4` would both be `1.3.0rc2`.
+ */
+export function unpublishablePep440(semver: string): string | undefined {
+  const v = parseVersion(semver);
+  if (!v) return undefined;
+  if (v.build.length)
+    return `its build metadata (+${v.build.join('.')}) would become a PEP 440 local version (${toPep440(semver)}), which package feeds refuse`;
+  if (!v.prerelease.length) return undefined;
+  const [label, ...rest] = v.prerelease.map(String);
+  const lower = label.toLowerCase();
+  const known = PRE_MAP[lower] !== undefined || lower === 'dev' || /^\d+$/.test(label);
+  if (!known) return undefined; // a branch label: numbered with the build id, unique
+  const oneNumber = rest.length === 0 || (rest.length === 1 && /^\d+$/.test(rest[0]) && !/^\d+$/.test(label));
+  if (oneNumber) return undefined;
+  return `PEP 440 keeps one number after '${label}', so ${semver} would become ${toPep440(semver)} like other versions that differ only after it`;
+}

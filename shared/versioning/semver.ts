@@ -38,9 +38,24 @@ export function levelBetween(from: SemVer | undefined, to: SemVer): BumpLevel {
   return 'none';
 }
 
-/** The change between two versions, for component pins: a pre-release-only step counts as a patch; none before → minor (an addition). */
+/**
+ * Whether `to` may break what `from` offered, under SemVer's 0.x rule as npm's caret reads it:
+ * the first part that is not zero is the breaking one (1.x → 2.x, 0.1.x → 0.2.x, 0.0.1 → 0.0.2).
+ */
+export function isBreaking(from: SemVer, to: SemVer): boolean {
+  if (to.major !== from.major) return true;
+  if (from.major === 0 && to.minor !== from.minor) return true;
+  return from.major === 0 && from.minor === 0 && to.patch !== from.patch;
+}
+
+/**
+ * The change between two versions, for component pins: a breaking step (`isBreaking`, so
+ * 0.1.0 → 0.9.0 too) is major; a pre-release-only step counts as a patch; none before → minor
+ * (an addition).
+ */
 export function changeBetween(from: SemVer | undefined, to: SemVer): BumpLevel {
   if (!from) return 'minor';
+  if (isBreaking(from, to)) return 'major';
   const level = levelBetween(from, to);
   return level === 'none' && from.compare(to) !== 0 ? 'patch' : level;
 }

@@ -39,10 +39,11 @@ export function parseTagFormat(format: string, component: string): TagFormat {
       fix: "set 'component' to the component's name (e.g. ingest), or remove '{component}' from 'tagFormat'.",
     });
   }
-  if (component && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(component)) {
+  // `/` separates parts, as in the names `git submodule add` gives (components/ingest).
+  if (component && !/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/.test(component)) {
     throw new UserError(`'${component}' cannot be used in a tag name.`, {
       input: 'component',
-      fix: 'use letters, digits, dots, hyphens and underscores.',
+      fix: 'use letters, digits, dots, hyphens and underscores (and / between parts).',
     });
   }
   const withComponent = format.split('{component}').join(component);

@@ -10,7 +10,7 @@ import { UserError } from '../../shared/errors';
 import { readProject, type PythonProject } from '../../shared/python/project';
 import type { PublishPlan } from '../../shared/python/publish';
 import { canonicalPep440 } from '../../shared/python/wheel';
-import { toPep440 } from '../../shared/versioning/pep440';
+import { toPep440, unpublishablePep440 } from '../../shared/versioning/pep440';
 import { parseVersion } from '../../shared/versioning/semver';
 
 export interface BuildWheelSettings {
@@ -18,6 +18,8 @@ export interface BuildWheelSettings {
   version?: { semver: string; pep440: string };
   interpreter: string;
   isolation: boolean;
+  /** `python -m build -x`: the build requirements are not checked (non-isolated builds only). */
+  skipDependencyCheck: boolean;
   sdist: boolean;
   outputDirectory: string;
   timeoutMs: number;
@@ -29,16 +31,27 @@ export function readSettings(): BuildWheelSettings {
   const project = readProject(agent.pathInput('projectDirectory') ?? process.cwd());
   const version = requestedVersion();
   const isolation = agent.boolInput('isolation');
+  const skipDependencyCheck = agent.boolInput('skipDependencyCheck');
+  if (skipDependencyCheck && isolation)
+    throw new UserError('an isolated build installs its requirements itself: there is no dependency check to skip.', {
+      input: 'skipDependencyCheck',
+      fix: 'set isolation: false with it, or leave skipDependencyCheck false.',
+    });
   const sdist = agent.boolInput('sdist');
   const outputDirectory = outputFolder();
   const timeoutMs = buildTimeoutMs();
-  const plan = publishPlan();
+  // The no-progress bound of network work (git's too): how long an upload may move no bytes, and
+  // a Databricks request may go unanswered. Defaults otherwise: 60 s for the feed, 30 s for Databricks.
+  const stallSeconds = agent.positiveNumberVariable('Relevo.NetworkTimeoutSeconds');
+  const stallMs = stallSeconds ? Math.round(stallSeconds * 1000) : undefined;
+  const plan = publishPlan(stallMs);
   const databricks = plan.databricks
     ? databricksConnection({
         connection: 'databricksConnection',
         azureSubscription: 'databricksAzureSubscription',
         workspaceUrl: 'databricksWorkspaceUrl',
         neededBy: 'volumePath',
+        timeoutMs: stallMs,
       })
     : undefined;
   return {
@@ -46,6 +59,7 @@ export function readSettings(): BuildWheelSettings {
     version,
     interpreter: agent.input('pythonInterpreter') ?? 'python3',
     isolation,
+    skipDependencyCheck,
     sdist,
     outputDirectory,
     timeoutMs,
@@ -76,6 +90,12 @@ function requestedVersion(): { semver: string; pep440: string } | undefined {
   if (!text) return undefined;
   const clean = text.replace(/^v(?=\d)/, '');
   if (parseVersion(clean)) {
+    const refusal = unpublishablePep440(clean);
+    if (refusal)
+      throw new UserError(`'${text}' cannot be published as a Python version: ${refusal}.`, {
+        input: 'version',
+        fix: 'pass a version with at most one number after the pre-release label and no +build part (1.3.0, 1.3.0-rc.2, 1.3.0-dev.7), or a PEP 440 version as it is.',
+      });
     const buildId = agent.buildId();
     return { semver: clean, pep440: toPep440(clean, buildId ? { devNumber: buildId } : {}) };
   }
@@ -98,7 +118,7 @@ function outputFolder(): string {
   return dir;
 }
 
-function publishPlan(): PublishPlan {
+function publishPlan(stallMs: number | undefined): PublishPlan {
   const plan: PublishPlan = { initScript: agent.boolInput('initScript') };
   const artifactName = agent.input('artifactName');
   if (artifactName) {
@@ -127,7 +147,7 @@ function publishPlan(): PublishPlan {
       });
     if (url.protocol !== 'https:' && !/^(127\.0\.0\.1|localhost)$/.test(url.hostname))
       throw new UserError(`'${feedUrl}' is not https.`, { input: 'feedUrl', fix: 'use the https:// upload URL.' });
-    plan.feed = { url: feedUrl, skipExisting: agent.boolInput('skipExisting'), ...feedCredentials(url) };
+    plan.feed = { url: feedUrl, skipExisting: agent.boolInput('skipExisting'), stallMs, ...feedCredentials(url) };
   }
   const volumePath = agent.input('volumePath');
   const clusterIds = agent.listInput('clusterIds');

@@ -71,19 +71,11 @@ export function envName(name: string): string {
   return name.replace(/[. ]/g, '_').toUpperCase();
 }
 
-const KEEP = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'SYSTEMROOT'];
-
-export function runTask(folder: string, options: RunOptions = {}): Promise<TaskRun> {
+/** The environment the agent gives a task for these inputs, variables, token and endpoints (and `env`). */
+export function agentVariables(
+  options: Pick<RunOptions, 'inputs' | 'variables' | 'accessToken' | 'endpoints' | 'env'>,
+): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const k of KEEP) if (process.env[k]) env[k] = process.env[k]!;
-  // Every run gets an agent temp folder, as on an agent (without one, task-lib writes .taskkey
-  // into the current folder); it is removed once the run's output has been read.
-  const agentTemp = mkdtempSync(join(tmpdir(), 'relevo-agent-temp-'));
-  env.AGENT_TEMPDIRECTORY = agentTemp;
-  env.SYSTEM_CULTURE = 'en-US';
-  // Tests make commits without a global git identity, as agents do.
-  env.GIT_CONFIG_NOSYSTEM = '1';
-  env.GIT_CONFIG_GLOBAL = '/dev/null';
   for (const [k, v] of Object.entries(options.variables ?? {})) env[envName(k)] = v;
   for (const [k, v] of Object.entries(options.inputs ?? {})) env[`INPUT_${envName(k)}`] = String(v);
   if (options.accessToken) {
@@ -100,7 +92,23 @@ export function runTask(folder: string, options: RunOptions = {}): Promise<TaskR
     for (const [k, v] of Object.entries(e.parameters)) env[`ENDPOINT_AUTH_PARAMETER_${key}_${k.toUpperCase()}`] = v;
     for (const [k, v] of Object.entries(e.data ?? {})) env[`ENDPOINT_DATA_${key}_${k.toUpperCase()}`] = v;
   }
-  Object.assign(env, options.env, { AGENT_TEMPDIRECTORY: agentTemp });
+  return Object.assign(env, options.env);
+}
+
+const KEEP = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'SYSTEMROOT'];
+
+export function runTask(folder: string, options: RunOptions = {}): Promise<TaskRun> {
+  const env: Record<string, string> = {};
+  for (const k of KEEP) if (process.env[k]) env[k] = process.env[k]!;
+  // Every run gets an agent temp folder, as on an agent (without one, task-lib writes .taskkey
+  // into the current folder); it is removed once the run's output has been read.
+  const agentTemp = mkdtempSync(join(tmpdir(), 'relevo-agent-temp-'));
+  env.AGENT_TEMPDIRECTORY = agentTemp;
+  env.SYSTEM_CULTURE = 'en-US';
+  // Tests make commits without a global git identity, as agents do.
+  env.GIT_CONFIG_NOSYSTEM = '1';
+  env.GIT_CONFIG_GLOBAL = '/dev/null';
+  Object.assign(env, agentVariables(options), { AGENT_TEMPDIRECTORY: agentTemp });
   const script = join(options.tasksDir ?? DIST_TASKS, folder, 'index.js');
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [script], { env, cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -27,15 +27,15 @@
  * | PATCH   | {project}/_apis/git/repositories/{repo}/pullRequests/{id}              | 200 (title, description, autoCompleteSetBy (the empty id turns it off), completionOptions, status, isDraft); 403 | R "Auto-complete"; L GitApi.updatePullRequest; azure-devops-cli-extension update_pull_request (EMPTY_UUID) |
  * | PUT     | {project}/_apis/git/repositories/{repo}/pullRequests/{id}/reviewers/{reviewerId} | 200 reviewer; 403                         | brief; L GitApi.createPullRequestReviewer |
  * | GET     | {project}/_apis/git/repositories/{repo}/commits/{commit}/statuses      | 200 {count,value}, newest first; latestOnly          | R "Commit statuses"; L GitApi.getStatuses |
- * | POST    | {project}/_apis/git/repositories/{repo}/annotatedTags                  | 201; 400 no message; 409 exists (modeled text); 403 TF401027 CreateTag | R "Annotated tag"; I MicrosoftDocs/vsts-rest-api-specs#176 (400), #390 (409) |
  * | GET     | {project}/_apis/build/definitions?name=                                | 200 {count,value}; 403 (modeled)                    | L BuildApi.getDefinitions |
- * | GET     | {project}/_apis/build/builds?definitions=&repositoryId=&branchName=&$top=&queryOrder= | 200 {count,value}; 403 (modeled)      | R "Builds for a commit"; L BuildApi.getBuilds |
+ * | GET     | {project}/_apis/build/builds?definitions=&repositoryId=&branchName=&minTime=&$top=&continuationToken=&queryOrder= | 200 {count,value}, at most $top newest first, the next page's token in x-ms-continuationtoken; 403 (modeled) | R "Builds for a commit"; L BuildApi.getBuilds |
  *
  * Everything needs `Authorization: Bearer <token>`: otherwise 401 TF400813 with WWW-Authenticate.
  * Faults (`fail`): the next N requests matching a path answer a status (503, 429 + Retry-After,
  * any Azure DevOps error body), or are never answered (`hang`, for timeouts). `failAt(k)`: the
  * k-th request from then on, whatever it is (discovery included), gets a fault's answer (default
- * 403 TF401027, which no client retries), for the tests that fail every answer of a run in turn.
+ * 403 TF401027, which no client retries), for the tests that fail every answer of a run in turn;
+ * `failFrom(k)`: every request from the k-th on (the service down from there, undo included).
  * A pull request is abandoned by a PATCH with `status: abandoned` (or its enum value 2).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -57,7 +57,6 @@ export const LOCATION_IDS = {
   pullRequests: '9946fd70-0d40-406e-b686-b4744cbbcc37',
   pullRequestReviewers: '4b6702c7-aa35-4b89-9c96-b9abf6d3e540',
   statuses: '428dd4fb-fda5-4722-af02-9313b80305da',
-  annotatedTags: '5e8a8081-3851-4626-b677-9891cc04102e',
   builds: '0cd358e1-9217-4d94-8269-1c1ee6f93dcf',
   definitions: 'dbeaf647-6167-421a-bda9-c9327b25e2e6',
 } as const;
@@ -118,13 +117,6 @@ const LOCATIONS: Location[] = [
     resourceVersion: 2,
   },
   {
-    id: LOCATION_IDS.annotatedTags,
-    area: 'git',
-    resourceName: 'annotatedTags',
-    routeTemplate: '{project}/_apis/git/repositories/{repositoryId}/{resource}/{objectId}',
-    resourceVersion: 1,
-  },
-  {
     id: LOCATION_IDS.builds,
     area: 'build',
     resourceName: 'builds',
@@ -144,7 +136,7 @@ const LOCATIONS: Location[] = [
 // State
 // ---------------------------------------------------------------------------------------------
 
-export type Permission = 'pullRequestContribute' | 'createTag' | 'viewBuilds';
+export type Permission = 'pullRequestContribute' | 'viewBuilds';
 
 export interface ProjectRecord {
   id: string;
@@ -203,13 +195,6 @@ export interface StatusRecord {
   targetUrl?: string;
   creationDate: string;
 }
-export interface TagRecord {
-  repositoryId: string;
-  name: string;
-  objectId: string;
-  message: string;
-  taggedObjectId: string;
-}
 
 export interface ServerState {
   /** The identity behind the token (connectionData.authenticatedUser). */
@@ -223,7 +208,6 @@ export interface ServerState {
   definitions: DefinitionRecord[];
   builds: BuildRecord[];
   statuses: StatusRecord[];
-  tags: TagRecord[];
   /** Permissions the build identity lacks: the calls that need them answer 403. */
   denied: Set<Permission>;
 }
@@ -274,6 +258,10 @@ export interface AzureDevOpsServer {
   failNth(n: number, fault?: NthFault): void;
   /** The k-th request from now on answers `fault` (default 403 TF401027, the build identity lacking Contribute); 0: none. Restarts the count (failNth with another default). */
   failAt(k: number, fault?: NthFault): void;
+  /** Every request from the k-th on answers `fault` (default 403 TF401027): the service down from there on, undo included; 0: none. */
+  failFrom(k: number, fault?: NthFault): void;
+  /** Called with each request before it is answered (synchronously: what it does happens before the answer). */
+  onRequest(fn: ((request: RecordedRequest) => void) | undefined): void;
   answered(): number;
   addRepository(name: string, options?: Partial<Omit<RepositoryRecord, 'name'>>): RepositoryRecord;
   addDefinition(name: string, options?: Partial<Omit<DefinitionRecord, 'name'>>): DefinitionRecord;
@@ -312,6 +300,8 @@ class Reply {
   ) {}
 }
 const json = (status: number, body: unknown, headers?: Record<string, string>) => new Reply(status, body, headers);
+/** The most builds one answer holds, whatever $top asks (modeled: the service caps its pages). */
+export const BUILDS_PAGE_LIMIT = 1000;
 const list = (value: unknown[]) => json(200, { count: value.length, value });
 
 // ---------------------------------------------------------------------------------------------
@@ -350,13 +340,13 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     definitions: [],
     builds: [],
     statuses: [],
-    tags: [],
     denied: new Set(),
   };
   const requests: RecordedRequest[] = [];
   const faults: Array<Fault & { left: number }> = [];
   let counted = 0;
-  let nth: { at: number; fault: NthFault } | undefined;
+  let nth: { at: number; fault: NthFault; onward?: boolean } | undefined;
+  let onRequest: ((request: RecordedRequest) => void) | undefined;
   const failNth = (n: number, fault: NthFault = {}) => {
     counted = 0;
     nth = n > 0 ? { at: n, fault: { status: 500, ...fault } } : undefined;
@@ -364,6 +354,9 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
   let nextPullRequestId = 1;
   let nextDefinitionId = 1;
   let nextBuildId = 100;
+  /** Continuation tokens of the builds list (opaque to the client): where the next page starts. */
+  const pageTokens = new Map<string, number>();
+  let lastQueued = 0;
   let base = ''; // http://127.0.0.1:port/org/
 
   // --- lookups ----------------------------------------------------------------------------------
@@ -739,42 +732,6 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       },
     },
     {
-      method: 'POST',
-      pattern: new RegExp(`^${R}/annotatedtags$`, 'i'),
-      location: LOCATION_IDS.annotatedTags,
-      handle: (ctx, m) => {
-        const repo = needRepository(m[1], m[2]);
-        needPermission('createTag', 'CreateTag');
-        const body = (ctx.body ?? {}) as { name?: unknown; message?: unknown; taggedObject?: { objectId?: unknown } };
-        const name = typeof body.name === 'string' ? body.name : '';
-        const objectId = typeof body.taggedObject?.objectId === 'string' ? body.taggedObject.objectId : '';
-        if (!name) return badRequest('InvalidArgumentValueException', 'The tag name must be given.'); // modeled
-        if (typeof body.message !== 'string' || !body.message)
-          return badRequest('InvalidArgumentValueException', 'The tag message must be given.'); // I vsts-rest-api-specs#176: 400 without a message; text modeled
-        if (!/^[0-9a-f]{40}$/i.test(objectId))
-          return badRequest('InvalidArgumentValueException', `'${objectId}' is not a valid object id.`); // modeled
-        if (state.tags.some((t) => t.repositoryId === repo.id && t.name === name)) {
-          return json(409, adoError('GitRefNameConflictException', `The tag 'refs/tags/${name}' already exists.`)); // I vsts-rest-api-specs#390: 409; text modeled
-        }
-        const tag: TagRecord = {
-          repositoryId: repo.id,
-          name,
-          message: body.message,
-          taggedObjectId: objectId.toLowerCase(),
-          objectId: createHash('sha1').update(`tag ${name} ${objectId}`).digest('hex'),
-        };
-        state.tags.push(tag);
-        return json(201, {
-          name: tag.name,
-          objectId: tag.objectId,
-          taggedObject: { objectId: tag.taggedObjectId, objectType: 'commit' },
-          taggedBy: { name: state.user.displayName, email: `${state.user.id}@build`, date: new Date().toISOString() },
-          message: tag.message,
-          url: `${base}${repo.projectId}/_apis/git/repositories/${repo.id}/annotatedTags/${tag.objectId}`,
-        });
-      },
-    },
-    {
       method: 'GET',
       pattern: /^([^/]+)\/_apis\/build\/definitions$/i,
       location: LOCATION_IDS.definitions,
@@ -800,12 +757,33 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         let found = state.builds.filter((b) => b.projectId === p.id && (!definitions || definitions.includes(b.definitionId)));
         if (q.repositoryId) found = found.filter((b) => (b.repositoryId ?? '').toLowerCase() === q.repositoryId.toLowerCase());
         if (q.branchName) found = found.filter((b) => b.sourceBranch === q.branchName);
+        // minTime: builds queued at or after it (the order is by queue time).
+        if (q.minTime) {
+          const min = Date.parse(q.minTime);
+          if (Number.isNaN(min)) return badRequest('InvalidArgumentValueException', `'${q.minTime}' is not a valid date.`); // modeled
+          found = found.filter((b) => Date.parse(b.queueTime) >= min);
+        }
         found.sort((a, b) =>
           order === 'queuetimeascending' || order === '5'
-            ? a.queueTime.localeCompare(b.queueTime)
+            ? a.queueTime.localeCompare(b.queueTime) || a.id - b.id
             : b.queueTime.localeCompare(a.queueTime) || b.id - a.id,
         );
-        return list(found.slice(0, q.$top ? Number(q.$top) : 1000).map(buildJson));
+        // R "Builds for a commit": at most $top a page; the next page's token in x-ms-continuationtoken, sent back as continuationToken=.
+        const top = Math.min(q.$top ? Number(q.$top) : BUILDS_PAGE_LIMIT, BUILDS_PAGE_LIMIT);
+        let from = 0;
+        if (q.continuationToken) {
+          const token = pageTokens.get(q.continuationToken);
+          if (token === undefined) return badRequest('InvalidArgumentValueException', 'The continuation token is not valid.'); // modeled
+          from = token;
+        }
+        const page = found.slice(from, from + top);
+        const headers: Record<string, string> = {};
+        if (from + top < found.length) {
+          const token = randomUUID().replace(/-/g, '');
+          pageTokens.set(token, from + top);
+          headers['x-ms-continuationtoken'] = token;
+        }
+        return json(200, { count: page.length, value: page.map(buildJson) }, headers);
       },
     },
   ];
@@ -903,6 +881,8 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       ...(body !== undefined ? { body } : {}),
     };
     requests.push(record);
+    // The test acts while the request waits (another run pushing while this one's gate is asked).
+    onRequest?.(record);
 
     const send = (reply: Reply) => {
       record.status = reply.status;
@@ -927,7 +907,7 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     const rest = decodedPath.slice(prefix.length);
     // Faults come first: a gateway or throttler answers before the service looks at the request.
     counted++;
-    const mine = nth?.at === counted ? nth.fault : undefined;
+    const mine = nth && (nth.at === counted || (nth.onward && counted > nth.at)) ? nth.fault : undefined;
     // `acted`: the request is served, then its answer replaced by the failure (a gateway error after the service acted).
     const lost = mine?.acted ? mine : undefined;
     const fault =
@@ -1024,6 +1004,17 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
       );
       failNth(k, { status: 403, body, ...fault });
     },
+    failFrom(k, fault = {}) {
+      const body = adoError(
+        'GitNeedsPermissionException',
+        `TF401027: You need the Git 'GenericContribute' permission to perform this action. Details: identity '${identity()}', scope 'repository'.`,
+      );
+      failNth(k, { status: 403, body, ...fault });
+      if (nth) nth.onward = true;
+    },
+    onRequest(fn) {
+      onRequest = fn;
+    },
     answered: () => counted,
     addRepository(name, extra = {}) {
       const repo: RepositoryRecord = { id: randomUUID(), projectId: project.id, defaultBranch: 'refs/heads/main', ...extra, name };
@@ -1044,9 +1035,11 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
         sourceBranch: 'refs/heads/main',
         status: 'completed',
         result: 'succeeded',
-        queueTime: new Date(Date.UTC(2026, 0, 1, 0, 0, id % 60)).toISOString(),
+        // Queued when added (after the commits a test made), later ones later: the order of ids.
+        queueTime: new Date(Math.max(Date.now(), lastQueued + 1)).toISOString(),
         ...build,
       };
+      lastQueued = Math.max(lastQueued, Date.parse(record.queueTime));
       state.builds.push(record);
       return record;
     },

@@ -25,8 +25,8 @@
  * | DELETE | /api/2.0/fs/files{path}                 | 204; 404 NOT_FOUND                                                     | SDK delete |
  * | POST   | /api/2.0/libraries/install              | 200 {}; the same library already there: no change (one marked UNINSTALL_ON_RESTART is INSTALLED again: modeled); 400 no cluster | R "Install a library" |
  * | POST   | /api/2.0/libraries/uninstall            | 200 {}; a RUNNING cluster marks the library UNINSTALL_ON_RESTART (dropped at its restart); a cluster not running drops it at once (modeled); one not listed: no change | SDK uninstall |
- * | GET    | /api/2.0/libraries/cluster-status       | library_statuses[]: PENDING → INSTALLING → INSTALLED / FAILED, one step per read of a RUNNING cluster; a TERMINATED cluster keeps PENDING | R "Library status" |
- * | GET    | /api/2.1/clusters/get                   | {cluster_id, cluster_name, state, state_message}; 400 INVALID_PARAMETER_VALUE unknown id | R "Restart / state" |
+ * | GET    | /api/2.0/libraries/cluster-status       | library_statuses[]: PENDING → INSTALLING → INSTALLED / FAILED (or the `installEnds` state: SKIPPED, RESTORED, UNINSTALL_ON_RESTART, with messages), one step per read of a RUNNING or RESIZING cluster; a cluster not running keeps PENDING (a `starting` PENDING cluster becomes its `to` state after its reads) | R "Library status", SDK LibraryInstallStatus |
+ * | GET    | /api/2.1/clusters/get                   | {cluster_id, cluster_name, state (any of the SDK's State), state_message}; 400 INVALID_PARAMETER_VALUE unknown id | R "Restart / state", SDK State |
  * | POST   | /api/2.1/clusters/restart               | 200 {}; state RESTARTING for `restartReads` reads, then RUNNING with libraries re-installed from their files | R "Restart / state" |
  * | POST   | /api/2.0/sql/statements                 | statement_id + status; HTTP 200 for a FAILED statement (also one the warehouse refuses, see statementProblem: markers, one statement); 400 bad warehouse/wait_timeout; 404 unknown warehouse | R "Run SQL", Facts, SDK |
  * | GET    | /api/2.0/sql/statements/{id}            | PENDING → RUNNING → SUCCEEDED / FAILED, one step per read; SUCCEEDED → CLOSED once its result was served `resultReads` times (STATEMENT_TRANSITIONS) | R "Poll / cancel", SDK StatementState |
@@ -52,6 +52,7 @@
  * credential: `state.gitCredential = false` (the answer as Databricks words it, K).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readPaced, type Pace } from './pacedBody';
 import { listenLocal, type Fault } from './localServer';
 
 export type { Fault } from './localServer';
@@ -59,7 +60,8 @@ import { randomUUID } from 'node:crypto';
 
 export const DATABRICKS_SCOPE = '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default';
 
-export type ClusterState = 'PENDING' | 'RUNNING' | 'RESTARTING' | 'TERMINATED' | 'TERMINATING' | 'ERROR';
+/** The SDK's cluster `State` (databricks-sdk-py service/compute.py), every member. */
+export type ClusterState = 'PENDING' | 'RUNNING' | 'RESTARTING' | 'RESIZING' | 'TERMINATED' | 'TERMINATING' | 'ERROR' | 'UNKNOWN';
 export type LibraryState =
   'PENDING' | 'RESOLVING' | 'INSTALLING' | 'INSTALLED' | 'FAILED' | 'SKIPPED' | 'UNINSTALL_ON_RESTART' | 'RESTORED';
 
@@ -79,6 +81,12 @@ export interface ClusterRecord {
   restartReads: number;
   /** Installs of a library whose whl path matches end FAILED with this message. */
   failInstall?: { match: RegExp; message: string };
+  /** Installs of a library whose whl path matches end in this state (SKIPPED, RESTORED, UNINSTALL_ON_RESTART, …) with these messages. */
+  installEnds?: { match: RegExp; status: LibraryState; messages: string[] };
+  /** A PENDING cluster (starting) becomes `to` after this many reads of its state or libraries. */
+  starting?: { reads: number; to: ClusterState };
+  /** clusters/get's state_message (default: one for TERMINATED). */
+  stateMessage?: string;
 }
 export interface StatementRecord {
   id: string;
@@ -214,6 +222,8 @@ export interface DatabricksServerState {
   clusters: Map<string, ClusterRecord>;
   warehouses: Set<string>;
   statements: Map<string, StatementRecord>;
+  /** How PUT /api/2.0/fs/files bodies are read: slowly, or not past some bytes (never answered). */
+  uploadPace?: Pace;
   /** Operations the identity may not do: 403 PERMISSION_DENIED. */
   denied: Set<Operation>;
   /** Answers that serve a SUCCEEDED statement's result before it is CLOSED (0: closed before anyone read it; default: never). */
@@ -393,12 +403,16 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
   const libraryKey = (l: Record<string, unknown>) => JSON.stringify(l);
   /** A RUNNING cluster moves each library one step per status read. */
   const advance = (c: ClusterRecord) => {
-    if (c.state !== 'RUNNING') return;
+    if (c.state === 'PENDING' && c.starting && c.starting.reads-- <= 0) c.state = c.starting.to;
+    if (c.state !== 'RUNNING' && c.state !== 'RESIZING') return;
     for (const lib of c.libraries) {
       if (lib.status === 'PENDING') lib.status = 'INSTALLING';
       else if (lib.status === 'INSTALLING') {
         const whl = typeof lib.library.whl === 'string' ? lib.library.whl : undefined;
-        if (c.failInstall && whl && c.failInstall.match.test(whl)) {
+        if (c.installEnds && whl && c.installEnds.match.test(whl)) {
+          lib.status = c.installEnds.status;
+          lib.messages = c.installEnds.messages;
+        } else if (c.failInstall && whl && c.failInstall.match.test(whl)) {
           lib.status = 'FAILED';
           lib.messages = [c.failInstall.message];
         } else if (whl && !state.files.has(whl)) {
@@ -649,6 +663,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
       handle: (ctx) => {
         deny('clusters', `to read cluster ${ctx.query.cluster_id}`);
         const c = needCluster(ctx.query.cluster_id);
+        if (c.state === 'PENDING' && c.starting && c.starting.reads-- <= 0) c.state = c.starting.to;
         if (c.state === 'RESTARTING') {
           if (c.restartReads-- <= 0) {
             c.state = 'RUNNING';
@@ -662,7 +677,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
           cluster_id: c.id,
           cluster_name: c.name,
           state: c.state,
-          state_message: c.state === 'TERMINATED' ? 'Inactive cluster terminated (inactive for 120 minutes).' : '',
+          state_message: c.stateMessage ?? (c.state === 'TERMINATED' ? 'Inactive cluster terminated (inactive for 120 minutes).' : ''),
         });
       },
     },
@@ -963,8 +978,9 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
     const path = decodeURIComponent(parsed.pathname);
     const query: Record<string, string> = {};
     parsed.searchParams.forEach((v, k) => (query[k] = v));
-    const raw = await readBody(req);
     const method = (req.method ?? 'GET').toUpperCase();
+    // File uploads are read at the pace the test sets (slow, or stalled); everything else at once.
+    const raw = method === 'PUT' && path.startsWith('/api/2.0/fs/files/') ? await readPaced(req, state.uploadPace) : await readBody(req);
     const auth = req.headers.authorization;
     const bearer = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
     const authorization: RecordedRequest['authorization'] =
@@ -1085,6 +1101,9 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         libraries: [],
         restartReads: o.restartReads ?? 1,
         ...(o.failInstall ? { failInstall: o.failInstall } : {}),
+        ...(o.installEnds ? { installEnds: o.installEnds } : {}),
+        ...(o.starting ? { starting: o.starting } : {}),
+        ...(o.stateMessage !== undefined ? { stateMessage: o.stateMessage } : {}),
       };
       state.clusters.set(id, c);
       return c;

@@ -4,16 +4,20 @@
  *
  * | method | path        | answers | source |
  * |--------|-------------|---------|--------|
- * | POST   | {uploadPath} (default /org/_packaging/feed/pypi/upload/) | 200 on upload; 400 for a missing or wrong field or a sha256_digest that is not the file's; 409 (Azure Artifacts) or 400 "File already exists" (PyPI, `existsStatus: 400`) when the file is there; 401 without the Basic credentials; 403 when `denied` | warehouse `file_upload` (fields :action, protocol_version, metadata_version, name, version, filetype, pyversion, md5_digest, sha256_digest, content); the 409/400 texts modeled |
+ * | POST   | {uploadPath} (default /org/_packaging/feed/pypi/upload/) | 200 on upload; 400 for a missing or wrong field or a sha256_digest that is not the file's; 409 (Azure Artifacts) or 400 "File already exists" (PyPI, `existsStatus: 400`) when the file is there; 401 without the Basic credentials; 403 when `denied` | warehouse `file_upload` (fields :action, protocol_version, metadata_version, name, version, filetype, pyversion, md5_digest, sha256_digest, blake2_256_digest (checked with Python's hashlib), content, and the METADATA fields twine sends, kept with every repeated value); the 409/400 texts modeled. Failure modes: `pace` (a body read slowly, or not read past some bytes and never answered), `refuse` (400 for matching file names) |
  *
  * Stops by itself after `lifetimeMs` and on `stop()`.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenLocal } from './localServer';
+import { readPaced, type Pace } from './pacedBody';
 
 export interface UploadedFile {
   fields: Record<string, string>;
+  /** Every value of each field, in order (classifiers, requires_dist, project_urls repeat). */
+  lists: Record<string, string[]>;
   filename: string;
   bytes: Buffer;
 }
@@ -26,6 +30,10 @@ export interface PypiServer {
   requests: Array<{ method: string; path: string; status: number; authorization?: string; error?: string }>;
   /** Forbid uploads (403). */
   denied: boolean;
+  /** How the request bodies are read (slow, or stalled after some bytes). */
+  pace: Pace;
+  /** Files whose name matches are refused with 400 and this message (a feed that takes the wheel and refuses the sdist). */
+  refuse?: { match: RegExp; message: string };
   seed(filename: string): void;
   /** A job token the feed accepts as a Basic password with any user name (as Azure Artifacts does). */
   acceptToken(token: string): void;
@@ -36,11 +44,12 @@ export interface PypiServer {
 export function parseMultipart(
   body: Buffer,
   contentType: string,
-): { fields: Record<string, string>; files: Record<string, { filename: string; bytes: Buffer }> } {
+): { fields: Record<string, string>; lists: Record<string, string[]>; files: Record<string, { filename: string; bytes: Buffer }> } {
   const boundary = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType);
   if (!boundary) throw new Error('no multipart boundary');
   const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
   const fields: Record<string, string> = {};
+  const lists: Record<string, string[]> = {};
   const files: Record<string, { filename: string; bytes: Buffer }> = {};
   let at = body.indexOf(delimiter);
   while (at >= 0) {
@@ -55,10 +64,13 @@ export function parseMultipart(
     const name = /name="([^"]*)"/i.exec(headers)?.[1] ?? '';
     const filename = /filename="([^"]*)"/i.exec(headers)?.[1];
     if (filename !== undefined) files[name] = { filename, bytes: Buffer.from(content) };
-    else fields[name] = content.toString('utf8');
+    else {
+      fields[name] = content.toString('utf8');
+      (lists[name] ??= []).push(fields[name]);
+    }
     at = next;
   }
-  return { fields, files };
+  return { fields, lists, files };
 }
 
 export async function startPypiServer(
@@ -69,13 +81,12 @@ export async function startPypiServer(
   const password = `pypi-secret-${randomUUID()}`;
   const files = new Map<string, UploadedFile>();
   const requests: PypiServer['requests'] = [];
-  const state = { denied: false };
+  const state: { denied: boolean; pace: Pace; refuse?: PypiServer['refuse'] } = { denied: false, pace: {} };
   const accepted = new Set([`Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`]);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    const body = readPaced(req, state.pace);
+    void body.then((received) => {
       const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
       const reply = (status: number, text: string, error?: string) => {
         requests.push({ method: req.method ?? '', path, status, authorization: req.headers.authorization, ...(error ? { error } : {}) });
@@ -91,7 +102,7 @@ export async function startPypiServer(
       if (state.denied) return reply(403, "User 'build' lacks permission to complete this action. You need to have 'AddPackage'."); // modeled on Azure Artifacts
       let form: ReturnType<typeof parseMultipart>;
       try {
-        form = parseMultipart(Buffer.concat(chunks), String(req.headers['content-type'] ?? ''));
+        form = parseMultipart(received, String(req.headers['content-type'] ?? ''));
       } catch (err) {
         return reply(400, `Bad multipart body: ${(err as Error).message}`);
       }
@@ -113,12 +124,15 @@ export async function startPypiServer(
         return reply(400, 'The digest supplied does not match a digest calculated from the uploaded file.', 'sha256_digest');
       if (f.md5_digest && f.md5_digest !== createHash('md5').update(content.bytes).digest('hex'))
         return reply(400, 'The digest supplied does not match a digest calculated from the uploaded file.', 'md5_digest');
+      if (f.blake2_256_digest && f.blake2_256_digest !== blake2b256(content.bytes))
+        return reply(400, 'The digest supplied does not match a digest calculated from the uploaded file.', 'blake2_256_digest');
+      if (state.refuse?.match.test(content.filename)) return reply(400, state.refuse.message);
       if (files.has(content.filename)) {
         return options.existsStatus === 400
           ? reply(400, 'File already exists. See https://pypi.org/help/#file-name-reuse for more information.')
           : reply(409, `The feed already contains the file '${content.filename}' in package '${f.name} ${f.version}'.`); // modeled on Azure Artifacts
       }
-      files.set(content.filename, { fields: f, filename: content.filename, bytes: content.bytes });
+      files.set(content.filename, { fields: f, lists: form.lists, filename: content.filename, bytes: content.bytes });
       return reply(200, 'OK');
     });
   };
@@ -136,8 +150,34 @@ export async function startPypiServer(
     set denied(v: boolean) {
       state.denied = v;
     },
-    seed: (filename) => void files.set(filename, { fields: {}, filename, bytes: Buffer.alloc(0) }),
+    get pace() {
+      return state.pace;
+    },
+    set pace(v: Pace) {
+      state.pace = v;
+    },
+    get refuse() {
+      return state.refuse;
+    },
+    set refuse(v: PypiServer['refuse']) {
+      state.refuse = v;
+    },
+    seed: (filename) => void files.set(filename, { fields: {}, lists: {}, filename, bytes: Buffer.alloc(0) }),
     acceptToken: (token: string) => void extraTokens.add(token),
     stop,
   };
+}
+
+/** BLAKE2b-256 as Python computes it (hashlib, digest_size=32): checked independently of the client's own implementation. */
+function blake2b256(bytes: Buffer): string {
+  return execFileSync(
+    '/usr/bin/python3',
+    ['-c', 'import sys, hashlib; print(hashlib.blake2b(sys.stdin.buffer.read(), digest_size=32).hexdigest())'],
+    {
+      input: bytes,
+      maxBuffer: 1 << 20,
+    },
+  )
+    .toString()
+    .trim();
 }

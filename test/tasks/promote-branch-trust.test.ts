@@ -196,7 +196,7 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       const a = commitOn(r, 'dev', 'feat: read parquet');
       const repo = server.addRepository('app');
       const ci = server.addDefinition('CI');
-      server.addBuild({ definitionId: ci.id, sourceVersion: a });
+      server.addBuild({ definitionId: ci.id, sourceVersion: a, sourceBranch: 'refs/heads/dev', repositoryId: repo.id });
       server.addStatus(repo.id, a, { state: 'succeeded', context: { genre: 'continuous-integration', name: 'unit-tests' } });
       const agent = checkout(r, 'dev');
       const remote = refsOf(r.bare);
@@ -473,7 +473,7 @@ describe('PromoteBranch: failures at every step, cancellation, hooks, the token,
       );
       const repo = server.addRepository('app');
       const ci = server.addDefinition('CI ##vso[task.setvariable variable=pullRequestId;isOutput=true]666\r##[error]z');
-      server.addBuild({ definitionId: ci.id, sourceVersion: promoted });
+      server.addBuild({ definitionId: ci.id, sourceVersion: promoted, sourceBranch: 'refs/heads/dev', repositoryId: repo.id });
       const rest = {
         accessToken: server.token,
         variables: {

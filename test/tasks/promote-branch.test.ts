@@ -103,8 +103,15 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
         git(r.bare, 'log', '-1', '--format=%B', merge),
         /^Merge v1\.1\.0-rc\.1 into pre\n\nPromoted [0-9a-f]{12} from 'dev' to 'pre' by Relevo PromoteBranch\./,
       );
-      assert.equal(remoteTags(r.bare)['v1.1.0-rc.1'], a, 'the candidate tag is on the tested commit');
+      assert.equal(remoteTags(r.bare)['v1.1.0-rc.1'], merge, 'the candidate tag is on the merge commit: what pre holds and tests');
       assert.equal(run.outputs.promotedCommit, a);
+      const rerun = ok(await promote(checkout(r, 'dev'), 'dev', { to: 'pre', strategy: 'merge' }));
+      assert.equal(rerun.outputs.tag, 'v1.1.0-rc.1', "a re-run reports the merge commit's candidate, makes no other");
+      assert.equal(tip(r, 'pre'), merge);
+      // The next step does not dead-end: pre's tip is a tagged candidate.
+      const release = ok(await promote(checkout(r, 'pre'), 'pre', { to: 'pro' }));
+      assert.equal(release.outputs.tag, 'v1.1.0');
+      assert.equal(tip(r, 'pro'), merge);
     });
 
     it('strategy merge whose merge conflicts on the target fails naming strategy and pushes nothing', async () => {
@@ -283,7 +290,7 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
         /Input 'requireSucceeded': commit [0-9a-f]{12} did not pass: build:CI \(no build of this commit\); status:continuous-integration\/unit-tests \(no such status on this commit\)\. Nothing was promoted\./,
       );
       assertNoToken(missing, server.token);
-      server.addBuild({ definitionId: ci.id, sourceVersion: a, result: 'failed' });
+      server.addBuild({ definitionId: ci.id, sourceVersion: a, sourceBranch: 'refs/heads/dev', repositoryId: repo.id, result: 'failed' });
       server.addStatus(repo.id, a, { state: 'failed', context: { genre: 'continuous-integration', name: 'unit-tests' } });
       failed(
         await promote(checkout(r, 'dev'), 'dev', gates, rest(repo.id)),
@@ -291,7 +298,7 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       );
       assert.equal(refsOf(r.bare), before, 'nothing moved');
 
-      server.addBuild({ definitionId: ci.id, sourceVersion: a });
+      server.addBuild({ definitionId: ci.id, sourceVersion: a, sourceBranch: 'refs/heads/dev', repositoryId: repo.id });
       server.addStatus(repo.id, a, { state: 'succeeded', context: { genre: 'continuous-integration', name: 'unit-tests' } });
       const run = ok(
         await promote(
@@ -380,9 +387,9 @@ describe('PromoteBranch (built task, run as the agent runs it)', function () {
       const before = refsOf(r.bare);
       const run = failed(
         await promote(checkout(r, 'hotfix/1.0.1'), 'hotfix/1.0.1', { to: 'pro' }, rest(repo.id)),
-        /PullRequestContribute.*Put back: the pull request from relevo\/back-merge-v1\.0\.1-into-dev into dev of app, if this run opened it \(abandoned\); refs\/heads\/pro, refs\/heads\/pre, refs\/heads\/relevo\/back-merge-v1\.0\.1-into-dev, refs\/tags\/v1\.0\.1 on 'origin'; the checkout's refs\/remotes\/origin\/pro, refs\/remotes\/origin\/pre, refs\/remotes\/origin\/relevo\/back-merge-v1\.0\.1-into-dev\./,
+        /PullRequestContribute.*Put back: the pull request from relevo\/back-merge-[0-9a-f]{12}-into-dev into dev of app, if this run opened it \(abandoned\); refs\/heads\/pro, refs\/heads\/pre, refs\/heads\/relevo\/back-merge-[0-9a-f]{12}-into-dev, refs\/tags\/v1\.0\.1 on 'origin'; the checkout's refs\/remotes\/origin\/pro, refs\/remotes\/origin\/pre, refs\/remotes\/origin\/relevo\/back-merge-[0-9a-f]{12}-into-dev\./,
       );
-      assert.equal(refsOf(r.bare), before, 'pro, pre, the tag and relevo/back-merge-v1.0.1-into-dev are back');
+      assert.equal(refsOf(r.bare), before, 'pro, pre, the tag and relevo/back-merge-<commit>-into-dev are back');
       assert.equal(server.state.pullRequests.length, 0);
       assertNoToken(run, server.token);
     });

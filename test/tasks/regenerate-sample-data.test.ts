@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { explain, ROOT, runTask, type TaskRun } from '../support/agentRunner';
+import { assertOnlyOwnCommands, explain, ROOT, runTask, type TaskRun } from '../support/agentRunner';
 import { tempDir } from '../support/repo';
 import { makeSalesData, queryFiles, SALES_CONFIG, seededToolCache } from '../support/sampleData';
 
@@ -85,6 +85,15 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
     assert.ok(existsSync(join(ws.dir, 'out', 'pre', '.relevo-sample.json')));
     assert.deepEqual(readdirSync(join(ws.dir, 'out')).sort(), ['dev', 'pre'], 'no staging left');
     assertSaltHidden(first);
+  });
+
+  it('registers the salt with the agent (##vso[task.setsecret]) before any other command, and writes only its own commands', () => {
+    assert.deepEqual(first.secrets, [SALT], 'the salt is registered once, as the agent must mask it');
+    const commands = first.commands.filter((c) => c.command !== 'task.debug');
+    assert.equal(commands[0].command, 'task.setsecret', 'nothing is written before the salt is registered');
+    assert.equal(commands[0].message, SALT);
+    assertSaltHidden(first);
+    assertOnlyOwnCommands(first, 'regenerate-sample-data');
   });
 
   it('nests DEV ⊆ PRE ⊆ filtered PRO, and closes every reference', async () => {

@@ -106,7 +106,7 @@ describe('UpdateSubmodules (built task, run as the agent runs it)', function () 
           ['scratch', null, null],
         ],
       );
-      assert.equal(lock.components[1].url, daemon.url('ingest.git'), 'the relative URL resolved as git resolves it');
+      assert.equal(lock.components[1].url, '../ingest.git', 'the URL as .gitmodules writes it');
       assert.equal(
         f.repo.git('show', 'HEAD:components.lock.json'),
         readFileSync(join(f.repo.dir, 'components.lock.json'), 'utf8').trim(),

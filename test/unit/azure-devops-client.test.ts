@@ -320,7 +320,7 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       assert.match(several.fix, /pipeline's id/);
     });
 
-    it('reads the latest status of each context on a commit', async () => {
+    it('reads every status posted on a commit, newest first, with its date (not only the latest of each context)', async () => {
       const repo = server.addRepository('ingest');
       server.addStatus(repo.id, COMMIT_A, { state: 'failed', context: { genre: 'relevo', name: 'tests' } });
       server.addStatus(repo.id, COMMIT_A, {
@@ -332,13 +332,48 @@ describe('Azure DevOps client (against the contract server, through azure-devops
       server.addStatus(repo.id, COMMIT_A, { state: 'pending', context: { name: 'sonar' } });
       server.addStatus(repo.id, COMMIT_B, { state: 'error', context: { name: 'other commit' } });
       const statuses = await client.commitStatuses(repo.id, COMMIT_A);
-      assert.deepEqual(statuses, [
-        { state: 'pending', genre: undefined, name: 'sonar', description: undefined, targetUrl: undefined },
-        { state: 'succeeded', genre: 'relevo', name: 'tests', description: 'all green', targetUrl: 'https://example.test/run/1' },
-      ]);
+      assert.deepEqual(
+        statuses.map((s) => [s.state, s.genre, s.name, s.description, s.targetUrl]),
+        [
+          ['pending', undefined, 'sonar', undefined, undefined],
+          ['succeeded', 'relevo', 'tests', 'all green', 'https://example.test/run/1'],
+          ['failed', 'relevo', 'tests', undefined, undefined],
+        ],
+      );
+      assert.ok(statuses.every((s) => s.createdAt && !Number.isNaN(Date.parse(s.createdAt))));
+      assert.ok(statuses[1].createdAt! > statuses[2].createdAt!);
       const request = server.requestsTo('/statuses')[0];
-      assert.equal(request.query.latestOnly, 'true');
+      assert.equal(request.query.latestOnly, 'false');
       assert.equal(request.apiVersion, '7.2-preview.2');
+    });
+
+    it('follows the builds pages (x-ms-continuationtoken) to a build of the commit beyond the first page', async () => {
+      const repo = server.addRepository('ingest');
+      const ci = server.addDefinition('ingest-ci');
+      const wanted = server.addBuild({
+        definitionId: ci.id,
+        sourceVersion: COMMIT_A,
+        repositoryId: repo.id,
+        sourceBranch: 'refs/heads/dev',
+      });
+      for (let i = 0; i < 450; i++)
+        server.addBuild({ definitionId: ci.id, sourceVersion: COMMIT_B, repositoryId: repo.id, sourceBranch: 'refs/heads/dev' });
+      const minTime = new Date(Date.parse(wanted.queueTime) - 1000);
+      const builds = await client.buildsForCommit(COMMIT_A, { definition: ci.id, repositoryId: repo.id, branch: 'dev', minTime });
+      assert.deepEqual(
+        builds.map((b) => b.id),
+        [wanted.id],
+      );
+      const pages = server.requestsTo('/_apis/build/builds');
+      assert.equal(pages.length, 3, '200 + 200 + 51');
+      assert.equal(pages[0].query.continuationToken, undefined);
+      assert.ok(pages[1].query.continuationToken && pages[2].query.continuationToken !== pages[1].query.continuationToken);
+      assert.ok(Math.abs(new Date(pages[0].query.minTime).getTime() - minTime.getTime()) < 1000, 'minTime is sent (to the second)');
+      assert.equal(pages[0].query.branchName, 'refs/heads/dev');
+      // Without minTime the walk is bounded by maxPages.
+      server.requests.length = 0;
+      assert.deepEqual(await client.buildsForCommit(COMMIT_A, { definition: ci.id, maxPages: 1 }), []);
+      assert.equal(server.requestsTo('/_apis/build/builds').length, 1);
     });
   });
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { resolveRoute, type FlowOptions } from '../../shared/promotion/flow';
-import { checkGates, parseGates, type GateClient } from '../../shared/promotion/gates';
-import { repositoryName } from '../../shared/promotion/plan';
+import { checkGates, newestPerContext, parseGates, type GateClient } from '../../shared/promotion/gates';
+import { azureReposProject, repositoryName } from '../../shared/git/remoteUrl';
 
 const flow = (o: Partial<FlowOptions>): FlowOptions => ({
   flow: 'environments',
@@ -133,11 +133,72 @@ describe('promotion: gates', () => {
   });
 });
 
+describe('promotion: gates read exactly', () => {
+  it('the build gate asks for the builds of the repository, branch and pipeline since the commit, and refuses partiallySucceeded', async () => {
+    const asked: unknown[] = [];
+    const client: GateClient = {
+      buildsForCommit: async (_c, o) => {
+        asked.push(o);
+        return [
+          { id: 9, definitionId: 1, definitionName: 'CI', status: 'completed', result: 'partiallySucceeded', sourceVersion: 'a', url: '' },
+        ];
+      },
+      commitStatuses: async () => [],
+    };
+    const committed = new Date('2026-03-01T10:00:00Z');
+    const [result] = await checkGates(client, parseGates(['build:CI']), 'a', async () => 'repo-id', { branch: 'dev', committed });
+    assert.deepEqual(asked, [{ definition: 'CI', repositoryId: 'repo-id', branch: 'dev', minTime: new Date('2026-02-28T10:00:00Z') }]);
+    assert.deepEqual([result.passed, result.detail], [false, "no succeeded build of this commit (build 9 of 'CI' partiallySucceeded)"]);
+  });
+
+  it('the status gate takes the newest status of each context: a failed after a succeeded fails it', async () => {
+    const statuses = [
+      { state: 'succeeded', genre: 'ci', name: 'unit', createdAt: '2026-01-01T00:00:01.000Z' },
+      { state: 'failed', genre: 'ci', name: 'unit', createdAt: '2026-01-01T00:00:02.000Z' },
+      { state: 'succeeded', genre: 'ci', name: 'e2e', createdAt: '2026-01-01T00:00:01.000Z' },
+    ];
+    assert.deepEqual(
+      newestPerContext(statuses).map((s) => [s.name, s.state]),
+      [
+        ['unit', 'failed'],
+        ['e2e', 'succeeded'],
+      ],
+    );
+    // Same date: the service's order (newest first) decides.
+    assert.equal(
+      newestPerContext([
+        { ...statuses[1], createdAt: undefined },
+        { ...statuses[0], createdAt: undefined },
+      ])[0].state,
+      'failed',
+    );
+    const client: GateClient = { buildsForCommit: async () => [], commitStatuses: async () => statuses };
+    const results = await checkGates(client, parseGates(['status:ci/unit', 'status:ci/e2e']), 'a', async () => 'r');
+    assert.deepEqual(
+      results.map((r) => [r.gate, r.passed, r.detail]),
+      [
+        ['status:ci/unit', false, 'status is failed'],
+        ['status:ci/e2e', true, 'status ci/e2e succeeded'],
+      ],
+    );
+  });
+});
+
 describe('promotion: repository names', () => {
   it('from the remote URL: Azure Repos, ssh, local paths', () => {
     assert.equal(repositoryName('https://dev.azure.com/org/Data%20Platform/_git/ingest', '/s/x'), 'ingest');
     assert.equal(repositoryName('git@ssh.dev.azure.com:v3/org/proj/picker', '/s/x'), 'picker');
     assert.equal(repositoryName('/tmp/remotes/history.git', '/s/x'), 'history');
     assert.equal(repositoryName(undefined, '/s/orchestration'), 'orchestration');
+  });
+
+  it('the project an Azure Repos URL names (same-name repositories of two projects)', () => {
+    assert.equal(azureReposProject('https://dev.azure.com/org/Data%20Platform/_git/common'), 'Data Platform');
+    assert.equal(azureReposProject('https://org@dev.azure.com/org/projB/_git/common'), 'projB');
+    assert.equal(azureReposProject('https://org.visualstudio.com/projA/_git/common'), 'projA');
+    assert.equal(azureReposProject('git@ssh.dev.azure.com:v3/org/projA/common'), 'projA');
+    assert.equal(azureReposProject('https://dev.azure.com/org/_git/common'), undefined);
+    assert.equal(azureReposProject('file:///tmp/projA/common.git'), undefined);
+    assert.equal(azureReposProject(undefined), undefined);
   });
 });

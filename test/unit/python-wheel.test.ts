@@ -1,14 +1,15 @@
 /** shared/python: PEP 440 forms, wheel checks, version stamps, init scripts, the upload form. */
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import JSZip from 'jszip';
 import { uploadDistribution, uploadForm } from '../../shared/clients/pypiUpload';
 import { planVersionStamp, readProject } from '../../shared/python/project';
 import { indexUrlFor, initScriptText } from '../../shared/python/publish';
 import { canonicalPep440, inspectWheel, parseWheelFileName, samePep440 } from '../../shared/python/wheel';
-import { toPep440 } from '../../shared/versioning/pep440';
+import { toPep440, unpublishablePep440 } from '../../shared/versioning/pep440';
 import { startPypiServer } from '../support/pypiServer';
 import { tempDir } from '../support/repo';
 
@@ -99,27 +100,93 @@ describe('python: wheel checks', () => {
   });
 });
 
+describe('python: zip64 wheels', () => {
+  it('reads a wheel with more than 65,535 entries (zip64, as Python zipfile writes it) and checks every RECORD hash', function () {
+    this.timeout(60_000);
+    const dir = tempDir('relevo-zip64-');
+    const wheel = join(dir, 'big-1.0.0-py3-none-any.whl');
+    // 66,000 modules: zipfile switches to zip64 (the end record's count is 0xffff).
+    execFileSync('/usr/bin/python3', [
+      '-c',
+      `import sys, zipfile, hashlib, base64
+def h(b): return 'sha256=' + base64.urlsafe_b64encode(hashlib.sha256(b).digest()).rstrip(b'=').decode()
+files = {'big/m%d.py' % i: b'X = %d\\n' % i for i in range(66000)}
+files['big-1.0.0.dist-info/METADATA'] = b'Metadata-Version: 2.1\\nName: big\\nVersion: 1.0.0\\n\\n'
+files['big-1.0.0.dist-info/WHEEL'] = b'Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n'
+record = ''.join('%s,%s,%d\\n' % (n, h(b), len(b)) for n, b in files.items()) + 'big-1.0.0.dist-info/RECORD,,\\n'
+with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
+    for n, b in files.items(): z.writestr(n, b)
+    z.writestr('big-1.0.0.dist-info/RECORD', record)
+`,
+      wheel,
+    ]);
+    const buf = readFileSync(wheel);
+    const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    assert.equal(buf.readUInt16LE(eocd + 10), 0xffff, 'a zip64 archive');
+    const info = inspectWheel(wheel, { name: 'big', version: '1.0.0' });
+    assert.equal(info.files, 66003);
+    assert.equal(info.version, '1.0.0');
+  });
+});
+
 describe('python: version stamps', () => {
-  it('follows setup.cfg attr: to the __init__.py; names the version input when there is nowhere to write', () => {
+  const noAnswer = () => Promise.resolve({ how: 'setup.py --version', problem: 'NameError: compute' });
+  it('follows setup.cfg attr: to the __init__.py; names the version input when there is nowhere to write', async () => {
     const dir = tempDir('relevo-stamp-');
     writeFileSync(join(dir, 'setup.cfg'), '[metadata]\nname = picker\nversion = attr: picker.__version__\n');
     mkdirSync(join(dir, 'picker'));
     writeFileSync(join(dir, 'picker', '__init__.py'), '__version__ = "0.1.0"\n');
-    const stamp = planVersionStamp(readProject(dir), { semver: '1.3.0-rc.2', pep440: '1.3.0rc2' });
+    const stamp = await planVersionStamp(readProject(dir), { semver: '1.3.0-rc.2', pep440: '1.3.0rc2' }, noAnswer);
     assert.equal(stamp.kind, 'files');
     assert.equal(stamp.kind === 'files' && stamp.edits[0].path, join(dir, 'picker', '__init__.py'));
     assert.equal(stamp.kind === 'files' && stamp.edits[0].after.toString(), '__version__ = "1.3.0rc2"\n');
 
     const none = tempDir('relevo-stamp-');
     writeFileSync(join(none, 'setup.py'), 'from setuptools import setup\nsetup(name="x", version=compute())\n');
-    assert.throws(
-      () => planVersionStamp(readProject(none), { semver: '1.0.0', pep440: '1.0.0' }),
-      /Input 'version': cannot find where the project's version is written/,
+    await assert.rejects(
+      () => planVersionStamp(readProject(none), { semver: '1.0.0', pep440: '1.0.0' }, noAnswer),
+      /Input 'version': cannot find where the project's version is written.*setup\.py --version.*NameError: compute/,
     );
     assert.throws(
       () => readProject(tempDir('relevo-stamp-')),
       /Input 'projectDirectory': .* holds no pyproject\.toml, setup\.cfg or setup\.py/,
     );
+  });
+
+  it('a version the project reports is stamped into the one module-level assignment that holds it; several or none are refused', async () => {
+    const dir = tempDir('relevo-stamp-');
+    writeFileSync(join(dir, 'setup.py'), "v = {}\nexec(open('sdk/version.py').read(), v)\nsetup(name='sdk', version=v['__version__'])\n");
+    mkdirSync(join(dir, 'sdk'));
+    mkdirSync(join(dir, 'tests'));
+    writeFileSync(join(dir, 'sdk', 'version.py'), "# the version\n__version__ = '0.30.0'\n");
+    // Not at module level, or another version: not a holder.
+    writeFileSync(join(dir, 'tests', 'test_x.py'), "def f():\n    version = '0.30.0'\nVERSION = '0.29.0'\n");
+    const said = () => Promise.resolve({ version: '0.30.0', how: 'setup.py --version' });
+    const stamp = await planVersionStamp(readProject(dir), { semver: '1.3.0-rc.2', pep440: '1.3.0rc2' }, said);
+    assert.equal(stamp.kind === 'files' && stamp.edits[0].path, join(dir, 'sdk', 'version.py'));
+    assert.equal(stamp.kind === 'files' && stamp.edits[0].after.toString(), "# the version\n__version__ = '1.3.0rc2'\n");
+    assert.equal(stamp.kind === 'files' && stamp.edits[0].via, 'the version setup.py --version reports');
+
+    writeFileSync(join(dir, 'sdk', '__about__.py'), 'VERSION: str = "0.30.0"\n');
+    await assert.rejects(
+      () => planVersionStamp(readProject(dir), { semver: '1.0.0', pep440: '1.0.0' }, said),
+      /Input 'version': the project reports version 0\.30\.0 \(setup\.py --version\), and 2 files hold it: sdk\/__about__\.py, sdk\/version\.py/,
+    );
+    await assert.rejects(
+      () => planVersionStamp(readProject(dir), { semver: '1.0.0', pep440: '1.0.0' }, () => Promise.resolve({ version: '9.9', how: 'x' })),
+      /Input 'version': the project reports version 9\.9 \(x\), and no file in it holds that string/,
+    );
+  });
+});
+
+describe('python: versions that cannot be published', () => {
+  it('refuses build metadata and pre-releases that would lose a number; takes the rest', () => {
+    assert.match(unpublishablePep440('1.3.0+build.5') ?? '', /local version \(1\.3\.0\+build\.5\)/);
+    assert.match(unpublishablePep440('1.3.0-rc.2.3') ?? '', /would become 1\.3\.0rc2/);
+    assert.match(unpublishablePep440('1.3.0-rc.x.2') ?? '', /rc2/);
+    assert.match(unpublishablePep440('1.3.0-5.1') ?? '', /dev5/);
+    for (const ok of ['1.3.0', '1.3.0-rc.2', '1.3.0-rc', '1.3.0-dev.7', '1.3.0-5', '1.3.0-feature-x.3.4'])
+      assert.equal(unpublishablePep440(ok), undefined, ok);
   });
 });
 

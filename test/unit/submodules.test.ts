@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { Git } from '../../shared/git';
 import { parseGitmodules } from '../../shared/submodules/gitmodules';
 import { versionTags } from '../../shared/submodules/components';
 import { decideSubmodule, parsePolicy, type Decision } from '../../shared/submodules/policy';
@@ -38,6 +39,18 @@ describe('submodules', () => {
     });
     it('a submodule without a url names it', () => {
       assert.throws(() => parseGitmodules('submodule.x.path\nx\0'), /submodule 'x' has no url/);
+    });
+    it('a url, path, name or branch starting with - is refused (git would read it as an option)', () => {
+      const entry = (name: string, path: string, url: string, branch = 'main') =>
+        `submodule.${name}.path\n${path}\0submodule.${name}.url\n${url}\0submodule.${name}.branch\n${branch}\0`;
+      assert.throws(() => parseGitmodules(entry('x', 'x', '--upload-pack=touch M')), /has the url '--upload-pack=touch M', which starts/);
+      assert.throws(() => parseGitmodules(entry('x', '-x', '../x.git')), /has the path '-x'/);
+      assert.throws(() => parseGitmodules(entry('-x', 'x', '../x.git')), /has the name '-x'/);
+      assert.throws(() => parseGitmodules(entry('x', 'x', '../x.git', '-b')), /has the branch '-b'/);
+    });
+    it('shared/git refuses a remote operand starting with - itself, whoever calls it', async () => {
+      const git = new Git(process.cwd());
+      await assert.rejects(git.remoteRefs('--upload-pack=touch M', ['refs/tags/*']), /starts with '-', so git would read it as an option/);
     });
   });
 

@@ -12,7 +12,13 @@ import {
   type GitPullRequest,
   type GitRepository,
 } from 'azure-devops-node-api/interfaces/GitInterfaces';
-import { BuildQueryOrder, BuildResult, BuildStatus, type Build } from 'azure-devops-node-api/interfaces/BuildInterfaces';
+import {
+  BuildQueryOrder,
+  BuildResult,
+  BuildStatus,
+  TypeInfo as BuildTypeInfo,
+  type Build,
+} from 'azure-devops-node-api/interfaces/BuildInterfaces';
 import { UserError } from '../../errors';
 import { retryPolicy, type RetryPolicy } from '../http';
 import { organizationOf } from '../organization';
@@ -41,6 +47,9 @@ const MERGE_STRATEGY: Record<MergeStrategy, GitPullRequestMergeStrategy> = {
 const EMPTY_IDENTITY = '00000000-0000-0000-0000-000000000000';
 
 /** Azure DevOps refuses longer pull request descriptions. */
+/** The builds resource (area build): R "How … finds a route" 3. */
+const BUILDS_LOCATION = '0cd358e1-9217-4d94-8269-1c1ee6f93dcf';
+
 export const PULL_REQUEST_DESCRIPTION_LIMIT = 4000;
 
 export function connectAzureDevOps(options: AzureDevOpsConnectionOptions): AzureDevOpsClient {
@@ -106,16 +115,16 @@ class Client implements AzureDevOpsClient {
 
   // --- repositories ---------------------------------------------------------------------------
 
-  async repository(nameOrId: string): Promise<RepositoryInfo> {
+  async repository(nameOrId: string, project = this.project): Promise<RepositoryInfo> {
     const repo = await this.call(
       {
-        what: `Could not read the repository '${nameOrId}' in project '${this.project}'`,
+        what: `Could not read the repository '${nameOrId}' in project '${project}'`,
         idempotent: true,
         permission: 'read',
         repository: nameOrId,
         notFoundFix: this.errors.repositoryNotFoundFix(nameOrId),
       },
-      async () => (await this.git()).getRepository(nameOrId, this.project).then(orNotFound),
+      async () => (await this.git()).getRepository(nameOrId, project).then(orNotFound),
     );
     const info = toRepository(repo);
     if (info.project.name.toLowerCase() === this.project.toLowerCase() || info.project.id === this.project)
@@ -144,7 +153,7 @@ class Client implements AzureDevOpsClient {
           .then(orNotFound),
     );
     const match = prs.find((pr) => sameRef(pr.sourceRefName, sourceRefName) && sameRef(pr.targetRefName, targetRefName));
-    return match ? toPullRequest(match) : undefined;
+    return match ? toPullRequest(match, this.collectionUri) : undefined;
   }
 
   async createPullRequest(repositoryId: string, input: CreatePullRequestInput): Promise<PullRequestInfo> {
@@ -190,7 +199,7 @@ class Client implements AzureDevOpsClient {
         }
       },
     );
-    return toPullRequest(pr);
+    return toPullRequest(pr, this.collectionUri);
   }
 
   async updatePullRequest(
@@ -205,7 +214,7 @@ class Client implements AzureDevOpsClient {
       this.pullRequestOperation(`Could not update pull request ${pullRequestId}`, repositoryId, pullRequestId),
       async () => (await this.git()).updatePullRequest(body, repositoryId, pullRequestId, this.project).then(orNotFound),
     );
-    return toPullRequest(pr);
+    return toPullRequest(pr, this.collectionUri);
   }
 
   async setAutoComplete(repositoryId: string, pullRequestId: number, options: AutoCompleteOptions): Promise<PullRequestInfo> {
@@ -224,7 +233,7 @@ class Client implements AzureDevOpsClient {
       this.pullRequestOperation(`Could not set auto-complete on pull request ${pullRequestId}`, repositoryId, pullRequestId),
       async () => (await this.git()).updatePullRequest(body, repositoryId, pullRequestId, this.project).then(orNotFound),
     );
-    return toPullRequest(pr);
+    return toPullRequest(pr, this.collectionUri);
   }
 
   async abandonPullRequest(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo> {
@@ -235,7 +244,7 @@ class Client implements AzureDevOpsClient {
           .updatePullRequest({ status: PullRequestStatus.Abandoned }, repositoryId, pullRequestId, this.project)
           .then(orNotFound),
     );
-    return toPullRequest(pr);
+    return toPullRequest(pr, this.collectionUri);
   }
 
   async cancelAutoComplete(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo> {
@@ -246,7 +255,7 @@ class Client implements AzureDevOpsClient {
           .updatePullRequest({ autoCompleteSetBy: { id: EMPTY_IDENTITY } }, repositoryId, pullRequestId, this.project)
           .then(orNotFound),
     );
-    return toPullRequest(pr);
+    return toPullRequest(pr, this.collectionUri);
   }
 
   async addReviewers(repositoryId: string, pullRequestId: number, reviewerIds: string[]): Promise<string[]> {
@@ -273,7 +282,7 @@ class Client implements AzureDevOpsClient {
 
   async buildsForCommit(
     commit: string,
-    options: { definition?: number | string; repositoryId?: string; branch?: string; top?: number } = {},
+    options: { definition?: number | string; repositoryId?: string; branch?: string; minTime?: Date; top?: number; maxPages?: number } = {},
   ): Promise<BuildInfo[]> {
     let definitions: number[] | undefined;
     const definition = options.definition;
@@ -283,42 +292,65 @@ class Client implements AzureDevOpsClient {
       definitions = [await this.definitionId(definition.trim())];
     }
     const top = options.top ?? 200;
-    const builds = await this.call(
-      {
-        what: `Could not list the builds of commit ${commit.slice(0, 12)}${definition !== undefined ? ` for pipeline '${definition}'` : ''}`,
-        idempotent: true,
-        permission: 'viewBuilds',
-        notFoundFix: `check that the project '${this.project}' exists and the job token can see it.`,
-      },
-      async () =>
-        (await this.build())
-          .getBuilds(
-            this.project,
-            definitions,
-            undefined, // queues
-            undefined, // buildNumber
-            undefined, // minTime
-            undefined, // maxTime
-            undefined, // requestedFor
-            undefined, // reasonFilter
-            undefined, // statusFilter
-            undefined, // resultFilter
-            undefined, // tagFilters
-            undefined, // properties
-            top,
-            undefined, // continuationToken
-            undefined, // maxBuildsPerDefinition
-            undefined, // deletedFilter
-            BuildQueryOrder.QueueTimeDescending,
-            options.branch ? branchRef(options.branch) : undefined,
-            undefined, // buildIds
-            options.repositoryId,
-            options.repositoryId ? 'TfsGit' : undefined,
-          )
-          .then(orNotFound),
-    );
+    const maxPages = options.minTime ? Infinity : (options.maxPages ?? 50);
     const wanted = commit.toLowerCase();
-    return builds.filter((b) => (b.sourceVersion ?? '').toLowerCase() === wanted).map(toBuild);
+    const found: BuildInfo[] = [];
+    let token: string | undefined;
+    for (let page = 0; page < maxPages; page++) {
+      const answer = await this.call(
+        {
+          what: `Could not list the builds of commit ${commit.slice(0, 12)}${definition !== undefined ? ` for pipeline '${definition}'` : ''}`,
+          idempotent: true,
+          permission: 'viewBuilds',
+          notFoundFix: `check that the project '${this.project}' exists and the job token can see it.`,
+        },
+        () =>
+          this.buildsPage({
+            definitions,
+            minTime: options.minTime,
+            top,
+            continuationToken: token,
+            branchName: options.branch ? branchRef(options.branch) : undefined,
+            repositoryId: options.repositoryId,
+          }),
+      );
+      found.push(...answer.builds.filter((b) => (b.sourceVersion ?? '').toLowerCase() === wanted).map(toBuild));
+      token = answer.continuationToken;
+      if (!token) break;
+    }
+    return found;
+  }
+
+  /**
+   * One page of GET _apis/build/builds. BuildApi.getBuilds drops the response headers, and the
+   * next page's token is one (`x-ms-continuationtoken`): the same request, made through the
+   * library's routing and its rest client, keeping them.
+   */
+  private async buildsPage(q: {
+    definitions?: number[];
+    minTime?: Date;
+    top: number;
+    continuationToken?: string;
+    branchName?: string;
+    repositoryId?: string;
+  }): Promise<{ builds: Build[]; continuationToken?: string }> {
+    const api = await this.build();
+    const query = {
+      definitions: q.definitions?.join(','),
+      minTime: q.minTime,
+      $top: q.top,
+      continuationToken: q.continuationToken,
+      queryOrder: BuildQueryOrder.QueueTimeDescending,
+      branchName: q.branchName,
+      repositoryId: q.repositoryId,
+      repositoryType: q.repositoryId ? 'TfsGit' : undefined,
+    };
+    const versioning = await api.vsoClient.getVersioningData('7.2-preview.7', 'build', BUILDS_LOCATION, { project: this.project }, query);
+    const res = await api.rest.get<unknown>(versioning.requestUrl!, api.createRequestOptions('application/json', versioning.apiVersion));
+    const builds = orNotFound(api.formatResponse(res.result, BuildTypeInfo.Build, true) as Build[] | null);
+    const headers = res.headers as Record<string, string | string[] | undefined>;
+    const next = headers['x-ms-continuationtoken'];
+    return { builds, continuationToken: (Array.isArray(next) ? next[0] : next) || undefined };
   }
 
   private async definitionId(name: string): Promise<number> {
@@ -350,9 +382,11 @@ class Client implements AzureDevOpsClient {
         repository: repositoryId,
         notFoundFix: this.errors.repositoryNotFoundFix(repositoryId),
       },
-      async () => (await this.git()).getStatuses(commit, repositoryId, this.project, undefined, undefined, true).then(orNotFound),
+      // Every status, not latestOnly: the gate takes the newest of each context itself (a failed after a succeeded counts).
+      async () => (await this.git()).getStatuses(commit, repositoryId, this.project, undefined, undefined, false).then(orNotFound),
     );
     return statuses.map((s) => ({
+      createdAt: s.creationDate ? new Date(s.creationDate).toISOString() : undefined,
       state: enumName(GitStatusState, s.state) ?? 'notSet',
       genre: s.context?.genre || undefined,
       name: s.context?.name ?? '',
@@ -428,8 +462,14 @@ function toRepository(repo: GitRepository): RepositoryInfo {
   };
 }
 
-function toPullRequest(pr: GitPullRequest): PullRequestInfo {
-  const webBase = pr.repository?.webUrl;
+/** `collectionUri`: the web address when the answer has no repository webUrl (a PATCH's answer may not): never the REST URL. */
+function toPullRequest(pr: GitPullRequest, collectionUri: string): PullRequestInfo {
+  const repo = pr.repository;
+  const webBase =
+    repo?.webUrl ??
+    (repo?.name && repo.project?.name
+      ? `${collectionUri}${encodeURIComponent(repo.project.name)}/_git/${encodeURIComponent(repo.name)}`
+      : undefined);
   return {
     id: pr.pullRequestId ?? 0,
     title: pr.title ?? '',

@@ -84,6 +84,8 @@ export interface BuildInfo {
 export interface CommitStatusInfo {
   /** `succeeded`, `failed`, `pending`, `error`, `notApplicable`, `notSet` */
   state: string;
+  /** When it was posted (ISO 8601): a later status of the same context replaces it. */
+  createdAt?: string;
   genre?: string;
   name: string;
   description?: string;
@@ -95,7 +97,8 @@ export interface AzureDevOpsClient {
   readonly project: string;
   /** The identity behind the token (`connectionData.authenticatedUser`). */
   authenticatedUser(): Promise<{ id: string; displayName?: string }>;
-  repository(nameOrId: string): Promise<RepositoryInfo>;
+  /** By name or id, in the client's project or in `project` (a repository of another project of the collection). */
+  repository(nameOrId: string, project?: string): Promise<RepositoryInfo>;
   findActivePullRequest(repositoryId: string, sourceRef: string, targetRef: string): Promise<PullRequestInfo | undefined>;
   createPullRequest(repositoryId: string, input: CreatePullRequestInput): Promise<PullRequestInfo>;
   updatePullRequest(
@@ -110,11 +113,16 @@ export interface AzureDevOpsClient {
   cancelAutoComplete(repositoryId: string, pullRequestId: number): Promise<PullRequestInfo>;
   /** Adds the reviewers the pull request does not have yet (existing votes are left alone); returns those added. */
   addReviewers(repositoryId: string, pullRequestId: number, reviewerIds: string[]): Promise<string[]>;
-  /** Builds of `commit` among the latest `top` (default 200) builds, newest first; by pipeline id or name. */
+  /**
+   * Builds of `commit`, newest first: every page (`x-ms-continuationtoken`) of the builds
+   * narrowed by pipeline (id or name), repository, branch and `minTime` (queued since), `top`
+   * (default 200) a page. The API has no commit filter: without `minTime` the walk stops after
+   * `maxPages` (default 50) pages.
+   */
   buildsForCommit(
     commit: string,
-    options?: { definition?: number | string; repositoryId?: string; branch?: string; top?: number },
+    options?: { definition?: number | string; repositoryId?: string; branch?: string; minTime?: Date; top?: number; maxPages?: number },
   ): Promise<BuildInfo[]>;
-  /** The latest status of each context (genre/name) posted on `commit`. */
+  /** Every status posted on `commit` (not only the latest of each context), newest first, each with its creation date. */
   commitStatuses(repositoryId: string, commit: string): Promise<CommitStatusInfo[]>;
 }
