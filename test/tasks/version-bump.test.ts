@@ -34,6 +34,8 @@ describe('VersionBump (built task, run as the agent runs it)', function () {
         pep440Version: '1.3.0',
         commitCount: '3',
         changed: 'true',
+        // A new version, but no tag (createTag is off): nothing marks this commit as the release.
+        release: 'false',
         channel: 'final',
         tagCreated: 'false',
         tagPushed: 'false',
