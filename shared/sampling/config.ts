@@ -144,7 +144,7 @@ export function parseConfig(raw: unknown, file: string): SampleConfig {
 
   const tables: TableConfig[] = Object.entries(doc.tables).map(([name, t]) => ({
     name,
-    key: t.key === undefined ? undefined : Array.isArray(t.key) ? t.key : [t.key],
+    key: t.key === undefined ? undefined : asList(t.key),
     root: t.root === true,
     copyFull: t.copy === 'full',
     references: Object.entries(t.references ?? {}).map(([name, ref]): Reference => {
@@ -155,7 +155,7 @@ export function parseConfig(raw: unknown, file: string): SampleConfig {
       return { name, columns: [name], table: ref.slice(0, dot), parentColumns: [ref.slice(dot + 1)], outside: 'null' };
     }),
     filter: t.filter,
-    drop: t.drop === undefined ? [] : Array.isArray(t.drop) ? t.drop : [t.drop],
+    drop: t.drop === undefined ? [] : asList(t.drop),
     dedupe: t.dedupe === true,
     nulls: Object.fromEntries(
       Object.entries(t.nulls ?? {}).map(([c, r]): [string, NullRule] => [
@@ -163,16 +163,7 @@ export function parseConfig(raw: unknown, file: string): SampleConfig {
         r === 'drop' ? { kind: 'drop' } : { kind: 'fill', value: r.fill },
       ]),
     ),
-    mask: Object.fromEntries(
-      Object.entries(t.mask ?? {}).map(([c, m]): [string, MaskRule] => [
-        c,
-        m === null || m === 'null'
-          ? { kind: 'null' }
-          : typeof m === 'string'
-            ? { kind: m as 'hash' | 'email' | 'phone' }
-            : { kind: 'fixed', value: m.fixed },
-      ]),
-    ),
+    mask: Object.fromEntries(Object.entries(t.mask ?? {}).map(([c, m]): [string, MaskRule] => [c, maskRule(m)])),
   }));
   checkTables(tables, fail);
   return {
@@ -383,7 +374,10 @@ export function tableRoles(tables: TableConfig[]): Map<string, TableRole> {
     t.root ||
     t.references.some((r) => !seen.has(r.table) && byName.has(r.table) && reachesRoot(byName.get(r.table)!, new Set([...seen, r.table])));
   for (const t of tables)
-    roles.set(t.name, t.copyFull ? 'full' : t.root ? 'root' : reachesRoot(t, new Set([t.name])) ? 'child' : 'isolated');
+    roles.set(
+      t.name,
+      roleOf(t, () => reachesRoot(t, new Set([t.name]))),
+    );
   // Parents: referenced (directly or through other parents) by a child or the root.
   for (let changed = true; changed;) {
     changed = false;
@@ -483,4 +477,23 @@ function describeAt(errors: ErrorObject[], e: ErrorObject, parentSchema: { descr
         ?.parentSchema as { description?: string }
     )?.description
   );
+}
+
+/** One value or a list of them, as a list. */
+function asList<T>(value: T | T[]): T[] {
+  return Array.isArray(value) ? value : [value];
+}
+
+/** A column's mask as the config writes it: `null`, a kind's name, or `{ fixed: value }`. */
+function maskRule(m: null | string | { fixed: string | number | boolean }): MaskRule {
+  if (m === null || m === 'null') return { kind: 'null' };
+  if (typeof m === 'string') return { kind: m as 'hash' | 'email' | 'phone' };
+  return { kind: 'fixed', value: m.fixed };
+}
+
+/** Copied whole, the root, reaching the root through its references, or on its own. */
+function roleOf(t: TableConfig, reachesRoot: () => boolean): TableRole {
+  if (t.copyFull) return 'full';
+  if (t.root) return 'root';
+  return reachesRoot() ? 'child' : 'isolated';
 }

@@ -77,16 +77,7 @@ export async function openDuckDbEngine(options: {
   await connection.run('SET VARIABLE relevo_salt = $salt', { salt: options.salt ?? '' });
   const query = async (sql: string): Promise<Row[]> => {
     const reader = await inFlight.run('running SQL', () => connection.runAndReadAll(sql));
-    return reader
-      .getRowObjectsJson()
-      .map((r) =>
-        Object.fromEntries(
-          Object.entries(r).map(([k, v]) => [
-            k,
-            v === null || v === undefined ? null : typeof v === 'object' ? JSON.stringify(v) : String(v),
-          ]),
-        ),
-      );
+    return reader.getRowObjectsJson().map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, cellText(v)])));
   };
   const holder = newHolder();
   const tag = runTag(holder);
@@ -206,4 +197,10 @@ function putBack(f: { target: string; next: string; old: string }, hadTarget: bo
     if (existsSync(f.target)) moveAside();
     renameSync(f.old, f.target);
   } else if (existsSync(f.target) && !existsSync(f.next)) moveAside();
+}
+
+/** A cell as text: NULL stays null, structured values as JSON. */
+function cellText(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }

@@ -17,15 +17,7 @@ import { dirname, join, normalize, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { UserError } from '../errors';
 import type { Log } from '../log';
-import {
-  classifyHttpFailure,
-  parseRetryAfter,
-  requestSignal,
-  RetriesExhaustedError,
-  seconds,
-  withRetries,
-  type RetryPolicy,
-} from '../clients/http';
+import { classifyHttpFailure, parseRetryAfter, requestSignal, seconds, withRetries, type RetryPolicy } from '../clients/http';
 import { CancelledError, isCancelled } from '../processes';
 
 export const DUCKDB_VERSION = '1.5.6-r.1';
@@ -218,7 +210,8 @@ export async function download(url: string, fetchImpl: typeof fetch, retry: Part
   } catch (err) {
     if (err instanceof CancelledError || isCancelled())
       throw err instanceof CancelledError ? err : new CancelledError(`downloading ${url}`);
-    const reason = err instanceof RetriesExhaustedError ? err.message : err instanceof Error ? err.message : String(err);
+    // RetriesExhaustedError says what each attempt got.
+    const reason = err instanceof Error ? err.message : String(err);
     throw new UserError(`cannot download ${url}: ${reason}.`, {
       input: 'engine',
       fix: 'let the agent reach the npm registry (or set Relevo.NpmRegistry to a mirror), or install @duckdb/node-api on the agent and set Relevo.DuckDbModulePath.',

@@ -328,12 +328,7 @@ async function stageEnvironment(
   const base = await count(engine, env.baseCountSql);
   const root = report.tables.find((t) => t.role === 'root')!;
   const expected = 'fraction' in env.size ? base * env.size.fraction : Math.min(env.size.rows, base);
-  const allowed =
-    env.tolerance !== undefined
-      ? env.tolerance * expected
-      : 'rows' in env.size
-        ? 0
-        : Math.max(0.05 * expected, 4 * Math.sqrt(expected * (1 - env.size.fraction)), 1);
+  const allowed = allowedDeviation(env, expected);
   if ('rows' in env.size && base < env.size.rows) {
     // Not a failure: the sample is all there is. Said in the log and the Summary.
     const note = `${root.table}: ${env.size.rows} row(s) asked for, but ${env.from ? `${env.from} has` : 'the source has'} only ${base}: ${env.name} takes all of them`;
@@ -440,3 +435,13 @@ function message(err: unknown): string {
 }
 
 export { schemaFingerprint };
+
+/**
+ * How far the root's count may be from `expected`: the configured tolerance, none for a row
+ * count (it is exact), else 5 % or four standard deviations of a binomial draw, at least 1.
+ */
+function allowedDeviation(env: { tolerance?: number; size: { rows: number } | { fraction: number } }, expected: number): number {
+  if (env.tolerance !== undefined) return env.tolerance * expected;
+  if ('rows' in env.size) return 0;
+  return Math.max(0.05 * expected, 4 * Math.sqrt(expected * (1 - env.size.fraction)), 1);
+}

@@ -73,11 +73,13 @@ export const STAGING_NAME = /^(.+?)(?:\.relevo-next|__relevo_next)(?:[-_][0-9a-f
 
 const sqlString = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
+/** A number or boolean as SQL writes it (TRUE, FALSE). */
+const plainLiteral = (value: number | boolean | bigint) => (typeof value === 'boolean' ? String(value).toUpperCase() : String(value));
+
 export const duckdb: Dialect = {
   name: 'duckdb',
   ident: (name) => `"${name.replace(/"/g, '""')}"`,
-  literal: (value) =>
-    typeof value === 'string' ? sqlString(value) : typeof value === 'boolean' ? String(value).toUpperCase() : String(value),
+  literal: (value) => (typeof value === 'string' ? sqlString(value) : plainLiteral(value)),
   source(location, table) {
     if (location.kind !== 'files') throw new Error('duckdb reads files');
     return fileReader(location.path, table, location.format);
@@ -128,12 +130,7 @@ export function fileReader(folder: string, table: string, format: FileFormat): s
 export const databricks: Dialect = {
   name: 'databricks',
   ident: (name) => `\`${name.replace(/`/g, '``')}\``,
-  literal: (value) =>
-    typeof value === 'string'
-      ? `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
-      : typeof value === 'boolean'
-        ? String(value).toUpperCase()
-        : String(value),
+  literal: (value) => (typeof value === 'string' ? `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : plainLiteral(value)),
   source(location, table) {
     if (location.kind !== 'tables') throw new Error('databricks reads tables');
     return [location.catalog, location.schema, table].map(databricks.ident).join('.');

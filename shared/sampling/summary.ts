@@ -9,14 +9,7 @@ import type { SampleReport } from './regenerate';
 export function sampleSummary(report: SampleReport, reportPath?: string): string {
   const lines: string[] = [];
   const gateFailed = report.environments.some((e) => e.gates.some((g) => !g.passed));
-  const status =
-    report.status === 'dryRun'
-      ? 'Dry run: nothing was staged or replaced.'
-      : report.status === 'failed'
-        ? gateFailed
-          ? '**Failed**: a validation gate failed, so no environment was replaced; the previous data is untouched.'
-          : '**Failed**: no environment was swapped in for good; the end of the log says what was put back.'
-        : 'Every gate passed; the environments below were replaced.';
+  const status = statusLine(report.status, gateFailed);
   lines.push(`### Sample data (${report.engine}, seed ${md(report.seed)})`, '', status, '');
   for (const env of report.environments) {
     lines.push(`#### ${md(env.name)} ← ${md(env.from)} (${md(env.size)}) → ${code(env.target, false)}`, '');
@@ -39,4 +32,13 @@ export function sampleSummary(report: SampleReport, reportPath?: string): string
   if (report.failures.length && !gateFailed) lines.push(...report.failures.map((f) => `- ❌ ${md(f)}`), '');
   if (reportPath) lines.push(`Report: ${code(reportPath, false)} (${report.durationMs} ms in all).`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The Summary's first sentence: what the run did to the environments. */
+function statusLine(status: SampleReport['status'], gateFailed: boolean): string {
+  if (status === 'dryRun') return 'Dry run: nothing was staged or replaced.';
+  if (status !== 'failed') return 'Every gate passed; the environments below were replaced.';
+  return gateFailed
+    ? '**Failed**: a validation gate failed, so no environment was replaced; the previous data is untouched.'
+    : '**Failed**: no environment was swapped in for good; the end of the log says what was put back.';
 }
