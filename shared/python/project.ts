@@ -8,7 +8,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync, type Dirent } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
+import { parseToml, tomlTable as table } from '../toml';
 import { isUserError, UserError } from '../errors';
 import { iniValue } from '../ini';
 import { planVersionFileEdits, type VersionFileEdit } from '../versioning/versionFiles';
@@ -33,10 +33,6 @@ export type VersionStamp =
   /** The version comes from git tags: the build gets it through the environment. */
   | { kind: 'env'; env: Record<string, string>; note: string };
 
-function table(v: unknown): Record<string, unknown> | undefined {
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
-
 export function readProject(dir: string, input = 'projectDirectory'): PythonProject {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new UserError(`'${dir}' is not a folder.`, {
@@ -55,15 +51,13 @@ export function readProject(dir: string, input = 'projectDirectory'): PythonProj
   let buildRequires = ['setuptools>=40.8.0'];
   let backend = 'setuptools.build_meta:__legacy__';
   if (files.includes('pyproject.toml')) {
-    let data: Record<string, unknown>;
-    try {
-      data = parseToml(readFileSync(join(dir, 'pyproject.toml'), 'utf8')) as Record<string, unknown>;
-    } catch (err) {
-      throw new UserError(`pyproject.toml is not valid TOML (${(err as Error).message.split('\n')[0]}).`, {
+    const parsed = parseToml(readFileSync(join(dir, 'pyproject.toml'), 'utf8'));
+    if ('error' in parsed)
+      throw new UserError(`pyproject.toml is not valid TOML: ${parsed.error}.`, {
         input,
-        fix: "fix the file; `python -c \"import tomllib; tomllib.load(open('pyproject.toml', 'rb'))\"` shows where.",
+        fix: 'fix the syntax so that pip and the build backend can read the file.',
       });
-    }
+    const data = parsed.table;
     const project = table(data.project);
     const poetry = table(table(data.tool)?.poetry);
     if (typeof project?.name === 'string') name = project.name;

@@ -206,7 +206,8 @@ export async function publish(
       try {
         outcome = await deps.upload({ url: feed.url, username: feed.username, password: feed.password, timeoutMs: feed.stallMs }, d);
       } catch (err) {
-        if (err instanceof UploadError && err.httpStatus !== undefined && err.httpStatus < 500) answered = true;
+        // Refused with a 4xx: the feed kept nothing, so there is nothing to put back or report.
+        if (err instanceof UploadError && err.httpStatus !== undefined && err.httpStatus < 500) forget();
         throw err;
       }
       answered = true;

@@ -17,13 +17,29 @@ export type Location = { kind: 'files'; path: string; format: FileFormat } | { k
 export type MaskRule = { kind: 'hash' | 'email' | 'phone' | 'null' } | { kind: 'fixed'; value: string | number | boolean };
 export type NullRule = { kind: 'drop' } | { kind: 'fill'; value: string | number | boolean };
 
+/**
+ * A reference from a table's columns to a parent's key: one column (`customer_id:
+ * customers.customer_id`) or several, in the order of the parent's composite key (`line: {
+ * columns: [order_id, line_no], table: order_lines }`).
+ */
+export interface Reference {
+  /** Its name in the file: the column, or the name of a composite reference. */
+  name: string;
+  columns: string[];
+  table: string;
+  /** The parent's columns, in the order of `columns`. */
+  parentColumns: string[];
+  /** A self-reference to a row outside the sample: nulled (default), or the row pulled into the sample. */
+  outside: 'null' | 'pull';
+}
+
 export interface TableConfig {
   name: string;
-  key?: string;
+  /** The key's columns (one, or several for a composite key). */
+  key?: string[];
   root: boolean;
   copyFull: boolean;
-  /** column → parent table and its column */
-  references: { column: string; table: string; parentColumn: string }[];
+  references: Reference[];
   filter?: string;
   drop: string[];
   dedupe: boolean;
@@ -128,12 +144,15 @@ export function parseConfig(raw: unknown, file: string): SampleConfig {
 
   const tables: TableConfig[] = Object.entries(doc.tables).map(([name, t]) => ({
     name,
-    key: t.key,
+    key: t.key === undefined ? undefined : Array.isArray(t.key) ? t.key : [t.key],
     root: t.root === true,
     copyFull: t.copy === 'full',
-    references: Object.entries(t.references ?? {}).map(([column, ref]) => {
+    references: Object.entries(t.references ?? {}).map(([name, ref]): Reference => {
+      // The object form's parent columns are the parent's key, filled in below.
+      if (typeof ref !== 'string')
+        return { name, columns: ref.columns, table: ref.table, parentColumns: [], outside: ref.outside ?? 'null' };
       const dot = ref.indexOf('.');
-      return { column, table: ref.slice(0, dot), parentColumn: ref.slice(dot + 1) };
+      return { name, columns: [name], table: ref.slice(0, dot), parentColumns: [ref.slice(dot + 1)], outside: 'null' };
     }),
     filter: t.filter,
     drop: t.drop === undefined ? [] : Array.isArray(t.drop) ? t.drop : [t.drop],
@@ -179,9 +198,9 @@ interface RawConfig {
   tables: Record<
     string,
     {
-      key?: string;
+      key?: string | string[];
       root?: boolean;
-      references?: Record<string, string>;
+      references?: Record<string, string | { columns: string[]; table: string; outside?: 'null' | 'pull' }>;
       copy?: 'full';
       filter?: string;
       drop?: string | string[];
@@ -293,20 +312,41 @@ function checkTables(tables: TableConfig[], fail: Fail): void {
         'copy: full alone, or a key with root or references',
       );
     if (!t.copyFull && !t.key)
-      throw fail(at, 'has no key', 'key: <column> (every sampled table needs one; lookup tables can use copy: full)');
+      throw fail(at, 'has no key', 'key: <column> or key: [<column>, …] (every sampled table needs one; lookup tables can use copy: full)');
     for (const r of t.references) {
+      const path = `${at}.references.${r.name}`;
       const parent = byName.get(r.table);
-      if (!parent)
+      if (!parent) throw fail(path, `'${r.table}' is not a declared table`, tables.map((x) => `${x.name}.<column>`).join(', '));
+      const parentKey = parent.key ?? [];
+      // The object form names the child's columns; the parent's are its key, in order.
+      if (!r.parentColumns.length) {
+        if (!parentKey.length)
+          throw fail(path, `'${r.table}' has no key to reference`, `a key on ${r.table} (key: column, or key: [column, …])`);
+        if (r.columns.length !== parentKey.length)
+          throw fail(
+            `${path}.columns`,
+            `names ${r.columns.length} column(s), and the key of '${r.table}' has ${parentKey.length} (${parentKey.join(', ')})`,
+            `${parentKey.length} columns, in the order of ${r.table}'s key`,
+          );
+        r.parentColumns = [...parentKey];
+      } else if (!parent.copyFull && (parentKey.length !== 1 || parentKey[0] !== r.parentColumns[0]))
         throw fail(
-          `${at}.references.${r.column}`,
-          `'${r.table}' is not a declared table`,
-          tables.map((x) => `${x.name}.<column>`).join(', '),
+          path,
+          `'${r.table}.${r.parentColumns[0]}' is not the key of '${r.table}' (its key is ${keyText(parentKey)})`,
+          parentKey.length > 1
+            ? `{ columns: [${parentKey.map(() => '<column>').join(', ')}], table: ${r.table} } (a composite key is referenced by as many columns)`
+            : `${r.table}.${parentKey[0]}`,
         );
-      if (!parent.copyFull && parent.key !== r.parentColumn)
+      // A self-reference is nulled when it points outside the sample: it needs a column of its own to null.
+      if (r.table === t.name && r.columns.every((c) => t.key?.includes(c)))
+        throw fail(path, `references ${t.name}'s own key with its own key columns`, 'at least one column that is not part of the key');
+      if (r.outside === 'pull' && (r.table !== t.name || r.columns.length !== 1))
         throw fail(
-          `${at}.references.${r.column}`,
-          `'${r.table}.${r.parentColumn}' is not the key of '${r.table}' (its key is '${parent.key}')`,
-          `${r.table}.${parent.key}`,
+          `${path}.outside`,
+          r.table !== t.name
+            ? `pull applies to a self-reference, and this references '${r.table}' (its rows follow from the references: a parent keeps the rows referenced)`
+            : 'pull applies to a one-column self-reference (a composite one is nulled outside the sample)',
+          'null, or leave it out',
         );
     }
   }
@@ -388,6 +428,11 @@ function findCycle(tables: TableConfig[]): string[] | undefined {
   return undefined;
 }
 
+/** A key as the messages show it: 'id', or '(order_id, line_no)'. */
+export function keyText(columns: string[]): string {
+  return columns.length === 1 ? `'${columns[0]}'` : `(${columns.join(', ')})`;
+}
+
 /** Ajv's errors as one message: the deepest path, what is wrong there, what is allowed. */
 function schemaError(file: string, errors: ErrorObject[]): UserError {
   const path = (e: ErrorObject) => {
@@ -404,9 +449,12 @@ function schemaError(file: string, errors: ErrorObject[]): UserError {
   const sorted = [...errors]
     .filter((e) => e.keyword !== 'if')
     .sort((a, b) => path(b).split('.').length - path(a).split('.').length || Number(b.keyword === 'anyOf') - Number(a.keyword === 'anyOf'));
-  const e = sorted[0];
+  let e = sorted[0];
   const at = path(e);
   const parentSchema = e.parentSchema as { description?: string; properties?: Record<string, unknown> } | undefined;
+  // An anyOf whose value has the type of one branch: that branch's error says more (a string not table.column).
+  const branch = sorted.filter((x) => path(x) === at && x.keyword !== 'anyOf' && x.keyword !== 'type');
+  if (e.keyword === 'anyOf' && branch.length === 1) e = branch[0];
   switch (e.keyword) {
     case 'additionalProperties': {
       const allowed = Object.keys(parentSchema?.properties ?? {});

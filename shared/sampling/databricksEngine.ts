@@ -1,9 +1,9 @@
 /**
  * The Databricks engine: the plan's statements one by one on a SQL warehouse through the
  * Statement Execution API (shared/clients/databricks.ts: execute, poll, cancel on timeout).
- * Each environment's tables are staged as `<target>.<table>__relevo_next`; after every gate
- * of every environment passed, each table is replaced from its validated staging copy with
- * `CREATE OR REPLACE TABLE t AS SELECT * FROM t__relevo_next` (Databricks' advice over
+ * Each environment's tables are staged as `<target>.<table>__relevo_next_<run tag>`; after every
+ * gate of every environment passed, each table is replaced from its validated staging copy with
+ * `CREATE OR REPLACE TABLE t AS SELECT * FROM t__relevo_next_<tag>` (Databricks' advice over
  * drop-and-rename: the same table, its history and grants kept, readers see the old or the new
  * data, never no table). The masking salt travels only as the named parameter `:relevo_salt`.
  *
@@ -21,9 +21,9 @@ import { cancelSignal, isCancelled } from '../processes';
 import { journal as runJournal, type UndoJournal } from '../undo';
 import type { Row, SqlEngine } from './engine';
 import { InFlight, refuseIfCancelled } from './inflight';
-import { describeHolder, holderIsGone, newHolder, type LockHolder } from './lock';
+import { describeHolder, holderIsGone, newHolder, runTag, type LockHolder } from './lock';
 import type { EnvironmentPlan } from './plan';
-import { databricks } from './sql';
+import { databricks, STAGING_NAME } from './sql';
 
 export interface DatabricksEngineOptions {
   client: DatabricksClient;
@@ -79,6 +79,8 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
   const journal = options.journal ?? runJournal;
   const q = databricks.ident;
   const inFlight = new InFlight();
+  const holder = newHolder();
+  const tag = runTag(holder);
   const statement = async (sql: string): Promise<Row[]> => {
     const result = await client.runStatement(
       {
@@ -105,7 +107,11 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
       real: name(t.table),
       next: t.staged,
       old: name(`${t.table}__relevo_old`),
-      names: { real: t.table.toLowerCase(), next: `${t.table}__relevo_next`.toLowerCase(), old: `${t.table}__relevo_old`.toLowerCase() },
+      names: {
+        real: t.table.toLowerCase(),
+        next: `${t.table}__relevo_next_${tag}`.toLowerCase(),
+        old: `${t.table}__relevo_old`.toLowerCase(),
+      },
     }));
   };
   /** Which of these table names exist in the environment's target schema (lower case). */
@@ -170,7 +176,6 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
 
   // One run per target schema: a lock table made with CREATE TABLE … AS (atomic; it fails when
   // the table exists), holding who took it. Dropped by its holder only.
-  const holder = newHolder();
   const locked: EnvironmentPlan[] = [];
   const lockTable = (env: EnvironmentPlan) => {
     if (env.target.kind !== 'tables') throw new Error('databricks writes tables');
@@ -223,6 +228,7 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
 
   return {
     dialect: databricks,
+    runTag: tag,
     query,
     async prepare(envs) {
       // Every lock before anything is looked at, repaired or staged; released last on an undo.
@@ -248,7 +254,17 @@ export function openDatabricksEngine(options: DatabricksEngineOptions): SqlEngin
           // place, an __relevo_old is what a finished swap did not get to drop.
           await query(there.has(t.names.real) ? `DROP TABLE IF EXISTS ${t.old}` : `ALTER TABLE ${t.old} RENAME TO ${t.real}`);
         }
-        journal.register(`the staging tables ${where(env)}.*__relevo_next (dropped)`, async () => {
+        // Staging tables of earlier runs (killed beyond the grace): with the lock ours, none is in use.
+        if (env.target.kind === 'tables') {
+          const ours = new Set(tables.map((t) => t.names.real));
+          const rows = await query(
+            `SELECT table_name FROM ${q(env.target.catalog)}.information_schema.tables WHERE table_schema = ${databricks.literal(env.target.schema.toLowerCase())} AND table_name LIKE '%relevo_next%'`,
+          );
+          for (const name of rows.map((r) => String(r.table_name).toLowerCase()))
+            if (ours.has(STAGING_NAME.exec(name)?.[1]?.toLowerCase() ?? ''))
+              await query(`DROP TABLE IF EXISTS ${[env.target.catalog, env.target.schema, name].map(q).join('.')}`);
+        }
+        journal.register(`the staging tables ${where(env)}.*__relevo_next_${tag} (dropped)`, async () => {
           // A CREATE still running ends first, so no staging table appears after the drop.
           await inFlight.settled(SETTLE_MS);
           const results = await Promise.allSettled(tables.map((t) => statement(`DROP TABLE IF EXISTS ${t.next}`)));

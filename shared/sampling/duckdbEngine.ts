@@ -1,6 +1,6 @@
 /**
  * The DuckDB engine: one in-memory DuckDB (spilling to a temp folder) reads the source files,
- * stages each environment as files in `<target>.relevo-next`, and swaps folders only after
+ * stages each environment as files in `<target>.relevo-next-<run tag>`, and swaps folders only after
  * every gate of every environment passed. DuckDB itself is not in the bundle: `moduleDir` is
  * a folder whose node_modules holds `@duckdb/node-api` (the tool cache on an agent, see
  * duckdbTool.ts; the repository's node_modules in tests).
@@ -13,15 +13,15 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors';
 import { quoteForeign } from '../output';
 import { cancelSignal } from '../processes';
 import { journal as runJournal, type UndoJournal } from '../undo';
 import type { SqlEngine, Row } from './engine';
 import { InFlight, refuseIfCancelled } from './inflight';
-import { lockFile, newHolder, releaseFileLock, takeFileLock } from './lock';
-import { duckdb, stagingFolder } from './sql';
+import { lockFile, newHolder, releaseFileLock, runTag, takeFileLock } from './lock';
+import { duckdb, STAGING_NAME, stagingFolder } from './sql';
 
 /** The manifest a file target carries: it marks the folder as ours and records the last run. */
 export const MANIFEST = '.relevo-sample.json';
@@ -88,17 +88,19 @@ export async function openDuckDbEngine(options: {
         ),
       );
   };
+  const holder = newHolder();
+  const tag = runTag(holder);
   const folders = (path: string) => {
     const target = path.replace(/[\\/]+$/, '');
-    return { target, next: stagingFolder(target), old: `${target}.relevo-old` };
+    return { target, next: stagingFolder(target, tag), old: `${target}.relevo-old` };
   };
-  const holder = newHolder();
   const locked: string[] = [];
   const releaseLocks = () => {
     for (const target of locked.splice(0)) releaseFileLock(target, holder);
   };
   return {
     dialect: duckdb,
+    runTag: tag,
     query,
     async prepare(envs) {
       // One run per target: every lock is taken before anything is looked at, repaired or staged.
@@ -121,6 +123,11 @@ export async function openDuckDbEngine(options: {
         if (!existsSync(target) && existsSync(old)) renameSync(old, target);
         // With the target in place, a .relevo-old is the previous data a finished swap did not get to remove.
         rmSync(old, { recursive: true, force: true });
+        // Staging folders of earlier runs (killed beyond the grace): with the lock ours, none is in use.
+        for (const name of readdirSync(dirname(target))) {
+          if (STAGING_NAME.exec(name)?.[1] === basename(target) && name !== basename(next))
+            rmSync(join(dirname(target), name), { recursive: true, force: true });
+        }
         if (existsSync(target)) {
           const entries = readdirSync(target);
           if (entries.length && !entries.includes(MANIFEST)) {

@@ -15,6 +15,8 @@ export type Row = Record<string, string | null>;
 
 export interface SqlEngine {
   readonly dialect: Dialect;
+  /** This run's tag (8 hex digits of its lock's run id): its staging folders and tables carry it, so no two runs share one. */
+  readonly runTag: string;
   /** Runs one statement and returns its rows (values as text, NULL as null). Refuses (CancelledError) once the run is cancelled. */
   query(sql: string): Promise<Row[]>;
   /**

@@ -28,6 +28,11 @@ export function newHolder(): LockHolder {
   return { runId: randomUUID(), host: hostname(), pid: process.pid, startedAt: new Date().toISOString() };
 }
 
+/** The run's tag in its staging names: the first 8 hex digits of its run id. */
+export function runTag(h: LockHolder): string {
+  return h.runId.replace(/-/g, '').slice(0, 8).toLowerCase();
+}
+
 export function describeHolder(h: Partial<LockHolder>): string {
   return `run ${h.runId ?? '?'} on host ${h.host ?? '?'} (pid ${h.pid ?? '?'}) since ${h.startedAt ?? '?'}`;
 }

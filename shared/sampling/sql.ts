@@ -23,10 +23,10 @@ export interface Dialect {
   literal(value: string | number | boolean): string;
   /** Where a source table is read from. */
   source(location: Location, table: string): string;
-  /** The staged (not yet swapped in) table of an environment. */
-  stage(env: string, target: Location, table: string): string;
-  /** The sampling unit of a key: an integer in [0, unitScale). */
-  unit(keyExpr: string, seed: string): string;
+  /** The staged (not yet swapped in) table of an environment, named for the run (`run`, its tag; '' in a plan no run executes). */
+  stage(env: string, target: Location, table: string, run: string): string;
+  /** The sampling unit of a key (its columns): an integer in [0, unitScale). */
+  unit(keyExprs: string[], seed: string): string;
   readonly unitScale: number;
   /** Hex SHA-256 of the salt followed by the value. */
   saltedSha256(expr: string): string;
@@ -49,14 +49,27 @@ export interface Dialect {
    * session (Databricks), so each environment computes them.
    */
   readonly rootUnitsTable?: string;
+  /**
+   * A session table for the root rows an environment keeps, made while it is staged, from which
+   * the environments drawn from it start (DuckDB); undefined where statements share no session.
+   */
+  rootRowsTable?(env: string): string;
+  /**
+   * Masks computed once per distinct value and joined back (DuckDB, which materialises the kept
+   * rows once): a fact table's 100,000 references to 5,000 masked keys cost 5,000 masks.
+   */
+  readonly maskDistinctValues: boolean;
   /** The statements that stage a table from its SELECT (masked rows, not yet visible in the target). */
-  stageStatements(env: string, target: Location, table: string, select: string, fixups?: string[]): string[];
+  stageStatements(env: string, target: Location, table: string, run: string, select: string, fixups?: string[]): string[];
 }
 
-/** Where a file target is built before it is swapped in: a sibling folder on the same disk. */
-export function stagingFolder(target: string): string {
-  return `${target.replace(/[\\/]+$/, '')}.relevo-next`;
+/** Where a file target is built before it is swapped in: a sibling folder on the same disk, named for the run. */
+export function stagingFolder(target: string, run: string): string {
+  return `${target.replace(/[\\/]+$/, '')}.relevo-next${run ? `-${run}` : ''}`;
 }
+
+/** A staging folder or table of any run (the runs' tags are 8 hex digits; none before tags existed). */
+export const STAGING_NAME = /^(.+?)(?:\.relevo-next|__relevo_next)(?:[-_][0-9a-f]{8})?$/i;
 
 const sqlString = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
@@ -69,8 +82,8 @@ export const duckdb: Dialect = {
     if (location.kind !== 'files') throw new Error('duckdb reads files');
     return fileReader(location.path, table, location.format);
   },
-  stage: (env, _target, table) => `"stage__${env}__${table}"`,
-  unit: (key, seed) => `('0x' || substr(sha256(${sqlString(`${seed}:`)} || CAST(${key} AS VARCHAR)), 1, 13))::BIGINT`,
+  stage: (env, _target, table) => `"stage__${env}__${table}"`, // a temp table: the session's own
+  unit: (keys, seed) => `('0x' || substr(sha256(${sqlString(`${seed}:`)} || ${keyText(keys)}), 1, 13))::BIGINT`,
   unitScale: 2 ** 52,
   saltedSha256: (expr) => `sha256(getvariable('relevo_salt') || CAST(${expr} AS VARCHAR))`,
   hexPrefixToInt: (hex, digits) => `('0x' || substr(${hex}, 1, ${digits}))::BIGINT`,
@@ -84,10 +97,12 @@ export const duckdb: Dialect = {
   describe: (relation) => `DESCRIBE SELECT * FROM ${relation}`,
   orderedOutput: true,
   rootUnitsTable: '"relevo_root_units"',
-  stageStatements(env, target, table, select, fixups = []) {
+  rootRowsTable: (env) => `"relevo_root__${env}"`,
+  maskDistinctValues: true,
+  stageStatements(env, target, table, run, select, fixups = []) {
     if (target.kind !== 'files') throw new Error('duckdb writes files');
-    const staged = duckdb.stage(env, target, table);
-    const file = sqlString(`${stagingFolder(target.path).replace(/\\/g, '/')}/${table}.${target.format}`);
+    const staged = duckdb.stage(env, target, table, run);
+    const file = sqlString(`${stagingFolder(target.path, run).replace(/\\/g, '/')}/${table}.${target.format}`);
     return [
       `CREATE OR REPLACE TEMP TABLE ${staged} AS ${select}`,
       ...fixups,
@@ -95,6 +110,15 @@ export const duckdb: Dialect = {
     ];
   },
 };
+
+/**
+ * A key's text for hashing: the value of a one-column key as it always was; a composite key's
+ * values each prefixed by their length, so no two keys give the same text ('a:b' + 'c' ≠ 'a' + 'b:c').
+ */
+function keyText(keys: string[]): string {
+  if (keys.length === 1) return `CAST(${keys[0]} AS VARCHAR)`;
+  return keys.map((k) => `length(CAST(${k} AS VARCHAR)) || ':' || CAST(${k} AS VARCHAR)`).join(` || ':' || `);
+}
 
 export function fileReader(folder: string, table: string, format: FileFormat): string {
   const file = sqlString(`${folder.replace(/\\/g, '/')}/${table}.${format}`);
@@ -114,11 +138,11 @@ export const databricks: Dialect = {
     if (location.kind !== 'tables') throw new Error('databricks reads tables');
     return [location.catalog, location.schema, table].map(databricks.ident).join('.');
   },
-  stage(_env, target, table) {
+  stage(_env, target, table, run) {
     if (target.kind !== 'tables') throw new Error('databricks writes tables');
-    return [target.catalog, target.schema, `${table}__relevo_next`].map(databricks.ident).join('.');
+    return [target.catalog, target.schema, `${table}__relevo_next${run ? `_${run}` : ''}`].map(databricks.ident).join('.');
   },
-  unit: (key, seed) => `pmod(xxhash64(${key}, ${databricks.literal(seed)}), 1000000)`,
+  unit: (keys, seed) => `pmod(xxhash64(${keys.join(', ')}, ${databricks.literal(seed)}), 1000000)`,
   unitScale: 1_000_000,
   saltedSha256: (expr) => `sha2(concat(:relevo_salt, CAST(${expr} AS STRING)), 256)`,
   hexPrefixToInt: (hex, digits) => `CAST(conv(substr(${hex}, 1, ${digits}), 16, 10) AS BIGINT)`,
@@ -131,8 +155,9 @@ export const databricks: Dialect = {
   family: typeFamily,
   describe: (relation) => `DESCRIBE TABLE ${relation}`,
   orderedOutput: false,
-  stageStatements: (env, target, table, select, fixups = []) => [
-    `CREATE OR REPLACE TABLE ${databricks.stage(env, target, table)} AS ${select}`,
+  maskDistinctValues: false,
+  stageStatements: (env, target, table, run, select, fixups = []) => [
+    `CREATE OR REPLACE TABLE ${databricks.stage(env, target, table, run)} AS ${select}`,
     ...fixups,
   ],
 };

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
+import { parseToml, tomlTable, type TomlTable } from '../toml';
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, relative, resolve } from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
 import { UserError } from '../errors';
 import { escapeRegex, iniSection, iniValue } from '../ini';
 
@@ -470,11 +470,8 @@ function regexFinder(entry: string, regex: RegExp, format: string): (where: stri
 // ---------------------------------------------------------------------------------------------
 // pyproject.toml
 
-type Table = Record<string, unknown>;
-
-function table(value: unknown): Table | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date) ? (value as Table) : undefined;
-}
+type Table = TomlTable;
+const table = tomlTable;
 
 function get(root: unknown, path: string[]): unknown {
   let at: unknown = root;
@@ -483,13 +480,10 @@ function get(root: unknown, path: string[]): unknown {
 }
 
 function parsePyproject(entry: string, doc: Doc): Table {
-  try {
-    return parseToml(doc.buf.subarray(doc.bom).toString('utf8')) as Table;
-  } catch (err) {
-    const first = (err as Error).message.split('\n')[0].replace(/^Invalid TOML document:\s*/, '');
-    const where = err instanceof TomlError ? ` (line ${err.line}, column ${err.column})` : '';
-    fail(entry, `is not valid TOML: ${first}${where}.`, 'fix the syntax so that pip and the build backend can read the file.');
-  }
+  const parsed = parseToml(doc.buf.subarray(doc.bom).toString('utf8'));
+  if ('error' in parsed)
+    fail(entry, `is not valid TOML: ${parsed.error}.`, 'fix the syntax so that pip and the build backend can read the file.');
+  return parsed.table;
 }
 
 /** A key = value of a TOML document: its full dotted path and where its value's text is. */

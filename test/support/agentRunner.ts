@@ -32,6 +32,8 @@ export interface RunOptions {
    */
   cancel?: {
     whenFile?: string;
+    /** Like whenFile, for a condition a path cannot say (a folder whose name carries the run's tag). */
+    when?: () => boolean;
     afterMs?: number;
     /** Send SIGINT again every this many ms (a person pressing Cancel twice). */ repeatEveryMs?: number;
   };
@@ -113,7 +115,7 @@ export function runTask(folder: string, options: RunOptions = {}): Promise<TaskR
     let cancelled: TaskRun['cancelled'];
     const timers: NodeJS.Timeout[] = [];
     if (options.cancel) {
-      const { whenFile, afterMs } = options.cancel;
+      const { whenFile, when, afterMs } = options.cancel;
       const interrupt = () => {
         const at = Date.now();
         cancelled = { exitedAfterMs: -1, neededSigterm: false };
@@ -128,9 +130,9 @@ export function runTask(folder: string, options: RunOptions = {}): Promise<TaskR
           }, AGENT_SIGINT_GRACE_MS),
         );
       };
-      if (whenFile) {
+      if (whenFile || when) {
         const poll = setInterval(() => {
-          if (existsSync(whenFile)) {
+          if (whenFile ? existsSync(whenFile) : when!()) {
             clearInterval(poll);
             interrupt();
           }

@@ -27,7 +27,6 @@
  * | PATCH   | {project}/_apis/git/repositories/{repo}/pullRequests/{id}              | 200 (title, description, autoCompleteSetBy (the empty id turns it off), completionOptions, status, isDraft); 403 | R "Auto-complete"; L GitApi.updatePullRequest; azure-devops-cli-extension update_pull_request (EMPTY_UUID) |
  * | PUT     | {project}/_apis/git/repositories/{repo}/pullRequests/{id}/reviewers/{reviewerId} | 200 reviewer; 403                         | brief; L GitApi.createPullRequestReviewer |
  * | GET     | {project}/_apis/git/repositories/{repo}/commits/{commit}/statuses      | 200 {count,value}, newest first; latestOnly          | R "Commit statuses"; L GitApi.getStatuses |
- * | POST    | {project}/_apis/git/repositories/{repo}/annotatedTags                  | 201; 400 no message; 409 exists (modeled text); 403 TF401027 CreateTag | R "Annotated tag"; I MicrosoftDocs/vsts-rest-api-specs#176 (400), #390 (409) |
  * | GET     | {project}/_apis/build/definitions?name=                                | 200 {count,value}; 403 (modeled)                    | L BuildApi.getDefinitions |
  * | GET     | {project}/_apis/build/builds?definitions=&repositoryId=&branchName=&minTime=&$top=&continuationToken=&queryOrder= | 200 {count,value}, at most $top newest first, the next page's token in x-ms-continuationtoken; 403 (modeled) | R "Builds for a commit"; L BuildApi.getBuilds |
  *
@@ -58,7 +57,6 @@ export const LOCATION_IDS = {
   pullRequests: '9946fd70-0d40-406e-b686-b4744cbbcc37',
   pullRequestReviewers: '4b6702c7-aa35-4b89-9c96-b9abf6d3e540',
   statuses: '428dd4fb-fda5-4722-af02-9313b80305da',
-  annotatedTags: '5e8a8081-3851-4626-b677-9891cc04102e',
   builds: '0cd358e1-9217-4d94-8269-1c1ee6f93dcf',
   definitions: 'dbeaf647-6167-421a-bda9-c9327b25e2e6',
 } as const;
@@ -119,13 +117,6 @@ const LOCATIONS: Location[] = [
     resourceVersion: 2,
   },
   {
-    id: LOCATION_IDS.annotatedTags,
-    area: 'git',
-    resourceName: 'annotatedTags',
-    routeTemplate: '{project}/_apis/git/repositories/{repositoryId}/{resource}/{objectId}',
-    resourceVersion: 1,
-  },
-  {
     id: LOCATION_IDS.builds,
     area: 'build',
     resourceName: 'builds',
@@ -145,7 +136,7 @@ const LOCATIONS: Location[] = [
 // State
 // ---------------------------------------------------------------------------------------------
 
-export type Permission = 'pullRequestContribute' | 'createTag' | 'viewBuilds';
+export type Permission = 'pullRequestContribute' | 'viewBuilds';
 
 export interface ProjectRecord {
   id: string;
@@ -204,13 +195,6 @@ export interface StatusRecord {
   targetUrl?: string;
   creationDate: string;
 }
-export interface TagRecord {
-  repositoryId: string;
-  name: string;
-  objectId: string;
-  message: string;
-  taggedObjectId: string;
-}
 
 export interface ServerState {
   /** The identity behind the token (connectionData.authenticatedUser). */
@@ -224,7 +208,6 @@ export interface ServerState {
   definitions: DefinitionRecord[];
   builds: BuildRecord[];
   statuses: StatusRecord[];
-  tags: TagRecord[];
   /** Permissions the build identity lacks: the calls that need them answer 403. */
   denied: Set<Permission>;
 }
@@ -357,7 +340,6 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
     definitions: [],
     builds: [],
     statuses: [],
-    tags: [],
     denied: new Set(),
   };
   const requests: RecordedRequest[] = [];
@@ -747,42 +729,6 @@ export async function startAzureDevOpsServer(options: AzureDevOpsServerOptions =
             createdBy: { id: state.user.id, displayName: state.user.displayName },
           })),
         );
-      },
-    },
-    {
-      method: 'POST',
-      pattern: new RegExp(`^${R}/annotatedtags$`, 'i'),
-      location: LOCATION_IDS.annotatedTags,
-      handle: (ctx, m) => {
-        const repo = needRepository(m[1], m[2]);
-        needPermission('createTag', 'CreateTag');
-        const body = (ctx.body ?? {}) as { name?: unknown; message?: unknown; taggedObject?: { objectId?: unknown } };
-        const name = typeof body.name === 'string' ? body.name : '';
-        const objectId = typeof body.taggedObject?.objectId === 'string' ? body.taggedObject.objectId : '';
-        if (!name) return badRequest('InvalidArgumentValueException', 'The tag name must be given.'); // modeled
-        if (typeof body.message !== 'string' || !body.message)
-          return badRequest('InvalidArgumentValueException', 'The tag message must be given.'); // I vsts-rest-api-specs#176: 400 without a message; text modeled
-        if (!/^[0-9a-f]{40}$/i.test(objectId))
-          return badRequest('InvalidArgumentValueException', `'${objectId}' is not a valid object id.`); // modeled
-        if (state.tags.some((t) => t.repositoryId === repo.id && t.name === name)) {
-          return json(409, adoError('GitRefNameConflictException', `The tag 'refs/tags/${name}' already exists.`)); // I vsts-rest-api-specs#390: 409; text modeled
-        }
-        const tag: TagRecord = {
-          repositoryId: repo.id,
-          name,
-          message: body.message,
-          taggedObjectId: objectId.toLowerCase(),
-          objectId: createHash('sha1').update(`tag ${name} ${objectId}`).digest('hex'),
-        };
-        state.tags.push(tag);
-        return json(201, {
-          name: tag.name,
-          objectId: tag.objectId,
-          taggedObject: { objectId: tag.taggedObjectId, objectType: 'commit' },
-          taggedBy: { name: state.user.displayName, email: `${state.user.id}@build`, date: new Date().toISOString() },
-          message: tag.message,
-          url: `${base}${repo.projectId}/_apis/git/repositories/${repo.id}/annotatedTags/${tag.objectId}`,
-        });
       },
     },
     {

@@ -28,8 +28,8 @@
  * | GET    | /api/2.0/libraries/cluster-status       | library_statuses[]: PENDING → INSTALLING → INSTALLED / FAILED (or the `installEnds` state: SKIPPED, RESTORED, UNINSTALL_ON_RESTART, with messages), one step per read of a RUNNING or RESIZING cluster; a cluster not running keeps PENDING (a `starting` PENDING cluster becomes its `to` state after its reads) | R "Library status", SDK LibraryInstallStatus |
  * | GET    | /api/2.1/clusters/get                   | {cluster_id, cluster_name, state (any of the SDK's State), state_message}; 400 INVALID_PARAMETER_VALUE unknown id | R "Restart / state", SDK State |
  * | POST   | /api/2.1/clusters/restart               | 200 {}; state RESTARTING for `restartReads` reads, then RUNNING with libraries re-installed from their files | R "Restart / state" |
- * | POST   | /api/2.0/sql/statements                 | statement_id + status; HTTP 200 for a FAILED statement; 400 bad warehouse/wait_timeout; 404 unknown warehouse | R "Run SQL", Facts |
- * | GET    | /api/2.0/sql/statements/{id}            | PENDING → RUNNING → SUCCEEDED / FAILED, one step per read              | R "Poll / cancel" |
+ * | POST   | /api/2.0/sql/statements                 | statement_id + status; HTTP 200 for a FAILED statement (also one the warehouse refuses, see statementProblem: markers, one statement); 400 bad warehouse/wait_timeout; 404 unknown warehouse | R "Run SQL", Facts, SDK |
+ * | GET    | /api/2.0/sql/statements/{id}            | PENDING → RUNNING → SUCCEEDED / FAILED, one step per read; SUCCEEDED → CLOSED once its result was served `resultReads` times (STATEMENT_TRANSITIONS) | R "Poll / cancel", SDK StatementState |
  * | POST   | /api/2.0/sql/statements/{id}/cancel     | 200 {}; a statement not finished becomes CANCELED                     | R "Poll / cancel" |
  * | POST   | /aad/{tenant}/oauth2/v2.0/token         | Azure AD: client_credentials with client_secret or a client_assertion; scope 2ff814a6-…/.default | R "Auth" |
  * | POST   | /oidc?api-version=7.1&serviceConnectionId= | Azure DevOps: {oidcToken} for the job token                          | R "Auth" |
@@ -97,6 +97,72 @@ export interface StatementRecord {
   /** Reads left before the next state step. */
   steps: Array<'PENDING' | 'RUNNING'>;
   outcome: SqlOutcome;
+  /** Reads of its result since it SUCCEEDED. */
+  reads?: number;
+}
+
+/**
+ * The statement states of the SDK (databricks-sdk-py, databricks/sdk/service/sql.py,
+ * `StatementState`: PENDING waiting for the warehouse, RUNNING, SUCCEEDED, FAILED, CANCELED by a
+ * cancel call or `on_wait_timeout=CANCEL`, CLOSED "execution successful, and statement closed;
+ * result no longer available for fetch") and the steps between them (a read may find it where it was).
+ */
+export const STATEMENT_TRANSITIONS: Record<StatementRecord['state'], StatementRecord['state'][]> = {
+  PENDING: ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'],
+  RUNNING: ['RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'],
+  SUCCEEDED: ['CLOSED'],
+  FAILED: [],
+  CANCELED: [],
+  CLOSED: [],
+};
+
+/**
+ * What the warehouse refuses before it runs a statement (R Facts; Databricks SQL reference,
+ * "Parameter markers"; the SDK's `execute_statement`): one statement per call; named markers
+ * only (`?` is not supported by the Statement Execution API), each bound by a parameter; a marker
+ * only where a literal or expression may stand: not as (part of) a name (a table, a column, an
+ * alias), which takes `IDENTIFIER(:name)`; and not in the query of a persisted definition
+ * (CREATE VIEW, CREATE FUNCTION, a column DEFAULT or GENERATED expression). CREATE TABLE … AS
+ * SELECT, INSERT and UPDATE take markers (the query runs once). Error texts modeled.
+ */
+export function statementProblem(statement: string, parameters: StatementRecord['parameters']): SqlOutcome['error'] {
+  // The statement without its string literals ('…', backslash escapes) and quoted identifiers (`…`, kept as a name).
+  const code = statement.replace(/'(?:[^'\\]|\\.)*'|`(?:[^`]|``)*`/gs, (m) => (m.startsWith('`') ? 'q' : "''"));
+  if (/;\s*\S/.test(code))
+    return { error_code: 'PARSE_SYNTAX_ERROR', message: '[PARSE_SYNTAX_ERROR] Syntax error: only one statement is allowed.' }; // modeled
+  const markers = [...code.matchAll(/(?<![:\w]):([A-Za-z_]\w*)/g)];
+  if (/\?/.test(code))
+    return {
+      error_code: 'UNSUPPORTED_FEATURE',
+      message:
+        '[UNSUPPORTED_FEATURE] Positional parameter markers (?) are not supported by the Statement Execution API: use named ones (:name).',
+    }; // modeled
+  const names = new Set(parameters.map((p) => p.name));
+  const unbound = markers.map((x) => x[1]).find((n) => !names.has(n));
+  if (unbound) return { error_code: 'UNBOUND_SQL_PARAMETER', message: `[UNBOUND_SQL_PARAMETER] Found the unbound parameter: ${unbound}.` };
+  for (const m of markers) {
+    const before = code.slice(0, m.index).replace(/\s+$/, '');
+    const after = code.slice(m.index! + m[0].length).replace(/^\s+/, '');
+    const inIdentifierClause = /\bIDENTIFIER\s*\(\s*$/i.test(before) || /\bIDENTIFIER\s*\([^()]*\|\|\s*$/i.test(before);
+    const asName =
+      /(?:\b(?:FROM|JOIN|TABLE|INTO|UPDATE|VIEW|AS)|\.)$/i.test(before) && !/\bCAST\s*\([^()]*\bAS$/i.test(before)
+        ? true
+        : /^\./.test(after);
+    if (asName && !inIdentifierClause)
+      return {
+        error_code: 'PARSE_SYNTAX_ERROR',
+        message: `[PARSE_SYNTAX_ERROR] Syntax error at or near ':${m[1]}': a parameter marker cannot stand for a name (use IDENTIFIER(:${m[1]})).`,
+      }; // modeled
+  }
+  const persisted =
+    /^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?(VIEW|FUNCTION)\b/i.exec(code)?.[1] ??
+    (/\b(?:DEFAULT|GENERATED\s+ALWAYS\s+AS)\b/i.test(code) ? 'a column definition' : undefined);
+  if (persisted && markers.length)
+    return {
+      error_code: 'UNSUPPORTED_FEATURE.PARAMETER_MARKER_IN_UNEXPECTED_STATEMENT',
+      message: `[UNSUPPORTED_FEATURE.PARAMETER_MARKER_IN_UNEXPECTED_STATEMENT] The feature is not supported: Parameter markers are not allowed in ${persisted === 'VIEW' ? 'the query of CREATE VIEW' : persisted === 'FUNCTION' ? 'the body of CREATE FUNCTION' : persisted}.`,
+    };
+  return undefined;
 }
 /** What a statement does: rows, or an error (a FAILED statement still answers HTTP 200). `onDone`: called once when it ends SUCCEEDED (a change that lands only then). */
 export type SqlOutcome = {
@@ -160,6 +226,8 @@ export interface DatabricksServerState {
   uploadPace?: Pace;
   /** Operations the identity may not do: 403 PERMISSION_DENIED. */
   denied: Set<Operation>;
+  /** Answers that serve a SUCCEEDED statement's result before it is CLOSED (0: closed before anyone read it; default: never). */
+  resultReads?: number;
   /** Answers SQL: default SUCCEEDED with no rows, within the first answer. */
   sql: (statement: string, parameters: StatementRecord['parameters']) => SqlOutcome;
   /** Azure AD service principals: client id → secret; federated: client id → the OIDC token it accepts. */
@@ -646,16 +714,8 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
           return dbError(400, 'INVALID_PARAMETER_VALUE', 'on_wait_timeout must be CONTINUE or CANCEL.'); // modeled
         const parameters = Array.isArray(b.parameters) ? (b.parameters as StatementRecord['parameters']) : [];
         const id = `01ef-${randomUUID()}`;
-        // R Facts: named parameters only; one statement per call.
-        const names = new Set(parameters.map((p) => p.name));
-        // The statement without its string literals ('…', backslash escapes) and quoted identifiers (`…`).
-        const code = b.statement.replace(/'(?:[^'\\]|\\.)*'|`(?:[^`]|``)*`/gs, "''");
-        const unbound = [...code.matchAll(/(?<!:):([A-Za-z_]\w*)/g)].map((x) => x[1]).find((n) => !names.has(n));
-        const outcome: SqlOutcome = unbound
-          ? { error: { error_code: 'UNBOUND_SQL_PARAMETER', message: `[UNBOUND_SQL_PARAMETER] Found the unbound parameter: ${unbound}.` } }
-          : /;\s*\S/.test(code)
-            ? { error: { error_code: 'PARSE_SYNTAX_ERROR', message: '[PARSE_SYNTAX_ERROR] Syntax error: only one statement is allowed.' } } // modeled
-            : state.sql(b.statement, parameters);
+        const refused = statementProblem(b.statement, parameters);
+        const outcome: SqlOutcome = refused ? { error: refused } : state.sql(b.statement, parameters);
         // `polls` answers that are not final yet: PENDING first, then RUNNING (default 0: done within the wait).
         const polls = outcome.polls ?? 0;
         const steps: Array<'PENDING' | 'RUNNING'> = Array.from({ length: polls }, (_, i) => (i === 0 ? 'PENDING' : 'RUNNING'));
@@ -671,7 +731,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
         state.statements.set(id, rec);
         step(rec);
         if ((rec.state === 'PENDING' || rec.state === 'RUNNING') && b.on_wait_timeout === 'CANCEL' && Number(w[1]) > 0)
-          rec.state = 'CANCELED';
+          moveTo(rec, 'CANCELED');
         return json(200, statementJson(rec));
       },
     },
@@ -692,7 +752,7 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
       handle: (_ctx, m) => {
         const rec = state.statements.get(m[1]);
         if (!rec) return dbError(404, 'RESOURCE_DOES_NOT_EXIST', `Statement ${m[1]} does not exist.`); // modeled
-        if (rec.state === 'PENDING' || rec.state === 'RUNNING') rec.state = 'CANCELED';
+        if (rec.state === 'PENDING' || rec.state === 'RUNNING') moveTo(rec, 'CANCELED');
         return json(200, {});
       },
     },
@@ -836,10 +896,23 @@ export async function startDatabricksServer(options: DatabricksServerOptions = {
   ];
 
   /** One read on: the next PENDING/RUNNING step, or the outcome once the steps are used up. */
+  /** One read's step of a statement, along the transitions the SDK's StatementState allows (checked: a model bug fails loudly). */
   function step(rec: StatementRecord) {
-    if (rec.state !== 'PENDING' && rec.state !== 'RUNNING') return;
-    rec.state = rec.steps.shift() ?? (rec.outcome.error ? 'FAILED' : 'SUCCEEDED');
-    if (rec.state === 'SUCCEEDED') rec.outcome.onDone?.();
+    if (rec.state === 'PENDING' || rec.state === 'RUNNING') {
+      const next = rec.steps.shift() ?? (rec.outcome.error ? 'FAILED' : 'SUCCEEDED');
+      moveTo(rec, next);
+      if (next === 'SUCCEEDED') rec.outcome.onDone?.();
+    }
+    if (rec.state !== 'SUCCEEDED') return;
+    // Its result is served in `resultReads` answers (this one included), then it is CLOSED: no longer available.
+    rec.reads = (rec.reads ?? 0) + 1;
+    if (state.resultReads !== undefined && rec.reads > state.resultReads) moveTo(rec, 'CLOSED');
+  }
+
+  function moveTo(rec: StatementRecord, to: StatementRecord['state']) {
+    if (!STATEMENT_TRANSITIONS[rec.state].includes(to))
+      throw new Error(`statement ${rec.id}: ${rec.state} → ${to} is not a transition Databricks makes`);
+    rec.state = to;
   }
 
   function statementJson(rec: StatementRecord) {

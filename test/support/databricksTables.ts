@@ -9,8 +9,9 @@
  * replaced from its staging copy keeps its history and grants and gains a version), DESCRIBE
  * HISTORY … LIMIT 1, RESTORE TABLE … TO VERSION AS OF, the lock table's CREATE
  * TABLE … AS (fails if it exists) and its SELECT, ALTER TABLE … RENAME TO,
- * ALTER TABLE … SET TBLPROPERTIES, DROP TABLE [IF EXISTS], SHOW TBLPROPERTIES, the
- * information_schema.tables lookup, and `SELECT count(*) AS n …` (always 0 rows counted).
+ * ALTER TABLE … SET TBLPROPERTIES, UPDATE (a self-reference's fixup; rows are not modelled),
+ * DROP TABLE [IF EXISTS], SHOW TBLPROPERTIES, the
+ * information_schema.tables lookups (by IN or LIKE), and `SELECT count(*) AS n …` (always 0 rows counted).
  * Errors as Databricks words them (R = /work/shared/reference/databricks-rest.md, error
  * classes; texts modeled): TABLE_OR_VIEW_NOT_FOUND, TABLE_OR_VIEW_ALREADY_EXISTS. A FAILED
  * statement changes nothing.
@@ -87,7 +88,7 @@ export class TableStore {
     const base = name
       .split('.')
       .pop()!
-      .replace(/__relevo_(next|old)$/, '');
+      .replace(/__relevo_(next(_[0-9a-f]{8})?|old)$/, '');
     this.tables.set(name.toLowerCase(), {
       columns: this.tables.get(`${this.source}.${base}`.toLowerCase())?.columns ?? [],
       properties,
@@ -180,7 +181,7 @@ export class TableStore {
       const base = nameOf(m[1])
         .split('.')
         .pop()!
-        .replace(/__relevo_next$/, '');
+        .replace(/__relevo_next(_[0-9a-f]{8})?$/, '');
       this.tables.set(nameOf(m[1]), {
         columns: this.tables.get(`${this.source}.${base}`.toLowerCase())?.columns ?? [],
         properties: {},
@@ -235,6 +236,11 @@ export class TableStore {
       t.properties[m[2]] = literal(m[3]);
       return {};
     }
+    // A self-reference's fixup on a staging table (the rows are not modelled: nothing changes).
+    if ((m = re('UPDATE ID(?: AS \\w+)? SET .+ WHERE .+').exec(sql))) {
+      if (!need(m[1])) return notFound(m[1]);
+      return { columns: [{ name: 'num_affected_rows' }], rows: [['0']] };
+    }
     if ((m = re('DROP TABLE (IF EXISTS )?ID').exec(sql))) {
       if (!this.tables.delete(nameOf(m[2])) && !m[1]) return notFound(m[2]);
       return {};
@@ -254,6 +260,23 @@ export class TableStore {
       const prefix = `${m[1].replace(/``/g, '`')}.${literal(m[2])}.`.toLowerCase();
       const wanted = [...m[3].matchAll(/'((?:[^'\\]|\\.)*)'/g)].map((x) => literal(x[1]));
       return { columns: [{ name: 'table_name' }], rows: wanted.filter((w) => this.tables.has(prefix + w)).map((w) => [w]) };
+    }
+    if (
+      (m =
+        /^SELECT table_name FROM `((?:[^`]|``)*)`\.information_schema\.tables WHERE table_schema = '((?:[^'\\]|\\.)*)' AND table_name LIKE '([^'\\]*)'$/s.exec(
+          sql,
+        ))
+    ) {
+      const prefix = `${m[1].replace(/``/g, '`')}.${literal(m[2])}.`.toLowerCase();
+      const like = new RegExp(
+        `^${m[3]
+          .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+          .replace(/%/g, '.*')
+          .replace(/_/g, '.')}$`,
+        'i',
+      );
+      const names = [...this.tables.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+      return { columns: [{ name: 'table_name' }], rows: names.filter((n) => like.test(n)).map((n) => [n]) };
     }
     if (/^SELECT count\(\*\) AS n /s.test(sql)) return { columns: [{ name: 'n' }], rows: [['0']] };
     return {

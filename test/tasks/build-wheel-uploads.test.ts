@@ -139,6 +139,7 @@ describe('BuildWheel@1 uploads: bounded by progress, what reached the feed, the 
     assert.match(run.summaries[0], /- feed: `ingest_tools-1\.0\.0-py3-none-any\.whl` uploaded/);
     assert.doesNotMatch(run.summaries[0], /tar\.gz` uploaded/);
     assert.deepEqual([...feed.files.keys()], ['ingest_tools-1.0.0-py3-none-any.whl']);
+    assert.doesNotMatch(run.stdout, /Put back: [^\n]*tar\.gz/, 'the refused sdist never landed: nothing to put back');
   });
 
   it('a Databricks volume that reads slowly takes as long as it needs; one that stops reading fails saying how much was sent, and nothing is left on it', async () => {

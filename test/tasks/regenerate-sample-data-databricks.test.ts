@@ -103,7 +103,7 @@ function outcome(
   if (JSON.stringify({ pre, dev }) === JSON.stringify(before)) return 'before';
   // Landed: a staging copy or the lock whose drop failed after the swap may stay (the next run stages over the one and takes over the other).
   const live = (s: Record<string, string>) =>
-    Object.fromEntries(Object.entries(s).filter(([t]) => !t.endsWith('__relevo_next') && t !== '__relevo_lock'));
+    Object.fromEntries(Object.entries(s).filter(([t]) => !/__relevo_next_[0-9a-f]{8}$/.test(t) && t !== '__relevo_lock'));
   assert.deepEqual({ pre: live(pre), dev: live(dev) }, { pre: made, dev: made }, `${context}: a mix of previous and new tables`);
   return 'new';
 }
@@ -144,14 +144,23 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
         if (line.includes(secret)) assert.match(line, /^##vso\[task\.setsecret\]/, `a secret leaked: ${line}`);
   };
 
-  it('runs the plan on the warehouse and swaps the staged tables in; neither the salt nor the token is logged', async () => {
+  it("runs the plan on the warehouse and swaps the staged tables in, under staging names of its own, dropping a killed run's; neither the salt nor the token is logged", async () => {
     const { server, store } = await open();
+    // What a killed run was staging (and a staging table of a version before staging names carried the run).
+    store.put('pre.sales.customers__relevo_next_0badc0de', 'killed');
+    store.put('dev.sales.orders__relevo_next', 'killed');
     const run = await regenerate(server, config);
     assert.equal(run.result, 'Succeeded', explain(run));
     assert.ok(store.seen.some((s) => s.startsWith('CREATE OR REPLACE TABLE `dev`.`sales`.`orders` TBLPROPERTIES (')));
     assert.ok(!store.seen.some((s) => / RENAME TO /.test(s)), 'tables are replaced in place, never renamed');
     assert.equal(outcome(store, 'swap'), 'new');
     assert.deepEqual(store.schema('pre.sales'), NEW, 'the staging copies and the lock dropped once all are in');
+    assert.deepEqual(store.schema('dev.sales'), NEW, "the killed run's staging dropped");
+    assert.ok(
+      store.seen.some(
+        (x) => /^CREATE OR REPLACE TABLE `pre`\.`sales`\.`customers__relevo_next_[0-9a-f]{8}` AS /.test(x) && !x.includes('0badc0de'),
+      ),
+    );
     assert.ok(server.requestsTo('/api/2.0/sql/statements', 'POST').every((r) => r.authorization === 'valid'));
     assert.match(run.summaries[0], /#### pre ← source \(fraction 0\.1\) → `pre\.sales`/);
     hidden(run, server);
@@ -167,7 +176,7 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     assert.equal(run.result, 'Failed', explain(run));
     assert.match(
       run.resultMessage!,
-      /dev\.customers: staging failed: .*INSUFFICIENT_PERMISSIONS.*Put back: the staging tables dev\.sales\.\*__relevo_next \(dropped\); the staging tables pre\.sales\.\*__relevo_next \(dropped\); the lock table `dev`\.`sales`\.`__relevo_lock` \(dropped\); the lock table `pre`\.`sales`\.`__relevo_lock` \(dropped\)\.$/,
+      /dev\.customers: staging failed: .*INSUFFICIENT_PERMISSIONS.*Put back: the staging tables dev\.sales\.\*__relevo_next_([0-9a-f]{8}) \(dropped\); the staging tables pre\.sales\.\*__relevo_next_\1 \(dropped\); the lock table `dev`\.`sales`\.`__relevo_lock` \(dropped\); the lock table `pre`\.`sales`\.`__relevo_lock` \(dropped\)\.$/,
     );
     assert.ok(!store.seen.some((s) => / AS SELECT \* FROM /.test(s)), 'nothing replaced');
     assert.equal(outcome(store, 'FAILED'), 'before');
@@ -184,8 +193,11 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
   it("the warehouse failing its k-th statement, for every k (FAILED; for the swap's replacements also applied but answered as failed): the targets as before or all new, no staging left", async () => {
     const probe = await open(COLUMNS, SMALL_BEFORE);
     assert.equal((await regenerate(probe.server, small)).result, 'Succeeded');
-    // The lock's statement names its run (id, pid, time): compared without them.
-    const same = (list: string[]) => list.map((x) => x.replace(/^(CREATE TABLE \S+`__relevo_lock` AS SELECT ).*$/s, '$1…'));
+    // The lock's statement names its run (id, pid, time), and staging names its tag: compared without them.
+    const same = (list: string[]) =>
+      list.map((x) =>
+        x.replace(/^(CREATE TABLE \S+`__relevo_lock` AS SELECT ).*$/s, '$1…').replace(/__relevo_next_[0-9a-f]{8}/g, '__relevo_next_…'),
+      );
     const statements = same(probe.store.seen);
     const swap = statements.flatMap((s, i) => (/^CREATE OR REPLACE TABLE \S+ TBLPROPERTIES .* AS SELECT \* FROM /.test(s) ? [i + 1] : []));
     assert.ok(statements.length > 25 && swap.length === 4, `${statements.length} statements, ${swap.length} replacements`);
@@ -253,6 +265,50 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     });
   });
 
+  it('composite keys on the warehouse: units over every key column, EXISTS semi-joins, the tuple gates, a composite self-reference nulled by an UPDATE of the staging table', async () => {
+    const columns: Record<string, [string, string][]> = {
+      order_lines: [
+        ['order_id', 'bigint'],
+        ['line_no', 'int'],
+        ['replaces_line', 'int'],
+      ],
+      returns: [
+        ['return_id', 'bigint'],
+        ['order_id', 'bigint'],
+        ['line_no', 'int'],
+      ],
+    };
+    const { server, store } = await open(columns, {});
+    const file = join(tempDir('relevo-sample-dbx-composite-'), 'sample-data.yml');
+    writeFileSync(
+      file,
+      `seed: 42
+source: { catalog: pro, schema: sales }
+environments:
+  pre: { target: { catalog: pre, schema: sales }, fraction: 0.1 }
+tables:
+  order_lines:
+    key: [order_id, line_no]
+    root: true
+    references: { replaces: { columns: [order_id, replaces_line], table: order_lines } }
+    mask: { order_id: hash, line_no: hash }
+  returns: { key: return_id, references: { line: { columns: [order_id, line_no], table: order_lines } } }
+`,
+    );
+    const run = await regenerate(server, file);
+    assert.equal(run.result, 'Succeeded', explain(run));
+    const seen = store.seen.join('\n');
+    assert.match(seen, /pmod\(xxhash64\(r\.`order_id`, r\.`line_no`, '42'\), 1000000\)/);
+    assert.match(seen, /^UPDATE `pre`\.`sales`\.`order_lines__relevo_next_[0-9a-f]{8}` AS s SET `replaces_line` = NULL WHERE /m);
+    assert.match(
+      seen,
+      /^CREATE OR REPLACE TABLE `pre`\.`sales`\.`returns__relevo_next_[0-9a-f]{8}` AS .* WHERE EXISTS \(SELECT 1 FROM `pre`\.`sales`\.`order_lines__relevo_next_[0-9a-f]{8}` p WHERE p\.`order_id` = /m,
+    );
+    assert.match(seen, /GROUP BY `order_id`, `line_no` HAVING count\(\*\) > 1/);
+    assert.deepEqual(store.schema('pre.sales'), { order_lines: 'new', returns: 'new' });
+    hidden(run, server);
+  });
+
   it("column names and Databricks messages that carry ##vso[, ##[ and a bare CR drive nothing: every command in the log is the task's own", async () => {
     const { server, store } = await open({ ...COLUMNS, customers: [...COLUMNS.customers, [FOREIGN.column, 'string']] });
     const file = join(tempDir('relevo-sample-dbx-foreign-'), 'sample-data.yml');
@@ -266,7 +322,7 @@ describe('RegenerateSampleData@1 (databricks, built task)', function () {
     assertOnlyOwnCommands(ok, 'regenerate-sample-data');
     // A filter that fails on the warehouse, quoting the data.
     store.fault = (sql) =>
-      /^CREATE OR REPLACE TABLE `pre`\.`sales`\.`customers__relevo_next`/.test(sql)
+      /^CREATE OR REPLACE TABLE `pre`\.`sales`\.`customers__relevo_next_[0-9a-f]{8}`/.test(sql)
         ? {
             error: {
               error_code: 'CAST_INVALID_INPUT',

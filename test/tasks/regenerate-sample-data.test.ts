@@ -83,7 +83,7 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
     assert.deepEqual(Object.keys(first.outputs), ['report']);
     assert.match(first.summaries[0], /\| customers \| root \| 20200 \| \d+ \| 0 \| email, full_name, phone \|/);
     assert.ok(existsSync(join(ws.dir, 'out', 'pre', '.relevo-sample.json')));
-    assert.ok(!existsSync(join(ws.dir, 'out', 'pre.relevo-next')));
+    assert.deepEqual(readdirSync(join(ws.dir, 'out')).sort(), ['dev', 'pre'], 'no staging left');
     assertSaltHidden(first);
   });
 
@@ -271,7 +271,7 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
       assert.deepEqual(readdirSync(join(w.dir, 'out')).sort(), ['dev', 'dev.relevo-lock', 'pre'], 'no staging, PRE lock released');
     });
 
-    it('a stale lock (its process gone, on this host) is taken over with a warning', async () => {
+    it("a stale lock (its process gone, on this host) is taken over with a warning; the killed run's staging folders are removed; each run stages under its own name", async () => {
       const w = workspace(SALES_CONFIG(pro, 'parquet'));
       const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
       mkdirSync(join(w.dir, 'out'), { recursive: true });
@@ -279,6 +279,11 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
         join(w.dir, 'out', 'pre.relevo-lock'),
         JSON.stringify({ runId: 'run-killed', host: hostname(), pid: Number(gone), startedAt: '2026-12-05T19:00:00.000Z' }),
       );
+      // What the killed run was staging (and a staging folder of a version before staging names carried the run).
+      for (const dead of ['pre.relevo-next-0badc0de', 'dev.relevo-next']) {
+        mkdirSync(join(w.dir, 'out', dead));
+        writeFileSync(join(w.dir, 'out', dead, 'customers.parquet'), 'half-written');
+      }
       const run = await regenerate(w.file);
       assert.equal(run.result, 'Succeeded', explain(run));
       assert.ok(
@@ -288,6 +293,13 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
         explain(run),
       );
       assert.deepEqual(readdirSync(join(w.dir, 'out')).sort(), ['dev', 'pre']);
+      const tags = await Promise.all(
+        [1, 2].map(
+          async () =>
+            /\/out\/pre\.relevo-next-([0-9a-f]{8})\/customers\.parquet/.exec((await regenerate(w.file, { dryRun: true })).stdout)?.[1],
+        ),
+      );
+      assert.ok(tags[0] && tags[1] && tags[0] !== tags[1], `staging names per run: ${tags}`);
     });
 
     it('two runs at once on the same targets: never both at work; whatever succeeded is one whole sample', async () => {
@@ -354,7 +366,7 @@ describe('RegenerateSampleData@1 (DuckDB)', function () {
       assert.equal(run.result, 'Failed', explain(run));
       assert.match(run.resultMessage!, /holds files .* that RegenerateSampleData did not write/);
       assert.deepEqual(snapshot(theirs), before);
-      assert.ok(!existsSync(join(w.dir, 'out', 'pre.relevo-next')));
+      assert.deepEqual(readdirSync(join(w.dir, 'out')).sort(), ['pre'], 'no staging left');
     });
   });
 });

@@ -84,6 +84,46 @@ describe('sampling: configuration', () => {
     fails((c) => (c.tables.customers.root = false), /tables: no table is the sampling root; allowed: exactly one table with root: true/);
     fails((c) => (c.tables.stray = { key: 'id' }), /tables\.stray: is neither the root/);
   });
+  it('composite keys: a reference names as many columns as the key has; a one-column reference to a composite key is refused, saying how to write it', () => {
+    const lines = (c: ReturnType<typeof base>) => {
+      c.tables.order_lines = { key: ['order_id', 'line_no'], references: { order_id: 'orders.order_id' } };
+    };
+    const c = base();
+    lines(c);
+    c.tables.returns = { key: 'return_id', references: { line: { columns: ['order_id', 'line_no'], table: 'order_lines' } } };
+    assert.deepEqual(parseConfig(c, '/w/sample.yml').tables.find((t) => t.name === 'returns')!.references, [
+      { name: 'line', columns: ['order_id', 'line_no'], table: 'order_lines', parentColumns: ['order_id', 'line_no'], outside: 'null' },
+    ]);
+    fails((x) => {
+      lines(x);
+      x.tables.returns = { key: 'return_id', references: { line_no: 'order_lines.line_no' } };
+    }, /tables\.returns\.references\.line_no: 'order_lines\.line_no' is not the key of 'order_lines' \(its key is \(order_id, line_no\)\); allowed: \{ columns: \[<column>, <column>\], table: order_lines \}/);
+    fails((x) => {
+      lines(x);
+      x.tables.returns = { key: 'return_id', references: { line: { columns: ['line_no'], table: 'order_lines' } } };
+    }, /tables\.returns\.references\.line\.columns: names 1 column\(s\), and the key of 'order_lines' has 2 \(order_id, line_no\)/);
+    fails((x) => {
+      lines(x);
+      x.tables.returns = { key: 'return_id', references: { line: { columns: ['order_id', 'line_no'] } } };
+    }, /tables\.returns\.references\.line\.table: is required; allowed: /);
+    fails((x) => (x.tables.orders.key = []), /tables\.orders\.key: must NOT have fewer than 1 items/);
+  });
+  it('outside: pull applies to a one-column self-reference only', () => {
+    fails(
+      (x) => (x.tables.orders.references = { customer_id: { columns: ['customer_id'], table: 'customers', outside: 'pull' } }),
+      /tables\.orders\.references\.customer_id\.outside: pull applies to a self-reference, and this references 'customers'/,
+    );
+    fails(
+      (x) => (x.tables.orders.references = { boss: { columns: ['customer_id'], table: 'orders', outside: 'fetch' } }),
+      /tables\.orders\.references\.boss\.outside: must be equal to one of the allowed values \(found "fetch"\); allowed: for a self-reference: null .* or pull/,
+    );
+    const c = base();
+    c.tables.orders.references = {
+      customer_id: 'customers.customer_id',
+      replaces: { columns: ['replaces'], table: 'orders', outside: 'pull' },
+    };
+    assert.equal(parseConfig(c, '/w/sample.yml').tables[1].references[1].outside, 'pull');
+  });
   it('refuses a target equal to, inside or around the source, and cycles of tables or environments', () => {
     fails(
       (c) => (c.environments.pre = { target: { path: 'data/pro' }, fraction: 0.1 }),
