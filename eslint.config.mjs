@@ -40,4 +40,14 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // A choice among several outcomes reads better as named steps than as nested ternaries.
+    files: ['shared/**/*.ts', 'tasks/**/*.ts'],
+    rules: { 'no-nested-ternary': 'error' },
+  },
+  {
+    // TODO(issue 16): shared/sampling is being reworked; its nested ternaries go next
+    files: ['shared/sampling/**'],
+    rules: { 'no-nested-ternary': 'off' },
+  },
 );

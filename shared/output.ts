@@ -11,9 +11,11 @@ export function neutralise(text: string): string {
   return text.replace(/##(vso)?\[/gi, (_m, vso: string | undefined) => `## ${vso ?? ''}[`).replace(/\r(?!\n)/g, '\\r');
 }
 
+const LINE_BREAK_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\r\n': '\\r\\n' };
+
 /** A one-line value from outside (a commit subject, a name, a server message): CR and LF shown as escapes, commands neutralised. */
 export function quoteForeign(text: string): string {
-  return neutralise(text.replace(/\r\n|\r|\n/g, (m) => (m === '\n' ? '\\n' : m === '\r' ? '\\r' : '\\r\\n')));
+  return neutralise(text.replace(/\r\n|\r|\n/g, (m) => LINE_BREAK_ESCAPES[m]));
 }
 
 type Write = (

@@ -495,16 +495,18 @@ export async function acquireAadToken(
 
   function checked(res: Response, body: Record<string, unknown> | undefined): Record<string, unknown> {
     if (res.ok) return body ?? {};
-    const text =
-      typeof body?.error_description === 'string'
-        ? body.error_description.split(/\r?\n/)[0]
-        : typeof body?.message === 'string'
-          ? body.message
-          : '';
+    const text = errorText(body);
     throw new HttpAttemptError(`HTTP ${res.status}${body?.error ? ` ${String(body.error)}` : ''}${text ? `: ${text}` : ''}`, {
       status: res.status,
       retryAfterMs: parseRetryAfter(res.headers.get('retry-after') ?? undefined),
     });
+  }
+
+  /** Azure AD's first line of error_description, else the body's message. */
+  function errorText(body: Record<string, unknown> | undefined): string {
+    if (typeof body?.error_description === 'string') return body.error_description.split(/\r?\n/)[0];
+    if (typeof body?.message === 'string') return body.message;
+    return '';
   }
 }
 
@@ -680,35 +682,7 @@ class Client implements DatabricksClient {
         ? `HTTP ${status}${errorCode ? ` ${errorCode}` : ''}${serverMessage ? `: ${serverMessage}` : ''}`
         : (last as Error).message;
     const retried = exhausted ? ` (${exhausted.reason})` : '';
-    const [kind, fix]: [DatabricksErrorKind, string] =
-      status === 401
-        ? [
-            'unauthorized',
-            'the token is missing, expired or not valid for this workspace: renew the personal access token in the service connection, or check that the service principal is added to the workspace.',
-          ]
-        : status === 403
-          ? ['forbidden', op.forbiddenFix]
-          : status === 404
-            ? ['notFound', op.notFoundFix ?? 'check the path or id.']
-            : status === 409
-              ? ['conflict', op.conflictFix ?? 'it already exists.']
-              : status === 429
-                ? ['throttled', 'Databricks is throttling this workspace: run again later, or with fewer parallel calls.']
-                : status !== undefined && status >= 500
-                  ? ['unavailable', 'Databricks had a problem: run again; if it persists, check the workspace status page.']
-                  : status !== undefined
-                    ? ['badRequest', 'Databricks refused the request as written (see its message).']
-                    : failure.timedOut && body instanceof Uint8Array
-                      ? [
-                          'timeout',
-                          `the upload stopped moving (an upload may take as long as it needs while bytes move): check the agent's network and proxy to ${this.host}, and run again.`,
-                        ]
-                      : failure.timedOut
-                        ? ['timeout', `no answer in time from ${this.host}: check the workspace URL and the agent's network.`]
-                        : [
-                            'network',
-                            `the agent could not reach ${this.host}: check the workspace URL and the agent's network (proxy, firewall).`,
-                          ];
+    const [kind, fix] = this.kindAndFix(status, failure.timedOut, body instanceof Uint8Array, op);
     return new DatabricksError(`Could not ${op.what}: ${method} ${path} answered ${quoted}${retried}.`, {
       kind,
       fix,
@@ -720,6 +694,34 @@ class Client implements DatabricksClient {
       attempts: exhausted?.attempts,
       cause: err,
     });
+  }
+
+  /** What kind of failure an HTTP status (or its absence) is, and what the user can do about it. */
+  private kindAndFix(
+    status: number | undefined,
+    timedOut: boolean | undefined,
+    uploading: boolean,
+    op: Operation,
+  ): [DatabricksErrorKind, string] {
+    if (status === 401)
+      return [
+        'unauthorized',
+        'the token is missing, expired or not valid for this workspace: renew the personal access token in the service connection, or check that the service principal is added to the workspace.',
+      ];
+    if (status === 403) return ['forbidden', op.forbiddenFix];
+    if (status === 404) return ['notFound', op.notFoundFix ?? 'check the path or id.'];
+    if (status === 409) return ['conflict', op.conflictFix ?? 'it already exists.'];
+    if (status === 429) return ['throttled', 'Databricks is throttling this workspace: run again later, or with fewer parallel calls.'];
+    if (status !== undefined && status >= 500)
+      return ['unavailable', 'Databricks had a problem: run again; if it persists, check the workspace status page.'];
+    if (status !== undefined) return ['badRequest', 'Databricks refused the request as written (see its message).'];
+    if (timedOut && uploading)
+      return [
+        'timeout',
+        `the upload stopped moving (an upload may take as long as it needs while bytes move): check the agent's network and proxy to ${this.host}, and run again.`,
+      ];
+    if (timedOut) return ['timeout', `no answer in time from ${this.host}: check the workspace URL and the agent's network.`];
+    return ['network', `the agent could not reach ${this.host}: check the workspace URL and the agent's network (proxy, firewall).`];
   }
 
   async createDirectory(path: string): Promise<void> {

@@ -218,22 +218,25 @@ export async function uploadDistribution(target: UploadTarget, d: Distribution):
     if (!(last instanceof HttpAttemptError) && !(last instanceof DeadlineExceededError)) throw err;
     const status = last instanceof HttpAttemptError ? last.failure.status : undefined;
     const timedOut = last instanceof DeadlineExceededError || (last instanceof HttpAttemptError && last.failure.timedOut);
-    const fix =
-      status === 401
-        ? 'the credentials were refused: with the job token, check that the feed is in this organization; with a service connection, renew its password or token.'
-        : status === 403
-          ? "the identity may not publish to this feed: in the feed's settings → Permissions, give '<Project> Build Service (<Organization>)' (or the connection's user) the Feed Publisher (Contributor) role."
-          : status === 404
-            ? 'check feedUrl: an Azure Artifacts feed uploads at https://pkgs.dev.azure.com/<org>/<project>/_packaging/<feed>/pypi/upload/.'
-            : status !== undefined && status >= 300 && status < 400
-              ? 'the feed answered with a redirect, which is not followed (credentials stay on the feed host): use the final upload URL.'
-              : status === 400
-                ? 'the feed refused the upload form (its message above says why).'
-                : timedOut
-                  ? "the upload stopped moving (an upload may take as long as it needs while bytes move); the feed may or may not have kept it: check the feed, then run again (skipExisting: true if it is there), and check the agent's network and proxy."
-                  : "try again later; if it persists, check the feed URL and the agent's network.";
+    const fix = uploadFix(status, timedOut);
     throw new UploadError(`Could not upload ${basename(d.path)} to ${shown}: ${(err as Error).message}.`, status, fix);
   }
+}
+
+/** What the user can do about a failed upload, by the feed's HTTP status (or a stall). */
+function uploadFix(status: number | undefined, timedOut: boolean | undefined): string {
+  if (status === 401)
+    return 'the credentials were refused: with the job token, check that the feed is in this organization; with a service connection, renew its password or token.';
+  if (status === 403)
+    return "the identity may not publish to this feed: in the feed's settings → Permissions, give '<Project> Build Service (<Organization>)' (or the connection's user) the Feed Publisher (Contributor) role.";
+  if (status === 404)
+    return 'check feedUrl: an Azure Artifacts feed uploads at https://pkgs.dev.azure.com/<org>/<project>/_packaging/<feed>/pypi/upload/.';
+  if (status !== undefined && status >= 300 && status < 400)
+    return 'the feed answered with a redirect, which is not followed (credentials stay on the feed host): use the final upload URL.';
+  if (status === 400) return 'the feed refused the upload form (its message above says why).';
+  if (timedOut)
+    return "the upload stopped moving (an upload may take as long as it needs while bytes move); the feed may or may not have kept it: check the feed, then run again (skipExisting: true if it is there), and check the agent's network and proxy.";
+  return "try again later; if it persists, check the feed URL and the agent's network.";
 }
 
 function serverMessage(text: string, statusText: string): string {

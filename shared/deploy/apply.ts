@@ -117,7 +117,7 @@ function deployedEntry(host: string, t: Target, createdId?: number, discarded?: 
   return {
     component: t.component,
     target: t.path,
-    from: t.from ? ('branch' in t.from ? t.from.branch : t.from.tag) : '',
+    from: fromRef(t.from),
     to: t.to.tag,
     commit: t.to.commit,
     changed,
@@ -189,6 +189,12 @@ async function moveJob(client: WorkspaceClient, t: JobTarget, putBack: PutBack):
       { fix: 'someone else is editing the job: re-run once they are done.' },
     );
   }
+}
+
+/** The branch or tag a folder was at before, '' when it is new. */
+function fromRef(from: FolderTarget['from']): string {
+  if (!from) return '';
+  return 'branch' in from ? from.branch : from.tag;
 }
 
 function sameSource(a: GitSource | undefined, b: GitSource | undefined): boolean {

@@ -310,13 +310,10 @@ async function jobTarget(client: WorkspaceClient, line: string, release: Release
 export function describeFrom(t: Target): string {
   if (t.kind === 'job') {
     const p = t.previous;
-    return p.git_commit
-      ? `commit ${p.git_commit.slice(0, 12)}`
-      : p.git_tag
-        ? `tag ${p.git_tag}`
-        : p.git_branch
-          ? `branch ${p.git_branch}`
-          : 'its default branch';
+    if (p.git_commit) return `commit ${p.git_commit.slice(0, 12)}`;
+    if (p.git_tag) return `tag ${p.git_tag}`;
+    if (p.git_branch) return `branch ${p.git_branch}`;
+    return 'its default branch';
   }
   if (!t.from) return 'nothing (new)';
   return 'branch' in t.from ? `branch ${t.from.branch}` : `tag ${t.from.tag}`;

@@ -20,7 +20,8 @@ export function deploySummary(plan: DeployPlan, deployed: Deployed[], dryRun: bo
       : markdownCode(d.target);
     const link = markdownLink(where, d.link);
     const ref = (r: string) => (/^[0-9a-f]{40}$/.test(r) ? `\`${r.slice(0, 12)}\`` : cell(r));
-    const now = d.changed ? (dryRun ? `→ ${ref(d.to)}` : `✅ ${ref(d.to)}`) : `${ref(d.to)} (unchanged)`;
+    const marker = dryRun ? '→' : '✅';
+    const now = d.changed ? `${marker} ${ref(d.to)}` : `${ref(d.to)} (unchanged)`;
     lines.push(
       `| ${cell(d.component)} | ${cell(d.version ?? '') || '(untagged)'} | \`${d.commit.slice(0, 12)}\` | ${link} | ${ref(d.from) || '(new)'} | ${now} |`,
     );

@@ -214,12 +214,7 @@ function explainFailure(failure: RepositoryFailure, several: boolean): unknown {
         ),
       );
     // A stalled connection says nothing about what the server did before it stalled: the undo reads the remote to know.
-    const state =
-      err.refusal === 'timeout'
-        ? 'The push did not complete.'
-        : atomic || err.refusal === 'local' || !pushedBefore.length
-          ? 'Nothing was pushed.'
-          : `The server does not advertise atomic pushes, so the refs went one by one: ${pushedBefore.map(shortRef).join(', ')} went back to ${pushedBefore.length > 1 ? 'their' : 'its'} recorded value (lease on the value just pushed).`;
+    const state = describePushState(err.refusal, atomic, pushedBefore);
     const { what, fix } = explainPushRefusal(err, {
       remote: r.remote,
       repository: quoteForeign(r.label),
@@ -236,4 +231,12 @@ function explainFailure(failure: RepositoryFailure, several: boolean): unknown {
       fix: 'see the git message above.',
     });
   return err;
+}
+
+/** What a refused push left on the remote, for the failure message. */
+function describePushState(refusal: PushError['refusal'], atomic: boolean, pushedBefore: readonly string[]): string {
+  if (refusal === 'timeout') return 'The push did not complete.';
+  if (atomic || refusal === 'local' || !pushedBefore.length) return 'Nothing was pushed.';
+  const their = pushedBefore.length > 1 ? 'their' : 'its';
+  return `The server does not advertise atomic pushes, so the refs went one by one: ${pushedBefore.map(shortRef).join(', ')} went back to ${their} recorded value (lease on the value just pushed).`;
 }

@@ -166,5 +166,10 @@ export function resolveRoute(o: FlowOptions): Route {
 }
 
 export function describeRoute(r: Route): string {
-  return `${r.source} → ${r.target}${r.action ? ` (git-flow ${r.action})` : r.hotfix ? ' (hotfix)' : ''}`;
+  return `${r.source} → ${r.target}${routeKind(r)}`;
+}
+
+function routeKind(r: Route): string {
+  if (r.action) return ` (git-flow ${r.action})`;
+  return r.hotfix ? ' (hotfix)' : '';
 }

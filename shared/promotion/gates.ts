@@ -49,7 +49,10 @@ interface GateKind<K extends GateKindName> {
 
 const GATE_KINDS: { [K in GateKindName]: GateKind<K> } = {
   build: {
-    parse: (rest) => (rest === undefined ? {} : rest ? { definition: rest } : undefined),
+    parse(rest) {
+      if (rest === undefined) return {};
+      return rest ? { definition: rest } : undefined;
+    },
     describe: (g) => (g.definition ? `build:${g.definition}` : 'build'),
     async check(g, ctx) {
       const builds = await ctx.client.buildsForCommit(ctx.commit, {

@@ -333,7 +333,7 @@ async function readRemoteState(repo: OpenedRepository, format: TagFormat, log: L
     throw new UserError(
       `the source branch '${route.source}' does not exist on '${remote}' of ${quoteForeign(name)}; nothing was promoted.`,
       {
-        input: route.hotfix && route.input === 'to' ? undefined : route.input === 'to' ? 'branches' : 'action',
+        input: sourceBranchInput(route),
         fix: `push '${route.source}' first, or check the branch names.`,
       },
     );
@@ -495,6 +495,12 @@ async function planRefs(
 }
 
 /** Where the commit gets its candidate tag by promotion; none for a hotfix, whose own build tags it (VersionBump). */
+/** The input that named the source branch (a hotfix's source comes from no input). */
+function sourceBranchInput(route: Route): string | undefined {
+  if (route.input !== 'to') return 'action';
+  return route.hotfix ? undefined : 'branches';
+}
+
 function candidateBranchOf(route: Route): string | undefined {
   if (route.hotfix) return undefined;
   return route.flow === 'environments' ? route.source : route.target;
@@ -569,7 +575,7 @@ async function planBackMerge(
 ): Promise<BackMerge> {
   const ref = `refs/heads/${b.branch}`;
   if (!b.from) return { branch: b.branch, ref, from: ZERO_SHA, to: ZERO_SHA, status: 'missing' };
-  const common = b.from === b.commit ? b.commit : b.tag.ancestors?.has(b.from) ? b.from : await mergeBase(git, b.commit, b.from);
+  const common = await commonAncestor(git, b.commit, b.from, b.tag);
   if (common === b.commit) return { branch: b.branch, ref, from: b.from, to: b.from, status: 'up-to-date' };
   if (common === b.from) return { branch: b.branch, ref, from: b.from, to: b.commit, status: 'fast-forward' };
   const merged = await mergeCommit(
@@ -596,6 +602,13 @@ async function planBackMerge(
  * the promoted commit must be on the component's target branch after this run (the component's
  * plan when it is promoted in the same run, otherwise its remote).
  */
+/** The merge base of the commit and the branch, without asking git when the tag's ancestry already answers. */
+async function commonAncestor(git: Git, commit: string, from: string, tag: TagDecision): Promise<string | undefined> {
+  if (from === commit) return commit;
+  if (tag.ancestors?.has(from)) return from;
+  return mergeBase(git, commit, from);
+}
+
 async function checkPins(plans: RepositoryPlan[], opts: PromotionOptions, log: Log): Promise<void> {
   const byUrl = new Map(plans.filter((p) => p.remoteUrl).map((p) => [normalizeUrl(p.remoteUrl!), p]));
   for (const plan of plans.filter((p) => p.orchestration)) {

@@ -40,9 +40,20 @@ export function describeBackMerge(b: BackMerge): string {
   }
 }
 
+function tagState(t: RepositoryPlan['tag']): string {
+  if (!t.existing) return 'new';
+  return t.pushExisting ? 'on the commit locally, pushed' : 'on the commit already';
+}
+
+/** Where the tag in the table's tag column came from. */
+function tagOrigin(t: RepositoryPlan['tag']): string {
+  if (t.untested) return ' ⚠️ untested';
+  return t.candidate ? ` from ${markdownCode(t.candidate)}` : '';
+}
+
 function describeTag(r: RepositoryPlan): string {
   const t = r.tag;
-  const state = t.existing ? (t.pushExisting ? 'on the commit locally, pushed' : 'on the commit already') : 'new';
+  const state = tagState(t);
   const on = r.refs.find((p) => p.ref === `refs/tags/${t.tag}`)?.to ?? r.commit;
   return `${t.tag} on ${short(on)}${on !== r.commit ? ' (the merge commit)' : ''} (${state}; ${t.why})${t.untested ? ' — UNTESTED (allowUntested)' : ''}`;
 }
@@ -138,7 +149,7 @@ export function promotionSummary(plan: PromotionPlan, result: PromotionResult | 
     const gates = r.gates.length ? r.gates.map((g) => `${g.passed ? '✅' : '❌'} ${escape(g.gate)}`).join('<br>') : 'none';
     const bm = r.backMerges.length ? r.backMerges.map((b) => escape(describeBackMerge(b))).join('<br>') : '—';
     out.push(
-      `| ${escape(r.label)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | ${markdownCode(r.tag.tag)}${r.tag.existing ? ' (existing)' : ''}${r.tag.untested ? ' ⚠️ untested' : r.tag.candidate ? ` from ${markdownCode(r.tag.candidate)}` : ''} | ${gates} | ${bm} |`,
+      `| ${escape(r.label)} | \`${short(r.commit)}\` ${escape(r.subject)} | ${escape(describeMove(r.move))} | ${markdownCode(r.tag.tag)}${r.tag.existing ? ' (existing)' : ''}${tagOrigin(r.tag)} | ${gates} | ${bm} |`,
     );
   }
   out.push('');

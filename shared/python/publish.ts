@@ -264,13 +264,7 @@ export async function publish(
           `the library did not install on ${bad.map((c) => `cluster ${c.clusterId} (${c.outcome === 'timeout' ? `not done after ${Math.round(db.timeoutMs / 1000)} s` : `${OUTCOMES[c.outcome].log}: ${c.messages.map(quoteForeign).join(' | ') || 'no message'}`})`).join(', ')}.`,
           {
             input: 'clusterIds',
-            fix: bad.some((c) => c.outcome === 'failed' || c.outcome === 'skipped')
-              ? "read Databricks' message above (often a dependency pip cannot resolve on the cluster, a conflicting library, or a Python version the wheel does not support); fix it and build again."
-              : bad.some((c) => c.outcome === 'removed')
-                ? 'someone uninstalled the library while Relevo waited: check the cluster in the Databricks UI (Libraries tab) and run again.'
-                : bad.some((c) => c.outcome === 'error')
-                  ? 'see the failed call above, fix it and run again.'
-                  : 'raise installTimeoutMinutes, or check the cluster in the Databricks UI (Libraries tab).',
+            fix: installFix(bad),
           },
         );
       }
@@ -286,6 +280,17 @@ export async function publish(
     for (const path of onVolume) done(path);
   }
   return result;
+}
+
+/** What to do about the clusters the library did not install on, the most telling outcome first. */
+function installFix(bad: readonly ClusterReport[]): string {
+  const any = (...outcomes: ClusterOutcome[]) => bad.some((c) => outcomes.includes(c.outcome));
+  if (any('failed', 'skipped'))
+    return "read Databricks' message above (often a dependency pip cannot resolve on the cluster, a conflicting library, or a Python version the wheel does not support); fix it and build again.";
+  if (any('removed'))
+    return 'someone uninstalled the library while Relevo waited: check the cluster in the Databricks UI (Libraries tab) and run again.';
+  if (any('error')) return 'see the failed call above, fix it and run again.';
+  return 'raise installTimeoutMinutes, or check the cluster in the Databricks UI (Libraries tab).';
 }
 
 function clusterLine(c: ClusterReport): string {

@@ -31,6 +31,14 @@ const PEP440 =
  * `1.3rc2`, `1.3.0.DEV7` → `1.3.dev7`; trailing `.0`s of the release dropped. Undefined when it
  * is not a PEP 440 version.
  */
+/** PEP 440's spellings of alpha and beta; every other pre-release label (c, pre, preview, rc) is rc. */
+const PRE_RELEASE_LABELS = new Map([
+  ['alpha', 'a'],
+  ['a', 'a'],
+  ['beta', 'b'],
+  ['b', 'b'],
+]);
+
 export function canonicalPep440(version: string): string | undefined {
   const m = PEP440.exec(version);
   if (!m) return undefined;
@@ -41,7 +49,7 @@ export function canonicalPep440(version: string): string | undefined {
   out += parts.join('.');
   if (preLabel) {
     const l = preLabel.toLowerCase();
-    out += `${l === 'alpha' ? 'a' : l === 'beta' ? 'b' : l === 'a' || l === 'b' ? l : 'rc'}${Number(preNum ?? 0)}`;
+    out += `${PRE_RELEASE_LABELS.get(l) ?? 'rc'}${Number(preNum ?? 0)}`;
   }
   if (postImplicit !== undefined) out += `.post${Number(postImplicit)}`;
   else if (postLabel) out += `.post${Number(postNum ?? 0)}`;
@@ -114,7 +122,7 @@ export function readZip(buf: Buffer): ZipEntry[] {
     if (buf.readUInt32LE(local) !== 0x04034b50) throw new Error(`damaged zip entry ${name}`);
     const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
     const raw = buf.subarray(start, start + compressed);
-    const data = method === 0 ? Buffer.from(raw) : method === 8 ? inflateRawSync(raw) : undefined;
+    const data = entryData(method, raw);
     if (!data) throw new Error(`zip entry ${name} uses compression method ${method}`);
     if (data.length !== size) throw new Error(`zip entry ${name} is ${data.length} bytes, the directory says ${size}`);
     entries.push({ name, data });
@@ -308,4 +316,11 @@ export class WheelCheckError extends Error {
     super(`${wheel}: ${problems.join('; ')}`);
     this.name = 'WheelCheckError';
   }
+}
+
+/** A zip entry's bytes: stored (0) or deflated (8); undefined for any other compression method. */
+function entryData(method: number, raw: Buffer): Buffer | undefined {
+  if (method === 0) return Buffer.from(raw);
+  if (method === 8) return inflateRawSync(raw);
+  return undefined;
 }

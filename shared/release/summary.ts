@@ -36,12 +36,9 @@ export function explainReason(plan: VersionPlan): string {
       let why: string;
       if (r.requested !== 'auto') why = `bump is set to '${r.requested}'`;
       else if (drivers.length) {
-        const commits =
-          r.fromCommits === asked
-            ? ', and so do the commits'
-            : r.fromCommits !== 'none'
-              ? ` (the commits alone ask for a ${r.fromCommits})`
-              : '';
+        let commits = '';
+        if (r.fromCommits === asked) commits = ', and so do the commits';
+        else if (r.fromCommits !== 'none') commits = ` (the commits alone ask for a ${r.fromCommits})`;
         why = `${listOf(drivers.map(describeChange))} drove a ${asked} bump since ${plan.baseTag}${commits}`;
       } else {
         const others = plan.components?.filter((c) => c.change !== 'none') ?? [];
@@ -64,10 +61,20 @@ function listOf(items: string[], max = 4): string {
   return items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}` : (items[0] ?? '');
 }
 
+function versionChange(c: ComponentChange): string {
+  if (c.kind === 'added') return `added at ${componentVersion(c.to)}`;
+  if (c.kind === 'removed') return 'removed';
+  return `${componentVersion(c.from)} → ${componentVersion(c.to)}`;
+}
+
+function componentVersion(e: ComponentChange['from']): string {
+  if (!e) return '';
+  return e.tag ? markdownCode(e.tag) : `untagged \`${e.commit.slice(0, 12)}\``;
+}
+
 /** The Summary's table of an orchestration's component changes. */
 function componentTable(changes: readonly ComponentChange[], baseTag: string | undefined): string[] {
   if (!changes.length) return [`No submodule changed since ${baseTag}.`, ''];
-  const version = (e: ComponentChange['from']) => (e ? (e.tag ? markdownCode(e.tag) : `untagged \`${e.commit.slice(0, 12)}\``) : '');
   const commit = (e: ComponentChange['from']) => (e ? `\`${e.commit.slice(0, 7)}\`` : '—');
   const lines = [
     `Component changes since ${baseTag} (${changes.length}):`,
@@ -76,8 +83,9 @@ function componentTable(changes: readonly ComponentChange[], baseTag: string | u
     '|---|---|---|---|',
   ];
   for (const c of changes) {
-    const v = c.kind === 'added' ? `added at ${version(c.to)}` : c.kind === 'removed' ? 'removed' : `${version(c.from)} → ${version(c.to)}`;
-    lines.push(`| ${escapeMd(c.name)} | ${v} | ${c.change}${c.untagged ? ' (untagged)' : ''} | ${commit(c.from)} → ${commit(c.to)} |`);
+    lines.push(
+      `| ${escapeMd(c.name)} | ${versionChange(c)} | ${c.change}${c.untagged ? ' (untagged)' : ''} | ${commit(c.from)} → ${commit(c.to)} |`,
+    );
   }
   lines.push('');
   return lines;

@@ -172,17 +172,16 @@ async function planWithRanges(
       fix: 'commit something first, or point at the right repository.',
     });
   const opened = git.opened;
-  const [{ head, shallow }, remote, localTags, listing] = await Promise.all([
+  const readHead = async () => {
+    if (!opened)
+      return git.state().catch(() => {
+        throw noCommits();
+      });
     // openRepository read HEAD already, in the process that checked the folder.
-    opened
-      ? opened.head
-        ? { head: opened.head, shallow: opened.shallow }
-        : Promise.reject(noCommits())
-      : git.state().catch(() => {
-          throw noCommits();
-        }),
-    ...first,
-  ]);
+    if (!opened.head) throw noCommits();
+    return { head: opened.head, shallow: opened.shallow };
+  };
+  const [{ head, shallow }, remote, localTags, listing] = await Promise.all([readHead(), ...first]);
   const { tags, branchTip } = collectTags(format, localTags, listing, opts.branch.ref, (shallow || opts.pushTag) && !opts.dryRun, warn);
   const channel = channelFor(opts.branch.branch, opts.channels);
   log.info(
@@ -211,11 +210,9 @@ async function planWithRanges(
   const onReleaseCommit = direct
     ? undefined
     : highest(await tagsOnReleaseCommits(git, tags, head, (t) => fitsChannel(t, channel), remote, shallow, branchTip, usual));
-  const released = direct
-    ? { tag: direct, onReleaseCommit: false }
-    : onReleaseCommit
-      ? { tag: onReleaseCommit, onReleaseCommit: true }
-      : undefined;
+  let released: { tag: ComponentTag; onReleaseCommit: boolean } | undefined;
+  if (direct) released = { tag: direct, onReleaseCommit: false };
+  else if (onReleaseCommit) released = { tag: onReleaseCommit, onReleaseCommit: true };
 
   // An already released HEAD reports the base below its version, as the first run did.
   const promoted = released ? undefined : candidate;

@@ -214,12 +214,15 @@ function unreadable(name: string, url: string, err: unknown): unknown {
     `cannot read the tags of submodule '${name}' (${displayUrl(url)}): ${detail}. Its versions decide the orchestration's bump, so nothing was changed.`,
     {
       input: 'submodules',
-      fix:
-        err instanceof GitTimeoutError
-          ? 'it timed out: check that the agent can reach that remote (proxy, firewall, service health) and re-run.'
-          : /\b401\b|Authentication failed|could not read (Username|Password)/i.test(err.stderr)
-            ? "the remote did not accept the credentials (401): the job token goes only to this organization's URLs; check that the URL in .gitmodules is this organization's repository, and that the job can use its token."
-            : "let the job read that repository (grant the build service 'Read' on it; if the job token is limited to referenced repositories, list it under resources.repositories or check out with 'submodules: true'), or correct its url in .gitmodules.",
+      fix: unreadableFix(err),
     },
   );
+}
+
+function unreadableFix(err: GitCommandError): string {
+  if (err instanceof GitTimeoutError)
+    return 'it timed out: check that the agent can reach that remote (proxy, firewall, service health) and re-run.';
+  if (/\b401\b|Authentication failed|could not read (Username|Password)/i.test(err.stderr))
+    return "the remote did not accept the credentials (401): the job token goes only to this organization's URLs; check that the URL in .gitmodules is this organization's repository, and that the job can use its token.";
+  return "let the job read that repository (grant the build service 'Read' on it; if the job token is limited to referenced repositories, list it under resources.repositories or check out with 'submodules: true'), or correct its url in .gitmodules.";
 }

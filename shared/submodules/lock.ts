@@ -31,10 +31,7 @@ export async function checkLockFile(git: Git, top: string, head: string, lockFil
   const path = rel.split(sep).join('/');
   if (path.split('/').some((part) => part.toLowerCase() === '.git')) throw refuse("is under '.git', git's own folder");
   const sub = submodulePaths.find((p) => path === p || path.startsWith(`${p}/`) || p.startsWith(`${path}/`));
-  if (sub)
-    throw refuse(
-      `is ${sub === path ? 'the path of' : path.startsWith(`${sub}/`) ? 'inside' : 'a folder holding'} the submodule '${q(sub)}'`,
-    );
+  if (sub) throw refuse(`is ${placeAgainst(sub, path)} the submodule '${q(sub)}'`);
   try {
     const stat = lstatSync(join(top, path));
     if (stat.isSymbolicLink() || stat.isDirectory())
@@ -51,8 +48,7 @@ export async function checkLockFile(git: Git, top: string, head: string, lockFil
     return { path, deleted: !!had };
   }
   const [mode, type, sha] = entry.slice(0, entry.indexOf('\t')).split(' ');
-  if (type !== 'blob' || mode === '120000')
-    throw refuse(`is ${type === 'tree' ? 'a folder' : type === 'commit' ? 'a submodule' : 'a symbolic link'} in the repository`);
+  if (type !== 'blob' || mode === '120000') throw refuse(`is ${notAFile(type)} in the repository`);
   const text = await git.run(['-C', top, 'cat-file', 'blob', sha]);
   if (!isLockText(text))
     throw refuse(
@@ -69,4 +65,17 @@ function isLockText(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Where the lock file's path lies against a submodule's path that it collides with. */
+function placeAgainst(submodule: string, path: string): string {
+  if (submodule === path) return 'the path of';
+  return path.startsWith(`${submodule}/`) ? 'inside' : 'a folder holding';
+}
+
+/** What a tracked entry that is not a regular file is, by its git object type. */
+function notAFile(type: string): string {
+  if (type === 'tree') return 'a folder';
+  if (type === 'commit') return 'a submodule';
+  return 'a symbolic link';
 }

@@ -31,7 +31,14 @@ export function parsePolicy(text: string, where: { input?: string; submodule?: s
 }
 
 export function describePolicy(p: Policy): string {
-  return p.kind === 'exact' ? p.version : p.kind === 'range' ? p.text : p.kind;
+  switch (p.kind) {
+    case 'exact':
+      return p.version;
+    case 'range':
+      return p.text;
+    default:
+      return p.kind;
+  }
 }
 
 /**

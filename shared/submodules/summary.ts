@@ -88,19 +88,8 @@ export function submoduleSummary(
   if (plan.updates.length) {
     lines.push('| component | from | to | change | commits |', '|---|---|---|---|---|');
     for (const u of plan.updates) {
-      const log = logs.get(u.name);
-      const subjects = Array.isArray(log) ? log : undefined;
-      const commits = !log
-        ? ''
-        : !subjects
-          ? `(not read: ${markdownText(withoutCredentials((log as { unavailable: string }).unavailable))})`
-          : subjects
-              .slice(0, MAX_SUBJECTS)
-              .map((s) => markdownText(s))
-              .join('<br>') + (subjects.length > MAX_SUBJECTS ? '<br>…' : '');
-      lines.push(
-        `| ${markdownText(u.name)} | ${u.fromTag ? markdownText(u.fromTag) : u.previousCommit ? `\`${u.previousCommit.slice(0, 12)}\`` : '—'} | ${markdownText(u.toTag)} | ${u.change} | ${commits} |`,
-      );
+      const commits = commitsCell(logs.get(u.name));
+      lines.push(`| ${markdownText(u.name)} | ${fromCell(u)} | ${markdownText(u.toTag)} | ${u.change} | ${commits} |`);
     }
     lines.push('', `Largest change: **${plan.maxChange}**.`, '');
     if (plan.updates.length > MAX_CHANGE_LOGS)
@@ -129,4 +118,21 @@ export function submoduleSummary(
   for (const n of plan.notes) lines.push('', `> ℹ️ ${markdownText(n)}`);
   for (const w of plan.warnings) lines.push('', `> ⚠️ ${markdownText(w)}`);
   return lines.join('\n') + '\n';
+}
+
+/** The subjects of a component's new commits (the first MAX_SUBJECTS), or why they were not read. */
+function commitsCell(log: ChangeLog | undefined): string {
+  if (!log) return '';
+  if (!Array.isArray(log)) return `(not read: ${markdownText(withoutCredentials(log.unavailable))})`;
+  const shown = log
+    .slice(0, MAX_SUBJECTS)
+    .map((s) => markdownText(s))
+    .join('<br>');
+  return shown + (log.length > MAX_SUBJECTS ? '<br>…' : '');
+}
+
+/** Where a component was: its tag, else its pinned commit, else nothing. */
+function fromCell(u: ComponentUpdate): string {
+  if (u.fromTag) return markdownText(u.fromTag);
+  return u.previousCommit ? `\`${u.previousCommit.slice(0, 12)}\`` : '—';
 }

@@ -202,12 +202,7 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
       throw new UserError(
         `cannot read the remote of submodule '${q(sub.name)}' (${q(displayUrl(url))}): ${why === 'auth' ? 'the remote did not accept the credentials (401): ' : ''}${q(detail)}. Nothing was committed or pushed.`,
         {
-          fix:
-            why === 'timeout'
-              ? 'it timed out: check that the agent can reach that remote (proxy, firewall, service health) and re-run.'
-              : why === 'auth'
-                ? "the job token goes only to this organization's URLs: check that the URL in .gitmodules is this organization's repository and that the job can use its token (classic: 'Allow scripts to access the OAuth token'); a remote elsewhere needs its own credentials."
-                : "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
+          fix: REMOTE_FAILURE_FIXES[why],
         },
       );
     }
@@ -274,10 +269,7 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
     warnings,
     notes,
   };
-  for (const c of components)
-    log.info(
-      `  ${q(c.name)} (${q(c.path)}): ${q(c.policy)}; ${c.current ? `at ${q(c.current.tag)}` : c.pinned ? `at untagged ${c.pinned.slice(0, 12)}` : 'not pinned'}; ${q(describeDecision(c))}`,
-    );
+  for (const c of components) log.info(`  ${q(c.name)} (${q(c.path)}): ${q(c.policy)}; ${describePin(c)}; ${q(describeDecision(c))}`);
   for (const g of undeclared)
     warn(
       `the gitlink '${q(g.path)}' (${g.commit.slice(0, 12)}) has no entry in .gitmodules: it is not updated, and the lock file records it without a version.`,
@@ -383,6 +375,12 @@ function toUpdate(
   };
 }
 
+/** Where a component is pinned now, for the log. */
+function describePin(c: ComponentPlan): string {
+  if (c.current) return `at ${q(c.current.tag)}`;
+  return c.pinned ? `at untagged ${c.pinned.slice(0, 12)}` : 'not pinned';
+}
+
 export function describeDecision(c: ComponentPlan): string {
   const d = c.decision;
   if (d.action === 'update') return `→ ${d.target.name} (${d.change}; ${d.why}; ${c.eligible} eligible version(s))`;
@@ -460,7 +458,7 @@ export function lockFileContent(
     ...undeclared.map((g) => ({ name: g.path, path: g.path, url: null, version: null, tag: null, commit: g.commit })),
   ]
     // Code-point order: the same bytes whatever the agent's locale.
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    .sort((a, b) => byCodePoint(a.path, b.path));
   return JSON.stringify({ lockfileVersion: LOCK_VERSION, generatedBy: LOCK_GENERATOR, components: entries }, null, 2) + '\n';
 }
 
@@ -631,6 +629,14 @@ async function push(git: Git, remote: string, update: RefUpdate): Promise<void> 
   await pushAll(git, remote, [update]);
 }
 
+/** What to do about a remote that could not be read, by why. */
+const REMOTE_FAILURE_FIXES: Record<ReturnType<typeof remoteFailure>, string> = {
+  timeout: 'it timed out: check that the agent can reach that remote (proxy, firewall, service health) and re-run.',
+  auth: "the job token goes only to this organization's URLs: check that the URL in .gitmodules is this organization's repository and that the job can use its token (classic: 'Allow scripts to access the OAuth token'); a remote elsewhere needs its own credentials.",
+  other:
+    "let the job read that repository: grant the build service 'Read' on it, and list it under resources.repositories (or check it out) when the job token is limited to referenced repositories; or exclude the submodule.",
+};
+
 /** Why reading a remote failed: it timed out, it did not accept the credentials, or anything else. */
 function remoteFailure(err: unknown): 'timeout' | 'auth' | 'other' {
   if (err instanceof GitTimeoutError) return 'timeout';
@@ -691,4 +697,9 @@ function pullRequestDescription(plan: SubmodulePlan): string {
   return ['Component pins moved by Relevo UpdateSubmodules.', '', '| component | from | to | change |', '|---|---|---|---|', ...rows].join(
     '\n',
   );
+}
+
+function byCodePoint(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
 }

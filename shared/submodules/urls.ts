@@ -16,12 +16,22 @@ export function resolveSubmoduleUrl(url: string, superUrl: string | undefined): 
     if (rest.startsWith('./')) rest = rest.slice(2);
     else if (rest.startsWith('../')) {
       rest = rest.slice(3);
-      const cut = path.lastIndexOf('/');
-      path = cut <= 0 ? (path.startsWith('/') ? '/' : '') : path.slice(0, cut);
+      path = parentOf(path);
     } else break;
   }
-  const joined = path === '' ? rest : path.endsWith('/') ? path + rest : `${path}/${rest}`;
-  return prefix + joined;
+  return prefix + joinPath(path, rest);
+}
+
+/** The path without its last segment; the root ('/' or '') once one segment is left. */
+function parentOf(path: string): string {
+  const cut = path.lastIndexOf('/');
+  if (cut > 0) return path.slice(0, cut);
+  return path.startsWith('/') ? '/' : '';
+}
+
+function joinPath(path: string, rest: string): string {
+  if (path === '') return rest;
+  return path.endsWith('/') ? path + rest : `${path}/${rest}`;
 }
 
 /** A URL with any `user:password@` removed, for messages and lock files. */

@@ -92,9 +92,15 @@ export function insertChangelogSection(existing: Buffer | undefined, version: st
 
   // One blank line between what comes before (title, intro) and the section, unless there is one.
   const at = firstRelease >= 0 ? firstRelease : text.length;
-  const gap = at === start || blankLineBefore(text, start, at) ? '' : text[at - 1] === '\n' ? '\n' : '\n\n';
+  const gap = gapBefore(text, start, at);
   const inserted = firstRelease >= 0 ? `${gap}${body}\n\n` : `${gap}${body}\n`;
   return Buffer.concat([existing.subarray(0, at), encode(inserted), existing.subarray(at)]);
+}
+
+/** The line breaks that leave one blank line before `at`: none when there is one already (or nothing before). */
+function gapBefore(text: string, start: number, at: number): string {
+  if (at === start || blankLineBefore(text, start, at)) return '';
+  return text[at - 1] === '\n' ? '\n' : '\n\n';
 }
 
 /** Whether text[start, at) ends with a line break that closes a blank line. */

@@ -133,12 +133,18 @@ function splice(buf: Buffer, spans: [number, number][], value: string): Buffer {
   return Buffer.concat(parts);
 }
 
+function whyUnreadable(code: string | undefined): string {
+  if (code === 'ENOENT') return 'the file does not exist';
+  if (code === 'EISDIR') return 'it is a folder';
+  return `it cannot be read (${code})`;
+}
+
 function readBytes(path: string, entry: string, followed?: { from: string; via: string }): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EISDIR' ? 'it is a folder' : `it cannot be read (${code})`;
+    const why = whyUnreadable(code);
     if (followed) {
       throw new UserError(`${entry}: the version is read from '${relative(followed.from, path) || path}' (${followed.via}), but ${why}.`, {
         input: INPUT,
@@ -650,7 +656,8 @@ function pyprojectStatics(entry: string, doc: Doc): Found {
 }
 
 function strings(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : typeof value === 'string' ? [value] : [];
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
+  return typeof value === 'string' ? [value] : [];
 }
 
 function resolvePyproject(spec: VersionFileSpec, doc: Doc): Resolution {

@@ -63,11 +63,9 @@ export function readSettings(): PromoteSettings {
   // Gates and pull requests cannot do without the REST API; a back-merge conflict's pull request can (it is reported instead).
   const required = gates.length > 0 || strategy === 'pull-request';
   const needsRest = gates.length > 0 || (strategy === 'pull-request' && !dryRun) || (route.backMerge.length > 0 && !dryRun);
-  const azureDevOps = !needsRest
-    ? undefined
-    : required
-      ? azureDevOpsConnection({ input: gates.length ? 'requireSucceeded' : 'strategy' })
-      : optionalAzureDevOpsConnection();
+  const connection = () =>
+    required ? azureDevOpsConnection({ input: gates.length ? 'requireSucceeded' : 'strategy' }) : optionalAzureDevOpsConnection();
+  const azureDevOps = needsRest ? connection() : undefined;
   // One repository is the build's own; of several, the one checked out at Build.Repository.LocalPath.
   const own = several ? buildRepositoryId : () => agent.variable('Build.Repository.ID');
   return {

@@ -1,7 +1,7 @@
 import * as agent from '../../shared/agent';
 import { openRepository } from '../../shared/git';
 import { changeLogs, submoduleSummary, type ChangeLog } from '../../shared/submodules/summary';
-import { applySubmoduleUpdate, planSubmoduleUpdate } from '../../shared/submodules/update';
+import { applySubmoduleUpdate, planSubmoduleUpdate, type SubmodulePlan } from '../../shared/submodules/update';
 import { readSettings } from './settings';
 
 void agent.runTask(async () => {
@@ -14,9 +14,7 @@ void agent.runTask(async () => {
       : undefined;
   const result = s.dryRun ? undefined : await applySubmoduleUpdate(git, plan, s.options, openPullRequest, agent.agentLog);
   if (s.dryRun) {
-    const d = plan.delivery;
-    const delivery =
-      d.mode === 'commit' ? '' : d.mode === 'push' ? ` and push to ${d.branchRef}` : ` and open a pull request into ${d.targetRef}`;
+    const delivery = describeDelivery(plan.delivery);
     agent.agentLog.info(`Dry run: would ${plan.updates.length ? `commit ${plan.updates.length} pin(s)${delivery}` : 'change nothing'}.`);
   }
 
@@ -47,3 +45,10 @@ void agent.runTask(async () => {
     : new Map<string, ChangeLog>();
   agent.uploadSummary('update-submodules', submoduleSummary(plan, result, s.dryRun, logs));
 });
+
+/** What a dry run would do after the commit. */
+function describeDelivery(d: SubmodulePlan['delivery']): string {
+  if (d.mode === 'commit') return '';
+  if (d.mode === 'push') return ` and push to ${d.branchRef}`;
+  return ` and open a pull request into ${d.targetRef}`;
+}

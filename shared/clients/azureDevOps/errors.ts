@@ -185,12 +185,7 @@ export class ErrorTranslator {
     }
 
     const body = e.result && typeof e.result === 'object' ? (e.result as Record<string, unknown>) : undefined;
-    const serverMessage =
-      typeof body?.message === 'string'
-        ? body.message
-        : typeof e.message === 'string' && !/^Failed request: \(\d+\)$/.test(e.message) && e.message !== 'Not Found'
-          ? e.message
-          : undefined;
+    const serverMessage = typeof body?.message === 'string' ? body.message : ownMessage(e.message);
     const typeKey = typeof body?.typeKey === 'string' ? body.typeKey : undefined;
     const errorCode = typeof body?.errorCode === 'number' ? body.errorCode : undefined;
     const { kind, fix } = this.explain(status, op, serverMessage, typeKey);
@@ -298,4 +293,11 @@ function stripCredentials(url: string): string {
   } catch {
     return url;
   }
+}
+
+/** The client's own message, unless it only restates the status ("Failed request: (404)", "Not Found"). */
+function ownMessage(message: unknown): string | undefined {
+  if (typeof message !== 'string') return undefined;
+  if (/^Failed request: \(\d+\)$/.test(message) || message === 'Not Found') return undefined;
+  return message;
 }
