@@ -45,9 +45,4 @@ export default tseslint.config(
     files: ['shared/**/*.ts', 'tasks/**/*.ts'],
     rules: { 'no-nested-ternary': 'error' },
   },
-  {
-    // TODO(issue 16): shared/sampling is being reworked; its nested ternaries go next
-    files: ['shared/sampling/**'],
-    rules: { 'no-nested-ternary': 'off' },
-  },
 );
