@@ -94,7 +94,12 @@ export class TargetReader {
     return [...raw.values()].some((c) => c.parents.includes(target));
   }
 
+  /** Removes the scratch repositories; a folder that will not go stays in the agent's temp folder, which the agent empties. */
   dispose(): void {
-    rmSync(this.root, { recursive: true, force: true });
+    try {
+      rmSync(this.root, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // never hides the run's outcome
+    }
   }
 }

@@ -209,16 +209,23 @@ export async function planSubmoduleUpdate(git: Git, opts: UpdateSubmodulesOption
   });
 
   // Decided in parallel (a moving pin's target is read from its remote), reported in order.
+  // A failure starts no new reading, and the scratch folder goes only once every git process
+  // reading into it has ended (removing it under a running fetch fails, and hides the cause).
   const targets = new TargetReader(git, opts.tempDirectory ?? tmpdir());
-  let decided: { decision: Decision; warnings: string[] }[];
-  try {
-    decided = await mapLimit(readings, opts.parallel, async (r) => {
-      if (!r.isIncluded || !r.sub.commit || !r.tags) return { decision: { action: 'keep', why: '' } as Decision, warnings: [] };
-      return decideChecked(targets, r.url, r.sub, r.policy, r.tags, eligibility);
-    });
-  } finally {
-    targets.dispose();
-  }
+  let failure: { error: unknown } | undefined;
+  const settled = await mapLimit(readings, opts.parallel, async (r) => {
+    if (failure) return undefined;
+    if (!r.isIncluded || !r.sub.commit || !r.tags) return { decision: { action: 'keep', why: '' } as Decision, warnings: [] };
+    try {
+      return await decideChecked(targets, r.url, r.sub, r.policy, r.tags, eligibility);
+    } catch (error) {
+      failure ??= { error };
+      return undefined;
+    }
+  });
+  targets.dispose();
+  if (failure) throw failure.error;
+  const decided = settled as { decision: Decision; warnings: string[] }[];
 
   const components: ComponentPlan[] = [];
   const updates: ComponentUpdate[] = [];
